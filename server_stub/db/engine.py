@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -60,10 +61,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 
 
 def _restrict_file_mode(path: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.chmod(path, 0o600)
-    except OSError:
-        pass
 
 
 def alembic_config(url: str) -> Config:

@@ -1,0 +1,74 @@
+"""The FastAPI application factory. No globals: everything hangs off app.state.context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from sqlalchemy.orm import sessionmaker
+
+from server_stub import __version__
+from server_stub.api.errors import install_error_handlers
+from server_stub.api.middleware import AccessLogMiddleware, BodyLimitMiddleware
+from server_stub.api.openapi import openapi_document
+from server_stub.api.routes import router
+from server_stub.db.engine import make_engine, require_migrated
+from server_stub.domain.rules import Rules, load_rules
+from server_stub.paths import resources_dir
+from server_stub.services.catalog import CatalogCache
+
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+
+def default_rules_path() -> Path:
+    return resources_dir() / "rules" / "rules.toml"
+
+
+@dataclass
+class ServerContext:
+    engine: Engine
+    rules: Rules
+    sessionmaker: sessionmaker
+    catalog: CatalogCache = field(default_factory=CatalogCache)
+
+
+def create_app(
+    database_url: str | None = None,
+    *,
+    engine: Engine | None = None,
+    rules_path: Path | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    catalog_ttl_seconds: float = 5.0,
+) -> FastAPI:
+    """Build the app. Raises NotMigratedError / DatabaseUrlError / RulesError with a plain message."""
+    if engine is None:
+        if database_url is None:
+            raise ValueError("give database_url or engine")
+        engine = make_engine(database_url)
+    require_migrated(engine)
+    rules = load_rules(rules_path or default_rules_path())
+    app = FastAPI(
+        title="CallCue analytics server",
+        version=__version__,
+        description=(
+            "Reference analytics server (经营分析) for the CallCue agent panel: one document per screen pop, "
+            "idempotent outcome ingest, customer search and the offer/campaign catalog. "
+            "Every endpoint but /v1/health needs a per-agent bearer token."
+        ),
+        openapi_url="/openapi.json",
+    )
+    app.state.context = ServerContext(
+        engine=engine,
+        rules=rules,
+        sessionmaker=sessionmaker(engine, expire_on_commit=False),
+        catalog=CatalogCache(catalog_ttl_seconds),
+    )
+    install_error_handlers(app)
+    app.include_router(router)
+    # Serve exactly the committed contract's generator, so the drift test covers the live document.
+    app.openapi = lambda: openapi_document()
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(AccessLogMiddleware)
+    return app

@@ -1,0 +1,198 @@
+"""API v1 routes. Plain `def` handlers: their blocking database work runs in the thread pool."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import or_, select, text
+
+from server_stub import __version__
+from server_stub.api.deps import PrincipalDep, SessionDep
+from server_stub.api.errors import ApiError
+from server_stub.api.schemas import (
+    CampaignList,
+    CustomerSearchResult,
+    ErrorResponse,
+    Health,
+    OfferList,
+    OutcomeBatch,
+    OutcomeBatchResult,
+    PopDocument,
+)
+from server_stub.db.models import Customer, CustomerNumber
+from server_stub.services.outcomes import ingest
+from server_stub.services.pop import CustomerNotFound, build_pop, normalize_msisdn
+
+router = APIRouter(prefix="/v1")
+_AUTH_ERRORS = {401: {"model": ErrorResponse, "description": "Missing or wrong token."},
+                422: {"model": ErrorResponse, "description": "Invalid parameters."}}
+
+
+@router.get("/health", response_model=Health, tags=["health"], responses={503: {"model": Health}})
+def health(request: Request, session: SessionDep):
+    context = request.app.state.context
+    try:
+        session.execute(text("SELECT 1"))
+        database = "ok"
+    except Exception:
+        database = "unreachable"
+    body = {
+        "status": "ok" if database == "ok" else "degraded",
+        "api_version": "1",
+        "server_version": __version__,
+        "rules_version": context.rules.version,
+        "database": database,
+    }
+    return body
+
+
+@router.get(
+    "/pop",
+    response_model=PopDocument,
+    tags=["pop"],
+    responses={**_AUTH_ERRORS, 404: {"model": ErrorResponse, "description": "Unknown caller."},
+               400: {"model": ErrorResponse, "description": "Neither ani nor customer_id given."}},
+)
+def pop(
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    ani: Annotated[str | None, Query(max_length=32, description="Caller number as the switch gives it.")] = None,
+    customer_id: Annotated[str | None, Query(max_length=64)] = None,
+):
+    """Everything a screen pop shows for one caller, with a decision_id that outcomes answer."""
+    if not ani and not customer_id:
+        raise ApiError(400, "missing_caller", "Give ani (the caller's number) or customer_id.")
+    if ani and not customer_id and len(normalize_msisdn(ani)) < 5:
+        raise ApiError(400, "invalid_ani", "ani must contain a phone number (at least 5 digits).")
+    context = request.app.state.context
+    try:
+        return build_pop(
+            session, context.rules, context.catalog.get(session),
+            ani=ani, customer_id=customer_id, agent_id=principal.agent_id,
+        )
+    except CustomerNotFound:
+        raise ApiError(
+            404, "customer_not_found",
+            "No customer has this number or id: treat as a new caller, or search by name.",
+        ) from None
+
+
+@router.post(
+    "/outcomes",
+    response_model=OutcomeBatchResult,
+    tags=["outcomes"],
+    responses={**_AUTH_ERRORS, 400: {"model": ErrorResponse, "description": "Malformed JSON."},
+               413: {"model": ErrorResponse, "description": "Body too large."}},
+)
+def post_outcomes(request: Request, session: SessionDep, principal: PrincipalDep, batch: OutcomeBatch):
+    """Store outcomes idempotently: each item is accepted, a duplicate, or rejected with a reason."""
+    context = request.app.state.context
+    results = ingest(
+        session, context.catalog.get(session), batch.outcomes,
+        agent_id=principal.agent_id, is_lead=principal.is_lead,
+    )
+    counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
+    for r in results:
+        counts[r.status] += 1
+    return {
+        "results": [
+            {"index": r.index, "outcome_id": r.outcome_id, "status": r.status, "reason": r.reason} for r in results
+        ],
+        **counts,
+    }
+
+
+@router.get("/customers", response_model=CustomerSearchResult, tags=["customers"], responses=_AUTH_ERRORS)
+def search_customers(
+    session: SessionDep,
+    _principal: PrincipalDep,
+    q: Annotated[str, Query(min_length=1, max_length=64, description="Number, name or customer id.")],
+    limit: Annotated[int, Query(ge=1, le=50)] = 10,
+):
+    """Find a caller when the number is withheld or wrong: exact number or id first, then name prefix."""
+    term = q.strip()
+    found: dict[str, Customer] = {}
+    digits = normalize_msisdn(term)
+    if len(digits) >= 7 and digits.isdigit() and len(digits) == len(term.replace(" ", "").lstrip("+")):
+        for customer in session.scalars(
+            select(Customer).join(CustomerNumber)
+            .where(CustomerNumber.msisdn.startswith(digits, autoescape=True)).limit(limit)
+        ):
+            found.setdefault(customer.customer_id, customer)
+    by_id = session.get(Customer, term)
+    if by_id is not None:
+        found.setdefault(by_id.customer_id, by_id)
+    if len(found) < limit and term:
+        for customer in session.scalars(
+            select(Customer)
+            .where(or_(Customer.name.startswith(term, autoescape=True),
+                       Customer.customer_id.startswith(term, autoescape=True)))
+            .order_by(Customer.customer_id)
+            .limit(limit)
+        ):
+            found.setdefault(customer.customer_id, customer)
+    customers = list(found.values())[:limit]
+    numbers: dict[str, list[str]] = {}
+    if customers:
+        for msisdn, customer_id in session.execute(
+            select(CustomerNumber.msisdn, CustomerNumber.customer_id)
+            .where(CustomerNumber.customer_id.in_([c.customer_id for c in customers]))
+            .order_by(CustomerNumber.is_primary.desc(), CustomerNumber.msisdn)
+        ):
+            numbers.setdefault(customer_id, []).append(msisdn)
+    return {
+        "items": [
+            {"customer_id": c.customer_id, "display_name": c.name or c.customer_id,
+             "msisdns": numbers.get(c.customer_id, []), "value_tier": c.value_tier, "city": c.city}
+            for c in customers
+        ]
+    }
+
+
+@router.get("/offers", response_model=OfferList, tags=["catalog"], responses=_AUTH_ERRORS)
+def list_offers(request: Request, session: SessionDep, _principal: PrincipalDep):
+    catalog = request.app.state.context.catalog.get(session)
+    return {
+        "items": [
+            {
+                "offer_id": o.offer_id, "category": o.category,
+                "title": {"zh": o.title.zh, "en": o.title.en}, "script": {"zh": o.script.zh, "en": o.script.en},
+                "monthly_fee_delta": round(o.monthly_fee_delta_fen / 100, 2), "base_score": o.base_score,
+                "active": o.active, "campaign_ids": list(catalog.campaigns_by_offer.get(o.offer_id, ())),
+            }
+            for o in catalog.offers.values()
+        ]
+    }
+
+
+@router.get("/campaigns", response_model=CampaignList, tags=["catalog"], responses=_AUTH_ERRORS)
+def list_campaigns(request: Request, session: SessionDep, _principal: PrincipalDep):
+    context = request.app.state.context
+    catalog = context.catalog.get(session)
+    names = context.rules.contact.channel_name
+    today = dt.datetime.now(dt.UTC).date()
+    items = []
+    for c in catalog.campaigns.values():
+        current = next((w.seq for w in c.waves if w.starts_on <= today <= w.ends_on), None)
+        items.append(
+            {
+                "campaign_id": c.campaign_id, "name": {"zh": c.name.zh, "en": c.name.en}, "active": c.active,
+                "inbound_may_serve_any_wave": c.inbound_may_serve_any_wave,
+                "waves": [
+                    {"seq": w.seq, "of": len(c.waves), "channel": w.channel, "channel_name": names(w.channel),
+                     "starts_on": w.starts_on, "ends_on": w.ends_on}
+                    for w in c.waves
+                ],
+                "caps": [
+                    {"channel": ch, "channel_name": names(ch), "used": 0, "max": m, "period_days": d,
+                     "next_eligible_at": None}
+                    for ch, (m, d) in sorted(c.caps.items())
+                ],
+                "offer_ids": list(c.offer_ids),
+                "current_wave": current,
+            }
+        )
+    return {"items": items}

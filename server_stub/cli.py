@@ -1,0 +1,310 @@
+"""`callcue-server`: serve, migrate, seed, import, issue tokens.
+
+Exit codes: 0 ok, 1 partial (some input rows rejected), 2 cannot proceed (message says why and what to do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from server_stub import __version__
+
+DATABASE_URL_ENV = "CALLCUE_SERVER_DATABASE_URL"
+
+
+class CliError(Exception):
+    """A message for the operator; the CLI prints it and exits 2."""
+
+
+def _database_url(args: argparse.Namespace) -> str:
+    from server_stub.paths import default_database_url
+
+    return args.database_url or os.environ.get(DATABASE_URL_ENV) or default_database_url()
+
+
+def _engine(args: argparse.Namespace, *, migrated: bool = True):
+    from sqlalchemy.exc import OperationalError
+
+    from server_stub.db.engine import DatabaseUrlError, NotMigratedError, make_engine, require_migrated
+
+    url = _database_url(args)
+    try:
+        engine = make_engine(url)
+        if migrated:
+            require_migrated(engine)
+        return engine
+    except (DatabaseUrlError, NotMigratedError) as exc:
+        raise CliError(str(exc)) from None
+    except OperationalError as exc:
+        raise CliError(f"Cannot open the database: {str(exc.orig).strip().splitlines()[0]}") from None
+
+
+def cmd_db_upgrade(args) -> int:
+    from server_stub.db.engine import current_revision, head_revision, upgrade
+
+    engine = _engine(args, migrated=False)
+    before = current_revision(engine)
+    upgrade(engine)
+    print(f"database at revision {head_revision()} (was {before or 'empty'})")
+    return 0
+
+
+def cmd_db_current(args) -> int:
+    from server_stub.db.engine import current_revision, head_revision
+
+    engine = _engine(args, migrated=False)
+    current, head = current_revision(engine), head_revision()
+    print(f"current: {current or 'empty'}; head: {head}; {'up to date' if current == head else 'needs upgrade'}")
+    return 0 if current == head else 1
+
+
+def cmd_seed(args) -> int:
+    from server_stub.seed import SeedError, seed_database
+
+    engine = _engine(args)
+
+    def progress(done: int, total: int) -> None:
+        print(f"\rseeding {done:,}/{total:,} customers", end="", file=sys.stderr, flush=True)
+
+    try:
+        summary = seed_database(engine, args.customers, args.seed, replace=args.replace, progress=progress)
+    except SeedError as exc:
+        raise CliError(str(exc)) from None
+    print(file=sys.stderr)
+    print(summary.describe())
+    return 0
+
+
+def cmd_import_customers(args) -> int:
+    from server_stub.importer import ImportFailure, import_customers, load_mapping
+
+    engine = _engine(args)
+    try:
+        mapping = load_mapping(args.mapping)
+        report = import_customers(engine, Path(args.file), mapping)
+    except ImportFailure as exc:
+        raise CliError(str(exc)) from None
+    for error in report.errors[: args.show_errors]:
+        print(f"line {error.line}: {error.reason}", file=sys.stderr)
+    if len(report.errors) > args.show_errors:
+        print(f"… and {len(report.errors) - args.show_errors} more rejected rows", file=sys.stderr)
+    print(
+        f"read {report.rows_read:,} rows: imported {report.imported:,} new, updated {report.updated:,}, "
+        f"rejected {report.rejected:,} ({report.elapsed_s:.1f} s)"
+    )
+    return 1 if report.rejected else 0
+
+
+def cmd_token_create(args) -> int:
+    from sqlalchemy.orm import Session
+
+    from server_stub.services.auth import create_token
+
+    engine = _engine(args)
+    with Session(engine) as session:
+        try:
+            token = create_token(session, args.agent, args.role, args.name)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    print(token)
+    print(f"token for {args.agent} ({args.role}); it is shown only once — store it now.", file=sys.stderr)
+    return 0
+
+
+def cmd_token_revoke(args) -> int:
+    from sqlalchemy.orm import Session
+
+    from server_stub.services.auth import revoke_tokens
+
+    with Session(_engine(args)) as session:
+        count = revoke_tokens(session, args.agent)
+    print(f"revoked {count} token(s) of {args.agent}")
+    return 0
+
+
+def cmd_rules_check(args) -> int:
+    from server_stub.api.app import default_rules_path
+    from server_stub.domain.rules import RulesError, load_rules
+
+    path = Path(args.file) if args.file else default_rules_path()
+    try:
+        rules = load_rules(path)
+    except RulesError as exc:
+        raise CliError(str(exc)) from None
+    print(f"{path}: rules version {rules.version} is valid")
+    return 0
+
+
+def cmd_openapi(args) -> int:
+    import json
+
+    from server_stub.api.openapi import openapi_document
+
+    text = json.dumps(openapi_document(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _serve(app_or_factory, args, *, factory: bool = False) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        app_or_factory, host=args.host, port=args.port, workers=getattr(args, "workers", 1) or 1,
+        factory=factory, access_log=False, log_level="warning", server_header=False,
+        timeout_graceful_shutdown=5,
+    )
+
+
+def _configure_logging(args) -> None:
+    from server_stub.logging_setup import configure_logging
+    from server_stub.paths import log_dir
+
+    configure_logging(Path(args.log_dir) if args.log_dir else log_dir(), args.log_level)
+
+
+def cmd_serve(args) -> int:
+    from server_stub.api.app import create_app
+    from server_stub.domain.rules import RulesError
+
+    url = _database_url(args)
+    _engine(args)  # fail fast, once, with a plain message, before any worker starts
+    _configure_logging(args)
+    print(f"CallCue analytics server {__version__} on http://{args.host}:{args.port} (API under /v1)",
+          file=sys.stderr)
+    if args.workers > 1:
+        # Workers are separate processes: each builds its app from the environment.
+        os.environ[DATABASE_URL_ENV] = url
+        _serve("server_stub.api.asgi:app_from_environment", args, factory=True)
+        return 0
+    try:
+        app = create_app(url)
+    except RulesError as exc:
+        raise CliError(str(exc)) from None
+    _serve(app, args)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """Everything a first look needs: a seeded database, an agent token, the server on loopback."""
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    from server_stub.api.app import create_app
+    from server_stub.db.engine import make_engine, upgrade
+    from server_stub.db.models import Customer
+    from server_stub.seed import seed_database
+    from server_stub.services.auth import create_token
+
+    data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="callcue-demo-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(f"sqlite:///{data_dir / 'demo.sqlite3'}")
+    upgrade(engine)
+    with Session(engine) as session:
+        existing = session.scalar(select(func.count()).select_from(Customer))
+        if not existing:
+            print(f"seeding {args.customers:,} sample customers into {data_dir} …", file=sys.stderr)
+            summary = seed_database(engine, args.customers, args.seed)
+            print(summary.describe(), file=sys.stderr)
+        token = create_token(session, "demo-agent", "lead", "Demo agent")
+        sample = session.execute(
+            select(Customer.customer_id).order_by(Customer.customer_id).limit(1)
+        ).scalar_one()
+    _configure_logging(argparse.Namespace(log_dir=str(data_dir / "logs"), log_level="INFO"))
+    base = f"http://{args.host}:{args.port}"
+    print(f"CallCue demo server: {base}/v1/health", file=sys.stderr)
+    print(f"  token (demo-agent, lead): {token}", file=sys.stderr)
+    print(f"  try: curl -H 'Authorization: Bearer {token}' '{base}/v1/pop?customer_id={sample}'",
+          file=sys.stderr)
+    print("  Ctrl-C stops it.", file=sys.stderr)
+    _serve(create_app(engine=engine), args)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="callcue-server", description="CallCue reference analytics server")
+    parser.add_argument("--version", action="version", version=f"callcue-server {__version__}")
+    db_parent = argparse.ArgumentParser(add_help=False)
+    db_parent.add_argument(
+        "--database-url",
+        help=f"sqlite:///PATH or postgresql+psycopg://USER:PASS@HOST/DB (default: ${DATABASE_URL_ENV} "
+        "or SQLite in the platform data directory)",
+    )
+    log_parent = argparse.ArgumentParser(add_help=False)
+    log_parent.add_argument("--log-dir", help="where server.log goes (default: the platform log directory)")
+    log_parent.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", parents=[db_parent, log_parent], help="run the HTTP API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (PostgreSQL: scale out)")
+    serve.set_defaults(func=cmd_serve)
+
+    db = sub.add_parser("db", help="database migrations").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", parents=[db_parent], help="create or migrate the schema").set_defaults(
+        func=cmd_db_upgrade)
+    db.add_parser("current", parents=[db_parent], help="show the schema revision").set_defaults(
+        func=cmd_db_current)
+
+    seed = sub.add_parser("seed", parents=[db_parent], help="generate deterministic sample data")
+    seed.add_argument("--customers", type=int, required=True)
+    seed.add_argument("--seed", type=int, default=42)
+    seed.add_argument("--replace", action="store_true", help="delete existing customers first")
+    seed.set_defaults(func=cmd_seed)
+
+    imp = sub.add_parser("import", help="import data").add_subparsers(dest="import_command", required=True)
+    customers = imp.add_parser("customers", parents=[db_parent], help="import customers from CSV")
+    customers.add_argument("file")
+    customers.add_argument("--mapping", required=True, help="mapping file, or a shipped name (e.g. ibm-telco)")
+    customers.add_argument("--show-errors", type=int, default=20, help="how many rejected rows to list")
+    customers.set_defaults(func=cmd_import_customers)
+
+    token = sub.add_parser("token", help="agent tokens").add_subparsers(dest="token_command", required=True)
+    create = token.add_parser("create", parents=[db_parent], help="issue a token (printed once)")
+    create.add_argument("--agent", required=True)
+    create.add_argument("--role", default="agent", choices=["agent", "lead"])
+    create.add_argument("--name", help="display name")
+    create.set_defaults(func=cmd_token_create)
+    revoke = token.add_parser("revoke", parents=[db_parent], help="revoke all tokens of an agent")
+    revoke.add_argument("--agent", required=True)
+    revoke.set_defaults(func=cmd_token_revoke)
+
+    rules = sub.add_parser("rules", help="decision rules").add_subparsers(dest="rules_command", required=True)
+    check = rules.add_parser("check", help="validate a rules file")
+    check.add_argument("file", nargs="?")
+    check.set_defaults(func=cmd_rules_check)
+
+    openapi = sub.add_parser("openapi", help="print the OpenAPI document")
+    openapi.add_argument("--output", "-o")
+    openapi.set_defaults(func=cmd_openapi)
+
+    demo = sub.add_parser("demo", help="seed a sample database and serve it on loopback")
+    demo.add_argument("--data-dir", help="keep the demo database here (default: a new temp dir)")
+    demo.add_argument("--customers", type=int, default=2000)
+    demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8765)
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CliError as exc:
+        print(f"callcue-server: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

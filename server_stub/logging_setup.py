@@ -1,0 +1,46 @@
+"""Structured (JSON lines) logging to the platform log directory. Callers never log names or numbers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+from pathlib import Path
+
+_STANDARD = set(vars(logging.makeLogRecord({})))
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        payload.update({k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")})
+        if record.exc_info:
+            payload["exc"] = self.formatException(record.exc_info)
+        return json.dumps(payload, ensure_ascii=False, default=str)
+
+
+def configure_logging(log_dir: Path | None, level: str = "INFO", *, access_log: bool = True) -> Path | None:
+    root = logging.getLogger("callcue")
+    root.setLevel(level)
+    root.propagate = False
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    stream = logging.StreamHandler()
+    stream.setFormatter(JsonFormatter())
+    stream.setLevel(logging.WARNING)
+    root.addHandler(stream)
+    path = None
+    if log_dir is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        path = log_dir / "server.log"
+        handler = logging.handlers.RotatingFileHandler(path, maxBytes=10_000_000, backupCount=5, encoding="utf-8")
+        handler.setFormatter(JsonFormatter())
+        root.addHandler(handler)
+    logging.getLogger("callcue.server.access").disabled = not access_log
+    return path

@@ -1,0 +1,85 @@
+"""Per-agent bearer tokens. Only a SHA-256 of the secret is stored; comparison is constant-time.
+
+A token reads `cc_<token id>_<secret>`: the id finds the row without scanning, the secret is 256 random
+bits (a fast hash is enough for secrets of that strength; slow hashes are for human passwords).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server_stub.db.models import Agent, ApiToken
+
+ROLES = ("agent", "lead")
+
+
+@dataclass(frozen=True)
+class Principal:
+    agent_id: str
+    role: str
+
+    @property
+    def is_lead(self) -> bool:
+        return self.role == "lead"
+
+
+class InvalidToken(Exception):
+    """The bearer token is malformed, unknown or revoked; the message is safe to show."""
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_token(session: Session, agent_id: str, role: str = "agent", display_name: str | None = None) -> str:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if not agent_id or len(agent_id) > 64:
+        raise ValueError("agent id must be 1 to 64 characters")
+    now = dt.datetime.now(dt.UTC)
+    agent = session.get(Agent, agent_id)
+    if agent is None:
+        session.add(Agent(agent_id=agent_id, role=role, display_name=display_name, created_at=now))
+    else:
+        agent.role = role
+    token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+    session.add(ApiToken(token_id=token_id, agent_id=agent_id, secret_sha256=_digest(secret), created_at=now))
+    session.commit()
+    return f"cc_{token_id}_{secret}"
+
+
+def revoke_tokens(session: Session, agent_id: str) -> int:
+    now = dt.datetime.now(dt.UTC)
+    tokens = session.scalars(
+        select(ApiToken).where(ApiToken.agent_id == agent_id, ApiToken.revoked_at.is_(None))
+    ).all()
+    for token in tokens:
+        token.revoked_at = now
+    session.commit()
+    return len(tokens)
+
+
+def verify_token(session: Session, token: str) -> Principal:
+    prefix, _, rest = token.partition("_")
+    token_id, _, secret = rest.partition("_")
+    if prefix != "cc" or len(token_id) != 16 or not secret:
+        raise InvalidToken("the token is not a CallCue token (it should start with cc_)")
+    row = session.execute(
+        select(ApiToken.secret_sha256, ApiToken.revoked_at, Agent.agent_id, Agent.role)
+        .join(Agent, Agent.agent_id == ApiToken.agent_id)
+        .where(ApiToken.token_id == token_id)
+    ).first()
+    # Compare even when the id is unknown so timing does not reveal which ids exist.
+    expected = row.secret_sha256 if row else "0" * 64
+    if not hmac.compare_digest(expected, _digest(secret)) or row is None:
+        raise InvalidToken("the token is wrong or was never issued; ask your team lead for a new one")
+    if row.revoked_at is not None:
+        raise InvalidToken("the token was revoked; ask your team lead for a new one")
+    return Principal(row.agent_id, row.role)

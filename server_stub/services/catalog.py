@@ -1,0 +1,95 @@
+"""Offers and campaigns: small, read on every pop, so kept in a short-lived in-process cache.
+
+The cache lives per app instance (no globals) and expires after a few seconds, so stateless servers
+behind a load balancer converge on catalog edits without coordination.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server_stub.db.models import Campaign, CampaignOffer, ContactCap, Offer, Wave
+from server_stub.domain.rules import Text, WaveInfo
+
+
+@dataclass(frozen=True)
+class OfferRow:
+    offer_id: str
+    category: str
+    title: Text
+    script: Text
+    monthly_fee_delta_fen: int
+    base_score: float
+    active: bool
+
+
+@dataclass(frozen=True)
+class CampaignRow:
+    campaign_id: str
+    name: Text
+    inbound_may_serve_any_wave: bool
+    active: bool
+    waves: tuple[WaveInfo, ...]
+    caps: dict[str, tuple[int, int]]
+    offer_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    offers: dict[str, OfferRow]
+    campaigns: dict[str, CampaignRow]
+    campaigns_by_offer: dict[str, tuple[str, ...]]
+
+
+def load_catalog(session: Session) -> Catalog:
+    offers = {
+        o.offer_id: OfferRow(
+            o.offer_id, o.category, Text(o.title_zh, o.title_en), Text(o.script_zh, o.script_en),
+            o.monthly_fee_delta_fen, o.base_score, o.active,
+        )
+        for o in session.scalars(select(Offer).order_by(Offer.offer_id))
+    }
+    waves: dict[str, list[WaveInfo]] = {}
+    for w in session.scalars(select(Wave).order_by(Wave.campaign_id, Wave.seq)):
+        waves.setdefault(w.campaign_id, []).append(WaveInfo(w.seq, w.channel, w.starts_on, w.ends_on))
+    caps: dict[str, dict[str, tuple[int, int]]] = {}
+    for c in session.scalars(select(ContactCap)):
+        caps.setdefault(c.campaign_id, {})[c.channel] = (c.max_contacts, c.period_days)
+    links: dict[str, list[str]] = {}
+    by_offer: dict[str, list[str]] = {}
+    for link in session.scalars(select(CampaignOffer).order_by(CampaignOffer.campaign_id, CampaignOffer.offer_id)):
+        links.setdefault(link.campaign_id, []).append(link.offer_id)
+        by_offer.setdefault(link.offer_id, []).append(link.campaign_id)
+    campaigns = {
+        c.campaign_id: CampaignRow(
+            c.campaign_id, Text(c.name_zh, c.name_en), c.inbound_may_serve_any_wave, c.active,
+            tuple(waves.get(c.campaign_id, ())), caps.get(c.campaign_id, {}),
+            tuple(links.get(c.campaign_id, ())),
+        )
+        for c in session.scalars(select(Campaign).order_by(Campaign.campaign_id))
+    }
+    return Catalog(offers, campaigns, {k: tuple(v) for k, v in by_offer.items()})
+
+
+class CatalogCache:
+    def __init__(self, ttl_seconds: float = 5.0) -> None:
+        self._ttl = ttl_seconds
+        self._lock = threading.Lock()
+        self._catalog: Catalog | None = None
+        self._loaded_at = 0.0
+
+    def get(self, session: Session) -> Catalog:
+        with self._lock:
+            if self._catalog is None or time.monotonic() - self._loaded_at > self._ttl:
+                self._catalog = load_catalog(session)
+                self._loaded_at = time.monotonic()
+            return self._catalog
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._catalog = None

@@ -1,0 +1,102 @@
+"""Small, explicit server data for rule and API tests (the seed generator is tested on its own)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.orm import Session
+
+from server_stub.db.models import (
+    Campaign,
+    CampaignMember,
+    CampaignOffer,
+    Complaint,
+    ContactCap,
+    ContactHistory,
+    Customer,
+    CustomerNumber,
+    Offer,
+    UsageMonth,
+    Wave,
+)
+
+NOW = dt.datetime.now(dt.UTC)
+TODAY = NOW.date()
+
+OFFERS = [
+    # offer_id, category, base score, fee delta (fen)
+    ("PLAN-5G-199", "plan", 0.30, 6000),
+    ("ADDON-DATA-20G", "add-on", 0.40, 2000),
+    ("RBT-CLASSIC", "ringback", 0.25, 500),
+    ("ROAM-ASIA-7D", "roaming", 0.35, 3000),
+    ("CARE-CHECKUP", "care", 0.50, 0),
+    ("RET-DISCOUNT-20", "retention", 0.45, -2000),
+    ("PAY-AUTOPAY", "payment", 0.30, 0),
+    ("CAMP-FAMILY-PLAN", "plan", 0.35, 4000),
+]
+
+
+def add_catalog(session: Session, *, wave_channel: str = "inbound_call", inbound_any: bool = False,
+                inbound_cap: int = 2) -> None:
+    for offer_id, category, score, fee in OFFERS:
+        session.add(Offer(
+            offer_id=offer_id, category=category, title_zh=f"{offer_id} 标题", title_en=f"{offer_id} title",
+            script_zh=f"{offer_id} 话术", script_en=f"{offer_id} script", monthly_fee_delta_fen=fee,
+            base_score=score, active=True, created_at=NOW,
+        ))
+    session.add(Campaign(campaign_id="CMP-FAMILY", name_zh="家庭融合", name_en="Family bundle",
+                         inbound_may_serve_any_wave=inbound_any, active=True))
+    session.flush()
+    session.add(CampaignOffer(campaign_id="CMP-FAMILY", offer_id="CAMP-FAMILY-PLAN"))
+    session.add_all([
+        Wave(campaign_id="CMP-FAMILY", seq=1, channel="sms", starts_on=TODAY - dt.timedelta(days=20),
+             ends_on=TODAY - dt.timedelta(days=8)),
+        Wave(campaign_id="CMP-FAMILY", seq=2, channel=wave_channel, starts_on=TODAY - dt.timedelta(days=7),
+             ends_on=TODAY + dt.timedelta(days=7)),
+        Wave(campaign_id="CMP-FAMILY", seq=3, channel="outbound_call", starts_on=TODAY + dt.timedelta(days=8),
+             ends_on=TODAY + dt.timedelta(days=20)),
+        ContactCap(campaign_id="CMP-FAMILY", channel="inbound_call", max_contacts=inbound_cap, period_days=30),
+        ContactCap(campaign_id="CMP-FAMILY", channel="sms", max_contacts=4, period_days=30),
+    ])
+    session.commit()
+
+
+def add_customer(session: Session, customer_id: str, msisdn: str | None = None, *, name: str = "张伟",
+                 campaign: bool = True, bills=(12900, 12900, 12900), roaming_mb: int = 0,
+                 complaints: list[tuple[str, str, str, int]] = (), **fields) -> Customer:
+    """complaints: (category, status, severity, days ago)."""
+    values = dict(
+        customer_id=customer_id, name=name, gender="M", city="广州", plan_id="P129", plan_name="5G畅享 129元",
+        monthly_fee_fen=12900, tenure_months=36, contract="month_to_month", payment_method="wechat",
+        value_tier="gold", credit_score=720, points=3200, segments=["family"], churn_risk=0.2,
+        late_payments_6m=0, bill_inquiries_3m=0, downgrades_12m=0, preferred_channel="sms", dnd=False,
+        attributes={}, updated_at=NOW,
+    )
+    values.update(fields)
+    customer = Customer(**values)
+    session.add(customer)
+    session.flush()
+    if msisdn:
+        session.add(CustomerNumber(msisdn=msisdn, customer_id=customer_id, is_primary=True))
+    months = [(TODAY.replace(day=1) - dt.timedelta(days=1 + 31 * i)).strftime("%Y-%m") for i in range(3)]
+    for month, bill in zip(months, bills, strict=True):
+        session.add(UsageMonth(customer_id=customer_id, month=month, data_mb=15000, voice_min=300, sms=20, mms=1,
+                               ringback_active=False, ringback_fee_fen=0, roaming_data_mb=roaming_mb,
+                               roaming_voice_min=0, bill_fen=bill))
+    for category, status, severity, days_ago in complaints:
+        session.add(Complaint(customer_id=customer_id, opened_at=NOW - dt.timedelta(days=days_ago),
+                              category=category, status=status, severity=severity,
+                              summary_zh=f"{category} 投诉", summary_en=f"{category} complaint"))
+    if campaign:
+        session.add(CampaignMember(campaign_id="CMP-FAMILY", customer_id=customer_id))
+    session.commit()
+    return customer
+
+
+def add_contacts(session: Session, customer_id: str, days_ago: list[int], channel: str = "inbound_call",
+                 campaign_id: str = "CMP-FAMILY", result: str = "considering", offer_id: str | None = None) -> None:
+    for days in days_ago:
+        session.add(ContactHistory(customer_id=customer_id, campaign_id=campaign_id, wave=2, channel=channel,
+                                   offer_id=offer_id, result=result,
+                                   contacted_at=NOW - dt.timedelta(days=days)))
+    session.commit()
