@@ -36,6 +36,9 @@ def _engine(args: argparse.Namespace, *, migrated: bool = True):
         engine = make_engine(url)
         if migrated:
             require_migrated(engine)
+        else:
+            with engine.connect():
+                pass  # reach the database now, so a bad host or password is reported plainly
         return engine
     except (DatabaseUrlError, NotMigratedError) as exc:
         raise CliError(str(exc)) from None

@@ -175,7 +175,7 @@ class PopDocument(Strict):
     contact: ContactView
 
 
-OutcomeItem = Annotated[dict[str, Any], WithJsonSchema(OutcomeIn.model_json_schema())]
+OutcomeItem = Annotated[Any, WithJsonSchema(OutcomeIn.model_json_schema())]
 
 
 class OutcomeBatch(Strict):

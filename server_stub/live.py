@@ -1,0 +1,78 @@
+"""Run `callcue-server serve` as a real process on loopback and wait until it answers /v1/health.
+
+Used by integration tests, benchmarks and demos: they talk to the real server over TCP, not to a mock.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    base_url: str
+    process: subprocess.Popen
+    log_dir: Path
+
+
+class ServerStartError(RuntimeError):
+    pass
+
+
+@contextmanager
+def live_server(
+    database_url: str,
+    log_dir: Path,
+    *,
+    workers: int = 1,
+    startup_timeout: float = 30.0,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[LiveServer]:
+    port = free_port()
+    command = [sys.executable, "-m", "server_stub.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+               "--database-url", database_url, "--workers", str(workers), "--log-dir", str(log_dir)]
+    env = {**os.environ, **(extra_env or {})}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + startup_timeout
+        while True:
+            try:
+                if requests.get(f"{base_url}/v1/health", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            try:
+                process.wait(timeout=0.05)  # waiting on the process also notices an early exit
+            except subprocess.TimeoutExpired:
+                pass
+            else:
+                raise ServerStartError(f"server exited with {process.returncode}: {process.stderr.read()}")
+            if time.monotonic() > deadline:
+                raise ServerStartError(f"server did not answer /v1/health within {startup_timeout} s")
+        yield LiveServer(base_url, process, log_dir)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+        process.stdout.close()
+        process.stderr.close()
