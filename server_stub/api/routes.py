@@ -30,6 +30,12 @@ _AUTH_ERRORS = {401: {"model": ErrorResponse, "description": "Missing or wrong t
                 422: {"model": ErrorResponse, "description": "Invalid parameters."}}
 
 
+def reject_nul(**params: str | None) -> None:
+    for name, value in params.items():
+        if value and "\x00" in value:
+            raise ApiError(422, "invalid_request", f"Invalid request: {name} contains a NUL character.")
+
+
 @router.get("/health", response_model=Health, tags=["health"], responses={503: {"model": Health}})
 def health(request: Request, session: SessionDep):
     context = request.app.state.context
@@ -63,6 +69,7 @@ def pop(
     customer_id: Annotated[str | None, Query(max_length=64)] = None,
 ):
     """Everything a screen pop shows for one caller, with a decision_id that outcomes answer."""
+    reject_nul(ani=ani, customer_id=customer_id)
     if not ani and not customer_id:
         raise ApiError(400, "missing_caller", "Give ani (the caller's number) or customer_id.")
     if ani and not customer_id and len(normalize_msisdn(ani)) < 5:
@@ -113,6 +120,7 @@ def search_customers(
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
 ):
     """Find a caller when the number is withheld or wrong: exact number or id first, then name prefix."""
+    reject_nul(q=q)
     term = q.strip()
     found: dict[str, Customer] = {}
     digits = normalize_msisdn(term)

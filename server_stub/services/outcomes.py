@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -52,6 +52,14 @@ class OutcomeIn(BaseModel):
     agent_id: str | None = Field(default=None, max_length=64)
     call_id: str | None = Field(default=None, max_length=100)
     recorded_at: dt.datetime
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # Databases (PostgreSQL) refuse NUL in text: say so instead of failing the batch.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> OutcomeIn:

@@ -144,6 +144,10 @@ def test_bad_bodies_get_specific_errors_and_lose_nothing(api):
     bad_limit = api.get("/v1/customers", q="x", limit=1000)
     assert bad_limit.status_code == 422 and "query.limit" in bad_limit.json()["error"]["message"]
     assert api.client.get("/v2/pop").json()["error"]["code"] == "not_found"
+    nul = api.post_outcomes([outcome(doc, "accepted", "CARE-CHECKUP", customer_id="C\x001")]).json()
+    assert nul["rejected"] == 1 and "NUL" in nul["results"][0]["reason"]
+    assert api.get("/v1/pop", customer_id="C\x001").status_code == 422
+    assert api.get("/v1/customers", q="\x00").status_code == 422
     assert count_outcomes(api) == 1
     assert api.get("/v1/health").status_code == 200
 

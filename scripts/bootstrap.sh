@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Installs what the two commands need, and only what is missing; safe to run again and again (well
+# under 2 s when everything is in place). Used by scripts/run.sh and scripts/test.sh.
+#
+#   scripts/bootstrap.sh          Qt runtime libraries, CJK fonts and xvfb (Debian), and .venv with the project
+#   scripts/bootstrap.sh --test   the same plus the PostgreSQL server that the tests run against
+#
+# System packages are installed with apt-get only when running as root on Debian/Ubuntu; otherwise the
+# script prints the exact command to run and goes on. The project is pip-installed into .venv (editable,
+# with the `test` extra) only when pyproject.toml changed since the last install (stamp in .venv).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+VENV=.venv
+STAMP=$VENV/.callcue-pyproject.sha256   # sha256 of pyproject.toml at the last successful pip install
+
+say() { printf '[bootstrap] %s\n' "$*"; }
+die() { printf '[bootstrap] ERROR: %s\n' "$*" >&2; exit 1; }
+
+with_pg=0
+for arg in "$@"; do
+  case $arg in
+    --test) with_pg=1 ;;
+    -h | --help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) die "unknown argument '$arg' (use --test or nothing)" ;;
+  esac
+done
+
+# Qt's xcb platform plugin needs these on a real display (Qt >= 6.5 aborts without libxcb-cursor0),
+# the panel's Chinese text needs a CJK font, and xvfb gives screenshots and GUI checks a virtual display.
+GUI_DEBS=(libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxkbcommon-x11-0 libegl1 libgl1
+  libfontconfig1 libdbus-1-3 fonts-noto-cjk xvfb)
+PG_DEBS=(postgresql)
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# Prints those of the given Debian packages that dpkg does not report as installed.
+missing_debs() {
+  local installed pkg
+  # dpkg -s exits 1 when any is missing; its records for the others still count.
+  installed=" $({ dpkg -s "$@" 2>/dev/null || true; } | awk '/^Package:/ {p = $2} /^Status: .* installed$/ {printf "%s ", p}') "
+  for pkg in "$@"; do
+    [[ $installed == *" $pkg "* ]] || printf '%s\n' "$pkg"
+  done
+}
+
+# A Python >= 3.11 that can create a virtual environment (Debian's python3 needs python3-venv for that).
+find_python() {
+  local cand
+  for cand in "${PYTHON:-}" python3 python3.14 python3.13 python3.12 python3.11; do
+    if [ -z "$cand" ] || ! command -v "$cand" >/dev/null 2>&1; then continue; fi
+    if "$cand" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      command -v "$cand"
+      return 0
+    fi
+  done
+  return 1
+}
+
+venv_ok() {
+  [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
+}
+
+# 1. System packages (Debian/Ubuntu only).
+debs=("${GUI_DEBS[@]}")
+why="Qt runtime libraries, CJK fonts, xvfb"
+if [ "$with_pg" -eq 1 ]; then
+  debs+=("${PG_DEBS[@]}")
+  why+=", PostgreSQL server for the tests"
+fi
+if ! venv_ok && ! find_python >/dev/null; then
+  debs+=(python3 python3-venv)
+  why+=", Python >= 3.11 with venv"
+fi
+if ! command -v dpkg >/dev/null 2>&1; then
+  say "no dpkg here (not Debian/Ubuntu): not checking system packages; make sure you have: $why"
+else
+  mapfile -t missing < <(missing_debs "${debs[@]}")
+  if [ "${#missing[@]}" -eq 0 ]; then
+    say "system packages present ($why)"
+  elif is_root; then
+    say "installing missing system packages (${missing[*]}): needed for $why"
+    export DEBIAN_FRONTEND=noninteractive
+    say "apt-get update: refreshing the package lists once before installing"
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+  else
+    say "WARNING: missing system packages (${missing[*]}), needed for $why. Install them with:"
+    say "  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}"
+  fi
+fi
+
+# 2. The virtual environment.
+if venv_ok; then
+  say ".venv present ($("$VENV/bin/python" -V 2>&1)): keeping it"
+else
+  py=$(find_python) || die "no Python >= 3.11 with venv found (set PYTHON=/path/to/python3.11 or install python3-venv)"
+  if [ -e "$VENV" ]; then
+    say ".venv is unusable or older than Python 3.11: recreating it with $py ($("$py" -V 2>&1))"
+    "$py" -m venv --clear "$VENV"
+  else
+    say "creating .venv with $py ($("$py" -V 2>&1)): the project's own Python environment"
+    "$py" -m venv "$VENV"
+  fi
+fi
+
+# 3. The project and its test tools, editable, only when pyproject.toml changed since the last install.
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+have=$(cat "$STAMP" 2>/dev/null || true)
+if [ "$want" = "$have" ]; then
+  say "pyproject.toml unchanged since the last install: skipping pip"
+else
+  if [ -n "$have" ]; then reason="pyproject.toml changed since the last install"; else reason="first install into this .venv"; fi
+  say "pip install -e '.[test]' ($reason)"
+  PIP_DISABLE_PIP_VERSION_CHECK=1 "$VENV/bin/python" -m pip install -q -e '.[test]'
+  printf '%s\n' "$want" >"$STAMP"
+fi
