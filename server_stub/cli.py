@@ -78,8 +78,13 @@ def cmd_seed(args) -> int:
     except SeedError as exc:
         raise CliError(str(exc)) from None
     print(file=sys.stderr)
-    print(summary.describe())
+    print(_describe_seed(summary))
     return 0
+
+
+def _describe_seed(summary) -> str:
+    counts = ", ".join(f"{table} {count:,}" for table, count in summary.table_counts().items())
+    return f"seeded in {summary.elapsed_seconds:.1f} s (seed {summary.seed}): {counts}"
 
 
 def cmd_import_customers(args) -> int:
@@ -214,7 +219,7 @@ def cmd_demo(args) -> int:
         if not existing:
             print(f"seeding {args.customers:,} sample customers into {data_dir} …", file=sys.stderr)
             summary = seed_database(engine, args.customers, args.seed)
-            print(summary.describe(), file=sys.stderr)
+            print(_describe_seed(summary), file=sys.stderr)
         token = create_token(session, "demo-agent", "lead", "Demo agent")
         sample = session.execute(
             select(Customer.customer_id).order_by(Customer.customer_id).limit(1)

@@ -34,7 +34,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -42,6 +42,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from server_stub.db.models import Customer, CustomerNumber
 from server_stub.paths import resources_dir
+from server_stub.services.pop import normalize_msisdn as pop_ani_digits
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,9 @@ __all__ = [
     "import_customers",
     "load_mapping",
     "mappings_dir",
+    "normalize_msisdn",
     "parse_cell",
+    "parse_mapping",
     "shipped_mappings",
 ]
 
@@ -624,8 +627,8 @@ class _MappingParser:
 
 _DECIMAL_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 _GROUPED_RE = re.compile(r"[+-]?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?")  # 1,234.50 from spreadsheets
-_MSISDN_RE = re.compile(r"\+?[0-9]{3,19}")
-_MSISDN_PUNCTUATION = str.maketrans("", "", " -.()\u00a0")
+_MSISDN_TEXT_RE = re.compile(r"\+?[0-9(][0-9 \-.()\u00a0]*")
+_MSISDN_MIN_DIGITS = 5  # the pop refuses shorter caller ids
 _CURRENCY_MARKS = ("¥", "￥", "CNY", "RMB")
 _LARGEST_PLAIN_NUMBER = Decimal(10) ** 18  # beyond any column; stops absurd inputs before arithmetic
 
@@ -776,14 +779,19 @@ def _segments(value: str, spec: FieldSpec, cell: _Cell) -> list[str]:
 
 
 def normalize_msisdn(text: str, strip_prefixes: Sequence[str] = ()) -> str | None:
-    """Digits only (a leading + kept), listed prefixes such as +86 removed; None when it is no number.
-    The pop lookup by ANI must normalize the same way."""
-    number = text.translate(_MSISDN_PUNCTUATION)
+    """The stored form of a phone number, or None when the text is not one.
+
+    The mapping's strip_prefixes go first; then the pop's own ANI normalization (digits only, +86 / 0086
+    dropped), so that a caller id finds the number it was imported as."""
+    number = text.strip()
     for prefix in strip_prefixes:
         if number.startswith(prefix) and len(number) > len(prefix):
-            number = number[len(prefix) :]
+            number = number[len(prefix) :].strip()
             break
-    if not _MSISDN_RE.fullmatch(number) or len(number) > _MSISDN_MAX_LENGTH:
+    if not _MSISDN_TEXT_RE.fullmatch(number):
+        return None  # letters, Excel's 1.38E+10 and the like: refuse rather than guess
+    number = pop_ani_digits(number)
+    if not _MSISDN_MIN_DIGITS <= len(number) <= _MSISDN_MAX_LENGTH:
         return None
     return number
 
@@ -926,12 +934,20 @@ def _header_index(names: list[str], mapping: Mapping, file_label: str) -> dict[s
     missing = [column for column, required in used if required and column not in positions]
     if missing:
         missing = list(dict.fromkeys(missing))
+        delimiter_hint = _delimiter_hint(names, mapping, missing)
+        if not any(column in positions for column, _required in used):
+            # Maybe no header at all: the first line would be a customer's data, so don't echo it.
+            raise ImportFailure(
+                f"{file_label}: its first line ({len(names)} columns) has none of the columns that mapping "
+                f"{mapping.label} reads, such as {missing[0]!r}. Is the header line missing, or is this the "
+                f"wrong mapping?{delimiter_hint}"
+            )
         described = ", ".join(f"{column!r}{_did_you_mean(column, names)}" for column in missing[:8])
         more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
         shown_header = ", ".join(repr(name) for name in names[:12]) + (", …" if len(names) > 12 else "")
         raise ImportFailure(
             f"{file_label} lacks column(s) that mapping {mapping.label} requires: {described}{more}. "
-            f"Its header (line 1) has: {shown_header}.{_delimiter_hint(names, mapping, missing)}"
+            f"Its header has: {shown_header}.{delimiter_hint}"
         )
     for column, _required in used:
         if len(positions.get(column, ())) > 1:
@@ -1055,26 +1071,41 @@ def _looks_like_gb18030(head: bytes) -> bool:
     return any("\u4e00" <= char <= "\u9fff" for char in text)
 
 
-def _csv_records(path: Path, mapping: Mapping) -> Iterator[tuple[int, list[str]]]:
-    """(physical line where the record starts, cells) for every non-empty record, the header included."""
+class _Record(NamedTuple):
+    line: int  # physical line where the record starts
+    cells: list[str]
+    problem: str | None  # the CSV syntax of this record is broken (cells then are empty)
+
+
+def _csv_records(path: Path, mapping: Mapping) -> Iterator[_Record]:
+    """Every non-empty record, the header included. A record with broken quoting on its own line is
+    reported and reading goes on; a quote that is never closed swallows the rest of the file: fatal."""
     with path.open("r", encoding=_python_codec(mapping.encoding), newline="") as text:
-        reader = csv.reader(text, delimiter=mapping.delimiter)
+        # strict: '"abc"x' is an error instead of silently becoming 'abcx'.
+        reader = csv.reader(text, delimiter=mapping.delimiter, strict=True)
         end_of_previous = 0
-        try:
-            for cells in reader:
-                line = end_of_previous + 1
+        while True:
+            line = end_of_previous + 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                if "end of data" in str(exc) or "field limit" in str(exc):
+                    raise ImportFailure(
+                        f"{path.name}: the quoted value opened on line {line} is never closed "
+                        f"(it runs on to line {reader.line_num}); fix the quoting and import again"
+                    ) from None
                 end_of_previous = reader.line_num
-                if cells and any(cell.strip() for cell in cells):
-                    yield line, cells
-        except csv.Error as exc:
-            raise ImportFailure(
-                f"{path.name}: the CSV structure is broken near line {reader.line_num} ({exc}); "
-                "an unclosed quote swallows the lines after it"
-            ) from None
-        except UnicodeDecodeError:
-            raise ImportFailure(
-                f"{path.name} changed while it was being imported (it no longer decodes)"
-            ) from None
+                yield _Record(line, [], f"broken CSV quoting ({exc})")
+                continue
+            except UnicodeDecodeError:
+                raise ImportFailure(
+                    f"{path.name} changed while it was being imported (it no longer decodes)"
+                ) from None
+            end_of_previous = reader.line_num
+            if any(cell.strip() for cell in cells):
+                yield _Record(line, cells, None)
 
 
 # ---------------------------------------------------------------------------------------------- import
@@ -1094,11 +1125,12 @@ def import_customers(
     _check_file_bytes(path, mapping)
 
     with contextlib.closing(_csv_records(path, mapping)) as records:
-        try:
-            _header_line, header = next(records)
-        except StopIteration:
-            raise ImportFailure(f"{path.name} has no header line") from None
-        converter = RowConverter(mapping, header, file_label=path.name)
+        header = next(records, None)
+        if header is None:
+            raise ImportFailure(f"{path.name} has no header line")
+        if header.problem:
+            raise ImportFailure(f"{path.name}: the header on line {header.line} has {header.problem}")
+        converter = RowConverter(mapping, header.cells, file_label=path.name)
         report = _import_rows(engine, converter, records, batch_size)
     elapsed = time.perf_counter() - started
     log.info(
@@ -1109,7 +1141,7 @@ def import_customers(
 
 
 def _import_rows(
-    engine: Engine, converter: RowConverter, records: Iterator[tuple[int, list[str]]], batch_size: int
+    engine: Engine, converter: RowConverter, records: Iterator[_Record], batch_size: int
 ) -> ImportReport:
     now = dt.datetime.now(dt.UTC)
     errors: list[RowError] = []
@@ -1119,9 +1151,11 @@ def _import_rows(
     batch: list[ConvertedRow] = []
     try:
         with engine.begin() as connection:
-            for line, cells in records:
+            for line, cells, problem in records:
                 rows_read += 1
                 try:
+                    if problem:
+                        raise RowRejected(problem)
                     row = converter.convert(cells)
                     _check_unique(row, line, converter, first_line_of_id, owner_of_number)
                 except RowRejected as exc:
