@@ -199,8 +199,36 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def demo_callers(session) -> list[dict[str, str]]:
+    """Sample callers that show what the panel does: a complaint-sensitive, a price-sensitive and a
+    calm customer with offers to pitch (each with a phone number)."""
+    from sqlalchemy import select
+
+    from server_stub.db.models import Complaint, Customer, CustomerNumber
+
+    def first(kind: str, *conditions) -> dict[str, str] | None:
+        row = session.execute(
+            select(Customer.customer_id, CustomerNumber.msisdn)
+            .join(CustomerNumber, CustomerNumber.customer_id == Customer.customer_id)
+            .where(*conditions).order_by(Customer.customer_id).limit(1)
+        ).first()
+        return {"kind": kind, "customer_id": row[0], "ani": row[1]} if row else None
+
+    open_complaint = select(Complaint.customer_id).where(Complaint.status == "open")
+    found = [
+        first("price_sensitive", Customer.bill_inquiries_3m >= 3, Customer.downgrades_12m >= 1,
+              Customer.dnd.is_(False), Customer.customer_id.not_in(open_complaint)),
+        first("complaint_sensitive", Customer.customer_id.in_(open_complaint), Customer.dnd.is_(False)),
+        first("calm", Customer.bill_inquiries_3m == 0, Customer.downgrades_12m == 0, Customer.dnd.is_(False),
+              Customer.churn_risk >= 0.6, Customer.customer_id.not_in(select(Complaint.customer_id))),
+    ]
+    return [caller for caller in found if caller]
+
+
 def cmd_demo(args) -> int:
     """Everything a first look needs: a seeded database, an agent token, the server on loopback."""
+    import json
+
     from sqlalchemy import func, select
     from sqlalchemy.orm import Session
 
@@ -221,15 +249,18 @@ def cmd_demo(args) -> int:
             summary = seed_database(engine, args.customers, args.seed)
             print(_describe_seed(summary), file=sys.stderr)
         token = create_token(session, "demo-agent", "lead", "Demo agent")
-        sample = session.execute(
-            select(Customer.customer_id).order_by(Customer.customer_id).limit(1)
-        ).scalar_one()
+        callers = demo_callers(session)
     _configure_logging(argparse.Namespace(log_dir=str(data_dir / "logs"), log_level="INFO"))
     base = f"http://{args.host}:{args.port}"
+    if args.json:
+        # One line for the desktop demo (or any script) to read: where, who, whom to call.
+        print(json.dumps({"base_url": base, "token": token, "agent_id": "demo-agent", "callers": callers,
+                          "data_dir": str(data_dir)}), flush=True)
     print(f"CallCue demo server: {base}/v1/health", file=sys.stderr)
     print(f"  token (demo-agent, lead): {token}", file=sys.stderr)
-    print(f"  try: curl -H 'Authorization: Bearer {token}' '{base}/v1/pop?customer_id={sample}'",
-          file=sys.stderr)
+    for caller in callers:
+        print(f"  try ({caller['kind']}): curl -H 'Authorization: Bearer {token}' "
+              f"'{base}/v1/pop?ani={caller['ani']}'", file=sys.stderr)
     print("  Ctrl-C stops it.", file=sys.stderr)
     _serve(create_app(engine=engine), args)
     return 0
@@ -299,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=42)
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8765)
+    demo.add_argument("--json", action="store_true", help="print base URL, token and sample callers as JSON")
     demo.set_defaults(func=cmd_demo)
     return parser
 
