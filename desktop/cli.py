@@ -1,0 +1,283 @@
+"""`callcue`: the agent panel.
+
+  callcue [--headless] [--server-url URL] [--agent-id ID] [--lang zh_CN|en] [--theme light|dark]
+  callcue pop --ani NUMBER [--call-id ID] [--customer-id ID]   # forwards to the running panel
+  callcue demo [--headless] [--screenshot PATH] [--lang zh_CN|en]  # server + sample data + a real pop
+
+A second `callcue …` hands its command to the running instance and exits; softphones that run a command on
+an incoming call use `callcue pop`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from desktop import __version__
+
+EXIT_OK, EXIT_USAGE, EXIT_FAILED = 0, 2, 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="callcue", description="CallCue agent assistant (坐席助手)")
+    parser.add_argument("--version", action="version", version=f"callcue {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--headless", action="store_true",
+                        help="no visible window (offscreen platform): for automation and kiosks")
+    common.add_argument("--server-url", help="analytics server, e.g. https://analytics.example.com")
+    common.add_argument("--agent-id")
+    common.add_argument("--lang", choices=["system", "zh_CN", "en"], help="interface language")
+    common.add_argument("--theme", choices=["system", "light", "dark"])
+    common.add_argument("--store", help="local data file (default: the platform data directory)")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", parents=[common], help="run the panel (the default)")
+    pop = sub.add_parser("pop", parents=[common], help="pop a caller in the running panel")
+    pop.add_argument("--ani", help="the caller's number")
+    pop.add_argument("--call-id", help="the softphone's call id (repeats with the same id are ignored)")
+    pop.add_argument("--customer-id")
+    pop.add_argument("--state", default="ringing", choices=["ringing", "answered", "transferred", "ended"])
+    demo = sub.add_parser("demo", parents=[common], help="start a sample server and show a real pop")
+    demo.add_argument("--screenshot", help="write a PNG of the panel after the pop (headless: then exit)")
+    demo.add_argument("--customers", type=int, default=2000)
+    demo.add_argument("--caller", choices=["price_sensitive", "complaint_sensitive", "calm"],
+                      default="price_sensitive")
+    for p in (parser,):
+        for action in common._actions:
+            if action.option_strings and action.dest != "help":
+                p._add_action(action)
+    return parser
+
+
+def _config_overrides(args: argparse.Namespace) -> dict[str, object]:
+    return {
+        "server.url": args.server_url,
+        "agent.id": args.agent_id,
+        "ui.language": args.lang,
+        "ui.theme": args.theme,
+        "store.path": args.store,
+    }
+
+
+def _pop_argv(args: argparse.Namespace) -> list[str]:
+    argv = ["pop", "--state", args.state]
+    for option, value in (("--ani", args.ani), ("--call-id", args.call_id), ("--customer-id", args.customer_id)):
+        if value:
+            argv += [option, value]
+    return argv
+
+
+def _qt_application(headless: bool):
+    if headless:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from PySide6 import QtWidgets
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    app.setApplicationName("CallCue")
+    app.setOrganizationName("CallCue")
+    app.setQuitOnLastWindowClosed(False)  # the tray keeps running between calls
+    return app
+
+
+def _load_config(args: argparse.Namespace, paths, environ):
+    from desktop.services.config import load_config
+
+    return load_config(machine_file=paths.machine_file, user_file=paths.user_file, environ=environ,
+                       cli=_config_overrides(args))
+
+
+def _configure_logging(log_dir: Path) -> None:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(log_dir / "callcue.log", maxBytes=5_000_000, backupCount=3,
+                                                   encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger("callcue")
+    root.setLevel(logging.INFO)
+    root.addHandler(handler)
+
+
+def run_panel(args: argparse.Namespace, initial: list[str] | None = None) -> int:
+    from desktop.services.config import ConfigError, default_paths
+
+    environ = dict(os.environ)
+    paths = default_paths()
+    try:
+        config = _load_config(args, paths, environ)
+    except ConfigError as exc:
+        print(f"callcue: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    from desktop.runtime.single_instance import SingleInstance, SingleInstanceError
+
+    qapp = _qt_application(args.headless)
+    instance = SingleInstance("callcue")
+    try:
+        primary = instance.acquire_or_forward(initial or [], timeout_ms=3000)
+    except SingleInstanceError as exc:
+        print(f"callcue: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if not primary:
+        return EXIT_OK
+    import logging.handlers  # noqa: F401 - RotatingFileHandler
+
+    _configure_logging(paths.log_dir)
+    from desktop.app import CallCueApp
+
+    app = CallCueApp(qapp, config, paths, environ=environ, headless=args.headless)
+    instance.set_handler(app.handle_command)
+    instance.listen()
+    qapp.aboutToQuit.connect(app.close)
+    qapp.aboutToQuit.connect(instance.close)
+    app.start(show=not args.headless)
+    if initial:
+        app.handle_command(initial)
+    return qapp.exec()
+
+
+def forward_pop(args: argparse.Namespace) -> int:
+    """`callcue pop`: hand the call to the running panel; start one if none runs."""
+    from desktop.calls.cli_source import pop_event_from_argv
+    from desktop.calls.events import InvalidCallEvent
+
+    argv = _pop_argv(args)
+    try:
+        pop_event_from_argv(argv[1:])
+    except (InvalidCallEvent, ValueError) as exc:
+        print(f"callcue pop: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    from desktop.runtime.single_instance import ForwardRefused, SingleInstance, SingleInstanceError
+
+    try:
+        if SingleInstance("callcue").try_forward(argv, timeout_ms=2000):
+            return EXIT_OK
+    except ForwardRefused as exc:
+        print(f"callcue pop: the panel refused the call: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except SingleInstanceError as exc:
+        print(f"callcue pop: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return run_panel(args, initial=argv)
+
+
+# ---------------------------------------------------------------------- demo
+
+
+class DemoServer:
+    """The reference server with sample data, as a child process on loopback (stopped on exit)."""
+
+    def __init__(self, customers: int) -> None:
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.data_dir = Path(tempfile.mkdtemp(prefix="callcue-demo-"))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "server_stub.cli", "demo", "--json", "--port", str(port), "--data-dir",
+             str(self.data_dir), "--customers", str(customers)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = self.process.stdout.readline()
+        if not line:
+            self.stop()
+            raise RuntimeError("the demo server did not start (is the server package installed?)")
+        self.info = json.loads(line)
+        self._wait_ready()
+
+    def _wait_ready(self, timeout_s: float = 30.0) -> None:
+        import requests
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{self.info['base_url']}/v1/health", timeout=0.5).ok:
+                    return
+            except requests.ConnectionError:
+                pass
+            if self.process.poll() is not None:
+                raise RuntimeError("the demo server stopped during start-up")
+            time.sleep(0.05)
+        raise RuntimeError("the demo server did not answer within 30 s")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+        if self.process.stdout:
+            self.process.stdout.close()
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from desktop.services.config import ConfigPaths, load_config
+
+    print("callcue demo: starting the sample analytics server …", file=sys.stderr)
+    server = DemoServer(args.customers)
+    try:
+        info = server.info
+        caller = next((c for c in info["callers"] if c["kind"] == args.caller), info["callers"][0])
+        demo_home = server.data_dir / "panel"
+        paths = ConfigPaths(machine_file=demo_home / "machine.toml", user_file=demo_home / "config.toml",
+                            data_dir=demo_home / "data", log_dir=demo_home / "logs")
+        # The demo signs in through the automation variables: nothing is written to the keyring.
+        environ = {**os.environ, "CALLCUE_SERVER_URL": info["base_url"], "CALLCUE_AGENT_ID": info["agent_id"],
+                   "CALLCUE_TOKEN": info["token"]}
+        config = load_config(machine_file=None, user_file=None, environ=environ, cli=_config_overrides(args))
+        qapp = _qt_application(args.headless)
+        from PySide6 import QtCore
+
+        from desktop.app import CallCueApp
+
+        app = CallCueApp(qapp, config, paths, environ=environ, headless=args.headless)
+        qapp.aboutToQuit.connect(app.close)
+        app.start(show=True)
+        screenshot = Path(args.screenshot).resolve() if args.screenshot else (
+            server.data_dir / f"callcue-demo-{app.language}.png" if args.headless else None)
+
+        def on_pop(payload: dict) -> None:
+            if payload["state"] in ("loading",) or screenshot is None:
+                return
+            app.controller.pop_shown.disconnect(on_pop)
+            # Let the layout settle for one event-loop turn before grabbing the window.
+            QtCore.QTimer.singleShot(150, lambda: _capture(app, screenshot, quit_after=args.headless))
+
+        app.controller.pop_shown.connect(on_pop)
+        call = ["pop", "--call-id", "demo-call-1", "--ani", caller["ani"], "--state", "ringing"]
+        QtCore.QTimer.singleShot(300, lambda: app.handle_command(call))
+        if args.headless:
+            QtCore.QTimer.singleShot(30_000, lambda: (print("callcue demo: no pop within 30 s", file=sys.stderr),
+                                                     qapp.exit(EXIT_FAILED)))
+        else:
+            print(f"callcue demo: ringing {caller['ani'][:3]}****{caller['ani'][-4:]} ({caller['kind']}); "
+                  "close the panel from the tray to stop.", file=sys.stderr)
+        return qapp.exec()
+    finally:
+        server.stop()
+
+
+def _capture(app, path: Path, *, quit_after: bool) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    app.window.grab().save(str(path))
+    print(f"callcue demo: screenshot written to {path}")
+    if quit_after:
+        app.qapp.quit()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = args.command or "run"
+    if command == "pop":
+        return forward_pop(args)
+    if command == "demo":
+        return run_demo(args)
+    return run_panel(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

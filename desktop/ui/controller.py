@@ -1,0 +1,268 @@
+"""PanelController: turns call-router decisions and agent actions into background work and views.
+
+It owns no data and does no I/O itself: every service call goes through the TaskRunner (database work on
+the "db" pool, network on the "net" pool) and results come back here, on the GUI thread, to be shown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass, replace
+
+from desktop.calls.events import CallEvent
+from desktop.calls.router import Activate, Closed, Ended, Ignored, Pop, RouterAction, UpdatePop
+from desktop.domain.guidance import apply_local_outcomes
+from desktop.domain.outcomes import LocalContact
+from desktop.domain.states import PopKey, PopResult, PopState
+from desktop.ui.i18n import pick
+from desktop.ui.outcome_bar import result_label
+from desktop.ui.pop_view import describe_error
+from desktop.ui.qt import QCoreApplication, QtCore, Signal
+
+log = logging.getLogger("callcue.panel")
+
+# How fresh a result must be to replace what is on screen: a live answer is never replaced by the
+# cached copy that happened to arrive later.
+_PRIORITY = {PopState.LOADING: 0, PopState.STALE: 1, PopState.ERROR: 1, PopState.UNKNOWN_CALLER: 2,
+             PopState.LIVE: 2}
+
+
+@dataclass
+class _CallView:
+    key: PopKey
+    generation: int
+    shown: PopResult
+    pop_id: int | None = None
+    popped_at: dt.datetime | None = None
+
+
+class PanelController(QtCore.QObject):
+    # Payloads for hosts (SDK, bridge): plain dicts, no numbers.
+    pop_shown = Signal(dict)
+    outcome_recorded = Signal(dict)
+    sync_state_changed = Signal(object)
+    auth_failed = Signal()
+
+    def __init__(self, window, runner, router, pop_service, outcome_service, sync_service, *,
+                 agent_id: str | None, clock=None, parent=None) -> None:
+        super().__init__(parent)
+        self.window = window
+        self.runner = runner
+        self.router = router
+        self.pops = pop_service
+        self.outcomes = outcome_service
+        self.sync = sync_service
+        self.agent_id = agent_id
+        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self._calls: dict[str, _CallView] = {}
+        self._generation = 0
+        self._sync_running = False
+        self._sync_again = False
+        router.add_listener(self.on_router_action)
+        self._connect(window)
+
+    def _connect(self, window) -> None:
+        window.outcome_requested.connect(self.record_outcome)
+        window.dismiss_requested.connect(self.dismiss)
+        window.search.search_requested.connect(self.search)
+        window.search.customer_chosen.connect(self.pop_customer)
+
+    def attach_window(self, window) -> None:
+        """A new window (e.g. after a language switch) takes over every open call as it is."""
+        self.window = window
+        self._connect(window)
+        for call_id, call in self._calls.items():
+            window.show_pop(call_id, call.shown, activate=False)
+        self.refresh_sync_state()
+
+    # ------------------------------------------------------------------ calls
+
+    def on_router_action(self, action: RouterAction) -> None:
+        if isinstance(action, Pop):
+            self._start_pop(action.call_id, PopKey(ani=action.key.ani, customer_id=action.key.customer_id))
+            self.window.mark_call_state(action.call_id, "ringing" if action.event.state == "ringing" else "active")
+        elif isinstance(action, UpdatePop):
+            if action.identity_changed:
+                self._start_pop(action.call_id, PopKey(ani=action.key.ani, customer_id=action.key.customer_id))
+        elif isinstance(action, Activate):
+            self.window.mark_call_state(action.call_id, "active")
+        elif isinstance(action, Ended):
+            self.window.mark_call_state(action.call_id, "wrap_up")
+        elif isinstance(action, Closed):
+            self._calls.pop(action.call_id, None)
+            self.window.close_call(action.call_id)
+        elif isinstance(action, Ignored):
+            log.debug("call event ignored", extra={"reason": action.reason})
+
+    def _start_pop(self, call_id: str, key: PopKey) -> None:
+        self._generation += 1
+        loading = PopResult(PopState.LOADING, key)
+        self._calls[call_id] = _CallView(key, self._generation, loading)
+        self.window.show_pop(call_id, loading)
+        generation = self._generation
+        # Cached view and server fetch run at once on their own pools; whichever is better wins.
+        self.runner.submit("db", self.pops.cached, key, name="pop.cached", owner=self,
+                           on_done=lambda result: self._show(call_id, generation, result))
+        self.runner.submit("net", self.pops.fetch, key, name="pop.fetch", owner=self,
+                           on_done=lambda result: self._show(call_id, generation, result),
+                           on_error=lambda exc: self._fetch_crashed(call_id, generation, key, exc))
+
+    def _show(self, call_id: str, generation: int, result: PopResult | None) -> None:
+        call = self._calls.get(call_id)
+        if result is None or call is None or call.generation != generation:
+            return
+        if _PRIORITY[result.state] < _PRIORITY[call.shown.state]:
+            return
+        if result.state in (PopState.STALE, PopState.ERROR) and result.document is None \
+                and call.shown.document is not None:
+            # The fetch failed but a cached copy is on screen: keep it, say it is stale.
+            result = replace(call.shown, state=PopState.STALE, error=result.error)
+        call.shown = result
+        self.window.show_pop(call_id, result, activate=False)
+        if result.error is not None and result.error.code == "auth_failed":
+            self.auth_failed.emit()
+        if result.state != PopState.LOADING:
+            self.runner.submit("db", self.pops.log_pop, result, call_id, self.agent_id, name="pop.log",
+                               owner=self, on_done=lambda pop_id: self._logged(call_id, generation, pop_id))
+            document = result.document
+            self.pop_shown.emit({
+                "call_id": call_id,
+                "state": str(result.state),
+                "customer_id": document.customer.customer_id if document else None,
+                "decision_id": document.decision_id if document else None,
+                "offers": [o.offer_id for o in document.pitchable_offers] if document else [],
+            })
+
+    def _logged(self, call_id: str, generation: int, pop_id: int | None) -> None:
+        call = self._calls.get(call_id)
+        if call is not None and call.generation == generation:
+            call.pop_id = pop_id
+
+    def _fetch_crashed(self, call_id: str, generation: int, key: PopKey, exc: BaseException) -> None:
+        log.error("pop fetch crashed", exc_info=exc)
+        from desktop.domain.errors import UserError
+
+        self._show(call_id, generation, PopResult(PopState.ERROR, key, error=UserError("bad_response")))
+
+    def dismiss(self, call_id: str) -> None:
+        self.router.dismiss(call_id)
+
+    # ------------------------------------------------------------------ search
+
+    def search(self, text: str) -> None:
+        self.runner.submit("net", self.pops.search, text, 10, name="search", owner=self,
+                           on_done=self.window.search.show_results,
+                           on_error=lambda exc: self.window.search.show_error(
+                               describe_error(exc.user_error) if hasattr(exc, "user_error") else str(exc)))
+
+    def pop_customer(self, customer_id: str, _name: str = "") -> None:
+        """A search result pops like a call would, in its own tab."""
+        event = CallEvent(call_id=f"search-{uuid.uuid4().hex[:12]}", state="answered", customer_id=customer_id,
+                          agent_id=self.agent_id, source="search")
+        self.router.handle(event)
+
+    # ------------------------------------------------------------------ outcomes
+
+    def record_outcome(self, call_id: str, offer_id: str, result: str, extras: dict) -> None:
+        call = self._calls.get(call_id)
+        if call is None or call.shown.document is None:
+            return
+        self.runner.submit(
+            "db", self._record_call(call.shown.document, call, call_id, offer_id or None, result, extras),
+            name="outcome.record", owner=self,
+            on_done=lambda record: self._recorded(call_id, record),
+            on_error=self._record_failed,
+        )
+
+    def _record_call(self, document, call: _CallView, call_id: str, offer_id, result: str, extras: dict):
+        outcomes, agent_id, pop_id = self.outcomes, self.agent_id, call.pop_id
+
+        def record():
+            return outcomes.record(
+                document, offer_id=offer_id, result=result, agent_id=agent_id,
+                call_id=None if call_id.startswith("search-") else call_id,
+                note=extras.get("note"), callback_at=extras.get("callback_at"), reason=extras.get("reason"),
+                pop_id=pop_id,
+            )
+
+        return record
+
+    def _recorded(self, call_id: str, record) -> None:
+        self.window.outcome_saved(str(record.result))
+        call = self._calls.get(call_id)
+        if call is not None and call.shown.document is not None:
+            # Local guidance at once, even offline: what was just refused is not pitched again.
+            contact = LocalContact(record.outcome_id, record.customer_id, record.offer_id, record.result,
+                                   record.recorded_at, record.agent_id, record.campaign_id, record.wave)
+            updated = apply_local_outcomes(call.shown.document, [contact], self._clock())
+            call.shown = replace(call.shown, document=updated)
+            self.window.show_pop(call_id, call.shown, activate=False)
+        self.router.outcome_recorded(call_id)
+        self.outcome_recorded.emit({
+            "outcome_id": record.outcome_id, "call_id": call_id, "customer_id": record.customer_id,
+            "offer_id": record.offer_id, "result": str(record.result),
+            "recorded_at": record.recorded_at.isoformat(),
+        })
+        self.request_sync(force=True)
+
+    def _record_failed(self, exc: BaseException) -> None:
+        error = getattr(exc, "user_error", None)
+        message = describe_error(error) if error is not None else str(exc)
+        log.warning("outcome not saved", extra={"error": type(exc).__name__})
+        self.window.outcome_failed(message)
+
+    # ------------------------------------------------------------------ sync
+
+    def request_sync(self, force: bool = False) -> None:
+        """Periodic job (respects backoff) and after each outcome (force: try now); never two at once."""
+        if self._sync_running:
+            self._sync_again = self._sync_again or force
+            return
+        if force:
+            self.sync_now()
+            return
+        self._start_sync(self.sync.sync_once)
+
+    def sync_now(self) -> None:
+        self._start_sync(self._forced_sync)
+
+    def _start_sync(self, job) -> None:
+        self._sync_running = True
+        self.runner.submit("net", job, name="sync", owner=self,
+                           on_done=lambda _report: self._sync_finished(),
+                           on_error=self._sync_finished)
+
+    def _sync_finished(self, error: BaseException | None = None) -> None:
+        self._sync_running = False
+        if error is not None:
+            log.error("sync crashed", exc_info=error)
+        self.refresh_sync_state()
+        if self._sync_again:
+            self._sync_again = False
+            self.request_sync(force=True)
+
+    def refresh_sync_state(self) -> None:
+        self.runner.submit("db", self.sync.state, name="sync.state", owner=self, on_done=self._sync_state)
+
+    def _sync_state(self, state) -> None:
+        self.window.set_sync_state(state)
+        self.sync_state_changed.emit(state)
+        if state.last_error is not None and state.last_error.code == "auth_failed":
+            self.auth_failed.emit()
+
+    def remind(self, call_id: str) -> None:
+        view = self.window.view(call_id)
+        if view is None:
+            return
+        name = ""
+        call = self._calls.get(call_id)
+        if call is not None and call.shown.document is not None:
+            name = call.shown.document.customer.display_name
+        self.window.show_notice(
+            QCoreApplication.translate("Messages", "Wrap-up: record an outcome for %1").replace("%1", name),
+            "attention")
+
+
+__all__ = ["PanelController", "pick", "result_label"]

@@ -1,0 +1,209 @@
+"""The outcome bar: one button and one configurable shortcut per result, an optional note, sync state.
+
+Shortcuts use a modifier by default (Ctrl+1…6) because agents type digits into the softphone; the
+panel never takes keyboard focus on a pop, so application-wide shortcuts are what make "one key" work.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from desktop.ui.qt import QCoreApplication, Qt, QtCore, QtGui, QtWidgets, Signal
+
+RESULTS = ("accepted", "declined", "considering", "callback", "not_offered", "do_not_disturb")
+DEFAULT_SHORTCUTS = {
+    "accepted": "Ctrl+1",
+    "declined": "Ctrl+2",
+    "considering": "Ctrl+3",
+    "callback": "Ctrl+4",
+    "not_offered": "Ctrl+5",
+    "do_not_disturb": "Ctrl+6",
+}
+
+
+def result_label(result: str) -> str:
+    return {
+        "accepted": QCoreApplication.translate("Messages", "Accepted"),
+        "declined": QCoreApplication.translate("Messages", "Declined"),
+        "considering": QCoreApplication.translate("Messages", "Considering"),
+        "callback": QCoreApplication.translate("Messages", "Call back"),
+        "not_offered": QCoreApplication.translate("Messages", "Not offered"),
+        "do_not_disturb": QCoreApplication.translate("Messages", "Do not disturb"),
+    }[result]
+
+
+class CallbackDialog(QtWidgets.QDialog):
+    """Pick when to call back; the reminder fires then."""
+
+    def __init__(self, parent=None, now: dt.datetime | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(self.tr("Call back"))
+        now = now or dt.datetime.now().astimezone()
+        layout = QtWidgets.QFormLayout(self)
+        self.when = QtWidgets.QDateTimeEdit(QtCore.QDateTime.fromSecsSinceEpoch(int(now.timestamp()) + 3600))
+        self.when.setCalendarPopup(True)
+        self.when.setDisplayFormat("yyyy-MM-dd HH:mm")
+        self.when.setMinimumDateTime(QtCore.QDateTime.currentDateTime())
+        self.when.setAccessibleName(self.tr("Callback time"))
+        layout.addRow(self.tr("Call back at"), self.when)
+        buttons = QtWidgets.QDialogButtonBox(
+            QtWidgets.QDialogButtonBox.StandardButton.Ok | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addRow(buttons)
+
+    def callback_at(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.when.dateTime().toSecsSinceEpoch(), dt.UTC)
+
+
+class NotOfferedDialog(QtWidgets.QDialog):
+    """Why the offer was not made: common reasons one keypress away, or free text."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(self.tr("Not offered"))
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addWidget(QtWidgets.QLabel(self.tr("Why was the offer not made?")))
+        self.reason = QtWidgets.QComboBox()
+        self.reason.setEditable(True)
+        self.reason.setAccessibleName(self.tr("Reason"))
+        self.reason.addItems([
+            self.tr("Customer was upset"),
+            self.tr("No time on this call"),
+            self.tr("Customer not the account holder"),
+            self.tr("Complaint handled first"),
+        ])
+        layout.addWidget(self.reason)
+        buttons = QtWidgets.QDialogButtonBox(
+            QtWidgets.QDialogButtonBox.StandardButton.Ok | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+    def text(self) -> str:
+        return self.reason.currentText().strip()
+
+
+class OutcomeBar(QtWidgets.QFrame):
+    """Emits outcome_requested(result, extras) — extras: note, callback_at, reason."""
+
+    outcome_requested = Signal(str, dict)
+
+    def __init__(self, shortcuts: dict[str, str] | None = None, parent=None,
+                 ask_callback=None, ask_reason=None) -> None:
+        super().__init__(parent)
+        self.setProperty("card", True)
+        self.setAccessibleName(self.tr("Record outcome"))
+        self._ask_callback = ask_callback or self._callback_dialog
+        self._ask_reason = ask_reason or self._reason_dialog
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 6)
+        layout.setSpacing(4)
+        self.target = QtWidgets.QLabel()
+        self.target.setProperty("role", "muted")
+        self.target.setWordWrap(True)
+        layout.addWidget(self.target)
+        grid = QtWidgets.QGridLayout()
+        grid.setSpacing(4)
+        self.buttons: dict[str, QtWidgets.QPushButton] = {}
+        self.shortcuts: dict[str, QtGui.QShortcut] = {}
+        keys = {**DEFAULT_SHORTCUTS, **(shortcuts or {})}
+        for index, result in enumerate(RESULTS):
+            sequence = QtGui.QKeySequence(keys[result])
+            label = result_label(result)
+            hint = sequence.toString(QtGui.QKeySequence.SequenceFormat.NativeText)
+            button = QtWidgets.QPushButton(f"{label}\n{hint}")
+            button.setProperty("outcome", result)
+            button.setAccessibleName(label)
+            button.setAccessibleDescription(self.tr("Shortcut %1").replace("%1", hint))
+            button.setToolTip(f"{label} ({hint})")
+            button.setMinimumHeight(40)
+            button.clicked.connect(lambda _checked=False, r=result: self.request(r))
+            grid.addWidget(button, index // 3, index % 3)
+            self.buttons[result] = button
+            shortcut = QtGui.QShortcut(sequence, self)
+            shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
+            shortcut.activated.connect(lambda r=result: self.request(r))
+            self.shortcuts[result] = shortcut
+        layout.addLayout(grid)
+        self.note = QtWidgets.QLineEdit()
+        self.note.setPlaceholderText(self.tr("Note (optional)"))
+        self.note.setAccessibleName(self.tr("Note"))
+        self.note.setMaxLength(2000)
+        layout.addWidget(self.note)
+        self.set_target(None, has_customer=False)
+
+    def set_target(self, offer_title: str | None, *, has_customer: bool) -> None:
+        """What the next outcome is for; outcomes about an offer need one, DND/not-offered do not."""
+        self._has_customer = has_customer
+        self._has_offer = offer_title is not None
+        if not has_customer:
+            self.target.setText(self.tr("Outcome buttons work once a customer is on screen."))
+        elif offer_title:
+            self.target.setText(self.tr("Outcome for: %1").replace("%1", offer_title))
+        else:
+            self.target.setText(self.tr("No offer selected: only Not offered, Call back or DND apply."))
+        for result, button in self.buttons.items():
+            button.setEnabled(self._enabled(result))
+
+    def _enabled(self, result: str) -> bool:
+        if not self._has_customer:
+            return False
+        return self._has_offer or result in ("not_offered", "callback", "do_not_disturb")
+
+    def request(self, result: str) -> None:
+        if not self._enabled(result):
+            return
+        extras: dict = {"note": self.note.text().strip() or None}
+        if result == "callback":
+            when = self._ask_callback()
+            if when is None:
+                return
+            extras["callback_at"] = when
+        elif result == "not_offered":
+            reason = self._ask_reason()
+            if not reason:
+                return
+            extras["reason"] = reason
+        self.outcome_requested.emit(result, extras)
+
+    def clear_note(self) -> None:
+        self.note.clear()
+
+    def _callback_dialog(self) -> dt.datetime | None:
+        dialog = CallbackDialog(self.window())
+        return dialog.callback_at() if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted else None
+
+    def _reason_dialog(self) -> str | None:
+        dialog = NotOfferedDialog(self.window())
+        return dialog.text() if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted else None
+
+
+class SyncBadge(QtWidgets.QPushButton):
+    """synced / N pending / offline since HH:MM / needs attention — click to see what needs attention."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setProperty("flat", True)
+        self.setAccessibleName(self.tr("Sync status"))
+        self.show_state(None)
+
+    def show_state(self, state) -> None:
+        if state is None:
+            kind, text = "pending", self.tr("Sync: starting…")
+        else:
+            kind = state.kind
+            if kind == "attention":
+                text = self.tr("⚠ %1 outcome(s) need attention").replace("%1", str(state.needs_attention))
+            elif kind == "offline":
+                since = state.offline_since.astimezone().strftime("%H:%M") if state.offline_since else ""
+                text = self.tr("Offline since %1 · %2 pending").replace("%1", since).replace("%2", str(state.pending))
+            elif kind == "pending":
+                text = self.tr("%1 pending").replace("%1", str(state.pending))
+            else:
+                text = self.tr("✓ All outcomes synced")
+        self.setText(text)
+        self.setProperty("sync", kind)
+        self.setAccessibleDescription(text)
+        self.style().unpolish(self)
+        self.style().polish(self)

@@ -1,0 +1,272 @@
+"""The side panel window: search, one tab per call, the outcome bar and the sync badge.
+
+It shows what the controller tells it and reports what the agent does; it does no work itself.
+A pop never takes keyboard focus: agents are typing into the softphone when the phone rings.
+"""
+
+from __future__ import annotations
+
+from desktop.ui.i18n import pick
+from desktop.ui.outcome_bar import OutcomeBar, SyncBadge, result_label
+from desktop.ui.pop_view import PopView
+from desktop.ui.qt import Qt, QtCore, QtGui, QtWidgets, Signal
+
+
+class SearchBox(QtWidgets.QWidget):
+    """Look a caller up by number, name or customer id (withheld or wrong numbers)."""
+
+    search_requested = Signal(str)
+    customer_chosen = Signal(str, str)  # customer id, display name
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        self.edit = QtWidgets.QLineEdit()
+        self.edit.setPlaceholderText(self.tr("Search caller: number, name or customer ID (Ctrl+F)"))
+        self.edit.setAccessibleName(self.tr("Search caller"))
+        self.edit.setClearButtonEnabled(True)
+        self.edit.returnPressed.connect(self._submit)
+        layout.addWidget(self.edit)
+        self.results = QtWidgets.QListWidget()
+        self.results.setAccessibleName(self.tr("Search results"))
+        self.results.setVisible(False)
+        self.results.setMaximumHeight(160)
+        self.results.itemActivated.connect(self._chosen)
+        layout.addWidget(self.results)
+        self.message = QtWidgets.QLabel()
+        self.message.setProperty("role", "muted")
+        self.message.setVisible(False)
+        layout.addWidget(self.message)
+
+    def _submit(self) -> None:
+        text = self.edit.text().strip()
+        if text:
+            self.message.setText(self.tr("Searching…"))
+            self.message.setVisible(True)
+            self.search_requested.emit(text)
+
+    def show_results(self, items) -> None:
+        self.results.clear()
+        for item in items:
+            numbers = ", ".join(f"{n[:3]}****{n[-4:]}" for n in item.msisdns[:2])
+            row = QtWidgets.QListWidgetItem(f"{item.display_name} · {item.customer_id} · {numbers}")
+            row.setData(Qt.ItemDataRole.UserRole, (item.customer_id, item.display_name))
+            self.results.addItem(row)
+        self.results.setVisible(bool(items))
+        self.message.setText("" if items else self.tr("No customer found. Check the spelling or try the number."))
+        self.message.setVisible(not items)
+        if items:
+            self.results.setCurrentRow(0)
+            self.results.setFocus()
+
+    def show_error(self, text: str) -> None:
+        self.results.setVisible(False)
+        self.message.setText(text)
+        self.message.setVisible(True)
+
+    def _chosen(self, item: QtWidgets.QListWidgetItem) -> None:
+        customer_id, name = item.data(Qt.ItemDataRole.UserRole)
+        self.results.setVisible(False)
+        self.message.setVisible(False)
+        self.edit.clear()
+        self.customer_chosen.emit(customer_id, name)
+
+
+class PanelWindow(QtWidgets.QWidget):
+    outcome_requested = Signal(str, str, str, dict)  # call id, offer id ('' for none), result, extras
+    dismiss_requested = Signal(str)  # call id
+    language_requested = Signal(str)
+    sync_details_requested = Signal()
+
+    def __init__(self, language: str, shortcuts: dict[str, str] | None = None, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("Panel")
+        self.language = language
+        self.setWindowTitle(self.tr("CallCue agent assistant"))
+        # Shown on a pop without activation, so the softphone keeps the keyboard.
+        self.setAttribute(Qt.WidgetAttribute.WA_ShowWithoutActivating, True)
+        self.setMinimumWidth(380)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.setSpacing(6)
+        top = QtWidgets.QHBoxLayout()
+        self.search = SearchBox()
+        top.addWidget(self.search, 1)
+        self.language_button = QtWidgets.QPushButton("中 / EN")
+        self.language_button.setProperty("flat", True)
+        self.language_button.setAccessibleName(self.tr("Switch language"))
+        self.language_button.setToolTip(self.tr("Switch language"))
+        self.language_button.clicked.connect(self._toggle_language)
+        top.addWidget(self.language_button, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addLayout(top)
+        self.tabs = QtWidgets.QTabWidget()
+        self.tabs.setAccessibleName(self.tr("Calls"))
+        self.tabs.setDocumentMode(True)
+        self.tabs.setTabsClosable(True)
+        self.tabs.tabCloseRequested.connect(self._close_requested)
+        self.tabs.currentChanged.connect(self._refresh_outcome_target)
+        layout.addWidget(self.tabs, 1)
+        self.idle = QtWidgets.QLabel(self.tr("Waiting for a call. Incoming calls appear here automatically."))
+        self.idle.setProperty("role", "muted")
+        self.idle.setWordWrap(True)
+        self.idle.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.idle)
+        self.notice = QtWidgets.QLabel()
+        self.notice.setWordWrap(True)
+        self.notice.setVisible(False)
+        self.notice.setAccessibleName(self.tr("Last action"))
+        layout.addWidget(self.notice)
+        self.outcome_bar = OutcomeBar(shortcuts)
+        self.outcome_bar.outcome_requested.connect(self._outcome_requested)
+        layout.addWidget(self.outcome_bar)
+        self.sync_badge = SyncBadge()
+        self.sync_badge.clicked.connect(self.sync_details_requested)
+        layout.addWidget(self.sync_badge)
+        self._views: dict[str, PopView] = {}
+        find = QtGui.QShortcut(QtGui.QKeySequence("Ctrl+F"), self)
+        find.activated.connect(self.focus_search)
+        self._update_idle()
+
+    # ------------------------------------------------------------------ calls
+
+    def view(self, call_id: str) -> PopView | None:
+        return self._views.get(call_id)
+
+    def show_pop(self, call_id: str, result, *, activate: bool = True) -> None:
+        """Show or update a call's tab. New calls open a tab; the panel appears without taking focus."""
+        view = self._views.get(call_id)
+        if view is None:
+            view = PopView(self.language)
+            view.offer_selected.connect(lambda _offer_id: self._refresh_outcome_target())
+            self._views[call_id] = view
+            self.tabs.addTab(view, "")
+        view.render(result)
+        self._set_tab_title(call_id)
+        if activate:
+            self.tabs.setCurrentWidget(view)
+        self._update_idle()
+        self._refresh_outcome_target()
+        if not self.isVisible():
+            self.show()
+
+    def close_call(self, call_id: str) -> None:
+        view = self._views.pop(call_id, None)
+        if view is not None:
+            self.tabs.removeTab(self.tabs.indexOf(view))
+            view.deleteLater()
+        self._update_idle()
+        self._refresh_outcome_target()
+
+    def mark_call_state(self, call_id: str, state: str) -> None:
+        view = self._views.get(call_id)
+        if view is not None:
+            view.setProperty("call_state", state)
+            self._set_tab_title(call_id)
+
+    def current_call_id(self) -> str | None:
+        widget = self.tabs.currentWidget()
+        return next((cid for cid, v in self._views.items() if v is widget), None)
+
+    def _set_tab_title(self, call_id: str) -> None:
+        view = self._views[call_id]
+        result = view.result
+        name = ""
+        if result is not None:
+            name = result.document.customer.display_name if result.document else (
+                result.key.masked() or result.key.customer_id or "")
+        state = view.property("call_state")
+        marks = {"wrap_up": self.tr("wrap-up"), "ringing": self.tr("ringing")}
+        suffix = f" · {marks[state]}" if state in marks else ""
+        index = self.tabs.indexOf(view)
+        self.tabs.setTabText(index, f"{name}{suffix}")
+        self.tabs.setTabToolTip(index, f"{name}{suffix}")
+
+    def _close_requested(self, index: int) -> None:
+        widget = self.tabs.widget(index)
+        call_id = next((cid for cid, v in self._views.items() if v is widget), None)
+        if call_id is not None:
+            self.dismiss_requested.emit(call_id)
+
+    def _update_idle(self) -> None:
+        has_calls = bool(self._views)
+        self.tabs.setVisible(has_calls)
+        self.idle.setVisible(not has_calls)
+
+    # ------------------------------------------------------------------ outcomes
+
+    def _refresh_outcome_target(self) -> None:
+        call_id = self.current_call_id()
+        view = self._views.get(call_id) if call_id else None
+        document = view.result.document if view is not None and view.result is not None else None
+        if document is None:
+            self.outcome_bar.set_target(None, has_customer=False)
+            return
+        offer = document.offer(view.selected_offer_id) if view.selected_offer_id else None
+        self.outcome_bar.set_target(pick(offer.title, self.language) if offer else None, has_customer=True)
+
+    def _outcome_requested(self, result: str, extras: dict) -> None:
+        call_id = self.current_call_id()
+        if call_id is None:
+            return
+        view = self._views[call_id]
+        offer_id = view.selected_offer_id or ""
+        if result in ("do_not_disturb",):
+            offer_id = ""
+        self.show_notice(self.tr("Saving “%1”…").replace("%1", result_label(result)), "pending")
+        self.outcome_requested.emit(call_id, offer_id, result, extras)
+
+    def show_notice(self, text: str, kind: str = "synced") -> None:
+        self.notice.setText(text)
+        self.notice.setProperty("sync", kind)
+        self.notice.setVisible(bool(text))
+        self.notice.style().unpolish(self.notice)
+        self.notice.style().polish(self.notice)
+
+    def outcome_saved(self, result: str) -> None:
+        self.outcome_bar.clear_note()
+        self.show_notice(self.tr("✓ Saved “%1” on this PC").replace("%1", result_label(result)), "synced")
+
+    def outcome_failed(self, message: str) -> None:
+        self.show_notice(self.tr("✗ Not saved: %1").replace("%1", message), "attention")
+
+    def set_sync_state(self, state) -> None:
+        self.sync_badge.show_state(state)
+
+    def show_attention(self, entries) -> None:
+        """Outcomes the server rejected, with its reason: a person has to decide about each."""
+        dialog = QtWidgets.QDialog(self)
+        dialog.setWindowTitle(self.tr("Outcomes that need attention"))
+        layout = QtWidgets.QVBoxLayout(dialog)
+        if not entries:
+            layout.addWidget(QtWidgets.QLabel(self.tr("Nothing needs attention: every outcome was accepted.")))
+        else:
+            layout.addWidget(QtWidgets.QLabel(self.tr(
+                "The server refused these outcomes. They are kept on this PC; tell your team lead.")))
+            listing = QtWidgets.QListWidget()
+            listing.setAccessibleName(self.tr("Refused outcomes"))
+            for entry in entries:
+                when = entry.recorded_at.astimezone().strftime("%m-%d %H:%M")
+                listing.addItem(f"{when} · {entry.customer_id} · {entry.result} — {entry.server_reason or ''}")
+            layout.addWidget(listing)
+        close = QtWidgets.QPushButton(self.tr("Close"))
+        close.clicked.connect(dialog.accept)
+        layout.addWidget(close)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+
+    # ------------------------------------------------------------------ misc
+
+    def focus_search(self) -> None:
+        self.activateWindow()
+        self.search.edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search.edit.selectAll()
+
+    def _toggle_language(self) -> None:
+        self.language_requested.emit("en" if self.language == "zh_CN" else "zh_CN")
+
+    def changeEvent(self, event: QtCore.QEvent) -> None:
+        if event.type() == QtCore.QEvent.Type.LanguageChange:
+            self.setWindowTitle(self.tr("CallCue agent assistant"))
+        super().changeEvent(event)
