@@ -1,0 +1,564 @@
+<?xml version='1.0' encoding='utf-8'?>
+<TS version="2.1" language="zh_CN">
+<context>
+    <name>CallbackDialog</name>
+    <message>
+        <source>Call back</source>
+        <translation>预约回访</translation>
+    </message>
+    <message>
+        <source>Callback time</source>
+        <translation>回访时间</translation>
+    </message>
+    <message>
+        <source>Call back at</source>
+        <translation>回访时间</translation>
+    </message>
+</context>
+<context>
+    <name>Messages</name>
+    <message>
+        <source>Accepted</source>
+        <translation>接受</translation>
+    </message>
+    <message>
+        <source>Declined</source>
+        <translation>拒绝</translation>
+    </message>
+    <message>
+        <source>Considering</source>
+        <translation>考虑中</translation>
+    </message>
+    <message>
+        <source>Call back</source>
+        <translation>预约回访</translation>
+    </message>
+    <message>
+        <source>Not offered</source>
+        <translation>未推荐</translation>
+    </message>
+    <message>
+        <source>Do not disturb</source>
+        <translation>免打扰</translation>
+    </message>
+    <message>
+        <source>low</source>
+        <translation>低</translation>
+    </message>
+    <message>
+        <source>medium</source>
+        <translation>中</translation>
+    </message>
+    <message>
+        <source>high</source>
+        <translation>高</translation>
+    </message>
+    <message>
+        <source>Standard</source>
+        <translation>普通</translation>
+    </message>
+    <message>
+        <source>Silver</source>
+        <translation>银卡</translation>
+    </message>
+    <message>
+        <source>Gold</source>
+        <translation>金卡</translation>
+    </message>
+    <message>
+        <source>Diamond</source>
+        <translation>钻石</translation>
+    </message>
+    <message>
+        <source>Cannot reach the analytics server. Check the network; outcomes are kept on this PC and sent later.</source>
+        <translation>无法连接经营分析服务器，请检查网络；营销结果已保存在本机，稍后自动上传。</translation>
+    </message>
+    <message>
+        <source>The analytics server is too slow to answer. Outcomes are kept and sent later.</source>
+        <translation>经营分析服务器响应超时；营销结果已保存，稍后上传。</translation>
+    </message>
+    <message>
+        <source>The analytics server had an internal error. Try again; tell IT if it repeats.</source>
+        <translation>经营分析服务器内部错误，请重试；反复出现请联系 IT。</translation>
+    </message>
+    <message>
+        <source>The analytics server sent data this panel cannot read. Tell IT.</source>
+        <translation>服务器返回的数据无法识别，请联系 IT。</translation>
+    </message>
+    <message>
+        <source>Your sign-in has expired or was revoked. Sign in again; nothing is lost.</source>
+        <translation>登录已过期或被撤销，请重新登录；数据不会丢失。</translation>
+    </message>
+    <message>
+        <source>No customer has this number. Search by name or customer ID.</source>
+        <translation>该号码未匹配到客户，请按姓名或客户编号查询。</translation>
+    </message>
+    <message>
+        <source>The disk is full: outcomes cannot be saved. Free space or call IT now.</source>
+        <translation>磁盘已满，营销结果无法保存，请清理空间或立即联系 IT。</translation>
+    </message>
+    <message>
+        <source>The data folder is read-only: outcomes cannot be saved. Call IT.</source>
+        <translation>数据目录只读，营销结果无法保存，请联系 IT。</translation>
+    </message>
+    <message>
+        <source>The local data file was damaged; it was set aside and a new one started.</source>
+        <translation>本地数据文件已损坏，已另存备份并新建文件。</translation>
+    </message>
+    <message>
+        <source>The configuration file is invalid.</source>
+        <translation>配置文件有误。</translation>
+    </message>
+    <message>
+        <source>That input is not valid.</source>
+        <translation>输入无效。</translation>
+    </message>
+    <message>
+        <source>Wrap-up: record an outcome for %1</source>
+        <translation>话后处理：请为 %1 记录营销结果</translation>
+    </message>
+</context>
+<context>
+    <name>NotOfferedDialog</name>
+    <message>
+        <source>Not offered</source>
+        <translation>未推荐</translation>
+    </message>
+    <message>
+        <source>Why was the offer not made?</source>
+        <translation>为什么没有推荐？</translation>
+    </message>
+    <message>
+        <source>Reason</source>
+        <translation>原因</translation>
+    </message>
+    <message>
+        <source>Customer was upset</source>
+        <translation>客户情绪不佳</translation>
+    </message>
+    <message>
+        <source>No time on this call</source>
+        <translation>本次通话时间不够</translation>
+    </message>
+    <message>
+        <source>Customer not the account holder</source>
+        <translation>来电人非机主</translation>
+    </message>
+    <message>
+        <source>Complaint handled first</source>
+        <translation>先处理了投诉</translation>
+    </message>
+</context>
+<context>
+    <name>OfferCard</name>
+    <message>
+        <source>%1¥%2/mo</source>
+        <translation>%1%2元/月</translation>
+    </message>
+    <message>
+        <source>Do not offer: %1</source>
+        <translation>不要推荐：%1</translation>
+    </message>
+    <message>
+        <source>Why: %1</source>
+        <translation>推荐理由：%1</translation>
+    </message>
+    <message>
+        <source>Show script</source>
+        <translation>查看话术</translation>
+    </message>
+    <message>
+        <source>Show script for %1</source>
+        <translation>查看“%1”的话术</translation>
+    </message>
+    <message>
+        <source>Offer %1: %2</source>
+        <translation>推荐 %1：%2</translation>
+    </message>
+    <message>
+        <source>Hide script</source>
+        <translation>收起话术</translation>
+    </message>
+</context>
+<context>
+    <name>OutcomeBar</name>
+    <message>
+        <source>Record outcome</source>
+        <translation>记录营销结果</translation>
+    </message>
+    <message>
+        <source>Shortcut %1</source>
+        <translation>快捷键 %1</translation>
+    </message>
+    <message>
+        <source>Note (optional)</source>
+        <translation>备注（可选）</translation>
+    </message>
+    <message>
+        <source>Note</source>
+        <translation>备注</translation>
+    </message>
+    <message>
+        <source>Outcome buttons work once a customer is on screen.</source>
+        <translation>有客户弹屏后才能记录营销结果。</translation>
+    </message>
+    <message>
+        <source>Outcome for: %1</source>
+        <translation>记录结果：%1</translation>
+    </message>
+    <message>
+        <source>No offer selected: only Not offered, Call back or DND apply.</source>
+        <translation>未选择推荐项：只能记录未推荐、预约回访或免打扰。</translation>
+    </message>
+</context>
+<context>
+    <name>PanelWindow</name>
+    <message>
+        <source>CallCue agent assistant</source>
+        <translation>CallCue 坐席助手</translation>
+    </message>
+    <message>
+        <source>Switch language</source>
+        <translation>切换语言</translation>
+    </message>
+    <message>
+        <source>Calls</source>
+        <translation>通话</translation>
+    </message>
+    <message>
+        <source>Waiting for a call. Incoming calls appear here automatically.</source>
+        <translation>等待来电，来电时自动弹屏。</translation>
+    </message>
+    <message>
+        <source>Last action</source>
+        <translation>最近操作</translation>
+    </message>
+    <message>
+        <source>wrap-up</source>
+        <translation>话后处理</translation>
+    </message>
+    <message>
+        <source>ringing</source>
+        <translation>振铃中</translation>
+    </message>
+    <message>
+        <source>Saving “%1”…</source>
+        <translation>正在保存“%1”…</translation>
+    </message>
+    <message>
+        <source>✓ Saved “%1” on this PC</source>
+        <translation>✓ 已在本机保存“%1”</translation>
+    </message>
+    <message>
+        <source>✗ Not saved: %1</source>
+        <translation>✗ 未保存：%1</translation>
+    </message>
+    <message>
+        <source>Outcomes that need attention</source>
+        <translation>需要处理的营销结果</translation>
+    </message>
+    <message>
+        <source>Nothing needs attention: every outcome was accepted.</source>
+        <translation>没有需要处理的记录：所有结果均已被接收。</translation>
+    </message>
+    <message>
+        <source>The server refused these outcomes. They are kept on this PC; tell your team lead.</source>
+        <translation>服务器拒收了以下营销结果，已保留在本机，请告知班组长。</translation>
+    </message>
+    <message>
+        <source>Refused outcomes</source>
+        <translation>被拒收的结果</translation>
+    </message>
+    <message>
+        <source>Close</source>
+        <translation>关闭</translation>
+    </message>
+</context>
+<context>
+    <name>PopView</name>
+    <message>
+        <source>Data status</source>
+        <translation>数据状态</translation>
+    </message>
+    <message>
+        <source>Next best offers</source>
+        <translation>推荐业务</translation>
+    </message>
+    <message>
+        <source>Loading customer data…</source>
+        <translation>正在加载客户数据…</translation>
+    </message>
+    <message>
+        <source>Live data · %1</source>
+        <translation>实时数据 · %1</translation>
+    </message>
+    <message>
+        <source>Unknown caller: no customer has this number</source>
+        <translation>未知来电：该号码未匹配到客户</translation>
+    </message>
+    <message>
+        <source>Server unreachable — showing saved data from %1 (%2 min old)</source>
+        <translation>服务器不可用 — 显示 %1 保存的数据（%2 分钟前）</translation>
+    </message>
+    <message>
+        <source>Something went wrong.</source>
+        <translation>出现问题。</translation>
+    </message>
+    <message>
+        <source>Showing saved data from %1 · refreshing…</source>
+        <translation>显示 %1 保存的数据 · 正在刷新…</translation>
+    </message>
+    <message>
+        <source>Customer name</source>
+        <translation>客户姓名</translation>
+    </message>
+    <message>
+        <source>Value tier</source>
+        <translation>客户等级</translation>
+    </message>
+    <message>
+        <source>%1 months with us</source>
+        <translation>在网 %1 个月</translation>
+    </message>
+    <message>
+        <source>New or unregistered caller</source>
+        <translation>新客户或未登记号码</translation>
+    </message>
+    <message>
+        <source>Greet the caller, ask for their name and ID number, then search above by name or customer ID. Do not pitch offers until the customer is identified.</source>
+        <translation>先问候来电人，核实姓名和证件号，再在上方按姓名或客户编号查找。确认身份前不要推荐业务。</translation>
+    </message>
+    <message>
+        <source>Complaint-sensitive</source>
+        <translation>投诉敏感</translation>
+    </message>
+    <message>
+        <source>Price-sensitive</source>
+        <translation>话费敏感</translation>
+    </message>
+    <message>
+        <source>open</source>
+        <translation>未结</translation>
+    </message>
+    <message>
+        <source>resolved</source>
+        <translation>已解决</translation>
+    </message>
+    <message>
+        <source>No offer to pitch on this call — see the reasons below.</source>
+        <translation>本次通话没有可推荐的业务 — 原因见下方。</translation>
+    </message>
+    <message>
+        <source>Hide %1 suppressed offers</source>
+        <translation>收起 %1 个不可推荐项</translation>
+    </message>
+    <message>
+        <source>Show %1 suppressed offers (why not)</source>
+        <translation>查看 %1 个不可推荐项（原因）</translation>
+    </message>
+    <message>
+        <source>Suppressed offers</source>
+        <translation>不可推荐项</translation>
+    </message>
+    <message>
+        <source>Contact guidance</source>
+        <translation>接触指引</translation>
+    </message>
+    <message>
+        <source>Campaign</source>
+        <translation>营销活动</translation>
+    </message>
+    <message>
+        <source>Wave</source>
+        <translation>波次</translation>
+    </message>
+    <message>
+        <source>%1 of %2 · %3</source>
+        <translation>第 %1 / %2 波 · %3</translation>
+    </message>
+    <message>
+        <source>Contacts</source>
+        <translation>接触频次</translation>
+    </message>
+    <message>
+        <source>%1 of %2 in %3 days</source>
+        <translation>%3 天内 %1 / %2 次</translation>
+    </message>
+    <message>
+        <source>Prefers</source>
+        <translation>偏好渠道</translation>
+    </message>
+    <message>
+        <source>Do not disturb — no marketing</source>
+        <translation>免打扰 — 禁止营销</translation>
+    </message>
+    <message>
+        <source>No</source>
+        <translation>否</translation>
+    </message>
+    <message>
+        <source>DND</source>
+        <translation>免打扰</translation>
+    </message>
+    <message>
+        <source>Next contact</source>
+        <translation>下次可接触</translation>
+    </message>
+    <message>
+        <source>Customer details</source>
+        <translation>客户信息</translation>
+    </message>
+    <message>
+        <source>Customer</source>
+        <translation>客户信息</translation>
+    </message>
+    <message>
+        <source>Usage (%1)</source>
+        <translation>用量（%1）</translation>
+    </message>
+    <message>
+        <source>Data %1 GB · Voice %2 min · SMS %3 · MMS %4</source>
+        <translation>流量 %1 GB · 语音 %2 分钟 · 短信 %3 · 彩信 %4</translation>
+    </message>
+    <message>
+        <source>Yes (¥%1/mo)</source>
+        <translation>已开通（%1元/月）</translation>
+    </message>
+    <message>
+        <source>Ringback tone</source>
+        <translation>彩铃</translation>
+    </message>
+    <message>
+        <source>%1 MB · %2 min</source>
+        <translation>%1 MB · %2 分钟</translation>
+    </message>
+    <message>
+        <source>None</source>
+        <translation>无</translation>
+    </message>
+    <message>
+        <source>Roaming</source>
+        <translation>漫游</translation>
+    </message>
+    <message>
+        <source>Last bill</source>
+        <translation>上月账单</translation>
+    </message>
+    <message>
+        <source>Credit · Points</source>
+        <translation>信用分 · 积分</translation>
+    </message>
+    <message>
+        <source>Churn risk</source>
+        <translation>流失风险</translation>
+    </message>
+    <message>
+        <source>Segments</source>
+        <translation>客户标签</translation>
+    </message>
+</context>
+<context>
+    <name>SearchBox</name>
+    <message>
+        <source>Search caller: number, name or customer ID (Ctrl+F)</source>
+        <translation>查找客户：号码、姓名或客户编号（Ctrl+F）</translation>
+    </message>
+    <message>
+        <source>Search caller</source>
+        <translation>查找客户</translation>
+    </message>
+    <message>
+        <source>Search results</source>
+        <translation>查询结果</translation>
+    </message>
+    <message>
+        <source>Searching…</source>
+        <translation>查询中…</translation>
+    </message>
+    <message>
+        <source>No customer found. Check the spelling or try the number.</source>
+        <translation>未找到客户，请检查输入或改用号码查询。</translation>
+    </message>
+</context>
+<context>
+    <name>SignInDialog</name>
+    <message>
+        <source>Sign in to CallCue</source>
+        <translation>登录 CallCue</translation>
+    </message>
+    <message>
+        <source>Server URL</source>
+        <translation>服务器地址</translation>
+    </message>
+    <message>
+        <source>Agent ID</source>
+        <translation>工号</translation>
+    </message>
+    <message>
+        <source>Token</source>
+        <translation>令牌</translation>
+    </message>
+    <message>
+        <source>cc_… (from your team lead)</source>
+        <translation>cc_…（由班组长提供）</translation>
+    </message>
+    <message>
+        <source>Sign in</source>
+        <translation>登录</translation>
+    </message>
+    <message>
+        <source>Checking the token with the server…</source>
+        <translation>正在向服务器校验令牌…</translation>
+    </message>
+</context>
+<context>
+    <name>SyncBadge</name>
+    <message>
+        <source>Sync status</source>
+        <translation>同步状态</translation>
+    </message>
+    <message>
+        <source>Sync: starting…</source>
+        <translation>同步：启动中…</translation>
+    </message>
+    <message>
+        <source>⚠ %1 outcome(s) need attention</source>
+        <translation>⚠ %1 条结果需要处理</translation>
+    </message>
+    <message>
+        <source>Offline since %1 · %2 pending</source>
+        <translation>%1 起离线 · %2 条待同步</translation>
+    </message>
+    <message>
+        <source>%1 pending</source>
+        <translation>%1 条待同步</translation>
+    </message>
+    <message>
+        <source>✓ All outcomes synced</source>
+        <translation>✓ 营销结果已全部同步</translation>
+    </message>
+</context>
+<context>
+    <name>Tray</name>
+    <message>
+        <source>CallCue agent assistant</source>
+        <translation>CallCue 坐席助手</translation>
+    </message>
+    <message>
+        <source>Show panel</source>
+        <translation>显示面板</translation>
+    </message>
+    <message>
+        <source>Sign in…</source>
+        <translation>登录…</translation>
+    </message>
+    <message>
+        <source>Sign out</source>
+        <translation>退出登录</translation>
+    </message>
+    <message>
+        <source>Quit</source>
+        <translation>退出</translation>
+    </message>
+</context>
+</TS>
