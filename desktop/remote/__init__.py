@@ -1,0 +1,1 @@
+"""Talking to the analytics server (requests) and keeping the agent's token (keyring). No Qt."""

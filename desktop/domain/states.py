@@ -1,0 +1,104 @@
+"""What the panel shows: the state of one pop and of outcome syncing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import re
+from dataclasses import dataclass
+
+from desktop.domain.errors import UserError
+from desktop.domain.pop import PopDocument
+
+MIN_ANI_DIGITS = 5  # the server refuses shorter numbers; they are extensions or withheld ids
+
+
+def normalize_ani(raw: str | None) -> str | None:
+    """Caller ids arrive as +86 138 0013 8000, 0086-13800138000, 13800138000 …; keep the national digits."""
+    digits = re.sub(r"\D", "", raw or "")
+    for prefix in ("0086", "86"):
+        if digits.startswith(prefix) and len(digits) - len(prefix) == 11:
+            return digits[len(prefix):]
+    return digits or None
+
+
+def mask_number(digits: str) -> str:
+    return f"{digits[:3]}****{digits[-4:]}" if len(digits) >= 8 else digits
+
+
+class PopState(enum.StrEnum):
+    LOADING = "loading"  # fetching; `document` holds cached data when there is any
+    LIVE = "live"  # fresh from the server
+    STALE = "stale"  # server unreachable: cached data, `error` says why, `fetched_at` how old
+    UNKNOWN_CALLER = "unknown_caller"  # no customer has this number: new-customer guidance
+    ERROR = "error"  # nothing to show (or signed out): `error` says what happened and what to do
+
+
+@dataclass(frozen=True)
+class PopKey:
+    """Who is calling: the caller number (normalized digits) and/or a customer id the host already knows."""
+
+    ani: str | None = None
+    customer_id: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ani", normalize_ani(self.ani))
+        object.__setattr__(self, "customer_id", (self.customer_id or "").strip() or None)
+
+    def __repr__(self) -> str:  # keeps full phone numbers out of logs and tracebacks
+        return f"PopKey(ani={self.masked()!r}, customer_id={self.customer_id!r})"
+
+    @property
+    def is_lookupable(self) -> bool:
+        """Enough to ask the server: a customer id, or a number of at least MIN_ANI_DIGITS digits."""
+        return bool(self.customer_id) or len(self.ani or "") >= MIN_ANI_DIGITS
+
+    def masked(self) -> str:
+        """'138****8000' (or '' when the number is withheld)."""
+        return mask_number(self.ani) if self.ani else ""
+
+    def cache_keys(self) -> list[str]:
+        keys = []
+        if self.customer_id:
+            keys.append(f"cust:{self.customer_id}")
+        if self.ani:
+            keys.append(f"ani:{self.ani}")
+        return keys
+
+
+@dataclass(frozen=True)
+class PopResult:
+    state: PopState
+    key: PopKey
+    document: PopDocument | None = None
+    fetched_at: dt.datetime | None = None  # when the shown document came from the server
+    error: UserError | None = None
+
+    def age(self, now: dt.datetime) -> dt.timedelta | None:
+        """How old the shown data is ("data from 2 h ago")."""
+        return None if self.fetched_at is None else max(dt.timedelta(0), now - self.fetched_at)
+
+
+@dataclass(frozen=True)
+class SyncState:
+    pending: int = 0
+    needs_attention: int = 0
+    offline_since: dt.datetime | None = None  # first failed delivery of the current outage
+    last_synced_at: dt.datetime | None = None
+    last_error: UserError | None = None
+    next_attempt_at: dt.datetime | None = None
+
+    @property
+    def kind(self) -> str:
+        """'attention' | 'offline' | 'pending' | 'synced': what the status line leads with.
+
+        Rejected items come first because only a person can resolve them; the other fields stay
+        available so the panel can also say "offline since 10:42, 3 pending".
+        """
+        if self.needs_attention:
+            return "attention"
+        if self.offline_since is not None:
+            return "offline"
+        if self.pending:
+            return "pending"
+        return "synced"

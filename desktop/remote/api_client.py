@@ -1,0 +1,243 @@
+"""HTTP client of the analytics server's API v1 (resources/openapi/server-v1.json).
+
+Short timeouts (a pop must not wait on a slow server), one quick retry for idempotent GETs on connect
+errors only, and every failure turned into a RemoteError carrying a UserError code. Nothing logged here
+contains a token, a phone number or a query string.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util import Retry
+
+from desktop.domain.errors import MalformedResponse, UserError, UserFacingError
+from desktop.domain.outcomes import ItemResult, parse_batch_result
+from desktop.domain.pop import CustomerSummary, PopDocument, parse_customer_search, parse_pop
+from desktop.domain.states import PopKey
+
+log = logging.getLogger("callcue.remote")
+
+DEFAULT_TIMEOUT = (1.0, 2.0)  # (connect, read) seconds, for the pop
+DEFAULT_SYNC_TIMEOUT = (1.0, 10.0)  # a batch of outcomes may take longer; it runs in the background
+USER_AGENT = "CallCue-desktop/0.1"
+_NOT_JSON = object()
+
+
+class RemoteError(UserFacingError):
+    """The server could not give an answer; `user_error` says what to tell the agent."""
+
+    code = "server_error"
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(detail or self.code)
+        self.detail = detail
+
+    @property
+    def user_error(self) -> UserError:
+        return UserError(self.code, self.detail)
+
+
+class Unreachable(RemoteError):
+    code = "server_unreachable"
+
+
+class TlsFailed(Unreachable):
+    code = "tls_failed"
+
+
+class TimedOut(RemoteError):
+    code = "timeout"
+
+
+class ServerFailed(RemoteError):
+    code = "server_error"
+
+    def __init__(self, status: int, detail: str = "", retry_after: float | None = None) -> None:
+        super().__init__(detail or f"HTTP {status}")
+        self.status = status
+        self.retry_after = retry_after
+
+
+class BadResponse(RemoteError):
+    code = "bad_response"
+
+
+class AuthFailed(RemoteError):
+    code = "auth_failed"
+
+
+class UnknownCaller(RemoteError):
+    code = "unknown_caller"
+
+
+class InvalidRequest(RemoteError):
+    """400/422: the server refused the request itself (e.g. a 3-digit extension as caller id)."""
+
+    code = "invalid_input"
+
+
+class PayloadTooLarge(InvalidRequest):
+    """413: send smaller batches."""
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None  # an HTTP date: rare enough to ignore
+
+
+class AnalyticsClient:
+    """One server, one agent. Thread-safe for use from the pop worker and the sync worker at once."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token_provider: Callable[[], str | None],
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        session: requests.Session | None = None,
+        *,
+        sync_timeout: tuple[float, float] = DEFAULT_SYNC_TIMEOUT,
+        verify: bool | str = True,
+    ) -> None:
+        parts = urlsplit(base_url.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"not an http(s) server URL: {base_url!r}")
+        self.base_url = base_url.strip().rstrip("/")
+        self._host = parts.netloc
+        self._token_provider = token_provider
+        self.timeout = timeout
+        self.sync_timeout = sync_timeout
+        self._session = session or self._make_session()
+        self._session.verify = verify  # True, False, or the path of a CA bundle (company CA)
+        self._session.headers.setdefault("User-Agent", USER_AGENT)
+
+    @staticmethod
+    def _make_session() -> requests.Session:
+        session = requests.Session()
+        # One immediate retry of GETs whose connection failed (a dropped keep-alive, a server restarting):
+        # never POSTs, never after the request reached the server, never a long sleep.
+        retry = Retry(
+            total=1, connect=1, read=0, redirect=3, status=0, other=0,
+            allowed_methods=frozenset({"GET"}), backoff_factor=0.1, backoff_max=0.2,
+            raise_on_status=False, respect_retry_after_header=False,
+        )
+        adapter = HTTPAdapter(max_retries=retry, pool_connections=2, pool_maxsize=4)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session
+
+    def close(self) -> None:
+        self._session.close()
+
+    # --- API ---------------------------------------------------------------------------------------
+
+    def pop(self, key: PopKey) -> PopDocument:
+        """GET /v1/pop by customer id (preferred: unambiguous) or caller number."""
+        params = {"customer_id": key.customer_id} if key.customer_id else {"ani": key.ani or ""}
+        data = self._json("GET", "/v1/pop", params=params)
+        try:
+            return parse_pop(data)
+        except MalformedResponse as exc:
+            raise BadResponse(f"/v1/pop: {exc}") from None
+
+    def search(self, q: str, limit: int = 10) -> list[CustomerSummary]:
+        data = self._json("GET", "/v1/customers", params={"q": q, "limit": max(1, min(50, limit))})
+        try:
+            return parse_customer_search(data)
+        except MalformedResponse as exc:
+            raise BadResponse(f"/v1/customers: {exc}") from None
+
+    def post_outcomes(self, items: list[dict[str, Any]]) -> list[ItemResult]:
+        data = self._json("POST", "/v1/outcomes", json_body={"outcomes": items}, timeout=self.sync_timeout)
+        try:
+            results = parse_batch_result(data)
+        except MalformedResponse as exc:
+            raise BadResponse(f"/v1/outcomes: {exc}") from None
+        return results
+
+    def offers(self) -> list[dict[str, Any]]:
+        """GET /v1/offers (the catalog); also the cheapest authenticated call, used to check a token."""
+        data = self._json("GET", "/v1/offers")
+        items = data.get("items") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise BadResponse("/v1/offers: items should be a list")
+        return items
+
+    def health(self) -> dict[str, Any]:
+        data = self._json("GET", "/v1/health", authenticated=False)
+        if not isinstance(data, dict):
+            raise BadResponse("/v1/health: the answer should be an object")
+        return data
+
+    # --- plumbing ----------------------------------------------------------------------------------
+
+    def _json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        timeout: tuple[float, float] | None = None,
+        authenticated: bool = True,
+    ) -> Any:
+        headers = {"Accept": "application/json"}
+        if authenticated:
+            token = self._token_provider()
+            if not token:
+                raise AuthFailed("not signed in")
+            headers["Authorization"] = f"Bearer {token}"
+        started = time.perf_counter()
+        try:
+            response = self._session.request(
+                method, self.base_url + path, params=params, json=json_body, headers=headers,
+                timeout=timeout or self.timeout,
+            )
+        except requests.exceptions.SSLError:
+            raise TlsFailed(f"TLS handshake with {self._host} failed (certificate not trusted?)") from None
+        except requests.exceptions.ConnectTimeout:
+            raise Unreachable(f"no connection to {self._host} in time") from None
+        except requests.exceptions.ReadTimeout:
+            raise TimedOut(f"{path}: no answer from {self._host} in time") from None
+        except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError):
+            raise Unreachable(f"cannot connect to {self._host}") from None
+        except requests.exceptions.RequestException as exc:
+            raise Unreachable(f"{path}: {type(exc).__name__}") from None
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        log.debug("%s %s -> %s in %.0f ms", method, path, response.status_code, elapsed_ms)
+        return self._decode(path, response)
+
+    def _decode(self, path: str, response: requests.Response) -> Any:
+        status = response.status_code
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = _NOT_JSON
+        error = body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), dict) else {}
+        code = error.get("code") if isinstance(error.get("code"), str) else None
+        message = error.get("message") if isinstance(error.get("message"), str) else ""
+        if 200 <= status < 300:
+            if body is _NOT_JSON:
+                raise BadResponse(f"{path}: the answer is not JSON (HTTP {status})")
+            return body
+        if status in (401, 403):
+            raise AuthFailed(message or f"HTTP {status}")
+        if status == 404 and code == "customer_not_found":
+            raise UnknownCaller(message)
+        if status == 404:
+            raise BadResponse(f"{path} not found on {self._host}: is the server URL right?")
+        if status == 413:
+            raise PayloadTooLarge(message or "request too large")
+        if status in (400, 422):
+            raise InvalidRequest(message or f"HTTP {status}")
+        if status == 429 or status >= 500:
+            raise ServerFailed(status, message, _retry_after(response.headers.get("Retry-After")))
+        raise BadResponse(f"{path}: unexpected HTTP {status}")

@@ -1,0 +1,485 @@
+"""Configuration: machine file < user file < environment < command line, with a versioned schema.
+
+    schema_version = 1
+    [server]
+    url = "https://analytics.example.com"
+    ca_bundle = "/etc/ssl/company-ca.pem"   # relative paths are relative to the file
+    [ui]
+    language = "zh_CN"
+
+Every problem raises ConfigError naming the file (or variable) and the key, so IT can fix it from the
+message alone. The token is never part of the configuration (keyring, or CALLCUE_TOKEN).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import platformdirs
+
+from desktop.domain.errors import UserFacingError
+from desktop.domain.outcomes import OutcomeResult
+
+SCHEMA_VERSION = 1
+APP_NAME = "CallCue"
+
+
+class ConfigError(UserFacingError):
+    """A configuration source is invalid. `source` is the file path or variable, `key` the dotted key."""
+
+    code = "config_invalid"
+
+    def __init__(self, source: str, key: str | None, problem: str) -> None:
+        where = f"{source}: {key}" if key else source
+        super().__init__(f"{where}: {problem}")
+        self.source = source
+        self.key = key
+        self.problem = problem
+
+
+# --- the schema ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Setting:
+    kind: str  # str | opt_str | int | float | bool | path | str_list | choice
+    default: Any
+    choices: tuple[str, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    check: Callable[[Any], str | None] | None = None  # returns a problem or None
+
+
+def _check_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return f"must be an http:// or https:// URL, got {value!r}"
+    return None
+
+
+def _check_file(value: Path | None) -> str | None:
+    if value is not None and not value.is_file():
+        return f"file {str(value)!r} does not exist"
+    return None
+
+
+def _non_empty(value: str) -> str | None:
+    return None if value.strip() else "must not be empty"
+
+
+SHORTCUT_DEFAULTS = {
+    # Ctrl+digit, not bare digits: agents type numbers into the softphone while the panel is open.
+    OutcomeResult.ACCEPTED: "Ctrl+1",
+    OutcomeResult.DECLINED: "Ctrl+2",
+    OutcomeResult.CONSIDERING: "Ctrl+3",
+    OutcomeResult.CALLBACK: "Ctrl+4",
+    OutcomeResult.NOT_OFFERED: "Ctrl+5",
+    OutcomeResult.DO_NOT_DISTURB: "Ctrl+6",
+}
+
+SCHEMA: dict[str, _Setting] = {
+    "server.url": _Setting("opt_str", None, check=_check_url),
+    "server.ca_bundle": _Setting("path", None, check=_check_file),
+    "server.timeout_s": _Setting("float", 2.0, low=0.2, high=30.0),
+    "agent.id": _Setting("opt_str", None),
+    "ui.language": _Setting("choice", "system", choices=("system", "zh_CN", "en")),
+    "ui.theme": _Setting("choice", "system", choices=("system", "light", "dark")),
+    "ui.dock": _Setting("choice", "right", choices=("right", "left")),
+    "ui.always_on_top": _Setting("bool", True),
+    "ui.wrapup_reminder_s": _Setting("int", 30, low=0, high=3600),
+    **{f"shortcuts.{r.value}": _Setting("str", key, check=_non_empty) for r, key in SHORTCUT_DEFAULTS.items()},
+    "sync.interval_s": _Setting("int", 15, low=5, high=3600),
+    "cache.ttl_h": _Setting("int", 24, low=1, high=720),
+    "bridge.port": _Setting("int", 47615, low=0, high=65535),  # 0 turns the local bridge off
+    "bridge.token": _Setting("opt_str", None),
+    "bridge.allowed_origins": _Setting("str_list", ()),
+    "store.path": _Setting("path", None),
+}
+SECTIONS = tuple(dict.fromkeys(k.split(".")[0] for k in SCHEMA))
+
+ENVIRONMENT = {
+    "CALLCUE_SERVER_URL": "server.url",
+    "CALLCUE_AGENT_ID": "agent.id",
+    "CALLCUE_CA_BUNDLE": "server.ca_bundle",
+    "CALLCUE_LANGUAGE": "ui.language",
+    "CALLCUE_STORE_PATH": "store.path",
+}
+
+
+# --- the result ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    url: str | None
+    ca_bundle: Path | None
+    timeout_s: float
+
+    @property
+    def verify(self) -> bool | str:
+        """For AnalyticsClient(verify=…): the company CA bundle when set, else the system's."""
+        return str(self.ca_bundle) if self.ca_bundle else True
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    id: str | None
+
+
+@dataclass(frozen=True)
+class UiSettings:
+    language: str
+    theme: str
+    dock: str
+    always_on_top: bool
+    wrapup_reminder_s: int
+
+
+@dataclass(frozen=True)
+class ShortcutSettings:
+    accepted: str
+    declined: str
+    considering: str
+    callback: str
+    not_offered: str
+    do_not_disturb: str
+
+    def for_result(self, result: OutcomeResult) -> str:
+        return getattr(self, OutcomeResult(result).value)
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    interval_s: int
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    ttl_h: int
+
+
+@dataclass(frozen=True)
+class BridgeSettings:
+    port: int
+    token: str | None
+    allowed_origins: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    path: Path | None  # None: the default in the user's data directory (ConfigPaths.store_file)
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerSettings
+    agent: AgentSettings
+    ui: UiSettings
+    shortcuts: ShortcutSettings
+    sync: SyncSettings
+    cache: CacheSettings
+    bridge: BridgeSettings
+    store: StoreSettings
+    # dotted key -> where its value came from: 'default', a file path, 'env CALLCUE_…' or 'command line'
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def get(self, dotted: str) -> Any:
+        section, name = dotted.split(".", 1)
+        return getattr(getattr(self, section), name)
+
+
+_SECTION_TYPES = {
+    "server": ServerSettings, "agent": AgentSettings, "ui": UiSettings, "shortcuts": ShortcutSettings,
+    "sync": SyncSettings, "cache": CacheSettings, "bridge": BridgeSettings, "store": StoreSettings,
+}
+
+
+# --- paths ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfigPaths:
+    machine_file: Path
+    user_file: Path
+    data_dir: Path
+    log_dir: Path
+
+    @property
+    def store_file(self) -> Path:
+        return self.data_dir / "callcue.sqlite3"
+
+
+def default_paths(platform: str | None = None, environ: Mapping[str, str] | None = None) -> ConfigPaths:
+    """Where CallCue looks for its files on this (or the given) platform."""
+    platform = platform or sys.platform
+    environ = os.environ if environ is None else environ
+    if platform.startswith("win"):
+        program_data = environ.get("ProgramData") or environ.get("PROGRAMDATA") or r"C:\ProgramData"
+        machine = Path(program_data) / APP_NAME / "config.toml"
+    elif platform == "darwin":
+        machine = Path("/Library/Application Support") / APP_NAME / "config.toml"
+    else:
+        machine = Path("/etc/callcue/config.toml")
+    return ConfigPaths(
+        machine_file=machine,
+        user_file=platformdirs.user_config_path(APP_NAME, appauthor=False) / "config.toml",
+        data_dir=platformdirs.user_data_path(APP_NAME, appauthor=False),
+        log_dir=platformdirs.user_log_path(APP_NAME, appauthor=False),
+    )
+
+
+# --- loading ---------------------------------------------------------------------------------------
+
+
+def _describe(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)[:60]
+
+
+def _coerce(key: str, value: Any, source: str, *, from_text: bool, base_dir: Path | None) -> Any:
+    """Check (and for environment/command-line text, convert) one value against the schema."""
+    spec = SCHEMA[key]
+    kind = spec.kind
+
+    def fail(problem: str) -> ConfigError:
+        return ConfigError(source, key, problem)
+
+    if from_text and isinstance(value, str):
+        text = value.strip()
+        if kind == "bool":
+            lowered = text.lower()
+            if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise fail(f"must be true or false, got {value!r}")
+            value = lowered in ("1", "true", "yes", "on")
+        elif kind == "int":
+            try:
+                value = int(text)
+            except ValueError:
+                raise fail(f"must be a whole number, got {value!r}") from None
+        elif kind == "float":
+            try:
+                value = float(text)
+            except ValueError:
+                raise fail(f"must be a number, got {value!r}") from None
+        elif kind == "str_list":
+            value = [part.strip() for part in text.split(",") if part.strip()]
+
+    if kind in ("str", "opt_str", "choice", "path"):
+        if value is None and kind in ("opt_str", "path"):
+            return None
+        if not isinstance(value, str | Path):
+            raise fail(f"must be a string, got {_describe(value)}")
+        value = str(value).strip()
+        if kind == "opt_str" and not value:
+            return None
+        if kind == "choice" and value not in spec.choices:
+            raise fail(f"must be one of {', '.join(spec.choices)}, got {value!r}")
+        if kind == "path":
+            if not value:
+                return None
+            path = Path(value).expanduser()
+            value = path if path.is_absolute() or base_dir is None else base_dir / path
+    elif kind == "bool":
+        if not isinstance(value, bool):
+            raise fail(f"must be true or false, got {_describe(value)}")
+    elif kind == "int":
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise fail(f"must be a whole number, got {_describe(value)}")
+    elif kind == "float":
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise fail(f"must be a number, got {_describe(value)}")
+        value = float(value)
+    elif kind == "str_list":
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise fail(f"must be a list of strings, got {_describe(value)}")
+        value = tuple(value)
+    if spec.low is not None and value < spec.low:
+        raise fail(f"must be at least {spec.low:g}, got {value}")
+    if spec.high is not None and value > spec.high:
+        raise fail(f"must be at most {spec.high:g}, got {value}")
+    if kind == "opt_str" and key == "server.url":
+        value = value.rstrip("/")
+    if spec.check is not None:
+        problem = spec.check(value)
+        if problem:
+            raise fail(problem)
+    return value
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The raw TOML table of one file ({} when it does not exist); ConfigError when unreadable."""
+    source = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except IsADirectoryError:
+        raise ConfigError(source, None, "is a directory, not a settings file") from None
+    except OSError as exc:
+        raise ConfigError(source, None, f"cannot be read ({exc.strerror})") from None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(source, None, "is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, None, f"is not valid TOML: {exc}") from None
+
+
+def _flatten(table: Mapping[str, Any], source: str) -> dict[str, Any]:
+    version = table.get("schema_version", SCHEMA_VERSION)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ConfigError(source, "schema_version", f"must be a whole number >= 1, got {_describe(version)}")
+    if version > SCHEMA_VERSION:
+        raise ConfigError(
+            source, "schema_version",
+            f"is {version}: the file is for a newer CallCue (this one reads version {SCHEMA_VERSION})",
+        )
+    flat: dict[str, Any] = {}
+    for section, content in table.items():
+        if section == "schema_version":
+            continue
+        if section not in SECTIONS:
+            raise ConfigError(source, section, f"unknown section (known: {', '.join(SECTIONS)})")
+        if not isinstance(content, dict):
+            raise ConfigError(source, section, "must be a table, e.g. [" + section + "]")
+        for name, value in content.items():
+            key = f"{section}.{name}"
+            if key not in SCHEMA:
+                known = ", ".join(k.split(".", 1)[1] for k in SCHEMA if k.startswith(section + "."))
+                raise ConfigError(source, key, f"unknown setting (known in [{section}]: {known})")
+            flat[key] = value
+    return flat
+
+
+def load_config(
+    *,
+    machine_file: Path | None,
+    user_file: Path | None,
+    environ: Mapping[str, str],
+    cli: Mapping[str, Any],
+) -> Config:
+    """Merge the four sources (later wins). `cli` maps dotted keys to values; None values are ignored."""
+    values = {key: spec.default for key, spec in SCHEMA.items()}
+    sources = dict.fromkeys(SCHEMA, "default")
+    for path in (machine_file, user_file):
+        if path is None:
+            continue
+        for key, value in _flatten(read_config_file(path), str(path)).items():
+            values[key] = _coerce(key, value, str(path), from_text=False, base_dir=path.parent)
+            sources[key] = str(path)
+    for variable, key in ENVIRONMENT.items():
+        raw = environ.get(variable)
+        if raw is not None and raw.strip():
+            values[key] = _coerce(key, raw, f"environment variable {variable}", from_text=True, base_dir=None)
+            sources[key] = f"env {variable}"
+    for key, value in cli.items():
+        if value is None:
+            continue
+        if key not in SCHEMA:
+            raise ConfigError("command line", key, "unknown setting")
+        values[key] = _coerce(key, value, "command line", from_text=True, base_dir=Path.cwd())
+        sources[key] = "command line"
+    _check_shortcuts(values, sources)
+    sections: dict[str, dict[str, Any]] = {}
+    for key, value in values.items():
+        section, name = key.split(".", 1)
+        sections.setdefault(section, {})[name] = value
+    return Config(**{s: _SECTION_TYPES[s](**fields) for s, fields in sections.items()}, sources=sources)
+
+
+def _check_shortcuts(values: Mapping[str, Any], sources: Mapping[str, str]) -> None:
+    seen: dict[str, str] = {}
+    for result in OutcomeResult:
+        key = f"shortcuts.{result.value}"
+        normalized = values[key].replace(" ", "").lower()
+        if normalized in seen:
+            raise ConfigError(sources[key], key, f"{values[key]!r} is already the shortcut for {seen[normalized]}")
+        seen[normalized] = key
+
+
+# --- saving the user's own settings ------------------------------------------------------------------
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    # A JSON string literal is a valid TOML basic string (same escapes).
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def _render(flat: Mapping[str, Any]) -> str:
+    lines = ["# CallCue user settings (written by CallCue; comments are not kept)",
+             f"schema_version = {SCHEMA_VERSION}"]
+    for section in SECTIONS:
+        entries = [(k.split(".", 1)[1], v) for k, v in flat.items() if k.startswith(section + ".") and v is not None]
+        if entries:
+            lines.append("")
+            lines.append(f"[{section}]")
+            lines.extend(f"{name} = {_toml_value(value)}" for name, value in entries)
+    return "\n".join(lines) + "\n"
+
+
+def save_user_settings(user_file: Path, updates: Mapping[str, Any]) -> None:
+    """Merge `updates` (dotted keys, e.g. {'server.url': …, 'agent.id': …}) into the user's file.
+
+    Values are validated like loaded ones; None removes a key. Written atomically (temp file + rename).
+    There is no token key: the token lives in the keyring only.
+    """
+    source = str(user_file)
+    current = _flatten(read_config_file(user_file), source)
+    for key, value in updates.items():
+        if key not in SCHEMA:
+            raise ConfigError(source, key, "unknown setting")
+        if value is None:
+            current.pop(key, None)
+            continue
+        checked = _coerce(key, value, source, from_text=False, base_dir=None)
+        current[key] = str(checked) if isinstance(checked, Path) else checked
+    text = _render({k: current[k] for k in SCHEMA if k in current})
+    user_file.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=user_file.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, user_file)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def config_as_dict(config: Config) -> dict[str, Any]:
+    """For diagnostics (`callcue config show`): dotted key -> value (paths as text)."""
+    out = {}
+    for key in SCHEMA:
+        value = config.get(key)
+        out[key] = str(value) if isinstance(value, Path) else value
+    return out
+
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Config",
+    "ConfigError",
+    "ConfigPaths",
+    "config_as_dict",
+    "default_paths",
+    "load_config",
+    "read_config_file",
+    "save_user_settings",
+]

@@ -1,0 +1,58 @@
+"""Recording outcomes: validated, durable in the local store before the UI says "saved"."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from desktop.domain.guidance import LOCAL_MEMORY
+from desktop.domain.outcomes import InvalidOutcome, LocalContact, OutcomeDraft, OutcomeRecord, OutcomeResult
+from desktop.domain.pop import PopDocument
+from desktop.domain.states import PopResult
+from desktop.services.clock import Clock, utc_now
+from desktop.storage import LocalStore
+
+
+class OutcomeService:
+    def __init__(self, store: LocalStore, clock: Clock = utc_now) -> None:
+        self._store = store
+        self._clock = clock
+
+    def record(
+        self,
+        pop: PopResult | PopDocument,
+        *,
+        offer_id: str | None,
+        result: OutcomeResult | str,
+        agent_id: str | None,
+        call_id: str | None,
+        note: str | None = None,
+        callback_at: dt.datetime | None = None,
+        reason: str | None = None,
+        pop_id: int | None = None,
+    ) -> OutcomeRecord:
+        """Validate and store one outcome; when this returns, it is committed to disk.
+
+        Raises InvalidOutcome (bad input) or a StoreError (disk full, read-only, damaged file): in both
+        cases nothing was saved and the UI must say so. Pressing the same outcome twice for the same pop
+        returns the first record (no double count). `pop_id` is what log_pop returned; when omitted the
+        latest pop of this decision is linked.
+        """
+        document = pop.document if isinstance(pop, PopResult) else pop
+        if document is None:
+            raise InvalidOutcome("decision_id", "there is no customer on screen to record an outcome for")
+        draft = OutcomeDraft.for_pop(
+            document, result=result, offer_id=offer_id, agent_id=agent_id, call_id=call_id, note=note,
+            callback_at=callback_at, reason=reason,
+        )
+        now = self._clock()
+        draft.check_time(now)
+        if pop_id is None:
+            pop_id, popped_at = self._store.pops.find(document.decision_id, draft.call_id) or (None, None)
+        else:
+            popped_at = self._store.pops.popped_at(pop_id)
+            pop_id = pop_id if popped_at is not None else None
+        return self._store.record_outcome(draft.finalize(recorded_at=now, pop_id=pop_id, popped_at=popped_at))
+
+    def recent_local_contacts(self, customer_id: str) -> list[LocalContact]:
+        """Outcomes recorded here for this customer in the local-guidance window (30 days)."""
+        return self._store.outcomes.local_contacts(customer_id, self._clock() - LOCAL_MEMORY)

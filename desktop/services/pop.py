@@ -1,0 +1,171 @@
+"""Screen pops: cached data at once, then the server's answer, and a plain reason when that fails.
+
+The panel calls `cached(key)` on the GUI thread (a few ms, database only) and `fetch(key)` on a worker
+(network, short timeout), then renders each PopResult as it arrives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+from typing import Any
+
+from desktop.domain.errors import MalformedResponse, UserError
+from desktop.domain.guidance import LOCAL_MEMORY, apply_local_outcomes
+from desktop.domain.pop import CustomerSummary, PopDocument, document_to_json, parse_pop
+from desktop.domain.states import PopKey, PopResult, PopState
+from desktop.remote.api_client import AnalyticsClient, AuthFailed, InvalidRequest, RemoteError, UnknownCaller
+from desktop.services.clock import Clock, utc_now
+from desktop.storage import LocalStore, StoreError
+
+log = logging.getLogger("callcue.pop")
+
+DEFAULT_CACHE_TTL = dt.timedelta(hours=24)
+NOT_SIGNED_IN = UserError("auth_failed", "not signed in")
+
+
+class PopService:
+    def __init__(
+        self,
+        client: AnalyticsClient | None,
+        store: LocalStore,
+        clock: Clock = utc_now,
+        *,
+        cache_ttl: dt.timedelta = DEFAULT_CACHE_TTL,
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._clock = clock
+        self.cache_ttl = cache_ttl
+
+    def use_client(self, client: AnalyticsClient | None) -> None:
+        """After sign-in (a new server or token) or sign-out (None)."""
+        self._client = client
+
+    # --- reading ------------------------------------------------------------------------------------
+
+    def cached(self, key: PopKey) -> PopResult | None:
+        """The cached view for `key` (state LOADING, with its age), or None. Database only."""
+        hit = self._cached_document(key)
+        if hit is None:
+            return None
+        document, fetched_at = hit
+        return PopResult(PopState.LOADING, key, self._with_local(document), fetched_at)
+
+    def fetch(self, key: PopKey) -> PopResult:
+        """Ask the server (blocking: call on a worker). Never raises for network or server failures."""
+        if not key.is_lookupable:
+            # Withheld number or an internal extension: nothing the server could match.
+            return PopResult(PopState.UNKNOWN_CALLER, key)
+        client = self._client
+        if client is None:
+            return self._failed(key, NOT_SIGNED_IN, stale_allowed=False)
+        try:
+            document = client.pop(key)
+        except UnknownCaller:
+            self._forget_number(key)
+            return PopResult(PopState.UNKNOWN_CALLER, key)
+        except AuthFailed as exc:
+            return self._failed(key, exc.user_error, stale_allowed=False)
+        except InvalidRequest as exc:
+            return self._failed(key, exc.user_error, stale_allowed=False)
+        except RemoteError as exc:  # unreachable, timed out, 5xx, unreadable answer
+            log.info("pop fetch failed", extra={"error_code": exc.code})
+            return self._failed(key, exc.user_error, stale_allowed=True)
+        fetched_at = self._clock()
+        self._cache(key, document, fetched_at)
+        return PopResult(PopState.LIVE, key, self._with_local(document), fetched_at)
+
+    def with_local_outcomes(self, result: PopResult) -> PopResult:
+        """Re-apply outcomes recorded here (call after recording one: the panel updates at once)."""
+        if result.document is None:
+            return result
+        return PopResult(result.state, result.key, self._with_local(result.document), result.fetched_at,
+                         result.error)
+
+    def search(self, q: str, limit: int = 10) -> list[CustomerSummary]:
+        """Find a caller by number, name or id. Raises RemoteError (a UserFacingError) on failure."""
+        if self._client is None:
+            raise AuthFailed("not signed in")
+        return self._client.search(q, limit)
+
+    # --- statistics ---------------------------------------------------------------------------------
+
+    def log_pop(self, result: PopResult, call_id: str | None, agent_id: str | None) -> int | None:
+        """Record that a pop was shown (once per call, when it settles); returns its pop_log id.
+
+        Statistics must never break a pop, so a store failure is logged and None returned.
+        """
+        doc = result.document
+        presented: list[str] = []
+        suppressed: list[dict[str, Any]] = []
+        campaign_id = wave = None
+        if doc is not None:
+            presented = [o.offer_id for o in doc.offers if o.pitchable]
+            suppressed = [
+                {"offer_id": o.offer_id, "codes": [r.code for r in o.suppressed_by]}
+                for o in doc.offers if not o.pitchable
+            ]
+            if doc.contact.campaign is not None:
+                campaign_id = doc.contact.campaign.campaign_id
+                wave = doc.contact.wave.seq if doc.contact.wave else None
+        try:
+            return self._store.pops.log(
+                popped_at=self._clock(), state=result.state.value, call_id=call_id,
+                customer_id=doc.customer.customer_id if doc else result.key.customer_id,
+                decision_id=doc.decision_id if doc else None, agent_id=agent_id,
+                offers_presented=presented, suppressed=suppressed, campaign_id=campaign_id, wave=wave,
+            )
+        except StoreError as exc:
+            log.warning("pop not logged", extra={"error_code": exc.code})
+            return None
+
+    # --- helpers ------------------------------------------------------------------------------------
+
+    def _failed(self, key: PopKey, error: UserError, *, stale_allowed: bool) -> PopResult:
+        hit = self._cached_document(key)
+        if hit is None:
+            return PopResult(PopState.ERROR, key, error=error)
+        document, fetched_at = hit
+        # Signed out: still show what we have (the agent is mid-call), but the state asks for sign-in.
+        state = PopState.STALE if stale_allowed else PopState.ERROR
+        return PopResult(state, key, self._with_local(document), fetched_at, error)
+
+    def _with_local(self, document: PopDocument) -> PopDocument:
+        now = self._clock()
+        try:
+            local = self._store.outcomes.local_contacts(document.customer.customer_id, now - LOCAL_MEMORY)
+        except StoreError as exc:
+            log.warning("local outcomes unavailable", extra={"error_code": exc.code})
+            return document
+        return apply_local_outcomes(document, local, now)
+
+    def _cached_document(self, key: PopKey) -> tuple[PopDocument, dt.datetime] | None:
+        try:
+            hit = self._store.views.get(key.cache_keys(), not_before=self._clock() - self.cache_ttl)
+        except StoreError as exc:
+            log.warning("cache unavailable", extra={"error_code": exc.code})
+            return None
+        if hit is None:
+            return None
+        data, fetched_at = hit
+        try:
+            return parse_pop(data), fetched_at
+        except MalformedResponse:
+            return None  # written by an older client version: as good as absent
+
+    def _cache(self, key: PopKey, document: PopDocument, fetched_at: dt.datetime) -> None:
+        customer = document.customer
+        numbers = {n for n in (*customer.msisdns, customer.matched_msisdn) if n}
+        keys = [*key.cache_keys(), f"cust:{customer.customer_id}", *(f"ani:{n}" for n in sorted(numbers))]
+        try:
+            self._store.views.put(keys, customer.customer_id, document_to_json(document), fetched_at)
+        except StoreError as exc:
+            # The pop is still live; a full or read-only disk is reported when an outcome is recorded.
+            log.warning("pop not cached", extra={"error_code": exc.code})
+
+    def _forget_number(self, key: PopKey) -> None:
+        if key.ani:
+            with contextlib.suppress(StoreError):
+                self._store.views.forget(f"ani:{key.ani}")  # the number may have changed hands

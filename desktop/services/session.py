@@ -1,0 +1,152 @@
+"""Sign-in and sign-out: the token is checked against the server, then kept in the OS keyring only."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from desktop.domain.errors import UserError, UserFacingError
+from desktop.remote.api_client import AnalyticsClient
+from desktop.remote.credentials import CredentialStore, CredentialsUnavailable, token_from_environment
+from desktop.services.config import Config
+from desktop.storage import LocalStore
+
+log = logging.getLogger("callcue.session")
+
+TokenProvider = Callable[[], str | None]
+ClientFactory = Callable[[str, TokenProvider], AnalyticsClient]
+
+
+class InvalidSignIn(UserFacingError):
+    """The sign-in form is incomplete or malformed; the message names the field."""
+
+    code = "invalid_input"
+
+
+def make_client_factory(config: Config) -> ClientFactory:
+    """Clients with the configured read timeout and CA bundle."""
+
+    def factory(server_url: str, token_provider: TokenProvider) -> AnalyticsClient:
+        return AnalyticsClient(server_url, token_provider, timeout=(1.0, config.server.timeout_s),
+                               verify=config.server.verify)
+
+    return factory
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    server_url: str
+    agent_id: str
+
+
+class SignInService:
+    """Who is signed in, and their token. `current_token` is the token provider for AnalyticsClient."""
+
+    def __init__(
+        self,
+        client_factory: ClientFactory,
+        credentials: CredentialStore,
+        store: LocalStore,
+        *,
+        server_url: str | None = None,
+        agent_id: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        remember: Callable[[str, str], None] | None = None,
+    ) -> None:
+        """`server_url`/`agent_id`: from the configuration (last sign-in). `remember(url, agent)` saves
+        them after a successful sign-in (e.g. config.save_user_settings)."""
+        self._factory = client_factory
+        self._credentials = credentials
+        self._store = store
+        self._environ = os.environ if environ is None else environ
+        self._remember = remember
+        self._lock = threading.Lock()
+        self._account = SignedIn(server_url.rstrip("/"), agent_id) if server_url and agent_id else None
+        # Kept in memory after the first keyring read (no keyring call per request); None after sign-out.
+        self._token: str | None = None
+        self._token_loaded = False
+        self.token_problem: UserError | None = None  # e.g. no keyring: shown on the sign-in screen
+
+    @property
+    def account(self) -> SignedIn | None:
+        return self._account
+
+    def current_token(self) -> str | None:
+        """CALLCUE_TOKEN if set, else the keyring's token for the current account. Never raises."""
+        from_env = token_from_environment(self._environ)
+        if from_env:
+            return from_env
+        with self._lock:
+            if self._token_loaded or self._account is None:
+                return self._token
+            account = self._account
+        try:
+            token = self._credentials.get_token(account.server_url, account.agent_id)
+        except CredentialsUnavailable as exc:
+            self.token_problem = exc.user_error
+            return None
+        with self._lock:
+            if self._account == account and not self._token_loaded:
+                self._token, self._token_loaded = token, True
+        return token
+
+    def client(self) -> AnalyticsClient | None:
+        """A client for the current account (None before the first sign-in)."""
+        if self._account is None:
+            return None
+        return self._factory(self._account.server_url, self.current_token)
+
+    def sign_in(self, server_url: str, agent_id: str, token: str) -> AnalyticsClient:
+        """Check the token with an authenticated request, then store it in the keyring.
+
+        Raises InvalidSignIn (form), a RemoteError (AuthFailed: wrong token; Unreachable: wrong URL or
+        offline) or CredentialsUnavailable (no keyring). Returns the client to hand to the services.
+        """
+        server_url, agent_id, token = server_url.strip().rstrip("/"), agent_id.strip(), token.strip()
+        parts = urlsplit(server_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise InvalidSignIn("server URL: must start with http:// or https://, e.g. https://analytics.example.com")
+        if not agent_id or len(agent_id) > 64:
+            raise InvalidSignIn("agent id: 1 to 64 characters")
+        if not token:
+            raise InvalidSignIn("token: paste the token your team lead gave you")
+        probe = self._factory(server_url, lambda: token)
+        try:
+            probe.offers()  # any authenticated GET: 401 here means the token is wrong
+        finally:
+            probe.close()
+        self._credentials.set_token(server_url, agent_id, token)
+        previous = self._account
+        with self._lock:
+            self._account = SignedIn(server_url, agent_id)
+            self._token, self._token_loaded = token, True
+            self.token_problem = None
+        if previous is not None and previous.server_url != server_url:
+            self._store.views.clear()  # another server's customer data has no business here
+        if self._remember is not None:
+            self._remember(server_url, agent_id)
+        log.info("signed in")
+        return self._factory(server_url, self.current_token)
+
+    def sign_out(self) -> None:
+        """Forget the token (keyring and memory) and the cached customer data. Outcomes are kept.
+
+        The cache is cleared even if the keyring fails; that failure is raised afterwards.
+        """
+        with self._lock:
+            account = self._account
+            self._token, self._token_loaded = None, True
+        problem: CredentialsUnavailable | None = None
+        if account is not None:
+            try:
+                self._credentials.delete_token(account.server_url, account.agent_id)
+            except CredentialsUnavailable as exc:
+                problem = exc
+        self._store.views.clear()
+        log.info("signed out")
+        if problem is not None:
+            raise problem

@@ -1,0 +1,241 @@
+"""Delivering the outbox to POST /v1/outcomes: batches, backoff with jitter, nothing dropped or doubled.
+
+The runtime calls `sync_once()` from a worker thread: on a timer (if `due()`), and with `force=True` right
+after an outcome is recorded or after sign-in. A store-wide lock makes concurrent calls take turns (the
+loser returns at once with `skipped="busy"`), so an item is never in flight twice; and as the server
+dedupes by outcome_id, an item resent after a lost answer comes back `duplicate`, which counts as
+delivered. Rejected items move to "needs attention" with the server's reason, for a person to decide.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import random
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from desktop.domain.errors import UserError
+from desktop.domain.outcomes import OutboxEntry, OutboxStatus
+from desktop.domain.states import SyncState
+from desktop.remote.api_client import AnalyticsClient, AuthFailed, PayloadTooLarge, RemoteError, ServerFailed
+from desktop.services.clock import Clock, utc_now
+from desktop.storage import LocalStore, StoreError
+
+log = logging.getLogger("callcue.sync")
+
+BATCH_MAX_ITEMS = 200
+BATCH_MAX_BYTES = 512 * 1024  # half the reference server's 1 MiB body limit
+MAX_BACKOFF_S = 300.0
+
+
+def backoff_delay(failures: int, rng: random.Random) -> float:
+    """Seconds to wait after `failures` consecutive failed runs: 2, 4, 8 … capped at 5 min, times 0.5–1.0.
+
+    The jitter spreads a call center's reconnecting clients over time after a server outage.
+    """
+    return min(MAX_BACKOFF_S, 2.0 ** max(1, failures)) * rng.uniform(0.5, 1.0)
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    sent: int = 0
+    accepted: int = 0
+    duplicate: int = 0
+    rejected: int = 0
+    error: UserError | None = None
+    skipped: str | None = None  # 'busy' (another run in progress) | 'backing_off' | 'not_signed_in'
+    next_attempt_at: dt.datetime | None = None
+
+    @property
+    def delivered(self) -> int:
+        return self.accepted + self.duplicate
+
+
+def _size(payload: dict[str, Any]) -> int:
+    return len(json.dumps(payload, ensure_ascii=False).encode()) + 1
+
+
+class SyncService:
+    def __init__(
+        self,
+        store: LocalStore,
+        client: AnalyticsClient | None,
+        clock: Clock = utc_now,
+        rng: random.Random | None = None,
+        *,
+        batch_max_items: int = BATCH_MAX_ITEMS,
+        batch_max_bytes: int = BATCH_MAX_BYTES,
+    ) -> None:
+        self._store = store
+        self._client = client
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self.batch_max_items = batch_max_items
+        self.batch_max_bytes = batch_max_bytes
+        self._state_lock = threading.Lock()  # guards the fields below (read by state() on the GUI thread)
+        self._failures = 0
+        self._offline_since: dt.datetime | None = None
+        self._next_attempt_at: dt.datetime | None = None
+        self._last_synced_at: dt.datetime | None = None
+        self._last_error: UserError | None = None
+
+    def use_client(self, client: AnalyticsClient | None) -> None:
+        """After sign-in or sign-out; a new client gets a fresh start (no inherited backoff)."""
+        with self._state_lock:
+            self._client = client
+            self._failures = 0
+            self._next_attempt_at = None
+            if client is not None and self._last_error is not None and self._last_error.code == "auth_failed":
+                self._last_error = None
+
+    # --- queries ------------------------------------------------------------------------------------
+
+    def due(self, force: bool = False) -> bool:
+        """Something is pending and (unless forced) the backoff delay has passed."""
+        with self._state_lock:
+            waiting = self._next_attempt_at is not None and self._clock() < self._next_attempt_at
+        if waiting and not force:
+            return False
+        try:
+            return self._store.outcomes.counts()[OutboxStatus.PENDING] > 0
+        except StoreError:
+            return False
+
+    def state(self) -> SyncState:
+        counts = self._store.outcomes.counts()
+        with self._state_lock:
+            last_synced = self._last_synced_at
+            snapshot = (self._offline_since, self._last_error, self._next_attempt_at)
+        if last_synced is None:
+            last_synced = self._store.outcomes.last_delivered_at()
+        return SyncState(
+            pending=counts[OutboxStatus.PENDING],
+            needs_attention=counts[OutboxStatus.NEEDS_ATTENTION],
+            offline_since=snapshot[0],
+            last_synced_at=last_synced,
+            last_error=snapshot[1],
+            next_attempt_at=snapshot[2],
+        )
+
+    def needs_attention(self) -> list[OutboxEntry]:
+        return self._store.outcomes.entries(OutboxStatus.NEEDS_ATTENTION)
+
+    def retry_attention(self, outcome_id: str) -> bool:
+        """Send a rejected item again (e.g. after the server's catalog was fixed). False if not found."""
+        return self._store.outcomes.retry(outcome_id)
+
+    def dismiss_attention(self, outcome_id: str) -> bool:
+        """Drop a rejected item on purpose (kept in the store, marked dismissed). False if not found."""
+        return self._store.outcomes.dismiss(outcome_id)
+
+    # --- delivery -----------------------------------------------------------------------------------
+
+    def sync_once(self, *, force: bool = False) -> SyncReport:
+        """Send every pending outcome, in batches. Blocking (network): call from a worker thread."""
+        if not self._store.sync_lock.acquire(blocking=False):
+            return SyncReport(skipped="busy")
+        try:
+            with self._state_lock:
+                client, next_at = self._client, self._next_attempt_at
+            if client is None:
+                return SyncReport(skipped="not_signed_in")
+            if not force and next_at is not None and self._clock() < next_at:
+                return SyncReport(skipped="backing_off", next_attempt_at=next_at)
+            return self._deliver(client)
+        finally:
+            self._store.sync_lock.release()
+
+    def _deliver(self, client: AnalyticsClient) -> SyncReport:
+        totals = {"sent": 0, "accepted": 0, "duplicate": 0, "rejected": 0}
+        unanswered: set[str] = set()  # ids the server's answer left out: leave them pending for next run
+        max_items = self.batch_max_items
+        try:
+            while True:
+                rows = self._store.outcomes.pending(max_items, exclude=unanswered)
+                if not rows:
+                    break
+                batch = self._fit(rows)
+                ids = [outcome_id for outcome_id, _ in batch]
+                try:
+                    results = client.post_outcomes([payload for _, payload in batch])
+                except PayloadTooLarge as exc:
+                    if len(batch) > 1:
+                        max_items = max(1, len(batch) // 2)
+                        continue
+                    self._store.outcomes.mark_needs_attention({ids[0]: f"too large for the server: {exc}"})
+                    totals["rejected"] += 1
+                    continue
+                except RemoteError as exc:
+                    self._store.outcomes.mark_attempted(ids, exc.user_error.code)
+                    return self._failed(exc, totals)
+                totals["sent"] += len(batch)
+                self._apply(batch, results, totals, unanswered)
+        except StoreError as exc:
+            # Disk trouble while updating the outbox: items stay pending and come back "duplicate" later.
+            log.warning("outbox update failed", extra={"error_code": exc.code})
+            with self._state_lock:
+                self._last_error = exc.user_error
+            return SyncReport(**totals, error=exc.user_error)
+        now = self._clock()
+        with self._state_lock:
+            self._failures = 0
+            self._offline_since = None
+            self._next_attempt_at = None
+            self._last_error = None
+            if totals["sent"]:
+                self._last_synced_at = now
+        return SyncReport(**totals)
+
+    def _fit(self, rows: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+        """The longest prefix under the byte budget (always at least one item)."""
+        batch, size = [], 2
+        for row in rows:
+            size += _size(row[1])
+            if batch and size > self.batch_max_bytes:
+                break
+            batch.append(row)
+        return batch
+
+    def _apply(self, batch, results, totals: dict[str, int], unanswered: set[str]) -> None:
+        ids = [outcome_id for outcome_id, _ in batch]
+        by_id = {r.outcome_id: r for r in results if r.outcome_id}
+        by_index = {r.index: r for r in results}
+        delivered: list[str] = []
+        rejected: dict[str, str] = {}
+        for index, outcome_id in enumerate(ids):
+            verdict = by_id.get(outcome_id) or by_index.get(index)
+            if verdict is None or (verdict.outcome_id and verdict.outcome_id != outcome_id):
+                unanswered.add(outcome_id)
+            elif verdict.delivered:
+                delivered.append(outcome_id)
+                totals[verdict.status] += 1
+            else:
+                rejected[outcome_id] = verdict.reason or "rejected without a reason"
+                totals["rejected"] += 1
+        now = self._clock()
+        if delivered:
+            self._store.outcomes.mark_delivered(delivered, now)
+        if rejected:
+            self._store.outcomes.mark_needs_attention(rejected)
+            log.warning("outcomes rejected by the server", extra={"count": len(rejected)})
+        if unanswered:
+            self._store.outcomes.mark_attempted(list(unanswered), "no answer for this item")
+
+    def _failed(self, exc: RemoteError, totals: dict[str, int]) -> SyncReport:
+        now = self._clock()
+        with self._state_lock:
+            self._failures += 1
+            delay = backoff_delay(self._failures, self._rng)
+            if isinstance(exc, ServerFailed) and exc.retry_after:
+                delay = max(delay, min(MAX_BACKOFF_S, exc.retry_after))
+            self._next_attempt_at = now + dt.timedelta(seconds=delay)
+            # A rejected token is not "offline": the panel prompts for sign-in instead.
+            if not isinstance(exc, AuthFailed) and self._offline_since is None:
+                self._offline_since = now
+            self._last_error = exc.user_error
+            next_at = self._next_attempt_at
+        log.info("sync failed", extra={"error_code": exc.code, "retry_in_s": round(delay, 1)})
+        return SyncReport(**totals, error=exc.user_error, next_attempt_at=next_at)
