@@ -186,6 +186,7 @@ class CallCueApp(QtCore.QObject):
             self._sign_in_dialog.close()
         self.window.close()
         self.window.deleteLater()
+        self.translations.remove()
         self.store.close()
 
     # ------------------------------------------------------------------ commands

@@ -228,6 +228,9 @@ class PanelController(QtCore.QObject):
     def sync_now(self) -> None:
         self._start_sync(self._forced_sync)
 
+    def _forced_sync(self):
+        return self.sync.sync_once(force=True)
+
     def _start_sync(self, job) -> None:
         self._sync_running = True
         self.runner.submit("net", job, name="sync", owner=self,

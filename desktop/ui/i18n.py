@@ -29,10 +29,13 @@ class Translations:
         self._installed: list[QtCore.QTranslator] = []
         self.language = "en"
 
-    def install(self, language: str) -> bool:
+    def remove(self) -> None:
         for translator in self._installed:
             self._app.removeTranslator(translator)
         self._installed.clear()
+
+    def install(self, language: str) -> bool:
+        self.remove()
         self.language = language
         if language == "en":
             return True

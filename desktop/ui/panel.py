@@ -27,6 +27,8 @@ class SearchBox(QtWidgets.QWidget):
         self.edit.setPlaceholderText(self.tr("Search caller: number, name or customer ID (Ctrl+F)"))
         self.edit.setAccessibleName(self.tr("Search caller"))
         self.edit.setClearButtonEnabled(True)
+        for button in self.edit.findChildren(QtWidgets.QToolButton):
+            button.setAccessibleName(self.tr("Clear search"))
         self.edit.returnPressed.connect(self._submit)
         layout.addWidget(self.edit)
         self.results = QtWidgets.QListWidget()
@@ -149,7 +151,19 @@ class PanelWindow(QtWidgets.QWidget):
         self._update_idle()
         self._refresh_outcome_target()
         if not self.isVisible():
-            self.show()
+            self.show_without_focus()
+
+    def show_without_focus(self) -> None:
+        """Appear without taking the keyboard. WA_ShowWithoutActivating covers other applications' windows
+        (a separate softphone); a host window in this process (an embedding softphone) gets its focus back
+        explicitly, since some platforms activate every newly shown window."""
+        focus_window = QtGui.QGuiApplication.focusWindow()
+        focus_widget = QtWidgets.QApplication.focusWidget()
+        self.show()
+        if focus_window is not None and focus_window is not self.windowHandle():
+            focus_window.requestActivate()
+            if focus_widget is not None:
+                focus_widget.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def close_call(self, call_id: str) -> None:
         view = self._views.pop(call_id, None)
@@ -182,6 +196,10 @@ class PanelWindow(QtWidgets.QWidget):
         index = self.tabs.indexOf(view)
         self.tabs.setTabText(index, f"{name}{suffix}")
         self.tabs.setTabToolTip(index, f"{name}{suffix}")
+        close_button = self.tabs.tabBar().tabButton(index, QtWidgets.QTabBar.ButtonPosition.RightSide)
+        if close_button is not None:
+            close_button.setAccessibleName(self.tr("Close call %1").replace("%1", name))
+            close_button.setFocusPolicy(Qt.FocusPolicy.TabFocus)
 
     def _close_requested(self, index: int) -> None:
         widget = self.tabs.widget(index)

@@ -242,6 +242,10 @@
         <translation>振铃中</translation>
     </message>
     <message>
+        <source>Close call %1</source>
+        <translation>关闭通话 %1</translation>
+    </message>
+    <message>
         <source>Saving “%1”…</source>
         <translation>正在保存“%1”…</translation>
     </message>
@@ -466,6 +470,10 @@
     <message>
         <source>Search caller</source>
         <translation>查找客户</translation>
+    </message>
+    <message>
+        <source>Clear search</source>
+        <translation>清除查询</translation>
     </message>
     <message>
         <source>Search results</source>

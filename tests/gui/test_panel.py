@@ -1,0 +1,161 @@
+"""The agent panel end to end: call events in, pops painted, outcomes saved and synced, against the real
+server process (pytest-qt, offscreen)."""
+
+from __future__ import annotations
+
+from desktop.calls.events import CallEvent
+from desktop.domain.states import PopState
+from desktop.ui.qt import Qt, QtWidgets
+from tests.gui.conftest import CALM, COMPLAINT, PRICE_SENSITIVE, make_app, wait_for_state
+
+
+def ring(app, call_id: str, ani: str | None = None, state: str = "ringing", customer_id: str | None = None):
+    return app.router.handle(CallEvent(call_id=call_id, state=state, ani=ani, customer_id=customer_id,
+                                       source="test"))
+
+
+def labels(widget) -> str:
+    return "\n".join(label.text() for label in widget.findChildren(QtWidgets.QLabel))
+
+
+def test_a_pop_never_takes_the_keyboard_from_the_softphone(qapp, qtbot, panel):
+    softphone = QtWidgets.QLineEdit()
+    qtbot.addWidget(softphone)
+    softphone.show()
+    softphone.activateWindow()
+    softphone.setFocus()
+    qtbot.waitUntil(lambda: QtWidgets.QApplication.focusWidget() is softphone)
+    panel.window.hide()
+    ring(panel, "call-focus", CALM[1])
+    wait_for_state(qtbot, panel, "call-focus", PopState.LIVE)
+    assert panel.window.isVisible()
+    assert QtWidgets.QApplication.focusWidget() is softphone
+    assert QtWidgets.QApplication.activeWindow() is not panel.window
+    qtbot.keyClicks(softphone, "13800")
+    assert softphone.text() == "13800"
+
+
+def test_ringing_pops_live_data_with_warnings_offers_and_guidance(qtbot, panel):
+    ring(panel, "call-1", "+86 139 0013 9000")
+    view = wait_for_state(qtbot, panel, "call-1", PopState.LIVE)
+    text = labels(view)
+    assert "张伟" in text and "139****9000" in text
+    assert "Price-sensitive (high)" in text
+    assert "don't pitch" in text or "no paid offers" in text
+    assert "Wave" in text or "Contact guidance" in text
+    document = view.result.document
+    assert document.pitchable_offers[0].offer_id == "RET-DISCOUNT-20"
+    assert view.selected_offer_id == "RET-DISCOUNT-20"
+    assert "Outcome for:" in panel.window.outcome_bar.target.text()
+    # The number never appears unmasked anywhere in the panel.
+    assert "13900139000" not in labels(panel.window)
+
+
+def test_complaints_come_first_for_complaint_sensitive_callers(qtbot, panel):
+    ring(panel, "call-c", COMPLAINT[1])
+    view = wait_for_state(qtbot, panel, "call-c", PopState.LIVE)
+    warnings = [view.warnings.itemAt(i).widget() for i in range(view.warnings.count())]
+    assert "Complaint-sensitive" in labels(warnings[0])
+    assert "[open]" in labels(warnings[0])
+
+
+def test_duplicates_replays_and_transfers_never_pop_twice(qtbot, panel):
+    ring(panel, "call-d", CALM[1])
+    wait_for_state(qtbot, panel, "call-d", PopState.LIVE)
+    ring(panel, "call-d", CALM[1])  # duplicate
+    ring(panel, "call-d", CALM[1], state="answered")
+    ring(panel, "call-d", CALM[1], state="ringing")  # replay of an older state
+    assert panel.window.tabs.count() == 1
+    ring(panel, "call-d", PRICE_SENSITIVE[1], state="transferred")  # now about another customer
+    view = wait_for_state(qtbot, panel, "call-d", PopState.LIVE)
+    qtbot.waitUntil(lambda: view.result.document.customer.customer_id == PRICE_SENSITIVE[0])
+    assert panel.window.tabs.count() == 1
+
+
+def test_concurrent_calls_get_one_tab_each(qtbot, panel):
+    ring(panel, "call-a", CALM[1])
+    ring(panel, "call-b", PRICE_SENSITIVE[1])
+    wait_for_state(qtbot, panel, "call-a", PopState.LIVE)
+    wait_for_state(qtbot, panel, "call-b", PopState.LIVE)
+    assert panel.window.tabs.count() == 2
+
+
+def test_unknown_caller_gets_new_customer_guidance(qtbot, panel):
+    ring(panel, "call-u", "13012345678")
+    view = wait_for_state(qtbot, panel, "call-u", PopState.UNKNOWN_CALLER)
+    assert "130****5678" in labels(view)
+    assert "New or unregistered caller" in labels(view)
+    assert not panel.window.outcome_bar.buttons["accepted"].isEnabled()
+
+
+def test_one_key_records_durably_guides_locally_and_syncs_exactly_once(qtbot, panel, server):
+    before = server.outcome_count()
+    ring(panel, "call-o", CALM[1], state="answered")
+    view = wait_for_state(qtbot, panel, "call-o", PopState.LIVE)
+    offer_id = view.selected_offer_id
+    assert offer_id is not None
+    with qtbot.waitSignal(panel.controller.outcome_recorded, timeout=5000) as recorded:
+        qtbot.keyClick(panel.window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    assert recorded.args[0]["offer_id"] == offer_id
+    assert "Saved" in panel.window.notice.text()
+    # Local guidance at once: the refused offer is not pitched again, even before the server knows.
+    qtbot.waitUntil(lambda: bool(view.result.document.offer(offer_id).suppressed_by))
+    assert "recent_refusal" in {r.code for r in view.result.document.offer(offer_id).suppressed_by}
+    assert view.selected_offer_id != offer_id
+    qtbot.waitUntil(lambda: server.outcome_count() == before + 1, timeout=10000)
+    qtbot.waitUntil(lambda: "synced" in panel.window.sync_badge.text(), timeout=5000)
+    panel.controller.request_sync(force=True)
+    qtbot.waitUntil(lambda: not panel.controller._sync_running, timeout=5000)
+    assert server.outcome_count() == before + 1
+
+
+def test_outcome_buttons_show_their_shortcuts_and_names(panel):
+    for result, button in panel.window.outcome_bar.buttons.items():
+        assert button.accessibleName()
+        assert "Ctrl+" in button.text(), result
+
+
+def test_every_control_has_an_accessible_name_and_is_reachable_by_keyboard(qtbot, panel):
+    ring(panel, "call-k", CALM[1])
+    wait_for_state(qtbot, panel, "call-k", PopState.LIVE)
+    window = panel.window
+    for widget in window.findChildren(QtWidgets.QAbstractButton) + window.findChildren(QtWidgets.QLineEdit):
+        if widget.isVisibleTo(window):
+            assert widget.accessibleName() or widget.text(), widget
+            if widget.accessibleName() == "Clear search":
+                continue  # the search field itself is reachable; its text is cleared by keyboard there
+            assert widget.focusPolicy() & Qt.FocusPolicy.TabFocus, widget
+
+
+def test_switching_language_keeps_open_calls(qtbot, panel):
+    ring(panel, "call-l", PRICE_SENSITIVE[1])
+    wait_for_state(qtbot, panel, "call-l", PopState.LIVE)
+    panel.switch_language("zh_CN")
+    view = wait_for_state(qtbot, panel, "call-l", PopState.LIVE)
+    text = labels(view)
+    assert "话费敏感" in text and "推荐业务" in text
+    assert panel.window.outcome_bar.buttons["accepted"].text().startswith("接受")
+
+
+def test_server_down_shows_stale_cached_data_and_keeps_outcomes(qapp, qtbot, tmp_path, server, memory_keyring):
+    app = make_app(qapp, tmp_path, server.base_url, server.token)
+    app.start(show=True)
+    try:
+        ring(app, "call-s1", CALM[1])
+        wait_for_state(qtbot, app, "call-s1", PopState.LIVE)
+    finally:
+        app.close()
+    # Same workstation, server unreachable (a closed port on loopback).
+    offline = make_app(qapp, tmp_path, "http://127.0.0.1:9", server.token)
+    offline.start(show=True)
+    try:
+        ring(offline, "call-s2", CALM[1])
+        view = wait_for_state(qtbot, offline, "call-s2", PopState.STALE)
+        text = labels(view)
+        assert "Server unreachable" in text and "min old" in text
+        with qtbot.waitSignal(offline.controller.outcome_recorded, timeout=5000):
+            offline.window.outcome_bar.buttons["considering"].click()
+        qtbot.waitUntil(lambda: "Offline since" in offline.window.sync_badge.text(), timeout=5000)
+        assert "1 pending" in offline.window.sync_badge.text()
+    finally:
+        offline.close()
