@@ -76,13 +76,35 @@ def _pop_argv(args: argparse.Namespace) -> list[str]:
 def _qt_application(headless: bool):
     if headless:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    from PySide6 import QtWidgets
+    from PySide6 import QtCore, QtWidgets
 
+    if headless:
+        QtCore.qInstallMessageHandler(_quiet_offscreen_messages)
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    _quit_on_sigterm(app)
     app.setApplicationName("CallCue")
     app.setOrganizationName("CallCue")
     app.setQuitOnLastWindowClosed(False)  # the tray keeps running between calls
     return app
+
+
+def _quiet_offscreen_messages(_kind, _context, message: str) -> None:
+    # The offscreen platform says this for every window; it is noise, not a problem to report.
+    if "propagateSizeHints" not in message:
+        print(message, file=sys.stderr)
+
+
+def _quit_on_sigterm(app) -> None:
+    """SIGTERM (service stop, logout) quits through Qt, so the store and threads close cleanly."""
+    import signal
+
+    from PySide6 import QtCore
+
+    signal.signal(signal.SIGTERM, lambda *_: app.quit())
+    # Python runs signal handlers only between bytecodes: a light timer lets it in while Qt waits.
+    timer = QtCore.QTimer(app)
+    timer.timeout.connect(lambda: None)
+    timer.start(250)
 
 
 def _load_config(args: argparse.Namespace, paths, environ):

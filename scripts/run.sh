@@ -6,7 +6,12 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/bootstrap.sh
 
-# For now the product demo is the analytics server with sample data: `callcue-server demo` seeds a sample
-# database in a data directory and serves it on 127.0.0.1, printing the URL and a token. When the desktop
-# panel's `callcue demo` exists, replace the next line with:  exec .venv/bin/callcue demo "$@"
-exec .venv/bin/callcue-server demo "$@"
+# The demo: the reference analytics server with generated sample data on 127.0.0.1, the agent panel signed
+# in to it, and a simulated incoming call so the first thing you see is a real pop.
+if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
+  shot="${CALLCUE_SCREENSHOT:-$PWD/callcue-demo.png}"
+  echo "[run] no display here: the panel runs offscreen, pops a sample caller, writes a screenshot and exits"
+  exec .venv/bin/callcue demo --headless --screenshot "$shot" "$@"
+fi
+echo "[run] starting the sample server and the panel; a sample call rings in a moment (quit from the tray)"
+exec .venv/bin/callcue demo "$@"

@@ -1,0 +1,53 @@
+"""The product as a new user runs it: `callcue demo` (server + sample data + panel + a real pop) writes
+a screenshot in each language; `callcue pop` from a second process reaches the running panel."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from PySide6 import QtGui
+
+
+@pytest.mark.parametrize("language", ["zh_CN", "en"])
+def test_demo_pops_a_real_caller_and_writes_a_screenshot(tmp_path, language):
+    shot = tmp_path / f"demo-{language}.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "desktop.cli", "demo", "--headless", "--screenshot", str(shot), "--lang", language,
+         "--customers", "500"],
+        capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    assert str(shot) in result.stdout
+    image = QtGui.QImage(str(shot))
+    assert not image.isNull() and image.width() >= 380 and image.height() >= 600
+
+
+def test_second_callcue_forwards_pop_and_bad_events_are_refused(tmp_path):
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path),
+           "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_DATA_HOME": str(tmp_path / "data"),
+           "XDG_STATE_HOME": str(tmp_path / "state"), "TMPDIR": str(tmp_path),
+           "CALLCUE_SERVER_URL": "http://127.0.0.1:9", "CALLCUE_AGENT_ID": "a1", "CALLCUE_TOKEN": "cc_x_y"}
+    panel = subprocess.Popen([sys.executable, "-m", "desktop.cli", "run", "--headless"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        forwarded = None
+        for _ in range(100):  # the panel needs a moment to start listening; each try waits up to 2 s
+            forwarded = subprocess.run(
+                [sys.executable, "-m", "desktop.cli", "pop", "--ani", "13800138000", "--call-id", "c-1"],
+                capture_output=True, text=True, timeout=30, env=env)
+            if forwarded.returncode == 0 or panel.poll() is not None:
+                break
+        assert panel.poll() is None, panel.stderr.read()
+        assert forwarded is not None and forwarded.returncode == 0, forwarded.stderr
+        refused = subprocess.run([sys.executable, "-m", "desktop.cli", "pop", "--call-id", "c-2"],
+                                 capture_output=True, text=True, timeout=30, env=env)
+        assert refused.returncode == 2
+        assert "ani" in refused.stderr and "13800138000" not in refused.stderr
+    finally:
+        panel.terminate()
+        panel.wait(timeout=15)
+        panel.stdout.close()
+        panel.stderr.close()
