@@ -110,9 +110,10 @@ class CallCueApp(QtCore.QObject):
         self.window = self._make_window()
         self.controller = PanelController(
             self.window, self.runner, self.router, self.pop_service, self.outcome_service, self.sync_service,
-            agent_id=agent_id, parent=self)
+            agent_id=agent_id, scheduler=self.scheduler, parent=self)
         self.reminders.reminder_due.connect(self.controller.remind)
         self.controller.auth_failed.connect(self._auth_failed)
+        self.controller.callback_due.connect(self._notify)
         self.tray: Tray | None = None
         if not headless and QtWidgets.QSystemTrayIcon.isSystemTrayAvailable():
             self.tray = Tray(self)
@@ -283,6 +284,10 @@ class CallCueApp(QtCore.QObject):
         old.close()
         old.deleteLater()
         save_user_settings(self.paths.user_file, {"ui.language": language})
+
+    def _notify(self, text: str) -> None:
+        if self.tray is not None:
+            self.tray.showMessage("CallCue", text)
 
     def _show_attention(self) -> None:
         self.runner.submit("db", self.sync_service.needs_attention, name="attention", owner=self,

@@ -44,9 +44,10 @@ class PanelController(QtCore.QObject):
     outcome_recorded = Signal(dict)
     sync_state_changed = Signal(object)
     auth_failed = Signal()
+    callback_due = Signal(str)  # what to tell the agent: who to call back
 
     def __init__(self, window, runner, router, pop_service, outcome_service, sync_service, *,
-                 agent_id: str | None, clock=None, parent=None) -> None:
+                 agent_id: str | None, scheduler=None, clock=None, parent=None) -> None:
         super().__init__(parent)
         self.window = window
         self.runner = runner
@@ -55,6 +56,7 @@ class PanelController(QtCore.QObject):
         self.outcomes = outcome_service
         self.sync = sync_service
         self.agent_id = agent_id
+        self.scheduler = scheduler
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self._calls: dict[str, _CallView] = {}
         self._generation = 0
@@ -200,6 +202,9 @@ class PanelController(QtCore.QObject):
             call.shown = replace(call.shown, document=updated)
             self.window.show_pop(call_id, call.shown, activate=False)
         self.router.outcome_recorded(call_id)
+        if record.callback_at is not None and self.scheduler is not None:
+            name = call.shown.document.customer.display_name if call and call.shown.document else record.customer_id
+            self.schedule_callback(record.outcome_id, record.callback_at, name)
         self.outcome_recorded.emit({
             "outcome_id": record.outcome_id, "call_id": call_id, "customer_id": record.customer_id,
             "offer_id": record.offer_id, "result": str(record.result),
@@ -254,6 +259,16 @@ class PanelController(QtCore.QObject):
         self.sync_state_changed.emit(state)
         if state.last_error is not None and state.last_error.code == "auth_failed":
             self.auth_failed.emit()
+
+    def schedule_callback(self, outcome_id: str, when: dt.datetime, name: str) -> None:
+        """The reminder fires at the agreed time (or at once if that time has passed)."""
+        when = max(when, self._clock() + dt.timedelta(seconds=1))
+        self.scheduler.once_at(when, lambda: self._callback_now(name), f"callback:{outcome_id}")
+
+    def _callback_now(self, name: str) -> None:
+        text = QCoreApplication.translate("Messages", "Time to call back %1").replace("%1", name)
+        self.window.show_notice("☎ " + text, "attention")
+        self.callback_due.emit(text)
 
     def remind(self, call_id: str) -> None:
         view = self.window.view(call_id)

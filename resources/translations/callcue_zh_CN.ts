@@ -114,6 +114,10 @@
         <translation>输入无效。</translation>
     </message>
     <message>
+        <source>Time to call back %1</source>
+        <translation>该给 %1 回电了</translation>
+    </message>
+    <message>
         <source>Wrap-up: record an outcome for %1</source>
         <translation>话后处理：请为 %1 记录营销结果</translation>
     </message>

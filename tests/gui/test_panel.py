@@ -159,3 +159,18 @@ def test_server_down_shows_stale_cached_data_and_keeps_outcomes(qapp, qtbot, tmp
         assert "1 pending" in offline.window.sync_badge.text()
     finally:
         offline.close()
+
+
+def test_callback_outcome_reminds_the_agent_at_the_agreed_time(qtbot, panel):
+    import datetime as dt
+
+    ring(panel, "call-cb", CALM[1], state="answered")
+    wait_for_state(qtbot, panel, "call-cb", PopState.LIVE)
+    bar = panel.window.outcome_bar
+    bar._ask_callback = lambda: dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+    with qtbot.waitSignal(panel.controller.outcome_recorded, timeout=5000):
+        bar.buttons["callback"].click()
+    with qtbot.waitSignal(panel.controller.callback_due, timeout=5000) as due:
+        pass
+    assert "王芳" in due.args[0]
+    assert "call back" in panel.window.notice.text().lower()
