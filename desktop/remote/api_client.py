@@ -116,8 +116,14 @@ class AnalyticsClient:
         self.timeout = timeout
         self.sync_timeout = sync_timeout
         self._session = session or self._make_session()
-        self._session.verify = verify  # True, False, or the path of a CA bundle (company CA)
+        # True, False, or the path of a CA bundle (company CA). Passed on every request: a session-level
+        # value would lose to REQUESTS_CA_BUNDLE from the environment.
+        self._verify = verify
         self._session.headers.setdefault("User-Agent", USER_AGENT)
+
+    @property
+    def verify(self) -> bool | str:
+        return self._verify
 
     @staticmethod
     def _make_session() -> requests.Session:
@@ -125,7 +131,8 @@ class AnalyticsClient:
         # One immediate retry of GETs whose connection failed (a dropped keep-alive, a server restarting):
         # never POSTs, never after the request reached the server, never a long sleep.
         retry = Retry(
-            total=1, connect=1, read=0, redirect=3, status=0, other=0,
+            # read=False re-raises a read timeout as itself (read=0 would wrap it as a connection error).
+            total=1, connect=1, read=False, redirect=3, status=0, other=0,
             allowed_methods=frozenset({"GET"}), backoff_factor=0.1, backoff_max=0.2,
             raise_on_status=False, respect_retry_after_header=False,
         )
@@ -199,7 +206,7 @@ class AnalyticsClient:
         try:
             response = self._session.request(
                 method, self.base_url + path, params=params, json=json_body, headers=headers,
-                timeout=timeout or self.timeout,
+                timeout=timeout or self.timeout, verify=self._verify,
             )
         except requests.exceptions.SSLError:
             raise TlsFailed(f"TLS handshake with {self._host} failed (certificate not trusted?)") from None

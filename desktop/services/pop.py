@@ -53,6 +53,14 @@ class PopService:
         document, fetched_at = hit
         return PopResult(PopState.LOADING, key, self._with_local(document), fetched_at)
 
+    def initial(self, key: PopKey) -> PopResult:
+        """What to show the moment a call rings: the cached view, else an empty LOADING result."""
+        return self.cached(key) or PopResult(PopState.LOADING, key)
+
+    def purge_expired_cache(self) -> int:
+        """Delete cached views older than the TTL (call at start-up and now and then)."""
+        return self._store.views.purge_expired(self._clock() - self.cache_ttl)
+
     def fetch(self, key: PopKey) -> PopResult:
         """Ask the server (blocking: call on a worker). Never raises for network or server failures."""
         if not key.is_lookupable:

@@ -29,6 +29,8 @@ log = logging.getLogger("callcue.sync")
 BATCH_MAX_ITEMS = 200
 BATCH_MAX_BYTES = 512 * 1024  # half the reference server's 1 MiB body limit
 MAX_BACKOFF_S = 300.0
+# Delivered outbox rows are dropped after this; local_contacts keeps every outcome for statistics.
+OUTBOX_RETENTION = dt.timedelta(days=30)
 
 
 def backoff_delay(failures: int, rng: random.Random) -> float:
@@ -180,6 +182,11 @@ class SyncService:
                 self._last_error = exc.user_error
             return SyncReport(**totals, error=exc.user_error)
         now = self._clock()
+        if totals["sent"]:
+            try:
+                self._store.outcomes.prune_delivered(now - OUTBOX_RETENTION)
+            except StoreError as exc:
+                log.warning("outbox not pruned", extra={"error_code": exc.code})
         with self._state_lock:
             self._failures = 0
             self._offline_since = None

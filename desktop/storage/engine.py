@@ -105,6 +105,8 @@ def _on_connect(dbapi_connection, _record) -> None:
         # FULL: a committed outcome survives power loss, not only a crash (the agent was told "saved").
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Deleted customer data (sign-out, expiry) is overwritten, not left in free pages of the file.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     finally:
         cursor.close()

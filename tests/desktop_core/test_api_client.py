@@ -1,0 +1,207 @@
+"""AnalyticsClient against the real server on loopback, and against a fault injector for what a healthy
+server never does (500s, broken JSON, hangs, a TLS certificate from an unknown CA)."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import ipaddress
+import logging
+import ssl
+import time
+import uuid
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from desktop.domain.states import PopKey
+from desktop.remote.api_client import (
+    AnalyticsClient,
+    AuthFailed,
+    BadResponse,
+    InvalidRequest,
+    ServerFailed,
+    TimedOut,
+    TlsFailed,
+    UnknownCaller,
+    Unreachable,
+)
+from server_stub.live import free_port
+from tests.desktop_core.fault_server import Hang, Reply, fault_server
+
+FAST = {"timeout": (0.5, 0.5)}
+
+
+def test_pop_by_number_and_by_customer_id(live):
+    client = live.client()
+    doc = client.pop(PopKey(ani="+86 138 0013 8000"))
+    assert doc.customer.customer_id == "C-PLAIN" and doc.customer.masked_msisdn == "138****8000"
+    assert client.pop(PopKey(customer_id="C-COMPLAINT")).customer.display_name == "王芳"
+    client.close()
+
+
+def test_unknown_caller(live):
+    with pytest.raises(UnknownCaller) as caught:
+        live.client().pop(PopKey(ani="19999999999"))
+    assert caught.value.user_error.code == "unknown_caller"
+
+
+def test_short_number_is_an_invalid_request(live):
+    with pytest.raises(InvalidRequest, match="at least 5 digits"):
+        live.client().pop(PopKey(ani="123"))
+
+
+def test_wrong_or_missing_token_is_auth_failed(live):
+    with pytest.raises(AuthFailed, match="Not signed in"):
+        live.client(token="cc_0000000000000000_wrong").pop(PopKey(customer_id="C-PLAIN"))
+    with pytest.raises(AuthFailed, match="not signed in"):
+        AnalyticsClient(live.base_url, lambda: None).pop(PopKey(customer_id="C-PLAIN"))
+
+
+def test_search_health_offers(live):
+    client = live.client()
+    assert [c.customer_id for c in client.search("王", 5)] == ["C-COMPLAINT"]
+    assert client.health()["status"] == "ok"
+    assert {o["offer_id"] for o in client.offers()} >= {"CARE-CHECKUP", "PLAN-5G-199"}
+
+
+def test_post_outcomes_reports_each_item(live):
+    client = live.client()
+    doc = client.pop(PopKey(customer_id="C-PLAIN"))
+    item = {"outcome_id": str(uuid.uuid4()), "decision_id": doc.decision_id, "customer_id": "C-PLAIN",
+            "offer_id": doc.offers[0].offer_id, "result": "considering",
+            "recorded_at": dt.datetime.now(dt.UTC).isoformat()}
+    bad = {**item, "outcome_id": str(uuid.uuid4()), "offer_id": "NO-SUCH-OFFER"}
+    results = client.post_outcomes([item, bad, item])
+    assert [r.status for r in results] == ["accepted", "rejected", "duplicate"]
+    assert "NO-SUCH-OFFER" in results[1].reason
+
+
+def test_server_down_is_unreachable():
+    client = AnalyticsClient(f"http://127.0.0.1:{free_port()}", lambda: "cc_x_y", **FAST)
+    started = time.monotonic()
+    with pytest.raises(Unreachable) as caught:
+        client.pop(PopKey(ani="13800138000"))
+    assert time.monotonic() - started < 2
+    assert caught.value.user_error.code == "server_unreachable"
+    assert "13800138000" not in str(caught.value)  # the query string never reaches messages
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_server_errors(status):
+    reply = Reply(status, {"error": {"code": "boom", "message": "internal error"}}, {"Retry-After": "7"})
+    with fault_server(reply) as fault, pytest.raises(ServerFailed) as caught:
+        AnalyticsClient(fault.base_url, lambda: "t", **FAST).pop(PopKey(ani="13800138000"))
+    assert caught.value.status == status and caught.value.retry_after == 7
+    assert caught.value.user_error.code == "server_error"
+    assert len(fault.requests_seen) == 1  # a 5xx is not retried (the server got the request)
+
+
+def test_malformed_json():
+    with fault_server(Reply(200, '{"api_version": "1", "decision_id": ')) as fault, \
+            pytest.raises(BadResponse, match="not JSON"):
+        AnalyticsClient(fault.base_url, lambda: "t", **FAST).pop(PopKey(ani="13800138000"))
+
+
+def test_schema_violating_json_names_the_field(server_docs):
+    body = copy.deepcopy(server_docs["plain"])
+    body["offers"][0]["script"] = None
+    expected = r"/v1/pop: offers\[0\]\.script should be an object, got null"
+    with fault_server(Reply(200, body)) as fault, pytest.raises(BadResponse, match=expected):
+        AnalyticsClient(fault.base_url, lambda: "t", **FAST).pop(PopKey(ani="13800138000"))
+
+
+def test_html_from_a_proxy_and_wrong_path():
+    portal = Reply(200, "<html>captive portal</html>", {"Content-Type": "text/html"})
+    with fault_server(portal) as fault, pytest.raises(BadResponse):
+        AnalyticsClient(fault.base_url, lambda: "t", **FAST).health()
+    missing = Reply(404, {"error": {"code": "not_found", "message": "No such endpoint."}})
+    with fault_server(missing) as fault, pytest.raises(BadResponse, match="is the server URL right"):
+        AnalyticsClient(fault.base_url, lambda: "t", **FAST).pop(PopKey(ani="13800138000"))
+
+
+def test_hanging_server_times_out_within_the_timeout():
+    with fault_server(Hang()) as fault:
+        client = AnalyticsClient(fault.base_url, lambda: "t", timeout=(0.5, 0.4))
+        started = time.monotonic()
+        with pytest.raises(TimedOut) as caught:
+            client.pop(PopKey(ani="13800138000"))
+        elapsed = time.monotonic() - started
+        client.close()
+    assert elapsed < 1.5, elapsed
+    assert caught.value.user_error.code == "timeout"
+    assert len(fault.requests_seen) == 1  # a read timeout is not retried
+
+
+def test_sync_requests_get_the_longer_timeout():
+    with fault_server(Hang()) as fault:
+        client = AnalyticsClient(fault.base_url, lambda: "t", timeout=(0.5, 0.2), sync_timeout=(0.5, 0.6))
+        started = time.monotonic()
+        with pytest.raises(TimedOut):
+            client.post_outcomes([{"outcome_id": "x"}])
+        assert 0.55 <= time.monotonic() - started < 2
+        client.close()
+
+
+def test_tokens_and_numbers_never_logged(live, caplog):
+    caplog.set_level(logging.DEBUG, logger="callcue")
+    client = live.client()
+    client.pop(PopKey(ani="13800138000"))
+    text = caplog.text
+    assert "/v1/pop" in text
+    assert live.token not in text and "13800138000" not in text and "8000" not in text
+
+
+# --- TLS with a company CA ------------------------------------------------------------------------------
+
+
+def _certificates(directory):
+    """A throwaway CA and a server certificate for 127.0.0.1 signed by it."""
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "CallCue Test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+          .not_valid_after(now + dt.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                       data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                       crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    ca_file, cert_file, key_file = directory / "ca.pem", directory / "server.pem", directory / "server.key"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return ca_file, cert_file, key_file
+
+
+def test_custom_ca_bundle(tmp_path):
+    ca_file, cert_file, key_file = _certificates(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    health = {"status": "ok", "api_version": "1", "server_version": "x", "rules_version": "x", "database": "ok"}
+    with fault_server(Reply(200, health), tls_context=context) as fault:
+        trusted = AnalyticsClient(fault.base_url, lambda: "t", verify=str(ca_file), **FAST)
+        assert trusted.health()["status"] == "ok"
+        trusted.close()
+        untrusted = AnalyticsClient(fault.base_url, lambda: "t", **FAST)
+        with pytest.raises(TlsFailed) as caught:
+            untrusted.health()
+        untrusted.close()
+    assert caught.value.user_error.code == "tls_failed"
+    assert isinstance(caught.value, Unreachable)  # a pop falls back to cached data like any outage

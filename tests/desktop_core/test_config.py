@@ -1,0 +1,154 @@
+"""Configuration: precedence, schema errors that name file and key, defaults, saving user settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from desktop.domain.outcomes import OutcomeResult
+from desktop.services.config import (
+    ConfigError,
+    config_as_dict,
+    default_paths,
+    load_config,
+    read_config_file,
+    save_user_settings,
+)
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def load(tmp_path, machine: str | None = None, user: str | None = None, environ=None, cli=None):
+    machine_file = write(tmp_path / "etc" / "config.toml", machine) if machine is not None else tmp_path / "none1"
+    user_file = write(tmp_path / "home" / "config.toml", user) if user is not None else tmp_path / "none2"
+    return load_config(machine_file=machine_file, user_file=user_file, environ=environ or {}, cli=cli or {})
+
+
+def test_defaults_without_any_file(tmp_path):
+    config = load(tmp_path)
+    assert config.server.url is None and config.server.timeout_s == 2.0 and config.server.verify is True
+    assert config.ui.language == "system" and config.ui.dock == "right" and config.ui.always_on_top
+    assert config.sync.interval_s == 15 and config.cache.ttl_h == 24
+    assert config.shortcuts.for_result(OutcomeResult.ACCEPTED) == "Ctrl+1"
+    assert config.shortcuts.do_not_disturb == "Ctrl+6"
+    assert set(config.sources.values()) == {"default"}
+
+
+def test_precedence_machine_user_environment_command_line(tmp_path):
+    machine = 'schema_version = 1\n[server]\nurl = "https://machine.example"\ntimeout_s = 3\n[ui]\ntheme = "dark"\n'
+    user = '[server]\nurl = "https://user.example/"\n[ui]\nlanguage = "en"\n'
+    config = load(tmp_path, machine, user,
+                  environ={"CALLCUE_SERVER_URL": "https://env.example", "CALLCUE_AGENT_ID": "a-env"},
+                  cli={"agent.id": "a-cli", "ui.dock": "left", "sync.interval_s": None})
+    assert config.server.url == "https://env.example"
+    assert config.server.timeout_s == 3.0 and config.ui.theme == "dark"  # machine value kept where not overridden
+    assert config.ui.language == "en"
+    assert config.agent.id == "a-cli" and config.ui.dock == "left" and config.sync.interval_s == 15
+    assert config.sources["server.url"] == "env CALLCUE_SERVER_URL"
+    assert config.sources["server.timeout_s"].endswith("etc/config.toml")
+    assert config.sources["agent.id"] == "command line"
+    without_env = load(tmp_path, machine, user)
+    assert without_env.server.url == "https://user.example"  # trailing slash dropped
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "problem"),
+    [
+        ("[ui]\ncolour = 'red'\n", "ui.colour", "unknown setting (known in [ui]: language, theme, dock"),
+        ("[gui]\ntheme = 'dark'\n", "gui", "unknown section"),
+        ("[ui]\nalways_on_top = 'yes'\n", "ui.always_on_top", "must be true or false"),
+        ("[sync]\ninterval_s = 1\n", "sync.interval_s", "must be at least 5"),
+        ("[sync]\ninterval_s = 15.5\n", "sync.interval_s", "must be a whole number"),
+        ("[ui]\nlanguage = 'fr'\n", "ui.language", "must be one of system, zh_CN, en"),
+        ("[server]\nurl = 'ftp://x'\n", "server.url", "must be an http:// or https:// URL"),
+        ("[server]\nca_bundle = 'missing-ca.pem'\n", "server.ca_bundle", "does not exist"),
+        ("[bridge]\nallowed_origins = 'http://x'\n", "bridge.allowed_origins", "must be a list of strings"),
+        ("ui = 3\n", "ui", "must be a table"),
+        ("schema_version = 2\n", "schema_version", "for a newer CallCue"),
+        ("[shortcuts]\ndeclined = 'ctrl+1'\n", "shortcuts.declined", "already the shortcut for shortcuts.accepted"),
+    ],
+)
+def test_bad_files_name_the_file_and_key(tmp_path, text, key, problem):
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, machine=text)
+    error = caught.value
+    assert error.key == key and error.source.endswith("etc/config.toml")
+    assert problem in str(error) and str(tmp_path) in str(error)
+    assert error.user_error.code == "config_invalid"
+
+
+def test_invalid_toml_gives_the_line(tmp_path):
+    with pytest.raises(ConfigError, match=r"home/config.toml: is not valid TOML: .*line 3"):
+        load(tmp_path, user='[server]\nurl = "https://ok"\nthis is not toml\n')
+
+
+def test_unreadable_and_non_utf8_files(tmp_path):
+    (tmp_path / "dir.toml").mkdir()
+    with pytest.raises(ConfigError, match="is a directory"):
+        read_config_file(tmp_path / "dir.toml")
+    (tmp_path / "latin1.toml").write_bytes("[ui]\ntheme = 'd\xe9'\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        read_config_file(tmp_path / "latin1.toml")
+
+
+def test_environment_values_are_checked(tmp_path):
+    with pytest.raises(ConfigError, match=r"environment variable CALLCUE_SERVER_URL: server\.url: must be an http"):
+        load(tmp_path, environ={"CALLCUE_SERVER_URL": "analytics.local"})
+    assert load(tmp_path, environ={"CALLCUE_AGENT_ID": "  "}).agent.id is None  # blank means unset
+
+
+def test_command_line_values_are_converted_and_checked(tmp_path):
+    config = load(tmp_path, cli={"ui.always_on_top": "false", "sync.interval_s": "30", "server.timeout_s": "1.5",
+                                 "bridge.allowed_origins": "http://a, http://b"})
+    assert config.ui.always_on_top is False and config.sync.interval_s == 30 and config.server.timeout_s == 1.5
+    assert config.bridge.allowed_origins == ("http://a", "http://b")
+    with pytest.raises(ConfigError, match=r"command line: server\.token: unknown setting"):
+        load(tmp_path, cli={"server.token": "x"})
+    with pytest.raises(ConfigError, match=r"command line: sync\.interval_s: must be a whole number"):
+        load(tmp_path, cli={"sync.interval_s": "often"})
+
+
+def test_relative_paths_are_relative_to_their_file(tmp_path):
+    ca = write(tmp_path / "etc" / "company-ca.pem", "-----BEGIN CERTIFICATE-----\n")
+    config = load(tmp_path, machine="[server]\nca_bundle = 'company-ca.pem'\n[store]\npath = '/var/tmp/cc.sqlite3'\n")
+    assert config.server.ca_bundle == ca and config.server.verify == str(ca)
+    assert config.store.path == Path("/var/tmp/cc.sqlite3")
+    assert config_as_dict(config)["server.ca_bundle"] == str(ca)
+
+
+def test_default_paths_per_platform():
+    linux = default_paths("linux", {})
+    assert linux.machine_file == Path("/etc/callcue/config.toml")
+    assert linux.user_file.name == "config.toml" and linux.store_file.name == "callcue.sqlite3"
+    windows = default_paths("win32", {"ProgramData": r"D:\ProgramData"})
+    assert str(windows.machine_file).replace("\\", "/").endswith("D:/ProgramData/CallCue/config.toml")
+
+
+def test_save_user_settings_round_trips_and_keeps_other_keys(tmp_path):
+    user_file = write(tmp_path / "home" / "config.toml", "[ui]\ntheme = 'dark'\n")
+    save_user_settings(user_file, {"server.url": "https://analytics.example/", "agent.id": "agent-007"})
+    save_user_settings(user_file, {"ui.language": "zh_CN"})
+    text = user_file.read_text(encoding="utf-8")
+    assert "schema_version = 1" in text and "token" not in text
+    config = load_config(machine_file=None, user_file=user_file, environ={}, cli={})
+    assert config.server.url == "https://analytics.example" and config.agent.id == "agent-007"
+    assert config.ui.theme == "dark" and config.ui.language == "zh_CN"
+    save_user_settings(user_file, {"agent.id": None})
+    assert load_config(machine_file=None, user_file=user_file, environ={}, cli={}).agent.id is None
+    with pytest.raises(ConfigError, match="unknown setting"):
+        save_user_settings(user_file, {"server.token": "secret"})
+    with pytest.raises(ConfigError, match="must be one of"):
+        save_user_settings(user_file, {"ui.dock": "top"})
+    assert [p.name for p in user_file.parent.iterdir()] == ["config.toml"]  # no temp files left
+
+
+def test_save_quotes_strings_safely(tmp_path):
+    user_file = tmp_path / "config.toml"
+    save_user_settings(user_file, {"agent.id": 'we"ird\\id 坐席', "bridge.allowed_origins": ["http://a"]})
+    config = load_config(machine_file=None, user_file=user_file, environ={}, cli={})
+    assert config.agent.id == 'we"ird\\id 坐席' and config.bridge.allowed_origins == ("http://a",)
