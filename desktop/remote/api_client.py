@@ -178,6 +178,14 @@ class AnalyticsClient:
             raise BadResponse("/v1/offers: items should be a list")
         return items
 
+    def me(self) -> str:
+        """GET /v1/me: the agent id the token belongs to (sign-in checks it against what was typed)."""
+        data = self._json("GET", "/v1/me")
+        agent_id = data.get("agent_id") if isinstance(data, dict) else None
+        if not isinstance(agent_id, str):
+            raise BadResponse("/v1/me: agent_id should be a string")
+        return agent_id
+
     def health(self) -> dict[str, Any]:
         data = self._json("GET", "/v1/health", authenticated=False)
         if not isinstance(data, dict):

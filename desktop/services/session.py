@@ -116,9 +116,12 @@ class SignInService:
             raise InvalidSignIn("token: paste the token your team lead gave you")
         probe = self._factory(server_url, lambda: token)
         try:
-            probe.offers()  # any authenticated GET: 401 here means the token is wrong
+            owner = probe.me()  # 401 here means the token is wrong
         finally:
             probe.close()
+        if owner != agent_id:
+            # Otherwise every outcome would later be refused as "not the signed-in agent".
+            raise InvalidSignIn(f"agent id: this token belongs to {owner!r}, not {agent_id!r}")
         self._credentials.set_token(server_url, agent_id, token)
         previous = self._account
         with self._lock:

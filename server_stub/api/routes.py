@@ -16,6 +16,7 @@ from server_stub.api.schemas import (
     CustomerSearchResult,
     ErrorResponse,
     Health,
+    Me,
     OfferList,
     OutcomeBatch,
     OutcomeBatchResult,
@@ -52,6 +53,12 @@ def health(request: Request, session: SessionDep):
         "database": database,
     }
     return body
+
+
+@router.get("/me", response_model=Me, tags=["auth"], responses=_AUTH_ERRORS)
+def me(principal: PrincipalDep):
+    """Who the token belongs to: clients check the agent id typed at sign-in against it."""
+    return {"agent_id": principal.agent_id, "role": principal.role}
 
 
 @router.get(

@@ -248,3 +248,8 @@ class Health(Strict):
     server_version: str
     rules_version: str
     database: Literal["ok", "unreachable"]
+
+
+class Me(Strict):
+    agent_id: str
+    role: Literal["agent", "lead"]

@@ -53,6 +53,8 @@ def test_wrong_token_or_url_is_refused_and_nothing_stored(live, store, memory_ke
         with pytest.raises(InvalidSignIn, match=field) as caught:
             session.sign_in(url, agent, token)
         assert isinstance(caught.value, UserFacingError) and caught.value.user_error.code == "invalid_input"
+    with pytest.raises(InvalidSignIn, match="belongs to"):
+        session.sign_in(live.base_url, "someone-else", live.token)
     assert memory_keyring.passwords == {} and session.account is None
 
 
