@@ -174,3 +174,92 @@ def test_callback_outcome_reminds_the_agent_at_the_agreed_time(qtbot, panel):
         pass
     assert "王芳" in due.args[0]
     assert "call back" in panel.window.notice.text().lower()
+
+
+def test_search_by_name_pops_the_customer_like_a_call(qtbot, panel):
+    search = panel.window.search
+    search.edit.setText("刘")
+    search.edit.returnPressed.emit()
+    qtbot.waitUntil(lambda: search.results.count() == 1, timeout=5000)
+    assert "C-COMPLAINT" in search.results.item(0).text()
+    assert "13700137000" not in search.results.item(0).text()  # numbers are masked in the list
+    search.results.itemActivated.emit(search.results.item(0))
+    qtbot.waitUntil(lambda: panel.window.tabs.count() == 1)
+    call_id = panel.window.current_call_id()
+    view = wait_for_state(qtbot, panel, call_id, PopState.LIVE)
+    assert view.result.document.customer.customer_id == "C-COMPLAINT"
+    search.edit.setText("no such person")
+    search.edit.returnPressed.emit()
+    qtbot.waitUntil(lambda: "No customer found" in search.message.text(), timeout=5000)
+
+
+def test_wrap_up_reminder_fires_after_the_call_ends_without_an_outcome(qapp, qtbot, tmp_path, server, memory_keyring):
+    app = make_app(qapp, tmp_path, server.base_url, server.token, **{"ui.wrapup_reminder_s": "1"})
+    app.start(show=True)
+    try:
+        ring(app, "call-w", CALM[1], state="answered")
+        wait_for_state(qtbot, app, "call-w", PopState.LIVE)
+        ring(app, "call-w", CALM[1], state="ended")
+        assert "wrap-up" in app.window.tabs.tabText(0)
+        with qtbot.waitSignal(app.reminders.reminder_due, timeout=5000):
+            pass
+        assert "Wrap-up" in app.window.notice.text() and "王芳" in app.window.notice.text()
+    finally:
+        app.close()
+
+
+def test_an_outcome_the_server_refuses_is_kept_and_shown_as_needing_attention(qtbot, panel, server):
+    from sqlalchemy import create_engine, delete
+
+    from server_stub.db.models import Decision
+
+    ring(panel, "call-r", PRICE_SENSITIVE[1], state="answered")
+    view = wait_for_state(qtbot, panel, "call-r", PopState.LIVE)
+    # The server loses the decision (e.g. restored from an older backup) before the outcome arrives.
+    engine = create_engine(server.database_url)
+    with engine.begin() as connection:
+        connection.execute(delete(Decision).where(Decision.decision_id == view.result.document.decision_id))
+    engine.dispose()
+    with qtbot.waitSignal(panel.controller.outcome_recorded, timeout=5000):
+        panel.window.outcome_bar.buttons["accepted"].click()
+    qtbot.waitUntil(lambda: "need attention" in panel.window.sync_badge.text(), timeout=10000)
+    panel.window.sync_badge.click()
+    dialog = None
+
+    def dialog_listed():
+        nonlocal dialog
+        dialogs = [w for w in panel.window.findChildren(QtWidgets.QDialog) if w.isVisible()]
+        assert dialogs
+        dialog = dialogs[-1]
+
+    qtbot.waitUntil(dialog_listed, timeout=5000)
+    listing = dialog.findChild(QtWidgets.QListWidget)
+    assert "never issued" in listing.item(0).text()
+    dialog.close()
+
+
+def test_a_revoked_token_asks_to_sign_in_again_and_loses_nothing(qapp, qtbot, tmp_path, server, memory_keyring):
+    from sqlalchemy.orm import Session
+
+    from server_stub.db.engine import make_engine
+    from server_stub.services.auth import create_token, revoke_tokens
+
+    engine = make_engine(server.database_url)
+    with Session(engine) as session:
+        token = create_token(session, "agent-temp")
+    app = make_app(qapp, tmp_path, server.base_url, token)
+    app.headless = False  # the sign-in prompt is for people; headless runs only note it
+    app.start(show=True)
+    try:
+        ring(app, "call-t", CALM[1])
+        wait_for_state(qtbot, app, "call-t", PopState.LIVE)
+        with Session(engine) as session:
+            revoke_tokens(session, "agent-temp")
+        with qtbot.waitSignal(app.controller.outcome_recorded, timeout=5000):
+            app.window.outcome_bar.buttons["considering"].click()
+        qtbot.waitUntil(lambda: app._sign_in_dialog is not None and app._sign_in_dialog.isVisible(), timeout=10000)
+        assert "expired or was revoked" in app._sign_in_dialog.message.text()
+        qtbot.waitUntil(lambda: "1 pending" in app.window.sync_badge.text(), timeout=5000)
+    finally:
+        app.close()
+        engine.dispose()
