@@ -14,6 +14,7 @@ from pathlib import Path
 from server_stub import __version__
 
 DATABASE_URL_ENV = "CALLCUE_SERVER_DATABASE_URL"
+TOKEN_CACHE_ENV = "CALLCUE_SERVER_TOKEN_CACHE_SECONDS"
 
 
 class CliError(Exception):
@@ -178,7 +179,7 @@ def _configure_logging(args) -> None:
 
 
 def cmd_serve(args) -> int:
-    from server_stub.api.app import create_app
+    from server_stub.api.app import create_app, settle_memory
     from server_stub.domain.rules import RulesError
 
     url = _database_url(args)
@@ -189,12 +190,14 @@ def cmd_serve(args) -> int:
     if args.workers > 1:
         # Workers are separate processes: each builds its app from the environment.
         os.environ[DATABASE_URL_ENV] = url
+        os.environ[TOKEN_CACHE_ENV] = str(args.token_cache_seconds)
         _serve("server_stub.api.asgi:app_from_environment", args, factory=True)
         return 0
     try:
-        app = create_app(url)
+        app = create_app(url, token_ttl_seconds=args.token_cache_seconds)
     except RulesError as exc:
         raise CliError(str(exc)) from None
+    settle_memory()
     _serve(app, args)
     return 0
 
@@ -284,6 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--workers", type=int, default=1, help="worker processes (PostgreSQL: scale out)")
+    serve.add_argument("--token-cache-seconds", type=float, default=10.0,
+                       help="how long a verified token is trusted without a query (revocation delay)")
     serve.set_defaults(func=cmd_serve)
 
     db = sub.add_parser("db", help="database migrations").add_subparsers(dest="db_command", required=True)

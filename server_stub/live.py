@@ -41,14 +41,20 @@ def live_server(
     log_dir: Path,
     *,
     workers: int = 1,
+    token_cache_seconds: float = 10.0,
     startup_timeout: float = 30.0,
     extra_env: dict[str, str] | None = None,
 ) -> Iterator[LiveServer]:
     port = free_port()
     command = [sys.executable, "-m", "server_stub.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--database-url", database_url, "--workers", str(workers), "--log-dir", str(log_dir)]
+               "--database-url", database_url, "--workers", str(workers), "--log-dir", str(log_dir),
+               "--token-cache-seconds", str(token_cache_seconds)]
     env = {**os.environ, **(extra_env or {})}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    # Output goes to a file, not a pipe nobody reads: a chatty server must never block on a full pipe.
+    output_path = log_dir / "server.out"
+    output = output_path.open("ab")
+    process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + startup_timeout
@@ -63,7 +69,8 @@ def live_server(
             except subprocess.TimeoutExpired:
                 pass
             else:
-                raise ServerStartError(f"server exited with {process.returncode}: {process.stderr.read()}")
+                raise ServerStartError(f"server exited with {process.returncode}: "
+                                       f"{output_path.read_text(encoding='utf-8', errors='replace')[-4000:]}")
             if time.monotonic() > deadline:
                 raise ServerStartError(f"server did not answer /v1/health within {startup_timeout} s")
         yield LiveServer(base_url, process, log_dir)
@@ -74,5 +81,4 @@ def live_server(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
-        process.stdout.close()
-        process.stderr.close()
+        output.close()

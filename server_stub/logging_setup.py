@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import logging.handlers
+import queue
 from pathlib import Path
 
 _STANDARD = set(vars(logging.makeLogRecord({})))
@@ -24,23 +26,35 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, ensure_ascii=False, default=str)
 
 
+_listener: logging.handlers.QueueListener | None = None
+
+
 def configure_logging(log_dir: Path | None, level: str = "INFO", *, access_log: bool = True) -> Path | None:
+    """Request threads only enqueue records; formatting and file I/O happen on the listener's thread."""
+    global _listener
     root = logging.getLogger("callcue")
     root.setLevel(level)
     root.propagate = False
     for handler in list(root.handlers):
         root.removeHandler(handler)
         handler.close()
+    if _listener is not None:
+        _listener.stop()
     stream = logging.StreamHandler()
     stream.setFormatter(JsonFormatter())
     stream.setLevel(logging.WARNING)
-    root.addHandler(stream)
+    handlers: list[logging.Handler] = [stream]
     path = None
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
         path = log_dir / "server.log"
         handler = logging.handlers.RotatingFileHandler(path, maxBytes=10_000_000, backupCount=5, encoding="utf-8")
         handler.setFormatter(JsonFormatter())
-        root.addHandler(handler)
+        handlers.append(handler)
+    records: queue.SimpleQueue = queue.SimpleQueue()
+    root.addHandler(logging.handlers.QueueHandler(records))
+    _listener = logging.handlers.QueueListener(records, *handlers, respect_handler_level=True)
+    _listener.start()
+    atexit.register(_listener.stop)
     logging.getLogger("callcue.server.access").disabled = not access_log
     return path

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 
-from server_stub.api.app import create_app
+from server_stub.api.app import create_app, settle_memory
 
 
 def app_from_environment():
-    from server_stub.cli import DATABASE_URL_ENV
+    from server_stub.cli import DATABASE_URL_ENV, TOKEN_CACHE_ENV
 
-    return create_app(os.environ[DATABASE_URL_ENV])
+    app = create_app(os.environ[DATABASE_URL_ENV], token_ttl_seconds=float(os.environ.get(TOKEN_CACHE_ENV, "10")))
+    settle_memory()
+    return app

@@ -10,6 +10,8 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -83,3 +85,31 @@ def verify_token(session: Session, token: str) -> Principal:
     if row.revoked_at is not None:
         raise InvalidToken("the token was revoked; ask your team lead for a new one")
     return Principal(row.agent_id, row.role)
+
+
+class TokenCache:
+    """Verified tokens for a few seconds, so a pop does not pay a token query. Revoking a token therefore
+    takes effect within `ttl_seconds` on every server; only the hash of a token is kept as the key."""
+
+    def __init__(self, ttl_seconds: float = 10.0, max_entries: int = 10_000) -> None:
+        self._ttl = ttl_seconds
+        self._max = max_entries
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[Principal, float]] = {}
+
+    def get(self, token: str) -> Principal | None:
+        key = _digest(token)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry[1] < time.monotonic():
+                del self._entries[key]
+                return None
+            return entry[0]
+
+    def put(self, token: str, principal: Principal) -> None:
+        with self._lock:
+            if len(self._entries) >= self._max:
+                self._entries.clear()  # rare: a burst of distinct tokens; re-verifying is cheap enough
+            self._entries[_digest(token)] = (principal, time.monotonic() + self._ttl)

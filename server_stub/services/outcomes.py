@@ -7,6 +7,7 @@ batch changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -114,8 +115,10 @@ def ingest(
     agent_id: str,
     is_lead: bool,
     now: dt.datetime | None = None,
+    write_lock: contextlib.AbstractContextManager | None = None,
 ) -> list[ItemResult]:
     now = now or dt.datetime.now(dt.UTC)
+    write_lock = write_lock or contextlib.nullcontext()
     results: list[ItemResult | None] = [None] * len(raw_items)
     parsed: list[tuple[int, OutcomeIn]] = []
     for index, raw in enumerate(raw_items):
@@ -179,32 +182,35 @@ def ingest(
         index_of[key] = index
         items_by_id[key] = item
 
-    stored: set[str] = set()
-    if rows:
-        statement = (
-            _insert(session)(Outcome)
-            .on_conflict_do_nothing(index_elements=["outcome_id"])
-            .returning(Outcome.outcome_id)
-        )
-        # Type-converting bind values through the ORM table keeps UtcDateTime handling on both backends.
-        stored = set(session.scalars(statement, list(rows.values())).all())
-        _apply_side_effects(session, [items_by_id[k] for k in rows if k in stored], rows, tiers, now)
-        others = [k for k in rows if k not in stored]
-        if others:
-            existing = dict(
-                session.execute(
-                    select(Outcome.outcome_id, Outcome.fingerprint).where(Outcome.outcome_id.in_(others))
-                ).all()
+    # Checks above only read; end that snapshot so a SQLite write starts fresh, then write in one go.
+    session.rollback()
+    with write_lock:
+        stored: set[str] = set()
+        if rows:
+            statement = (
+                _insert(session)(Outcome)
+                .on_conflict_do_nothing(index_elements=["outcome_id"])
+                .returning(Outcome.outcome_id)
             )
-            for key in others:
-                same = existing.get(key) == rows[key]["fingerprint"]
-                results[index_of[key]] = ItemResult(
-                    key, index_of[key], "duplicate" if same else "rejected",
-                    None if same else "outcome_id was already used for a different outcome",
+            # Type-converting bind values through the ORM table keeps UtcDateTime handling on both backends.
+            stored = set(session.scalars(statement, list(rows.values())).all())
+            _apply_side_effects(session, [items_by_id[k] for k in rows if k in stored], rows, tiers, now)
+            others = [k for k in rows if k not in stored]
+            if others:
+                existing = dict(
+                    session.execute(
+                        select(Outcome.outcome_id, Outcome.fingerprint).where(Outcome.outcome_id.in_(others))
+                    ).all()
                 )
-        for key in stored:
-            results[index_of[key]] = ItemResult(key, index_of[key], "accepted")
-    session.commit()
+                for key in others:
+                    same = existing.get(key) == rows[key]["fingerprint"]
+                    results[index_of[key]] = ItemResult(
+                        key, index_of[key], "duplicate" if same else "rejected",
+                        None if same else "outcome_id was already used for a different outcome",
+                    )
+            for key in stored:
+                results[index_of[key]] = ItemResult(key, index_of[key], "accepted")
+        session.commit()
     return [r for r in results if r is not None]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import uuid
@@ -9,7 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, insert, select
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.orm import Session
 
 from server_stub.db.models import (
@@ -33,6 +35,35 @@ from server_stub.domain.rules import (
     rank_offers,
 )
 from server_stub.services.catalog import Catalog
+
+# Core statements on the tables (not ORM entities): a pop reads a handful of rows and builds a document,
+# so identity-map bookkeeping would be most of its cost.
+CUSTOMERS = Customer.__table__
+NUMBERS = CustomerNumber.__table__
+USAGE = UsageMonth.__table__
+COMPLAINTS = Complaint.__table__
+
+MEMBERS = CampaignMember.__table__
+HISTORY = ContactHistory.__table__
+STATS = OfferStat.__table__
+
+# Built once: a pop runs these with new parameter values only (no per-request statement construction).
+_CUSTOMER_BY_ID = select(CUSTOMERS).where(CUSTOMERS.c.customer_id == bindparam("customer_id"))
+_CUSTOMER_BY_NUMBER = (select(CUSTOMERS).join(NUMBERS, NUMBERS.c.customer_id == CUSTOMERS.c.customer_id)
+                       .where(NUMBERS.c.msisdn == bindparam("msisdn")))
+_NUMBERS = (select(NUMBERS.c.msisdn).where(NUMBERS.c.customer_id == bindparam("customer_id"))
+            .order_by(NUMBERS.c.is_primary.desc(), NUMBERS.c.msisdn))
+_USAGE = (select(USAGE).where(USAGE.c.customer_id == bindparam("customer_id"))
+          .order_by(USAGE.c.month.desc()).limit(3))
+_COMPLAINTS = (select(COMPLAINTS)
+               .where(COMPLAINTS.c.customer_id == bindparam("customer_id"), COMPLAINTS.c.opened_at >= bindparam("since"))
+               .order_by(COMPLAINTS.c.opened_at.desc()))
+_MEMBERSHIPS = select(MEMBERS.c.campaign_id).where(MEMBERS.c.customer_id == bindparam("customer_id"))
+_HISTORY = (select(HISTORY.c.campaign_id, HISTORY.c.channel, HISTORY.c.offer_id, HISTORY.c.result,
+                   HISTORY.c.contacted_at)
+            .where(HISTORY.c.customer_id == bindparam("customer_id"), HISTORY.c.contacted_at > bindparam("since")))
+_STATS = (select(STATS.c.offer_id, STATS.c.responses, STATS.c.accepted)
+          .where(STATS.c.segment == bindparam("segment")))
 
 COMPLAINT_LOOKBACK_DAYS = 180
 # Contact results that count against contact caps ("频次"); a call where nothing was offered does not.
@@ -66,47 +97,31 @@ def is_autopay(payment_method: str | None) -> bool | None:
 
 @dataclass(frozen=True)
 class CustomerRecord:
-    customer: Customer
+    customer: Row  # a customers row (same attribute names as the Customer model)
     msisdns: list[str]
     matched_msisdn: str | None
-    usage: list[UsageMonth]  # newest first
-    complaints: list[Complaint]  # newest first
+    usage: list[Row]  # newest first
+    complaints: list[Row]  # newest first
 
 
-def find_customer(session: Session, *, ani: str | None, customer_id: str | None) -> tuple[Customer, str | None]:
+def find_customer(conn: Connection, *, ani: str | None, customer_id: str | None) -> tuple[Row, str | None]:
     matched = None
     if customer_id:
-        customer = session.get(Customer, customer_id)
+        customer = conn.execute(_CUSTOMER_BY_ID, {"customer_id": customer_id}).first()
     else:
         matched = normalize_msisdn(ani or "")
-        customer = session.scalar(
-            select(Customer).join(CustomerNumber).where(CustomerNumber.msisdn == matched)
-        )
+        customer = conn.execute(_CUSTOMER_BY_NUMBER, {"msisdn": matched}).first()
     if customer is None:
         raise CustomerNotFound
     return customer, matched
 
 
-def load_record(session: Session, customer: Customer, matched: str | None, now: dt.datetime) -> CustomerRecord:
-    numbers = session.execute(
-        select(CustomerNumber.msisdn)
-        .where(CustomerNumber.customer_id == customer.customer_id)
-        .order_by(CustomerNumber.is_primary.desc(), CustomerNumber.msisdn)
-    ).scalars().all()
-    usage = session.scalars(
-        select(UsageMonth)
-        .where(UsageMonth.customer_id == customer.customer_id)
-        .order_by(UsageMonth.month.desc())
-        .limit(3)
-    ).all()
-    complaints = session.scalars(
-        select(Complaint)
-        .where(
-            Complaint.customer_id == customer.customer_id,
-            Complaint.opened_at >= now - dt.timedelta(days=COMPLAINT_LOOKBACK_DAYS),
-        )
-        .order_by(Complaint.opened_at.desc())
-    ).all()
+def load_record(conn: Connection, customer: Row, matched: str | None, now: dt.datetime) -> CustomerRecord:
+    key = {"customer_id": customer.customer_id}
+    numbers = conn.execute(_NUMBERS, key).scalars().all()
+    usage = conn.execute(_USAGE, key).all()
+    since = now - dt.timedelta(days=COMPLAINT_LOOKBACK_DAYS)
+    complaints = conn.execute(_COMPLAINTS, {**key, "since": since}).all()
     return CustomerRecord(customer, list(numbers), matched, list(usage), list(complaints))
 
 
@@ -151,53 +166,43 @@ def customer_facts(record: CustomerRecord, now: dt.datetime) -> dict[str, Any]:
     }
 
 
-def _campaign_contexts(
-    session: Session, catalog: Catalog, customer_id: str, now: dt.datetime
-) -> dict[str, CampaignContext]:
-    member_of = session.scalars(
-        select(CampaignMember.campaign_id).where(CampaignMember.customer_id == customer_id)
-    ).all()
+@dataclass(frozen=True)
+class ContactRecord:
+    """This customer's campaign contexts (with contacts per channel) and recent refusals per offer."""
+
+    campaigns: dict[str, CampaignContext]
+    refusals: dict[str, dt.datetime]
+
+
+def load_contacts(conn: Connection, catalog: Catalog, customer_id: str, rules: Rules,
+                  now: dt.datetime) -> ContactRecord:
+    """One history query serves both the contact caps and the refusal cool-down."""
+    member_of = conn.execute(_MEMBERSHIPS, {"customer_id": customer_id}).scalars().all()
     campaigns = [catalog.campaigns[c] for c in member_of if c in catalog.campaigns and catalog.campaigns[c].active]
-    if not campaigns:
-        return {}
-    longest_period = max((days for c in campaigns for _, days in c.caps.values()), default=30)
+    longest_period = max((days for c in campaigns for _, days in c.caps.values()), default=0)
+    lookback = max(longest_period, rules.contact.refusal_cooldown_days)
+    history = conn.execute(_HISTORY, {"customer_id": customer_id, "since": now - dt.timedelta(days=lookback)})
+    mine = {c.campaign_id for c in campaigns}
+    cap_window_start = now - dt.timedelta(days=longest_period)
+    refusal_start = now - dt.timedelta(days=rules.contact.refusal_cooldown_days)
     times: dict[str, dict[str, list[dt.datetime]]] = {}
-    rows = session.execute(
-        select(ContactHistory.campaign_id, ContactHistory.channel, ContactHistory.contacted_at).where(
-            ContactHistory.customer_id == customer_id,
-            ContactHistory.campaign_id.in_([c.campaign_id for c in campaigns]),
-            ContactHistory.contacted_at > now - dt.timedelta(days=longest_period),
-            ContactHistory.result.in_(CONTACT_RESULTS),
-        )
-    )
-    for campaign_id, channel, contacted_at in rows:
-        times.setdefault(campaign_id, {}).setdefault(channel, []).append(contacted_at)
-    return {
+    refusals: dict[str, dt.datetime] = {}
+    for campaign_id, channel, offer_id, result, contacted_at in history:
+        if campaign_id in mine and result in CONTACT_RESULTS and contacted_at > cap_window_start:
+            times.setdefault(campaign_id, {}).setdefault(channel, []).append(contacted_at)
+        if result == "declined" and offer_id is not None and contacted_at > refusal_start:
+            refusals[offer_id] = max(contacted_at, refusals.get(offer_id, contacted_at))
+    contexts = {
         c.campaign_id: CampaignContext(
             c.campaign_id, c.name, c.waves, c.caps, c.inbound_may_serve_any_wave, times.get(c.campaign_id, {})
         )
         for c in campaigns
     }
+    return ContactRecord(contexts, refusals)
 
 
-def _refusals(session: Session, customer_id: str, rules: Rules, now: dt.datetime) -> dict[str, dt.datetime]:
-    rows = session.execute(
-        select(ContactHistory.offer_id, func.max(ContactHistory.contacted_at))
-        .where(
-            ContactHistory.customer_id == customer_id,
-            ContactHistory.result == "declined",
-            ContactHistory.offer_id.is_not(None),
-            ContactHistory.contacted_at > now - dt.timedelta(days=rules.contact.refusal_cooldown_days),
-        )
-        .group_by(ContactHistory.offer_id)
-    )
-    return {offer_id: when for offer_id, when in rows}
-
-
-def _stats(session: Session, segment: str) -> dict[str, tuple[int, int]]:
-    rows = session.execute(
-        select(OfferStat.offer_id, OfferStat.responses, OfferStat.accepted).where(OfferStat.segment == segment)
-    )
+def _stats(conn: Connection, segment: str) -> dict[str, tuple[int, int]]:
+    rows = conn.execute(_STATS, {"segment": segment})
     return {offer_id: (responses, accepted) for offer_id, responses, accepted in rows}
 
 
@@ -222,7 +227,7 @@ def _candidates(catalog: Catalog, contexts: dict[str, CampaignContext]) -> list[
     return candidates
 
 
-def _usage_view(u: UsageMonth) -> dict[str, Any]:
+def _usage_view(u: Row) -> dict[str, Any]:
     return {
         "month": u.month,
         "data_mb": u.data_mb,
@@ -264,7 +269,7 @@ def _customer_view(record: CustomerRecord) -> dict[str, Any]:
     }
 
 
-def _complaint_view(x: Complaint) -> dict[str, Any]:
+def _complaint_view(x: Row) -> dict[str, Any]:
     return {
         "complaint_id": x.complaint_id,
         "opened_at": x.opened_at,
@@ -368,10 +373,13 @@ def build_pop(
     customer_id: str | None,
     agent_id: str,
     now: dt.datetime | None = None,
+    write_lock: contextlib.AbstractContextManager | None = None,
 ) -> dict[str, Any]:
     now = now or dt.datetime.now(dt.UTC)
-    customer, matched = find_customer(session, ani=ani, customer_id=customer_id)
-    record = load_record(session, customer, matched, now)
+    write_lock = write_lock or contextlib.nullcontext()
+    conn = session.connection()
+    customer, matched = find_customer(conn, ani=ani, customer_id=customer_id)
+    record = load_record(conn, customer, matched, now)
     facts = customer_facts(record, now)
     price = assess_sensitivity(rules.price, facts)
     complaint = assess_sensitivity(rules.complaint, facts)
@@ -379,27 +387,24 @@ def build_pop(
         price_level=price.level, price_level_name=price.level_name,
         complaint_level=complaint.level, complaint_level_name=complaint.level_name,
     )
-    contexts = _campaign_contexts(session, catalog, customer.customer_id, now)
+    contacts = load_contacts(conn, catalog, customer.customer_id, rules, now)
+    contexts = contacts.campaigns
     ranked = rank_offers(
         rules,
         facts,
         _candidates(catalog, contexts),
-        _stats(session, str(facts.get(rules.ranking.segment_fact))),
-        _refusals(session, customer.customer_id, rules, now),
+        _stats(conn, str(facts.get(rules.ranking.segment_fact))),
+        contacts.refusals,
         now,
     )
     decision_id = str(uuid.uuid4())
-    session.add(
-        Decision(
-            decision_id=decision_id,
-            customer_id=customer.customer_id,
-            agent_id=agent_id,
-            created_at=now,
-            rules_version=rules.version,
-            offer_ids=[r.candidate.offer_id for r in ranked],
-        )
-    )
-    session.commit()
+    session.rollback()  # end the read transaction: a SQLite write must not upgrade a stale snapshot
+    with write_lock:
+        session.execute(insert(Decision.__table__).values(
+            decision_id=decision_id, customer_id=customer.customer_id, agent_id=agent_id, created_at=now,
+            rules_version=rules.version, offer_ids=[r.candidate.offer_id for r in ranked],
+        ))
+        session.commit()
     complaints = sorted(record.complaints, key=lambda x: (x.status != "open", -x.opened_at.timestamp()))
     pitchable = 0
     offers = []

@@ -92,7 +92,7 @@ def server(tmp_path_factory):
     directory = tmp_path_factory.mktemp("server")
     url = f"sqlite:///{directory / 'server.sqlite3'}"
     token = _populate(url)
-    with live_server(url, directory / "logs") as running:
+    with live_server(url, directory / "logs", token_cache_seconds=0) as running:
         yield LiveServer(running.base_url, token, url)
 
 

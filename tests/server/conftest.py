@@ -38,7 +38,7 @@ def make_api(engine, **catalog_options) -> Api:
     factories.add_catalog(session, **catalog_options)
     token = create_token(session, "agent-007")
     lead_token = create_token(session, "lead-01", "lead")
-    client = TestClient(create_app(engine=engine, catalog_ttl_seconds=0))
+    client = TestClient(create_app(engine=engine, catalog_ttl_seconds=0, token_ttl_seconds=0))
     return Api(client, session, token, lead_token)
 
 

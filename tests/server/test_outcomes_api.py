@@ -183,3 +183,17 @@ def test_recorded_at_far_in_the_future_is_rejected(api):
     result = api.post_outcomes([outcome(doc, "accepted", "CARE-CHECKUP", recorded_at=future)]).json()
     assert result["rejected"] == 1 and "clock" in result["results"][0]["reason"]
     assert uuid.UUID(result["results"][0]["outcome_id"])
+
+
+def test_token_cache_trusts_a_verified_token_only_for_its_ttl():
+    from server_stub.services.auth import Principal, TokenCache
+
+    principal = Principal("a-1", "agent")
+    cache = TokenCache(ttl_seconds=60)
+    assert cache.get("cc_x_y") is None
+    cache.put("cc_x_y", principal)
+    assert cache.get("cc_x_y") == principal
+    assert cache.get("cc_x_z") is None
+    expired = TokenCache(ttl_seconds=0)
+    expired.put("cc_x_y", principal)
+    assert expired.get("cc_x_y") is None
