@@ -3,7 +3,9 @@
 # under 2 s when everything is in place). Used by scripts/run.sh and scripts/test.sh.
 #
 #   scripts/bootstrap.sh          Qt runtime libraries, CJK fonts and xvfb (Debian), and .venv with the project
-#   scripts/bootstrap.sh --test   the same plus the PostgreSQL server that the tests run against
+#   scripts/bootstrap.sh --test   the same plus the PostgreSQL server that the tests run against and
+#                                 Chromium, the headless browser of the local-bridge tests, and baresip,
+#                                 the real SIP softphone of the connector tests
 #
 # System packages are installed with apt-get only when running as root on Debian/Ubuntu; otherwise the
 # script prints the exact command to run and goes on. The project is pip-installed into .venv (editable,
@@ -31,6 +33,8 @@ done
 GUI_DEBS=(libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxkbcommon-x11-0 libegl1 libgl1
   libfontconfig1 libdbus-1-3 fonts-noto-cjk xvfb)
 PG_DEBS=(postgresql)
+BROWSER_DEBS=(chromium)   # tests/bridge/test_browser.py drives it headless over the DevTools protocol
+SOFTPHONE_DEBS=(baresip-core)   # tests/connectors/test_baresip_real.py: two real SIP agents on 127.0.0.1
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
 
@@ -65,8 +69,8 @@ venv_ok() {
 debs=("${GUI_DEBS[@]}")
 why="Qt runtime libraries, CJK fonts, xvfb"
 if [ "$with_pg" -eq 1 ]; then
-  debs+=("${PG_DEBS[@]}")
-  why+=", PostgreSQL server for the tests"
+  debs+=("${PG_DEBS[@]}" "${BROWSER_DEBS[@]}" "${SOFTPHONE_DEBS[@]}")
+  why+=", PostgreSQL server, Chromium and baresip for the tests"
 fi
 if ! venv_ok && ! find_python >/dev/null; then
   debs+=(python3 python3-venv)

@@ -10,6 +10,9 @@ whose message is safe to print and to send back (it never repeats a phone number
 
 Without --call-id every invocation is a new call (a generated id), so a softphone that knows its call id
 should pass it: then repeated commands never pop twice, and `--state ended` with the same id ends it.
+
+--ani also takes the caller as a SIP/TEL URI, as some softphones hand it to the command they run
+('sip:13800138000@pbx', '"Name" <sip:…>', 'tel:+86…'): the number is taken from its user part.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
+from desktop.calls.connector_base import number_from_uri
 from desktop.calls.events import CallEvent, InvalidCallEvent, parse_call_event
 
 CLI_SOURCE = "cli"
@@ -66,9 +70,19 @@ def pop_event_from_options(
     data = {
         "call_id": options.call_id or new_call_id(),
         "state": options.state,
-        "ani": options.ani,
+        "ani": _number(options.ani),
         "customer_id": options.customer_id,
         "dnis": options.dnis,
         "agent_id": options.agent_id,
     }
     return parse_call_event(data, source=CLI_SOURCE)
+
+
+def _number(ani: object) -> object:
+    """A SIP/TEL URI becomes the number in its user part; anything else is checked as it is."""
+    if not isinstance(ani, str) or not ani.strip().lower().startswith(("sip:", "sips:", "tel:", "<", '"')):
+        return ani
+    number = number_from_uri(ani)
+    if number is None:
+        raise InvalidCallEvent("ani", "the SIP/TEL URI holds no phone number (a withheld or internal caller?)")
+    return number

@@ -102,3 +102,19 @@ class SyncState:
         if self.pending:
             return "pending"
         return "synced"
+
+    def as_event(self) -> dict[str, object]:
+        """The `sync.state` event payload for hosts (SDK, bridge): plain JSON values, times in ISO 8601."""
+
+        def iso(value: dt.datetime | None) -> str | None:
+            return value.isoformat() if value is not None else None
+
+        return {
+            "kind": self.kind,
+            "pending": self.pending,
+            "needs_attention": self.needs_attention,
+            "offline_since": iso(self.offline_since),
+            "last_synced_at": iso(self.last_synced_at),
+            "next_attempt_at": iso(self.next_attempt_at),
+            "last_error": self.last_error.code if self.last_error is not None else None,
+        }

@@ -106,13 +106,18 @@ class AnalyticsClient:
         *,
         sync_timeout: tuple[float, float] = DEFAULT_SYNC_TIMEOUT,
         verify: bool | str = True,
+        renew_token: Callable[[str], str | None] | None = None,
     ) -> None:
+        """`token_provider()` gives the bearer token for each request. `renew_token(refused)`, if given, is
+        called when the server answers 401 to `refused`: a different token it returns is tried once (for
+        that request only), so an expired token costs one extra request, never a loop."""
         parts = urlsplit(base_url.strip())
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"not an http(s) server URL: {base_url!r}")
         self.base_url = base_url.strip().rstrip("/")
         self._host = parts.netloc
         self._token_provider = token_provider
+        self._renew_token = renew_token
         self.timeout = timeout
         self.sync_timeout = sync_timeout
         self._session = session or self._make_session()
@@ -205,11 +210,22 @@ class AnalyticsClient:
         authenticated: bool = True,
     ) -> Any:
         headers = {"Accept": "application/json"}
+        token = None
         if authenticated:
             token = self._token_provider()
             if not token:
                 raise AuthFailed("not signed in")
             headers["Authorization"] = f"Bearer {token}"
+        response = self._send(method, path, params, json_body, headers, timeout)
+        if response.status_code == 401 and token and self._renew_token is not None:
+            fresh = self._renew_token(token)
+            if fresh and fresh != token:
+                headers["Authorization"] = f"Bearer {fresh}"
+                response = self._send(method, path, params, json_body, headers, timeout)
+        return self._decode(path, response)
+
+    def _send(self, method: str, path: str, params: Mapping[str, Any] | None, json_body: Any,
+              headers: dict[str, str], timeout: tuple[float, float] | None) -> requests.Response:
         started = time.perf_counter()
         try:
             response = self._session.request(
@@ -228,7 +244,7 @@ class AnalyticsClient:
             raise Unreachable(f"{path}: {type(exc).__name__}") from None
         elapsed_ms = (time.perf_counter() - started) * 1000
         log.debug("%s %s -> %s in %.0f ms", method, path, response.status_code, elapsed_ms)
-        return self._decode(path, response)
+        return response
 
     def _decode(self, path: str, response: requests.Response) -> Any:
         status = response.status_code

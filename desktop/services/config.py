@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import tempfile
 import tomllib
@@ -26,6 +27,7 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
+from desktop.calls.connect_option import ConnectOptionError, parse_host_port
 from desktop.domain.errors import UserFacingError
 from desktop.domain.outcomes import OutcomeResult
 
@@ -78,6 +80,58 @@ def _non_empty(value: str) -> str | None:
     return None if value.strip() else "must not be empty"
 
 
+# The bridge token travels in an HTTP header and, for browsers, inside a WebSocket subprotocol name,
+# which allows only these characters.
+_BRIDGE_TOKEN = re.compile(r"[A-Za-z0-9._~+-]{16,256}")
+_ORIGIN = re.compile(r"(https?)://([a-z0-9.-]+|\[[0-9a-f:.]+\])(:[0-9]{1,5})?")
+
+
+def _check_bridge_token(value: str | None) -> str | None:
+    if value is None or _BRIDGE_TOKEN.fullmatch(value):
+        return None
+    return "must be 16 to 256 characters of A-Z a-z 0-9 . _ ~ + - (e.g. from `openssl rand -hex 32`)"
+
+
+def _check_origins(values: tuple[str, ...]) -> str | None:
+    for value in values:
+        if value in ("*", "null"):
+            # '*' would let every web page drive the panel; 'null' is shared by all sandboxed and file:// pages.
+            return f"{value!r} is not allowed: list each web application's origin, e.g. 'https://crm.example.com'"
+        if not _ORIGIN.fullmatch(value.lower().rstrip("/")):
+            return f"{value!r} is not an origin: scheme://host[:port] without a path, e.g. 'https://crm.example.com'"
+    return None
+
+
+def _check_connector_address(name: str) -> Callable[[str | None], str | None]:
+    def check(value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            parse_host_port(value, name=name)
+        except ConnectOptionError as exc:
+            return str(exc)
+        return None
+
+    return check
+
+
+_SINGLE_LINE = re.compile(r"[^\x00-\x1f\x7f]{1,256}")
+_AMI_DEVICE = re.compile(r"[A-Za-z0-9]+/[^\s,;]{1,120}")
+
+
+def _check_single_line(value: str | None) -> str | None:
+    if value is None or _SINGLE_LINE.fullmatch(value):
+        return None
+    return "must be one line of at most 256 characters"
+
+
+def _check_ami_devices(value: str | None) -> str | None:
+    for device in (value or "").split(","):
+        if device.strip() and not _AMI_DEVICE.fullmatch(device.strip()):
+            return "must list the agent's AMI devices as TECH/NAME, comma-separated, e.g. 'PJSIP/1001'"
+    return None
+
+
 SHORTCUT_DEFAULTS = {
     # Ctrl+digit, not bare digits: agents type numbers into the softphone while the panel is open.
     OutcomeResult.ACCEPTED: "Ctrl+1",
@@ -102,8 +156,14 @@ SCHEMA: dict[str, _Setting] = {
     "sync.interval_s": _Setting("int", 15, low=5, high=3600),
     "cache.ttl_h": _Setting("int", 24, low=1, high=720),
     "bridge.port": _Setting("int", 47615, low=0, high=65535),  # 0 turns the local bridge off
-    "bridge.token": _Setting("opt_str", None),
-    "bridge.allowed_origins": _Setting("str_list", ()),
+    "bridge.token": _Setting("opt_str", None, check=_check_bridge_token),
+    "bridge.allowed_origins": _Setting("str_list", (), check=_check_origins),
+    # Call sources (docs/connectors.md): HOST:PORT, or empty for off.
+    "connectors.baresip": _Setting("opt_str", None, check=_check_connector_address("baresip")),
+    "connectors.ami": _Setting("opt_str", None, check=_check_connector_address("ami")),
+    "connectors.ami_username": _Setting("opt_str", None, check=_check_single_line),
+    "connectors.ami_secret": _Setting("opt_str", None, check=_check_single_line),  # see _check_secret_file
+    "connectors.ami_device": _Setting("opt_str", None, check=_check_ami_devices),
     "store.path": _Setting("path", None),
 }
 SECTIONS = tuple(dict.fromkeys(k.split(".")[0] for k in SCHEMA))
@@ -114,6 +174,9 @@ ENVIRONMENT = {
     "CALLCUE_CA_BUNDLE": "server.ca_bundle",
     "CALLCUE_LANGUAGE": "ui.language",
     "CALLCUE_STORE_PATH": "store.path",
+    "CALLCUE_BRIDGE_PORT": "bridge.port",
+    "CALLCUE_BRIDGE_TOKEN": "bridge.token",
+    "CALLCUE_AMI_SECRET": "connectors.ami_secret",
 }
 
 
@@ -177,6 +240,19 @@ class BridgeSettings:
 
 
 @dataclass(frozen=True)
+class ConnectorSettings:
+    baresip: str | None  # HOST:PORT of baresip's ctrl_tcp (loopback only), None: off
+    ami: str | None  # HOST:PORT of the Asterisk manager interface, None: off
+    ami_username: str | None
+    ami_secret: str | None  # never shown by config_as_dict
+    ami_device: str | None  # the agent's endpoint(s), e.g. "PJSIP/1001" (comma-separated)
+
+    def __repr__(self) -> str:
+        return (f"ConnectorSettings(baresip={self.baresip!r}, ami={self.ami!r}, ami_username={self.ami_username!r}, "
+                f"ami_secret={'<set>' if self.ami_secret else None}, ami_device={self.ami_device!r})")
+
+
+@dataclass(frozen=True)
 class StoreSettings:
     path: Path | None  # None: the default in the user's data directory (ConfigPaths.store_file)
 
@@ -190,6 +266,7 @@ class Config:
     sync: SyncSettings
     cache: CacheSettings
     bridge: BridgeSettings
+    connectors: ConnectorSettings
     store: StoreSettings
     # dotted key -> where its value came from: 'default', a file path, 'env CALLCUE_…' or 'command line'
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -201,7 +278,8 @@ class Config:
 
 _SECTION_TYPES = {
     "server": ServerSettings, "agent": AgentSettings, "ui": UiSettings, "shortcuts": ShortcutSettings,
-    "sync": SyncSettings, "cache": CacheSettings, "bridge": BridgeSettings, "store": StoreSettings,
+    "sync": SyncSettings, "cache": CacheSettings, "bridge": BridgeSettings,
+    "connectors": ConnectorSettings, "store": StoreSettings,
 }
 
 
@@ -377,6 +455,8 @@ def load_config(
         for key, value in _flatten(read_config_file(path), str(path)).items():
             values[key] = _coerce(key, value, str(path), from_text=False, base_dir=path.parent)
             sources[key] = str(path)
+            if key == "connectors.ami_secret" and values[key]:
+                _check_secret_file(path, key)
     for variable, key in ENVIRONMENT.items():
         raw = environ.get(variable)
         if raw is not None and raw.strip():
@@ -390,11 +470,33 @@ def load_config(
         values[key] = _coerce(key, value, "command line", from_text=True, base_dir=Path.cwd())
         sources[key] = "command line"
     _check_shortcuts(values, sources)
+    _check_ami_login(values, sources)
     sections: dict[str, dict[str, Any]] = {}
     for key, value in values.items():
         section, name = key.split(".", 1)
         sections.setdefault(section, {})[name] = value
     return Config(**{s: _SECTION_TYPES[s](**fields) for s, fields in sections.items()}, sources=sources)
+
+
+def _check_secret_file(path: Path, key: str) -> None:
+    """A secret may sit in a settings file only if not every user of the computer can read it."""
+    if os.name == "nt":
+        return  # ProgramData ACLs are IT's business; there is no mode to check
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & 0o004:
+        raise ConfigError(
+            str(path), key,
+            "a secret in a file every user can read: make the file readable only by root and the agents' group "
+            "(chown root:callcue; chmod 640), or give the secret in CALLCUE_AMI_SECRET instead")
+
+
+def _check_ami_login(values: Mapping[str, Any], sources: Mapping[str, str]) -> None:
+    if values["connectors.ami"] and not (values["connectors.ami_username"] and values["connectors.ami_secret"]):
+        raise ConfigError(sources["connectors.ami"], "connectors.ami",
+                          "needs connectors.ami_username and connectors.ami_secret (or CALLCUE_AMI_SECRET)")
 
 
 def _check_shortcuts(values: Mapping[str, Any], sources: Mapping[str, str]) -> None:
@@ -469,6 +571,10 @@ def config_as_dict(config: Config) -> dict[str, Any]:
     for key in SCHEMA:
         value = config.get(key)
         out[key] = str(value) if isinstance(value, Path) else value
+    if out["bridge.token"] is not None:
+        out["bridge.token"] = "<set>"  # diagnostics get pasted into tickets; the secret stays out
+    if out["connectors.ami_secret"] is not None:
+        out["connectors.ami_secret"] = "<set>"
     return out
 
 

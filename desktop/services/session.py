@@ -153,3 +153,60 @@ class SignInService:
         log.info("signed out")
         if problem is not None:
             raise problem
+
+
+class HostToken:
+    """Bearer tokens from a host application's callback (plugin_sdk) instead of the keyring.
+
+    The callback is asked
+    - before the first request;
+    - once after the server refused the token (401): a different token is tried once, for that request;
+    - while the last token is known to be refused, before each request — which then fails at once
+      (auth_failed) without contacting the server, until the callback gives another token.
+    So an expired token never makes a request loop, and a host that renews its token late still recovers.
+    `invalidate()` (the host says it has a new token) makes the next request ask again and try it.
+
+    Use `current` as AnalyticsClient's token_provider and `renew` as its renew_token. Thread-safe (workers
+    call it); calls to the callback never overlap. A callback that raises counts as "no token".
+    """
+
+    def __init__(self, fetch: TokenProvider) -> None:
+        self._fetch = fetch
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._loaded = False
+        self._refused: str | None = None
+        self.asked = 0  # how often the callback was called (diagnostics and tests)
+
+    def current(self) -> str | None:
+        with self._lock:
+            if not self._loaded or (self._token is not None and self._token == self._refused):
+                self._token, self._loaded = self._ask(), True
+            if self._token is not None and self._token == self._refused:
+                return None
+            return self._token
+
+    def renew(self, refused: str) -> str | None:
+        with self._lock:
+            if self._token is not None and self._token != refused and self._token != self._refused:
+                return self._token  # another request already renewed it
+            self._refused = refused
+            self._token, self._loaded = self._ask(), True
+            return self._token if self._token != refused else None
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._loaded = False
+            self._refused = None
+
+    def _ask(self) -> str | None:
+        self.asked += 1
+        try:
+            token = self._fetch()
+        except Exception as exc:  # a host's callback must not break the panel
+            log.warning("the host's credentials callback failed", extra={"error": type(exc).__name__})
+            return None
+        if token is not None and not isinstance(token, str):
+            log.warning("the host's credentials callback returned a %s, not a str", type(token).__name__)
+            return None
+        return (token.strip() or None) if token else None

@@ -19,7 +19,7 @@ from desktop.domain.states import PopKey, PopResult, PopState
 from desktop.ui.i18n import pick
 from desktop.ui.outcome_bar import result_label
 from desktop.ui.pop_view import describe_error
-from desktop.ui.qt import QCoreApplication, QtCore, Signal
+from desktop.ui.qt import QtCore, Signal
 
 log = logging.getLogger("callcue.panel")
 
@@ -36,10 +36,11 @@ class _CallView:
     shown: PopResult
     pop_id: int | None = None
     popped_at: dt.datetime | None = None
+    announced: bool = False  # pop_shown was emitted for this call (a later one is an update)
 
 
 class PanelController(QtCore.QObject):
-    # Payloads for hosts (SDK, bridge): plain dicts, no numbers.
+    # Payloads for hosts (SDK, bridge): plain dicts, no phone numbers; documented in docs/sdk.md.
     pop_shown = Signal(dict)
     outcome_recorded = Signal(dict)
     sync_state_changed = Signal(object)
@@ -101,7 +102,9 @@ class PanelController(QtCore.QObject):
     def _start_pop(self, call_id: str, key: PopKey) -> None:
         self._generation += 1
         loading = PopResult(PopState.LOADING, key)
-        self._calls[call_id] = _CallView(key, self._generation, loading)
+        previous = self._calls.get(call_id)
+        self._calls[call_id] = _CallView(key, self._generation, loading,
+                                         announced=previous is not None and previous.announced)
         self.window.show_pop(call_id, loading)
         generation = self._generation
         # Cached view and server fetch run at once on their own pools; whichever is better wins.
@@ -129,12 +132,14 @@ class PanelController(QtCore.QObject):
             self.runner.submit("db", self.pops.log_pop, result, call_id, self.agent_id, name="pop.log",
                                owner=self, on_done=lambda pop_id: self._logged(call_id, generation, pop_id))
             document = result.document
+            update, call.announced = call.announced, True
             self.pop_shown.emit({
                 "call_id": call_id,
                 "state": str(result.state),
                 "customer_id": document.customer.customer_id if document else None,
                 "decision_id": document.decision_id if document else None,
                 "offers": [o.offer_id for o in document.pitchable_offers] if document else [],
+                "update": update,
             })
 
     def _logged(self, call_id: str, generation: int, pop_id: int | None) -> None:
@@ -157,13 +162,14 @@ class PanelController(QtCore.QObject):
         self.runner.submit("net", self.pops.search, text, 10, name="search", owner=self,
                            on_done=self.window.search.show_results,
                            on_error=lambda exc: self.window.search.show_error(
-                               describe_error(exc.user_error) if hasattr(exc, "user_error") else str(exc)))
+                               describe_error(exc.user_error, self.window.texts) if hasattr(exc, "user_error")
+                               else str(exc)))
 
-    def pop_customer(self, customer_id: str, _name: str = "") -> None:
-        """A search result pops like a call would, in its own tab."""
+    def pop_customer(self, customer_id: str, _name: str = "", *, source: str = "search") -> list[RouterAction]:
+        """A search result (or a host's show_customer) pops like a call would, in its own tab."""
         event = CallEvent(call_id=f"search-{uuid.uuid4().hex[:12]}", state="answered", customer_id=customer_id,
-                          agent_id=self.agent_id, source="search")
-        self.router.handle(event)
+                          agent_id=self.agent_id, source=source)
+        return self.router.handle(event)
 
     # ------------------------------------------------------------------ outcomes
 
@@ -214,7 +220,7 @@ class PanelController(QtCore.QObject):
 
     def _record_failed(self, exc: BaseException) -> None:
         error = getattr(exc, "user_error", None)
-        message = describe_error(error) if error is not None else str(exc)
+        message = describe_error(error, self.window.texts) if error is not None else str(exc)
         log.warning("outcome not saved", extra={"error": type(exc).__name__})
         self.window.outcome_failed(message)
 
@@ -266,7 +272,7 @@ class PanelController(QtCore.QObject):
         self.scheduler.once_at(when, lambda: self._callback_now(name), f"callback:{outcome_id}")
 
     def _callback_now(self, name: str) -> None:
-        text = QCoreApplication.translate("Messages", "Time to call back %1").replace("%1", name)
+        text = self.window.texts.translate("Messages", "Time to call back %1").replace("%1", name)
         self.window.show_notice("☎ " + text, "attention")
         self.callback_due.emit(text)
 
@@ -279,7 +285,7 @@ class PanelController(QtCore.QObject):
         if call is not None and call.shown.document is not None:
             name = call.shown.document.customer.display_name
         self.window.show_notice(
-            QCoreApplication.translate("Messages", "Wrap-up: record an outcome for %1").replace("%1", name),
+            self.window.texts.translate("Messages", "Wrap-up: record an outcome for %1").replace("%1", name),
             "attention")
 
 

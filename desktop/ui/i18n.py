@@ -1,16 +1,31 @@
 """Languages: zh_CN and en, following the system locale unless the agent or IT chose one.
 
-UI strings are English in code (tr()) and translated by Qt .qm files in resources/translations; texts
+UI strings are English in code (tr()) and translated from Qt .qm files in resources/translations; texts
 that come from the analytics server carry both languages and are picked with `pick()`.
+
+Per panel, not per process: every panel widget takes a `Texts` (one language's catalog) and its `tr()`
+looks strings up there (the `Localized` mixin), so two panels in one process may show different
+languages, and embedding a panel never installs a translator into the host's QApplication (which would
+change the host's own texts). Only the desktop shell, which owns its process, also installs translators
+app-wide (`Translations`): for the tray, the sign-in dialog and Qt's own texts (standard buttons).
+Qt's own texts inside an embedded panel therefore follow the host's translators.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from desktop.ui.qt import QtCore
 
 SUPPORTED = ("zh_CN", "en")
+
+
+def translations_dir() -> Path:
+    """resources/translations, in a source checkout and in a frozen (PyInstaller) build."""
+    frozen_root = getattr(sys, "_MEIPASS", None)
+    root = Path(frozen_root) / "resources" if frozen_root else Path(__file__).resolve().parents[2] / "resources"
+    return root / "translations"
 
 
 def resolve_language(setting: str, system_locale: str | None = None) -> str:
@@ -20,8 +35,61 @@ def resolve_language(setting: str, system_locale: str | None = None) -> str:
     return "zh_CN" if name.lower().startswith("zh") else "en"
 
 
+class Texts:
+    """CallCue's UI strings in one language, for one panel. Nothing is installed in the QApplication.
+
+    `translate(context, source)` is the lookup (lupdate extracts `….translate("Context", "text")` calls);
+    a string without a translation, or any string in English, comes back as written in the code.
+    """
+
+    def __init__(self, language: str, directory: Path | None = None) -> None:
+        self.language = language
+        self._translator: QtCore.QTranslator | None = None
+        if language != "en":
+            translator = QtCore.QTranslator()
+            if translator.load(f"callcue_{language}", str(directory or translations_dir())):
+                self._translator = translator
+
+    @property
+    def loaded(self) -> bool:
+        """False when a non-English catalog could not be loaded (the panel then shows English)."""
+        return self.language == "en" or self._translator is not None
+
+    def lookup(self, context: str, source: str, disambiguation: str | None = None, n: int = -1) -> str:
+        """The translation, or "" when the catalog has none for this context."""
+        if self._translator is None:
+            return ""
+        return self._translator.translate(context, source, disambiguation, n)
+
+    def translate(self, context: str, source: str, disambiguation: str | None = None, n: int = -1) -> str:
+        return self.lookup(context, source, disambiguation, n) or source
+
+
+class Localized:
+    """Mixin for CallCue's widgets: `self.tr()` uses the widget's own `texts` (its panel's language).
+
+    Set `self.texts` before the first `self.tr()`. The context is the class that wrote the string (what
+    lupdate records), found by walking the class hierarchy, as PySide's own tr() does.
+    """
+
+    texts: Texts
+
+    def tr(self, source: str, disambiguation: str | None = None, n: int = -1) -> str:  # type: ignore[override]
+        texts = self.texts
+        for cls in type(self).__mro__:
+            if cls is Localized:
+                break
+            found = texts.lookup(cls.__name__, source, disambiguation, n)
+            if found:
+                return found
+        return source
+
+
 class Translations:
-    """Installs CallCue's and Qt's own translators for one language; switchable at run time."""
+    """App-wide translators (CallCue's and Qt's own) for one language; switchable at run time.
+
+    Only the desktop shell uses this: it owns the QApplication. Embedded panels use `Texts`.
+    """
 
     def __init__(self, app: QtCore.QCoreApplication, translations_dir: Path) -> None:
         self._app = app

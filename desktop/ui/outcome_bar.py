@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from desktop.ui.qt import QCoreApplication, Qt, QtCore, QtGui, QtWidgets, Signal
+from desktop.ui.i18n import Localized, Texts
+from desktop.ui.qt import Qt, QtCore, QtGui, QtWidgets, Signal
 
 RESULTS = ("accepted", "declined", "considering", "callback", "not_offered", "do_not_disturb")
 DEFAULT_SHORTCUTS = {
@@ -21,21 +22,22 @@ DEFAULT_SHORTCUTS = {
 }
 
 
-def result_label(result: str) -> str:
+def result_label(result: str, texts: Texts) -> str:
     return {
-        "accepted": QCoreApplication.translate("Messages", "Accepted"),
-        "declined": QCoreApplication.translate("Messages", "Declined"),
-        "considering": QCoreApplication.translate("Messages", "Considering"),
-        "callback": QCoreApplication.translate("Messages", "Call back"),
-        "not_offered": QCoreApplication.translate("Messages", "Not offered"),
-        "do_not_disturb": QCoreApplication.translate("Messages", "Do not disturb"),
+        "accepted": texts.translate("Messages", "Accepted"),
+        "declined": texts.translate("Messages", "Declined"),
+        "considering": texts.translate("Messages", "Considering"),
+        "callback": texts.translate("Messages", "Call back"),
+        "not_offered": texts.translate("Messages", "Not offered"),
+        "do_not_disturb": texts.translate("Messages", "Do not disturb"),
     }[result]
 
 
-class CallbackDialog(QtWidgets.QDialog):
+class CallbackDialog(Localized, QtWidgets.QDialog):
     """Pick when to call back; the reminder fires then."""
 
-    def __init__(self, parent=None, now: dt.datetime | None = None) -> None:
+    def __init__(self, texts: Texts, parent=None, now: dt.datetime | None = None) -> None:
+        self.texts = texts
         super().__init__(parent)
         self.setWindowTitle(self.tr("Call back"))
         now = now or dt.datetime.now().astimezone()
@@ -56,10 +58,11 @@ class CallbackDialog(QtWidgets.QDialog):
         return dt.datetime.fromtimestamp(self.when.dateTime().toSecsSinceEpoch(), dt.UTC)
 
 
-class NotOfferedDialog(QtWidgets.QDialog):
+class NotOfferedDialog(Localized, QtWidgets.QDialog):
     """Why the offer was not made: common reasons one keypress away, or free text."""
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, texts: Texts, parent=None) -> None:
+        self.texts = texts
         super().__init__(parent)
         self.setWindowTitle(self.tr("Not offered"))
         layout = QtWidgets.QVBoxLayout(self)
@@ -84,13 +87,20 @@ class NotOfferedDialog(QtWidgets.QDialog):
         return self.reason.currentText().strip()
 
 
-class OutcomeBar(QtWidgets.QFrame):
-    """Emits outcome_requested(result, extras) — extras: note, callback_at, reason."""
+class OutcomeBar(Localized, QtWidgets.QFrame):
+    """Emits outcome_requested(result, extras) — extras: note, callback_at, reason.
+
+    `shortcuts`: None for the defaults (Ctrl+1…6); a mapping gives exactly the keys to listen to (a
+    result missing from it, or mapped to "", has no shortcut). `shortcut_context`: application-wide for
+    the desktop panel; an embedded panel uses its host window's scope.
+    """
 
     outcome_requested = Signal(str, dict)
 
-    def __init__(self, shortcuts: dict[str, str] | None = None, parent=None,
-                 ask_callback=None, ask_reason=None) -> None:
+    def __init__(self, texts: Texts, shortcuts: dict[str, str] | None = None, parent=None,
+                 ask_callback=None, ask_reason=None,
+                 shortcut_context: Qt.ShortcutContext = Qt.ShortcutContext.ApplicationShortcut) -> None:
+        self.texts = texts
         super().__init__(parent)
         self.setProperty("card", True)
         self.setAccessibleName(self.tr("Record outcome"))
@@ -107,24 +117,27 @@ class OutcomeBar(QtWidgets.QFrame):
         grid.setSpacing(4)
         self.buttons: dict[str, QtWidgets.QPushButton] = {}
         self.shortcuts: dict[str, QtGui.QShortcut] = {}
-        keys = {**DEFAULT_SHORTCUTS, **(shortcuts or {})}
+        keys = dict(DEFAULT_SHORTCUTS) if shortcuts is None else dict(shortcuts)
         for index, result in enumerate(RESULTS):
-            sequence = QtGui.QKeySequence(keys[result])
-            label = result_label(result)
-            hint = sequence.toString(QtGui.QKeySequence.SequenceFormat.NativeText)
-            button = QtWidgets.QPushButton(f"{label}\n{hint}")
+            label = result_label(result, texts)
+            button = QtWidgets.QPushButton(label)
             button.setProperty("outcome", result)
             button.setAccessibleName(label)
-            button.setAccessibleDescription(self.tr("Shortcut %1").replace("%1", hint))
-            button.setToolTip(f"{label} ({hint})")
+            button.setToolTip(label)
             button.setMinimumHeight(40)
             button.clicked.connect(lambda _checked=False, r=result: self.request(r))
             grid.addWidget(button, index // 3, index % 3)
             self.buttons[result] = button
-            shortcut = QtGui.QShortcut(sequence, self)
-            shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
-            shortcut.activated.connect(lambda r=result: self.request(r))
-            self.shortcuts[result] = shortcut
+            if keys.get(result):
+                sequence = QtGui.QKeySequence(keys[result])
+                hint = sequence.toString(QtGui.QKeySequence.SequenceFormat.NativeText)
+                button.setText(f"{label}\n{hint}")
+                button.setAccessibleDescription(self.tr("Shortcut %1").replace("%1", hint))
+                button.setToolTip(f"{label} ({hint})")
+                shortcut = QtGui.QShortcut(sequence, self)
+                shortcut.setContext(shortcut_context)
+                shortcut.activated.connect(lambda r=result: self.request(r))
+                self.shortcuts[result] = shortcut
         layout.addLayout(grid)
         self.note = QtWidgets.QLineEdit()
         self.note.setPlaceholderText(self.tr("Note (optional)"))
@@ -171,18 +184,19 @@ class OutcomeBar(QtWidgets.QFrame):
         self.note.clear()
 
     def _callback_dialog(self) -> dt.datetime | None:
-        dialog = CallbackDialog(self.window())
+        dialog = CallbackDialog(self.texts, self.window())
         return dialog.callback_at() if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted else None
 
     def _reason_dialog(self) -> str | None:
-        dialog = NotOfferedDialog(self.window())
+        dialog = NotOfferedDialog(self.texts, self.window())
         return dialog.text() if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted else None
 
 
-class SyncBadge(QtWidgets.QPushButton):
+class SyncBadge(Localized, QtWidgets.QPushButton):
     """synced / N pending / offline since HH:MM / needs attention — click to see what needs attention."""
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, texts: Texts, parent=None) -> None:
+        self.texts = texts
         super().__init__(parent)
         self.setProperty("flat", True)
         self.setAccessibleName(self.tr("Sync status"))

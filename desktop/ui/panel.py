@@ -1,4 +1,8 @@
-"""The side panel window: search, one tab per call, the outcome bar and the sync badge.
+"""The side panel: search, one tab per call, the outcome bar and the sync badge.
+
+`PanelWidget` is the panel's content, embeddable as a child widget of a host application (plugin_sdk);
+`PanelWindow` is the same content as the desktop app's own top-level window; `PanelContainer` is the
+stable widget an embedding host holds (the panel inside it is rebuilt on a language switch).
 
 It shows what the controller tells it and reports what the agent does; it does no work itself.
 A pop never takes keyboard focus: agents are typing into the softphone when the phone rings.
@@ -6,19 +10,20 @@ A pop never takes keyboard focus: agents are typing into the softphone when the 
 
 from __future__ import annotations
 
-from desktop.ui.i18n import pick
+from desktop.ui.i18n import Localized, Texts, pick
 from desktop.ui.outcome_bar import OutcomeBar, SyncBadge, result_label
 from desktop.ui.pop_view import PopView
-from desktop.ui.qt import Qt, QtCore, QtGui, QtWidgets, Signal
+from desktop.ui.qt import Qt, QtGui, QtWidgets, Signal
 
 
-class SearchBox(QtWidgets.QWidget):
+class SearchBox(Localized, QtWidgets.QWidget):
     """Look a caller up by number, name or customer id (withheld or wrong numbers)."""
 
     search_requested = Signal(str)
     customer_chosen = Signal(str, str)  # customer id, display name
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, texts: Texts, parent=None) -> None:
+        self.texts = texts
         super().__init__(parent)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -76,25 +81,28 @@ class SearchBox(QtWidgets.QWidget):
         self.customer_chosen.emit(customer_id, name)
 
 
-class PanelWindow(QtWidgets.QWidget):
+class PanelWidget(Localized, QtWidgets.QWidget):
+    """The panel's content. `embedded`: a child of a host's window (plugin_sdk) — then a pop never shows,
+    raises or activates anything, the outcome keys work while the host's window is active (not
+    application-wide), and Ctrl+F only while the keyboard is already in the panel."""
+
     outcome_requested = Signal(str, str, str, dict)  # call id, offer id ('' for none), result, extras
     dismiss_requested = Signal(str)  # call id
     language_requested = Signal(str)
     sync_details_requested = Signal()
 
-    def __init__(self, language: str, shortcuts: dict[str, str] | None = None, parent=None) -> None:
+    def __init__(self, texts: Texts, shortcuts: dict[str, str] | None = None, parent=None, *,
+                 embedded: bool = True) -> None:
+        self.texts = texts
         super().__init__(parent)
         self.setObjectName("Panel")
-        self.language = language
-        self.setWindowTitle(self.tr("CallCue agent assistant"))
-        # Shown on a pop without activation, so the softphone keeps the keyboard.
-        self.setAttribute(Qt.WidgetAttribute.WA_ShowWithoutActivating, True)
-        self.setMinimumWidth(380)
+        self.language = texts.language
+        self.embedded = embedded
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.setSpacing(6)
         top = QtWidgets.QHBoxLayout()
-        self.search = SearchBox()
+        self.search = SearchBox(texts)
         top.addWidget(self.search, 1)
         self.language_button = QtWidgets.QPushButton("中 / EN")
         self.language_button.setProperty("flat", True)
@@ -120,14 +128,18 @@ class PanelWindow(QtWidgets.QWidget):
         self.notice.setVisible(False)
         self.notice.setAccessibleName(self.tr("Last action"))
         layout.addWidget(self.notice)
-        self.outcome_bar = OutcomeBar(shortcuts)
+        self.outcome_bar = OutcomeBar(texts, shortcuts, shortcut_context=(
+            Qt.ShortcutContext.WindowShortcut if embedded else Qt.ShortcutContext.ApplicationShortcut))
         self.outcome_bar.outcome_requested.connect(self._outcome_requested)
         layout.addWidget(self.outcome_bar)
-        self.sync_badge = SyncBadge()
+        self.sync_badge = SyncBadge(texts)
         self.sync_badge.clicked.connect(self.sync_details_requested)
         layout.addWidget(self.sync_badge)
         self._views: dict[str, PopView] = {}
         find = QtGui.QShortcut(QtGui.QKeySequence("Ctrl+F"), self)
+        # Embedded, the host's window has its own Ctrl+F: the panel's works only from inside the panel.
+        find.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut if embedded
+                        else Qt.ShortcutContext.WindowShortcut)
         find.activated.connect(self.focus_search)
         self._update_idle()
 
@@ -140,7 +152,7 @@ class PanelWindow(QtWidgets.QWidget):
         """Show or update a call's tab. New calls open a tab; the panel appears without taking focus."""
         view = self._views.get(call_id)
         if view is None:
-            view = PopView(self.language)
+            view = PopView(self.texts)
             view.offer_selected.connect(lambda _offer_id: self._refresh_outcome_target())
             self._views[call_id] = view
             self.tabs.addTab(view, "")
@@ -150,7 +162,7 @@ class PanelWindow(QtWidgets.QWidget):
             self.tabs.setCurrentWidget(view)
         self._update_idle()
         self._refresh_outcome_target()
-        if not self.isVisible():
+        if not self.embedded and not self.isVisible():
             self.show_without_focus()
 
     def show_without_focus(self) -> None:
@@ -232,7 +244,7 @@ class PanelWindow(QtWidgets.QWidget):
         offer_id = view.selected_offer_id or ""
         if result in ("do_not_disturb",):
             offer_id = ""
-        self.show_notice(self.tr("Saving “%1”…").replace("%1", result_label(result)), "pending")
+        self.show_notice(self.tr("Saving “%1”…").replace("%1", result_label(result, self.texts)), "pending")
         self.outcome_requested.emit(call_id, offer_id, result, extras)
 
     def show_notice(self, text: str, kind: str = "synced") -> None:
@@ -244,7 +256,7 @@ class PanelWindow(QtWidgets.QWidget):
 
     def outcome_saved(self, result: str) -> None:
         self.outcome_bar.clear_note()
-        self.show_notice(self.tr("✓ Saved “%1” on this PC").replace("%1", result_label(result)), "synced")
+        self.show_notice(self.tr("✓ Saved “%1” on this PC").replace("%1", result_label(result, self.texts)), "synced")
 
     def outcome_failed(self, message: str) -> None:
         self.show_notice(self.tr("✗ Not saved: %1").replace("%1", message), "attention")
@@ -277,14 +289,44 @@ class PanelWindow(QtWidgets.QWidget):
     # ------------------------------------------------------------------ misc
 
     def focus_search(self) -> None:
-        self.activateWindow()
+        if not self.embedded:
+            self.activateWindow()
         self.search.edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.search.edit.selectAll()
 
     def _toggle_language(self) -> None:
         self.language_requested.emit("en" if self.language == "zh_CN" else "zh_CN")
 
-    def changeEvent(self, event: QtCore.QEvent) -> None:
-        if event.type() == QtCore.QEvent.Type.LanguageChange:
-            self.setWindowTitle(self.tr("CallCue agent assistant"))
-        super().changeEvent(event)
+
+class PanelWindow(PanelWidget):
+    """The desktop app's panel: a top-level window that appears on a pop without being activated."""
+
+    def __init__(self, texts: Texts, shortcuts: dict[str, str] | None = None, parent=None) -> None:
+        super().__init__(texts, shortcuts, parent, embedded=False)
+        self.setWindowTitle(self.tr("CallCue agent assistant"))
+        # Shown on a pop without activation, so the softphone keeps the keyboard.
+        self.setAttribute(Qt.WidgetAttribute.WA_ShowWithoutActivating, True)
+        self.setMinimumWidth(380)
+
+
+class PanelContainer(QtWidgets.QWidget):
+    """What an embedding host puts in its layout: stays the same widget while the panel inside it is
+    replaced (language switch). The panel's theme is set here, so it reaches the panel and its dialogs
+    and nothing else of the host."""
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("CallCuePanel")
+        self._layout = QtWidgets.QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self.panel: PanelWidget | None = None
+
+    def set_panel(self, panel: PanelWidget) -> PanelWidget | None:
+        """Put `panel` in; returns the previous one (the caller deletes it)."""
+        previous = self.panel
+        if previous is not None:
+            self._layout.removeWidget(previous)
+            previous.hide()
+        self.panel = panel
+        self._layout.addWidget(panel)
+        return previous

@@ -7,20 +7,23 @@ from __future__ import annotations
 
 import datetime as dt
 
-from desktop.ui.i18n import pick
-from desktop.ui.qt import QCoreApplication, Qt, QtWidgets, Signal
+from desktop.ui.i18n import Localized, Texts, pick
+from desktop.ui.qt import Qt, QtWidgets, Signal
 
 LEVEL_ORDER = {"none": 0, "low": 1, "medium": 2, "high": 3}
 
 
-def _label(text: str = "", role: str | None = None, wrap: bool = False, **props) -> QtWidgets.QLabel:
+def _label(text: str = "", role: str | None = None, wrap: bool = False, selectable: bool = False,
+           **props) -> QtWidgets.QLabel:
     label = QtWidgets.QLabel(text)
     if role:
         label.setProperty("role", role)
     for key, value in props.items():
         label.setProperty(key, value)
-    label.setWordWrap(wrap)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    if wrap:
+        label.setWordWrap(True)
+    if selectable:  # only what agents copy (name, number, script): selectable labels cost layout time
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     return label
 
 
@@ -50,13 +53,15 @@ def local_date(value: dt.datetime | dt.date | None) -> str:
     return value.isoformat()
 
 
-class OfferCard(QtWidgets.QFrame):
+class OfferCard(Localized, QtWidgets.QFrame):
     """One offer: rank, title, fee, the main reason, an expandable script; greyed with reasons if suppressed."""
 
     clicked = Signal(str)
 
-    def __init__(self, offer, language: str, parent=None) -> None:
+    def __init__(self, offer, texts: Texts, parent=None) -> None:
+        self.texts = texts
         super().__init__(parent)
+        language = texts.language
         self.offer_id = offer.offer_id
         self.suppressed = bool(offer.suppressed_by)
         self.setProperty("offer", True)
@@ -89,7 +94,7 @@ class OfferCard(QtWidgets.QFrame):
             self.script_button = QtWidgets.QPushButton(self.tr("Show script"))
             self.script_button.setProperty("flat", True)
             self.script_button.setAccessibleName(self.tr("Show script for %1").replace("%1", title))
-            self.script = _label(pick(offer.script, language), wrap=True)
+            self.script = _label(pick(offer.script, language), wrap=True, selectable=True)
             self.script.setVisible(False)
             self.script_button.clicked.connect(self.toggle_script)
             layout.addWidget(self.script_button, 0, Qt.AlignmentFlag.AlignLeft)
@@ -116,16 +121,18 @@ class OfferCard(QtWidgets.QFrame):
         super().keyPressEvent(event)
 
 
-class PopView(QtWidgets.QWidget):
+class PopView(Localized, QtWidgets.QWidget):
     """Renders one PopResult. Emits offer_selected when the agent picks the offer an outcome is for."""
 
     offer_selected = Signal(str)
 
-    def __init__(self, language: str, parent=None) -> None:
+    def __init__(self, texts: Texts, parent=None) -> None:
+        self.texts = texts
         super().__init__(parent)
         self.setObjectName("PanelBody")
-        self.language = language
+        self.language = texts.language
         self.result = None
+        self._built = False
         self.selected_offer_id: str | None = None
         self._cards: dict[str, OfferCard] = {}
         self._show_suppressed = False
@@ -170,7 +177,27 @@ class PopView(QtWidgets.QWidget):
     # ------------------------------------------------------------------ rendering
 
     def render(self, result, now: dt.datetime | None = None) -> None:
-        self.result = result
+        """Show `result`. Same document as on screen: only the status line changes. A tab out of sight is
+        built when it is first shown, so a burst of background calls costs the GUI thread nothing."""
+        previous, self.result = self.result, result
+        if (self._built and previous is not None and result.document is not None
+                and previous.document is result.document):
+            self._render_state(result, now or dt.datetime.now(dt.UTC))
+            return
+        if not self.isVisible():
+            self._built = False
+            return
+        self._build(result, now)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._built and self.result is not None:
+            self._build(self.result, None)
+            if self.selected_offer_id is not None:
+                self.offer_selected.emit(self.selected_offer_id)
+
+    def _build(self, result, now: dt.datetime | None) -> None:
+        self._built = True
         now = now or dt.datetime.now(dt.UTC)
         for layout in (self.header, self.warnings, self.offers, self.contact, self.details):
             _clear(layout)
@@ -201,9 +228,9 @@ class PopView(QtWidgets.QWidget):
             text = self.tr("Server unreachable — showing saved data from %1 (%2 min old)").replace(
                 "%1", local_time(result.fetched_at)).replace("%2", str(age_min))
             if result.error is not None:
-                text += "\n" + describe_error(result.error)
+                text += "\n" + describe_error(result.error, self.texts)
         elif state == "error":
-            text = describe_error(result.error) if result.error else self.tr("Something went wrong.")
+            text = describe_error(result.error, self.texts) if result.error else self.tr("Something went wrong.")
         elif state == "loading" and result.document is not None:
             text = self.tr("Showing saved data from %1 · refreshing…").replace("%1", local_time(result.fetched_at))
         else:
@@ -218,13 +245,13 @@ class PopView(QtWidgets.QWidget):
         row = QtWidgets.QHBoxLayout()
         if doc is not None:
             c = doc.customer
-            name = _label(c.display_name, role="name")
+            name = _label(c.display_name, role="name", selectable=True)
             name.setAccessibleName(self.tr("Customer name"))
             row.addWidget(name)
             if c.masked_msisdn:
-                row.addWidget(_label(c.masked_msisdn, role="number"))
+                row.addWidget(_label(c.masked_msisdn, role="number", selectable=True))
             row.addStretch(1)
-            tier = _label(tier_name(c.value_tier), role="tier")
+            tier = _label(tier_name(c.value_tier, self.texts), role="tier")
             tier.setAccessibleName(self.tr("Value tier"))
             row.addWidget(tier)
             self.header.addLayout(row)
@@ -267,7 +294,7 @@ class PopView(QtWidgets.QWidget):
             layout = QtWidgets.QVBoxLayout(frame)
             layout.setContentsMargins(10, 6, 10, 6)
             layout.setSpacing(2)
-            heading = f"⚠ {title} ({level_name(sensitivity.level)})"
+            heading = f"⚠ {title} ({level_name(sensitivity.level, self.texts)})"
             layout.addWidget(_label(heading, warningTitle=True, tone=sensitivity.level))
             guidance = pick(sensitivity.guidance, self.language)
             if guidance:
@@ -308,7 +335,7 @@ class PopView(QtWidgets.QWidget):
         self._mark_selection()
 
     def _add_card(self, offer) -> None:
-        card = OfferCard(offer, self.language)
+        card = OfferCard(offer, self.texts)
         card.clicked.connect(self.select_offer)
         self._cards[offer.offer_id] = card
         self.offers.addWidget(card)
@@ -316,7 +343,7 @@ class PopView(QtWidgets.QWidget):
     def _toggle_suppressed(self) -> None:
         self._show_suppressed = not self._show_suppressed
         if self.result is not None:
-            self.render(self.result)
+            self._build(self.result, None)
 
     def select_offer(self, offer_id: str) -> None:
         card = self._cards.get(offer_id)
@@ -391,30 +418,32 @@ class PopView(QtWidgets.QWidget):
         self.details.addWidget(frame)
 
 
-def level_name(level: str) -> str:
-    return {"low": QCoreApplication.translate("Messages", "low"), "medium": QCoreApplication.translate("Messages", "medium"), "high": QCoreApplication.translate("Messages", "high")}.get(level, level)
+def level_name(level: str, texts: Texts) -> str:
+    return {"low": texts.translate("Messages", "low"), "medium": texts.translate("Messages", "medium"),
+            "high": texts.translate("Messages", "high")}.get(level, level)
 
 
-def tier_name(tier: str) -> str:
-    return {"standard": QCoreApplication.translate("Messages", "Standard"), "silver": QCoreApplication.translate("Messages", "Silver"), "gold": QCoreApplication.translate("Messages", "Gold"),
-            "diamond": QCoreApplication.translate("Messages", "Diamond")}.get(tier, tier)
+def tier_name(tier: str, texts: Texts) -> str:
+    return {"standard": texts.translate("Messages", "Standard"), "silver": texts.translate("Messages", "Silver"),
+            "gold": texts.translate("Messages", "Gold"),
+            "diamond": texts.translate("Messages", "Diamond")}.get(tier, tier)
 
 
-def describe_error(error) -> str:
+def describe_error(error, texts: Texts) -> str:
     """Plain words for a UserError code: what happened and what to do."""
-    texts = {
-        "server_unreachable": QCoreApplication.translate("Messages", "Cannot reach the analytics server. Check the network; "
-                                        "outcomes are kept on this PC and sent later."),
-        "timeout": QCoreApplication.translate("Messages", "The analytics server is too slow to answer. Outcomes are kept and sent later."),
-        "server_error": QCoreApplication.translate("Messages", "The analytics server had an internal error. Try again; tell IT if it repeats."),
-        "bad_response": QCoreApplication.translate("Messages", "The analytics server sent data this panel cannot read. Tell IT."),
-        "auth_failed": QCoreApplication.translate("Messages", "Your sign-in has expired or was revoked. Sign in again; nothing is lost."),
-        "unknown_caller": QCoreApplication.translate("Messages", "No customer has this number. Search by name or customer ID."),
-        "disk_full": QCoreApplication.translate("Messages", "The disk is full: outcomes cannot be saved. Free space or call IT now."),
-        "read_only": QCoreApplication.translate("Messages", "The data folder is read-only: outcomes cannot be saved. Call IT."),
-        "store_corrupt": QCoreApplication.translate("Messages", "The local data file was damaged; it was set aside and a new one started."),
-        "config_invalid": QCoreApplication.translate("Messages", "The configuration file is invalid."),
-        "invalid_input": QCoreApplication.translate("Messages", "That input is not valid."),
+    texts_by_code = {
+        "server_unreachable": texts.translate("Messages", "Cannot reach the analytics server. Check the network; "
+                                              "outcomes are kept on this PC and sent later."),
+        "timeout": texts.translate("Messages", "The analytics server is too slow to answer. Outcomes are kept and sent later."),
+        "server_error": texts.translate("Messages", "The analytics server had an internal error. Try again; tell IT if it repeats."),
+        "bad_response": texts.translate("Messages", "The analytics server sent data this panel cannot read. Tell IT."),
+        "auth_failed": texts.translate("Messages", "Your sign-in has expired or was revoked. Sign in again; nothing is lost."),
+        "unknown_caller": texts.translate("Messages", "No customer has this number. Search by name or customer ID."),
+        "disk_full": texts.translate("Messages", "The disk is full: outcomes cannot be saved. Free space or call IT now."),
+        "read_only": texts.translate("Messages", "The data folder is read-only: outcomes cannot be saved. Call IT."),
+        "store_corrupt": texts.translate("Messages", "The local data file was damaged; it was set aside and a new one started."),
+        "config_invalid": texts.translate("Messages", "The configuration file is invalid."),
+        "invalid_input": texts.translate("Messages", "That input is not valid."),
     }
-    text = texts.get(error.code, error.code)
+    text = texts_by_code.get(error.code, error.code)
     return f"{text} ({error.detail})" if getattr(error, "detail", "") else text

@@ -1,4 +1,8 @@
-"""Light and dark palettes and the panel style sheet (resources/themes/panel.qss with colour tokens)."""
+"""Light and dark palettes and the panel style sheet (resources/themes/panel.qss with colour tokens).
+
+`apply_theme` styles a whole QApplication (the desktop shell owns its process); `apply_theme_to_widget`
+styles one panel and its children only (an embedded panel must not restyle its host).
+"""
 
 from __future__ import annotations
 
@@ -28,8 +32,11 @@ def resolve_theme(setting: str, app: QtWidgets.QApplication) -> str:
     return "dark" if scheme == QtGui.Qt.ColorScheme.Dark else "light"
 
 
-def apply_theme(app: QtWidgets.QApplication, theme: str, themes_dir: Path) -> dict[str, str]:
-    tokens = DARK if theme == "dark" else LIGHT
+def theme_tokens(theme: str) -> dict[str, str]:
+    return DARK if theme == "dark" else LIGHT
+
+
+def make_palette(tokens: dict[str, str]) -> QtGui.QPalette:
     palette = QtGui.QPalette()
     role = QtGui.QPalette.ColorRole
     for r, key in ((role.Window, "bg"), (role.Base, "card"), (role.AlternateBase, "bg"), (role.Text, "text"),
@@ -37,7 +44,26 @@ def apply_theme(app: QtWidgets.QApplication, theme: str, themes_dir: Path) -> di
                    (role.Highlight, "accent"), (role.HighlightedText, "accent_text"),
                    (role.ToolTipBase, "card"), (role.ToolTipText, "text"), (role.PlaceholderText, "muted")):
         palette.setColor(r, QtGui.QColor(tokens[key]))
-    app.setPalette(palette)
+    return palette
+
+
+def style_sheet(tokens: dict[str, str], themes_dir: Path) -> str:
     template = Template((themes_dir / "panel.qss").read_text(encoding="utf-8"))
-    app.setStyleSheet(template.substitute(tokens))
+    return template.substitute(tokens)
+
+
+def apply_theme(app: QtWidgets.QApplication, theme: str, themes_dir: Path) -> dict[str, str]:
+    """The whole application's palette (desktop shell only). The style sheet goes on the panel widget
+    alone (apply_theme_to_widget): a second, application-wide copy would double every style lookup."""
+    tokens = theme_tokens(theme)
+    app.setPalette(make_palette(tokens))
+    return tokens
+
+
+def apply_theme_to_widget(widget: QtWidgets.QWidget, theme: str, themes_dir: Path) -> dict[str, str]:
+    """One widget and its children (an embedded panel): the host's other widgets keep their look."""
+    tokens = theme_tokens(theme)
+    widget.setPalette(make_palette(tokens))
+    widget.setAutoFillBackground(True)
+    widget.setStyleSheet(style_sheet(tokens, themes_dir))
     return tokens

@@ -1,4 +1,5 @@
-<?xml version='1.0' encoding='utf-8'?>
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
 <TS version="2.1" language="zh_CN">
 <context>
     <name>CallbackDialog</name>
@@ -216,11 +217,7 @@
     </message>
 </context>
 <context>
-    <name>PanelWindow</name>
-    <message>
-        <source>CallCue agent assistant</source>
-        <translation>CallCue 坐席助手</translation>
-    </message>
+    <name>PanelWidget</name>
     <message>
         <source>Switch language</source>
         <translation>切换语言</translation>
@@ -280,6 +277,13 @@
     <message>
         <source>Close</source>
         <translation>关闭</translation>
+    </message>
+</context>
+<context>
+    <name>PanelWindow</name>
+    <message>
+        <source>CallCue agent assistant</source>
+        <translation>CallCue 坐席助手</translation>
     </message>
 </context>
 <context>

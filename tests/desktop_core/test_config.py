@@ -152,3 +152,57 @@ def test_save_quotes_strings_safely(tmp_path):
     save_user_settings(user_file, {"agent.id": 'we"ird\\id 坐席', "bridge.allowed_origins": ["http://a"]})
     config = load_config(machine_file=None, user_file=user_file, environ={}, cli={})
     assert config.agent.id == 'we"ird\\id 坐席' and config.bridge.allowed_origins == ("http://a",)
+
+
+# --- connectors (docs/connectors.md) -------------------------------------------------------------------
+
+
+def test_connectors_are_off_by_default_and_set_by_file_or_command_line(tmp_path):
+    config = load(tmp_path)
+    assert config.connectors.baresip is None and config.connectors.ami is None
+    machine = "[connectors]\nami = 'pbx.example.com:5038'\nami_username = 'callcue'\nami_device = 'PJSIP/1001'\n"
+    config = load(tmp_path, machine, environ={"CALLCUE_AMI_SECRET": "from-env"},
+                  cli={"connectors.baresip": "127.0.0.1:4444"})
+    assert config.connectors.baresip == "127.0.0.1:4444" and config.sources["connectors.baresip"] == "command line"
+    assert config.connectors.ami == "pbx.example.com:5038" and config.connectors.ami_device == "PJSIP/1001"
+    assert config.connectors.ami_secret == "from-env" and config.sources["connectors.ami_secret"] == "env CALLCUE_AMI_SECRET"
+    assert config_as_dict(config)["connectors.ami_secret"] == "<set>"  # diagnostics never show the secret
+    assert "from-env" not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        ("connectors.baresip", "192.168.1.20:4444", "must be on this computer"),
+        ("connectors.baresip", "localhost", "the port is missing"),
+        ("connectors.baresip", "127.0.0.1:99999", "from 1 to 65535"),
+        ("connectors.ami", "0.0.0.0:5038", "wildcard address"),
+        ("connectors.ami", "pbx example:5038", "not a host name"),
+        ("connectors.ami_device", "1001", "TECH/NAME"),
+        ("connectors.ami_username", "a\nb", "one line"),
+    ],
+)
+def test_connector_settings_are_checked(tmp_path, key, value, problem):
+    with pytest.raises(ConfigError, match=problem) as caught:
+        load(tmp_path, cli={key: value})
+    assert caught.value.key == key
+
+
+def test_ami_needs_its_credentials(tmp_path):
+    with pytest.raises(ConfigError, match=r"needs connectors\.ami_username and connectors\.ami_secret"):
+        load(tmp_path, cli={"connectors.ami": "pbx.example.com"})
+    config = load(tmp_path, cli={"connectors.ami": "pbx.example.com", "connectors.ami_username": "u",
+                                 "connectors.ami_secret": "s"})
+    assert config.connectors.ami == "pbx.example.com"
+
+
+def test_an_ami_secret_in_a_file_everyone_can_read_is_refused(tmp_path):
+    text = "[connectors]\nami = '10.0.0.5:5038'\nami_username = 'callcue'\nami_secret = 's3cret'\n"
+    machine_file = write(tmp_path / "etc" / "config.toml", text)
+    machine_file.chmod(0o644)
+    with pytest.raises(ConfigError, match="chmod 640") as caught:
+        load_config(machine_file=machine_file, user_file=None, environ={}, cli={})
+    assert caught.value.key == "connectors.ami_secret" and "s3cret" not in str(caught.value)
+    machine_file.chmod(0o640)
+    config = load_config(machine_file=machine_file, user_file=None, environ={}, cli={})
+    assert config.connectors.ami_secret == "s3cret"

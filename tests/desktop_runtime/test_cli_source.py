@@ -37,6 +37,18 @@ def test_without_a_call_id_each_pop_is_a_new_call() -> None:
     assert (first.call_id, second.call_id) == ("cli-1", "cli-2")
 
 
+@pytest.mark.parametrize(
+    "uri", ["sip:+8613912345678@10.0.0.1:5060", '"Li Lei" <sip:+86-139-1234-5678@pbx>', "tel:+8613912345678"])
+def test_ani_may_be_the_sip_uri_a_softphone_hands_over(uri: str) -> None:
+    assert pop_event_from_argv(["--ani", uri]).ani == PHONE
+
+
+def test_a_uri_without_a_number_is_refused_without_echoing_it() -> None:
+    with pytest.raises(InvalidCallEvent, match="holds no phone number") as caught:
+        pop_event_from_argv(["--ani", "sip:anonymous@anonymous.invalid"])
+    assert "anonymous.invalid" not in str(caught.value)
+
+
 def test_a_softphone_can_end_the_call_it_popped() -> None:
     assert pop_event_from_argv(["--call-id", "sip-42", "--state", "ended"]).state == "ended"
 

@@ -1,0 +1,241 @@
+"""PanelSession: one panel's core — local store, services, background runtime, call router, reminders,
+controller and the panel widget — wired together, with no process-global side effects.
+
+Two owners build on it: the desktop shell (desktop/app.py: tray, window docking, sign-in, single
+instance, app-wide theme and translators) and plugin_sdk (a panel embedded in a host's Qt window).
+Several sessions may live in one process; they share nothing:
+
+- its own store file, TaskRunner (threads), JobScheduler (timer), CallRouter and controller;
+- its theme is set on its own widget (never on the QApplication);
+- its texts come from its own `Texts` catalog, so each panel has its own language (nothing is installed
+  in the QApplication; see desktop/ui/i18n.py);
+- no tray, no QSettings, no single-instance socket, no keyring access of its own: the owner hands it an
+  AnalyticsClient whose token provider is the owner's business (keyring, or a host's callback).
+
+`close()` stops every thread, timer and connection the session started. No business logic lives here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import shiboken6
+from PySide6 import QtCore, QtWidgets
+
+from desktop.calls.router import CallRouter
+from desktop.domain.errors import UserError
+from desktop.remote.api_client import AnalyticsClient
+from desktop.runtime.scheduler import JobScheduler
+from desktop.runtime.tasks import TaskRunner
+from desktop.runtime.wrap_up import WrapUpReminders
+from desktop.services.config import Config
+from desktop.services.outcomes import OutcomeService
+from desktop.services.pop import PopService
+from desktop.services.sync import SyncService
+from desktop.storage import LocalStore, StoreCorrupt, StoreError, open_store
+from desktop.storage.store import quarantine_corrupt_store
+from desktop.ui.controller import PanelController
+from desktop.ui.i18n import Texts, resolve_language
+from desktop.ui.outcome_bar import RESULTS
+from desktop.ui.panel import PanelContainer, PanelWidget, PanelWindow
+from desktop.ui.pop_view import describe_error
+from desktop.ui.theme import apply_theme_to_widget, resolve_theme
+
+log = logging.getLogger("callcue.panel_session")
+
+
+def resources_dir() -> Path:
+    frozen_root = getattr(sys, "_MEIPASS", None)
+    if frozen_root:
+        return Path(frozen_root) / "resources"
+    return Path(__file__).resolve().parent.parent / "resources"
+
+
+def open_store_safely(path: Path) -> tuple[LocalStore, UserError | None]:
+    """Open the store; a damaged file is moved aside (kept for rescue) and a fresh one started.
+
+    A read-only or full data directory falls back to a store in the temp folder (one per original path,
+    so two panels never share it), so the panel still works and outcomes are still kept durably; the
+    agent is told either way.
+    """
+    try:
+        return open_store(path), None
+    except StoreCorrupt:
+        moved = quarantine_corrupt_store(path, dt.datetime.now(dt.UTC))
+        log.error("local store was damaged; moved aside", extra={"moved_to": str(moved)})
+        return open_store(path), UserError("store_corrupt", str(moved))
+    except StoreError as exc:
+        fallback = Path(tempfile.gettempdir()) / f"callcue-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+        fallback.mkdir(mode=0o700, exist_ok=True)
+        digest = hashlib.sha256(str(Path(path).absolute()).encode()).hexdigest()[:12]
+        log.error("local store unavailable; using a fallback", extra={"error": exc.code})
+        return open_store(fallback / f"callcue-{digest}.sqlite3"), UserError(exc.code, str(path))
+
+
+def config_shortcuts(config: Config) -> dict[str, str]:
+    return {result: getattr(config.shortcuts, result) for result in RESULTS}
+
+
+class PanelSession(QtCore.QObject):
+    """One panel. `embedded=True`: the panel lives in a `PanelContainer` child of `parent_widget` (the
+    host's); else it is a top-level `PanelWindow` (the desktop shell). `widget` is what the owner shows
+    or embeds (stable for the session's life); `window` is the current panel content (replaced on a
+    language switch)."""
+
+    language_requested = QtCore.Signal(str)  # the agent pressed 中/EN; the owner decides (set_language)
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        store_path: Path,
+        client: AnalyticsClient | None = None,
+        agent_id: str | None = None,
+        language: str | None = None,
+        theme: str | None = None,
+        shortcuts: Mapping[str, str] | None = None,
+        embedded: bool = False,
+        parent_widget: QtWidgets.QWidget | None = None,
+        resources: Path | None = None,
+        parent: QtCore.QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._closed = False
+        self._widget_gone = False
+        self.config = config
+        self.embedded = embedded
+        self.resources = resources or resources_dir()
+        self.language = resolve_language(language or config.ui.language)
+        self.texts = Texts(self.language, self.resources / "translations")
+        qapp = QtWidgets.QApplication.instance()
+        self.theme = resolve_theme(theme or config.ui.theme, qapp)
+        self.shortcuts = dict(config_shortcuts(config) if shortcuts is None else shortcuts)
+        self.store_path = Path(store_path)
+
+        self.store, self.store_problem = open_store_safely(self.store_path)
+        self._client = client
+        self._retired_clients: list[AnalyticsClient] = []
+        self.pop_service = PopService(client, self.store, cache_ttl=dt.timedelta(hours=config.cache.ttl_h))
+        self.outcome_service = OutcomeService(self.store)
+        self.sync_service = SyncService(self.store, client)
+
+        self.runner = TaskRunner(self)
+        self.scheduler = JobScheduler(self)
+        self.router = CallRouter(agent_id=None,
+                                 wrap_up_reminder_after=dt.timedelta(seconds=config.ui.wrapup_reminder_s))
+        self.reminders = WrapUpReminders(self.scheduler, self)
+        self.router.add_listener(self.reminders.on_router_action)
+
+        self.container: PanelContainer | None = PanelContainer(parent_widget) if embedded else None
+        self.window = self._make_window()
+        if self.container is not None:
+            self.container.set_panel(self.window)
+            self.tokens = apply_theme_to_widget(self.container, self.theme, self.resources / "themes")
+        self.controller = PanelController(
+            self.window, self.runner, self.router, self.pop_service, self.outcome_service, self.sync_service,
+            agent_id=agent_id, scheduler=self.scheduler, parent=self)
+        self.reminders.reminder_due.connect(self.controller.remind)
+
+    @property
+    def widget(self) -> QtWidgets.QWidget:
+        """What the owner embeds or shows: the container (embedded) or the panel window."""
+        return self.container if self.container is not None else self.window
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _make_window(self) -> PanelWidget:
+        if self.embedded:
+            window: PanelWidget = PanelWidget(self.texts, self.shortcuts, embedded=True)
+        else:
+            window = PanelWindow(self.texts, self.shortcuts)
+            if self.config.ui.always_on_top:
+                window.setWindowFlag(QtCore.Qt.WindowType.WindowStaysOnTopHint, True)
+            self.tokens = apply_theme_to_widget(window, self.theme, self.resources / "themes")
+        window.language_requested.connect(self.language_requested)
+        window.sync_details_requested.connect(self._show_attention)
+        return window
+
+    # ------------------------------------------------------------------ start / stop
+
+    def start(self) -> None:
+        """Periodic sync and router housekeeping, a first sync, and the store's problem if any."""
+        self.scheduler.every(self.config.sync.interval_s, self.controller.request_sync, "sync")
+        self.scheduler.every(60, self.router.sweep, "router-sweep")
+        self.controller.request_sync()
+        if self.store_problem is not None:
+            self.window.show_notice(describe_error(self.store_problem, self.texts), "attention")
+
+    def use_client(self, client: AnalyticsClient | None, agent_id: str | None) -> None:
+        """After a sign-in (a new server or token) or sign-out (None). The old client's connections are
+        closed at close(), when no worker can still be using it."""
+        if self._client is not None and self._client is not client:
+            self._retired_clients.append(self._client)
+        self._client = client
+        self.pop_service.use_client(client)
+        self.sync_service.use_client(client)
+        self.controller.agent_id = agent_id
+
+    def close(self) -> None:
+        """Stop every timer, thread and connection this session started, close its widget and its store.
+        Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self.scheduler.shutdown()
+        self.runner.shutdown()
+        for client in [*self._retired_clients, self._client]:
+            if client is not None:
+                client.close()
+        self._retired_clients.clear()
+        widget = None if self._widget_gone else self.widget
+        if widget is not None and _alive(widget):
+            widget.hide()
+            widget.close()
+            widget.deleteLater()
+        self.store.close()
+
+    def forget_widget(self) -> None:
+        """The owner's widget tree is being deleted (e.g. the host closed its window without closing the
+        panel): close() must not touch the widgets any more."""
+        self._widget_gone = True
+
+    # ------------------------------------------------------------------ language
+
+    def set_language(self, language: str) -> None:
+        """Rebuild the panel in `language`; open calls stay as they are. Nothing is persisted here."""
+        language = resolve_language(language)
+        if language == self.language or self._closed:
+            return
+        self.language = language
+        self.texts = Texts(language, self.resources / "translations")
+        old = self.window
+        self.window = self._make_window()
+        self.controller.attach_window(self.window)
+        if self.container is not None:
+            self.container.set_panel(self.window)
+        else:
+            geometry, visible = old.geometry(), old.isVisible()
+            self.window.setGeometry(geometry)
+            if visible:
+                self.window.show()
+        old.close()
+        old.deleteLater()
+
+    # ------------------------------------------------------------------ misc
+
+    def _show_attention(self) -> None:
+        self.runner.submit("db", self.sync_service.needs_attention, name="attention", owner=self,
+                           on_done=lambda entries: self.window.show_attention(entries))
+
+
+def _alive(widget: QtWidgets.QWidget | None) -> bool:
+    return widget is not None and shiboken6.isValid(widget)

@@ -1,0 +1,286 @@
+"""BridgeHost: runs the local bridge (desktop.calls.bridge) for the panel and answers it on the GUI thread.
+
+The bridge serves sockets on its own thread and never touches Qt. Its commands reach the panel here: the
+bridge thread appends the work and a concurrent Future to an inbox and, when the inbox was empty, queues
+one call of `_drain_inbox` on the GUI thread (QMetaObject.invokeMethod, queued). The GUI thread runs the
+commands in arrival order (the router and the window are GUI-thread objects), a few milliseconds' worth
+at a time so paints and timers interleave during a burst, and completes each Future, which the bridge
+awaits with a timeout (503 "panel busy" when the GUI thread does not get to it in time). Events travel
+the other way: the controller's signals (GUI thread) and the router's actions become `publish()` calls,
+which only hand the event to the bridge's loop and return.
+
+Why not a queued Signal.emit per command: PySide6 6.12 on CPython 3.11 drops a reference to True on
+every Python-side emit() (the interpreter aborts once True's count reaches zero); invokeMethod does not,
+and one wake-up per burst instead of one per command is cheaper anyway.
+
+Lifecycle (see the wiring in desktop/app.py): construct, `follow(controller)`, `start()` after the window
+is shown (everything else, imports, the token file and binding included, happens on the bridge's own
+thread, so start() costs the GUI thread well under a millisecond), `stop()` in the app's close(), before
+the router and the window go away.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from PySide6.QtCore import QMetaObject, QObject, Qt, Slot
+
+from desktop.calls.bridge_protocol import (
+    call_closed_data,
+    call_ignored_data,
+    call_result,
+    call_updated_data,
+    outcome_recorded_data,
+    panel_result,
+    pop_shown_data,
+    state_snapshot,
+    sync_state_data,
+)
+from desktop.calls.events import CallEvent
+from desktop.calls.router import CallRouter, Closed, Ignored, RouterAction, UpdatePop
+from desktop.domain.states import SyncState
+
+logger = logging.getLogger(__name__)
+
+
+class BridgeSettingsLike(Protocol):
+    """desktop.services.config.BridgeSettings (runtime may not import services)."""
+
+    port: int
+    token: str | None
+    allowed_origins: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _GuiCall:
+    fn: Callable[..., Mapping[str, Any]]
+    args: tuple[Any, ...]
+    future: concurrent.futures.Future
+
+
+# The GUI thread runs bridge commands for at most this long before letting paints and timers in.
+_DRAIN_SLICE_S = 0.008
+
+
+class BridgeHost(QObject):
+    """The panel's side of the local bridge. Use from the GUI thread (except the bridge's own calls)."""
+
+    def __init__(self, settings: BridgeSettingsLike, data_dir: Path, router: CallRouter, *,
+                 show: Callable[[], None], hide: Callable[[], None], is_visible: Callable[[], bool],
+                 answer_timeout_s: float = 2.0, parent: QObject | None = None) -> None:
+        """`show` must not take the keyboard (the agent types into the softphone): pass the window's
+        show_without_focus. `data_dir` holds the per-install token file (unless IT preset a token)."""
+        super().__init__(parent)
+        self._settings = settings
+        self._data_dir = data_dir
+        self._router = router
+        self._show = show
+        self._hide = hide
+        self._is_visible = is_visible
+        self._answer_timeout_s = answer_timeout_s
+        self._inbox: deque[_GuiCall] = deque()  # bridge thread appends, GUI thread takes
+        self._inbox_lock = threading.Lock()
+        self._drain_queued = False
+        self._pops: dict[str, dict[str, Any]] = {}  # call id -> its last pop.shown data (GET /v1/state)
+        self._sync: dict[str, Any] | None = None
+        self._remove_listener: Callable[[], None] | None = None
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+        self._set_up = threading.Event()  # the bridge's thread has bound (self.server set) or given up
+        self.server: Any = None  # desktop.calls.bridge.BridgeServer while running
+        self.token: Any = None  # its BridgeToken
+        self.problem: str | None = None  # why the bridge is not running, for logs and diagnostics
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def running(self) -> bool:
+        return self.server is not None and self.server.running
+
+    @property
+    def port(self) -> int:
+        return self.server.port if self.server is not None else 0
+
+    def follow(self, controller: Any) -> None:
+        """Publish the controller's pop_shown, outcome_recorded and sync_state_changed signals."""
+        controller.pop_shown.connect(self.publish_pop_shown)
+        controller.outcome_recorded.connect(self.publish_outcome_recorded)
+        controller.sync_state_changed.connect(self.publish_sync_state)
+
+    def start(self, *, port: int | None = None) -> bool:
+        """Start the bridge on bridge.port (`port` overrides it; 0 = any free port, for tests). Returns at
+        once: the bridge's thread imports its modules, reads (or makes) the token and binds, so none of
+        that runs on the GUI thread. False when the bridge is off (bridge.port = 0); a bridge that cannot
+        run (port taken, …) logs why and keeps it in `problem`. Never raises."""
+        if self._stopped or self._thread is not None:
+            return self._thread is not None
+        if port is None:
+            if self._settings.port == 0:
+                self.problem = "the local bridge is off (bridge.port = 0)"
+                logger.info(self.problem)
+                return False
+            port = self._settings.port
+        self._remove_listener = self._router.add_listener(self._on_router_action)
+        self._thread = threading.Thread(target=self._run_bridge, args=(port,), name="callcue-bridge", daemon=False)
+        self._thread.start()
+        return True
+
+    def _run_bridge(self, port: int) -> None:
+        """The bridge's thread: set up, then serve until stop()."""
+        from desktop.calls.bridge import BridgeHandlers, BridgeServer, BridgeStartError, resolve_token
+
+        try:
+            token = resolve_token(self._settings.token, self._data_dir)
+            handlers = BridgeHandlers(
+                call_event=lambda event: self._submit(self._handle_call_event, event),
+                show=lambda: self._submit(self._handle_show),
+                hide=lambda: self._submit(self._handle_hide),
+                state=lambda: self._submit(self._handle_state),
+            )
+            server = BridgeServer(token=token, handlers=handlers, port=port,
+                                  allowed_origins=self._settings.allowed_origins,
+                                  answer_timeout_s=self._answer_timeout_s)
+            server.bind()
+        except (BridgeStartError, OSError, ValueError) as exc:
+            self.problem = f"the local bridge is not running: {exc}"
+            logger.error(self.problem)
+            self._set_up.set()
+            return
+        with self._inbox_lock:
+            if self._stopped:
+                server.stop()
+                self._set_up.set()
+                return
+            self.token, self.server = token, server
+        self._set_up.set()
+        server.serve()
+
+    def wait_ready(self, timeout: float = 10.0) -> bool:
+        """True once the bridge serves (tests and benchmarks; the panel never waits for it)."""
+        deadline = time.monotonic() + timeout
+        if not self._set_up.wait(timeout) or self.server is None:
+            return False
+        return self.server.wait_ready(max(0.0, deadline - time.monotonic()))
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Refuse what is still waiting for the GUI thread (503 "closing"), close every connection and end
+        the bridge thread. Idempotent."""
+        with self._inbox_lock:
+            self._stopped = True
+            waiting = list(self._inbox)
+            self._inbox.clear()
+            server = self.server
+        if self._remove_listener is not None:
+            self._remove_listener()
+            self._remove_listener = None
+        for call in waiting:
+            call.future.cancel()  # the bridge answers 503: the GUI thread is here, not going to run them
+        if server is not None:
+            server.stop(timeout)
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                logger.error("the bridge thread did not end within %.1f s", timeout)
+
+    # ------------------------------------------------------------------ bridge thread -> GUI thread
+
+    def _submit(self, fn: Callable[..., Mapping[str, Any]], *args: Any) -> concurrent.futures.Future:
+        """On the bridge thread: queue `fn(*args)` for the GUI thread; the Future gets its answer."""
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        with self._inbox_lock:
+            if self._stopped:  # checked under the lock stop() takes: nothing slips in after it
+                future.cancel()
+                return future
+            self._inbox.append(_GuiCall(fn, args, future))
+            wake = not self._drain_queued
+            self._drain_queued = True
+        if wake:
+            QMetaObject.invokeMethod(self, "_drain_inbox", Qt.ConnectionType.QueuedConnection)
+        return future
+
+    @Slot()
+    def _drain_inbox(self) -> None:
+        """On the GUI thread: run queued commands, oldest first, for at most _DRAIN_SLICE_S."""
+        deadline = time.perf_counter() + _DRAIN_SLICE_S
+        while True:
+            with self._inbox_lock:
+                if not self._inbox:
+                    self._drain_queued = False
+                    return
+                call = self._inbox.popleft()
+            self._run(call)
+            if time.perf_counter() >= deadline:
+                break
+        # More waiting: come back after the events already queued (paints, timers, task results).
+        QMetaObject.invokeMethod(self, "_drain_inbox", Qt.ConnectionType.QueuedConnection)
+
+    def _run(self, call: _GuiCall) -> None:
+        # A cancelled future timed out on the bridge (it answered 503) or the bridge stopped: skip it, so
+        # "503" always means "not applied".
+        if not call.future.set_running_or_notify_cancel():
+            return
+        try:
+            result = call.fn(*call.args)
+        except Exception as exc:
+            logger.exception("bridge command failed on the GUI thread")
+            call.future.set_exception(exc)
+        else:
+            call.future.set_result(result)
+
+    # ------------------------------------------------------------------ commands (GUI thread)
+
+    def _handle_call_event(self, event: CallEvent) -> dict[str, Any]:
+        return call_result(event.call_id, self._router.handle(event))
+
+    def _handle_show(self) -> dict[str, Any]:
+        self._show()
+        return panel_result(self._is_visible())
+
+    def _handle_hide(self) -> dict[str, Any]:
+        self._hide()
+        return panel_result(self._is_visible())
+
+    def _handle_state(self) -> dict[str, Any]:
+        return state_snapshot(self._router.calls(), self._pops, self._sync, self._is_visible())
+
+    # ------------------------------------------------------------------ events (GUI thread)
+
+    def _publish(self, event_type: str, data: Mapping[str, Any]) -> None:
+        if self.server is not None and not self._stopped:
+            self.server.publish(event_type, data)
+
+    @Slot(dict)
+    def publish_pop_shown(self, payload: dict) -> None:
+        call_id = str(payload.get("call_id", ""))
+        data = pop_shown_data(payload, update=call_id in self._pops)
+        self._pops[call_id] = data
+        self._publish("pop.shown", data)
+
+    @Slot(dict)
+    def publish_outcome_recorded(self, payload: dict) -> None:
+        self._publish("outcome.recorded", outcome_recorded_data(payload))
+
+    @Slot(object)
+    def publish_sync_state(self, state: SyncState) -> None:
+        data = sync_state_data(state)
+        if data == self._sync:
+            return  # refreshed but unchanged: not news for a host
+        self._sync = data
+        self._publish("sync.state", data)
+
+    def _on_router_action(self, action: RouterAction) -> None:
+        if isinstance(action, UpdatePop):
+            self._publish("call.updated", call_updated_data(action))
+        elif isinstance(action, Ignored):
+            self._publish("call.ignored", call_ignored_data(action))
+        elif isinstance(action, Closed):
+            self._pops.pop(action.call_id, None)
+            self._publish("call.closed", call_closed_data(action))

@@ -1,0 +1,1 @@
+"""Example host applications (they import only plugin_sdk)."""

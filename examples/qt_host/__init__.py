@@ -1,0 +1,1 @@
+"""A small Qt softphone that embeds the CallCue panel (run host.py)."""

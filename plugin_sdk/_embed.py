@@ -1,0 +1,344 @@
+"""embed_panel() and PanelHandle: the CallCue panel inside a host's own Qt application (API v1).
+
+Each handle owns one PanelSession (desktop/panel_session.py): its own store, threads, timer, router and
+widget. Nothing is installed into the host's QApplication (no style sheet, palette, translator, window
+icon or event filter); the only process-wide things are a list of the open panels' store files (two
+panels must not share one) and a connection to QApplication.aboutToQuit that closes a panel the host
+forgot to close.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import logging
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from PySide6 import QtCore, QtWidgets
+
+from desktop.calls.events import InvalidCallEvent
+from desktop.calls.router import Activate, Closed, Ended, Ignored, Pop, RouterAction, UpdatePop
+from desktop.panel_session import PanelSession
+from desktop.remote.api_client import AnalyticsClient
+from desktop.remote.credentials import CredentialStore, CredentialsUnavailable
+from desktop.services.config import APP_NAME, ConfigError, load_config
+from desktop.services.session import HostToken
+from plugin_sdk._types import (
+    EVENT_NAMES,
+    OUTCOME_RECORDED_FIELDS,
+    POP_SHOWN_FIELDS,
+    RESULTS,
+    SYNC_STATE_FIELDS,
+    CallEventResult,
+    PanelClosedError,
+    PanelConfig,
+    PanelConfigError,
+    PanelError,
+    event_name,
+)
+from plugin_sdk._version import API_VERSION, require_api
+
+log = logging.getLogger("callcue.sdk")
+
+CredentialsCallback = Callable[[], "str | None"]
+Unsubscribe = Callable[[], None]
+
+# Resolved store path -> the open handle using it (two panels sharing a file would both send its outbox).
+_OPEN_STORES: dict[Path, PanelHandle] = {}
+
+_DEFAULT_SHORTCUTS = {result: f"Ctrl+{index}" for index, result in enumerate(RESULTS, start=1)}
+
+
+def default_store_path(server_url: str, agent_id: str) -> Path:
+    """<user data dir>/CallCue/embedded/<agent>-<hash of server and agent>.sqlite3"""
+    digest = hashlib.sha256(f"{server_url}\n{agent_id}".encode()).hexdigest()[:12]
+    safe_agent = re.sub(r"[^A-Za-z0-9_.-]", "_", agent_id)[:32]
+    return platformdirs.user_data_path(APP_NAME, appauthor=False) / "embedded" / f"{safe_agent}-{digest}.sqlite3"
+
+
+def embed_panel(parent: QtWidgets.QWidget | None, config: PanelConfig, *,
+                credentials: CredentialsCallback | None = None) -> PanelHandle:
+    """Build a panel as a child of `parent` (put `handle.widget` in your layout) and start it.
+
+    `credentials()` returns the agent's bearer token (or None). It runs on the panel's network worker
+    thread, never two calls at once: return a cached token quickly and touch no widgets. It is asked
+    before the first request and once again after the server refuses a token (401); see docs/sdk.md.
+    Without it the token is read from the OS keyring entry the CallCue desktop app's sign-in writes.
+
+    Call on the GUI thread, with a QApplication. Raises IncompatibleApiError (config.require_api),
+    PanelConfigError, or PanelError (e.g. store_path used by another open panel).
+    """
+    if not isinstance(config, PanelConfig):
+        raise TypeError(f"config must be a PanelConfig, not {type(config).__name__}")
+    if config.require_api is not None:
+        require_api(config.require_api)
+    app = QtWidgets.QApplication.instance()
+    if not isinstance(app, QtWidgets.QApplication):
+        raise PanelError("create the QApplication before embedding a panel")
+    if QtCore.QThread.currentThread() != app.thread():
+        raise PanelError("embed_panel must be called on the GUI thread")
+    if parent is not None and not isinstance(parent, QtWidgets.QWidget):
+        raise TypeError(f"parent must be a QWidget or None, not {type(parent).__name__}")
+    if credentials is not None and not callable(credentials):
+        raise TypeError("credentials must be a callable returning the token (or None)")
+    store_path = Path(config.store_path or default_store_path(config.server_url, config.agent_id)).resolve()
+    other = _OPEN_STORES.get(store_path)
+    if other is not None and not other.closed:
+        raise PanelError(f"store_path {str(store_path)!r} is used by another open panel; give each panel its own")
+    return PanelHandle(parent, config, store_path, credentials)
+
+
+class PanelHandle(QtCore.QObject):
+    """One embedded panel. Use it on the GUI thread. Events arrive on the GUI thread, as Qt signals and
+    through subscribe(); payloads are plain dicts (docs/sdk.md) — treat them as read-only."""
+
+    pop_shown = QtCore.Signal(dict)
+    outcome_recorded = QtCore.Signal(dict)
+    sync_state = QtCore.Signal(dict)
+
+    def __init__(self, parent: QtWidgets.QWidget | None, config: PanelConfig, store_path: Path,
+                 credentials: CredentialsCallback | None) -> None:
+        super().__init__()
+        self.config = config
+        self.api_version = API_VERSION
+        self.store_path = store_path
+        self._closed = False
+        self._subscribers: dict[str, list[Callable[[dict[str, Any]], object]]] = {name: [] for name in EVENT_NAMES}
+        self._last_sync_state: dict[str, Any] | None = None
+        try:
+            desktop_config = load_config(machine_file=None, user_file=None, environ={}, cli={
+                "server.url": config.server_url, "agent.id": config.agent_id, "ui.language": config.language,
+                "ui.theme": config.theme, "server.timeout_s": config.timeout_s,
+                "server.ca_bundle": config.ca_bundle, "sync.interval_s": config.sync_interval_s,
+                "ui.wrapup_reminder_s": config.wrapup_reminder_s, "store.path": store_path,
+            })
+        except ConfigError as exc:
+            raise PanelConfigError(_FIELDS.get(exc.key or "", exc.key or "config"), exc.problem) from None
+        self._token = HostToken(credentials or _keyring_token(config.server_url, config.agent_id))
+        client = AnalyticsClient(config.server_url, self._token.current, timeout=(1.0, desktop_config.server.timeout_s),
+                                 verify=desktop_config.server.verify, renew_token=self._token.renew)
+        shortcuts = dict(_DEFAULT_SHORTCUTS if config.shortcuts is None else config.shortcuts)
+        self._session = PanelSession(
+            desktop_config, store_path=store_path, client=client, agent_id=config.agent_id,
+            language=config.language, theme=config.theme, shortcuts=shortcuts, embedded=True,
+            parent_widget=parent, parent=self)
+        self._widget = self._session.widget
+        _OPEN_STORES[store_path] = self
+        controller = self._session.controller
+        controller.pop_shown.connect(lambda payload: self._publish("pop_shown", _only(payload, POP_SHOWN_FIELDS)))
+        controller.outcome_recorded.connect(
+            lambda payload: self._publish("outcome_recorded", _only(payload, OUTCOME_RECORDED_FIELDS)))
+        controller.sync_state_changed.connect(self._sync_state_changed)
+        self._session.language_requested.connect(self._session.set_language)
+        # If the host deletes the panel's parent (or quits) without close(), stop the threads anyway.
+        self._widget.destroyed.connect(self._widget_destroyed)
+        app = QtCore.QCoreApplication.instance()
+        app.aboutToQuit.connect(self.close)
+        self._session.start()
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def widget(self) -> QtWidgets.QWidget:
+        """The panel: put it in your layout. Stays the same widget for the handle's life; deleted by close()."""
+        self._check_open()
+        return self._widget
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def language(self) -> str:
+        """'zh_CN' or 'en': the panel's language now (the agent may switch it with the 中/EN button)."""
+        return self._session.language
+
+    # ------------------------------------------------------------------ calls
+
+    def call_event(self, call_id: str, state: str, ani: str | None = None, customer_id: str | None = None, *,
+                   dnis: str | None = None, agent_id: str | None = None, at: Any = None) -> CallEventResult:
+        """Feed one call event: state 'ringing', 'answered', 'transferred' or 'ended'.
+
+        Send every event of a call with the same call_id. The first event of a call pops it (ringing, or
+        answered/transferred for a call that reached the agent from a queue or a colleague without ringing
+        here); repeats and late replays are ignored; a transfer updates the same tab. `ani` is the caller's
+        number, `customer_id` the CRM id if you know it (preferred), `at` when it happened (aware datetime,
+        ISO 8601 or epoch seconds). Never raises for bad event data: the result says 'rejected' and why.
+        """
+        self._check_open()
+        data = {"call_id": call_id, "state": state, "ani": ani, "dnis": dnis, "customer_id": customer_id,
+                "agent_id": agent_id, "at": at}
+        try:
+            actions = self._session.router.handle_data({k: v for k, v in data.items() if v is not None},
+                                                       source="sdk")
+        except InvalidCallEvent as exc:
+            return CallEventResult(call_id if isinstance(call_id, str) else None, "rejected", "invalid_event", str(exc))
+        return _summarize(call_id, actions)
+
+    def show_customer(self, customer_id: str) -> CallEventResult:
+        """Open a customer in a new tab as if they had called (e.g. an outbound call or a CRM click).
+        The result's call_id is the tab's id ('search-…'); pop_shown follows with source 'sdk'."""
+        self._check_open()
+        if not isinstance(customer_id, str) or not customer_id.strip():
+            return CallEventResult(None, "rejected", "invalid_event", "customer_id: must be a non-empty str")
+        actions = self._session.controller.pop_customer(customer_id.strip(), source="sdk")
+        pop = next((a for a in actions if isinstance(a, Pop)), None)
+        return _summarize(pop.call_id if pop else None, actions)
+
+    def calls(self) -> list[dict[str, Any]]:
+        """The open calls (one tab each), oldest first: call_id, state ('ringing', 'active', 'wrap_up'),
+        source, transfers, outcome_recorded."""
+        self._check_open()
+        return [{"call_id": c.call_id, "state": c.state, "source": c.source, "transfers": c.transfers,
+                 "outcome_recorded": c.outcome_recorded} for c in self._session.router.calls()]
+
+    # ------------------------------------------------------------------ events
+
+    def subscribe(self, event: str, callback: Callable[[dict[str, Any]], object]) -> Unsubscribe:
+        """Call `callback(payload)` for each `event` ('pop_shown', 'outcome_recorded', 'sync_state'; the
+        wire names 'pop.shown' … are accepted too). Returns the function that unsubscribes (idempotent).
+        A callback that raises is logged and does not affect the panel or other subscribers."""
+        self._check_open()
+        name = event_name(event)
+        if not callable(callback):
+            raise TypeError("callback must be callable")
+        subscribers = self._subscribers[name]
+        subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in subscribers:
+                subscribers.remove(callback)
+
+        if name == "sync_state" and self._last_sync_state is not None:
+            self._call(name, callback, self._last_sync_state)  # the current state at once
+        return unsubscribe
+
+    def _publish(self, name: str, payload: dict[str, Any]) -> None:
+        if self._closed:
+            return
+        getattr(self, name).emit(copy.deepcopy(payload))
+        for callback in list(self._subscribers[name]):
+            self._call(name, callback, payload)
+
+    @staticmethod
+    def _call(name: str, callback: Callable[[dict[str, Any]], object], payload: dict[str, Any]) -> None:
+        try:
+            callback(copy.deepcopy(payload))
+        except Exception:
+            log.exception("a host's %s subscriber failed", name)
+
+    def _sync_state_changed(self, state) -> None:
+        payload = _only(state.as_event(), SYNC_STATE_FIELDS)
+        if payload != self._last_sync_state:  # only changes: no event every 15 s
+            self._last_sync_state = payload
+            self._publish("sync_state", payload)
+
+    # ------------------------------------------------------------------ controls
+
+    def sync_now(self) -> None:
+        """Send pending outcomes now (also ignores the backoff after failures)."""
+        self._check_open()
+        self._session.controller.request_sync(force=True)
+
+    def refresh_credentials(self) -> None:
+        """You have a new token: the panel asks `credentials()` again at its next request and sends
+        pending outcomes now."""
+        self._check_open()
+        self._token.invalidate()
+        self._session.controller.request_sync(force=True)
+
+    def set_language(self, language: str) -> None:
+        """'zh_CN', 'en' or 'system': this panel only; open calls stay."""
+        self._check_open()
+        if language not in ("system", "zh_CN", "en"):
+            raise ValueError(f"language must be 'system', 'zh_CN' or 'en'; got {language!r}")
+        self._session.set_language(language)
+
+    def close(self) -> None:
+        """Stop the panel's threads, timers and connections, close its store and delete its widget.
+        Other panels are unaffected. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        app = QtCore.QCoreApplication.instance()
+        if app is not None:
+            with contextlib.suppress(RuntimeError, TypeError):
+                app.aboutToQuit.disconnect(self.close)
+        self._session.close()
+        if _OPEN_STORES.get(self.store_path) is self:
+            del _OPEN_STORES[self.store_path]
+        for subscribers in self._subscribers.values():
+            subscribers.clear()
+
+    def _widget_destroyed(self, *_args: object) -> None:
+        if not self._closed:
+            log.warning("the panel's widget was deleted without PanelHandle.close(); closing the panel")
+            self._session.forget_widget()
+            self.close()
+
+    def __enter__(self) -> PanelHandle:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise PanelClosedError("this panel was closed")
+        if QtCore.QThread.currentThread() != self.thread():
+            raise PanelError("use a PanelHandle on the GUI thread")
+
+
+_FIELDS = {"server.url": "server_url", "agent.id": "agent_id", "ui.language": "language", "ui.theme": "theme",
+           "server.timeout_s": "timeout_s", "server.ca_bundle": "ca_bundle", "sync.interval_s": "sync_interval_s",
+           "ui.wrapup_reminder_s": "wrapup_reminder_s", "store.path": "store_path"}
+
+
+def _keyring_token(server_url: str, agent_id: str) -> CredentialsCallback:
+    store = CredentialStore()
+
+    def from_keyring() -> str | None:
+        try:
+            return store.get_token(server_url, agent_id)
+        except CredentialsUnavailable as exc:
+            log.warning("no token: %s", exc)
+            return None
+
+    return from_keyring
+
+
+
+
+def _only(payload: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """Exactly the documented fields (the bridge's events carry the same)."""
+    return {name: payload.get(name) for name in fields}
+
+
+def _summarize(call_id: str | None, actions: list[RouterAction]) -> CallEventResult:
+    """The same answer the local bridge gives in `call.result` (docs/bridge.md), for the same event."""
+    mine = [action for action in actions if action.call_id == call_id]
+
+    def first(kind: type) -> Any:
+        return next((action for action in mine if isinstance(action, kind)), None)
+
+    if first(Pop) is not None:
+        which = "the active call" if first(Activate) is not None else "the ringing call"
+        return CallEventResult(call_id, "popped", None, f"a new tab opened for {which}; its customer data is being fetched")
+    if (update := first(UpdatePop)) is not None:
+        detail = ("transfer applied to the open tab; fetching the data of the new party"
+                  if update.identity_changed else "transfer applied to the open tab (same customer)")
+        return CallEventResult(call_id, "updated", "transfer", detail)
+    if (ended := first(Ended)) is not None:
+        return CallEventResult(call_id, "ended", ended.reason, "the call ended; its tab stays open for wrap-up")
+    if (closed := first(Closed)) is not None:
+        return CallEventResult(call_id, "closed", closed.reason, "the call's tab was closed")
+    if first(Activate) is not None:
+        return CallEventResult(call_id, "answered", None, "the call is now active in its tab")
+    if (ignored := first(Ignored)) is not None:
+        return CallEventResult(call_id, "ignored", ignored.reason, ignored.detail)
+    return CallEventResult(call_id, "ignored", "no_change", "the event changed nothing")
