@@ -21,6 +21,7 @@ from desktop.calls.events import InvalidCallEvent
 from desktop.domain.errors import UserError, UserFacingError
 from desktop.panel_session import PanelSession, open_store_safely, resources_dir
 from desktop.remote.credentials import CredentialStore
+from desktop.runtime.connectors_host import ConnectorsHost
 from desktop.runtime.single_instance import CommandRejected
 from desktop.services.config import Config, ConfigPaths, save_user_settings
 from desktop.services.session import SignInService, make_client_factory
@@ -64,6 +65,8 @@ class CallCueApp(QtCore.QObject):
         agent_id = self.session.account.agent_id if self.session.account else config.agent.id
         self.panel.use_client(self.session.client(), agent_id)
         self.panel.language_requested.connect(self.switch_language)
+        # Softphones and PBXs (baresip ctrl_tcp, Asterisk AMI): their threads post events to the router here.
+        self.connectors = ConnectorsHost(self.router.handle, parent=self)
         self.controller.auth_failed.connect(self._auth_failed)
         self.controller.callback_due.connect(self._notify)
         self.tray: Tray | None = None
@@ -134,6 +137,7 @@ class CallCueApp(QtCore.QObject):
 
     def start(self, *, show: bool = True) -> None:
         self.panel.start()
+        self.connectors.start_from_settings(self.config.connectors)
         if show:
             self.dock_window()
             self.window.show()
@@ -174,6 +178,7 @@ class CallCueApp(QtCore.QObject):
             self.tray.hide()
         if self._sign_in_dialog is not None:
             self._sign_in_dialog.close()
+        self.connectors.stop()
         self.panel.close()
         self.translations.remove()
 

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from desktop import __version__
+from desktop.calls.connect_option import connect_argument, connect_overrides
 
 EXIT_OK, EXIT_USAGE, EXIT_FAILED = 0, 2, 1
 
@@ -36,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--lang", choices=["system", "zh_CN", "en"], help="interface language")
     common.add_argument("--theme", choices=["system", "light", "dark"])
     common.add_argument("--store", help="local data file (default: the platform data directory)")
+    common.add_argument("--connect", action="append", type=connect_argument, metavar="NAME=HOST:PORT",
+                        help="take calls from baresip=127.0.0.1:4444 or ami=pbx.example.com:5038 (repeatable)")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", parents=[common], help="run the panel (the default)")
     pop = sub.add_parser("pop", parents=[common], help="pop a caller in the running panel")
@@ -62,6 +65,7 @@ def _config_overrides(args: argparse.Namespace) -> dict[str, object]:
         "ui.language": args.lang,
         "ui.theme": args.theme,
         "store.path": args.store,
+        **connect_overrides(getattr(args, "connect", None)),
     }
 
 

@@ -134,10 +134,10 @@ class BridgeHost(QObject):
         return True
 
     def _run_bridge(self, port: int) -> None:
-        """The bridge's thread: set up, then serve until stop()."""
-        from desktop.calls.bridge import BridgeHandlers, BridgeServer, BridgeStartError, resolve_token
-
+        """The bridge's thread: set up, then serve until stop(). A failure is logged, never raised."""
         try:
+            from desktop.calls.bridge import BridgeHandlers, BridgeServer, resolve_token
+
             token = resolve_token(self._settings.token, self._data_dir)
             handlers = BridgeHandlers(
                 call_event=lambda event: self._submit(self._handle_call_event, event),
@@ -148,19 +148,20 @@ class BridgeHost(QObject):
             server = BridgeServer(token=token, handlers=handlers, port=port,
                                   allowed_origins=self._settings.allowed_origins,
                                   answer_timeout_s=self._answer_timeout_s)
-            server.bind()
-        except (BridgeStartError, OSError, ValueError) as exc:
+            server.bind()  # BridgeStartError (port taken) says what to change
+        except Exception as exc:
             self.problem = f"the local bridge is not running: {exc}"
             logger.error(self.problem)
             self._set_up.set()
             return
         with self._inbox_lock:
-            if self._stopped:
-                server.stop()
-                self._set_up.set()
-                return
-            self.token, self.server = token, server
+            stopped = self._stopped
+            if not stopped:
+                self.token, self.server = token, server
         self._set_up.set()
+        if stopped:
+            server.stop()
+            return
         server.serve()
 
     def wait_ready(self, timeout: float = 10.0) -> bool:

@@ -116,7 +116,7 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         self.tabs.setDocumentMode(True)
         self.tabs.setTabsClosable(True)
         self.tabs.tabCloseRequested.connect(self._close_requested)
-        self.tabs.currentChanged.connect(self._refresh_outcome_target)
+        self.tabs.currentChanged.connect(self._tab_brought_forward)
         layout.addWidget(self.tabs, 1)
         self.idle = QtWidgets.QLabel(self.tr("Waiting for a call. Incoming calls appear here automatically."))
         self.idle.setProperty("role", "muted")
@@ -156,7 +156,8 @@ class PanelWidget(Localized, QtWidgets.QWidget):
             view.offer_selected.connect(lambda _offer_id: self._refresh_outcome_target())
             self._views[call_id] = view
             self.tabs.addTab(view, "")
-        view.render(result)
+        in_front = activate or self.tabs.currentWidget() is view
+        view.render(result, defer=not in_front)
         self._set_tab_title(call_id)
         if activate:
             self.tabs.setCurrentWidget(view)
@@ -225,6 +226,12 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         self.idle.setVisible(not has_calls)
 
     # ------------------------------------------------------------------ outcomes
+
+    def _tab_brought_forward(self, _index: int) -> None:
+        view = self.tabs.currentWidget()
+        if isinstance(view, PopView):
+            view.ensure_built()
+        self._refresh_outcome_target()
 
     def _refresh_outcome_target(self) -> None:
         call_id = self.current_call_id()

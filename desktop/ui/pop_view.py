@@ -176,25 +176,23 @@ class PopView(Localized, QtWidgets.QWidget):
 
     # ------------------------------------------------------------------ rendering
 
-    def render(self, result, now: dt.datetime | None = None) -> None:
-        """Show `result`. Same document as on screen: only the status line changes. A tab out of sight is
-        built when it is first shown, so a burst of background calls costs the GUI thread nothing."""
+    def render(self, result, now: dt.datetime | None = None, *, defer: bool = False) -> None:
+        """Show `result`. Same document as on screen: only the status line changes. `defer` (a tab in the
+        background): build when the tab is brought forward (ensure_built), so a burst of background calls
+        costs the GUI thread nothing."""
         previous, self.result = self.result, result
         if (self._built and previous is not None and result.document is not None
                 and previous.document is result.document):
             self._render_state(result, now or dt.datetime.now(dt.UTC))
             return
-        if not self.isVisible():
+        if defer:
             self._built = False
             return
         self._build(result, now)
 
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
+    def ensure_built(self) -> None:
         if not self._built and self.result is not None:
             self._build(self.result, None)
-            if self.selected_offer_id is not None:
-                self.offer_selected.emit(self.selected_offer_id)
 
     def _build(self, result, now: dt.datetime | None) -> None:
         self._built = True

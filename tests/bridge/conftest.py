@@ -295,8 +295,8 @@ def wire_bridge(app, *, port: int = 0):
                       show=lambda: app.window.show_without_focus(), hide=lambda: app.window.hide(),
                       is_visible=lambda: app.window.isVisible(), parent=app)
     host.follow(app.controller)
-    assert host.start(port=port), host.problem
-    assert host.server.wait_ready(15)
+    assert host.start(port=port)
+    assert host.wait_ready(15), host.problem
     return host
 
 

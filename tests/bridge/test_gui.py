@@ -224,3 +224,53 @@ def test_closing_the_panel_ends_the_stream_and_leaves_nothing_running(qapp, qtbo
         recorder.close()
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def _standalone_host(tmp_path, port: int, token: str | None = None):
+    from desktop.calls.router import CallRouter
+    from desktop.runtime.bridge_host import BridgeHost
+    from desktop.services.config import load_config
+
+    cli = {"bridge.port": str(port)} | ({"bridge.token": token} if token else {})
+    settings = load_config(machine_file=None, user_file=None, environ={}, cli=cli).bridge
+    return BridgeHost(settings, tmp_path / "data", CallRouter(), show=lambda: None, hide=lambda: None,
+                      is_visible=lambda: False)
+
+
+def test_a_taken_port_leaves_the_panel_running_and_says_why(qtbot, tmp_path):
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen(1)
+        host = _standalone_host(tmp_path, squatter.getsockname()[1])
+        assert host.start() is True  # returns at once; the bridge's thread finds the port taken
+        assert not host.wait_ready(10)
+        assert "bridge.port" in host.problem and not host.running
+        host.stop()
+
+
+def test_port_zero_turns_the_bridge_off(qtbot, tmp_path):
+    host = _standalone_host(tmp_path, 0)
+    assert host.start() is False and "off" in host.problem
+    host.stop()
+
+
+def test_an_it_preset_token_is_used_and_no_token_file_is_written(qtbot, tmp_path):
+    import time
+
+    host = _standalone_host(tmp_path, 0, token="it-preset-token-0123456789")
+    started = time.perf_counter()
+    assert host.start(port=0)
+    assert time.perf_counter() - started < 0.05  # imports, token and bind happen on the bridge's thread
+    try:
+        assert host.wait_ready(15)
+        assert host.token.preset and not (tmp_path / "data" / "bridge-token").exists()
+        with BridgeClient(host.server.url, "it-preset-token-0123456789") as client:
+            future = concurrent.futures.ThreadPoolExecutor(1)
+            try:
+                answer = future.submit(client.show)
+                qtbot.waitUntil(answer.done, timeout=5000)
+                assert answer.result() is False  # the stand-in panel stays hidden
+            finally:
+                future.shutdown()
+    finally:
+        host.stop()
