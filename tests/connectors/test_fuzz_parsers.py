@@ -43,7 +43,7 @@ pytestmark = pytest.mark.slow
 FUZZ = settings(max_examples=10_000, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 PHONE = re.compile(r"\+?[0-9]{1,32}")
-PER_MESSAGE_LIMIT_S = 1.0  # CPU seconds of this thread: other processes cannot make it flaky
+PER_MESSAGE_LIMIT_S = 5.0  # generous: a garbage collection can land inside one message; a hang cannot pass
 
 HUGE = ["9" * 20_000, "坐" * 7_000, "\x00" * 9_000, "%" * 70_000, "sip:" + "1" * 5_000 + "@x"]
 ODD_STRINGS = ["", " ", "\n", "\r\n", "\u2028", "\x1b[2J", "<unknown>", "anonymous", "１３８００１３８０００",
