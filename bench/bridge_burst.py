@@ -14,7 +14,8 @@ panel for its GIL, nor with each other.
 The events are a busy PBX's: --calls-per-s new calls a second (default 5), each ringing -> answered ->
 transferred -> ended over 1.2 s, with distinct seeded callers (each pops and fetches live data), and the
 rest of the rate made of repeats of recent events (retransmissions, replays of older states) that the
-panel must recognize and ignore (each answered `ignored`, each published as call.ignored).
+panel must recognize and ignore (each answered `ignored`, each published as call.ignored). The agent
+closes each call's tab a second after the call ended.
 
 Figures (the issue's targets):
   none lost        every HTTP request answered 200 with a call.result, every WebSocket command answered
@@ -331,6 +332,7 @@ def run(args) -> dict[str, Any]:
             phase_results: dict[str, Any] = {}
             monitor = EventLoopStallMonitor(interval_ms=5, threshold_ms=TARGETS["gui_max_stall_ms"])
             tracer = GapTracer()
+            closer = AgentClosingTabs(app)
             try:
                 line: list[str] = []
                 reader = threading.Thread(target=lambda: line.append(subscribers.stdout.readline()))
@@ -345,6 +347,7 @@ def run(args) -> dict[str, Any]:
                 meter.start()
                 monitor.start()
                 tracer.start()
+                closer.start()
                 offset = 0
                 for phase in PHASES:
                     events = burst_events(phase, args.rate, args.duration, args.calls_per_s,
@@ -374,6 +377,7 @@ def run(args) -> dict[str, Any]:
                     log(f"  {phase}: {phase_results[phase]['outcomes']}; published {len(published) - mark:,} events")
                 monitor.stop()
                 tracer.stop()
+                closer.stop()
                 result["cpu"] = meter.stop()
 
                 subscribers.stdin.write("stop\n")
@@ -396,6 +400,35 @@ def run(args) -> dict[str, Any]:
     result["lost"] = lost(result)
     result["figures"] = figures(result)
     return result
+
+
+class AgentClosingTabs:
+    """The agent at the desk: a call's tab is closed a second after the call ended (as if the outcome
+    were recorded), so a few tabs are open at a time, not twenty."""
+
+    def __init__(self, app) -> None:
+        from PySide6 import QtCore
+
+        self.app = app
+        self.closed = 0
+        self._timer = QtCore.QTimer()
+        self._timer.setInterval(100)
+        self._timer.timeout.connect(self._close_wrapped_up)
+
+    def start(self) -> None:
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+
+    def _close_wrapped_up(self) -> None:
+        from datetime import UTC, datetime, timedelta
+
+        now = datetime.now(UTC)
+        for call in self.app.router.calls():
+            if call.state == "wrap_up" and call.ended_at is not None and now - call.ended_at > timedelta(seconds=1):
+                self.app.controller.dismiss(call.call_id)
+                self.closed += 1
 
 
 class GapTracer:

@@ -573,9 +573,12 @@ class BridgeApp:
         return with_id(dict(await self.await_answer(self.start_command(command))), command.message_id)
 
     async def await_answer(self, answer: Answer) -> Mapping[str, Any]:
+        """The panel's answer; PanelUnavailable (503) when it does not come within answer_timeout_s."""
         if not isinstance(answer, concurrent.futures.Future):
             return answer
         loop = asyncio.get_running_loop()
+        # A plain future and a timer (not asyncio.wait_for, which makes a task per request): this runs
+        # for every command, a thousand times a second in a burst.
         waiter: asyncio.Future[Mapping[str, Any]] = loop.create_future()
 
         def settle(done: concurrent.futures.Future) -> None:  # on the loop
@@ -592,20 +595,25 @@ class BridgeApp:
             with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
                 loop.call_soon_threadsafe(settle, done)
 
-        answer.add_done_callback(relay)
-        try:
-            return await asyncio.wait_for(asyncio.shield(waiter), self.answer_timeout_s)
-        except TimeoutError:
+        def expire() -> None:
+            if waiter.done():
+                return
             answer.cancel()  # not started yet: it never will be, so the host's retry is the only copy
-            waiter.cancel()
-            raise PanelUnavailable(
+            waiter.set_exception(PanelUnavailable(
                 "panel_busy", f"the panel did not answer within {self.answer_timeout_s:g} s; retrying is safe "
-                              "(a repeated call event is recognized as a duplicate)") from None
+                              "(a repeated call event is recognized as a duplicate)"))
+
+        answer.add_done_callback(relay)
+        timer = loop.call_later(self.answer_timeout_s, expire)
+        try:
+            return await waiter
         except PanelUnavailable:
             raise
         except Exception:
             logger.exception("the panel failed to handle a bridge command")
             raise PanelUnavailable("panel_error", "the panel could not handle this command; see its log") from None
+        finally:
+            timer.cancel()
 
     # --- WebSocket ---------------------------------------------------------------------------------------
 

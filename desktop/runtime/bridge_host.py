@@ -9,6 +9,10 @@ awaits with a timeout (503 "panel busy" when the GUI thread does not get to it i
 the other way: the controller's signals (GUI thread) and the router's actions become `publish()` calls,
 which only hand the event to the bridge's loop and return.
 
+After each command and each published event the GUI thread yields the interpreter lock (time.sleep(0)):
+the bridge's thread, just woken to send an answer or an event, then sends it at once rather than after
+the 5 ms switch interval (fan-out p99 halved in bench/bridge_burst.py).
+
 Why not a queued Signal.emit per command: PySide6 6.12 on CPython 3.11 drops a reference to True on
 every Python-side emit() (the interpreter aborts once True's count reaches zero); invokeMethod does not,
 and one wake-up per burst instead of one per command is cheaper anyway.
@@ -235,6 +239,7 @@ class BridgeHost(QObject):
             call.future.set_exception(exc)
         else:
             call.future.set_result(result)
+        time.sleep(0)  # let the bridge's thread send the answer now (see _publish)
 
     # ------------------------------------------------------------------ commands (GUI thread)
 
@@ -257,6 +262,9 @@ class BridgeHost(QObject):
     def _publish(self, event_type: str, data: Mapping[str, Any]) -> None:
         if self.server is not None and not self._stopped:
             self.server.publish(event_type, data)
+            # Hand the interpreter lock over now, so the bridge's thread (just woken for this event) sends
+            # it at once instead of waiting up to the 5 ms switch interval for the GUI thread to pause.
+            time.sleep(0)
 
     @Slot(dict)
     def publish_pop_shown(self, payload: dict) -> None:
