@@ -67,6 +67,7 @@ class CallCueApp(QtCore.QObject):
         self.panel.language_requested.connect(self.switch_language)
         # Softphones and PBXs (baresip ctrl_tcp, Asterisk AMI): their threads post events to the router here.
         self.connectors = ConnectorsHost(self.router.handle, parent=self)
+        self.bridge = None  # the local bridge for hosts in other processes (docs/bridge.md), from start()
         self.controller.auth_failed.connect(self._auth_failed)
         self.controller.callback_due.connect(self._notify)
         self.tray: Tray | None = None
@@ -138,6 +139,8 @@ class CallCueApp(QtCore.QObject):
     def start(self, *, show: bool = True) -> None:
         self.panel.start()
         self.connectors.start_from_settings(self.config.connectors)
+        if self.config.bridge.port:
+            self._start_bridge()
         if show:
             self.dock_window()
             self.window.show()
@@ -147,6 +150,16 @@ class CallCueApp(QtCore.QObject):
             else:
                 self.window.show_notice(describe_error(UserError("auth_failed", "not signed in"), self.panel.texts),
                                         "attention")
+
+    def _start_bridge(self) -> None:
+        # Imported here: the HTTP stack stays off the cold-start path. A taken port is logged, not fatal.
+        from desktop.runtime.bridge_host import BridgeHost
+
+        self.bridge = BridgeHost(self.config.bridge, self.paths.data_dir, self.router,
+                                 show=lambda: self.window.show_without_focus(), hide=lambda: self.window.hide(),
+                                 is_visible=lambda: self.window.isVisible(), parent=self)
+        self.bridge.follow(self.controller)
+        self.bridge.start()
 
     def _settings(self) -> QtCore.QSettings:
         return QtCore.QSettings(str(self.paths.user_file.with_name("window.ini")), QtCore.QSettings.Format.IniFormat)
@@ -179,6 +192,8 @@ class CallCueApp(QtCore.QObject):
         if self._sign_in_dialog is not None:
             self._sign_in_dialog.close()
         self.connectors.stop()
+        if self.bridge is not None:
+            self.bridge.stop()
         self.panel.close()
         self.translations.remove()
 
