@@ -61,12 +61,14 @@ class Chromium:
         marker = profile / "DevToolsActivePort"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise CdpError(f"chromium exited ({self.process.returncode}): {self.log_path.read_text()[-2000:]}")
             with contextlib.suppress(OSError, ValueError):
                 port, path = marker.read_text().split("\n")[:2]
                 return f"ws://127.0.0.1:{int(port)}{path}"
-            time.sleep(0.05)
+            try:  # waiting on the browser process also notices it exiting early
+                self.process.wait(timeout=0.05)
+            except subprocess.TimeoutExpired:
+                continue
+            raise CdpError(f"chromium exited ({self.process.returncode}): {self.log_path.read_text()[-2000:]}")
         raise CdpError(f"chromium did not open its DevTools port within {timeout:g} s")
 
     def send(self, method: str, params: dict[str, Any] | None = None, *, session: str | None = None,
