@@ -139,11 +139,11 @@ class CallCueApp(QtCore.QObject):
     def start(self, *, show: bool = True) -> None:
         self.panel.start()
         self.connectors.start_from_settings(self.config.connectors)
-        if self.config.bridge.port:
-            self._start_bridge()
         if show:
             self.dock_window()
             self.window.show()
+        if self.config.bridge.port:
+            self._start_bridge()  # after the window: the agent sees the panel first
         if self.session.account is None or not self.session.current_token():
             if not self.headless:
                 self.ask_sign_in()
