@@ -168,6 +168,7 @@ def _serve(app_or_factory, args, *, factory: bool = False) -> None:
         app_or_factory, host=args.host, port=args.port, workers=getattr(args, "workers", 1) or 1,
         factory=factory, access_log=False, log_level="warning", server_header=False,
         timeout_graceful_shutdown=5,
+        ssl_certfile=getattr(args, "tls_cert", None), ssl_keyfile=getattr(args, "tls_key", None),
     )
 
 
@@ -185,7 +186,13 @@ def cmd_serve(args) -> int:
     url = _database_url(args)
     _engine(args)  # fail fast, once, with a plain message, before any worker starts
     _configure_logging(args)
-    print(f"CallCue analytics server {__version__} on http://{args.host}:{args.port} (API under /v1)",
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise CliError("--tls-cert and --tls-key go together (a PEM certificate chain and its private key)")
+    for option in (args.tls_cert, args.tls_key):
+        if option and not Path(option).is_file():
+            raise CliError(f"TLS file {option!r} does not exist")
+    scheme = "https" if args.tls_cert else "http"
+    print(f"CallCue analytics server {__version__} on {scheme}://{args.host}:{args.port} (API under /v1)",
           file=sys.stderr)
     if args.workers > 1:
         # Workers are separate processes: each builds its app from the environment.
@@ -289,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, help="worker processes (PostgreSQL: scale out)")
     serve.add_argument("--token-cache-seconds", type=float, default=10.0,
                        help="how long a verified token is trusted without a query (revocation delay)")
+    serve.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (chain); needs --tls-key")
+    serve.add_argument("--tls-key", help="the certificate's PEM private key")
     serve.set_defaults(func=cmd_serve)
 
     db = sub.add_parser("db", help="database migrations").add_subparsers(dest="db_command", required=True)

@@ -14,6 +14,13 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 PG_URL = os.environ.get("CALLCUE_TEST_PG_URL")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Here, not in tests/chaos/conftest.py: a sub-directory's conftest is loaded after the command line is
+    # parsed when pytest starts from the repo root (`pytest --full` would be an unknown option).
+    parser.addoption("--full", action="store_true", default=False,
+                     help="tests/chaos: run the full fault suite (e.g. 200+ kills) instead of the quick form")
+
+
 @pytest.fixture(scope="session")
 def shared_data_dir() -> Path:
     if not (SHARED_DATA / "telco_customer_churn_ibm.csv").is_file():
