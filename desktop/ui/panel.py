@@ -13,7 +13,11 @@ from __future__ import annotations
 from desktop.ui.i18n import Localized, Texts, pick
 from desktop.ui.outcome_bar import OutcomeBar, SyncBadge, result_label
 from desktop.ui.pop_view import PopView
-from desktop.ui.qt import Qt, QtGui, QtWidgets, Signal
+from desktop.ui.qt import Qt, QtCore, QtGui, QtWidgets, Signal
+
+# Views kept ready for the next call (built while no pop is painting) and how long after a pop to build one.
+SPARE_VIEWS = 2
+SPARE_VIEW_DELAY_MS = 400
 
 
 class SearchBox(Localized, QtWidgets.QWidget):
@@ -136,6 +140,12 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         self.sync_badge.clicked.connect(self.sync_details_requested)
         layout.addWidget(self.sync_badge)
         self._views: dict[str, PopView] = {}
+        self._spare_views: list[PopView] = []
+        self._spare_timer = QtCore.QTimer(self)
+        self._spare_timer.setSingleShot(True)
+        self._spare_timer.setInterval(SPARE_VIEW_DELAY_MS)
+        self._spare_timer.timeout.connect(self._prepare_spare_view)
+        self._spare_timer.start()
         find = QtGui.QShortcut(QtGui.QKeySequence("Ctrl+F"), self)
         # Embedded, the host's window has its own Ctrl+F: the panel's works only from inside the panel.
         find.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut if embedded
@@ -152,10 +162,10 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         """Show or update a call's tab. New calls open a tab; the panel appears without taking focus."""
         view = self._views.get(call_id)
         if view is None:
-            view = PopView(self.texts)
-            view.offer_selected.connect(lambda _offer_id: self._refresh_outcome_target())
+            view = self._spare_views.pop() if self._spare_views else self._new_view()
             self._views[call_id] = view
             self.tabs.addTab(view, "")
+            self._spare_timer.start()
         in_front = activate or self.tabs.currentWidget() is view
         view.render(result, defer=not in_front)
         self._set_tab_title(call_id)
@@ -178,11 +188,27 @@ class PanelWidget(Localized, QtWidgets.QWidget):
             if focus_widget is not None:
                 focus_widget.setFocus(Qt.FocusReason.OtherFocusReason)
 
+    def _new_view(self) -> PopView:
+        view = PopView(self.texts)
+        view.offer_selected.connect(lambda _offer_id: self._refresh_outcome_target())
+        return view
+
+    def _prepare_spare_view(self) -> None:
+        """Between calls: build and polish the next call's view, so a pop only sets texts."""
+        if len(self._spare_views) < SPARE_VIEWS:
+            view = self._new_view()
+            view.ensurePolished()
+            self._spare_views.append(view)
+
     def close_call(self, call_id: str) -> None:
         view = self._views.pop(call_id, None)
         if view is not None:
             self.tabs.removeTab(self.tabs.indexOf(view))
-            view.deleteLater()
+            if len(self._spare_views) < SPARE_VIEWS:
+                view.reset()
+                self._spare_views.append(view)
+            else:
+                view.deleteLater()
         self._update_idle()
         self._refresh_outcome_target()
 

@@ -1,6 +1,11 @@
 """One call's pop: header, state line, warnings, ranked offers, contact guidance, customer details.
 
 A pure view: it renders a PopResult and reports which offer the agent selected. It never fetches.
+
+Widgets are built once per view and updated in place: a pop is on the agent's screen within a few
+milliseconds only if rendering sets texts instead of creating, polishing and laying out new widgets.
+A view is reused for the next call (`PanelWidget` keeps a spare), so even a new tab creates nothing.
+Hidden labels keep no text, so nothing stale can be read (by a screen reader or a test) from them.
 """
 
 from __future__ import annotations
@@ -11,6 +16,9 @@ from desktop.ui.i18n import Localized, Texts, pick
 from desktop.ui.qt import Qt, QtWidgets, Signal
 
 LEVEL_ORDER = {"none": 0, "low": 1, "medium": 2, "high": 3}
+# Pitchable offers shown at once: the agent pitches the first, the next two are the fallbacks; the rest
+# are one click away (fewer cards also keep the pop fast to lay out and paint).
+OFFERS_SHOWN = 3
 
 
 def _label(text: str = "", role: str | None = None, wrap: bool = False, selectable: bool = False,
@@ -32,13 +40,19 @@ def _restyle(widget: QtWidgets.QWidget) -> None:
     widget.style().polish(widget)
 
 
-def _clear(layout: QtWidgets.QLayout) -> None:
-    while layout.count():
-        item = layout.takeAt(0)
-        if item.widget():
-            item.widget().deleteLater()
-        elif item.layout():
-            _clear(item.layout())
+def _set_property(widget: QtWidgets.QWidget, name: str, value) -> None:
+    """Style-relevant property: re-polish only when it changed (a re-polish costs more than the rest)."""
+    if widget.property(name) != value:
+        widget.setProperty(name, value)
+        _restyle(widget)
+
+
+def _show_text(label: QtWidgets.QLabel, text: str | None) -> None:
+    """Show `text`, or hide the label (and empty it) when there is none."""
+    text = text or ""
+    if label.text() != text:
+        label.setText(text)
+    label.setVisible(bool(text))
 
 
 def local_time(value: dt.datetime | None) -> str:
@@ -58,57 +72,77 @@ class OfferCard(Localized, QtWidgets.QFrame):
 
     clicked = Signal(str)
 
-    def __init__(self, offer, texts: Texts, parent=None) -> None:
+    def __init__(self, texts: Texts, parent=None) -> None:
         self.texts = texts
         super().__init__(parent)
-        language = texts.language
-        self.offer_id = offer.offer_id
-        self.suppressed = bool(offer.suppressed_by)
+        self.offer = None
+        self.offer_id = ""
+        self.suppressed = False
         self.setProperty("offer", True)
-        self.setProperty("suppressed", self.suppressed)
+        self.setProperty("suppressed", False)
         self.setProperty("selected", False)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
-        title = pick(offer.title, language)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(10, 8, 10, 8)
         layout.setSpacing(3)
         top = QtWidgets.QHBoxLayout()
-        if offer.rank is not None:
-            top.addWidget(_label(str(offer.rank), rank=True))
-        title_label = _label(title, offerTitle=True, suppressed=self.suppressed, wrap=True)
-        top.addWidget(title_label, 1)
-        fee = offer.monthly_fee_delta
-        if fee:
-            sign = "+" if fee > 0 else "−"
-            top.addWidget(_label(self.tr("%1¥%2/mo").replace("%1", sign).replace("%2", f"{abs(fee):g}"),
-                                 role="muted"))
+        self.rank = _label(rank=True)
+        top.addWidget(self.rank)
+        self.title = _label(offerTitle=True, suppressed=False, wrap=True)
+        top.addWidget(self.title, 1)
+        self.fee = _label(role="muted")
+        top.addWidget(self.fee)
         layout.addLayout(top)
-        if self.suppressed:
-            for reason in offer.suppressed_by:
-                layout.addWidget(_label("⛔ " + pick(reason, language), wrap=True, reason="suppressed"))
+        self.why = _label(role="muted", wrap=True)  # the reason to pitch, or (suppressed) why not
+        layout.addWidget(self.why)
+        self.script_button = QtWidgets.QPushButton()
+        self.script_button.setProperty("flat", True)
+        self.script_button.clicked.connect(self.toggle_script)
+        layout.addWidget(self.script_button, 0, Qt.AlignmentFlag.AlignLeft)
+        self.script: QtWidgets.QLabel | None = None  # built on first use: most calls never open a script
+
+    def show_offer(self, offer) -> None:
+        language = self.texts.language
+        self.offer, self.offer_id = offer, offer.offer_id
+        suppressed = bool(offer.suppressed_by)
+        self.suppressed = suppressed
+        _set_property(self, "suppressed", suppressed)
+        title = pick(offer.title, language)
+        _show_text(self.rank, str(offer.rank) if offer.rank is not None else "")
+        _show_text(self.title, title)
+        _set_property(self.title, "suppressed", suppressed)
+        fee = offer.monthly_fee_delta
+        _show_text(self.fee, self.tr("%1¥%2/mo").replace("%1", "+" if fee > 0 else "−")
+                   .replace("%2", f"{abs(fee):g}") if fee else "")
+        if suppressed:
+            _show_text(self.why, "\n".join("⛔ " + pick(reason, language) for reason in offer.suppressed_by))
+            _set_property(self.why, "role", None)
+            _set_property(self.why, "reason", "suppressed")
             self.setAccessibleName(self.tr("Do not offer: %1").replace("%1", title))
         else:
-            layout.addWidget(_label(self.tr("Why: %1").replace("%1", pick(offer.reason, language)),
-                                    role="muted", wrap=True))
-            self.script_button = QtWidgets.QPushButton(self.tr("Show script"))
-            self.script_button.setProperty("flat", True)
-            self.script_button.setAccessibleName(self.tr("Show script for %1").replace("%1", title))
-            self.script = _label(pick(offer.script, language), wrap=True, selectable=True)
-            self.script.setVisible(False)
-            self.script_button.clicked.connect(self.toggle_script)
-            layout.addWidget(self.script_button, 0, Qt.AlignmentFlag.AlignLeft)
-            layout.addWidget(self.script)
+            _show_text(self.why, self.tr("Why: %1").replace("%1", pick(offer.reason, language)))
+            _set_property(self.why, "reason", None)
+            _set_property(self.why, "role", "muted")
             self.setAccessibleName(self.tr("Offer %1: %2").replace("%1", str(offer.rank)).replace("%2", title))
+        self.script_button.setVisible(not suppressed)
+        self.script_button.setText(self.tr("Show script"))
+        self.script_button.setAccessibleName(self.tr("Show script for %1").replace("%1", title))
+        if self.script is not None:
+            self.script.setVisible(False)
+            self.script.setText("")
 
     def toggle_script(self) -> None:
+        if self.script is None:
+            self.script = _label(wrap=True, selectable=True)
+            self.layout().addWidget(self.script)
         visible = not self.script.isVisible()
+        self.script.setText(pick(self.offer.script, self.texts.language) if visible else "")
         self.script.setVisible(visible)
         self.script_button.setText(self.tr("Hide script") if visible else self.tr("Show script"))
 
     def set_selected(self, selected: bool) -> None:
-        self.setProperty("selected", selected)
-        _restyle(self)
+        _set_property(self, "selected", selected)
 
     def mousePressEvent(self, event) -> None:
         self.clicked.emit(self.offer_id)
@@ -119,6 +153,67 @@ class OfferCard(Localized, QtWidgets.QFrame):
             self.clicked.emit(self.offer_id)
             return
         super().keyPressEvent(event)
+
+
+class WarningBox(QtWidgets.QFrame):
+    """A sensitivity warning: title and level, what to do, why, and (complaints) the latest complaints."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("WarningBox")
+        self.setProperty("warning", "none")
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(10, 6, 10, 6)
+        layout.setSpacing(2)
+        self.heading = _label(warningTitle=True, tone="none")
+        self.guidance = _label(wrap=True, tone="none")
+        self.reasons = _label(role="muted", wrap=True)
+        self.items = _label(wrap=True)
+        for label in (self.heading, self.guidance, self.reasons, self.items):
+            layout.addWidget(label)
+
+    def show_warning(self, title: str, heading: str, level: str, guidance: str, reasons: str, items: str) -> None:
+        _set_property(self, "warning", level)
+        for label in (self.heading, self.guidance):
+            _set_property(label, "tone", level)
+        self.setAccessibleName(title)
+        _show_text(self.heading, heading)
+        _show_text(self.guidance, guidance)
+        _show_text(self.reasons, reasons)
+        _show_text(self.items, items)
+        self.setVisible(True)
+
+    def clear(self) -> None:
+        self.setVisible(False)
+        for label in (self.heading, self.guidance, self.reasons, self.items):
+            _show_text(label, "")
+
+
+class FactsCard(QtWidgets.QFrame):
+    """A titled card of label/value rows whose set is fixed; rows without a value are hidden."""
+
+    def __init__(self, keys: tuple[str, ...], wrap: tuple[str, ...] = (), parent=None) -> None:
+        super().__init__(parent)
+        self.setProperty("card", True)
+        self.form = QtWidgets.QFormLayout(self)
+        self.form.setContentsMargins(10, 6, 10, 6)
+        self.form.setHorizontalSpacing(12)
+        self.form.setVerticalSpacing(2)
+        self.title = _label(role="section")
+        self.form.addRow(self.title)
+        self.names: dict[str, QtWidgets.QLabel] = {}
+        self.values: dict[str, QtWidgets.QLabel] = {}
+        for key in keys:
+            self.names[key], self.values[key] = QtWidgets.QLabel(), _label(wrap=key in wrap)
+            self.form.addRow(self.names[key], self.values[key])
+
+    def set_row(self, key: str, name: str, value: str | None, **props) -> None:
+        label = self.values[key]
+        for prop, prop_value in props.items():
+            _set_property(label, prop, prop_value)
+        _show_text(self.names[key], name if value else "")
+        _show_text(label, value)
+        self.form.setRowVisible(self.names[key], bool(value))
 
 
 class PopView(Localized, QtWidgets.QWidget):
@@ -133,24 +228,39 @@ class PopView(Localized, QtWidgets.QWidget):
         self.language = texts.language
         self.result = None
         self._built = False
+        self._shown_document = None
         self.selected_offer_id: str | None = None
         self._cards: dict[str, OfferCard] = {}
+        self._show_more = False
         self._show_suppressed = False
         outer = QtWidgets.QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        scroll = QtWidgets.QScrollArea()
-        scroll.setObjectName("PanelScroll")
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        self.scroll = QtWidgets.QScrollArea()
+        self.scroll.setObjectName("PanelScroll")
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
         body = QtWidgets.QWidget()
         body.setObjectName("PanelBody")
         self.body = QtWidgets.QVBoxLayout(body)
         self.body.setContentsMargins(10, 8, 10, 8)
         self.body.setSpacing(8)
-        scroll.setWidget(body)
-        outer.addWidget(scroll)
+        self.scroll.setWidget(body)
+        outer.addWidget(self.scroll)
 
-        self.header = QtWidgets.QVBoxLayout()
+        header = QtWidgets.QHBoxLayout()
+        self.name = _label(role="name", selectable=True)
+        self.name.setAccessibleName(self.tr("Customer name"))
+        self.number = _label(role="number", selectable=True)
+        self.tier = _label(role="tier")
+        self.tier.setAccessibleName(self.tr("Value tier"))
+        header.addWidget(self.name)
+        header.addWidget(self.number)
+        header.addStretch(1)
+        header.addWidget(self.tier)
+        self.body.addLayout(header)
+        self.facts = _label(role="muted", wrap=True)
+        self.body.addWidget(self.facts)
+
         self.state_frame = QtWidgets.QFrame()
         self.state_frame.setObjectName("StateBox")
         state_layout = QtWidgets.QHBoxLayout(self.state_frame)
@@ -158,61 +268,111 @@ class PopView(Localized, QtWidgets.QWidget):
         self.state_label = _label(wrap=True)
         self.state_label.setAccessibleName(self.tr("Data status"))
         state_layout.addWidget(self.state_label, 1)
-        self.warnings = QtWidgets.QVBoxLayout()
-        self.offers = QtWidgets.QVBoxLayout()
-        self.offers.setSpacing(6)
-        self.contact = QtWidgets.QVBoxLayout()
-        self.details = QtWidgets.QVBoxLayout()
-        for part in (self.header,):
-            self.body.addLayout(part)
         self.body.addWidget(self.state_frame)
+
+        self.unknown_box = QtWidgets.QFrame()
+        self.unknown_box.setProperty("card", True)
+        unknown_layout = QtWidgets.QVBoxLayout(self.unknown_box)
+        self.unknown_title = _label(offerTitle=True)
+        self.unknown_text = _label(wrap=True)
+        unknown_layout.addWidget(self.unknown_title)
+        unknown_layout.addWidget(self.unknown_text)
+        self.unknown_box.setVisible(False)
+        self.body.addWidget(self.unknown_box)
+
+        # Highest level first (complaint first on a tie): what the agent must handle first is on top.
+        self.warnings = QtWidgets.QVBoxLayout()
+        self.warning_boxes = {"complaint": WarningBox(), "price": WarningBox()}
+        for box in self.warning_boxes.values():
+            box.setVisible(False)
+            self.warnings.addWidget(box)
         self.body.addLayout(self.warnings)
+
         self.offers_title = _label(self.tr("Next best offers"), role="section")
         self.body.addWidget(self.offers_title)
+        self.no_offer = _label(role="muted", wrap=True)
+        self.body.addWidget(self.no_offer)
+        self.offers = QtWidgets.QVBoxLayout()
+        self.offers.setSpacing(6)
         self.body.addLayout(self.offers)
-        self.body.addLayout(self.contact)
-        self.body.addLayout(self.details)
+        self.more_toggle = self._flat_button(self._toggle_more)
+        self.more_toggle.setAccessibleName(self.tr("More offers"))
+        self.suppressed_toggle = self._flat_button(self._toggle_suppressed)
+        self.suppressed_toggle.setAccessibleName(self.tr("Suppressed offers"))
+        self.suppressed_offers = QtWidgets.QVBoxLayout()
+        self.suppressed_offers.setSpacing(6)
+        self.body.addWidget(self.more_toggle, 0, Qt.AlignmentFlag.AlignLeft)
+        self.body.addWidget(self.suppressed_toggle, 0, Qt.AlignmentFlag.AlignLeft)
+        self.body.addLayout(self.suppressed_offers)
+
+        self.contact = FactsCard(("campaign", "wave", "contacts", "prefers", "dnd", "next"), wrap=("campaign",))
+        self.contact.setAccessibleName(self.tr("Contact guidance"))
+        self.contact.title.setText(self.tr("Contact guidance"))
+        self.details = FactsCard(("usage", "ringback", "roaming", "bill", "credit", "churn", "segments"),
+                                 wrap=("usage", "segments"))
+        self.details.setAccessibleName(self.tr("Customer details"))
+        self.details.title.setText(self.tr("Customer"))
+        self.body.addWidget(self.contact)
+        self.body.addWidget(self.details)
         self.body.addStretch(1)
+        self._show_document(None)
+
+    def _flat_button(self, slot) -> QtWidgets.QPushButton:
+        button = QtWidgets.QPushButton()
+        button.setProperty("flat", True)
+        button.clicked.connect(slot)
+        button.setVisible(False)
+        return button
 
     # ------------------------------------------------------------------ rendering
 
     def render(self, result, now: dt.datetime | None = None, *, defer: bool = False) -> None:
         """Show `result`. Same document as on screen: only the status line changes. `defer` (a tab in the
-        background): build when the tab is brought forward (ensure_built), so a burst of background calls
+        background): update when the tab is brought forward (ensure_built), so a burst of background calls
         costs the GUI thread nothing."""
-        previous, self.result = self.result, result
-        if (self._built and previous is not None and result.document is not None
-                and previous.document is result.document):
-            self._render_state(result, now or dt.datetime.now(dt.UTC))
-            return
+        self.result = result
         if defer:
             self._built = False
             return
-        self._build(result, now)
+        self._update(result, now)
 
     def ensure_built(self) -> None:
         if not self._built and self.result is not None:
-            self._build(self.result, None)
+            self._update(self.result, None)
 
-    def _build(self, result, now: dt.datetime | None) -> None:
+    def reset(self) -> None:
+        """Forget the call shown (the view is about to be reused for another call)."""
+        self._show_more = self._show_suppressed = False
+        self._show_document(None)
+        self.result = None
+        self._built = False
+        self.selected_offer_id = None
+        self.setProperty("call_state", None)
+        self.scroll.verticalScrollBar().setValue(0)
+
+    def _update(self, result, now: dt.datetime | None) -> None:
         self._built = True
-        now = now or dt.datetime.now(dt.UTC)
-        for layout in (self.header, self.warnings, self.offers, self.contact, self.details):
-            _clear(layout)
-        self._cards.clear()
-        self._render_state(result, now)
-        doc = result.document
+        self._render_state(result, now or dt.datetime.now(dt.UTC))
         self._render_header(result)
-        if doc is None:
-            self.offers_title.setVisible(False)
-            if result.state == "unknown_caller":
-                self._render_unknown_caller()
-            return
-        self.offers_title.setVisible(True)
+        if result.document is not self._shown_document:
+            self._show_document(result.document)
+        self.unknown_box.setVisible(result.document is None and str(result.state) == "unknown_caller")
+        if self.unknown_box.isVisibleTo(self) and not self.unknown_title.text():
+            self.unknown_title.setText(self.tr("New or unregistered caller"))
+            self.unknown_text.setText(self.tr(
+                "Greet the caller, ask for their name and ID number, then search above by name or customer ID. "
+                "Do not pitch offers until the customer is identified."))
+
+    def _show_document(self, doc) -> None:
+        self._shown_document = doc
+        self.offers_title.setVisible(doc is not None)
+        self.contact.setVisible(doc is not None)
+        self.details.setVisible(doc is not None)
         self._render_warnings(doc)
         self._render_offers(doc)
-        self._render_contact(doc)
-        self._render_details(doc)
+        if doc is not None:
+            self._render_contact(doc)
+            self._render_details(doc)
 
     def _render_state(self, result, now: dt.datetime) -> None:
         state = str(result.state)
@@ -233,115 +393,112 @@ class PopView(Localized, QtWidgets.QWidget):
             text = self.tr("Showing saved data from %1 · refreshing…").replace("%1", local_time(result.fetched_at))
         else:
             text = texts.get(state, state)
-        self.state_label.setText(text)
+        if self.state_label.text() != text:
+            self.state_label.setText(text)
         for widget in (self.state_frame, self.state_label):
-            widget.setProperty("state", state)
-            _restyle(widget)
+            _set_property(widget, "state", state)
 
     def _render_header(self, result) -> None:
         doc = result.document
-        row = QtWidgets.QHBoxLayout()
-        if doc is not None:
-            c = doc.customer
-            name = _label(c.display_name, role="name", selectable=True)
-            name.setAccessibleName(self.tr("Customer name"))
-            row.addWidget(name)
-            if c.masked_msisdn:
-                row.addWidget(_label(c.masked_msisdn, role="number", selectable=True))
-            row.addStretch(1)
-            tier = _label(tier_name(c.value_tier, self.texts), role="tier")
-            tier.setAccessibleName(self.tr("Value tier"))
-            row.addWidget(tier)
-            self.header.addLayout(row)
-            facts = []
-            if c.plan and c.plan.name:
-                fee = f" · ¥{c.plan.monthly_fee:g}" if c.plan.monthly_fee is not None else ""
-                facts.append(f"{c.plan.name}{fee}")
-            facts.append(self.tr("%1 months with us").replace("%1", str(c.tenure_months)))
-            if c.city:
-                facts.append(c.city)
-            self.header.addWidget(_label(" · ".join(facts), role="muted", wrap=True))
-        else:
-            row.addWidget(_label(result.key.masked() or result.key.customer_id or "—", role="name"))
-            row.addStretch(1)
-            self.header.addLayout(row)
-
-    def _render_unknown_caller(self) -> None:
-        frame = QtWidgets.QFrame()
-        frame.setProperty("card", True)
-        layout = QtWidgets.QVBoxLayout(frame)
-        layout.addWidget(_label(self.tr("New or unregistered caller"), offerTitle=True))
-        layout.addWidget(_label(self.tr(
-            "Greet the caller, ask for their name and ID number, then search above by name or customer ID. "
-            "Do not pitch offers until the customer is identified."), wrap=True))
-        self.warnings.addWidget(frame)
+        if doc is None:
+            _show_text(self.name, result.key.masked() or result.key.customer_id or "—")
+            for label in (self.number, self.tier, self.facts):
+                _show_text(label, "")
+            return
+        c = doc.customer
+        _show_text(self.name, c.display_name)
+        _show_text(self.number, c.masked_msisdn)
+        _show_text(self.tier, tier_name(c.value_tier, self.texts))
+        facts = []
+        if c.plan and c.plan.name:
+            fee = f" · ¥{c.plan.monthly_fee:g}" if c.plan.monthly_fee is not None else ""
+            facts.append(f"{c.plan.name}{fee}")
+        facts.append(self.tr("%1 months with us").replace("%1", str(c.tenure_months)))
+        if c.city:
+            facts.append(c.city)
+        _show_text(self.facts, " · ".join(facts))
 
     def _render_warnings(self, doc) -> None:
+        if doc is None:
+            for box in self.warning_boxes.values():
+                box.clear()
+            return
         price, complaint = doc.sensitivity.price, doc.sensitivity.complaint
-        # Complaint first when the customer is complaint-sensitive: that is what the agent must handle first.
         items = [("complaint", complaint, self.tr("Complaint-sensitive")),
                  ("price", price, self.tr("Price-sensitive"))]
         items.sort(key=lambda item: -LEVEL_ORDER[item[1].level])
-        for kind, sensitivity, title in items:
+        for index, (kind, sensitivity, title) in enumerate(items):
+            box = self.warning_boxes[kind]
+            if self.warnings.indexOf(box) != index:
+                self.warnings.removeWidget(box)
+                self.warnings.insertWidget(index, box)
             if sensitivity.level == "none":
+                box.clear()
                 continue
-            frame = QtWidgets.QFrame()
-            frame.setObjectName("WarningBox")
-            frame.setProperty("warning", sensitivity.level)
-            frame.setAccessibleName(title)
-            layout = QtWidgets.QVBoxLayout(frame)
-            layout.setContentsMargins(10, 6, 10, 6)
-            layout.setSpacing(2)
-            heading = f"⚠ {title} ({level_name(sensitivity.level, self.texts)})"
-            layout.addWidget(_label(heading, warningTitle=True, tone=sensitivity.level))
-            guidance = pick(sensitivity.guidance, self.language)
-            if guidance:
-                layout.addWidget(_label(guidance, wrap=True, tone=sensitivity.level))
-            reasons = " · ".join(pick(r, self.language) for r in sensitivity.reasons)
-            if reasons:
-                layout.addWidget(_label(reasons, role="muted", wrap=True))
+            complaints = ""
             if kind == "complaint":
-                for complaint_item in sensitivity.recent_complaints[:3]:
-                    status = self.tr("open") if complaint_item.status == "open" else self.tr("resolved")
-                    layout.addWidget(_label(
-                        f"• {local_date(complaint_item.opened_at)} [{status}] {pick(complaint_item.summary, self.language)}",
-                        wrap=True))
-            self.warnings.addWidget(frame)
+                complaints = "\n".join(
+                    f"• {local_date(item.opened_at)} "
+                    f"[{self.tr('open') if item.status == 'open' else self.tr('resolved')}] "
+                    f"{pick(item.summary, self.language)}"
+                    for item in sensitivity.recent_complaints[:3])
+            box.show_warning(
+                title, f"⚠ {title} ({level_name(sensitivity.level, self.texts)})", sensitivity.level,
+                pick(sensitivity.guidance, self.language),
+                " · ".join(pick(r, self.language) for r in sensitivity.reasons), complaints)
 
     def _render_offers(self, doc) -> None:
-        pitchable = [o for o in doc.offers if not o.suppressed_by]
-        suppressed = [o for o in doc.offers if o.suppressed_by]
-        if not pitchable:
-            self.offers.addWidget(_label(self.tr("No offer to pitch on this call — see the reasons below."),
-                                         role="muted", wrap=True))
-        for offer in pitchable:
-            self._add_card(offer)
+        offers = doc.offers if doc is not None else ()
+        pitchable = [o for o in offers if not o.suppressed_by]
+        suppressed = [o for o in offers if o.suppressed_by]
+        _show_text(self.no_offer, self.tr("No offer to pitch on this call — see the reasons below.")
+                   if doc is not None and not pitchable else "")
+        shown = pitchable if self._show_more else pitchable[:OFFERS_SHOWN]
+        hidden = len(pitchable) - OFFERS_SHOWN
+        self.more_toggle.setVisible(hidden > 0)
+        if hidden > 0:
+            self.more_toggle.setText(self.tr("Show fewer offers") if self._show_more
+                                     else self.tr("Show %1 more offers").replace("%1", str(hidden)))
+        self.suppressed_toggle.setVisible(bool(suppressed))
         if suppressed:
-            toggle = QtWidgets.QPushButton(
+            self.suppressed_toggle.setText(
                 (self.tr("Hide %1 suppressed offers") if self._show_suppressed
                  else self.tr("Show %1 suppressed offers (why not)")).replace("%1", str(len(suppressed))))
-            toggle.setProperty("flat", True)
-            toggle.setAccessibleName(self.tr("Suppressed offers"))
-            toggle.clicked.connect(self._toggle_suppressed)
-            self.offers.addWidget(toggle, 0, Qt.AlignmentFlag.AlignLeft)
-            if self._show_suppressed:
-                for offer in suppressed:
-                    self._add_card(offer)
+        self._fill(self.offers, shown)
+        self._fill(self.suppressed_offers, suppressed if self._show_suppressed else [])
+        self._cards = {card.offer_id: card for layout in (self.offers, self.suppressed_offers)
+                       for card in self._layout_cards(layout) if card.isVisibleTo(self)}
         valid = [o.offer_id for o in pitchable]
         if self.selected_offer_id not in valid:
             self.selected_offer_id = valid[0] if valid else None
         self._mark_selection()
 
-    def _add_card(self, offer) -> None:
-        card = OfferCard(offer, self.texts)
-        card.clicked.connect(self.select_offer)
-        self._cards[offer.offer_id] = card
-        self.offers.addWidget(card)
+    @staticmethod
+    def _layout_cards(layout: QtWidgets.QLayout) -> list[OfferCard]:
+        return [layout.itemAt(i).widget() for i in range(layout.count())]
+
+    def _fill(self, layout: QtWidgets.QVBoxLayout, offers) -> None:
+        """Show `offers` in the cards of `layout`, adding cards only when it has too few."""
+        cards = self._layout_cards(layout)
+        while len(cards) < len(offers):
+            card = OfferCard(self.texts)
+            card.clicked.connect(self.select_offer)
+            layout.addWidget(card)
+            cards.append(card)
+        for card, offer in zip(cards, offers, strict=False):
+            card.show_offer(offer)
+            card.setVisible(True)
+        for card in cards[len(offers):]:
+            card.setVisible(False)
+            card.offer_id = ""
+
+    def _toggle_more(self) -> None:
+        self._show_more = not self._show_more
+        self._render_offers(self._shown_document)
 
     def _toggle_suppressed(self) -> None:
         self._show_suppressed = not self._show_suppressed
-        if self.result is not None:
-            self._build(self.result, None)
+        self._render_offers(self._shown_document)
 
     def select_offer(self, offer_id: str) -> None:
         card = self._cards.get(offer_id)
@@ -356,64 +513,38 @@ class PopView(Localized, QtWidgets.QWidget):
             card.set_selected(offer_id == self.selected_offer_id)
 
     def _render_contact(self, doc) -> None:
-        c = doc.contact
-        frame = QtWidgets.QFrame()
-        frame.setProperty("card", True)
-        frame.setAccessibleName(self.tr("Contact guidance"))
-        grid = QtWidgets.QFormLayout(frame)
-        grid.setContentsMargins(10, 6, 10, 6)
-        grid.setHorizontalSpacing(12)
-        grid.setVerticalSpacing(2)
-        grid.addRow(_label(self.tr("Contact guidance"), role="section"))
-        if c.campaign is not None:
-            grid.addRow(self.tr("Campaign"), _label(pick(c.campaign.name, self.language), wrap=True))
-        if c.wave is not None:
-            grid.addRow(self.tr("Wave"), _label(self.tr("%1 of %2 · %3").replace("%1", str(c.wave.seq))
-                                                .replace("%2", str(c.wave.of))
-                                                .replace("%3", pick(c.wave.channel_name, self.language))))
-        if c.contacts_max is not None:
-            grid.addRow(self.tr("Contacts"), _label(self.tr("%1 of %2 in %3 days").replace("%1", str(c.contacts_used))
-                                                    .replace("%2", str(c.contacts_max))
-                                                    .replace("%3", str(c.period_days))))
-        if c.preferred_channel_name is not None:
-            grid.addRow(self.tr("Prefers"), _label(pick(c.preferred_channel_name, self.language)))
-        if c.dnd:
-            dnd = _label(self.tr("Do not disturb — no marketing"), reason="suppressed")
-        else:
-            dnd = _label(self.tr("No"))
-        grid.addRow(self.tr("DND"), dnd)
-        if not c.eligible_now and c.next_eligible_at is not None:
-            grid.addRow(self.tr("Next contact"), _label(local_date(c.next_eligible_at)))
-        self.contact.addWidget(frame)
+        c, card, language = doc.contact, self.contact, self.language
+        card.set_row("campaign", self.tr("Campaign"), pick(c.campaign.name, language) if c.campaign else None)
+        card.set_row("wave", self.tr("Wave"), self.tr("%1 of %2 · %3").replace("%1", str(c.wave.seq))
+                     .replace("%2", str(c.wave.of)).replace("%3", pick(c.wave.channel_name, language))
+                     if c.wave is not None else None)
+        card.set_row("contacts", self.tr("Contacts"), self.tr("%1 of %2 in %3 days")
+                     .replace("%1", str(c.contacts_used)).replace("%2", str(c.contacts_max))
+                     .replace("%3", str(c.period_days)) if c.contacts_max is not None else None)
+        card.set_row("prefers", self.tr("Prefers"),
+                     pick(c.preferred_channel_name, language) if c.preferred_channel_name is not None else None)
+        card.set_row("dnd", self.tr("DND"), self.tr("Do not disturb — no marketing") if c.dnd else self.tr("No"),
+                     reason="suppressed" if c.dnd else None)
+        card.set_row("next", self.tr("Next contact"), local_date(c.next_eligible_at)
+                     if not c.eligible_now and c.next_eligible_at is not None else None)
 
     def _render_details(self, doc) -> None:
-        c = doc.customer
-        frame = QtWidgets.QFrame()
-        frame.setProperty("card", True)
-        frame.setAccessibleName(self.tr("Customer details"))
-        grid = QtWidgets.QFormLayout(frame)
-        grid.setContentsMargins(10, 6, 10, 6)
-        grid.setHorizontalSpacing(12)
-        grid.setVerticalSpacing(2)
-        grid.addRow(_label(self.tr("Customer"), role="section"))
+        c, card = doc.customer, self.details
         u = c.usage
-        if u is not None:
-            grid.addRow(self.tr("Usage (%1)").replace("%1", u.month), _label(
-                self.tr("Data %1 GB · Voice %2 min · SMS %3 · MMS %4").replace("%1", f"{u.data_mb / 1024:.1f}")
-                .replace("%2", str(u.voice_min)).replace("%3", str(u.sms)).replace("%4", str(u.mms)), wrap=True))
-            ringback = self.tr("Yes (¥%1/mo)").replace("%1", f"{u.ringback_fee:g}") if u.ringback_active else self.tr("No")
-            grid.addRow(self.tr("Ringback tone"), _label(ringback))
-            roaming = self.tr("%1 MB · %2 min").replace("%1", str(u.roaming_data_mb)).replace(
-                "%2", str(u.roaming_voice_min)) if (u.roaming_data_mb or u.roaming_voice_min) else self.tr("None")
-            grid.addRow(self.tr("Roaming"), _label(roaming))
-            if u.bill is not None:
-                grid.addRow(self.tr("Last bill"), _label(f"¥{u.bill:,.2f}"))
-        grid.addRow(self.tr("Credit · Points"), _label(
-            f"{c.credit_score if c.credit_score is not None else '—'} · {c.points:,}"))
-        grid.addRow(self.tr("Churn risk"), _label(f"{round(c.churn_risk * 100)}%"))
-        if c.segments:
-            grid.addRow(self.tr("Segments"), _label(", ".join(c.segments), wrap=True))
-        self.details.addWidget(frame)
+        card.set_row("usage", self.tr("Usage (%1)").replace("%1", u.month) if u else "", self.tr(
+            "Data %1 GB · Voice %2 min · SMS %3 · MMS %4").replace("%1", f"{u.data_mb / 1024:.1f}")
+            .replace("%2", str(u.voice_min)).replace("%3", str(u.sms)).replace("%4", str(u.mms)) if u else None)
+        card.set_row("ringback", self.tr("Ringback tone"), (
+            self.tr("Yes (¥%1/mo)").replace("%1", f"{u.ringback_fee:g}") if u.ringback_active
+            else self.tr("No")) if u else None)
+        card.set_row("roaming", self.tr("Roaming"), (
+            self.tr("%1 MB · %2 min").replace("%1", str(u.roaming_data_mb)).replace("%2", str(u.roaming_voice_min))
+            if (u.roaming_data_mb or u.roaming_voice_min) else self.tr("None")) if u else None)
+        card.set_row("bill", self.tr("Last bill"), f"¥{u.bill:,.2f}" if u and u.bill is not None else None)
+        card.set_row("credit", self.tr("Credit · Points"),
+                     f"{c.credit_score if c.credit_score is not None else '—'} · {c.points:,}")
+        card.set_row("churn", self.tr("Churn risk"), f"{round(c.churn_risk * 100)}%")
+        card.set_row("segments", self.tr("Segments"), ", ".join(c.segments) if c.segments else None)
 
 
 def level_name(level: str, texts: Texts) -> str:

@@ -1,5 +1,4 @@
-<?xml version="1.0" encoding="utf-8"?>
-<!DOCTYPE TS>
+<?xml version='1.0' encoding='utf-8'?>
 <TS version="2.1" language="zh_CN">
 <context>
     <name>CallbackDialog</name>
@@ -349,14 +348,6 @@
         <translation>话费敏感</translation>
     </message>
     <message>
-        <source>open</source>
-        <translation>未结</translation>
-    </message>
-    <message>
-        <source>resolved</source>
-        <translation>已解决</translation>
-    </message>
-    <message>
         <source>No offer to pitch on this call — see the reasons below.</source>
         <translation>本次通话没有可推荐的业务 — 原因见下方。</translation>
     </message>
@@ -373,8 +364,20 @@
         <translation>不可推荐项</translation>
     </message>
     <message>
+        <source>More offers</source>
+        <translation>更多推荐</translation>
+    </message>
+    <message>
         <source>Contact guidance</source>
         <translation>接触指引</translation>
+    </message>
+    <message>
+        <source>Show fewer offers</source>
+        <translation>少显示几个推荐</translation>
+    </message>
+    <message>
+        <source>Show %1 more offers</source>
+        <translation>再显示 %1 个推荐</translation>
     </message>
     <message>
         <source>Campaign</source>

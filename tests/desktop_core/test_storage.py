@@ -7,12 +7,15 @@ import errno
 import os
 import sqlite3
 import stat
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from desktop.domain.outcomes import OutboxStatus, OutcomeRecord, OutcomeResult
 from desktop.storage import (
@@ -23,7 +26,7 @@ from desktop.storage import (
     open_store,
     quarantine_corrupt_store,
 )
-from desktop.storage.engine import classify, current_revision, head_revision
+from desktop.storage.engine import alembic_config, classify, current_revision, head_revision
 from desktop.storage.models import Base
 from tests.desktop_core.fs_scenarios import run_in_namespace
 
@@ -71,7 +74,8 @@ def test_existing_file_with_loose_mode_is_tightened(tmp_path):
 
 
 def test_migrations_reach_head_and_match_the_models(store):
-    assert current_revision(store.engine) == head_revision() == "0001"
+    assert current_revision(store.engine) == head_revision() == ScriptDirectory.from_config(
+        alembic_config()).get_current_head()
     with store.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert diff == []
@@ -225,3 +229,15 @@ def test_pop_log_links_outcomes(store):
 def test_naive_times_are_refused(store):
     with pytest.raises(StoreError):
         store.record_outcome(record(at=dt.datetime(2026, 11, 23, 10, 0)))
+
+
+def test_opening_an_up_to_date_store_does_not_load_alembic(tmp_path):
+    """Start-up cost: Alembic (~16 MiB) is imported only when a migration has to run."""
+    path = tmp_path / "callcue.sqlite3"
+    open_store(path).close()
+    probe = (
+        "import sys; from desktop.storage import open_store; "
+        f"open_store({str(path)!r}).close(); print('alembic' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "False", result.stderr

@@ -1,0 +1,134 @@
+"""PopView updates its widgets in place and panels reuse views between calls: nothing of one call may
+remain visible (or readable) in the next, and the offers shown follow the agent's toggles."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from desktop.domain.pop import parse_pop
+from desktop.domain.states import PopKey, PopResult, PopState
+from desktop.ui.i18n import Texts
+from desktop.ui.panel import SPARE_VIEWS, PanelWindow
+from desktop.ui.pop_view import OFFERS_SHOWN, PopView
+from desktop.ui.qt import QtWidgets
+from tests.desktop_core.conftest import server_docs  # noqa: F401 - fixture
+
+TRANSLATIONS = Path(__file__).resolve().parents[2] / "resources" / "translations"
+NOW = dt.datetime.now(dt.UTC)
+
+
+def visible_text(widget: QtWidgets.QWidget) -> str:
+    return "\n".join(label.text() for label in widget.findChildren(QtWidgets.QLabel) if label.isVisibleTo(widget))
+
+
+def all_text(widget: QtWidgets.QWidget) -> str:
+    return "\n".join(label.text() for label in widget.findChildren(QtWidgets.QLabel))
+
+
+def live(doc) -> PopResult:
+    return PopResult(PopState.LIVE, PopKey(customer_id=doc.customer.customer_id), doc, NOW)
+
+
+def with_pitchable_offers(doc, count: int):
+    """The document with `count` pitchable offers (copies of its first one under new ids and ranks)."""
+    template = dataclasses.replace(doc.offers[0], suppressed=False, suppressed_by=())
+    offers = tuple(dataclasses.replace(template, offer_id=f"OFFER-{n}", rank=n + 1) for n in range(count))
+    return dataclasses.replace(doc, offers=offers + tuple(o for o in doc.offers if o.suppressed_by))
+
+
+@pytest.fixture
+def view(qtbot):
+    widget = PopView(Texts("en", TRANSLATIONS))
+    qtbot.addWidget(widget)
+    widget.resize(420, 900)
+    widget.show()
+    return widget
+
+
+def test_a_reused_view_keeps_nothing_of_the_previous_customer(view, server_docs):  # noqa: F811
+    complaint = parse_pop(server_docs["complaint"])
+    view.render(live(complaint))
+    name = complaint.customer.display_name
+    assert name in visible_text(view) and "Complaint-sensitive" in visible_text(view)
+    view.reset()
+    view.render(PopResult(PopState.UNKNOWN_CALLER, PopKey(ani="13012345678")))
+    shown = visible_text(view)
+    assert "130****5678" in shown and "New or unregistered caller" in shown
+    # Hidden labels are emptied too: nothing of the previous caller can be read from the widget tree.
+    everything = all_text(view)
+    assert name not in everything and "Complaint-sensitive" not in everything
+    assert not view.contact.isVisible() and not view.details.isVisible() and not view.offers_title.isVisible()
+    plain = parse_pop(server_docs["plain"])
+    view.reset()
+    view.render(live(plain))
+    assert "New or unregistered caller" not in visible_text(view)
+    assert plain.customer.display_name in visible_text(view)
+
+
+def test_the_top_offers_show_and_the_rest_are_one_click_away(view, server_docs):  # noqa: F811
+    doc = with_pitchable_offers(parse_pop(server_docs["plain"]), OFFERS_SHOWN + 2)
+    view.render(live(doc))
+    assert sorted(view._cards) == [f"OFFER-{n}" for n in range(OFFERS_SHOWN)]
+    assert view.more_toggle.isVisible() and view.more_toggle.text() == "Show 2 more offers"
+    assert view.selected_offer_id == "OFFER-0"
+    view.more_toggle.click()
+    assert sorted(view._cards) == [f"OFFER-{n}" for n in range(OFFERS_SHOWN + 2)]
+    view.select_offer(f"OFFER-{OFFERS_SHOWN + 1}")
+    assert view.selected_offer_id == f"OFFER-{OFFERS_SHOWN + 1}"
+    # A new document with fewer offers: the extra cards go (hidden and not selectable), the choice resets.
+    fewer = with_pitchable_offers(parse_pop(server_docs["plain"]), 2)
+    view.render(live(fewer))
+    assert sorted(view._cards) == ["OFFER-0", "OFFER-1"] and view.selected_offer_id == "OFFER-0"
+    assert not view.more_toggle.isVisible()
+    view.select_offer(f"OFFER-{OFFERS_SHOWN + 1}")  # a hidden card's old offer cannot be chosen
+    assert view.selected_offer_id == "OFFER-0"
+
+
+def test_suppressed_offers_show_their_reasons_on_request(view, server_docs):  # noqa: F811
+    doc = parse_pop(server_docs["dnd"])
+    suppressed = [o for o in doc.offers if o.suppressed_by]
+    assert suppressed, "the DND customer has suppressed offers"
+    view.render(live(doc))
+    assert view.suppressed_toggle.isVisible()
+    reason = suppressed[0].suppressed_by[0].en
+    assert reason not in all_text(view)
+    view.suppressed_toggle.click()
+    assert reason in visible_text(view)
+    assert all(view._cards[o.offer_id].suppressed for o in suppressed)
+    view.select_offer(suppressed[0].offer_id)  # never the target of an outcome
+    assert view.selected_offer_id != suppressed[0].offer_id
+
+
+def test_the_script_opens_on_request_and_closes_for_the_next_customer(view, server_docs):  # noqa: F811
+    doc = parse_pop(server_docs["plain"])
+    view.render(live(doc))
+    card = view._cards[view.selected_offer_id]
+    script = doc.offer(view.selected_offer_id).script.en
+    assert script not in all_text(view)
+    card.script_button.click()
+    assert script in visible_text(view) and card.script_button.text() == "Hide script"
+    view.reset()
+    view.render(live(parse_pop(server_docs["complaint"])))
+    assert card.script is None or not card.script.isVisible()
+    assert card.script_button.text() == "Show script"
+
+
+def test_closed_calls_leave_their_views_ready_for_the_next_call(qtbot, server_docs):  # noqa: F811
+    panel = PanelWindow(Texts("en", TRANSLATIONS))
+    qtbot.addWidget(panel)
+    panel.show()
+    qtbot.waitUntil(lambda: len(panel._spare_views) == 1)
+    complaint, plain = parse_pop(server_docs["complaint"]), parse_pop(server_docs["plain"])
+    panel.show_pop("call-1", live(complaint))
+    first = panel.view("call-1")
+    panel.close_call("call-1")
+    assert first in panel._spare_views and len(panel._spare_views) <= SPARE_VIEWS
+    panel.show_pop("call-2", live(plain))
+    second = panel.view("call-2")
+    assert second.result.document is plain
+    assert complaint.customer.display_name not in all_text(second)
+    assert panel.tabs.count() == 1
