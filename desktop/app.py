@@ -24,6 +24,7 @@ from desktop.remote.credentials import CredentialStore
 from desktop.runtime.connectors_host import ConnectorsHost
 from desktop.runtime.single_instance import CommandRejected
 from desktop.services.config import Config, ConfigPaths, save_user_settings
+from desktop.services.logfiles import private_directory, private_file
 from desktop.services.session import SignInService, make_client_factory
 from desktop.ui.i18n import Translations, resolve_language
 from desktop.ui.pop_view import describe_error
@@ -178,7 +179,11 @@ class CallCueApp(QtCore.QObject):
         self.window.setGeometry(x, area.top(), width, area.height())
 
     def save_geometry(self) -> None:
-        self._settings().setValue("panel/geometry", self.window.saveGeometry())
+        private_directory(self.paths.user_file.parent)
+        settings = self._settings()
+        settings.setValue("panel/geometry", self.window.saveGeometry())
+        settings.sync()  # QSettings writes a new file with the umask's mode: narrow it to the user's
+        private_file(self.paths.user_file.with_name("window.ini"))
 
     def close(self) -> None:
         """Stop every timer, thread and socket this app started (tests rely on it)."""

@@ -118,14 +118,11 @@ def _load_config(args: argparse.Namespace, paths, environ):
                        cli=_config_overrides(args))
 
 
-def _configure_logging(log_dir: Path) -> None:
-    log_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(log_dir / "callcue.log", maxBytes=5_000_000, backupCount=3,
-                                                   encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    root = logging.getLogger("callcue")
-    root.setLevel(logging.INFO)
-    root.addHandler(handler)
+def _configure_logging(log_dir: Path, level: int | None = None) -> logging.Handler:
+    """LOG_DIR/callcue.log, private to the user; the level from CALLCUE_LOG_LEVEL unless given."""
+    from desktop.services.logfiles import configure_file_logging, level_from_environment
+
+    return configure_file_logging(log_dir, level_from_environment() if level is None else level)
 
 
 def run_panel(args: argparse.Namespace, initial: list[str] | None = None) -> int:

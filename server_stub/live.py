@@ -44,11 +44,12 @@ def live_server(
     token_cache_seconds: float = 10.0,
     startup_timeout: float = 30.0,
     extra_env: dict[str, str] | None = None,
+    log_level: str = "INFO",
 ) -> Iterator[LiveServer]:
     port = free_port()
     command = [sys.executable, "-m", "server_stub.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                "--database-url", database_url, "--workers", str(workers), "--log-dir", str(log_dir),
-               "--token-cache-seconds", str(token_cache_seconds)]
+               "--token-cache-seconds", str(token_cache_seconds), "--log-level", log_level]
     env = {**os.environ, **(extra_env or {})}
     log_dir.mkdir(parents=True, exist_ok=True)
     # Output goes to a file, not a pipe nobody reads: a chatty server must never block on a full pipe.

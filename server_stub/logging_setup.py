@@ -6,6 +6,7 @@ import atexit
 import json
 import logging
 import logging.handlers
+import os
 import queue
 from pathlib import Path
 
@@ -24,6 +25,16 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
         return json.dumps(payload, ensure_ascii=False, default=str)
+
+
+class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """server.log and its rotations are readable by the service account only (0600)."""
+
+    def _open(self):
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        if os.name != "nt" and os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
 
 
 _listener: logging.handlers.QueueListener | None = None
@@ -46,9 +57,9 @@ def configure_logging(log_dir: Path | None, level: str = "INFO", *, access_log: 
     handlers: list[logging.Handler] = [stream]
     path = None
     if log_dir is not None:
-        log_dir.mkdir(parents=True, exist_ok=True)
+        log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = log_dir / "server.log"
-        handler = logging.handlers.RotatingFileHandler(path, maxBytes=10_000_000, backupCount=5, encoding="utf-8")
+        handler = _PrivateRotatingFileHandler(path, maxBytes=10_000_000, backupCount=5, encoding="utf-8")
         handler.setFormatter(JsonFormatter())
         handlers.append(handler)
     records: queue.SimpleQueue = queue.SimpleQueue()

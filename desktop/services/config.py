@@ -320,8 +320,27 @@ def default_paths(platform: str | None = None, environ: Mapping[str, str] | None
 # --- loading ---------------------------------------------------------------------------------------
 
 
-def _describe(value: Any) -> str:
+# Settings holding a secret: a problem with one names the key and the kind of value, never the value
+# (ConfigError messages reach stderr, the log and support tickets).
+SECRET_KEYS = frozenset({"bridge.token", "connectors.ami_secret"})
+
+
+def _describe(value: Any, key: str | None = None) -> str:
+    if key in SECRET_KEYS:
+        return f"a {_toml_kind(value)} (value not shown: it is a secret)"
     return json.dumps(value, ensure_ascii=False, default=str)[:60]
+
+
+def _toml_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false value"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, list | tuple):
+        return "list"
+    if isinstance(value, dict):
+        return "table"
+    return type(value).__name__
 
 
 def _coerce(key: str, value: Any, source: str, *, from_text: bool, base_dir: Path | None) -> Any:
@@ -356,7 +375,7 @@ def _coerce(key: str, value: Any, source: str, *, from_text: bool, base_dir: Pat
         if value is None and kind in ("opt_str", "path"):
             return None
         if not isinstance(value, str | Path):
-            raise fail(f"must be a string, got {_describe(value)}")
+            raise fail(f"must be a string, got {_describe(value, key)}")
         value = str(value).strip()
         if kind == "opt_str" and not value:
             return None
@@ -552,7 +571,7 @@ def save_user_settings(user_file: Path, updates: Mapping[str, Any]) -> None:
         checked = _coerce(key, value, source, from_text=False, base_dir=None)
         current[key] = str(checked) if isinstance(checked, Path) else checked
     text = _render({k: current[k] for k in SCHEMA if k in current})
-    user_file.parent.mkdir(parents=True, exist_ok=True)
+    user_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, temp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=user_file.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
