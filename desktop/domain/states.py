@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from desktop.domain.errors import UserError
 from desktop.domain.pop import PopDocument
@@ -73,6 +73,9 @@ class PopResult:
     document: PopDocument | None = None
     fetched_at: dt.datetime | None = None  # when the shown document came from the server
     error: UserError | None = None
+    # The document as the server sent it, before this workstation's outcomes were applied: what the local
+    # cache keeps (set by a fetch that leaves caching to the caller, see PopService.remember).
+    server_document: PopDocument | None = field(default=None, repr=False, compare=False)
 
     def age(self, now: dt.datetime) -> dt.timedelta | None:
         """How old the shown data is ("data from 2 h ago")."""

@@ -1,7 +1,7 @@
 """Screen pops: cached data at once, then the server's answer, and a plain reason when that fails.
 
-The panel calls `cached(key)` on the GUI thread (a few ms, database only) and `fetch(key)` on a worker
-(network, short timeout), then renders each PopResult as it arrives.
+The panel calls `cached(key)` (memory or database) and `fetch(key)` (network, short timeout) on workers at
+once, then renders each PopResult as it arrives.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from desktop.domain.errors import MalformedResponse, UserError
@@ -22,6 +24,9 @@ from desktop.storage import LocalStore, StoreError
 log = logging.getLogger("callcue.pop")
 
 DEFAULT_CACHE_TTL = dt.timedelta(hours=24)
+# Parsed documents kept in memory (by cache key: a few per customer): a re-pop of a recent caller reads
+# no JSON from disk. The store remains the cache that survives restarts and outages.
+MEMORY_CACHE_KEYS = 600
 NOT_SIGNED_IN = UserError("auth_failed", "not signed in")
 
 
@@ -38,10 +43,16 @@ class PopService:
         self._store = store
         self._clock = clock
         self.cache_ttl = cache_ttl
+        self._memory: OrderedDict[str, tuple[PopDocument, dt.datetime]] = OrderedDict()
+        self._memory_generation = store.views.generation  # see CachedViewRepository.generation
+        self._memory_lock = threading.Lock()  # the db and net workers both read and fill it
 
     def use_client(self, client: AnalyticsClient | None) -> None:
-        """After sign-in (a new server or token) or sign-out (None)."""
+        """After sign-in (a new server or token) or sign-out (None): customer data of the previous session
+        is dropped from memory too (the session clears the stored copies)."""
         self._client = client
+        with self._memory_lock:
+            self._memory.clear()
 
     # --- reading ------------------------------------------------------------------------------------
 
@@ -61,8 +72,11 @@ class PopService:
         """Delete cached views older than the TTL (call at start-up and now and then)."""
         return self._store.views.purge_expired(self._clock() - self.cache_ttl)
 
-    def fetch(self, key: PopKey) -> PopResult:
-        """Ask the server (blocking: call on a worker). Never raises for network or server failures."""
+    def fetch(self, key: PopKey, *, remember: bool = True) -> PopResult:
+        """Ask the server (blocking: call on a worker). Never raises for network or server failures.
+
+        `remember=False`: the caller shows the result first and then calls `remember(result)` (the cache
+        write is a durable commit of a few ms that the agent should not wait for)."""
         if not key.is_lookupable:
             # Withheld number or an internal extension: nothing the server could match.
             return PopResult(PopState.UNKNOWN_CALLER, key)
@@ -82,8 +96,16 @@ class PopService:
             log.info("pop fetch failed", extra={"error_code": exc.code})
             return self._failed(key, exc.user_error, stale_allowed=True)
         fetched_at = self._clock()
-        self._cache(key, document, fetched_at)
-        return PopResult(PopState.LIVE, key, self._with_local(document), fetched_at)
+        if remember:
+            self._cache(key, document, fetched_at)
+            return PopResult(PopState.LIVE, key, self._with_local(document), fetched_at)
+        return PopResult(PopState.LIVE, key, self._with_local(document), fetched_at, server_document=document)
+
+    def remember(self, result: PopResult) -> None:
+        """Keep a live result's document for later pops of the same caller (and for when the server is
+        down). Local outcomes applied to it are not stored: they are re-applied on every read."""
+        if result.state is PopState.LIVE and result.server_document is not None and result.fetched_at is not None:
+            self._cache(result.key, result.server_document, result.fetched_at)
 
     def with_local_outcomes(self, result: PopResult) -> PopResult:
         """Re-apply outcomes recorded here (call after recording one: the panel updates at once)."""
@@ -150,23 +172,56 @@ class PopService:
         return apply_local_outcomes(document, local, now)
 
     def _cached_document(self, key: PopKey) -> tuple[PopDocument, dt.datetime] | None:
+        keys = key.cache_keys()
+        not_before = self._clock() - self.cache_ttl
+        generation = self._store.views.generation
+        with self._memory_lock:
+            self._drop_memory_if_removed()
+            for cache_key in keys:
+                hit = self._memory.get(cache_key)
+                if hit is not None and hit[1] >= not_before:
+                    self._memory.move_to_end(cache_key)
+                    return hit
         try:
-            hit = self._store.views.get(key.cache_keys(), not_before=self._clock() - self.cache_ttl)
+            stored = self._store.views.get(keys, not_before=not_before)
         except StoreError as exc:
             log.warning("cache unavailable", extra={"error_code": exc.code})
             return None
-        if hit is None:
+        if stored is None:
             return None
-        data, fetched_at = hit
+        data, fetched_at = stored
         try:
-            return parse_pop(data), fetched_at
+            document = parse_pop(data)
         except MalformedResponse:
             return None  # written by an older client version: as good as absent
+        self._keep_in_memory(keys, document, fetched_at, generation)
+        return document, fetched_at
+
+    def _drop_memory_if_removed(self) -> None:
+        """Anything removed from the stored cache (sign-out, expiry, a number forgotten) empties memory."""
+        generation = self._store.views.generation
+        if generation != self._memory_generation:
+            self._memory.clear()
+            self._memory_generation = generation
+
+    def _keep_in_memory(self, keys: list[str], document: PopDocument, fetched_at: dt.datetime,
+                        generation: int) -> None:
+        """`generation`: the stored cache's when the document was read; a removal since then wins."""
+        with self._memory_lock:
+            self._drop_memory_if_removed()
+            if generation != self._memory_generation:
+                return
+            for cache_key in keys:
+                self._memory[cache_key] = (document, fetched_at)
+                self._memory.move_to_end(cache_key)
+            while len(self._memory) > MEMORY_CACHE_KEYS:
+                self._memory.popitem(last=False)
 
     def _cache(self, key: PopKey, document: PopDocument, fetched_at: dt.datetime) -> None:
         customer = document.customer
         numbers = {n for n in (*customer.msisdns, customer.matched_msisdn) if n}
         keys = [*key.cache_keys(), f"cust:{customer.customer_id}", *(f"ani:{n}" for n in sorted(numbers))]
+        self._keep_in_memory(keys, document, fetched_at, self._store.views.generation)
         try:
             self._store.views.put(keys, customer.customer_id, document_to_json(document), fetched_at)
         except StoreError as exc:

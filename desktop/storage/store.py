@@ -285,7 +285,16 @@ class OutcomeRepository(_Repository):
 
 
 class CachedViewRepository(_Repository):
-    """Last pop document per customer, found by 'ani:<digits>' or 'cust:<id>'."""
+    """Last pop document per customer, found by 'ani:<digits>' or 'cust:<id>'.
+
+    `generation` changes whenever cached data is removed (forget, purge, clear): a copy held in memory
+    (PopService) is valid only while the generation it was read under is current.
+    """
+
+    generation = 0
+
+    def _removed(self) -> None:
+        self.generation += 1
 
     @_guarded
     def put(self, keys: Iterable[str], customer_id: str, document: dict[str, Any], fetched_at: dt.datetime) -> None:
@@ -319,11 +328,13 @@ class CachedViewRepository(_Repository):
 
     @_guarded
     def forget(self, key: str) -> None:
+        self._removed()
         with self._write.begin() as conn:
             conn.execute(delete(models.CachedView).where(models.CachedView.key == key))
 
     @_guarded
     def purge_expired(self, before: dt.datetime) -> int:
+        self._removed()
         with self._write.begin() as conn:
             return conn.execute(
                 delete(models.CachedDocument).where(models.CachedDocument.fetched_at < before)
@@ -331,6 +342,7 @@ class CachedViewRepository(_Repository):
 
     @_guarded
     def clear(self) -> None:
+        self._removed()
         with self._write.begin() as conn:
             conn.execute(delete(models.CachedView))
             conn.execute(delete(models.CachedDocument))

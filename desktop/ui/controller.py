@@ -110,11 +110,18 @@ class PanelController(QtCore.QObject):
         # Cached view and server fetch run at once on their own pools; whichever is better wins.
         self.runner.submit("db", self.pops.cached, key, name="pop.cached", owner=self,
                            on_done=lambda result: self._show(call_id, generation, result))
-        self.runner.submit("net", self.pops.fetch, key, name="pop.fetch", owner=self,
+        self.runner.submit("net", self._fetch, key, name="pop.fetch", owner=self,
                            on_done=lambda result: self._show(call_id, generation, result),
                            on_error=lambda exc: self._fetch_crashed(call_id, generation, key, exc))
 
+    def _fetch(self, key: PopKey) -> PopResult:
+        # The cache write waits until the live result is on screen (see _show).
+        return self.pops.fetch(key, remember=False)
+
     def _show(self, call_id: str, generation: int, result: PopResult | None) -> None:
+        if result is not None and result.server_document is not None:
+            self._after_paint(lambda: self.runner.submit("db", self.pops.remember, result, name="pop.remember",
+                                                         owner=self))
         call = self._calls.get(call_id)
         if result is None or call is None or call.generation != generation:
             return
@@ -129,8 +136,9 @@ class PanelController(QtCore.QObject):
         if result.error is not None and result.error.code == "auth_failed":
             self.auth_failed.emit()
         if result.state != PopState.LOADING:
-            self.runner.submit("db", self.pops.log_pop, result, call_id, self.agent_id, name="pop.log",
-                               owner=self, on_done=lambda pop_id: self._logged(call_id, generation, pop_id))
+            self._after_paint(lambda: self.runner.submit(
+                "db", self.pops.log_pop, result, call_id, self.agent_id, name="pop.log", owner=self,
+                on_done=lambda pop_id: self._logged(call_id, generation, pop_id)))
             document = result.document
             update, call.announced = call.announced, True
             self.pop_shown.emit({
@@ -141,6 +149,12 @@ class PanelController(QtCore.QObject):
                 "offers": [o.offer_id for o in document.pitchable_offers] if document else [],
                 "update": update,
             })
+
+    def _after_paint(self, work) -> None:
+        """Start bookkeeping once the pop is painted: a worker running Python competes with the GUI thread
+        for the interpreter, and the agent is waiting for the paint, not for the bookkeeping. A zero timer
+        fires after the posted paint request of the render just done."""
+        QtCore.QTimer.singleShot(0, self, work)
 
     def _logged(self, call_id: str, generation: int, pop_id: int | None) -> None:
         call = self._calls.get(call_id)

@@ -55,6 +55,36 @@ def test_cached_lookup_is_fast(live, store, clock):
     assert quartile < 0.005, f"lower quartile {quartile * 1000:.2f} ms, median {statistics.median(timings) * 1000:.2f} ms"
 
 
+def test_a_fetch_that_leaves_caching_to_the_caller(live, store, clock):
+    """The panel shows a live pop first and caches it afterwards (remember); the cached copy is the
+    server's document, without this workstation's outcomes applied (they are applied on every read)."""
+    msisdn = live.add_customer("C-POP-LATER")
+    pops = PopService(live.client(), store, clock)
+    result = pops.fetch(PopKey(ani=msisdn), remember=False)
+    assert result.state is PopState.LIVE and result.server_document is not None
+    assert pops.cached(PopKey(ani=msisdn)) is None
+    assert PopService(None, store, clock).cached(PopKey(ani=msisdn)) is None
+    pops.remember(result)
+    assert pops.cached(PopKey(ani=msisdn)).document.decision_id == result.document.decision_id
+    # Another service (a restarted panel: empty memory) reads the same from the store.
+    fresh = PopService(None, store, clock).cached(PopKey(customer_id="C-POP-LATER"))
+    assert fresh.document == result.server_document
+
+
+def test_memory_copies_go_when_the_stored_cache_is_cleared(live, store, clock):
+    msisdn = live.add_customer("C-POP-MEM")
+    pops = PopService(live.client(), store, clock)
+    pops.fetch(PopKey(ani=msisdn))
+    first, second = pops.cached(PopKey(ani=msisdn)), pops.cached(PopKey(ani=msisdn))
+    assert first.document is second.document  # parsed once, then served from memory
+    store.views.clear()  # what sign-out does: customer data must not survive in memory either
+    assert pops.cached(PopKey(ani=msisdn)) is None
+    pops.fetch(PopKey(ani=msisdn))
+    store.views.forget(f"ani:{msisdn}")  # the number changed hands
+    assert pops.cached(PopKey(ani=msisdn)) is None
+    assert pops.cached(PopKey(customer_id="C-POP-MEM")) is not None  # still known by id (from the store)
+
+
 def test_unknown_caller(live, store, clock):
     pops = PopService(live.client(), store, clock)
     result = pops.fetch(PopKey(ani="+86 199 0000 0001"))
