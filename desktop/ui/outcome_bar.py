@@ -216,8 +216,31 @@ class SyncBadge(Localized, QtWidgets.QPushButton):
                 text = self.tr("%1 pending").replace("%1", str(state.pending))
             else:
                 text = self.tr("✓ All outcomes synced")
+            reason = self.reason(state.last_error) if kind in ("offline", "pending") else ""
+            if reason:
+                # Say what is wrong, not only that it is: "offline" alone reads the same for a pulled cable,
+                # a server error and an untrusted certificate, and IT needs to know which.
+                text = f"{text} — {reason}"
         self.setText(text)
+        self.setToolTip(text)
         self.setProperty("sync", kind)
         self.setAccessibleDescription(text)
         self.style().unpolish(self)
         self.style().polish(self)
+
+    def reason(self, error) -> str:
+        """Why the last delivery failed, in a few plain words ('' when it did not fail)."""
+        if error is None:
+            return ""
+        return {
+            "server_unreachable": self.tr("cannot reach the server"),
+            "timeout": self.tr("the server does not answer"),
+            "server_error": self.tr("the server reports an error"),
+            "bad_response": self.tr("the server's answer is unreadable"),
+            "tls_failed": self.tr("the server's certificate is not trusted"),
+            "auth_failed": self.tr("sign in again"),
+            "disk_full": self.tr("the disk is full"),
+            "read_only": self.tr("the data folder is read-only"),
+            "store_corrupt": self.tr("the local data file is damaged"),
+            "store_failed": self.tr("the local data file cannot be used"),
+        }.get(error.code, self.tr("sync failed"))

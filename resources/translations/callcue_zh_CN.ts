@@ -556,6 +556,50 @@
         <source>✓ All outcomes synced</source>
         <translation>✓ 营销结果已全部同步</translation>
     </message>
+    <message>
+        <source>cannot reach the server</source>
+        <translation>无法连接服务器</translation>
+    </message>
+    <message>
+        <source>the server does not answer</source>
+        <translation>服务器没有应答</translation>
+    </message>
+    <message>
+        <source>the server reports an error</source>
+        <translation>服务器报告错误</translation>
+    </message>
+    <message>
+        <source>the server's answer is unreadable</source>
+        <translation>服务器的应答无法读取</translation>
+    </message>
+    <message>
+        <source>the server's certificate is not trusted</source>
+        <translation>服务器证书不受信任</translation>
+    </message>
+    <message>
+        <source>sign in again</source>
+        <translation>请重新登录</translation>
+    </message>
+    <message>
+        <source>the disk is full</source>
+        <translation>磁盘已满</translation>
+    </message>
+    <message>
+        <source>the data folder is read-only</source>
+        <translation>数据文件夹只读</translation>
+    </message>
+    <message>
+        <source>the local data file is damaged</source>
+        <translation>本地数据文件已损坏</translation>
+    </message>
+    <message>
+        <source>the local data file cannot be used</source>
+        <translation>本地数据文件无法使用</translation>
+    </message>
+    <message>
+        <source>sync failed</source>
+        <translation>同步失败</translation>
+    </message>
 </context>
 <context>
     <name>Tray</name>
