@@ -69,11 +69,13 @@ class ServerProcess:
     """`callcue-server serve` on a fixed loopback port; kill() is SIGKILL, start() brings it back."""
 
     def __init__(self, database_url: str, log_dir: Path, *, port: int | None = None,
-                 tls: tuple[Path, Path] | None = None) -> None:
+                 tls: tuple[Path, Path] | None = None, ca: Path | None = None) -> None:
+        """`tls`: (certificate chain, key) to serve HTTPS; `ca`: the CA that signed it (for readiness checks)."""
         self.database_url = database_url
         self.log_dir = log_dir
         self.port = port or free_port()
         self.tls = tls
+        self.ca = ca
         self.process: subprocess.Popen | None = None
         self.starts = 0
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -92,7 +94,7 @@ class ServerProcess:
             self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=child_env())
         self.starts += 1
         deadline = time.monotonic() + timeout
-        verify = str(self.tls[0]) if self.tls else True
+        verify = str(self.ca) if self.ca else True
         while True:
             with contextlib.suppress(requests.RequestException):
                 if requests.get(f"{self.base_url}/v1/health", timeout=1, verify=verify).status_code == 200:
