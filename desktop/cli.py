@@ -29,6 +29,8 @@ EXIT_OK, EXIT_USAGE, EXIT_FAILED = 0, 2, 1
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="callcue", description="CallCue agent assistant (坐席助手)")
     parser.add_argument("--version", action="version", version=f"callcue {__version__}")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check this installation offscreen (settings, resources, store, a sample pop) and exit")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--headless", action="store_true",
                         help="no visible window (offscreen platform): for automation and kiosks")
@@ -294,6 +296,10 @@ def _capture(app, path: Path, *, quit_after: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.self_test:
+        from desktop.selftest import run_self_test
+
+        return run_self_test()
     command = args.command or "run"
     if command == "pop":
         return forward_pop(args)

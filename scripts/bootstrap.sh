@@ -5,7 +5,8 @@
 #   scripts/bootstrap.sh          Qt runtime libraries, CJK fonts and xvfb (Debian), and .venv with the project
 #   scripts/bootstrap.sh --test   the same plus the PostgreSQL server that the tests run against and
 #                                 Chromium, the headless browser of the local-bridge tests, and baresip,
-#                                 the real SIP softphone of the connector tests
+#                                 the real SIP softphone of the connector tests, and the installer tools
+#                                 (PyInstaller via the `installer` extra, NSIS, binutils for strip)
 #
 # System packages are installed with apt-get only when running as root on Debian/Ubuntu; otherwise the
 # script prints the exact command to run and goes on. The project is pip-installed into .venv (editable,
@@ -35,6 +36,7 @@ GUI_DEBS=(libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxkbcommo
 PG_DEBS=(postgresql)
 BROWSER_DEBS=(chromium)   # tests/bridge/test_browser.py drives it headless over the DevTools protocol
 SOFTPHONE_DEBS=(baresip-core)   # tests/connectors/test_baresip_real.py: two real SIP agents on 127.0.0.1
+INSTALLER_DEBS=(nsis binutils)   # tests/installer: makensis compiles installer/windows/callcue.nsi; strip
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
 
@@ -69,8 +71,8 @@ venv_ok() {
 debs=("${GUI_DEBS[@]}")
 why="Qt runtime libraries, CJK fonts, xvfb"
 if [ "$with_pg" -eq 1 ]; then
-  debs+=("${PG_DEBS[@]}" "${BROWSER_DEBS[@]}" "${SOFTPHONE_DEBS[@]}")
-  why+=", PostgreSQL server, Chromium and baresip for the tests"
+  debs+=("${PG_DEBS[@]}" "${BROWSER_DEBS[@]}" "${SOFTPHONE_DEBS[@]}" "${INSTALLER_DEBS[@]}")
+  why+=", PostgreSQL server, Chromium, baresip and NSIS for the tests"
 fi
 if ! venv_ok && ! find_python >/dev/null; then
   debs+=(python3 python3-venv)
@@ -108,14 +110,17 @@ else
   fi
 fi
 
-# 3. The project and its test tools, editable, only when pyproject.toml changed since the last install.
+# 3. The project and its test tools, editable, only when pyproject.toml changed since the last install
+# (--test adds the `installer` extra, PyInstaller; the stamp records which extras that install had).
+extras=test
+if [ "$with_pg" -eq 1 ]; then extras=test,installer; fi
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
-have=$(cat "$STAMP" 2>/dev/null || true)
-if [ "$want" = "$have" ]; then
+read -r have have_extras 2>/dev/null <"$STAMP" || true
+if [ "$want" = "${have:-}" ] && { [ "$extras" = test ] || [ "${have_extras:-}" = test,installer ]; }; then
   say "pyproject.toml unchanged since the last install: skipping pip"
 else
-  if [ -n "$have" ]; then reason="pyproject.toml changed since the last install"; else reason="first install into this .venv"; fi
-  say "pip install -e '.[test]' ($reason)"
-  PIP_DISABLE_PIP_VERSION_CHECK=1 "$VENV/bin/python" -m pip install -q -e '.[test]'
-  printf '%s\n' "$want" >"$STAMP"
+  if [ -n "${have:-}" ]; then reason="pyproject.toml or the extras changed since the last install"; else reason="first install into this .venv"; fi
+  say "pip install -e '.[$extras]' ($reason)"
+  PIP_DISABLE_PIP_VERSION_CHECK=1 "$VENV/bin/python" -m pip install -q -e ".[$extras]"
+  printf '%s %s\n' "$want" "$extras" >"$STAMP"
 fi
