@@ -140,6 +140,7 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         self.sync_badge.clicked.connect(self.sync_details_requested)
         layout.addWidget(self.sync_badge)
         self._views: dict[str, PopView] = {}
+        self._showing_calls: bool | None = None
         self._spare_views: list[PopView] = []
         self._spare_timer = QtCore.QTimer(self)
         self._spare_timer.setSingleShot(True)
@@ -248,8 +249,10 @@ class PanelWidget(Localized, QtWidgets.QWidget):
 
     def _update_idle(self) -> None:
         has_calls = bool(self._views)
-        self.tabs.setVisible(has_calls)
-        self.idle.setVisible(not has_calls)
+        if self._showing_calls is not has_calls:  # setVisible() costs even when nothing changes
+            self._showing_calls = has_calls
+            self.tabs.setVisible(has_calls)
+            self.idle.setVisible(not has_calls)
 
     # ------------------------------------------------------------------ outcomes
 

@@ -4,8 +4,8 @@ A pure view: it renders a PopResult and reports which offer the agent selected. 
 
 Widgets are built once per view and updated in place: a pop is on the agent's screen within a few
 milliseconds only if rendering sets texts instead of creating, polishing and laying out new widgets.
-A view is reused for the next call (`PanelWidget` keeps a spare), so even a new tab creates nothing.
-Hidden labels keep no text, so nothing stale can be read (by a screen reader or a test) from them.
+A view is reused for the next call (`PanelWidget` keeps a spare), so even a new tab creates nothing; its
+labels are emptied first (`reset`), so nothing of the previous caller can be read from it.
 """
 
 from __future__ import annotations
@@ -52,7 +52,13 @@ def _show_text(label: QtWidgets.QLabel, text: str | None) -> None:
     text = text or ""
     if label.text() != text:
         label.setText(text)
-    label.setVisible(bool(text))
+    _set_visible(label, bool(text))
+
+
+def _set_visible(widget: QtWidgets.QWidget, visible: bool) -> None:
+    # setVisible() is not free even when nothing changes (it is called ~100 times per pop).
+    if widget.isHidden() == visible:
+        widget.setVisible(visible)
 
 
 def local_time(value: dt.datetime | None) -> str:
@@ -125,11 +131,11 @@ class OfferCard(Localized, QtWidgets.QFrame):
             _set_property(self.why, "reason", None)
             _set_property(self.why, "role", "muted")
             self.setAccessibleName(self.tr("Offer %1: %2").replace("%1", str(offer.rank)).replace("%2", title))
-        self.script_button.setVisible(not suppressed)
+        _set_visible(self.script_button, not suppressed)
         self.script_button.setText(self.tr("Show script"))
         self.script_button.setAccessibleName(self.tr("Show script for %1").replace("%1", title))
         if self.script is not None:
-            self.script.setVisible(False)
+            _set_visible(self.script, False)
             self.script.setText("")
 
     def toggle_script(self) -> None:
@@ -181,10 +187,10 @@ class WarningBox(QtWidgets.QFrame):
         _show_text(self.guidance, guidance)
         _show_text(self.reasons, reasons)
         _show_text(self.items, items)
-        self.setVisible(True)
+        _set_visible(self, True)
 
     def clear(self) -> None:
-        self.setVisible(False)
+        _set_visible(self, False)
         for label in (self.heading, self.guidance, self.reasons, self.items):
             _show_text(label, "")
 
@@ -212,8 +218,9 @@ class FactsCard(QtWidgets.QFrame):
         for prop, prop_value in props.items():
             _set_property(label, prop, prop_value)
         _show_text(self.names[key], name if value else "")
+        if label.isHidden() == bool(value):
+            self.form.setRowVisible(self.names[key], bool(value))
         _show_text(label, value)
-        self.form.setRowVisible(self.names[key], bool(value))
 
 
 class PopView(Localized, QtWidgets.QWidget):
@@ -280,30 +287,38 @@ class PopView(Localized, QtWidgets.QWidget):
         self.unknown_box.setVisible(False)
         self.body.addWidget(self.unknown_box)
 
+        # Everything drawn from a customer document, in one widget: hidden while there is none (loading,
+        # unknown caller), so the next document updates hidden widgets and is shown in one go.
+        self.content = QtWidgets.QWidget()
+        content = QtWidgets.QVBoxLayout(self.content)
+        content.setContentsMargins(0, 0, 0, 0)
+        content.setSpacing(8)
+        self.body.addWidget(self.content)
+
         # Highest level first (complaint first on a tie): what the agent must handle first is on top.
         self.warnings = QtWidgets.QVBoxLayout()
         self.warning_boxes = {"complaint": WarningBox(), "price": WarningBox()}
         for box in self.warning_boxes.values():
             box.setVisible(False)
             self.warnings.addWidget(box)
-        self.body.addLayout(self.warnings)
+        content.addLayout(self.warnings)
 
         self.offers_title = _label(self.tr("Next best offers"), role="section")
-        self.body.addWidget(self.offers_title)
+        content.addWidget(self.offers_title)
         self.no_offer = _label(role="muted", wrap=True)
-        self.body.addWidget(self.no_offer)
+        content.addWidget(self.no_offer)
         self.offers = QtWidgets.QVBoxLayout()
         self.offers.setSpacing(6)
-        self.body.addLayout(self.offers)
+        content.addLayout(self.offers)
         self.more_toggle = self._flat_button(self._toggle_more)
         self.more_toggle.setAccessibleName(self.tr("More offers"))
         self.suppressed_toggle = self._flat_button(self._toggle_suppressed)
         self.suppressed_toggle.setAccessibleName(self.tr("Suppressed offers"))
         self.suppressed_offers = QtWidgets.QVBoxLayout()
         self.suppressed_offers.setSpacing(6)
-        self.body.addWidget(self.more_toggle, 0, Qt.AlignmentFlag.AlignLeft)
-        self.body.addWidget(self.suppressed_toggle, 0, Qt.AlignmentFlag.AlignLeft)
-        self.body.addLayout(self.suppressed_offers)
+        content.addWidget(self.more_toggle, 0, Qt.AlignmentFlag.AlignLeft)
+        content.addWidget(self.suppressed_toggle, 0, Qt.AlignmentFlag.AlignLeft)
+        content.addLayout(self.suppressed_offers)
 
         self.contact = FactsCard(("campaign", "wave", "contacts", "prefers", "dnd", "next"), wrap=("campaign",))
         self.contact.setAccessibleName(self.tr("Contact guidance"))
@@ -312,8 +327,8 @@ class PopView(Localized, QtWidgets.QWidget):
                                  wrap=("usage", "segments"))
         self.details.setAccessibleName(self.tr("Customer details"))
         self.details.title.setText(self.tr("Customer"))
-        self.body.addWidget(self.contact)
-        self.body.addWidget(self.details)
+        content.addWidget(self.contact)
+        content.addWidget(self.details)
         self.body.addStretch(1)
         self._show_document(None)
 
@@ -344,6 +359,9 @@ class PopView(Localized, QtWidgets.QWidget):
         """Forget the call shown (the view is about to be reused for another call)."""
         self._show_more = self._show_suppressed = False
         self._show_document(None)
+        for label in self.findChildren(QtWidgets.QLabel):
+            if label is not self.offers_title and label is not self.contact.title and label is not self.details.title:
+                label.setText("")
         self.result = None
         self._built = False
         self.selected_offer_id = None
@@ -356,8 +374,8 @@ class PopView(Localized, QtWidgets.QWidget):
         self._render_header(result)
         if result.document is not self._shown_document:
             self._show_document(result.document)
-        self.unknown_box.setVisible(result.document is None and str(result.state) == "unknown_caller")
-        if self.unknown_box.isVisibleTo(self) and not self.unknown_title.text():
+        _set_visible(self.unknown_box, result.document is None and str(result.state) == "unknown_caller")
+        if not self.unknown_box.isHidden() and not self.unknown_title.text():
             self.unknown_title.setText(self.tr("New or unregistered caller"))
             self.unknown_text.setText(self.tr(
                 "Greet the caller, ask for their name and ID number, then search above by name or customer ID. "
@@ -365,14 +383,14 @@ class PopView(Localized, QtWidgets.QWidget):
 
     def _show_document(self, doc) -> None:
         self._shown_document = doc
-        self.offers_title.setVisible(doc is not None)
-        self.contact.setVisible(doc is not None)
-        self.details.setVisible(doc is not None)
+        if doc is None:
+            _set_visible(self.content, False)
+            return
         self._render_warnings(doc)
         self._render_offers(doc)
-        if doc is not None:
-            self._render_contact(doc)
-            self._render_details(doc)
+        self._render_contact(doc)
+        self._render_details(doc)
+        _set_visible(self.content, True)
 
     def _render_state(self, result, now: dt.datetime) -> None:
         state = str(result.state)
@@ -419,10 +437,6 @@ class PopView(Localized, QtWidgets.QWidget):
         _show_text(self.facts, " · ".join(facts))
 
     def _render_warnings(self, doc) -> None:
-        if doc is None:
-            for box in self.warning_boxes.values():
-                box.clear()
-            return
         price, complaint = doc.sensitivity.price, doc.sensitivity.complaint
         items = [("complaint", complaint, self.tr("Complaint-sensitive")),
                  ("price", price, self.tr("Price-sensitive"))]
@@ -448,18 +462,18 @@ class PopView(Localized, QtWidgets.QWidget):
                 " · ".join(pick(r, self.language) for r in sensitivity.reasons), complaints)
 
     def _render_offers(self, doc) -> None:
-        offers = doc.offers if doc is not None else ()
+        offers = doc.offers
         pitchable = [o for o in offers if not o.suppressed_by]
         suppressed = [o for o in offers if o.suppressed_by]
         _show_text(self.no_offer, self.tr("No offer to pitch on this call — see the reasons below.")
-                   if doc is not None and not pitchable else "")
+                   if not pitchable else "")
         shown = pitchable if self._show_more else pitchable[:OFFERS_SHOWN]
         hidden = len(pitchable) - OFFERS_SHOWN
-        self.more_toggle.setVisible(hidden > 0)
+        _set_visible(self.more_toggle, hidden > 0)
         if hidden > 0:
             self.more_toggle.setText(self.tr("Show fewer offers") if self._show_more
                                      else self.tr("Show %1 more offers").replace("%1", str(hidden)))
-        self.suppressed_toggle.setVisible(bool(suppressed))
+        _set_visible(self.suppressed_toggle, bool(suppressed))
         if suppressed:
             self.suppressed_toggle.setText(
                 (self.tr("Hide %1 suppressed offers") if self._show_suppressed
@@ -467,7 +481,7 @@ class PopView(Localized, QtWidgets.QWidget):
         self._fill(self.offers, shown)
         self._fill(self.suppressed_offers, suppressed if self._show_suppressed else [])
         self._cards = {card.offer_id: card for layout in (self.offers, self.suppressed_offers)
-                       for card in self._layout_cards(layout) if card.isVisibleTo(self)}
+                       for card in self._layout_cards(layout) if not card.isHidden()}
         valid = [o.offer_id for o in pitchable]
         if self.selected_offer_id not in valid:
             self.selected_offer_id = valid[0] if valid else None
@@ -487,9 +501,9 @@ class PopView(Localized, QtWidgets.QWidget):
             cards.append(card)
         for card, offer in zip(cards, offers, strict=False):
             card.show_offer(offer)
-            card.setVisible(True)
+            _set_visible(card, True)
         for card in cards[len(offers):]:
-            card.setVisible(False)
+            _set_visible(card, False)
             card.offer_id = ""
 
     def _toggle_more(self) -> None:
