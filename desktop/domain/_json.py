@@ -97,7 +97,7 @@ class Fields:
     def choice(self, name: str, allowed: tuple[str, ...]) -> str:
         value = self.string(name)
         if value not in allowed:
-            raise MalformedResponse(f"{self.at(name)} should be one of {', '.join(allowed)}, got {value!r}")
+            raise MalformedResponse(f"{self.at(name)} should be one of {', '.join(allowed)}, got {value[:40]!r}")
         return value
 
     def datetime(self, name: str) -> dt.datetime:

@@ -81,7 +81,7 @@ class OutcomeDraft:
         try:
             result = OutcomeResult(self.result)
         except ValueError:
-            raise InvalidOutcome("result", f"unknown result {self.result!r}") from None
+            raise InvalidOutcome("result", f"unknown result {str(self.result)[:40]!r}") from None
         object.__setattr__(self, "result", result)
         object.__setattr__(self, "note", _clean(self.note))
         object.__setattr__(self, "reason", _clean(self.reason))
@@ -128,7 +128,7 @@ class OutcomeDraft:
         if offer_id is not None:
             offer = document.offer(offer_id)
             if offer is None:
-                raise InvalidOutcome("offer_id", f"offer {offer_id!r} is not part of this pop")
+                raise InvalidOutcome("offer_id", f"offer {offer_id[:40]!r} is not part of this pop")
             campaign_id, wave = offer.campaign_id, offer.wave
         elif document.contact.campaign is not None:
             # No specific offer (DND, callback, not offered): it counts against the campaign this call serves.

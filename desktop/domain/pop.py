@@ -375,7 +375,7 @@ def parse_pop(data: Any) -> PopDocument:
     f = Fields(data, "")
     version = f.string("api_version")
     if version != API_VERSION:
-        raise MalformedResponse(f"api_version is {version!r}; this panel understands version {API_VERSION}")
+        raise MalformedResponse(f"api_version is {version[:40]!r}; this panel understands version {API_VERSION}")
     decision_id = f.string("decision_id")
     if not decision_id:
         raise MalformedResponse("decision_id is empty")

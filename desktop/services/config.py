@@ -71,9 +71,14 @@ def _check_url(value: str | None) -> str | None:
 
 
 def _check_file(value: Path | None) -> str | None:
-    if value is not None and not value.is_file():
-        return f"file {str(value)!r} does not exist"
-    return None
+    if value is None:
+        return None
+    shown = str(value) if len(str(value)) <= 200 else str(value)[:200] + "…"
+    try:
+        exists = value.is_file()
+    except (OSError, ValueError) as exc:  # a name too long for the file system, a NUL character …
+        return f"file {shown!r} cannot be used ({getattr(exc, 'strerror', None) or exc})"
+    return None if exists else f"file {shown!r} does not exist"
 
 
 def _non_empty(value: str) -> str | None:
@@ -597,6 +602,53 @@ def config_as_dict(config: Config) -> dict[str, Any]:
     return out
 
 
+def load_config_or_defaults(
+    *,
+    machine_file: Path | None,
+    user_file: Path | None,
+    environ: Mapping[str, str],
+    cli: Mapping[str, Any],
+    now: Callable[[], Any] | None = None,
+) -> tuple[Config, list[ConfigError]]:
+    """load_config for starting the panel: a damaged settings *file* does not keep the agent from working.
+
+    A user file that cannot be used (not TOML, not UTF-8, a bad value) is moved aside — kept as
+    `config.toml.damaged-YYYYmmdd-HHMMSS` for IT — and the panel starts without it; a bad machine file
+    (IT's, not the agent's to move) is ignored for this run. Each problem is returned, naming the file,
+    the setting and where the damaged file went, so the panel can tell the agent. Mistakes in the
+    environment or on the command line still raise: whoever typed them is there to read the message.
+    """
+    import datetime as dt
+
+    clock = now or (lambda: dt.datetime.now())
+    files = {"machine": machine_file, "user": user_file}
+    problems: list[ConfigError] = []
+    for _ in range(3):
+        try:
+            return load_config(machine_file=files["machine"], user_file=files["user"], environ=environ,
+                               cli=cli), problems
+        except ConfigError as exc:
+            which = next((k for k, p in files.items() if p is not None and exc.source == str(p)), None)
+            if which is None:
+                raise
+            path = files[which]
+            assert path is not None
+            if which == "user":
+                target = path.with_name(f"{path.name}.damaged-{clock().strftime('%Y%m%d-%H%M%S')}")
+                try:
+                    path.rename(target)
+                except OSError:
+                    files["user"] = None
+                    outcome = "ignored for now (it could not be moved aside)"
+                else:
+                    outcome = f"moved aside to {target}; CallCue started without it"
+            else:
+                files["machine"] = None
+                outcome = "ignored; CallCue started without it (tell IT)"
+            problems.append(ConfigError(exc.source, exc.key, f"{exc.problem} — {outcome}"))
+    raise problems[-1]
+
+
 __all__ = [
     "SCHEMA_VERSION",
     "Config",
@@ -605,6 +657,7 @@ __all__ = [
     "config_as_dict",
     "default_paths",
     "load_config",
+    "load_config_or_defaults",
     "read_config_file",
     "save_user_settings",
 ]

@@ -1,0 +1,72 @@
+"""Fuzzing the bridge protocol's parser directly (desktop/calls/bridge_protocol.py: decode_json and
+parse_command), the layer under the bridge server. The server around it (ASGI app, HTTP and WebSocket
+over real sockets, hostile headers) is fuzzed in tests/bridge/test_fuzz.py; the softphone connectors'
+parsers (netstrings, baresip JSON, AMI) in tests/connectors/test_fuzz_parsers.py.
+
+Properties: bytes give a decoded value or BridgeRefusal(400, "bad_json"); a decoded value (valid commands
+mutated 1-3 times, or any JSON) gives a Command or a BridgeRefusal(400) with a known code, a message and,
+for a bad field, its name; a refusal never repeats the caller's number.
+"""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from desktop.calls.bridge_protocol import BridgeRefusal, Command, decode_json, parse_command
+from tests.fuzz._fuzz import JSON_VALUES, fuzz_settings, mutated
+
+NUMBER = "13912345678"
+VALID = [
+    {"v": 1, "type": "call", "call_id": "c-1", "state": "ringing", "ani": NUMBER, "dnis": "10086",
+     "customer_id": "C-1", "agent_id": "agent-007", "at": "2026-11-02T09:30:00Z"},
+    {"v": 1, "type": "call", "call_id": "c-2", "state": "transferred", "ani": "+86 139 1234 5678"},
+    {"v": 1, "type": "state.get"},
+    {"v": 1, "type": "panel.show", "id": 7},
+]
+CODES = {"bad_json", "invalid_field", "unsupported_version"}
+
+
+def _check_refusal(refusal: BridgeRefusal) -> None:
+    assert refusal.status == 400 and refusal.code in CODES, (refusal.status, refusal.code)
+    message = refusal.message
+    assert message.strip() and len(message) < 1000, message[:300]
+    assert NUMBER not in message and "139 1234 5678" not in message, message[:300]
+
+
+@fuzz_settings()
+@given(data=st.data())
+def test_mutated_commands_parse_or_are_refused_naming_the_field(data):
+    command = data.draw(mutated(data.draw(st.sampled_from(VALID))))
+    allow_id = data.draw(st.booleans())
+    try:
+        parsed = parse_command(decode_json(json.dumps(command)), allow_id=allow_id)
+    except BridgeRefusal as refusal:
+        _check_refusal(refusal)
+        return
+    assert isinstance(parsed, Command)
+    if parsed.type == "call":
+        assert parsed.event is not None and parsed.event.call_id
+
+
+@fuzz_settings(0.5)
+@given(value=JSON_VALUES)
+def test_any_json_is_a_command_or_refused(value):
+    try:
+        parse_command(value, allow_id=True)
+    except BridgeRefusal as refusal:
+        _check_refusal(refusal)
+
+
+@fuzz_settings(0.5)
+@given(raw=st.one_of(st.binary(max_size=200), st.text(max_size=200),
+                     st.sampled_from([b"", b"  ", b"[" * 5000, b'{"a":1,"a":2}', b"NaN", b"1" * 5000,
+                                      b'{"v": Infinity}', "\ufeff{}".encode()])))
+def test_any_bytes_decode_or_are_refused_as_bad_json(raw):
+    try:
+        decode_json(raw)
+    except BridgeRefusal as refusal:
+        assert refusal.code == "bad_json"
+        _check_refusal(refusal)
