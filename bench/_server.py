@@ -53,8 +53,9 @@ def add_server_args(parser: argparse.ArgumentParser, *, rate_help: str) -> None:
     parser.add_argument("--duration", type=float, help="seconds of measured load (default 30; --quick 4)")
     parser.add_argument("--rate", type=float, help=rate_help)
     parser.add_argument("--pg-workers", default=None,
-                        help="server worker processes to try on PostgreSQL, e.g. 1,2 (default 1,2; --quick 1); "
-                             "SQLite always runs 1")
+                        help="server worker processes to try on PostgreSQL, e.g. 1,2 (default 1,2; --quick 1)")
+    parser.add_argument("--sqlite-workers", default=None,
+                        help="server worker processes to try on SQLite, e.g. 1,2 (default 1,2; --quick 1)")
     parser.add_argument("--clients", type=int, default=16, help="load-generator threads (default 16)")
 
 
@@ -64,14 +65,18 @@ def resolve_common(args: argparse.Namespace) -> None:
         args.customers = 20_000 if args.quick else 1_000_000
     if args.duration is None:
         args.duration = 4.0 if args.quick else 30.0
-    if args.pg_workers is None:
-        args.pg_workers = "1" if args.quick else "1,2"
-    try:
-        args.pg_workers = [int(w) for w in str(args.pg_workers).split(",") if w.strip()]
-    except ValueError:
-        raise SystemExit(f"--pg-workers takes a list like 1,2, not {args.pg_workers!r}") from None
-    if not args.pg_workers or min(args.pg_workers) < 1:
-        raise SystemExit("--pg-workers needs at least one worker count >= 1")
+    for option in ("pg_workers", "sqlite_workers"):
+        flag = "--" + option.replace("_", "-")
+        value = getattr(args, option, None)
+        if value is None:
+            value = "1" if args.quick else "1,2"
+        try:
+            counts = [int(w) for w in str(value).split(",") if w.strip()]
+        except ValueError:
+            raise SystemExit(f"{flag} takes a list like 1,2, not {value!r}") from None
+        if not counts or min(counts) < 1:
+            raise SystemExit(f"{flag} needs at least one worker count >= 1")
+        setattr(args, option, counts)
     if args.customers < 1000:
         raise SystemExit("--customers must be at least 1000")
     if args.duration <= 0 or (args.rate is not None and args.rate <= 0):
@@ -366,29 +371,14 @@ class RunningServer:
             return 0
 
 
-def _drain(stream, sink, lock: threading.Lock) -> None:
-    """Copy one of the server's pipes to a file until it closes. server_stub.live gives the server pipes
-    but reads them only after it exits: a server printing more than a pipe holds (64 KiB: a few
-    tracebacks) would block on the write and hang."""
-    with contextlib.suppress(ValueError, OSError):
-        for line in stream:
-            with lock:
-                sink.write(line)
-                sink.flush()
-
-
 @contextmanager
 def running_server(database: Database, workers: int, log_dir: Path) -> Iterator[RunningServer]:
     """`callcue-server serve` on 127.0.0.1 with `workers` processes, stopped on exit."""
     from server_stub.live import live_server
 
     log_dir.mkdir(parents=True, exist_ok=True)
-    output = log_dir / "server.out"
-    with output.open("a", encoding="utf-8") as sink, \
-            live_server(database.url, log_dir, workers=workers, startup_timeout=60) as live:
-        lock = threading.Lock()
-        for stream in (live.process.stdout, live.process.stderr):
-            threading.Thread(target=_drain, args=(stream, sink, lock), name="server-output", daemon=True).start()
+    output = log_dir / "server.out"  # live_server sends the server's stdout and stderr there
+    with live_server(database.url, log_dir, workers=workers, startup_timeout=60) as live:
         port = int(live.base_url.rsplit(":", 1)[1])
         roots = {"server": live.process.pid}
         if database.postmaster_pid:

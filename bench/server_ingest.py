@@ -403,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
                     result["databases"][backend] = database
                     continue
                 result["databases"][backend] = database.info
-                workers = [1] if backend == "sqlite" else args.pg_workers
+                workers = args.sqlite_workers if backend == "sqlite" else args.pg_workers
                 figures = bench_backend(args, database, workers)
                 result["setup"][backend] = figures["setup"]
                 result["runs"] += figures["runs"]

@@ -1,10 +1,11 @@
 """Benchmark GET /v1/pop of the real server under a fixed, open-loop request rate.
 
     .venv/bin/python bench/server_pop.py [--quick] [--json] [--backend sqlite|postgresql|both]
-        [--customers N] [--duration S] [--rate R] [--pg-url URL] [--pg-workers 1,2] [--clients N]
+        [--customers N] [--duration S] [--rate R] [--pg-url URL] [--pg-workers 1,2] [--sqlite-workers 1,2]
+        [--clients N]
 
 A seeded database (1,000,000 customers; cached for SQLite), the real `callcue-server serve` on 127.0.0.1
-(1 worker on SQLite; each of --pg-workers on PostgreSQL), then R requests/s (default 200) for S seconds
+(each of --sqlite-workers / --pg-workers: 1 and 2 processes), then R requests/s (default 200) for S seconds
 (default 30) after a short warm-up. Request start times are fixed in advance (i/R), and latency counts
 from the scheduled time, so a stalled server cannot hide its queue (no coordinated omission).
 The mix: 77 % by caller number (real numbers in the formats switches send: +86 …, 0086-…, spaced),
@@ -252,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
                     result["databases"][backend] = database
                     continue
                 result["databases"][backend] = database.info
-                workers = [1] if backend == "sqlite" else args.pg_workers
+                workers = args.sqlite_workers if backend == "sqlite" else args.pg_workers
                 result["runs"] += bench_backend(args, database, workers)
     emit(result, args.json, render)
     return 0 if all(r["errors"] == 0 for r in result["runs"]) else 1
