@@ -12,7 +12,7 @@ No business logic lives here; every decision is made in a service, the router or
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from PySide6 import QtCore, QtWidgets
 
@@ -41,8 +41,11 @@ class CallCueApp(QtCore.QObject):
 
     def __init__(self, qapp: QtWidgets.QApplication, config: Config, paths: ConfigPaths, *,
                  environ: Mapping[str, str] | None = None, headless: bool = False,
-                 credentials: CredentialStore | None = None) -> None:
+                 credentials: CredentialStore | None = None, config_problems: Sequence[UserFacingError] = ()) -> None:
+        """`config_problems`: settings files that were set aside at start (load_config_or_defaults); the
+        agent is told about each once the panel is up."""
         super().__init__()
+        self.config_problems = list(config_problems)
         self.qapp = qapp
         self.config = config
         self.paths = paths
@@ -139,6 +142,10 @@ class CallCueApp(QtCore.QObject):
 
     def start(self, *, show: bool = True) -> None:
         self.panel.start()
+        if self.config_problems:
+            told = [self.window.notice.text()] if self.window.notice.isVisible() else []
+            told += [describe_error(problem.user_error, self.panel.texts) for problem in self.config_problems]
+            self.window.show_notice("\n".join(told), "attention")
         self.connectors.start_from_settings(self.config.connectors)
         if show:
             self.dock_window()

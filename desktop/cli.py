@@ -114,10 +114,12 @@ def _quit_on_sigterm(app) -> None:
 
 
 def _load_config(args: argparse.Namespace, paths, environ):
-    from desktop.services.config import load_config
+    """(config, problems): a damaged settings file is set aside and reported, not fatal (see
+    load_config_or_defaults); a wrong option or environment variable still stops with its message."""
+    from desktop.services.config import load_config_or_defaults
 
-    return load_config(machine_file=paths.machine_file, user_file=paths.user_file, environ=environ,
-                       cli=_config_overrides(args))
+    return load_config_or_defaults(machine_file=paths.machine_file, user_file=paths.user_file, environ=environ,
+                                   cli=_config_overrides(args))
 
 
 def _configure_logging(log_dir: Path, level: int | None = None) -> logging.Handler:
@@ -133,10 +135,12 @@ def run_panel(args: argparse.Namespace, initial: list[str] | None = None) -> int
     environ = dict(os.environ)
     paths = default_paths()
     try:
-        config = _load_config(args, paths, environ)
+        config, config_problems = _load_config(args, paths, environ)
     except ConfigError as exc:
         print(f"callcue: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    for problem in config_problems:
+        print(f"callcue: {problem}", file=sys.stderr)
     from desktop.runtime.single_instance import SingleInstance, SingleInstanceError
 
     qapp = _qt_application(args.headless)
@@ -153,7 +157,7 @@ def run_panel(args: argparse.Namespace, initial: list[str] | None = None) -> int
     _configure_logging(paths.log_dir)
     from desktop.app import CallCueApp
 
-    app = CallCueApp(qapp, config, paths, environ=environ, headless=args.headless)
+    app = CallCueApp(qapp, config, paths, environ=environ, headless=args.headless, config_problems=config_problems)
     instance.set_handler(app.handle_command)
     instance.listen()
     qapp.aboutToQuit.connect(app.close)

@@ -612,27 +612,25 @@ def load_config_or_defaults(
 ) -> tuple[Config, list[ConfigError]]:
     """load_config for starting the panel: a damaged settings *file* does not keep the agent from working.
 
-    A user file that cannot be used (not TOML, not UTF-8, a bad value) is moved aside — kept as
+    A damaged user file (unreadable, not UTF-8, not TOML) is moved aside — kept as
     `config.toml.damaged-YYYYmmdd-HHMMSS` for IT — and the panel starts without it; a bad machine file
     (IT's, not the agent's to move) is ignored for this run. Each problem is returned, naming the file,
-    the setting and where the damaged file went, so the panel can tell the agent. Mistakes in the
-    environment or on the command line still raise: whoever typed them is there to read the message.
+    the setting and where the damaged file went, so the panel can tell the agent. A readable file with a
+    wrong value, and mistakes in the environment or on the command line, still raise ConfigError: that is
+    a configuration to fix (the message names the key), not damage, and guessing around it could send
+    outcomes to the wrong server.
     """
     import datetime as dt
 
     clock = now or (lambda: dt.datetime.now())
     files = {"machine": machine_file, "user": user_file}
     problems: list[ConfigError] = []
-    for _ in range(3):
+    for which, path in files.items():
+        if path is None:
+            continue
         try:
-            return load_config(machine_file=files["machine"], user_file=files["user"], environ=environ,
-                               cli=cli), problems
+            read_config_file(path)
         except ConfigError as exc:
-            which = next((k for k, p in files.items() if p is not None and exc.source == str(p)), None)
-            if which is None:
-                raise
-            path = files[which]
-            assert path is not None
             if which == "user":
                 target = path.with_name(f"{path.name}.damaged-{clock().strftime('%Y%m%d-%H%M%S')}")
                 try:
@@ -646,7 +644,7 @@ def load_config_or_defaults(
                 files["machine"] = None
                 outcome = "ignored; CallCue started without it (tell IT)"
             problems.append(ConfigError(exc.source, exc.key, f"{exc.problem} — {outcome}"))
-    raise problems[-1]
+    return load_config(machine_file=files["machine"], user_file=files["user"], environ=environ, cli=cli), problems
 
 
 __all__ = [

@@ -184,6 +184,20 @@ class Driver:
             if event.get("event") == kind and all(event.get(k) == v for k, v in match.items()):
                 return event
 
+    def wait_for_any(self, kinds: tuple[str, ...], timeout: float = 30.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"none of {kinds} within {timeout} s; last: {self.events[-5:]}")
+            event = self.next_event(left)
+            if event is None:
+                if self.process.poll() is not None and self.lines.empty():
+                    raise AssertionError(f"driver exited before {kinds}: {self.stderr_tail()}")
+                continue
+            if event.get("event") in kinds:
+                return event
+
     def drain_output(self) -> None:
         while True:
             try:
@@ -239,7 +253,7 @@ def _read_lines(process: subprocess.Popen, lines: queue.Queue) -> None:
 
 def start_driver(server_url: str, token: str, home: Path, customers: list[str], *, mode: str = "loop",
                  lang: str = "en", seed: int = 0, prefix: list[str] | None = None, extra: list[str] | None = None,
-                 ) -> Driver:
+                 env: dict[str, str] | None = None) -> Driver:
     home.mkdir(parents=True, exist_ok=True)
     command = [*(prefix or []), sys.executable, "-m", "tests.chaos.driver", "--server-url", server_url,
                "--token", token, "--home", str(home), "--customers", ",".join(customers), "--mode", mode,
@@ -247,12 +261,24 @@ def start_driver(server_url: str, token: str, home: Path, customers: list[str], 
     stderr_path = home / f"driver-{time.monotonic_ns()}.err"
     with stderr_path.open("wb") as err:
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
-                                   env=child_env(), cwd=REPO_ROOT)
+                                   env=child_env(**(env or {})), cwd=REPO_ROOT)
     driver = Driver(process)
     driver.stderr_path = stderr_path  # type: ignore[attr-defined]
     driver.reader = threading.Thread(target=_read_lines, args=(process, driver.lines), daemon=True)
     driver.reader.start()
     return driver
+
+
+def in_tmpfs(directory: Path, options: str) -> list[str]:
+    """A command prefix: run in a private user + mount namespace with a tmpfs on `directory` (needs no root;
+    the mount vanishes with the process, so a failing test never leaves one behind)."""
+    return ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
+            f"mount -t tmpfs -o {options} tmpfs {directory} && exec \"$@\"", "sh"]
+
+
+def namespaces_available() -> bool:
+    return subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "true"],
+                          capture_output=True).returncode == 0
 
 
 @contextlib.contextmanager
