@@ -11,6 +11,7 @@ No business logic lives here; every decision is made in a service, the router or
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Mapping, Sequence
 
@@ -31,6 +32,10 @@ from desktop.ui.pop_view import describe_error
 from desktop.ui.sign_in import SignInDialog
 from desktop.ui.theme import apply_theme, resolve_theme
 from desktop.ui.tray import Tray, app_icon
+
+# A few seconds after start-up (window shown, bridge imported) every object alive is start-up state: moving
+# it out of the collector's generations keeps full collections, which pause the GUI thread, short.
+SETTLE_AFTER_START_MS = 3000
 
 __all__ = ["CallCueApp", "open_store_safely", "resources_dir"]
 
@@ -152,6 +157,7 @@ class CallCueApp(QtCore.QObject):
             self.window.show()
         if self.config.bridge.port:
             self._start_bridge()  # after the window: the agent sees the panel first
+        QtCore.QTimer.singleShot(SETTLE_AFTER_START_MS, self, gc.freeze)
         if self.session.account is None or not self.session.current_token():
             if not self.headless:
                 self.ask_sign_in()
