@@ -3,6 +3,12 @@
 Every benchmark accepts `--quick` (small sizes, well under a minute) and `--json` (its figures as one JSON
 object on the last line of stdout; progress goes to stderr either way); without `--json` it prints
 readable tables. Nothing here imports the project, so desktop and server benchmarks alike can use it.
+
+The figures of a run, for `make bench` (bench/report.py writes docs/benchmarks.md from them): the JSON object
+has "benchmark" (the script's name), "machine" (machine_info()) and "figures", a list made with `figure()`:
+{"name", "value", "unit", "target", "op", "met"} — e.g. figure("GET /v1/pop p99 at 200/s", 12.5, "ms", 15,
+"<="). A figure without a target (context, e.g. a capacity) has target None and met None. bench/report.py
+also reads the older form {"figure", "key", "measured", "unit", "target", "meets_target"} (target: at most).
 """
 
 from __future__ import annotations
@@ -76,6 +82,20 @@ def emit(result: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any]
         print(json.dumps(result, ensure_ascii=False, sort_keys=True, default=str), flush=True)
     else:
         print(render(result), flush=True)
+
+
+FIGURE_OPS = {"<=": lambda v, t: v <= t, ">=": lambda v, t: v >= t, "==": lambda v, t: v == t,
+              "<": lambda v, t: v < t, ">": lambda v, t: v > t}
+
+
+def figure(name: str, value: float | int | None, unit: str = "", target: float | int | None = None,
+           op: str = "<=") -> dict[str, Any]:
+    """One reported figure and whether it meets its target (`value op target`); value None (not measured,
+    e.g. a phase that failed) never meets a target."""
+    if op not in FIGURE_OPS:
+        raise ValueError(f"op must be one of {', '.join(FIGURE_OPS)}")
+    met = None if target is None else (value is not None and bool(FIGURE_OPS[op](value, target)))
+    return {"name": name, "value": value, "unit": unit, "target": target, "op": op, "met": met}
 
 
 # --------------------------------------------------------------------------------------------------------
