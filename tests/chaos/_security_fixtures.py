@@ -158,6 +158,11 @@ def run_flow(request: pytest.FixtureRequest, qapp, root: Path) -> FlowResult:
             try:
                 app.start(show=True)
                 # What the sign-in dialog's "submitted" signal does: check the token, keep it in the keyring.
+                # First a wrong (forged) token, refused by the server; then the right one.
+                failed_before = app.runner.stats().failed
+                app._sign_in(live.base_url, "agent-007", FORGED_SERVER_TOKEN)
+                bot.waitUntil(lambda: app.runner.stats().failed > failed_before, timeout=15000)
+                answers["forged sign-in keyring"] = list(memory.passwords.values())
                 app._sign_in(live.base_url, "agent-007", token)
                 bot.waitUntil(lambda: app.controller.agent_id == "agent-007", timeout=15000)
                 bot.waitUntil(lambda: app.bridge is not None and app.bridge.running, timeout=15000)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import re
 import signal
@@ -30,6 +31,7 @@ from sqlalchemy import create_engine, event, select, text
 from sqlalchemy.orm import Session
 
 from desktop.domain.states import PopState
+from desktop.services.logfiles import PrivateRotatingFileHandler, private_directory
 from server_stub.db.engine import make_engine, upgrade
 from server_stub.db.models import ApiToken
 from server_stub.live import free_port
@@ -80,6 +82,7 @@ def test_the_flow_popped_recorded_synced_and_logged_at_debug(flow):
     assert flow.answers["forged server token"] == 401
     assert flow.outcomes_on_server == 2
     assert flow.server_token in flow.keyring_values  # the token's one home on the desktop
+    assert flow.answers["forged sign-in keyring"] == []  # a refused token is not kept
     desktop_log = "".join(p.read_text(encoding="utf-8") for p in flow.desktop_log_files())
     assert " DEBUG " in desktop_log and "signed in" in desktop_log
     server_log = "".join(p.read_text(encoding="utf-8") for p in flow.server_log_files())
@@ -178,6 +181,29 @@ def test_the_store_wal_and_shm_are_0600_while_the_panel_runs(qapp, qtbot, tmp_pa
         assert set(live_files.values()) == {0o600}, live_files
     finally:
         app.close()
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX modes")
+def test_rotated_and_inherited_log_files_are_0600(tmp_path):
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir(mode=0o755)
+    (log_dir / "callcue.log").write_text("from an older version\n")
+    os.chmod(log_dir / "callcue.log", 0o644)
+    handler = PrivateRotatingFileHandler(log_dir / "callcue.log", maxBytes=200, backupCount=2, encoding="utf-8")
+    logger = logging.getLogger("callcue.test.rotation")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        for n in range(20):
+            logger.warning("line %d of a log that rotates", n)
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    files = sorted(p.name for p in log_dir.iterdir())
+    assert files == ["callcue.log", "callcue.log.1", "callcue.log.2"]
+    assert {file_mode(log_dir / name) for name in files} == {0o600}
+    private_directory(log_dir)
+    assert file_mode(log_dir) == 0o700
 
 
 @pytest.mark.skipif(os.name == "nt", reason="POSIX modes")
