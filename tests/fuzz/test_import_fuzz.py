@@ -27,6 +27,7 @@ from server_stub.importer import (
     ImportReport,
     Mapping,
     import_customers,
+    load_mapping,
     mappings_dir,
     parse_mapping,
 )
@@ -87,6 +88,19 @@ def test_any_text_as_a_mapping_parses_or_fails_naming_the_mapping(text):
         parse_mapping(text, name="fuzzed")
     except ImportFailure as error:
         _clear_failure(error, "mapping fuzzed")
+
+
+@fuzz_settings(0.5)
+@given(data=st.one_of(st.binary(max_size=200), st.sampled_from([b"\xef\xbb\xbfversion = 1\n", b"\xff\xfe",
+                                                                 b"version = 1\n[fields.customer_id]\n"])))
+def test_any_bytes_as_a_mapping_file_load_or_fail_naming_the_file(data):
+    with tempfile.TemporaryDirectory(prefix="callcue-mapping-fuzz-") as directory:
+        path = Path(directory) / "carrier.toml"
+        path.write_bytes(data)
+        try:
+            load_mapping(path)
+        except ImportFailure as error:
+            _clear_failure(error, "mapping carrier")
 
 
 # --------------------------------------------------------------------------------------------------------
