@@ -185,6 +185,16 @@ def run_flow(request: pytest.FixtureRequest, qapp, root: Path) -> FlowResult:
                 answers["forged server token"] = requests.get(
                     f"{live.base_url}/v1/pop", params={"ani": CALM[1]},
                     headers={"Authorization": f"Bearer {FORGED_SERVER_TOKEN}"}, timeout=10).status_code
+                # Bad requests that carry personal data: an over-long number, and outcomes whose notes name
+                # the customer (one refused for an unknown decision).
+                auth = {"Authorization": f"Bearer {token}"}
+                answers["bad number"] = requests.get(f"{live.base_url}/v1/pop", params={"ani": CALM[1] * 3},
+                                                     headers=auth, timeout=10).status_code
+                answers["noted outcomes"] = requests.post(f"{live.base_url}/v1/outcomes", headers=auth, timeout=10,
+                                                          json={"outcomes": [{
+                    "outcome_id": "6f1c2d3e-0000-4000-8000-00000000beef", "decision_id": "never-issued",
+                    "customer_id": "C-CALM", "result": "considering", "note": f"{NAMES[0]} {CALM[1]} 想想",
+                    "recorded_at": "2026-11-23T06:00:00+00:00"}, "not an object"]}).json()
 
                 # The agent records an outcome with its key (Ctrl+2: declined).
                 with bot.waitSignal(app.controller.outcome_recorded, timeout=10000):

@@ -80,6 +80,8 @@ def test_the_flow_popped_recorded_synced_and_logged_at_debug(flow):
     assert flow.answers["bridge pop"] == "popped"
     assert flow.answers["wrong token"][0] == 401 and flow.answers["bad field"][0] == 400
     assert flow.answers["forged server token"] == 401
+    assert flow.answers["bad number"] == 422
+    assert [r["status"] for r in flow.answers["noted outcomes"]["results"]] == ["rejected", "rejected"]
     assert flow.outcomes_on_server == 2
     assert flow.server_token in flow.keyring_values  # the token's one home on the desktop
     assert flow.answers["forged sign-in keyring"] == []  # a refused token is not kept
