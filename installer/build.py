@@ -209,7 +209,7 @@ def _mkparent(path: Path) -> Path:
 # --------------------------------------------------------------------------------------------- NSIS
 
 
-def build_nsis(bundle: Path, out: Path, version: str) -> Path:
+def build_nsis(bundle: Path, out: Path, version: str, *, fast: bool = False) -> Path:
     """Compile installer/windows/callcue.nsi around `bundle` (on Windows the real one; on Linux a stand-in)."""
     makensis = shutil.which("makensis")
     if makensis is None:
@@ -217,9 +217,9 @@ def build_nsis(bundle: Path, out: Path, version: str) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     target = out / f"CallCue-{version}-setup.exe"
     numeric = ".".join((re.findall(r"\d+", version) + ["0"] * 4)[:4])
-    command = [makensis, "-V2", "-INPUTCHARSET", "UTF8", f"-DVERSION={version}", f"-DVERSION_NUMERIC={numeric}",
+    command = [makensis, "-WX", "-V2", "-INPUTCHARSET", "UTF8", f"-DVERSION={version}", f"-DVERSION_NUMERIC={numeric}",
                f"-DPAYLOAD={bundle}", f"-DOUTFILE={target}", f"-DCONFIG_TEMPLATE={INSTALLER / 'config.toml'}",
-               str(INSTALLER / "windows" / "callcue.nsi")]
+               *(["-DFAST"] if fast else []), str(INSTALLER / "windows" / "callcue.nsi")]
     say(f"makensis -> {target.name}")
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
@@ -237,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", default=None, help="package version (default: desktop/__init__.py)")
     parser.add_argument("--bundle", type=Path, help="package this existing bundle instead of building one")
     parser.add_argument("--out", type=Path, default=ROOT / "dist")
-    parser.add_argument("--fast", action="store_true", help="fast, larger .deb compression (tests)")
+    parser.add_argument("--fast", action="store_true",
+                        help="tests: quick gzip for the .deb, no compression for the Windows installer")
     parser.add_argument("--force", action="store_true", help="rebuild the bundle even when it is up to date")
     args = parser.parse_args(argv)
     try:
@@ -251,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.target == "deb":
             build_deb(bundle, args.out.resolve(), version, fast=args.fast)
         elif args.target == "nsis":
-            build_nsis(bundle, args.out.resolve(), version)
+            build_nsis(bundle, args.out.resolve(), version, fast=args.fast)
     except BuildError as exc:
         print(f"installer/build.py: {exc}", file=sys.stderr)
         return 1

@@ -82,78 +82,8 @@ Var BridgeToken
 Var Autostart
 Var WriteConfig
 
-; ------------------------------------------------------------------------------ parameters
+; ------------------------------------------------------------------------------ helpers
 
-Function .onInit
-  ${IfNot} ${RunningX64}
-    MessageBox MB_ICONSTOP "CallCue needs 64-bit Windows. / 坐席助手需要 64 位 Windows。" /SD IDOK
-    SetErrorLevel 2
-    Abort
-  ${EndIf}
-  SetRegView 64
-  SetShellVarContext all
-  StrCpy $WriteConfig "0"
-  ${GetParameters} $R0
-  ClearErrors
-  ${GetOptions} $R0 "/SERVER=" $Server
-  ${IfNot} ${Errors}
-    StrCpy $WriteConfig "1"
-  ${EndIf}
-  ClearErrors
-  ${GetOptions} $R0 "/BRIDGEPORT=" $BridgePort
-  ${IfNot} ${Errors}
-    StrCpy $WriteConfig "1"
-  ${EndIf}
-  ClearErrors
-  ${GetOptions} $R0 "/ORIGINS=" $Origins
-  ${IfNot} ${Errors}
-    StrCpy $WriteConfig "1"
-  ${EndIf}
-  ClearErrors
-  ${GetOptions} $R0 "/BRIDGETOKEN=" $BridgeToken
-  ${IfNot} ${Errors}
-    StrCpy $WriteConfig "1"
-  ${EndIf}
-  ClearErrors
-  ${GetOptions} $R0 "/AUTOSTART=" $Autostart
-  ${If} $Autostart == "1"
-    !insertmacro SelectSection ${SecAutostart}
-  ${EndIf}
-
-  ; Refuse bad values before anything is installed: the panel would refuse them at start anyway.
-  Push $Server
-  Call RejectQuotes
-  Push $Origins
-  Call RejectQuotes
-  Push $BridgeToken
-  Call RejectQuotes
-  ${If} $Server != ""
-    StrCpy $R1 $Server 8
-    StrCpy $R2 $Server 7
-    ${If} $R1 != "https://"
-    ${AndIf} $R2 != "http://"
-      StrCpy $R9 "/SERVER must be an http:// or https:// URL, got '$Server'. / /SERVER 必须是 http:// 或 https:// 开头的地址。"
-      Call Fail
-    ${EndIf}
-  ${EndIf}
-  ${If} $BridgePort != ""
-    IntOp $R1 $BridgePort + 0
-    ${If} "$R1" != "$BridgePort"
-    ${OrIf} $R1 < 0
-    ${OrIf} $R1 > 65535
-      StrCpy $R9 "/BRIDGEPORT must be a whole number from 0 (off) to 65535, got '$BridgePort'. / /BRIDGEPORT 必须是 0 到 65535 的整数。"
-      Call Fail
-    ${EndIf}
-  ${EndIf}
-  ${If} $BridgeToken != ""
-    StrLen $R1 $BridgeToken
-    ${If} $R1 < 16
-    ${OrIf} $R1 > 256
-      StrCpy $R9 "/BRIDGETOKEN must be 16 to 256 characters of A-Z a-z 0-9 . _ ~ + -. / /BRIDGETOKEN 必须是 16 到 256 个字符。"
-      Call Fail
-    ${EndIf}
-  ${EndIf}
-FunctionEnd
 
 ; $R9: the message. Silent installs end with exit code 2; interactive ones show the message first.
 Function Fail
@@ -280,6 +210,80 @@ Section /o "Start CallCue at login (all users) / 开机自动启动" SecAutostar
   SetRegView 64
   WriteRegStr HKLM "${RUN_KEY}" "CallCue" '"$INSTDIR\callcue.exe"'
 SectionEnd
+
+; ------------------------------------------------------------------------------ parameters (after the
+; sections: .onInit selects SecAutostart for /AUTOSTART=1)
+
+Function .onInit
+  ${IfNot} ${RunningX64}
+    MessageBox MB_ICONSTOP "CallCue needs 64-bit Windows. / 坐席助手需要 64 位 Windows。" /SD IDOK
+    SetErrorLevel 2
+    Abort
+  ${EndIf}
+  SetRegView 64
+  SetShellVarContext all
+  StrCpy $WriteConfig "0"
+  ${GetParameters} $R0
+  ClearErrors
+  ${GetOptions} $R0 "/SERVER=" $Server
+  ${IfNot} ${Errors}
+    StrCpy $WriteConfig "1"
+  ${EndIf}
+  ClearErrors
+  ${GetOptions} $R0 "/BRIDGEPORT=" $BridgePort
+  ${IfNot} ${Errors}
+    StrCpy $WriteConfig "1"
+  ${EndIf}
+  ClearErrors
+  ${GetOptions} $R0 "/ORIGINS=" $Origins
+  ${IfNot} ${Errors}
+    StrCpy $WriteConfig "1"
+  ${EndIf}
+  ClearErrors
+  ${GetOptions} $R0 "/BRIDGETOKEN=" $BridgeToken
+  ${IfNot} ${Errors}
+    StrCpy $WriteConfig "1"
+  ${EndIf}
+  ClearErrors
+  ${GetOptions} $R0 "/AUTOSTART=" $Autostart
+  ${If} $Autostart == "1"
+    !insertmacro SelectSection ${SecAutostart}
+  ${EndIf}
+
+  ; Refuse bad values before anything is installed: the panel would refuse them at start anyway.
+  Push $Server
+  Call RejectQuotes
+  Push $Origins
+  Call RejectQuotes
+  Push $BridgeToken
+  Call RejectQuotes
+  ${If} $Server != ""
+    StrCpy $R1 $Server 8
+    StrCpy $R2 $Server 7
+    ${If} $R1 != "https://"
+    ${AndIf} $R2 != "http://"
+      StrCpy $R9 "/SERVER must be an http:// or https:// URL, got '$Server'. / /SERVER 必须是 http:// 或 https:// 开头的地址。"
+      Call Fail
+    ${EndIf}
+  ${EndIf}
+  ${If} $BridgePort != ""
+    IntOp $R1 $BridgePort + 0
+    ${If} "$R1" != "$BridgePort"
+    ${OrIf} $R1 < 0
+    ${OrIf} $R1 > 65535
+      StrCpy $R9 "/BRIDGEPORT must be a whole number from 0 (off) to 65535, got '$BridgePort'. / /BRIDGEPORT 必须是 0 到 65535 的整数。"
+      Call Fail
+    ${EndIf}
+  ${EndIf}
+  ${If} $BridgeToken != ""
+    StrLen $R1 $BridgeToken
+    ${If} $R1 < 16
+    ${OrIf} $R1 > 256
+      StrCpy $R9 "/BRIDGETOKEN must be 16 to 256 characters of A-Z a-z 0-9 . _ ~ + -. / /BRIDGETOKEN 必须是 16 到 256 个字符。"
+      Call Fail
+    ${EndIf}
+  ${EndIf}
+FunctionEnd
 
 ; ------------------------------------------------------------------------------ uninstaller
 

@@ -1,0 +1,147 @@
+"""Workstation packaging: bundle size, .deb size, install time, start-up of the frozen app.
+
+  .venv/bin/python bench/installer.py [--quick] [--json] [--runs N]
+
+Builds the PyInstaller bundle (rebuilt from scratch, timed; --quick reuses an up-to-date one) and the
+release .deb (xz) into bench/.cache/installer/, then, as root with dpkg and no callcue package already on
+the machine, installs it (dpkg -i, timed), starts the installed program N times, and purges it again.
+Without root the install figures are reported as not measured.
+
+Start-up figures (median of N runs, page cache warm: the files were just written; a truly cold disk is
+slower): `callcue --version` (bootloader, Python, exit) and `callcue --self-test` (settings, a store created
+and migrated, Qt offscreen, a pop rendered in two languages, exit): the frozen app's start-up to a painted
+pop, without a server.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import CACHE_DIR, REPO_ROOT, base_parser, emit, figure, format_table, log, machine_info, run_main
+
+OUT = CACHE_DIR / "installer"
+BUNDLE_BUDGET_MIB = 120
+TARGETS = {"bundle_mib": BUNDLE_BUDGET_MIB, "self_test_s": 3.0}
+
+
+def version() -> str:
+    namespace: dict[str, Any] = {}
+    exec((REPO_ROOT / "desktop" / "__init__.py").read_text(encoding="utf-8"), namespace)
+    return namespace["__version__"]
+
+
+def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
+    result = subprocess.run(command, capture_output=True, text=True, **kwargs)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} exited {result.returncode}: {result.stderr[-2000:]}")
+    return result
+
+
+def build(*args: str) -> float:
+    started = time.monotonic()
+    run([sys.executable, str(REPO_ROOT / "installer" / "build.py"), *args, "--out", str(OUT)], timeout=1800)
+    return time.monotonic() - started
+
+
+def tree_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def timed_runs(command: list[str], runs: int, env: dict[str, str]) -> list[float]:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        run(command, env=env, timeout=120)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def clean_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "CALLCUE_", "QT_"))}
+    runtime = home / "runtime"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    return {**env, "HOME": str(home), "XDG_RUNTIME_DIR": str(runtime), "TMPDIR": str(home)}
+
+
+def package_installed() -> bool:
+    result = subprocess.run(["dpkg-query", "-W", "-f=${Status}", "callcue"], capture_output=True, text=True)
+    return result.returncode == 0 and "install ok installed" in result.stdout
+
+
+def main() -> int:
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, help="start-up runs of each kind (default 7; --quick 3)")
+    args = parser.parse_args()
+    runs = args.runs or (3 if args.quick else 7)
+    result: dict[str, Any] = {"benchmark": "installer", "machine": machine_info(), "targets": TARGETS,
+                              "runs": runs, "notes": []}
+    log("building the bundle" + (" (reused when up to date: --quick)" if args.quick else " from scratch"))
+    build_s = build("bundle", *([] if args.quick else ["--force"]))
+    bundle = OUT / "callcue"
+    bundle_mib = tree_bytes(bundle) / 2**20
+    log("building the release .deb (xz)")
+    deb_s = build("deb", "--bundle", str(bundle))
+    deb = OUT / f"callcue_{version()}_amd64.deb"
+    deb_mib = deb.stat().st_size / 2**20
+    figures = [
+        figure("Linux bundle size on disk (files)", round(bundle_mib, 1), "MiB", BUNDLE_BUDGET_MIB, "<="),
+        figure("bundle build time" + (" (reused)" if args.quick else " (PyInstaller, from scratch)"),
+               round(build_s, 1), "s"),
+        figure(".deb size (xz -6)", round(deb_mib, 1), "MiB"),
+        figure(".deb build time (dpkg-deb, xz)", round(deb_s, 1), "s"),
+    ]
+    executable: Path | None = None
+    installed_here = False
+    if os.geteuid() != 0 or shutil.which("dpkg") is None:
+        result["notes"].append("not root or no dpkg: install time and the installed program not measured")
+    elif package_installed():
+        result["notes"].append("a callcue package is already installed here: install time not measured")
+    else:
+        started = time.monotonic()
+        run(["dpkg", "-i", str(deb)], timeout=600, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        install_s = time.monotonic() - started
+        installed_here = True
+        executable = Path("/usr/bin/callcue")
+        figures.append(figure("install time (dpkg -i)", round(install_s, 1), "s"))
+    try:
+        with tempfile.TemporaryDirectory(prefix="callcue-bench-") as temp:
+            env = clean_env(Path(temp))
+            program = executable or bundle / "callcue"
+            where = "installed" if executable else "bundle"
+            version_runs = timed_runs([str(program), "--version"], runs, env)
+            selftest_runs = timed_runs([str(program), "--self-test"], runs, env)
+            figures.append(figure(f"start → exit, `callcue --version` ({where}), median",
+                                  round(statistics.median(version_runs) * 1000), "ms"))
+            figures.append(figure(f"start → pop rendered → exit, `callcue --self-test` ({where}), median",
+                                  round(statistics.median(selftest_runs), 2), "s", TARGETS["self_test_s"], "<="))
+            result["version_runs_ms"] = [round(t * 1000) for t in version_runs]
+            result["self_test_runs_s"] = [round(t, 2) for t in selftest_runs]
+    finally:
+        if installed_here:
+            started = time.monotonic()
+            run(["dpkg", "--purge", "callcue"], timeout=600)
+            figures.append(figure("remove time (dpkg --purge)", round(time.monotonic() - started, 1), "s"))
+    result["figures"] = figures
+    emit(result, args.json, render)
+    return 0
+
+
+def render(result: dict[str, Any]) -> str:
+    rows = [(f["name"], f["value"], f["unit"], f["target"], {True: "yes", False: "NO", None: ""}[f["met"]])
+            for f in result["figures"]]
+    text = format_table(["figure", "value", "unit", "target", "met"], rows, title="CallCue packaging")
+    return text + "".join(f"\nnote: {note}" for note in result["notes"])
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
