@@ -587,6 +587,11 @@ def describe_error(error, texts: Texts) -> str:
         "store_corrupt": texts.translate("Messages", "The local data file was damaged; it was set aside and a new one started."),
         "config_invalid": texts.translate("Messages", "The configuration file is invalid."),
         "invalid_input": texts.translate("Messages", "That input is not valid."),
+        "tls_failed": texts.translate("Messages", "The server's security certificate is not trusted. "
+                                      "Ask IT for the right CA bundle; outcomes are kept and sent later."),
+        "store_failed": texts.translate("Messages", "The local data file cannot be used right now. Tell IT."),
+        "keyring_unavailable": texts.translate("Messages", "This computer has no password store to keep your "
+                                               "sign-in. Tell IT."),
     }
     text = texts_by_code.get(error.code, error.code)
     return f"{text} ({error.detail})" if getattr(error, "detail", "") else text

@@ -114,6 +114,18 @@
         <translation>输入无效。</translation>
     </message>
     <message>
+        <source>The server's security certificate is not trusted. Ask IT for the right CA bundle; outcomes are kept and sent later.</source>
+        <translation>服务器的安全证书不受信任。请向 IT 索取正确的 CA 证书包；结果已保存在本机，稍后发送。</translation>
+    </message>
+    <message>
+        <source>The local data file cannot be used right now. Tell IT.</source>
+        <translation>本机数据文件暂时无法使用。请联系 IT。</translation>
+    </message>
+    <message>
+        <source>This computer has no password store to keep your sign-in. Tell IT.</source>
+        <translation>这台电脑没有可保存登录信息的密码库。请联系 IT。</translation>
+    </message>
+    <message>
         <source>Time to call back %1</source>
         <translation>该给 %1 回电了</translation>
     </message>
@@ -531,6 +543,333 @@
     </message>
 </context>
 <context>
+    <name>StatsWindow</name>
+    <message>
+        <source>Accepted</source>
+        <translation>接受</translation>
+    </message>
+    <message>
+        <source>Declined</source>
+        <translation>拒绝</translation>
+    </message>
+    <message>
+        <source>Considering</source>
+        <translation>考虑中</translation>
+    </message>
+    <message>
+        <source>Callback</source>
+        <translation>回访</translation>
+    </message>
+    <message>
+        <source>Not offered</source>
+        <translation>未推荐</translation>
+    </message>
+    <message>
+        <source>Do not disturb</source>
+        <translation>免打扰</translation>
+    </message>
+    <message>
+        <source>Price-sensitive customer</source>
+        <translation>话费敏感客户</translation>
+    </message>
+    <message>
+        <source>Complaint-sensitive customer</source>
+        <translation>投诉敏感客户</translation>
+    </message>
+    <message>
+        <source>Not eligible</source>
+        <translation>不符合条件</translation>
+    </message>
+    <message>
+        <source>Refused recently</source>
+        <translation>近期拒绝过</translation>
+    </message>
+    <message>
+        <source>Contact limit reached</source>
+        <translation>已达联系上限</translation>
+    </message>
+    <message>
+        <source>Wave is for another channel</source>
+        <translation>本波次为其他渠道</translation>
+    </message>
+    <message>
+        <source>No active wave</source>
+        <translation>无进行中的波次</translation>
+    </message>
+    <message>
+        <source>CallCue statistics</source>
+        <translation>坐席助手 · 统计</translation>
+    </message>
+    <message>
+        <source>Statistics</source>
+        <translation>统计</translation>
+    </message>
+    <message>
+        <source>From</source>
+        <translation>从</translation>
+    </message>
+    <message>
+        <source>to</source>
+        <translation>到</translation>
+    </message>
+    <message>
+        <source>Today</source>
+        <translation>今天</translation>
+    </message>
+    <message>
+        <source>7 days</source>
+        <translation>近 7 天</translation>
+    </message>
+    <message>
+        <source>30 days</source>
+        <translation>近 30 天</translation>
+    </message>
+    <message>
+        <source>Agent</source>
+        <translation>坐席</translation>
+    </message>
+    <message>
+        <source>All agents</source>
+        <translation>全部坐席</translation>
+    </message>
+    <message>
+        <source>All campaigns</source>
+        <translation>全部活动</translation>
+    </message>
+    <message>
+        <source>All waves</source>
+        <translation>全部波次</translation>
+    </message>
+    <message>
+        <source>Campaign</source>
+        <translation>活动</translation>
+    </message>
+    <message>
+        <source>Wave</source>
+        <translation>波次</translation>
+    </message>
+    <message>
+        <source>Refresh</source>
+        <translation>刷新</translation>
+    </message>
+    <message>
+        <source>Export CSV…</source>
+        <translation>导出 CSV…</translation>
+    </message>
+    <message>
+        <source>Export PNG…</source>
+        <translation>导出 PNG…</translation>
+    </message>
+    <message>
+        <source>Pops</source>
+        <translation>弹屏</translation>
+    </message>
+    <message>
+        <source>Outcomes</source>
+        <translation>结果</translation>
+    </message>
+    <message>
+        <source>Acceptance rate</source>
+        <translation>接受率</translation>
+    </message>
+    <message>
+        <source>Pop to outcome (median)</source>
+        <translation>弹屏到结果（中位数）</translation>
+    </message>
+    <message>
+        <source>Callbacks due</source>
+        <translation>到期回访</translation>
+    </message>
+    <message>
+        <source>Waiting to sync</source>
+        <translation>待同步</translation>
+    </message>
+    <message>
+        <source>Acceptance by offer</source>
+        <translation>各推荐的接受率</translation>
+    </message>
+    <message>
+        <source>Daily trend</source>
+        <translation>每日趋势</translation>
+    </message>
+    <message>
+        <source>Results mix by day</source>
+        <translation>每日结果构成</translation>
+    </message>
+    <message>
+        <source>No outcomes in this range</source>
+        <translation>该时间范围内没有结果</translation>
+    </message>
+    <message>
+        <source>By offer</source>
+        <translation>按推荐</translation>
+    </message>
+    <message>
+        <source>By campaign</source>
+        <translation>按活动</translation>
+    </message>
+    <message>
+        <source>By wave</source>
+        <translation>按波次</translation>
+    </message>
+    <message>
+        <source>By day</source>
+        <translation>按日</translation>
+    </message>
+    <message>
+        <source>By hour</source>
+        <translation>按小时</translation>
+    </message>
+    <message>
+        <source>By agent</source>
+        <translation>按坐席</translation>
+    </message>
+    <message>
+        <source>Suppressed offers</source>
+        <translation>被抑制的推荐</translation>
+    </message>
+    <message>
+        <source>Needs attention</source>
+        <translation>需处理</translation>
+    </message>
+    <message>
+        <source>Team lead: every agent on this workstation · %1</source>
+        <translation>组长：本机全部坐席 · %1</translation>
+    </message>
+    <message>
+        <source>Your own figures (%1) · %2</source>
+        <translation>您自己的数据（%1）· %2</translation>
+    </message>
+    <message>
+        <source>The start date is after the end date: pick a start on or before the end.</source>
+        <translation>开始日期晚于结束日期：请选择不晚于结束日期的开始日期。</translation>
+    </message>
+    <message>
+        <source>The statistics could not be read: %1</source>
+        <translation>无法读取统计数据：%1</translation>
+    </message>
+    <message>
+        <source>Showing your own figures. Team leads: sign in with a lead token to see every agent.</source>
+        <translation>当前显示您自己的数据。组长请使用组长令牌登录以查看全部坐席。</translation>
+    </message>
+    <message>
+        <source>Nothing was recorded on this workstation from %1 to %2 for this selection. Pick a wider date range, or another agent, campaign or wave.</source>
+        <translation>本机在 %1 至 %2 期间没有符合所选条件的记录。请扩大日期范围，或选择其他坐席、活动或波次。</translation>
+    </message>
+    <message>
+        <source>Wave %1</source>
+        <translation>第 %1 波</translation>
+    </message>
+    <message>
+        <source>%1 offers presented</source>
+        <translation>展示推荐 %1 次</translation>
+    </message>
+    <message>
+        <source>%1 accepted</source>
+        <translation>接受 %1</translation>
+    </message>
+    <message>
+        <source>of %1 offers answered</source>
+        <translation>共 %1 次推荐有答复</translation>
+    </message>
+    <message>
+        <source>p90 %1 · mean %2</source>
+        <translation>p90 %1 · 平均 %2</translation>
+    </message>
+    <message>
+        <source>%1 missed · %2 kept · %3 open</source>
+        <translation>错过 %1 · 已回访 %2 · 未到期 %3</translation>
+    </message>
+    <message>
+        <source>%1 need attention · oldest %2</source>
+        <translation>需处理 %1 · 最早 %2</translation>
+    </message>
+    <message>
+        <source>Acceptance %</source>
+        <translation>接受率 %</translation>
+    </message>
+    <message>
+        <source>Results mix by week</source>
+        <translation>每周结果构成</translation>
+    </message>
+    <message>
+        <source>Offer</source>
+        <translation>推荐</translation>
+    </message>
+    <message>
+        <source>Campaign · wave</source>
+        <translation>活动 · 波次</translation>
+    </message>
+    <message>
+        <source>Day</source>
+        <translation>日期</translation>
+    </message>
+    <message>
+        <source>Offers presented</source>
+        <translation>展示推荐数</translation>
+    </message>
+    <message>
+        <source>Hour</source>
+        <translation>小时</translation>
+    </message>
+    <message>
+        <source>Reason</source>
+        <translation>原因</translation>
+    </message>
+    <message>
+        <source>Offers suppressed</source>
+        <translation>被抑制次数</translation>
+    </message>
+    <message>
+        <source>Code</source>
+        <translation>代码</translation>
+    </message>
+    <message>
+        <source>Recorded</source>
+        <translation>记录时间</translation>
+    </message>
+    <message>
+        <source>Customer</source>
+        <translation>客户</translation>
+    </message>
+    <message>
+        <source>Result</source>
+        <translation>结果</translation>
+    </message>
+    <message>
+        <source>Server's reason</source>
+        <translation>服务器给出的原因</translation>
+    </message>
+    <message>
+        <source>Needs attention (%1)</source>
+        <translation>需处理（%1）</translation>
+    </message>
+    <message>
+        <source>Export statistics as CSV</source>
+        <translation>导出统计为 CSV</translation>
+    </message>
+    <message>
+        <source>CSV files (*.csv)</source>
+        <translation>CSV 文件 (*.csv)</translation>
+    </message>
+    <message>
+        <source>Export charts as PNG</source>
+        <translation>导出图表为 PNG</translation>
+    </message>
+    <message>
+        <source>PNG images (*.png)</source>
+        <translation>PNG 图片 (*.png)</translation>
+    </message>
+    <message>
+        <source>Saved %1</source>
+        <translation>已保存 %1</translation>
+    </message>
+    <message>
+        <source>Could not save %1 %2</source>
+        <translation>无法保存 %1 %2</translation>
+    </message>
+</context>
+<context>
     <name>SyncBadge</name>
     <message>
         <source>Sync status</source>
@@ -610,6 +949,10 @@
     <message>
         <source>Show panel</source>
         <translation>显示面板</translation>
+    </message>
+    <message>
+        <source>Statistics…</source>
+        <translation>统计…</translation>
     </message>
     <message>
         <source>Sign in…</source>

@@ -118,8 +118,6 @@ def test_untrusted_certificate_is_refused_said_plainly_and_trusted_with_a_ca_bun
         app.close()
 
 
-@pytest.mark.xfail(strict=True, reason="describe_error has no text for 'tls_failed' (the pop shows the bare code), "
-                                       "fix pending in desktop/ui/pop_view.py")
 @pytest.mark.parametrize("language", ["en", "zh_CN"])
 def test_the_pop_says_the_certificate_is_not_trusted(qapp, language):
     from desktop.panel_session import resources_dir

@@ -132,3 +132,16 @@ def test_closed_calls_leave_their_views_ready_for_the_next_call(qtbot, server_do
     assert second.result.document is plain
     assert complaint.customer.display_name not in all_text(second)
     assert panel.tabs.count() == 1
+
+
+@pytest.mark.parametrize("language", ["en", "zh_CN"])
+def test_every_error_code_has_plain_words_in_both_languages(language):
+    from desktop.domain.errors import ERROR_CODES, UserError
+    from desktop.ui.pop_view import describe_error
+
+    texts = Texts(language, TRANSLATIONS)
+    for code in sorted(ERROR_CODES):
+        text = describe_error(UserError(code), texts)
+        assert text != code and len(text) >= (5 if language == "zh_CN" else 15), code
+        if language == "zh_CN":
+            assert any("\u4e00" <= ch <= "\u9fff" for ch in text), (code, text)
