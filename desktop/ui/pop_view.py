@@ -401,7 +401,11 @@ class PopView(Localized, QtWidgets.QWidget):
         }
         if state == "stale":
             age_min = int((now - result.fetched_at).total_seconds() // 60) if result.fetched_at else 0
-            text = self.tr("Server unreachable — showing saved data from %1 (%2 min old)").replace(
+            unreachable = result.error is None or result.error.code == "server_unreachable"
+            # "Unreachable" only when it is: after a server error or an unreadable answer the next line
+            # says what happened, and the agent should not go checking the network cable.
+            text = (self.tr("Server unreachable — showing saved data from %1 (%2 min old)") if unreachable
+                    else self.tr("Showing saved data from %1 (%2 min old)")).replace(
                 "%1", local_time(result.fetched_at)).replace("%2", str(age_min))
             if result.error is not None:
                 text += "\n" + describe_error(result.error, self.texts)

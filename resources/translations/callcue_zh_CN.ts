@@ -384,6 +384,10 @@
         <translation>接触指引</translation>
     </message>
     <message>
+        <source>Showing saved data from %1 (%2 min old)</source>
+        <translation>显示 %1 保存的数据（%2 分钟前）</translation>
+    </message>
+    <message>
         <source>Show fewer offers</source>
         <translation>少显示几个推荐</translation>
     </message>

@@ -145,3 +145,16 @@ def test_every_error_code_has_plain_words_in_both_languages(language):
         assert text != code and len(text) >= (5 if language == "zh_CN" else 15), code
         if language == "zh_CN":
             assert any("\u4e00" <= ch <= "\u9fff" for ch in text), (code, text)
+
+
+def test_a_stale_pop_names_the_real_cause(view, server_docs):  # noqa: F811
+    from desktop.domain.errors import UserError
+
+    doc = parse_pop(server_docs["plain"])
+    fetched = NOW - dt.timedelta(minutes=7)
+    key = PopKey(customer_id=doc.customer.customer_id)
+    view.render(PopResult(PopState.STALE, key, doc, fetched, UserError("server_error", "HTTP 500")), NOW)
+    text = view.state_label.text()
+    assert "unreachable" not in text and "7 min old" in text and "internal error" in text
+    view.render(PopResult(PopState.STALE, key, doc, fetched, UserError("server_unreachable")), NOW)
+    assert view.state_label.text().startswith("Server unreachable")
