@@ -83,6 +83,7 @@ class CallCueApp(QtCore.QObject):
         if not headless and QtWidgets.QSystemTrayIcon.isSystemTrayAvailable():
             self.tray = Tray(self)
             self.tray.show_requested.connect(self.show_panel)
+            self.tray.stats_requested.connect(self.open_stats)
             self.tray.sign_in_requested.connect(self.ask_sign_in)
             self.tray.sign_out_requested.connect(self.sign_out)
             self.tray.language_requested.connect(self.switch_language)
@@ -90,6 +91,7 @@ class CallCueApp(QtCore.QObject):
             self.tray.set_signed_in(self.session.account is not None)
             self.tray.show()
         self._sign_in_dialog: SignInDialog | None = None
+        self.stats_window = None  # desktop.ui.stats_window.StatsWindow while open (imported when first opened)
         self._closed = False
 
     # ------------------------------------------------------------------ the panel's parts
@@ -209,6 +211,9 @@ class CallCueApp(QtCore.QObject):
             self.tray.hide()
         if self._sign_in_dialog is not None:
             self._sign_in_dialog.close()
+        if self.stats_window is not None:
+            old, self.stats_window = self.stats_window, None
+            old.close()
         self.connectors.stop()
         if self.bridge is not None:
             self.bridge.stop()
@@ -291,11 +296,57 @@ class CallCueApp(QtCore.QObject):
 
     # ------------------------------------------------------------------ language
 
+    # ------------------------------------------------------------------ statistics
+
+    def viewer(self):
+        """Who would look at statistics now, from what is known without the network (role: last answer
+        of GET /v1/me; unknown counts as an agent, i.e. own figures only)."""
+        from desktop.services.stats import Viewer
+
+        account = self.session.account
+        agent_id = account.agent_id if account else self.controller.agent_id
+        role = account.role if account else None
+        return Viewer(agent_id, role or "agent", confirmed=role is not None)
+
+    def open_stats(self) -> None:
+        """The statistics window (tray menu): opens at once with what is known; when the server confirms a
+        lead role (GET /v1/me on the net pool) the window widens to every agent."""
+        if self.stats_window is not None:
+            self.stats_window.show()
+            self.stats_window.raise_()
+            return
+        # Imported here: QtCharts and the window cost nothing until someone opens statistics.
+        from desktop.services.stats import StatsService
+        from desktop.ui.stats_window import StatsWindow
+
+        window = StatsWindow(StatsService(self.store), self.runner, self.viewer(),
+                             describe=lambda exc: describe_error(exc.user_error, self.panel.texts))
+        window.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        key = id(window)
+        window.destroyed.connect(lambda _obj=None: self._stats_closed(key))
+        self.stats_window = window
+        window.show()
+        if self.session.account is not None and self.session.account.role is None:
+            self.runner.submit("net", self.session.role, name="stats_role", owner=window,
+                               on_done=lambda _role: self._role_known(), on_error=lambda _e: None)
+
+    def _role_known(self) -> None:
+        if self.stats_window is not None:
+            self.stats_window.set_viewer(self.viewer())
+
+    def _stats_closed(self, key: int) -> None:
+        if self.stats_window is not None and id(self.stats_window) == key:
+            self.stats_window = None
+
     def switch_language(self, language: str) -> None:
         if language == self.language:
             return
         self.translations.install(language)
         self.panel.set_language(language)
+        if self.stats_window is not None:  # rebuilt in the new language
+            old, self.stats_window = self.stats_window, None
+            old.close()
+            self.open_stats()
         save_user_settings(self.paths.user_file, {"ui.language": language})
 
     def _notify(self, text: str) -> None:

@@ -3,6 +3,7 @@
   callcue [--headless] [--server-url URL] [--agent-id ID] [--lang zh_CN|en] [--theme light|dark]
   callcue pop --ani NUMBER [--call-id ID] [--customer-id ID]   # forwards to the running panel
   callcue demo [--headless] [--screenshot PATH] [--lang zh_CN|en]  # server + sample data + a real pop
+  callcue stats --from DATE --to DATE [--agent A] [--format csv|json]  # local statistics, no GUI needed
 
 A second `callcue …` hands its command to the running instance and exits; softphones that run a command on
 an incoming call use `callcue pop`.
@@ -53,6 +54,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--customers", type=int, default=2000)
     demo.add_argument("--caller", choices=["price_sensitive", "complaint_sensitive", "calm"],
                       default="price_sensitive")
+    stats = sub.add_parser("stats", help="statistics from this workstation's local data file (CSV or JSON)",
+                           description="Figures from the local data file, without the panel or the server. Dates "
+                                       "are days in this computer's time zone ($TZ overrides), both included. "
+                                       "Team leads (lead token) see every agent; agents see their own figures.")
+    stats.add_argument("--from", dest="date_from", required=True, metavar="YYYY-MM-DD", help="first day")
+    stats.add_argument("--to", dest="date_to", required=True, metavar="YYYY-MM-DD", help="last day (included)")
+    stats.add_argument("--agent", help="only this agent (team leads)")
+    stats.add_argument("--campaign", help="only this campaign")
+    stats.add_argument("--wave", type=int, help="only this wave")
+    stats.add_argument("--format", choices=["csv", "json"], default="csv")
+    stats.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of standard output")
+    stats.add_argument("--store", help="local data file (default: the platform data directory)")
+    stats.add_argument("--server-url", help="analytics server asked for your role (GET /v1/me)")
+    stats.add_argument("--agent-id", help="who you are (default: the last sign-in)")
     for p in (parser,):
         for action in common._actions:
             if action.option_strings and action.dest != "help":
@@ -298,6 +313,75 @@ def _capture(app, path: Path, *, quit_after: bool) -> None:
         app.qapp.quit()
 
 
+# ---------------------------------------------------------------------- stats
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    """`callcue stats`: read the local data file and print every figure; never starts Qt or the panel."""
+    from desktop.domain.errors import UserFacingError
+    from desktop.remote.credentials import CredentialStore
+    from desktop.services.config import ConfigError, default_paths, load_config
+    from desktop.services.session import SignInService, make_client_factory
+    from desktop.services.stats import (
+        ROLE_LEAD,
+        StatsFilters,
+        StatsService,
+        Viewer,
+        parse_date,
+        report_to_csv,
+        report_to_json_text,
+    )
+    from desktop.storage import open_store
+
+    def fail(message: str, code: int) -> int:
+        print(f"callcue stats: {message}", file=sys.stderr)
+        return code
+
+    environ = dict(os.environ)
+    paths = default_paths()
+    try:
+        config = load_config(machine_file=paths.machine_file, user_file=paths.user_file, environ=environ,
+                             cli={"store.path": args.store, "server.url": args.server_url, "agent.id": args.agent_id})
+    except ConfigError as exc:
+        return fail(str(exc), EXIT_USAGE)
+    try:
+        filters = StatsFilters(parse_date(args.date_from, "--from"), parse_date(args.date_to, "--to"),
+                               agent_id=args.agent, campaign_id=args.campaign, wave=args.wave)
+    except UserFacingError as exc:
+        return fail(str(exc), EXIT_USAGE)
+    path = Path(config.store.path or paths.store_file)
+    if not path.is_file():
+        return fail(f"there is no CallCue data file at {path} (has the panel run on this computer? --store PATH) "
+                    f"（{path} 没有 CallCue 数据文件）", EXIT_FAILED)
+    try:
+        store = open_store(path)
+    except UserFacingError as exc:
+        return fail(str(exc), EXIT_FAILED)
+    try:
+        session = SignInService(make_client_factory(config), CredentialStore(), store,
+                                server_url=config.server.url, agent_id=config.agent.id, environ=environ)
+        role = session.role()  # the server says whether this token is a lead's; offline: own figures only
+        viewer = Viewer(config.agent.id, role or "agent", confirmed=role is not None)
+        if role != ROLE_LEAD and (args.agent or not config.agent.id):
+            print("callcue stats: the server did not confirm a team-lead role "
+                  f"({config.server.url or 'no server configured'}): own figures only"
+                  "（服务器未确认组长身份：只能查看自己的数据）", file=sys.stderr)
+        report = StatsService(store).report(filters, viewer)
+    except UserFacingError as exc:
+        return fail(str(exc), EXIT_USAGE if isinstance(exc, ValueError | PermissionError) else EXIT_FAILED)
+    finally:
+        store.close()
+    text = report_to_csv(report) if args.format == "csv" else report_to_json_text(report) + "\n"
+    if args.output:
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            return fail(f"cannot write {args.output}: {exc.strerror or exc}", EXIT_FAILED)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.self_test:
@@ -305,6 +389,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_self_test()
     command = args.command or "run"
+    if command == "stats":
+        return run_stats(args)
     if command == "pop":
         return forward_pop(args)
     if command == "demo":

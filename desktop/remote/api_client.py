@@ -191,6 +191,17 @@ class AnalyticsClient:
             raise BadResponse("/v1/me: agent_id should be a string")
         return agent_id
 
+    def identity(self) -> tuple[str, str]:
+        """GET /v1/me: (agent id, role) of the token; role is "agent" or "lead" (older servers: "agent")."""
+        data = self._json("GET", "/v1/me")
+        agent_id = data.get("agent_id") if isinstance(data, dict) else None
+        if not isinstance(agent_id, str):
+            raise BadResponse("/v1/me: agent_id should be a string")
+        role = data.get("role", "agent")
+        if role not in ("agent", "lead"):
+            raise BadResponse("/v1/me: role should be 'agent' or 'lead'")
+        return agent_id, role
+
     def health(self) -> dict[str, Any]:
         data = self._json("GET", "/v1/health", authenticated=False)
         if not isinstance(data, dict):

@@ -41,6 +41,7 @@ def make_client_factory(config: Config) -> ClientFactory:
 class SignedIn:
     server_url: str
     agent_id: str
+    role: str | None = None  # "agent" / "lead" as GET /v1/me said; None until the server was asked
 
 
 class SignInService:
@@ -116,7 +117,7 @@ class SignInService:
             raise InvalidSignIn("token: paste the token your team lead gave you")
         probe = self._factory(server_url, lambda: token)
         try:
-            owner = probe.me()  # 401 here means the token is wrong
+            owner, role = probe.identity()  # 401 here means the token is wrong
         finally:
             probe.close()
         if owner != agent_id:
@@ -125,7 +126,7 @@ class SignInService:
         self._credentials.set_token(server_url, agent_id, token)
         previous = self._account
         with self._lock:
-            self._account = SignedIn(server_url, agent_id)
+            self._account = SignedIn(server_url, agent_id, role)
             self._token, self._token_loaded = token, True
             self.token_problem = None
         if previous is not None and previous.server_url != server_url:
@@ -134,6 +135,34 @@ class SignInService:
             self._remember(server_url, agent_id)
         log.info("signed in")
         return self._factory(server_url, self.current_token)
+
+    def role(self) -> str | None:
+        """The signed-in token's role ("agent" / "lead"), asking GET /v1/me once when not known yet.
+
+        Blocking (network): call it on the "net" pool. None when nobody is signed in or the server cannot
+        say (offline, token refused): callers then treat the person as an agent (their own figures only).
+        """
+        account = self._account
+        if account is None:
+            return None
+        if account.role is not None:
+            return account.role
+        client = self.client()
+        if client is None:
+            return None
+        try:
+            owner, role = client.identity()
+        except UserFacingError as exc:
+            log.info("role not confirmed", extra={"error_code": exc.code})
+            return None
+        finally:
+            client.close()
+        if owner != account.agent_id:
+            return None
+        with self._lock:
+            if self._account == account:
+                self._account = SignedIn(account.server_url, account.agent_id, role)
+        return role
 
     def sign_out(self) -> None:
         """Forget the token (keyring and memory) and the cached customer data. Outcomes are kept.

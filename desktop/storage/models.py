@@ -3,6 +3,8 @@
 Statistics for team leads (acceptance by offer / campaign / wave / day / hour / agent, time from pop to
 outcome) read `local_contacts` joined to `pop_log`; the indexes below are the ones those queries use.
 Times are stored as UTC text ('YYYY-MM-DD HH:MM:SS.ffffff'), so SQLite's date functions work on them.
+Some columns are derived by SQLite triggers (migration 0003): a batch migration that recreates pop_log or
+local_contacts must create those triggers again.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -51,12 +53,38 @@ class PopLog(Base):
     suppressed: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # [{offer_id, codes: [...]}]
     campaign_id: Mapped[str | None] = mapped_column(String(40))
     wave: Mapped[int | None]
+    # len(offers_presented), set by the trigger trg_pop_log_stats (migration 0003): statistics sum it from
+    # the covering index instead of parsing JSON.
+    n_presented: Mapped[int | None]
 
     __table_args__ = (
         Index("ix_pop_log_popped_at", "popped_at"),
         Index("ix_pop_log_agent_id", "agent_id", "popped_at"),
         Index("ix_pop_log_decision_id", "decision_id"),
         Index("ix_pop_log_campaign", "campaign_id", "wave"),
+        Index("ix_pop_log_stats", "popped_at", "agent_id", "campaign_id", "wave", "n_presented"),
+    )
+
+
+class PopSuppression(Base):
+    """One (suppressed offer, reason code) of a logged pop; rows are written by the trigger
+    trg_pop_log_stats (migration 0003) from pop_log.suppressed, so "offers suppressed by reason" is an
+    indexed count. Deleted with their pop."""
+
+    __tablename__ = "pop_suppressions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pop_id: Mapped[int] = mapped_column(ForeignKey("pop_log.id", ondelete="CASCADE"))
+    popped_at: Mapped[dt.datetime]
+    agent_id: Mapped[str | None] = mapped_column(String(64))
+    campaign_id: Mapped[str | None] = mapped_column(String(40))
+    wave: Mapped[int | None]
+    offer_id: Mapped[str | None] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(String(60))
+
+    __table_args__ = (
+        Index("ix_pop_suppressions_pop_id", "pop_id"),
+        Index("ix_pop_suppressions_stats", "popped_at", "agent_id", "campaign_id", "wave", "reason"),
     )
 
 
@@ -104,6 +132,11 @@ class LocalContact(Base):
     call_id: Mapped[str | None] = mapped_column(String(100))
     pop_id: Mapped[int | None] = mapped_column(ForeignKey("pop_log.id", ondelete="SET NULL"))
     popped_at: Mapped[dt.datetime | None]
+    # For result 'callback': the agreed time in UTC (to the second), copied from the outbox payload by the
+    # trigger trg_local_contacts_callback_at (migration 0003); kept after delivered outbox rows are pruned.
+    callback_at: Mapped[dt.datetime | None]
+    # Microseconds from popped_at to recorded_at, set by the trigger trg_local_contacts_pop_us (0003).
+    pop_us: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (
         Index("ix_local_contacts_customer", "customer_id", "recorded_at"),
@@ -112,6 +145,10 @@ class LocalContact(Base):
         Index("ix_local_contacts_offer", "offer_id", "recorded_at"),
         Index("ix_local_contacts_campaign", "campaign_id", "wave", "recorded_at"),
         Index("ix_local_contacts_decision", "decision_id"),
+        # Statistics: a date range read from the index alone (covering), see desktop/storage/stats.py.
+        Index("ix_local_contacts_stats", "recorded_at", "agent_id", "campaign_id", "wave", "offer_id", "result",
+              "pop_us"),
+        Index("ix_local_contacts_callback", "result", "callback_at"),
     )
 
 

@@ -1,4 +1,4 @@
-"""Tray icon and menu: show the panel, sign in or out, switch language, quit."""
+"""Tray icon and menu: show the panel, statistics, sign in or out, switch language, quit."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ def app_icon() -> QtGui.QIcon:
 
 class Tray(QtWidgets.QSystemTrayIcon):
     show_requested = Signal()
+    stats_requested = Signal()
     sign_in_requested = Signal()
     sign_out_requested = Signal()
     language_requested = Signal(str)
@@ -39,6 +40,7 @@ class Tray(QtWidgets.QSystemTrayIcon):
         self.setToolTip(self.tr("CallCue agent assistant"))
         self.menu = QtWidgets.QMenu()
         self.show_action = self.menu.addAction(self.tr("Show panel"), self.show_requested.emit)
+        self.stats_action = self.menu.addAction(self.tr("Statistics…"), self.stats_requested.emit)
         self.menu.addSeparator()
         self.sign_in_action = self.menu.addAction(self.tr("Sign in…"), self.sign_in_requested.emit)
         self.sign_out_action = self.menu.addAction(self.tr("Sign out"), self.sign_out_requested.emit)

@@ -1,0 +1,284 @@
+"""Team-lead statistics over a large local store: whole-window refresh and window open.
+
+  .venv/bin/python bench/stats_query.py [--quick] [--json] [--outcomes N] [--regenerate]
+
+Generates a local store with N outcomes (default 1,000,000; --quick 50,000) spread over the last 365 days
+for 25 agents in Asia/Shanghai office hours, one pop per outcome plus 10 % pops without one, suppressed
+offers on most pops and a small outbox backlog. The file is built once through the real migrations (so the
+triggers and indexes are the product's), filled with bulk inserts, and cached under bench/.cache/.
+
+Figures (offscreen Qt, the real StatsWindow and TaskRunner):
+- query: StatsService.report() alone (every SQL query of a refresh plus folding), for 7, 30 and 365 days;
+- refresh: the window's Refresh → report on screen and painted (window.repaint() returned), same ranges;
+- open: constructing the window (incl. the first QtCharts import) → first report painted, 7-day default.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import json
+import os
+import random
+import sqlite3
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from _common import (
+    CACHE_DIR,
+    REPO_ROOT,
+    CpuMeter,
+    base_parser,
+    emit,
+    format_table,
+    latency_summary,
+    log,
+    machine_info,
+    run_main,
+)
+
+sys.path.insert(0, str(REPO_ROOT))
+
+ZONE = ZoneInfo("Asia/Shanghai")
+TODAY = dt.date(2026, 11, 20)  # fixed, so the cached file and the ranges always line up
+NOW = dt.datetime.combine(TODAY, dt.time(18, 0), tzinfo=ZONE).astimezone(dt.UTC)
+TARGETS = {"refresh_ms": 150, "open_ms": 300}
+AGENTS = [f"A{n:03d}" for n in range(1, 26)]
+OFFERS = ["PLAN_UP_5G_129", "PLAN_UP_5G_169", "PLAN_FAMILY_199", "ADDON_DATA_30G", "ADDON_VIDEO_20G",
+          "RBT_VIDEO", "ROAM_ASIA_DAY", "CARE_USAGE_ALERT", "CARE_POINTS_REDEEM", "RET_LOYALTY_DISCOUNT",
+          "RET_FREE_DATA_6M", "PAY_AUTOPAY_ALIPAY"]
+CAMPAIGNS = {"CMP_5G_UPGRADE": OFFERS[:3], "CMP_ROAMING_CARE": ["ROAM_ASIA_DAY", "CARE_USAGE_ALERT"],
+             "CMP_AUTOPAY_BONUS": ["PAY_AUTOPAY_ALIPAY"]}
+CODES = ["price_sensitive", "complaint_sensitive", "not_eligible", "dnd", "recent_refusal", "contact_cap",
+         "wave_channel"]
+RESULTS = ["accepted", "declined", "considering", "callback", "not_offered", "do_not_disturb"]
+RESULT_WEIGHTS = [22, 41, 14, 9, 11, 3]
+
+
+def _t(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def generate(path: Path, outcomes: int, seed: int = 5) -> None:
+    """Build the store at `path` (migrated by the product, then bulk-filled)."""
+    from desktop.storage import open_store
+
+    rng = random.Random(seed)
+    tmp = path.with_name(path.name + ".part")
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(tmp) + suffix).unlink(missing_ok=True)
+    open_store(tmp).close()
+    conn = sqlite3.connect(tmp, isolation_level=None)
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.execute("PRAGMA cache_size=-200000")
+    conn.execute("BEGIN")
+    offer_campaign = {o: (c, i % 3 + 1) for c, offers in CAMPAIGNS.items() for i, o in enumerate(offers)}
+    first_day = TODAY - dt.timedelta(days=364)
+    pop_id = 0
+    pops: list[tuple] = []
+    contacts: list[tuple] = []
+    outbox: list[tuple] = []
+    started = time.monotonic()
+    # Outcomes per day grow a little over the year (the team grew); office hours 08:30-20:30 Shanghai.
+    weights = [0.7 + 0.6 * d / 364 for d in range(365)]
+    per_day = [0] * 365
+    for d in rng.choices(range(365), weights=weights, k=outcomes):
+        per_day[d] += 1
+    backlog_from = outcomes - 400
+    n = 0
+    for d, count in enumerate(per_day):
+        day = first_day + dt.timedelta(days=d)
+        opening = dt.datetime.combine(day, dt.time(8, 30), tzinfo=ZONE)
+        for _ in range(count):
+            at = opening + dt.timedelta(seconds=rng.random() * 12 * 3600)
+            if at > NOW:
+                at = NOW - dt.timedelta(seconds=rng.random() * 3600)
+            agent = rng.choice(AGENTS)
+            offer = rng.choice(OFFERS)
+            campaign, wave = offer_campaign.get(offer, (None, None))
+            result = rng.choices(RESULTS, weights=RESULT_WEIGHTS)[0]
+            popped = at - dt.timedelta(seconds=rng.lognormvariate(4.3, 0.6))
+            presented = rng.sample(OFFERS, 3)
+            suppressed = [{"offer_id": o, "codes": rng.sample(CODES, rng.choice((1, 1, 2)))}
+                          for o in rng.sample(OFFERS, rng.choice((0, 1, 1, 2, 3)))]
+            pop_id += 1
+            pops.append((pop_id, f"call-{pop_id}", f"C{rng.randrange(200000):06d}", str(uuid.UUID(int=pop_id)),
+                         agent, _t(popped), "live", json.dumps(presented), json.dumps(suppressed), campaign, wave))
+            if rng.random() < 0.1:  # a pop nobody recorded an outcome for
+                pop_id += 1
+                pops.append((pop_id, None, None, None, agent, _t(popped + dt.timedelta(seconds=30)), "live",
+                             json.dumps(presented[:2]), "[]", campaign, wave))
+            offer_id = offer if result in ("accepted", "declined", "considering") else None
+            customer = pops[-1][2] or f"C{rng.randrange(200000):06d}"
+            outcome_id = str(uuid.UUID(int=rng.getrandbits(128)))
+            callback_at = None
+            if result == "callback":
+                callback_at = _t(at + dt.timedelta(hours=rng.choice((2, 20, 26, 48))))
+                callback_at = callback_at[:19] + ".000000"
+            contacts.append((outcome_id, customer, offer_id, result, _t(at), agent, campaign, wave,
+                             str(uuid.UUID(int=pop_id)), f"call-{pop_id}", pop_id, _t(popped), callback_at))
+            if n >= backlog_from:  # the newest few hundred still in the outbox, some rejected
+                status = "needs_attention" if rng.random() < 0.05 else "pending"
+                payload = {"outcome_id": outcome_id, "decision_id": str(uuid.UUID(int=pop_id)),
+                           "customer_id": customer, "result": result, "recorded_at": at.isoformat()}
+                outbox.append((outcome_id, json.dumps(payload), payload["decision_id"], customer, offer_id, campaign,
+                               wave, result, agent, f"call-{pop_id}", _t(at), pop_id, _t(popped), status, 1,
+                               "unknown offer" if status == "needs_attention" else None))
+            n += 1
+        if len(contacts) >= 50_000 or d == 364:
+            conn.executemany(
+                "INSERT INTO pop_log (id, call_id, customer_id, decision_id, agent_id, popped_at, state,"
+                " offers_presented, suppressed, campaign_id, wave) VALUES (?,?,?,?,?,?,?,?,?,?,?)", pops)
+            conn.executemany(
+                "INSERT INTO local_contacts (outcome_id, customer_id, offer_id, result, recorded_at, agent_id,"
+                " campaign_id, wave, decision_id, call_id, pop_id, popped_at, callback_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", contacts)
+            conn.executemany(
+                "INSERT INTO outbox (outcome_id, payload, decision_id, customer_id, offer_id, campaign_id, wave,"
+                " result, agent_id, call_id, recorded_at, pop_id, popped_at, status, attempts, server_reason)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", outbox)
+            pops.clear()
+            contacts.clear()
+            outbox.clear()
+            log(f"  generated {n:,}/{outcomes:,} outcomes ({time.monotonic() - started:.0f} s)")
+    conn.execute("COMMIT")
+    conn.execute("ANALYZE")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    for suffix in ("-wal", "-shm"):
+        Path(str(tmp) + suffix).unlink(missing_ok=True)
+    tmp.rename(path)
+
+
+def cached_store(outcomes: int, regenerate: bool) -> Path:
+    from desktop.storage.engine import head_revision
+
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    path = CACHE_DIR / f"stats-{outcomes}-{head_revision()}.sqlite3"
+    if regenerate:
+        path.unlink(missing_ok=True)
+    if not path.exists():
+        log(f"generating {outcomes:,} outcomes into {path} (once; cached) …")
+        started = time.monotonic()
+        generate(path, outcomes)
+        log(f"generated in {time.monotonic() - started:.1f} s, {path.stat().st_size / 2**20:.0f} MiB")
+    return path
+
+
+def main() -> int:
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--outcomes", type=int, help="outcomes in the store (default 1,000,000; --quick 50,000)")
+    parser.add_argument("--regenerate", action="store_true", help="rebuild the cached store file")
+    parser.add_argument("--rounds", type=int, help="timed refreshes per range (default 15; --quick 5)")
+    args = parser.parse_args()
+    outcomes = args.outcomes or (50_000 if args.quick else 1_000_000)
+    rounds = args.rounds or (5 if args.quick else 15)
+    path = cached_store(outcomes, args.regenerate)
+
+    from PySide6 import QtWidgets
+
+    from desktop.runtime.tasks import TaskRunner
+    from desktop.services.stats import StatsFilters, StatsService, Viewer
+    from desktop.storage import open_store
+
+    qapp = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    store = open_store(path)
+    runner = TaskRunner()
+    lead = Viewer("A001", "lead", confirmed=True)
+    service = StatsService(store, ZONE, clock=lambda: NOW)
+    result: dict[str, Any] = {"benchmark": "stats_query", "machine": machine_info(), "targets": TARGETS,
+                              "outcomes": outcomes, "store_mib": round(path.stat().st_size / 2**20),
+                              "rounds": rounds}
+    meter = CpuMeter({})
+    meter.start()
+    try:
+        # Window open: module import (QtCharts) + build + first 7-day report painted.
+        started = time.perf_counter()
+        from desktop.ui.stats_window import StatsWindow
+
+        window = StatsWindow(service, runner, lead)
+        window.show()
+        first: list[Any] = []
+        window.report_shown.connect(first.append)
+        while not first:
+            qapp.processEvents()
+            time.sleep(0.0005)
+        window.repaint()
+        result["open_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        result["open_outcomes_in_range"] = first[0].totals.outcomes
+        log(f"window open → first data painted: {result['open_ms']} ms")
+
+        ranges = {"7 days": 7, "30 days": 30, "365 days": 365}
+        result["ranges"] = {}
+        for label, days in ranges.items():
+            filters = StatsFilters.last_days(TODAY, days)
+            report = service.report(filters, lead)  # warm the page cache for this range
+            query_s, refresh_s = [], []
+            for _ in range(rounds):
+                gc.collect()
+                t0 = time.perf_counter()
+                service.report(filters, lead)
+                query_s.append(time.perf_counter() - t0)
+            window._preset(days)  # sets the dates and refreshes once (warm-up)
+            shown: list[Any] = []
+            window.report_shown.connect(shown.append)
+            while len(shown) < 1:
+                qapp.processEvents()
+                time.sleep(0.0005)
+            for i in range(rounds):
+                gc.collect()
+                t0 = time.perf_counter()
+                window.refresh()
+                while len(shown) < i + 2:
+                    qapp.processEvents()
+                    time.sleep(0.0002)
+                window.repaint()
+                refresh_s.append(time.perf_counter() - t0)
+            window.report_shown.disconnect(shown.append)
+            agent_s = []
+            agent_view = Viewer("A007", "agent", confirmed=True)
+            for _ in range(max(3, rounds // 3)):
+                t0 = time.perf_counter()
+                service.report(StatsFilters.last_days(TODAY, days), agent_view)
+                agent_s.append(time.perf_counter() - t0)
+            result["ranges"][label] = {
+                "outcomes_in_range": report.totals.outcomes, "pops_in_range": report.pops,
+                "query": latency_summary(query_s), "refresh": latency_summary(refresh_s),
+                "query_one_agent": latency_summary(agent_s),
+            }
+            log(f"{label}: {report.totals.outcomes:,} outcomes; query p50 "
+                f"{result['ranges'][label]['query']['p50_ms']} ms; refresh p50 "
+                f"{result['ranges'][label]['refresh']['p50_ms']} ms")
+        window.close()
+        window.deleteLater()
+    finally:
+        result["cpu"] = meter.stop()
+        runner.shutdown()
+        store.close()
+    emit(result, args.json, render)
+    return 0
+
+
+def render(r: dict[str, Any]) -> str:
+    rows = []
+    for label, f in r["ranges"].items():
+        rows.append((label, f["outcomes_in_range"], f["query"]["p50_ms"], f["query"]["p90_ms"],
+                     f["refresh"]["p50_ms"], f["refresh"]["p90_ms"], f["refresh"]["max_ms"],
+                     f["query_one_agent"]["p50_ms"]))
+    table = format_table(["range", "outcomes", "query p50", "query p90", "refresh p50", "refresh p90",
+                          "refresh max", "1 agent p50"], rows,
+                         title=f"stats over {r['outcomes']:,} outcomes ({r['store_mib']} MiB), ms; "
+                               f"target refresh <= {TARGETS['refresh_ms']} ms")
+    return (f"{table}\n\nwindow open → first data painted (7 days): {r['open_ms']} ms "
+            f"(target <= {TARGETS['open_ms']} ms)\nCPU: {r['cpu']}")
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

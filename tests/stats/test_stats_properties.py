@@ -1,0 +1,155 @@
+"""Every statistics figure equals a brute-force computation over random outcomes and pops (hypothesis).
+
+The data are written through the real store (record_outcome, pops.log, the outbox status changes), so the
+triggers of migration 0003 are part of what is checked. Times cluster around local midnights and New York's
+fall-back night (2026-11-01), and the zone varies: Shanghai (+8), New York (DST), Kolkata (+5:30: 15-minute
+slots) and UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from desktop.domain.outcomes import OutcomeDraft, OutcomeResult
+from desktop.services.stats import CALLBACK_GRACE, StatsFilters, StatsService, Viewer
+from desktop.storage import open_store
+from tests.stats.brute import Out, Pop, expected
+
+ZONES = ("Asia/Shanghai", "America/New_York", "Asia/Kolkata", "UTC")
+BASE = dt.datetime(2026, 10, 30, 0, 0, tzinfo=dt.UTC)
+SPAN_S = 5 * 86400  # 2026-10-30 .. 2026-11-04 UTC
+AGENTS = ("a1", "a2", "张三")
+CAMPAIGNS = (None, "RET-Q4", "UPSELL")
+OFFERS = ("OFF-A", "OFF-B", "OFF-C")
+CUSTOMERS = ("C1", "C2", "C3", "C4")
+CODES = ("price_sensitive", "dnd", "contact_cap", "recent_refusal")
+
+
+
+# Seconds from BASE: anywhere, or within two minutes of a UTC/Shanghai/New York/Kolkata midnight.
+_midnights = [int(h * 3600) + d * 86400 for d in range(5) for h in (0, 4, 5, 16, 18.5)] + [6 * 3600 + 2 * 86400]
+instant = st.one_of(
+    st.integers(0, SPAN_S - 1),
+    st.builds(lambda m, j: max(0, m + j), st.sampled_from(_midnights), st.integers(-120, 120)),
+).flatmap(lambda s: st.integers(0, 999_999).map(lambda us: BASE + dt.timedelta(seconds=s, microseconds=us)))
+
+outcome = st.fixed_dictionaries({
+    "at": instant,
+    "pop_before_s": st.one_of(st.none(), st.floats(-5, 4000, allow_nan=False)),
+    "agent": st.sampled_from(AGENTS),
+    "campaign": st.sampled_from(CAMPAIGNS),
+    "wave": st.integers(1, 3),
+    "offer": st.sampled_from(OFFERS),
+    "result": st.sampled_from(list(OutcomeResult)),
+    "customer": st.sampled_from(CUSTOMERS),
+    "callback_in_s": st.integers(-3 * 86400, 3 * 86400),
+    "callback_zone": st.sampled_from(("UTC", "Asia/Shanghai", "America/New_York")),
+    "callback_us": st.integers(0, 999_999),
+    "status": st.sampled_from(("pending", "pending", "delivered", "needs_attention")),
+})
+pop = st.fixed_dictionaries({
+    "at": instant,
+    "agent": st.sampled_from(AGENTS),
+    "campaign": st.sampled_from(CAMPAIGNS),
+    "wave": st.integers(1, 3),
+    "presented": st.lists(st.sampled_from(OFFERS), max_size=3, unique=True),
+    "suppressed": st.lists(st.fixed_dictionaries({"offer_id": st.sampled_from(("S1", "S2")),
+                                                  "codes": st.lists(st.sampled_from(CODES), max_size=2)}),
+                           max_size=2),
+})
+query = st.fixed_dictionaries({
+    "zone": st.sampled_from(ZONES),
+    "from_day": st.integers(-1, 5),
+    "days": st.integers(1, 4),
+    "role": st.sampled_from(("lead", "agent")),
+    "agent": st.one_of(st.none(), st.sampled_from(AGENTS)),
+    "campaign": st.one_of(st.none(), st.sampled_from(CAMPAIGNS[1:])),
+    "wave": st.one_of(st.none(), st.integers(1, 3)),
+    "now_s": st.integers(0, SPAN_S + 86400),
+})
+
+
+def _write(store, outcomes: list[dict], pops: list[dict]) -> list[Out]:
+    written: list[Out] = []
+    for p in pops:
+        store.pops.log(popped_at=p["at"], state="live", call_id=None, customer_id="C1", decision_id=None,
+                       agent_id=p["agent"], offers_presented=p["presented"], suppressed=p["suppressed"],
+                       campaign_id=p["campaign"], wave=p["wave"] if p["campaign"] else None)
+    for i, o in enumerate(outcomes):
+        result = OutcomeResult(o["result"])
+        callback_at = None
+        if result is OutcomeResult.CALLBACK:
+            callback_at = (o["at"] + dt.timedelta(seconds=o["callback_in_s"])).replace(
+                microsecond=o["callback_us"]).astimezone(ZoneInfo(o["callback_zone"]))
+        popped_at = None if o["pop_before_s"] is None else o["at"] - dt.timedelta(seconds=o["pop_before_s"])
+        campaign = o["campaign"]
+        draft = OutcomeDraft(
+            decision_id=f"d{i}", customer_id=o["customer"], result=result,
+            offer_id=o["offer"] if result.needs_offer else None, campaign_id=campaign,
+            wave=o["wave"] if campaign else None, callback_at=callback_at,
+            reason="busy" if result is OutcomeResult.NOT_OFFERED else None, agent_id=o["agent"])
+        record = store.record_outcome(draft.finalize(recorded_at=o["at"], popped_at=popped_at))
+        written.append(Out(record.outcome_id, record.customer_id, result.value, record.recorded_at, record.agent_id,
+                           record.campaign_id, record.wave, record.offer_id, popped_at, callback_at, o["status"]))
+    delivered = [w.outcome_id for w in written if w.status == "delivered"]
+    if delivered:
+        store.outcomes.mark_delivered(delivered, BASE)
+    attention = {w.outcome_id: "unknown offer" for w in written if w.status == "needs_attention"}
+    if attention:
+        store.outcomes.mark_needs_attention(attention)
+    return written
+
+
+def _as_counts(breakdowns) -> dict[str, dict[str, int]]:
+    return {b.key: dict(b.by_result) for b in breakdowns}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink])
+@given(outcomes=st.lists(outcome, max_size=25), pops=st.lists(pop, max_size=12), q=query)
+def test_every_figure_matches_a_brute_force_computation(outcomes, pops, q):
+    zone = ZoneInfo(q["zone"])
+    now = BASE + dt.timedelta(seconds=q["now_s"])
+    date_from = BASE.date() + dt.timedelta(days=q["from_day"])
+    date_to = date_from + dt.timedelta(days=q["days"] - 1)
+    viewer = Viewer("a1", q["role"], confirmed=True)
+    agent = q["agent"] if viewer.is_lead else "a1"
+    with tempfile.TemporaryDirectory() as tmp, open_store(Path(tmp) / "stats.sqlite3") as store:
+        written = _write(store, outcomes, pops)
+        pop_rows = [Pop(p["at"], p["agent"], p["campaign"], p["wave"] if p["campaign"] else None, p["presented"],
+                        p["suppressed"]) for p in pops]
+        service = StatsService(store, zone, clock=lambda: now)
+        filters = StatsFilters(date_from, date_to, agent if viewer.is_lead else None, q["campaign"], q["wave"])
+        report = service.report(filters, viewer)
+
+    want = expected(written, pop_rows, zone=zone, date_from=date_from, date_to=date_to, agent=agent,
+                    campaign=q["campaign"], wave=q["wave"], now=now, grace=CALLBACK_GRACE,
+                    scope=None if viewer.is_lead else "a1")
+    assert report.scope_agent == agent
+    assert report.pops == want["pops"]
+    assert report.offers_presented == want["offers_presented"]
+    assert dict(report.totals.by_result) == want["totals"]
+    assert report.totals.rate == pytest.approx(want["rate"]) if want["rate"] is not None else report.totals.rate is None
+    assert _as_counts(report.by_offer) == want["by_offer"]
+    assert _as_counts(report.by_campaign) == want["by_campaign"]
+    assert _as_counts(report.by_wave) == want["by_wave"]
+    assert _as_counts(report.by_agent) == want["by_agent"]
+    assert _as_counts(report.by_hour) == want["by_hour"]
+    assert {d.day: (d.pops, d.offers_presented, dict(d.outcomes.by_result)) for d in report.daily} == want["days"]
+    p2o = report.pop_to_outcome
+    n, mean, median, p90 = want["pop_to_outcome"]
+    assert (p2o.count, p2o.median_s, p2o.p90_s) == (n, median, p90)
+    assert p2o.mean_s == (pytest.approx(mean, abs=1e-6) if mean is not None else None)
+    assert dict(report.suppressed) == want["suppressed"]
+    assert (report.callbacks.due, report.callbacks.kept, report.callbacks.missed) == want["callbacks"]
+    assert (list(report.agents), list(report.campaigns)) == (want["choices"][0], want["choices"][1])
+    assert report.backlog.pending == want["pending"]
+    assert sorted(e.outcome_id for e in report.backlog.items) == want["needs_attention"]
+    assert report.backlog.needs_attention == len(want["needs_attention"])
