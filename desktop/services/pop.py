@@ -44,6 +44,8 @@ class PopService:
         self._clock = clock
         self.cache_ttl = cache_ttl
         self._memory: OrderedDict[str, tuple[PopDocument, dt.datetime]] = OrderedDict()
+        # customer id -> (this workstation's recent outcomes for them, OutcomeRepository.generation when read)
+        self._local_memory: OrderedDict[str, tuple[list, int]] = OrderedDict()
         self._memory_generation = store.views.generation  # see CachedViewRepository.generation
         self._memory_lock = threading.Lock()  # the db and net workers both read and fill it
 
@@ -53,6 +55,7 @@ class PopService:
         self._client = client
         with self._memory_lock:
             self._memory.clear()
+            self._local_memory.clear()
 
     # --- reading ------------------------------------------------------------------------------------
 
@@ -63,6 +66,22 @@ class PopService:
             return None
         document, fetched_at = hit
         return PopResult(PopState.LOADING, key, self._with_local(document), fetched_at)
+
+    def cached_in_memory(self, key: PopKey) -> PopResult | None:
+        """The cached view for `key` from memory alone (no I/O, so it may run on the GUI thread and a
+        re-pop paints at once), or None when answering would need the store (then use `cached`)."""
+        not_before = self._clock() - self.cache_ttl
+        with self._memory_lock:
+            self._drop_memory_if_removed()
+            hit = next((h for h in map(self._memory.get, key.cache_keys()) if h is not None and h[1] >= not_before),
+                       None)
+            if hit is None:
+                return None
+            document, fetched_at = hit
+            local = self._local_memory.get(document.customer.customer_id)
+            if local is None or local[1] != self._store.outcomes.generation:
+                return None
+        return PopResult(PopState.LOADING, key, apply_local_outcomes(document, local[0], self._clock()), fetched_at)
 
     def initial(self, key: PopKey) -> PopResult:
         """What to show the moment a call rings: the cached view, else an empty LOADING result."""
@@ -164,11 +183,18 @@ class PopService:
 
     def _with_local(self, document: PopDocument) -> PopDocument:
         now = self._clock()
+        customer_id = document.customer.customer_id
+        generation = self._store.outcomes.generation
         try:
-            local = self._store.outcomes.local_contacts(document.customer.customer_id, now - LOCAL_MEMORY)
+            local = self._store.outcomes.local_contacts(customer_id, now - LOCAL_MEMORY)
         except StoreError as exc:
             log.warning("local outcomes unavailable", extra={"error_code": exc.code})
             return document
+        with self._memory_lock:
+            self._local_memory[customer_id] = (local, generation)
+            self._local_memory.move_to_end(customer_id)
+            while len(self._local_memory) > MEMORY_CACHE_KEYS:
+                self._local_memory.popitem(last=False)
         return apply_local_outcomes(document, local, now)
 
     def _cached_document(self, key: PopKey) -> tuple[PopDocument, dt.datetime] | None:
@@ -202,6 +228,7 @@ class PopService:
         generation = self._store.views.generation
         if generation != self._memory_generation:
             self._memory.clear()
+            self._local_memory.clear()
             self._memory_generation = generation
 
     def _keep_in_memory(self, keys: list[str], document: PopDocument, fetched_at: dt.datetime,

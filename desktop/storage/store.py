@@ -98,7 +98,13 @@ def _content(payload: dict[str, Any]) -> str:
 
 
 class OutcomeRepository(_Repository):
-    """The outbox (delivery state) and local_contacts (what this workstation recorded)."""
+    """The outbox (delivery state) and local_contacts (what this workstation recorded).
+
+    `generation` changes whenever an outcome is recorded: local contacts read under an older generation
+    may be missing one (PopService keeps them in memory only while it is current).
+    """
+
+    generation = 0
 
     @_guarded
     def record_outcome(self, record: OutcomeRecord) -> OutcomeRecord:
@@ -138,6 +144,7 @@ class OutcomeRepository(_Repository):
                     attempts=0,
                 )
             )
+            self.generation += 1  # before the commit: a reader that races it sees a new generation
             conn.execute(
                 insert(models.LocalContact).values(
                     outcome_id=record.outcome_id,

@@ -101,15 +101,18 @@ class PanelController(QtCore.QObject):
 
     def _start_pop(self, call_id: str, key: PopKey) -> None:
         self._generation += 1
-        loading = PopResult(PopState.LOADING, key)
+        # A caller seen moments ago is in memory: shown at once, no worker round trip.
+        instant = self.pops.cached_in_memory(key)
+        loading = instant or PopResult(PopState.LOADING, key)
         previous = self._calls.get(call_id)
         self._calls[call_id] = _CallView(key, self._generation, loading,
                                          announced=previous is not None and previous.announced)
         self.window.show_pop(call_id, loading)
         generation = self._generation
         # Cached view and server fetch run at once on their own pools; whichever is better wins.
-        self.runner.submit("db", self.pops.cached, key, name="pop.cached", owner=self,
-                           on_done=lambda result: self._show(call_id, generation, result))
+        if instant is None:
+            self.runner.submit("db", self.pops.cached, key, name="pop.cached", owner=self,
+                               on_done=lambda result: self._show(call_id, generation, result))
         self.runner.submit("net", self._fetch, key, name="pop.fetch", owner=self,
                            on_done=lambda result: self._show(call_id, generation, result),
                            on_error=lambda exc: self._fetch_crashed(call_id, generation, key, exc))

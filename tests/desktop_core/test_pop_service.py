@@ -85,6 +85,27 @@ def test_memory_copies_go_when_the_stored_cache_is_cleared(live, store, clock):
     assert pops.cached(PopKey(customer_id="C-POP-MEM")) is not None  # still known by id (from the store)
 
 
+def test_a_recent_caller_is_answered_from_memory_and_outcomes_since_are_never_missed(live, store, clock):
+    """cached_in_memory does no I/O (the panel calls it on the GUI thread); it answers only while what it
+    holds is current: an outcome recorded since sends the caller back to the store."""
+    msisdn = live.add_customer("C-POP-INSTANT")
+    pops = PopService(live.client(), store, clock)
+    assert pops.cached_in_memory(PopKey(ani=msisdn)) is None
+    result = pops.fetch(PopKey(ani=msisdn))
+    instant = pops.cached_in_memory(PopKey(ani=msisdn))
+    assert instant.state is PopState.LOADING and instant.document.decision_id == result.document.decision_id
+    top = result.document.pitchable_offers[0]
+    OutcomeService(store, clock).record(result, offer_id=top.offer_id, result="declined", agent_id="agent-007",
+                                        call_id="call-instant")
+    assert pops.cached_in_memory(PopKey(ani=msisdn)) is None  # the refusal is not in memory yet
+    from_store = pops.cached(PopKey(ani=msisdn))
+    assert not from_store.document.offer(top.offer_id).pitchable
+    again = pops.cached_in_memory(PopKey(customer_id="C-POP-INSTANT"))
+    assert again is not None and not again.document.offer(top.offer_id).pitchable
+    store.views.clear()
+    assert pops.cached_in_memory(PopKey(ani=msisdn)) is None
+
+
 def test_unknown_caller(live, store, clock):
     pops = PopService(live.client(), store, clock)
     result = pops.fetch(PopKey(ani="+86 199 0000 0001"))
