@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 from collections.abc import Mapping, Sequence
 
 from PySide6 import QtCore, QtWidgets
@@ -36,6 +37,7 @@ from desktop.ui.tray import Tray, app_icon
 # A few seconds after start-up (window shown, bridge imported) every object alive is start-up state: moving
 # it out of the collector's generations keeps full collections, which pause the GUI thread, short.
 SETTLE_AFTER_START_MS = 3000
+GIL_SWITCH_INTERVAL_S = 0.001
 
 __all__ = ["CallCueApp", "open_store_safely", "resources_dir"]
 
@@ -50,6 +52,9 @@ class CallCueApp(QtCore.QObject):
         """`config_problems`: settings files that were set aside at start (load_config_or_defaults); the
         agent is told about each once the panel is up."""
         super().__init__()
+        # Workers (fetch, store, bridge) run Python too; a GUI thread waiting for the interpreter lock waits
+        # up to one switch interval (5 ms by default) per hand-over: 1 ms keeps a pop's paint prompt.
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         self.config_problems = list(config_problems)
         self.qapp = qapp
         self.config = config

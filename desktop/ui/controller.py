@@ -29,6 +29,10 @@ _PRIORITY = {PopState.LOADING: 0, PopState.STALE: 1, PopState.ERROR: 1, PopState
              PopState.LIVE: 2}
 
 
+# Delay of the bookkeeping that follows a pop (cache write, pop log) until the pop has been painted.
+AFTER_PAINT_MS = 40
+
+
 @dataclass
 class _CallView:
     key: PopKey
@@ -155,9 +159,9 @@ class PanelController(QtCore.QObject):
 
     def _after_paint(self, work) -> None:
         """Start bookkeeping once the pop is painted: a worker running Python competes with the GUI thread
-        for the interpreter, and the agent is waiting for the paint, not for the bookkeeping. A zero timer
-        fires after the posted paint request of the render just done."""
-        QtCore.QTimer.singleShot(0, self, work)
+        for the interpreter (it may hold it for a whole switch interval), and the agent is waiting for the
+        paint, not for the bookkeeping. Layout and paint of a pop take a few ms after the render."""
+        QtCore.QTimer.singleShot(AFTER_PAINT_MS, self, work)
 
     def _logged(self, call_id: str, generation: int, pop_id: int | None) -> None:
         call = self._calls.get(call_id)
