@@ -15,6 +15,7 @@ pop, without a server.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import statistics
@@ -32,6 +33,7 @@ from _common import CACHE_DIR, REPO_ROOT, base_parser, emit, figure, format_tabl
 OUT = CACHE_DIR / "installer"
 BUNDLE_BUDGET_MIB = 120
 TARGETS = {"bundle_mib": BUNDLE_BUDGET_MIB, "self_test_s": 3.0}
+PACKAGE_LOCK = "/tmp/callcue-package.lock"  # the same lock as tests/installer
 
 
 def version() -> str:
@@ -102,6 +104,8 @@ def main() -> int:
     ]
     executable: Path | None = None
     installed_here = False
+    lock = open(PACKAGE_LOCK, "a")  # noqa: SIM115 - held until the package is removed again
+    fcntl.flock(lock, fcntl.LOCK_EX)  # tests/installer installs the package too: one at a time
     if os.geteuid() != 0 or shutil.which("dpkg") is None:
         result["notes"].append("not root or no dpkg: install time and the installed program not measured")
     elif package_installed():
@@ -131,6 +135,7 @@ def main() -> int:
             started = time.monotonic()
             run(["dpkg", "--purge", "callcue"], timeout=600)
             figures.append(figure("remove time (dpkg --purge)", round(time.monotonic() - started, 1), "s"))
+        lock.close()
     result["figures"] = figures
     emit(result, args.json, render)
     return 0

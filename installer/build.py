@@ -16,15 +16,22 @@ Run it with the project's Python (.venv/bin/python, with the `installer` extra i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: builds there run one at a time on the CI runner
+    fcntl = None
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTALLER = ROOT / "installer"
@@ -104,12 +111,33 @@ def build_bundle(out: Path, *, force: bool = False) -> Path:
     bundle = out / BUNDLE_NAME
     want = inputs_hash()
     stamp = bundle / HASH_FILE
-    if not force and stamp.is_file() and stamp.read_text().strip() == want and (bundle / "callcue").exists():
+    built = (bundle / "callcue").exists() or (bundle / "callcue.exe").exists()
+    if not force and stamp.is_file() and stamp.read_text().strip() == want and built:
         say(f"bundle up to date: {bundle} ({dir_size(bundle) / 2**20:.1f} MiB)")
         return bundle
     if importlib_missing("PyInstaller"):
         raise BuildError("PyInstaller is not installed: pip install -e '.[installer]' (scripts/bootstrap.sh --test does)")
-    work = ROOT / "build" / "pyinstaller"
+    # One work folder per output folder; two builds into the same output wait for each other.
+    work = ROOT / "build" / "pyinstaller" / hashlib.sha256(str(out).encode()).hexdigest()[:10]
+    out.mkdir(parents=True, exist_ok=True)
+    with exclusive(out / ".callcue-build.lock"):
+        if not force and stamp.is_file() and stamp.read_text().strip() == want:
+            say(f"bundle built meanwhile by another process: {bundle}")
+            return bundle
+        return _run_pyinstaller(bundle, out, work, want)
+
+
+@contextlib.contextmanager
+def exclusive(lock_path: Path):
+    """An exclusive lock file (waits for the holder): concurrent builds must not share folders."""
+    with open(lock_path, "a") as handle:
+        if fcntl is not None:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _run_pyinstaller(bundle: Path, out: Path, work: Path, want: str) -> Path:
+    stamp = bundle / HASH_FILE
     say(f"PyInstaller --onedir from {SPEC.relative_to(ROOT)} (a few minutes on 2 cores)")
     started = time.monotonic()
     command = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level", "WARN",
@@ -145,9 +173,16 @@ def build_deb(bundle: Path, out: Path, version: str, *, fast: bool = False) -> P
     if shutil.which("dpkg-deb") is None:
         raise BuildError("dpkg-deb is not installed (Debian/Ubuntu: it is part of dpkg)")
     version = deb_version(version)
-    stage = ROOT / "build" / "deb" / f"callcue_{version}"
-    if stage.exists():
-        shutil.rmtree(stage)
+    (ROOT / "build" / "deb").mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f"callcue_{version}.", dir=ROOT / "build" / "deb"))
+    stage.chmod(0o755)
+    try:
+        return _build_deb(bundle, out, version, stage, fast)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _build_deb(bundle: Path, out: Path, version: str, stage: Path, fast: bool) -> Path:
     linux = INSTALLER / "linux"
     opt = stage / "opt" / "callcue"
     shutil.copytree(bundle, opt, symlinks=True, ignore=shutil.ignore_patterns(HASH_FILE))
@@ -196,7 +231,6 @@ def build_deb(bundle: Path, out: Path, version: str, *, fast: bool = False) -> P
                             capture_output=True, text=True)
     if result.returncode != 0:
         raise BuildError(f"dpkg-deb failed: {result.stderr.strip() or result.stdout.strip()}")
-    shutil.rmtree(stage)
     say(f"{target.name}: {target.stat().st_size / 2**20:.1f} MiB")
     return target
 

@@ -8,6 +8,8 @@ Without them they skip with a loud reason, except under CI=true, where that is a
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import importlib.util
 import os
 import shutil
@@ -21,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BUILD_PY = ROOT / "installer" / "build.py"
 CACHE = ROOT / "build" / "installer-tests"
 PACKAGE = "callcue"
+PACKAGE_LOCK = "/tmp/callcue-package.lock"  # also taken by bench/installer.py
 
 
 def unavailable(reason: str) -> None:
@@ -63,6 +66,15 @@ def dpkg_ready() -> None:
         unavailable("dpkg/dpkg-deb are missing: the .deb tests need Debian or Ubuntu")
     if os.geteuid() != 0:
         unavailable("the .deb tests install the package with dpkg -i and need root (run them as root, as CI does)")
+
+
+@contextlib.contextmanager
+def package_lock():
+    """Held while a test (or bench/installer.py) builds, installs and removes the package: two test runs on
+    one machine (developers share it) wait for each other instead of installing over each other."""
+    with open(PACKAGE_LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def installed_version() -> str | None:

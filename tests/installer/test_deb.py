@@ -25,7 +25,17 @@ import requests
 from sqlalchemy import MetaData, create_engine, inspect, select, text
 
 from desktop import __version__
-from tests.installer.conftest import CACHE, PACKAGE, ROOT, build, dpkg_ready, installed_version, purge, run
+from tests.installer.conftest import (
+    CACHE,
+    PACKAGE,
+    ROOT,
+    build,
+    dpkg_ready,
+    installed_version,
+    package_lock,
+    purge,
+    run,
+)
 from tests.installer.test_bundle import app_env
 
 OPT = Path("/opt/callcue")
@@ -45,12 +55,15 @@ def debs(bundle):
     out = CACHE / "debs"
     paths = (out / f"callcue_{PREV_VERSION}_amd64.deb", out / f"callcue_{__version__}_amd64.deb")
     stamp = out / "stamp"
-    if not (stamp.is_file() and stamp.read_text() == digest.hexdigest() and all(p.is_file() for p in paths)):
-        for version in (PREV_VERSION, __version__):
-            build("deb", "--fast", "--version", version, "--bundle", str(bundle), out=out, timeout=600)
-        stamp.write_text(digest.hexdigest())
-    yield paths
-    purge()
+    with package_lock():
+        if not (stamp.is_file() and stamp.read_text() == digest.hexdigest() and all(p.is_file() for p in paths)):
+            for version in (PREV_VERSION, __version__):
+                build("deb", "--fast", "--version", version, "--bundle", str(bundle), out=out, timeout=600)
+            stamp.write_text(digest.hexdigest())
+        try:
+            yield paths
+        finally:
+            purge()
 
 
 def dpkg_install(deb: Path, **env: str) -> None:
