@@ -5,10 +5,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import shutil
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 from desktop import __version__
-from tests.installer.conftest import ROOT, run
+from tests.installer.conftest import ROOT, run, unavailable
 
 LINUX_BUDGET = 120 * 1024 * 1024
 
@@ -88,3 +92,40 @@ def test_frozen_self_test_fails_in_plain_words_on_a_broken_user_file(bundle, tmp
     result = run([str(bundle / "callcue"), "--self-test"], env=app_env(tmp_path), timeout=60, check=False)
     assert result.returncode == 1, result.stdout
     assert f"FAILED settings: the settings are invalid: {config}: ui.dock: must be one of right, left" in result.stdout
+
+
+def test_frozen_panel_starts_on_a_real_x_server(bundle, tmp_path):
+    """The xcb platform plugin and the system libraries the .deb depends on load (Qt >= 6.5 aborts without
+    libxcb-cursor0): the panel starts on Xvfb, takes a forwarded `callcue pop`, and quits on SIGTERM."""
+    if shutil.which("Xvfb") is None:
+        unavailable("Xvfb is missing: apt-get install xvfb (scripts/bootstrap.sh does)")
+    read_fd, write_fd = os.pipe()
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+                            pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write_fd)
+    panel = None
+    try:
+        with os.fdopen(read_fd) as pipe:
+            display = pipe.readline().strip()
+        assert display, "Xvfb did not start"
+        env = app_env(tmp_path, DISPLAY=f":{display}", QT_QPA_PLATFORM="xcb", CALLCUE_BRIDGE_PORT="0")
+        panel = subprocess.Popen([str(bundle / "callcue")], env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True)
+        socket = tmp_path / f"callcue-u{os.getuid()}"
+        deadline = time.monotonic() + 60
+        while not socket.exists():  # the panel listens for commands once its window is built
+            assert panel.poll() is None, f"the panel exited ({panel.returncode}): {panel.stdout.read()}"
+            assert time.monotonic() < deadline, "the panel did not start within 60 s"
+            time.sleep(0.1)
+        run([str(bundle / "callcue"), "pop", "--ani", "13900139000", "--call-id", "xcb-1"], env=env, timeout=30)
+        assert panel.poll() is None, "the panel stopped after the forwarded pop"
+        panel.send_signal(signal.SIGTERM)
+        output, _ = panel.communicate(timeout=30)
+        assert panel.returncode == 0, output
+        assert "qt.qpa" not in output and "platform plugin" not in output, output
+    finally:
+        if panel is not None and panel.poll() is None:
+            panel.kill()
+            panel.communicate(timeout=10)
+        xvfb.terminate()
+        xvfb.wait(timeout=10)
