@@ -173,6 +173,11 @@ class TaskRunner(QObject):
         """The timings of the last 1000 tasks delivered, oldest first."""
         return list(self._recent)
 
+    @property
+    def closed(self) -> bool:
+        """Shut down: submit() refuses new work."""
+        return self._closed
+
     def shutdown(self, timeout_ms: int = 5000) -> bool:
         """Stop accepting tasks, drop queued ones, wait up to `timeout_ms` for running ones and end the
         worker threads. Callbacks never run after this. Returns False if a task is still running."""

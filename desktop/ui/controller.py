@@ -29,8 +29,9 @@ _PRIORITY = {PopState.LOADING: 0, PopState.STALE: 1, PopState.ERROR: 1, PopState
              PopState.LIVE: 2}
 
 
-# Delay of the bookkeeping that follows a pop (cache write, pop log) until the pop has been painted.
-AFTER_PAINT_MS = 40
+# The bookkeeping that follows a pop (cache write, pop log) waits for the events already queued, the
+# render's paint request among them. Not longer: a panel closed right after a pop must still cache it.
+AFTER_PAINT_MS = 0
 
 
 @dataclass
@@ -160,8 +161,12 @@ class PanelController(QtCore.QObject):
     def _after_paint(self, work) -> None:
         """Start bookkeeping once the pop is painted: a worker running Python competes with the GUI thread
         for the interpreter (it may hold it for a whole switch interval), and the agent is waiting for the
-        paint, not for the bookkeeping. Layout and paint of a pop take a few ms after the render."""
-        QtCore.QTimer.singleShot(AFTER_PAINT_MS, self, work)
+        paint, not for the bookkeeping."""
+        def start() -> None:
+            if not self.runner.closed:  # the panel may have closed in the meantime
+                work()
+
+        QtCore.QTimer.singleShot(AFTER_PAINT_MS, self, start)
 
     def _logged(self, call_id: str, generation: int, pop_id: int | None) -> None:
         call = self._calls.get(call_id)
