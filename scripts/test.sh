@@ -22,17 +22,7 @@ is_root() { [ "$(id -u)" -eq 0 ]; }
 
 # --- Cleanup of everything this run starts or creates outside the repo.
 RUN_TMP=""
-PG_DATA=""
-PG_BIN=""
-
-# Runs a PostgreSQL program as the cluster's owner: postgres refuses to run as root.
-as_pg_owner() {
-  if is_root; then
-    (cd "$RUN_TMP" && runuser -u postgres -- "$@")
-  else
-    (cd "$RUN_TMP" && "$@")
-  fi
-}
+PG_CLUSTER=""
 
 # Stops the cluster and removes RUN_TMP; the messages come last and may fail (a closed stdout, e.g. `| head`).
 # shellcheck disable=SC2317  # invoked by the EXIT trap
@@ -41,12 +31,8 @@ cleanup() {
   trap '' PIPE
   [ -n "$RUN_TMP" ] || return 0
   local stopped=""
-  if [ -n "$PG_DATA" ] && [ -f "$PG_DATA/postmaster.pid" ]; then
-    local pid
-    pid=$(head -n 1 "$PG_DATA/postmaster.pid" 2>/dev/null)
-    as_pg_owner "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 20 stop >/dev/null 2>&1 ||
-      as_pg_owner "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate -w -t 10 stop >/dev/null 2>&1 ||
-      { [[ $pid =~ ^[0-9]+$ ]] && kill -KILL "$pid" 2>/dev/null; }
+  if [ -n "$PG_CLUSTER" ]; then
+    bash scripts/pg_cluster.sh stop "$PG_CLUSTER" 2>/dev/null
     stopped="PostgreSQL test cluster stopped; "
   fi
   rm -rf "$RUN_TMP"
@@ -58,72 +44,18 @@ trap 'exit 130' INT
 trap 'exit 141' PIPE
 trap 'exit 143' TERM
 
-# Picks the newest installed server, e.g. /usr/lib/postgresql/15/bin.
-find_pg_bin() {
-  local postgres
-  shopt -s nullglob
-  local servers=(/usr/lib/postgresql/*/bin/postgres)
-  shopt -u nullglob
-  [ "${#servers[@]}" -gt 0 ] || return 1
-  postgres=$(printf '%s\n' "${servers[@]}" | sort -V | tail -n 1)
-  dirname "$postgres"
+has_pg_server() {
+  compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null
 }
 
-free_port() {
-  "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
+# scripts/pg_cluster.sh (shared with the benchmarks) starts it; its last line of output is the URL.
 start_pg() {
-  local cluster=$RUN_TMP/pg locale_opt=(--no-locale) password port attempt
-  mkdir "$cluster"
-  if is_root; then
-    getent passwd postgres >/dev/null || { say "ERROR: no 'postgres' user to run PostgreSQL as"; return 1; }
-    chown postgres: "$cluster"
-  fi
-  chmod 700 "$cluster"
-  PG_DATA=$cluster/data
-  if locale -a 2>/dev/null | grep -qiE '^c\.utf-?8$'; then locale_opt=(--locale=C.UTF-8); fi
-  password=$("$PY" -c 'import secrets; print(secrets.token_hex(16))')
-  printf '%s\n' "$password" >"$cluster/pwfile"
-  if is_root; then chown postgres: "$cluster/pwfile"; fi
-  if ! as_pg_owner "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --pwfile="$cluster/pwfile" \
-    --auth-local=trust --auth-host=scram-sha-256 -E UTF8 "${locale_opt[@]}" --no-sync \
-    >"$cluster/initdb.log" 2>&1; then
-    cat "$cluster/initdb.log"
-    say "ERROR: initdb failed"
-    return 1
-  fi
-  rm -f "$cluster/pwfile"
-  # Loopback only; the unix socket in our private directory; durability off (a throwaway cluster).
-  cat >>"$PG_DATA/postgresql.conf" <<EOF
-
-# --- scripts/test.sh: throwaway test cluster
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$cluster'
-max_connections = 200
-fsync = off
-synchronous_commit = off
-full_page_writes = off
-EOF
-  for attempt in 1 2 3; do
-    port=$(free_port)
-    if as_pg_owner setsid -w "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$cluster/server.log" -o "-p $port" \
-      -w -t 60 start >>"$cluster/pg_ctl.log" 2>&1; then
-      break
-    fi
-    say "PostgreSQL did not start on port $port (attempt $attempt of 3)"
-    tail -n 20 "$cluster/server.log" 2>/dev/null || true
-    [ "$attempt" -lt 3 ] || return 1
-  done
-  # A real login over TCP with the password, as the tests will do.
-  if ! PGPASSWORD=$password PGCONNECT_TIMEOUT=10 "$PG_BIN/psql" -X -h 127.0.0.1 -p "$port" -U postgres \
-    -d postgres -Atqc 'select 1' >/dev/null; then
-    say "ERROR: PostgreSQL started but refused a login on 127.0.0.1:$port"
-    return 1
-  fi
-  export CALLCUE_TEST_PG_URL="postgresql+psycopg://postgres:${password}@127.0.0.1:${port}/postgres"
-  say "PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}') test cluster on 127.0.0.1:$port" \
-    "(data in $PG_DATA): CALLCUE_TEST_PG_URL=postgresql+psycopg://postgres:***@127.0.0.1:$port/postgres"
+  local url
+  PG_CLUSTER=$RUN_TMP/pg
+  url=$(bash scripts/pg_cluster.sh start "$PG_CLUSTER" | tail -n 1) || return 1
+  [[ $url == postgresql+psycopg://* ]] || return 1
+  export CALLCUE_TEST_PG_URL=$url
+  say "PostgreSQL test cluster: CALLCUE_TEST_PG_URL=${url%%:*}://postgres:***@${url##*@}"
 }
 
 # Everything this run creates outside the repo lives in one directory, removed on exit. As root it is
@@ -147,7 +79,7 @@ say "lint-imports: the layer contracts of DESIGN.md §2 (pyproject.toml [tool.im
 # --- 3. A throwaway PostgreSQL cluster.
 if [ -n "${CALLCUE_TEST_PG_URL:-}" ]; then
   say "using the PostgreSQL server given in CALLCUE_TEST_PG_URL"
-elif PG_BIN=$(find_pg_bin); then
+elif has_pg_server; then
   start_pg || { say "ERROR: could not start the PostgreSQL test cluster"; exit 1; }
 elif [ "${CI:-}" = "true" ]; then
   say "ERROR: no PostgreSQL server (/usr/lib/postgresql/*/bin/postgres) and CALLCUE_TEST_PG_URL is not set."
