@@ -112,7 +112,10 @@ class OutboxItem(Base):
     server_reason: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[dt.datetime | None]
 
-    __table_args__ = (Index("ix_outbox_status", "status", "recorded_at"),)
+    __table_args__ = (
+        Index("ix_outbox_status", "status", "recorded_at"),
+        Index("ix_outbox_decision", "decision_id", "recorded_at"),  # the double-press check
+    )
 
 
 class LocalContact(Base):
