@@ -16,9 +16,12 @@ store keeps UTC. Definitions (the property tests in tests/stats check every one 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
+import threading
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -52,7 +55,7 @@ from desktop.domain.stats import (  # noqa: F401 - re-exported: the service's pu
 )
 from desktop.services.clock import Clock, utc_now
 from desktop.storage import LocalStore
-from desktop.storage.stats import RangeQuery, StatsRepository, parse_slot
+from desktop.storage.stats import RangeQuery, StatsRepository, StatsSnapshot, parse_slot, parse_store_time
 
 CSV_ENCODING = "utf-8-sig"  # with a BOM, so Excel shows Chinese agent and campaign names right
 
@@ -84,6 +87,8 @@ class StatsService:
         self._repo = StatsRepository(store.engine, store.path)
         self.zone = zone if zone is not None else local_zone()
         self._clock = clock
+        self._cache = _DayCache()
+        self._lock = threading.Lock()  # one report at a time per service (the cache is not shared otherwise)
 
     def today(self) -> dt.date:
         return self._clock().astimezone(self.zone).date()
@@ -115,99 +120,185 @@ class StatsService:
         return 60
 
     def report(self, filters: StatsFilters, viewer: Viewer) -> StatsReport:
+        """Every figure for the filters, within the viewer's scope. One read transaction (a consistent view).
+
+        Built from one part per local day; parts of days that are over are kept (see _DayCache) and reused
+        until rows are added to them, so a refresh reads only today's rows, the rows added since, callbacks
+        still open and the outbox.
+        """
         agent = self.scope(filters, viewer)
         now = self._clock()
-        start, end = self.local_start(filters.date_from), self.local_start(filters.date_to + dt.timedelta(days=1))
-        q = RangeQuery(start, end, agent, filters.campaign_id, filters.wave)
-        slot_minutes = self._slot_minutes(start, end)
-        with self._repo.snapshot() as repo:
-            return self._report(repo, filters, viewer, agent, q, slot_minutes, now)
-
-    def _report(self, repo, filters: StatsFilters, viewer: Viewer, agent: str | None, q: RangeQuery,
-                slot_minutes: int, now: dt.datetime) -> StatsReport:
-        local_of: dict[str, dt.datetime] = {}
-
-        def local(slot: str) -> dt.datetime:
-            value = local_of.get(slot)
-            if value is None:
-                value = local_of[slot] = parse_slot(slot).astimezone(self.zone)
-            return value
-
-        # Outcomes per local day and hour (one query), totals from the same rows.
-        per_day: dict[dt.date, Counter] = defaultdict(Counter)
-        per_hour: dict[str, Counter] = defaultdict(Counter)
-        totals: Counter = Counter()
-        for slot, result, n in repo.outcome_slots(q, slot_minutes):
-            at = local(slot)
-            per_day[at.date()][result] += n
-            per_hour[f"{at.hour:02d}"][result] += n
-            totals[result] += n
-
-        def grouped(columns: list[str], key_of) -> dict[str, Counter]:
-            groups: dict[str, Counter] = defaultdict(Counter)
-            for *cols, result, n in repo.outcomes_by(q, columns):
-                key = key_of(*cols)
-                if key is not None:
-                    groups[key][result] += n
-            return groups
-
-        by_offer = grouped(["offer_id"], lambda o: o)
-        by_wave_rows = repo.outcomes_by(q, ["campaign_id", "wave"])
-        by_campaign: dict[str, Counter] = defaultdict(Counter)
-        by_wave: dict[str, Counter] = defaultdict(Counter)
-        for campaign, wave, result, n in by_wave_rows:
-            if campaign is None:
-                continue
-            by_campaign[campaign][result] += n
-            by_wave[wave_key(campaign, wave)][result] += n
-        by_agent = grouped(["agent_id"], lambda a: a)
-
-        pops_per_day: Counter = Counter()
-        presented_per_day: Counter = Counter()
-        for slot, pops, presented in repo.pop_slots(q, slot_minutes):
-            day = local(slot).date()
-            pops_per_day[day] += pops
-            presented_per_day[day] += presented
-
-        histogram: dict[int, int] = {}
-        total_us = 0
-        for seconds, n, us in repo.pop_to_outcome(q):
-            histogram[int(seconds)] = n
-            total_us += int(us)
-        timed = sum(histogram.values())
-        pop_to_outcome = PopToOutcome(timed, total_us / timed / 1e6 if timed else None,
-                                      nearest_rank(histogram, 0.5), nearest_rank(histogram, 0.9))
-
-        suppressed = tuple(sorted(repo.suppressions(q), key=lambda r: (-r[1], r[0])))
-        callbacks = Callbacks(*repo.callbacks(q, now, CALLBACK_GRACE))
-        counts, oldest, items = repo.backlog(agent)
+        with self._lock, self._repo.snapshot() as repo:
+            self._cache.follow(repo, self, now)
+            parts = [self._part(repo, day, agent, filters.campaign_id, filters.wave, now) for day in filters.days()]
+            counts, oldest, items = repo.backlog(agent)
+            if filters.campaign_id is None and filters.wave is None and (agent is None or not viewer.is_lead):
+                choice_parts = parts
+            else:  # the drop-downs offer everything in the range (within the viewer's scope)
+                scope = None if viewer.is_lead else agent
+                choice_parts = [self._part(repo, day, scope, None, None, now) for day in filters.days()]
         backlog = SyncBacklog(counts[OutboxStatus.PENDING], counts[OutboxStatus.NEEDS_ATTENTION], oldest,
                               tuple(items))
+        return self._merge(filters, viewer, agent, now, parts, choice_parts, backlog)
 
-        # Drop-down choices: the whole range, whatever agent / campaign is picked (within the viewer's scope).
-        # Without filters they are the keys of the figures above (no extra query).
-        if ((viewer.is_lead and agent is None) or not viewer.is_lead) and filters.campaign_id is None \
-                and filters.wave is None:
-            agents = sorted(k for k in by_agent)
-            campaigns = sorted({(c, w) for c, w, _r, _n in by_wave_rows if c is not None},
-                               key=lambda cw: (cw[0], cw[1] is not None, cw[1] or 0))
+    def _part(self, repo: StatsSnapshot, day: dt.date, agent: str | None, campaign: str | None,
+              wave: int | None, now: dt.datetime) -> _DayPart:
+        key = (day, agent, campaign, wave)
+        start, end = self.local_start(day), self.local_start(day + dt.timedelta(days=1))
+        part = self._cache.get(key)
+        if part is None:
+            part = self._day_part(repo, RangeQuery(start, end, agent, campaign, wave))
+            if end <= now:  # over: nothing more can be recorded in it (the cache watches for late rows)
+                self._cache.put(key, part)
+        callbacks = self._cache.get_callbacks(key)
+        if callbacks is None:
+            callbacks = repo.callbacks(RangeQuery(start, end, agent, campaign, wave), now, CALLBACK_GRACE)
+            if end + CALLBACK_GRACE < now:  # every callback of the day is kept or missed for good
+                self._cache.put_callbacks(key, callbacks)
+        return dataclasses.replace(part, callbacks=callbacks)
+
+    def _day_part(self, repo: StatsSnapshot, q: RangeQuery) -> _DayPart:
+        slot_minutes = self._slot_minutes(q.start, q.end)
+        per_hour: Counter = Counter()
+        for slot, result, n in repo.outcome_slots(q, slot_minutes):
+            per_hour[(f"{parse_slot(slot).astimezone(self.zone).hour:02d}", result)] += n
+        by_offer = Counter({(o, r): n for o, r, n in repo.outcomes_by(q, ["offer_id"]) if o is not None})
+        by_cw = Counter({(c, w, r): n for c, w, r, n in repo.outcomes_by(q, ["campaign_id", "wave"])
+                         if c is not None})
+        by_agent = Counter({(a, r): n for a, r, n in repo.outcomes_by(q, ["agent_id"]) if a is not None})
+        pops = presented = 0
+        for _slot, n, k in repo.pop_slots(q, 60):
+            pops += n
+            presented += k
+        histogram: Counter = Counter()
+        total_us = 0
+        for seconds, n, us in repo.pop_to_outcome(q):
+            histogram[int(seconds)] += n
+            total_us += int(us)
+        return _DayPart(per_hour, by_offer, by_cw, by_agent, histogram, total_us, pops, presented,
+                        Counter(dict(repo.suppressions(q))))
+
+    def _merge(self, filters: StatsFilters, viewer: Viewer, agent: str | None, now: dt.datetime,
+               parts: list[_DayPart], choice_parts: list[_DayPart], backlog: SyncBacklog) -> StatsReport:
+        per_hour: dict[str, Counter] = defaultdict(Counter)
+        totals: Counter = Counter()
+        by_offer: dict[str, Counter] = defaultdict(Counter)
+        by_campaign: dict[str, Counter] = defaultdict(Counter)
+        by_wave: dict[str, Counter] = defaultdict(Counter)
+        by_agent: dict[str, Counter] = defaultdict(Counter)
+        histogram: Counter = Counter()
+        total_us = pops = presented = 0
+        suppressed: Counter = Counter()
+        due = kept = missed = 0
+        daily = []
+        for day, part in zip(filters.days(), parts, strict=True):
+            day_counts: Counter = Counter()
+            for (hour, result), n in part.per_hour.items():
+                per_hour[hour][result] += n
+                day_counts[result] += n
+            totals.update(day_counts)
+            for (offer, result), n in part.by_offer.items():
+                by_offer[offer][result] += n
+            for (campaign, wave, result), n in part.by_cw.items():
+                by_campaign[campaign][result] += n
+                by_wave[wave_key(campaign, wave)][result] += n
+            for (who, result), n in part.by_agent.items():
+                by_agent[who][result] += n
+            histogram.update(part.histogram)
+            total_us += part.total_us
+            pops += part.pops
+            presented += part.presented
+            suppressed.update(part.suppressed)
+            d, k, m = part.callbacks
+            due, kept, missed = due + d, kept + k, missed + m
+            daily.append(DayFigures(day, part.pops, part.presented, _breakdown(day.isoformat(), day_counts)))
+        timed = sum(histogram.values())
+        if viewer.is_lead:
+            agents = sorted({who for p in choice_parts for who, _r in p.by_agent})
         else:
-            agents, campaigns = repo.choices(RangeQuery(q.start, q.end, None if viewer.is_lead else agent))
-
-        daily = tuple(
-            DayFigures(day, pops_per_day[day], presented_per_day[day], _breakdown(day.isoformat(), per_day[day]))
-            for day in filters.days()
-        )
+            agents = [agent] if agent else []
+        campaigns = sorted({(c, w) for p in choice_parts for c, w, _r in p.by_cw},
+                           key=lambda cw: (cw[0], cw[1] is not None, cw[1] or 0))
         return StatsReport(
             filters=filters, scope_agent=agent, zone=zone_name(self.zone), generated_at=now,
-            pops=sum(pops_per_day.values()), offers_presented=sum(presented_per_day.values()),
-            totals=_breakdown("all", totals),
+            pops=pops, offers_presented=presented, totals=_breakdown("all", totals),
             by_offer=_sorted_breakdowns(by_offer), by_campaign=_sorted_breakdowns(by_campaign),
             by_wave=_sorted_breakdowns(by_wave, by_key=True), by_agent=_sorted_breakdowns(by_agent),
-            by_hour=_sorted_breakdowns(per_hour, by_key=True), daily=daily, pop_to_outcome=pop_to_outcome,
-            suppressed=suppressed, callbacks=callbacks, backlog=backlog,
-            agents=tuple(agents if viewer.is_lead else ([agent] if agent else [])), campaigns=tuple(campaigns),
+            by_hour=_sorted_breakdowns(per_hour, by_key=True), daily=tuple(daily),
+            pop_to_outcome=PopToOutcome(timed, total_us / timed / 1e6 if timed else None,
+                                        nearest_rank(histogram, 0.5), nearest_rank(histogram, 0.9)),
+            suppressed=tuple(sorted(suppressed.items(), key=lambda r: (-r[1], r[0]))),
+            callbacks=Callbacks(due, kept, missed), backlog=backlog,
+            agents=tuple(agents), campaigns=tuple(campaigns),
         )
+
+
+@dataclass(frozen=True)
+class _DayPart:
+    """One local day's grouped counts (the filters of its cache key applied)."""
+
+    per_hour: Counter  # (local hour "HH", result) -> outcomes
+    by_offer: Counter  # (offer, result)
+    by_cw: Counter  # (campaign, wave, result)
+    by_agent: Counter  # (agent, result)
+    histogram: Counter  # whole seconds pop -> outcome -> outcomes
+    total_us: int
+    pops: int
+    presented: int
+    suppressed: Counter  # reason -> offers
+    callbacks: tuple[int, int, int] = (0, 0, 0)  # due, kept, missed (never cached with the part)
+
+
+class _DayCache:
+    """Parts of local days that are over, and callback counts that are final, per (day, filters).
+
+    Rows are only ever added to local_contacts and pop_log (nothing in CallCue deletes or rewrites them), so
+    the cache follows the two high-water marks: rows added since the last report drop the parts of the days
+    they fall on (a clock set back can add rows to a past day), and an added outcome drops the callback
+    counts of the days whose callbacks it could keep. A mark that went down (file replaced) drops it all.
+    """
+
+    MAX_PARTS = 20_000
+
+    def __init__(self) -> None:
+        self._parts: dict[tuple, _DayPart] = {}
+        self._callbacks: dict[tuple, tuple[int, int, int]] = {}
+        self._mark: tuple[int, int] | None = None
+
+    def get(self, key: tuple) -> _DayPart | None:
+        return self._parts.get(key)
+
+    def put(self, key: tuple, part: _DayPart) -> None:
+        if len(self._parts) >= self.MAX_PARTS:
+            self._parts.clear()
+        self._parts[key] = part
+
+    def get_callbacks(self, key: tuple) -> tuple[int, int, int] | None:
+        return self._callbacks.get(key)
+
+    def put_callbacks(self, key: tuple, value: tuple[int, int, int]) -> None:
+        if len(self._callbacks) >= self.MAX_PARTS:
+            self._callbacks.clear()
+        self._callbacks[key] = value
+
+    def follow(self, repo: StatsSnapshot, service: StatsService, now: dt.datetime) -> None:
+        mark = repo.high_water()
+        if self._mark is None or mark[0] < self._mark[0] or mark[1] < self._mark[1]:
+            self._parts.clear()
+            self._callbacks.clear()
+        elif mark != self._mark:
+            outcomes, pops = repo.added_since(*self._mark)
+            zone = service.zone
+            touched = {parse_store_time(t).astimezone(zone).date() for t, _cb in outcomes}
+            touched |= {parse_store_time(t).astimezone(zone).date() for t in pops}
+            # An outcome at t keeps callbacks agreed for t - grace or later; a new callback counts on its day.
+            earliest = min((parse_store_time(t) - CALLBACK_GRACE for t, _cb in outcomes), default=None)
+            callback_days = {parse_store_time(cb).astimezone(zone).date() for _t, cb in outcomes if cb}
+            self._parts = {k: v for k, v in self._parts.items() if k[0] not in touched}
+            first_day = earliest.astimezone(zone).date() if earliest is not None else None
+            self._callbacks = {k: v for k, v in self._callbacks.items()
+                               if k[0] not in callback_days and (first_day is None or k[0] < first_day)}
+        self._mark = mark
 
 
 def write_csv(report: StatsReport, path: Path) -> Path:

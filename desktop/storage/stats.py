@@ -204,6 +204,20 @@ class StatsSnapshot:
             "AND campaign_id IS NOT NULL ORDER BY campaign_id, wave", params)]
         return agents, campaigns
 
+    # --- change tracking (the service's cache of closed days) ---------------------------------------------
+
+    def high_water(self) -> tuple[int, int]:
+        """(largest local_contacts rowid, largest pop_log id): O(1); rows are only ever added."""
+        lc, pops = self._rows("SELECT (SELECT max(rowid) FROM local_contacts), (SELECT max(id) FROM pop_log)", {})[0]
+        return int(lc or 0), int(pops or 0)
+
+    def added_since(self, lc_rowid: int, pop_id: int) -> tuple[list[tuple[str, str | None]], list[str]]:
+        """Times of rows added after a high-water mark: ([(recorded_at, callback_at)], [popped_at])."""
+        outcomes = [tuple(r) for r in self._rows(
+            "SELECT recorded_at, callback_at FROM local_contacts WHERE rowid > :after", {"after": lc_rowid})]
+        pops = [r[0] for r in self._rows("SELECT popped_at FROM pop_log WHERE id > :after", {"after": pop_id})]
+        return outcomes, pops
+
     # --- sync backlog (now, not a range) ------------------------------------------------------------------
 
     def backlog(self, agent_id: str | None, limit: int = 200) -> tuple[dict[OutboxStatus, int], dt.datetime | None,

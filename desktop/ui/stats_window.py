@@ -265,6 +265,8 @@ class StatsWindow(QtWidgets.QWidget):
         self.tables.addTab(self.table_suppressed, self.tr("Suppressed offers"))
         self.attention_tab = self.tables.addTab(self.table_attention, self.tr("Needs attention"))
 
+        self.tables.currentChanged.connect(self._fill_table)
+
         split = QtWidgets.QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.board)
         split.addWidget(self.tables)
@@ -619,29 +621,48 @@ class StatsWindow(QtWidgets.QWidget):
         return headers, body
 
     def _update_tables(self, report: StatsReport) -> None:
-        self._fill(self.table_offer, *self._breakdown_rows(report.by_offer, self.tr("Offer")))
-        self._fill(self.table_campaign, *self._breakdown_rows(report.by_campaign, self.tr("Campaign")))
-        self._fill(self.table_wave, *self._breakdown_rows(report.by_wave, self.tr("Campaign · wave")))
-        per_day = {d.day.isoformat(): d for d in report.daily}
-        self._fill(self.table_day, *self._breakdown_rows(
-            [d.outcomes for d in report.daily], self.tr("Day"),
-            extra=lambda b: [per_day[b.key].pops, per_day[b.key].offers_presented],
-            extra_headers=[self.tr("Pops"), self.tr("Offers presented")]))
-        self._fill(self.table_hour, *self._breakdown_rows(
-            [Breakdown(f"{b.key}:00", b.outcomes, b.by_result) for b in report.by_hour], self.tr("Hour")))
-        self._fill(self.table_agent, *self._breakdown_rows(report.by_agent, self.tr("Agent")))
-        reasons = reason_names()
-        self._fill(self.table_suppressed, [self.tr("Reason"), self.tr("Offers suppressed"), self.tr("Code")],
-                   [[reasons.get(code, code), n, code] for code, n in report.suppressed])
-        names = result_names()
-        self._fill(self.table_attention,
-                   [self.tr("Recorded"), self.tr("Customer"), self.tr("Offer"), self.tr("Result"),
-                    self.tr("Server's reason")],
-                   [[e.recorded_at.astimezone(self.service.zone).strftime("%Y-%m-%d %H:%M"), e.customer_id,
-                     e.offer_id, names.get(e.result.value, e.result.value), e.server_reason]
-                    for e in report.backlog.items])
+        """Fill the table on screen now; the others when their tab is opened (filling all costs a refresh
+        tens of milliseconds with a year of days)."""
+        self._stale_tables = set(range(self.tables.count()))
+        self._fill_table(self.tables.currentIndex())
         attention = report.backlog.needs_attention
         self.tables.setTabText(self.attention_tab, self.tr("Needs attention (%1)").replace("%1", str(attention)))
+
+    def _fill_table(self, index: int) -> None:
+        report = self.report
+        if report is None or index not in getattr(self, "_stale_tables", ()):
+            return
+        self._stale_tables.discard(index)
+        table = self.tables.widget(index)
+        if table is self.table_offer:
+            self._fill(table, *self._breakdown_rows(report.by_offer, self.tr("Offer")))
+        elif table is self.table_campaign:
+            self._fill(table, *self._breakdown_rows(report.by_campaign, self.tr("Campaign")))
+        elif table is self.table_wave:
+            self._fill(table, *self._breakdown_rows(report.by_wave, self.tr("Campaign · wave")))
+        elif table is self.table_day:
+            per_day = {d.day.isoformat(): d for d in report.daily}
+            self._fill(table, *self._breakdown_rows(
+                [d.outcomes for d in report.daily], self.tr("Day"),
+                extra=lambda b: [per_day[b.key].pops, per_day[b.key].offers_presented],
+                extra_headers=[self.tr("Pops"), self.tr("Offers presented")]))
+        elif table is self.table_hour:
+            self._fill(table, *self._breakdown_rows(
+                [Breakdown(f"{b.key}:00", b.outcomes, b.by_result) for b in report.by_hour], self.tr("Hour")))
+        elif table is self.table_agent:
+            self._fill(table, *self._breakdown_rows(report.by_agent, self.tr("Agent")))
+        elif table is self.table_suppressed:
+            reasons = reason_names()
+            self._fill(table, [self.tr("Reason"), self.tr("Offers suppressed"), self.tr("Code")],
+                       [[reasons.get(code, code), n, code] for code, n in report.suppressed])
+        elif table is self.table_attention:
+            names = result_names()
+            self._fill(table,
+                       [self.tr("Recorded"), self.tr("Customer"), self.tr("Offer"), self.tr("Result"),
+                        self.tr("Server's reason")],
+                       [[e.recorded_at.astimezone(self.service.zone).strftime("%Y-%m-%d %H:%M"), e.customer_id,
+                         e.offer_id, names.get(e.result.value, e.result.value), e.server_reason]
+                        for e in report.backlog.items])
 
     # ------------------------------------------------------------------ export
 

@@ -54,7 +54,11 @@ def test_a_lead_sees_every_agent_charts_and_tables(qtbot, store, runner):
     assert window.agent_box.isVisibleTo(window)
     assert [window.agent_box.itemData(i) for i in range(window.agent_box.count())] == [None, "agent-007", "agent-008"]
     assert window.offer_chart.chart().series()[0].barSets()[0].at(0) == pytest.approx(60.0)
+    assert window.table_offer.rowCount() == 1  # the tab on screen is filled at once
+    assert window.table_agent.rowCount() == 0  # the others when opened
+    window.tables.setCurrentWidget(window.table_agent)
     assert window.table_agent.rowCount() == 2
+    window.tables.setCurrentWidget(window.table_suppressed)
     assert window.table_suppressed.item(0, 1).data(0) == 2
     # Picking an agent refreshes with that agent only.
     window.agent_box.setCurrentIndex(2)

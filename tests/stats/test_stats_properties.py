@@ -76,7 +76,7 @@ query = st.fixed_dictionaries({
 })
 
 
-def _write(store, outcomes: list[dict], pops: list[dict]) -> list[Out]:
+def _write(store, outcomes: list[dict], pops: list[dict], batch: int = 0) -> list[Out]:
     written: list[Out] = []
     for p in pops:
         store.pops.log(popped_at=p["at"], state="live", call_id=None, customer_id="C1", decision_id=None,
@@ -91,7 +91,7 @@ def _write(store, outcomes: list[dict], pops: list[dict]) -> list[Out]:
         popped_at = None if o["pop_before_s"] is None else o["at"] - dt.timedelta(seconds=o["pop_before_s"])
         campaign = o["campaign"]
         draft = OutcomeDraft(
-            decision_id=f"d{i}", customer_id=o["customer"], result=result,
+            decision_id=f"d{batch}-{i}", customer_id=o["customer"], result=result,
             offer_id=o["offer"] if result.needs_offer else None, campaign_id=campaign,
             wave=o["wave"] if campaign else None, callback_at=callback_at,
             reason="busy" if result is OutcomeResult.NOT_OFFERED else None, agent_id=o["agent"])
@@ -111,27 +111,7 @@ def _as_counts(breakdowns) -> dict[str, dict[str, int]]:
     return {b.key: dict(b.by_result) for b in breakdowns}
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow],
-          phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink])
-@given(outcomes=st.lists(outcome, max_size=25), pops=st.lists(pop, max_size=12), q=query)
-def test_every_figure_matches_a_brute_force_computation(outcomes, pops, q):
-    zone = ZoneInfo(q["zone"])
-    now = BASE + dt.timedelta(seconds=q["now_s"])
-    date_from = BASE.date() + dt.timedelta(days=q["from_day"])
-    date_to = date_from + dt.timedelta(days=q["days"] - 1)
-    viewer = Viewer("a1", q["role"], confirmed=True)
-    agent = q["agent"] if viewer.is_lead else "a1"
-    with tempfile.TemporaryDirectory() as tmp, open_store(Path(tmp) / "stats.sqlite3") as store:
-        written = _write(store, outcomes, pops)
-        pop_rows = [Pop(p["at"], p["agent"], p["campaign"], p["wave"] if p["campaign"] else None, p["presented"],
-                        p["suppressed"]) for p in pops]
-        service = StatsService(store, zone, clock=lambda: now)
-        filters = StatsFilters(date_from, date_to, agent if viewer.is_lead else None, q["campaign"], q["wave"])
-        report = service.report(filters, viewer)
-
-    want = expected(written, pop_rows, zone=zone, date_from=date_from, date_to=date_to, agent=agent,
-                    campaign=q["campaign"], wave=q["wave"], now=now, grace=CALLBACK_GRACE,
-                    scope=None if viewer.is_lead else "a1")
+def _check(report, want, agent) -> None:
     assert report.scope_agent == agent
     assert report.pops == want["pops"]
     assert report.offers_presented == want["offers_presented"]
@@ -153,3 +133,41 @@ def test_every_figure_matches_a_brute_force_computation(outcomes, pops, q):
     assert report.backlog.pending == want["pending"]
     assert sorted(e.outcome_id for e in report.backlog.items) == want["needs_attention"]
     assert report.backlog.needs_attention == len(want["needs_attention"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink])
+@given(outcomes=st.lists(outcome, max_size=25), pops=st.lists(pop, max_size=12), q=query,
+       later=st.lists(st.tuples(outcome, st.integers(0, 3 * 86400)), min_size=1, max_size=8),
+       later_pops=st.lists(st.tuples(pop, st.integers(0, 3 * 86400)), max_size=4),
+       later_s=st.integers(0, 2 * 86400))
+def test_every_figure_matches_a_brute_force_computation(outcomes, pops, q, later, later_pops, later_s):
+    """Also after more rows arrive (some dated in the past, as after a clock change) and time moves on: the
+    same service, whose cache of closed days must notice them."""
+    zone = ZoneInfo(q["zone"])
+    now = [BASE + dt.timedelta(seconds=q["now_s"])]
+    date_from = BASE.date() + dt.timedelta(days=q["from_day"])
+    date_to = date_from + dt.timedelta(days=q["days"] - 1)
+    viewer = Viewer("a1", q["role"], confirmed=True)
+    agent = q["agent"] if viewer.is_lead else "a1"
+    filters = StatsFilters(date_from, date_to, agent if viewer.is_lead else None, q["campaign"], q["wave"])
+
+    def pop_rows(items):
+        return [Pop(p["at"], p["agent"], p["campaign"], p["wave"] if p["campaign"] else None, p["presented"],
+                    p["suppressed"]) for p in items]
+
+    def expect(written, all_pops):
+        return expected(written, pop_rows(all_pops), zone=zone, date_from=date_from, date_to=date_to, agent=agent,
+                        campaign=q["campaign"], wave=q["wave"], now=now[0], grace=CALLBACK_GRACE,
+                        scope=None if viewer.is_lead else "a1")
+
+    with tempfile.TemporaryDirectory() as tmp, open_store(Path(tmp) / "stats.sqlite3") as store:
+        written = _write(store, outcomes, pops)
+        service = StatsService(store, zone, clock=lambda: now[0])
+        _check(service.report(filters, viewer), expect(written, pops), agent)
+        # Late rows: dated up to three days before "now" (a clock set back, a slow writer).
+        late = [{**o, "at": max(BASE, now[0] - dt.timedelta(seconds=back))} for o, back in later]
+        late_pops = [{**p, "at": max(BASE, now[0] - dt.timedelta(seconds=back))} for p, back in later_pops]
+        written += _write(store, late, late_pops, batch=1)
+        now[0] += dt.timedelta(seconds=later_s)
+        _check(service.report(filters, viewer), expect(written, pops + late_pops), agent)

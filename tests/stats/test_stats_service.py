@@ -4,6 +4,7 @@ and the migration that fills the new columns for existing stores."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -198,3 +199,25 @@ def test_the_migration_fills_the_new_columns_of_an_existing_store(tmp_path):
         with store.engine.connect() as conn:
             stored = conn.exec_driver_sql("SELECT callback_at FROM local_contacts").scalar()
         assert stored == "2026-11-21 01:30:15.000000"  # UTC, to the second
+
+
+def test_cached_days_follow_rows_added_later(store):
+    """Days that are over are reused between refreshes; rows added to them later (a clock set back) and
+    outcomes that keep a callback of a finished day still count."""
+    now = [T0 + dt.timedelta(days=3)]
+    svc = StatsService(store, SHANGHAI, clock=lambda: now[0])
+    callback_time = T0 + dt.timedelta(hours=1)
+    record(store, at=T0 - dt.timedelta(hours=1), agent="agent-007", result="callback", customer="C-CB",
+           callback_at=callback_time)
+    filters = StatsFilters(DAY, DAY + dt.timedelta(days=2))
+    first = svc.report(filters, LEAD)
+    assert (first.totals.outcomes, first.callbacks.due, first.callbacks.kept, first.callbacks.missed) == (1, 1, 0, 1)
+    assert svc.report(filters, LEAD) == dataclasses.replace(first, generated_at=first.generated_at)  # from cache
+    # Late rows dated in the finished day: one keeps the callback, one is a new callback due that day.
+    record(store, at=callback_time + dt.timedelta(minutes=5), agent="agent-008", customer="C-CB")
+    record(store, at=T0 - dt.timedelta(hours=2), agent="agent-008", result="callback", customer="C-NEW",
+           callback_at=T0 + dt.timedelta(hours=2))
+    second = svc.report(filters, LEAD)
+    assert (second.totals.outcomes, second.callbacks.due, second.callbacks.kept, second.callbacks.missed) == (3, 2, 1, 1)
+    fresh = StatsService(store, SHANGHAI, clock=lambda: now[0]).report(filters, LEAD)
+    assert second == fresh
