@@ -3,8 +3,9 @@
 Offscreen, nothing shown, nothing of the agent's touched: checks that the settings (machine, user,
 environment) are valid, that the bundled resources are there (translations, theme, sample pop,
 the SDK's protocol schemas), that a local store can be created and migrated to this version's schema in
-a temporary folder, and that the panel renders the sample pop (in Chinese and English). Prints one line
-per check; exit 0 when all pass, 1 with the failing check and a plain reason otherwise.
+a temporary folder, that the panel renders the sample pop (in Chinese and English) and that the
+statistics window's charts load and draw. Prints one line per check; exit 0 when all pass, 1 with the
+failing check and a plain reason otherwise.
 """
 
 from __future__ import annotations
@@ -144,6 +145,33 @@ def check_pop(directory: Path) -> str:
     return f"sample pop rendered offscreen in {', '.join(shown)} (Qt {QtCore.qVersion()})"
 
 
+def check_charts() -> str:
+    """The statistics window's charts: QtCharts (PySide6-Addons) and the OpenGL libraries it links."""
+    try:
+        from PySide6 import QtCharts
+    except ImportError as exc:
+        raise CheckFailed(f"the statistics charts cannot be loaded (QtCharts: {exc})") from None
+    from PySide6 import QtWidgets
+
+    QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    bars = QtCharts.QBarSet("self-test")
+    bars.append([3.0, 5.0, 2.0])
+    series = QtCharts.QBarSeries()
+    series.append(bars)
+    chart = QtCharts.QChart()
+    chart.addSeries(series)
+    view = QtCharts.QChartView(chart)
+    try:
+        view.resize(320, 200)
+        image = view.grab()
+        if image.isNull():
+            raise CheckFailed("the statistics chart could not be drawn offscreen")
+    finally:
+        view.close()
+        view.deleteLater()
+    return "QtCharts chart drawn offscreen"
+
+
 def _quiet_offscreen_messages(_kind, _context, message: str) -> None:
     if "propagateSizeHints" not in message:
         print(message, file=sys.stderr)
@@ -162,6 +190,7 @@ def run_self_test(out=None) -> int:
             ("protocol schemas", check_schemas),
             ("local store", lambda: check_store(directory)),
             ("pop rendering", lambda: check_pop(directory)),
+            ("statistics charts", check_charts),
         ]
         for name, check in checks:
             try:

@@ -68,7 +68,8 @@ VIAddVersionKey /LANG=1033 "LegalCopyright" "CallCue"
 !insertmacro MUI_PAGE_COMPONENTS
 !insertmacro MUI_PAGE_DIRECTORY
 !insertmacro MUI_PAGE_INSTFILES
-!define MUI_FINISHPAGE_RUN "$INSTDIR\callcue.exe"
+; No "run CallCue now" box: it would start the panel elevated, as the installer runs. Agents start it
+; from the Start menu (or at login with /AUTOSTART=1).
 !insertmacro MUI_PAGE_FINISH
 !insertmacro MUI_UNPAGE_CONFIRM
 !insertmacro MUI_UNPAGE_INSTFILES

@@ -78,9 +78,9 @@ def test_frozen_self_test_passes(bundle, tmp_path):
     result = run([str(bundle / "callcue"), "--self-test"], env=app_env(tmp_path), timeout=60)
     lines = result.stdout.splitlines()
     assert "installed bundle" in lines[0]
-    for check in ("settings", "resources", "protocol schemas", "local store", "pop rendering"):
+    for check in ("settings", "resources", "protocol schemas", "local store", "pop rendering", "statistics charts"):
         assert any(line.startswith(f"ok     {check}:") for line in lines), (check, result.stdout)
-    assert lines[-1] == "self-test passed (5 checks)"
+    assert lines[-1] == "self-test passed (6 checks)"
     assert "zh_CN, en" in result.stdout
     assert not list(tmp_path.glob("callcue-selftest-*")), "the self-test left its temporary folder behind"
 
