@@ -261,6 +261,10 @@ class DemoServer:
 def run_demo(args: argparse.Namespace) -> int:
     from desktop.services.config import ConfigPaths, load_config
 
+    if getattr(sys, "frozen", False):  # the installed bundle carries the panel only, not the reference server
+        print("callcue demo: the installed panel does not include the sample server; run the demo from a source "
+              "checkout (scripts/run.sh)", file=sys.stderr)
+        return EXIT_USAGE
     print("callcue demo: starting the sample analytics server …", file=sys.stderr)
     server = DemoServer(args.customers)
     try:

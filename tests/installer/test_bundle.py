@@ -129,3 +129,9 @@ def test_frozen_panel_starts_on_a_real_x_server(bundle, tmp_path):
             panel.communicate(timeout=10)
         xvfb.terminate()
         xvfb.wait(timeout=10)
+
+
+def test_frozen_demo_explains_that_it_needs_a_source_checkout(bundle, tmp_path):
+    result = run([str(bundle / "callcue"), "demo", "--headless"], env=app_env(tmp_path), check=False)
+    assert result.returncode == 2
+    assert "does not include the sample server" in result.stderr
