@@ -4,8 +4,8 @@ Offscreen, nothing shown, nothing of the agent's touched: checks that the settin
 environment) are valid, that the bundled resources are there (translations, theme, sample pop,
 the SDK's protocol schemas), that a local store can be created and migrated to this version's schema in
 a temporary folder, that the panel renders the sample pop (in Chinese and English) and that the
-statistics window's charts load and draw. Prints one line per check; exit 0 when all pass, 1 with the
-failing check and a plain reason otherwise.
+statistics window's charts load and draw, and which password store the token would go to. Prints one
+line per check; exit 0 when all pass, 1 with the failing check and a plain reason otherwise.
 """
 
 from __future__ import annotations
@@ -145,6 +145,30 @@ def check_pop(directory: Path) -> str:
     return f"sample pop rendered offscreen in {', '.join(shown)} (Qt {QtCore.qVersion()})"
 
 
+# What keyring needs to reach the system's password store, per platform (packaging must not lose it: keyring
+# silently reports "no keyring" when its backend's library is missing).
+KEYRING_BACKEND_MODULES = {"linux": "secretstorage", "win32": "win32ctypes.pywin32.win32cred"}
+
+
+def check_keyring() -> str:
+    import importlib
+
+    import keyring
+    from keyring.backends import fail
+
+    module = next((m for p, m in KEYRING_BACKEND_MODULES.items() if sys.platform.startswith(p)), None)
+    if module is not None:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise CheckFailed(f"the password-store support is missing from this installation ({exc})") from None
+    backend = keyring.get_keyring()
+    if isinstance(backend, fail.Keyring):
+        return ("no password store is running for this user now (Secret Service / Credential Manager): "
+                "sign-in cannot save the token until one runs")
+    return f"{type(backend).__module__}.{type(backend).__name__}"
+
+
 def check_charts() -> str:
     """The statistics window's charts: QtCharts (PySide6-Addons) and the OpenGL libraries it links."""
     try:
@@ -191,6 +215,7 @@ def run_self_test(out=None) -> int:
             ("local store", lambda: check_store(directory)),
             ("pop rendering", lambda: check_pop(directory)),
             ("statistics charts", check_charts),
+            ("password store", check_keyring),
         ]
         for name, check in checks:
             try:

@@ -36,7 +36,7 @@ GUI_DEBS=(libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxkbcommo
 PG_DEBS=(postgresql)
 BROWSER_DEBS=(chromium)   # tests/bridge/test_browser.py drives it headless over the DevTools protocol
 SOFTPHONE_DEBS=(baresip-core)   # tests/connectors/test_baresip_real.py: two real SIP agents on 127.0.0.1
-INSTALLER_DEBS=(nsis binutils)   # tests/installer: makensis compiles installer/windows/callcue.nsi; strip
+INSTALLER_DEBS=(nsis binutils gnome-keyring dbus-daemon)   # tests/installer: makensis, strip/objdump, a real Secret Service
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
 
@@ -72,7 +72,7 @@ debs=("${GUI_DEBS[@]}")
 why="Qt runtime libraries, CJK fonts, xvfb"
 if [ "$with_pg" -eq 1 ]; then
   debs+=("${PG_DEBS[@]}" "${BROWSER_DEBS[@]}" "${SOFTPHONE_DEBS[@]}" "${INSTALLER_DEBS[@]}")
-  why+=", PostgreSQL server, Chromium, baresip and NSIS for the tests"
+  why+=", PostgreSQL server, Chromium, baresip, NSIS and gnome-keyring for the tests"
 fi
 if ! venv_ok && ! find_python >/dev/null; then
   debs+=(python3 python3-venv)

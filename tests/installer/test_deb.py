@@ -239,7 +239,7 @@ def test_install_upgrade_with_unsynced_outcomes_and_remove(debs, server, tmp_pat
         assert AUTOSTART.is_symlink() and AUTOSTART.resolve() == Path("/usr/share/callcue/callcue-autostart.desktop")
         assert Path("/usr/share/applications/callcue.desktop").is_file()
         result = run(["/usr/bin/callcue", "--self-test"], env=env, timeout=60)
-        assert result.stdout.splitlines()[-1] == "self-test passed (6 checks)", result.stdout
+        assert result.stdout.splitlines()[-1] == "self-test passed (7 checks)", result.stdout
 
         # --- IT edits the conffile: the machine layer points every agent at the analytics server.
         original = CONFFILE.read_text(encoding="utf-8")

@@ -17,7 +17,7 @@ def test_self_test_from_source_passes(tmp_path):
     result = self_test(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "(source in" in result.stdout.splitlines()[0]
-    assert result.stdout.splitlines()[-1] == "self-test passed (6 checks)"
+    assert result.stdout.splitlines()[-1] == "self-test passed (7 checks)"
 
 
 def test_self_test_names_a_bad_environment_variable(tmp_path):
