@@ -307,3 +307,24 @@ def test_autostart_is_optional(debs, tmp_path):
     finally:
         purge()
     assert installed_version() is None
+
+
+def test_a_machine_file_preset_before_the_install_is_kept_with_force_confold(debs, tmp_path):
+    purge()
+    preset = 'schema_version = 1\n[server]\nurl = "https://preset.example.com"\n'
+    CONFFILE.parent.mkdir(parents=True, exist_ok=True)
+    CONFFILE.write_text(preset, encoding="utf-8")
+    try:
+        run(["dpkg", "-i", "--force-confold", str(debs[1])], timeout=300,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        assert CONFFILE.read_text(encoding="utf-8") == preset
+        assert CONFFILE.with_name("config.toml.dpkg-dist").is_file()
+        result = run(["/usr/bin/callcue", "--self-test"], env=app_env(tmp_path), timeout=60)
+        assert "server https://preset.example.com" in result.stdout, result.stdout
+    finally:
+        purge()
+        if CONFFILE.parent.exists():  # dpkg leaves the file it did not install (.dpkg-dist goes on purge)
+            for leftover in CONFFILE.parent.iterdir():
+                leftover.unlink()
+            CONFFILE.parent.rmdir()
+    assert installed_version() is None
