@@ -175,43 +175,54 @@ class StatsService:
         for seconds, n, us in repo.pop_to_outcome(q):
             histogram[int(seconds)] += n
             total_us += int(us)
+        results: Counter = Counter()
+        for (_hour, result), n in per_hour.items():
+            results[result] += n
         return _DayPart(per_hour, by_offer, by_cw, by_agent, histogram, total_us, pops, presented,
-                        Counter(dict(repo.suppressions(q))))
+                        Counter(dict(repo.suppressions(q))), results)
 
     def _merge(self, filters: StatsFilters, viewer: Viewer, agent: str | None, now: dt.datetime,
                parts: list[_DayPart], choice_parts: list[_DayPart], backlog: SyncBacklog) -> StatsReport:
-        per_hour: dict[str, Counter] = defaultdict(Counter)
-        totals: Counter = Counter()
-        by_offer: dict[str, Counter] = defaultdict(Counter)
-        by_campaign: dict[str, Counter] = defaultdict(Counter)
-        by_wave: dict[str, Counter] = defaultdict(Counter)
-        by_agent: dict[str, Counter] = defaultdict(Counter)
+        # Flat counters added part by part (Counter.update), nested once at the end: a year of days merges in
+        # a few milliseconds.
+        flat_hour: Counter = Counter()
+        flat_offer: Counter = Counter()
+        flat_cw: Counter = Counter()
+        flat_agent: Counter = Counter()
         histogram: Counter = Counter()
-        total_us = pops = presented = 0
         suppressed: Counter = Counter()
+        total_us = pops = presented = 0
         due = kept = missed = 0
         daily = []
         for day, part in zip(filters.days(), parts, strict=True):
-            day_counts: Counter = Counter()
-            for (hour, result), n in part.per_hour.items():
-                per_hour[hour][result] += n
-                day_counts[result] += n
-            totals.update(day_counts)
-            for (offer, result), n in part.by_offer.items():
-                by_offer[offer][result] += n
-            for (campaign, wave, result), n in part.by_cw.items():
-                by_campaign[campaign][result] += n
-                by_wave[wave_key(campaign, wave)][result] += n
-            for (who, result), n in part.by_agent.items():
-                by_agent[who][result] += n
+            flat_hour.update(part.per_hour)
+            flat_offer.update(part.by_offer)
+            flat_cw.update(part.by_cw)
+            flat_agent.update(part.by_agent)
             histogram.update(part.histogram)
+            suppressed.update(part.suppressed)
             total_us += part.total_us
             pops += part.pops
             presented += part.presented
-            suppressed.update(part.suppressed)
             d, k, m = part.callbacks
             due, kept, missed = due + d, kept + k, missed + m
-            daily.append(DayFigures(day, part.pops, part.presented, _breakdown(day.isoformat(), day_counts)))
+            daily.append(DayFigures(day, part.pops, part.presented, _breakdown(day.isoformat(), part.results)))
+        per_hour: dict[str, Counter] = defaultdict(Counter)
+        totals: Counter = Counter()
+        for (hour, result), n in flat_hour.items():
+            per_hour[hour][result] += n
+            totals[result] += n
+        by_offer: dict[str, Counter] = defaultdict(Counter)
+        for (offer, result), n in flat_offer.items():
+            by_offer[offer][result] += n
+        by_campaign: dict[str, Counter] = defaultdict(Counter)
+        by_wave: dict[str, Counter] = defaultdict(Counter)
+        for (campaign, wave, result), n in flat_cw.items():
+            by_campaign[campaign][result] += n
+            by_wave[wave_key(campaign, wave)][result] += n
+        by_agent: dict[str, Counter] = defaultdict(Counter)
+        for (who, result), n in flat_agent.items():
+            by_agent[who][result] += n
         timed = sum(histogram.values())
         if viewer.is_lead:
             agents = sorted({who for p in choice_parts for who, _r in p.by_agent})
@@ -246,7 +257,9 @@ class _DayPart:
     pops: int
     presented: int
     suppressed: Counter  # reason -> offers
+    results: Counter  # result -> outcomes of the day
     callbacks: tuple[int, int, int] = (0, 0, 0)  # due, kept, missed (never cached with the part)
+
 
 
 class _DayCache:

@@ -542,9 +542,14 @@ class StatsWindow(QtWidgets.QWidget):
         chart = self._reset(self.mix_chart)
         buckets: list[tuple[str, dict[str, int]]] = []
         weekly = len(report.daily) > 14
-        chart.setTitle(self.tr("Results mix by week") if weekly else self.tr("Results mix by day"))
+        monthly = len(report.daily) > 92  # a bar per week would be a few pixels wide
+        chart.setTitle(self.tr("Results mix by month") if monthly else
+                       self.tr("Results mix by week") if weekly else self.tr("Results mix by day"))
         for i, day in enumerate(report.daily):
-            if not weekly or i % 7 == 0:
+            if monthly:
+                if i == 0 or day.day.day == 1:
+                    buckets.append((f"{day.day.year % 100:02d}/{day.day.month}", {}))
+            elif not weekly or i % 7 == 0:
                 buckets.append((f"{day.day.month}/{day.day.day}", {}))
             counts_of = buckets[-1][1]
             for result, n in day.outcomes.by_result.items():
@@ -567,7 +572,10 @@ class StatsWindow(QtWidgets.QWidget):
         days.append([label if i % step == 0 else "\u200b" * (i + 1) for i, (label, _c) in enumerate(buckets)])
         # QtCharts elides category labels wider than a bar to "…": the days are those of the trend chart, in
         # the same order, and hovering a bar names its day.
-        days.setLabelsVisible(len(buckets) <= 5)
+        days.setLabelsVisible(len(buckets) <= 8)
+        small = days.labelsFont()
+        small.setPixelSize(9)
+        days.setLabelsFont(small)
         labels = [label for label, _c in buckets]
         stacked.hovered.connect(lambda on, index, bar_set, labels=labels: self._bar_hovered(on, index, bar_set, labels))
         counts = QtCharts.QValueAxis()

@@ -793,6 +793,10 @@
         <translation>接受率 %</translation>
     </message>
     <message>
+        <source>Results mix by month</source>
+        <translation>每月结果构成</translation>
+    </message>
+    <message>
         <source>Results mix by week</source>
         <translation>每周结果构成</translation>
     </message>
