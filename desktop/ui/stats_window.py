@@ -17,6 +17,7 @@ from desktop.domain.stats import (
     Breakdown,
     InvalidStatsRequest,
     StatsFilters,
+    StatsForbidden,
     StatsReport,
     Viewer,
     report_to_csv,
@@ -372,7 +373,9 @@ class StatsWindow(QtWidgets.QWidget):
     def _failed(self, exc: BaseException) -> None:
         if self._finished():
             return
-        if isinstance(exc, UserFacingError):
+        if isinstance(exc, InvalidStatsRequest | StatsForbidden):
+            detail = str(exc)  # already plain words, in both languages
+        elif isinstance(exc, UserFacingError):
             detail = self._describe(exc) if self._describe else str(exc)
         else:
             detail = type(exc).__name__

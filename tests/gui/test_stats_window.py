@@ -136,3 +136,14 @@ def test_the_app_opens_statistics_with_the_servers_role(qapp, qtbot, tmp_path, t
         qtbot.waitUntil(lambda: app.stats_window.report is not None, timeout=10_000)
     finally:
         app.close()
+
+
+def test_nobody_signed_in_is_told_to_sign_in(qtbot, store, runner):
+    from desktop.ui.stats_window import StatsWindow
+
+    window = StatsWindow(StatsService(store, SHANGHAI, clock=lambda: NOW), runner, Viewer(None))
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.failed, timeout=10_000) as failed:
+        window.show()
+    assert "sign in first" in failed.args[0] and "请先登录" in failed.args[0]
+    assert window.report is None
