@@ -150,3 +150,7 @@ def test_frozen_app_reaches_a_real_secret_service(bundle, tmp_path):
     env = {k: v for k, v in app_env(tmp_path).items() if not k.startswith("DBUS_")}
     result = run(["dbus-run-session", "--", "sh", "-c", script], env=env, timeout=60)
     assert "ok     password store: keyring.backends.SecretService.Keyring" in result.stdout, result.stdout
+
+
+def test_bundle_carries_no_compiled_leftovers_of_the_source_tree(bundle):
+    assert not [p for p in bundle.rglob("__pycache__")], "__pycache__ folders were collected into the bundle"
