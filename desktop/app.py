@@ -81,6 +81,7 @@ class CallCueApp(QtCore.QObject):
         self.panel.language_requested.connect(self.switch_language)
         # Softphones and PBXs (baresip ctrl_tcp, Asterisk AMI): their threads post events to the router here.
         self.connectors = ConnectorsHost(self.router.handle, parent=self)
+        self.connectors.status_changed.connect(self._show_call_sources)
         self.bridge = None  # the local bridge for hosts in other processes (docs/bridge.md), from start()
         self.controller.auth_failed.connect(self._auth_failed)
         self.controller.callback_due.connect(self._notify)
@@ -343,11 +344,15 @@ class CallCueApp(QtCore.QObject):
         if self.stats_window is not None and id(self.stats_window) == key:
             self.stats_window = None
 
+    def _show_call_sources(self, _status=None) -> None:
+        self.window.set_call_sources(self.connectors.statuses().values())
+
     def switch_language(self, language: str) -> None:
         if language == self.language:
             return
         self.translations.install(language)
         self.panel.set_language(language)
+        self._show_call_sources()
         if self.stats_window is not None:  # rebuilt in the new language
             old, self.stats_window = self.stats_window, None
             old.close()

@@ -139,6 +139,11 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         self.sync_badge = SyncBadge(texts)
         self.sync_badge.clicked.connect(self.sync_details_requested)
         layout.addWidget(self.sync_badge)
+        self.call_sources = QtWidgets.QLabel()
+        self.call_sources.setWordWrap(True)
+        self.call_sources.setAccessibleName(self.tr("Call sources"))
+        self.call_sources.setVisible(False)
+        layout.addWidget(self.call_sources)
         self._views: dict[str, PopView] = {}
         self._showing_calls: bool | None = None
         self._spare_views: list[PopView] = []
@@ -299,6 +304,36 @@ class PanelWidget(Localized, QtWidgets.QWidget):
 
     def set_sync_state(self, state) -> None:
         self.sync_badge.show_state(state)
+
+    def set_call_sources(self, statuses) -> None:
+        """Where calls come from (softphone / PBX connectors, ConnectorStatus): a quiet line while all are
+        connected; a warning while one is not, because its calls will not pop until it reconnects."""
+        statuses = [s for s in statuses if s.state != "stopped"]
+        down = [s for s in statuses if s.state in ("disconnected", "failed")]
+        if down:
+            parts = []
+            for status in down:
+                retry = (self.tr("retrying in %1 s").replace("%1", f"{status.retry_in_s:.0f}")
+                         if status.retry_in_s else "")
+                detail = " · ".join(part for part in (status.detail, retry) if part)
+                parts.append(f"{status.connector} {status.address}" + (f" ({detail})" if detail else ""))
+            text = self.tr("⚠ Not receiving calls from %1. Its calls will not pop: search for the caller.") \
+                .replace("%1", "; ".join(parts))
+            kind = "attention"
+        elif statuses:
+            names = ", ".join(s.connector for s in statuses)
+            connecting = any(s.state == "connecting" for s in statuses)
+            text = (self.tr("Connecting to %1…") if connecting else self.tr("Calls from %1")).replace("%1", names)
+            kind = "pending" if connecting else "synced"
+        else:
+            text, kind = "", "synced"
+        self.call_sources.setText(text)
+        self.call_sources.setToolTip("\n".join(s.text for s in statuses))
+        self.call_sources.setVisible(bool(text))
+        if self.call_sources.property("sync") != kind:
+            self.call_sources.setProperty("sync", kind)
+            self.call_sources.style().unpolish(self.call_sources)
+            self.call_sources.style().polish(self.call_sources)
 
     def show_attention(self, entries) -> None:
         """Outcomes the server rejected, with its reason: a person has to decide about each."""

@@ -246,6 +246,10 @@
         <translation>最近操作</translation>
     </message>
     <message>
+        <source>Call sources</source>
+        <translation>来电来源</translation>
+    </message>
+    <message>
         <source>wrap-up</source>
         <translation>话后处理</translation>
     </message>
@@ -268,6 +272,22 @@
     <message>
         <source>✗ Not saved: %1</source>
         <translation>✗ 未保存：%1</translation>
+    </message>
+    <message>
+        <source>retrying in %1 s</source>
+        <translation>%1 秒后重试</translation>
+    </message>
+    <message>
+        <source>⚠ Not receiving calls from %1. Its calls will not pop: search for the caller.</source>
+        <translation>⚠ 未能接收来自 %1 的来电，这些来电不会自动弹屏：请手动搜索来电客户。</translation>
+    </message>
+    <message>
+        <source>Connecting to %1…</source>
+        <translation>正在连接 %1…</translation>
+    </message>
+    <message>
+        <source>Calls from %1</source>
+        <translation>来电来源：%1</translation>
     </message>
     <message>
         <source>Outcomes that need attention</source>
