@@ -162,10 +162,16 @@ class StatsService:
         per_hour: Counter = Counter()
         for slot, result, n in repo.outcome_slots(q, slot_minutes):
             per_hour[(f"{parse_slot(slot).astimezone(self.zone).hour:02d}", result)] += n
-        by_offer = Counter({(o, r): n for o, r, n in repo.outcomes_by(q, ["offer_id"]) if o is not None})
-        by_cw = Counter({(c, w, r): n for c, w, r, n in repo.outcomes_by(q, ["campaign_id", "wave"])
-                         if c is not None})
-        by_agent = Counter({(a, r): n for a, r, n in repo.outcomes_by(q, ["agent_id"]) if a is not None})
+        by_offer: Counter = Counter()
+        by_cw: Counter = Counter()
+        by_agent: Counter = Counter()
+        for who, campaign, wave, offer, result, n in repo.outcome_breakdowns(q):
+            if offer is not None:
+                by_offer[(offer, result)] += n
+            if campaign is not None:
+                by_cw[(campaign, wave, result)] += n
+            if who is not None:
+                by_agent[(who, result)] += n
         pops = presented = 0
         for _slot, n, k in repo.pop_slots(q, 60):
             pops += n

@@ -135,6 +135,13 @@ class StatsSnapshot:
             f"SELECT {slot} AS slot, result, count(*) FROM {_lc(q)} WHERE {q.where('recorded_at')} "
             "GROUP BY slot, result", q.params())]
 
+    def outcome_breakdowns(self, q: RangeQuery) -> list[tuple[Any, ...]]:
+        """(agent, campaign, wave, offer, result, outcomes): the offer, campaign/wave and agent breakdowns from
+        one sort of the range (a third of the time of three GROUP BYs)."""
+        return self._rows(
+            f"SELECT agent_id, campaign_id, wave, offer_id, result, count(*) FROM {_lc(q)} "
+            f"WHERE {q.where('recorded_at')} GROUP BY agent_id, campaign_id, wave, offer_id, result", q.params())
+
     def outcomes_by(self, q: RangeQuery, columns: Sequence[str]) -> list[tuple[Any, ...]]:
         """(*columns, result, outcomes) grouped by the given columns (offer_id, campaign_id, wave, agent_id)."""
         allowed = {"offer_id", "campaign_id", "wave", "agent_id"}
