@@ -304,6 +304,10 @@ def test_autostart_is_optional(debs, tmp_path):
         assert not AUTOSTART.exists(), "autostart must be off unless IT asks for it"
         result = run(["/usr/bin/callcue", "--version"], env=app_env(tmp_path))
         assert result.stdout.strip() == f"callcue {__version__}"
+        dpkg_install(debs[1], CALLCUE_AUTOSTART="1")  # turned on later, by reinstalling
+        assert AUTOSTART.is_symlink()
+        dpkg_install(debs[1], CALLCUE_AUTOSTART="0")  # and off again
+        assert not AUTOSTART.exists() and not AUTOSTART.is_symlink()
     finally:
         purge()
     assert installed_version() is None
