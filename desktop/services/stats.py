@@ -172,10 +172,7 @@ class StatsService:
                 by_cw[(campaign, wave, result)] += n
             if who is not None:
                 by_agent[(who, result)] += n
-        pops = presented = 0
-        for _slot, n, k in repo.pop_slots(q, 60):
-            pops += n
-            presented += k
+        pops, presented = repo.pop_totals(q)
         histogram: Counter = Counter()
         total_us = 0
         for seconds, n, us in repo.pop_to_outcome(q):

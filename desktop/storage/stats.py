@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,16 +142,6 @@ class StatsSnapshot:
             f"SELECT agent_id, campaign_id, wave, offer_id, result, count(*) FROM {_lc(q)} "
             f"WHERE {q.where('recorded_at')} GROUP BY agent_id, campaign_id, wave, offer_id, result", q.params())
 
-    def outcomes_by(self, q: RangeQuery, columns: Sequence[str]) -> list[tuple[Any, ...]]:
-        """(*columns, result, outcomes) grouped by the given columns (offer_id, campaign_id, wave, agent_id)."""
-        allowed = {"offer_id", "campaign_id", "wave", "agent_id"}
-        if not set(columns) <= allowed:
-            raise ValueError(f"columns must be among {sorted(allowed)}")
-        cols = ", ".join(columns)
-        return [tuple(r) for r in self._rows(
-            f"SELECT {cols}, result, count(*) FROM {_lc(q)} WHERE {q.where('recorded_at')} "
-            f"GROUP BY {cols}, result", q.params())]
-
     def pop_to_outcome(self, q: RangeQuery) -> list[tuple[int, int, int]]:
         """(whole seconds from pop to outcome, outcomes, sum of their microseconds); outcomes linked to a
         pop only, and none recorded before their pop (a clock set back)."""
@@ -186,30 +176,17 @@ class StatsSnapshot:
 
     # --- pops ---------------------------------------------------------------------------------------------
 
-    def pop_slots(self, q: RangeQuery, slot_minutes: int) -> list[tuple[str, int, int]]:
-        """(UTC slot, pops, offers presented)."""
-        slot = _slot("popped_at", slot_minutes)
-        return [tuple(r) for r in self._rows(
-            f"SELECT {slot} AS slot, count(*), coalesce(sum(n_presented), 0) FROM {_pops(q)} "
-            f"WHERE {q.where('popped_at')} GROUP BY slot", q.params())]
+    def pop_totals(self, q: RangeQuery) -> tuple[int, int]:
+        """(pops, offers presented) in the range (no grouping: no sort)."""
+        pops, presented = self._rows(
+            f"SELECT count(*), coalesce(sum(n_presented), 0) FROM {_pops(q)} WHERE {q.where('popped_at')}",
+            q.params())[0]
+        return int(pops), int(presented)
 
     def suppressions(self, q: RangeQuery) -> list[tuple[str, int]]:
         """(reason code, offers suppressed for it) over the pops in the range."""
         return [tuple(r) for r in self._rows(
             f"SELECT reason, count(*) FROM {_supp(q)} WHERE {q.where('popped_at')} GROUP BY reason", q.params())]
-
-    # --- filter choices -----------------------------------------------------------------------------------
-
-    def choices(self, q: RangeQuery) -> tuple[list[str], list[tuple[str, int | None]]]:
-        """Agents and (campaign, wave) pairs with outcomes in the range (the filters' drop-downs)."""
-        params = q.params()
-        agents = [r[0] for r in self._rows(
-            f"SELECT DISTINCT agent_id FROM {_lc(q)} WHERE {q.where('recorded_at')} AND agent_id IS NOT NULL "
-            "ORDER BY agent_id", params)]
-        campaigns = [(r[0], r[1]) for r in self._rows(
-            f"SELECT DISTINCT campaign_id, wave FROM {_lc(q)} WHERE {q.where('recorded_at')} "
-            "AND campaign_id IS NOT NULL ORDER BY campaign_id, wave", params)]
-        return agents, campaigns
 
     # --- change tracking (the service's cache of closed days) ---------------------------------------------
 
