@@ -3,7 +3,9 @@
 The bundle is built once and reused while its inputs are unchanged (installer/build.py keeps the hash of
 the sources, spec and installed packages next to it, under build/installer-tests/, which git ignores), so
 a second run costs seconds. The .deb tests install the package on this machine: they need root and dpkg.
-Without them they skip with a loud reason, except under CI=true, where that is a failure.
+Without them they skip with a loud reason, except under CI=true, where that is a failure. They replace a
+callcue package already installed here and purge it at the end (the machine is left without it); two runs
+on one machine take turns (a lock file), and so does bench/installer.py.
 """
 
 from __future__ import annotations
