@@ -1,7 +1,9 @@
 """TaskRunner: THE background mechanism of the desktop client (nothing else starts threads for work).
 
-Two pools, as in Anki's task manager: "db" has exactly one thread, so SQLite work is serialized without
-locks; "net" has a few, for HTTP calls that mostly wait. A task's function runs on a worker and must not
+Pools, as in Anki's task manager: "db" has exactly one thread, so SQLite work is serialized without
+locks; "net" has a few, for HTTP calls that mostly wait; "reports" has one thread for long read-only
+queries (team-lead statistics), so a report over a year of outcomes never delays an agent's outcome save
+(SQLite in WAL mode lets that reader and the "db" writer run at once). A task's function runs on a worker and must not
 touch widgets or any QObject of the GUI thread; its result (or exception) comes back on the GUI thread
 through a queued signal, where `on_done` / `on_error` run. Chaining belongs inside the task function (a
 service call that does both steps), not in completion callbacks.
@@ -26,8 +28,8 @@ from PySide6.QtCore import QObject, Qt, QThread, QThreadPool, Signal, Slot
 
 logger = logging.getLogger(__name__)
 
-PoolName = Literal["db", "net"]
-POOL_NAMES: Final[tuple[PoolName, ...]] = ("db", "net")
+PoolName = Literal["db", "net", "reports"]
+POOL_NAMES: Final[tuple[PoolName, ...]] = ("db", "net", "reports")
 _RECENT_TIMINGS: Final = 1000
 
 
@@ -83,8 +85,9 @@ class TaskRunner(QObject):
         super().__init__(parent)
         # The pools are children created before the relay, so if this object is ever deleted without
         # shutdown(), Qt destroys (and waits for) the pools before the relay the workers emit on.
-        self._pools: dict[PoolName, QThreadPool] = {"db": QThreadPool(self), "net": QThreadPool(self)}
+        self._pools: dict[PoolName, QThreadPool] = {name: QThreadPool(self) for name in POOL_NAMES}
         self._pools["db"].setMaxThreadCount(1)  # SQLite work strictly one after another
+        self._pools["reports"].setMaxThreadCount(1)  # one report at a time, beside the "db" writer
         self._pools["net"].setMaxThreadCount(max(1, net_threads))
         for name, pool in self._pools.items():
             pool.setObjectName(f"callcue-{name}")

@@ -359,7 +359,7 @@ class StatsWindow(QtWidgets.QWidget):
             return
         self._again = False
         self.refresh_button.setEnabled(False)
-        self._task = self.runner.submit("db", self.service.report, filters, self.viewer, on_done=self._done,
+        self._task = self.runner.submit("reports", self.service.report, filters, self.viewer, on_done=self._done,
                                         on_error=self._failed, owner=self, name="stats_report")
 
     def _finished(self) -> bool:

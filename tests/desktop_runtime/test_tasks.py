@@ -107,6 +107,18 @@ def test_the_net_pool_runs_tasks_concurrently(qtbot, runner: TaskRunner) -> None
     assert sorted(done) == [0, 1, 2]
 
 
+def test_a_long_report_never_holds_up_the_db_pool(qtbot, runner: TaskRunner) -> None:
+    """A team lead's year-long report runs on "reports"; an agent's outcome save on "db" goes by it."""
+    report_may_finish = threading.Event()
+    finished: list[str] = []
+    runner.submit("reports", lambda: report_may_finish.wait(WAIT_MS / 1000) and "report",
+                  on_done=finished.append)
+    runner.submit("db", lambda: "outcome saved", on_done=finished.append)
+    qtbot.waitUntil(lambda: finished == ["outcome saved"], timeout=WAIT_MS)
+    report_may_finish.set()
+    qtbot.waitUntil(lambda: finished == ["outcome saved", "report"], timeout=WAIT_MS)
+
+
 def test_results_for_a_deleted_receiver_are_dropped(qtbot, runner: TaskRunner) -> None:
     class Panel(QObject):
         def __init__(self) -> None:

@@ -78,6 +78,15 @@ def test_an_agent_sees_own_figures_without_the_agent_filter(qtbot, store, runner
     assert "sign in with a lead token" in window.notice.text()
 
 
+def test_reports_run_beside_the_agents_outcome_saves(qtbot, store, runner):
+    """The statistics run on the "reports" pool, never on "db" where outcome saves queue."""
+    pools: list[str] = []
+    runner.task_finished.connect(lambda timing: pools.append(timing.pool))
+    seed_team(store)
+    open_window(qtbot, store, runner, Viewer("lead-01", "lead", True))
+    assert pools and set(pools) == {"reports"}
+
+
 def test_an_empty_range_is_explained(qtbot, store, runner):
     window = open_window(qtbot, store, runner, Viewer("lead-01", "lead", True))
     assert window.report.empty
