@@ -339,6 +339,26 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _others_cpu(result: dict[str, Any]) -> float | None:
+    """The most CPU other processes used during a measurement ("other processes_pct" of CpuMeter), wherever
+    the script put it: its top-level "cpu", or each run's (and each pass's)."""
+    found: list[float] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            value = _number(node.get("other processes_pct"))
+            if value is not None:
+                found.append(value)
+            for child in node.values():
+                walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk({k: v for k, v in result.items() if k != "figures"})
+    return max(found) if found else None
+
+
 def render(session: dict[str, Any], runs: list[ScriptRun], *, generated_at: dt.datetime | None = None) -> str:
     generated_at = generated_at or dt.datetime.now(dt.UTC)
     machine = session.get("machine") or next((r.result.get("machine") for r in runs if r.result
@@ -376,7 +396,11 @@ def render(session: dict[str, Any], runs: list[ScriptRun], *, generated_at: dt.d
         target = "—" if f.target is None else f"{f.op} {_with_unit(f.target, f.unit)}"
         verdict = "—" if f.met is None else ("yes" if f.met else "**no**")
         lines.append(f"| `{f.script}` | {_cell(f.name)} | {target} | {_with_unit(f.value, f.unit)} | {verdict} |")
-    lines += ["", "## Scripts", "", "| script | exit code | seconds | result |", "| --- | --- | --- | --- |"]
+    lines += ["", "## Scripts", "",
+              "How busy the machine was: the load average when each script started, and the CPU other processes "
+              "used while it measured (% of one core; the highest of its runs).", "",
+              "| script | exit code | seconds | load average | others' CPU | result |",
+              "| --- | --- | --- | --- | --- | --- |"]
     for run in runs:
         if run.problem:
             status = f"**failed**: {_cell(run.problem)}"
@@ -384,7 +408,10 @@ def render(session: dict[str, Any], runs: list[ScriptRun], *, generated_at: dt.d
             status = f"ran (exit code {run.exit_code}: a target not met or an error it reported)"
         else:
             status = "ran"
-        lines.append(f"| `{run.script}` | {_fmt(run.exit_code)} | {_fmt(run.seconds)} | {status} |")
+        load = _number(_dig(run.result, "machine", "load_average_1m")) if run.result else None
+        others = _others_cpu(run.result) if run.result else None
+        lines.append(f"| `{run.script}` | {_fmt(run.exit_code)} | {_fmt(run.seconds)} | {_fmt(load)} | "
+                     f"{_with_unit(others, '%')} | {status} |")
     failed = [r for r in runs if r.problem]
     noted = [(r, n) for r in runs for n in r.notes]
     lines += ["", "## Did not run, or ran without figures", ""]

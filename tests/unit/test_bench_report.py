@@ -47,9 +47,10 @@ SERVER_INGEST = {"benchmark": "server_ingest", "machine": MACHINE, "config": {"r
                  "runs": [{"backend": "sqlite", "workers": 1, "batch": 100, "target_outcomes_per_s": 2000.0,
                            "capacity_outcomes_per_s": 2394.0,
                            "passes": [{"pass": "new", "outcomes_per_s": 2002.0, "as_expected": True,
-                                       "latency": {"p99_ms": 40.1}},
+                                       "latency": {"p99_ms": 40.1}, "cpu": {"other processes_pct": 12.0}},
                                       {"pass": "duplicates", "as_expected": True},
-                                      {"pass": "capacity", "as_expected": True}]}]}
+                                      {"pass": "capacity", "as_expected": True,
+                                       "cpu": {"other processes_pct": 37.5}}]}]}
 POP_LATENCY = {"benchmark": "pop_latency", "machine": MACHINE, "figures": [
     {"figure": "call event → live data painted, median", "key": "first_pop_p50_ms", "target": 25.0, "unit": "ms",
      "measured": 54.0, "meets_target": False},
@@ -123,6 +124,8 @@ def test_the_report_lists_every_figure_with_target_verdict_machine_and_failures(
     assert "`stats_query.py`: target `refresh_ms` (200): no top-level value" in failures
     assert "`broken.py`: ran, but its JSON has no figures" in failures
     assert row("pop_latency", "| 1 |").endswith("ran (exit code 1: a target not met or an error it reported) |")
+    assert row("server_ingest", "| 12.5 |") == "| `server_ingest.py` | 0 | 12.5 | 0.4 | 37.5 % | ran |"
+    assert row("installer", "| 12.5 |") == "| `installer.py` | 0 | 12.5 | 0.4 | — | ran |"
 
 
 def test_a_clean_run_says_nothing_failed(report):
