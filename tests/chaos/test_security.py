@@ -31,6 +31,7 @@ from sqlalchemy import create_engine, event, select, text
 from sqlalchemy.orm import Session
 
 from desktop.domain.states import PopState
+from desktop.services.config import ConfigError, load_config
 from desktop.services.logfiles import PrivateRotatingFileHandler, private_directory
 from server_stub.db.engine import make_engine, upgrade
 from server_stub.db.models import ApiToken
@@ -233,17 +234,29 @@ def _private_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def test_a_config_error_on_stderr_never_shows_a_secret(tmp_path):
+def test_a_config_error_never_shows_a_secret(tmp_path):
+    """A numeric token (a TOML integer, not a string) is invalid: the message names the key, not the value,
+    in the error itself and wherever the panel reports it (stderr, or, when it sets the damaged file aside
+    and starts anyway, its log)."""
     env = _private_env(tmp_path)
-    config_dir = Path(env["XDG_CONFIG_HOME"]) / "CallCue"
-    config_dir.mkdir(parents=True)
-    # A numeric token (a TOML integer, not a string) is invalid: the error must name the key, not the value.
-    (config_dir / "config.toml").write_text("schema_version = 1\n[bridge]\ntoken = 98765432109876543210\n")
-    result = subprocess.run([sys.executable, "-m", "desktop.cli", "--headless"], env=env, capture_output=True,
-                            text=True, timeout=60)
-    assert result.returncode == 2, result.stderr
-    assert "bridge.token" in result.stderr and "secret" in result.stderr
-    assert "98765432109876543210" not in result.stderr + result.stdout
+    config_file = Path(env["XDG_CONFIG_HOME"]) / "CallCue" / "config.toml"
+    config_file.parent.mkdir(parents=True)
+    config_file.write_text("schema_version = 1\n[bridge]\ntoken = 98765432109876543210\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(machine_file=None, user_file=config_file, environ={}, cli={})
+    assert "bridge.token" in str(caught.value) and "98765432109876543210" not in str(caught.value)
+
+    process = subprocess.Popen([sys.executable, "-m", "desktop.cli", "--headless"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:  # it started without the damaged file: stop it, read what it said
+        process.terminate()
+        stdout, stderr = process.communicate(timeout=30)
+    logs = "".join(p.read_text(encoding="utf-8", errors="replace")
+                   for p in files_under(Path(env["XDG_STATE_HOME"])) if p.name.startswith("callcue.log"))
+    assert "bridge.token" in stderr + logs, (stderr, logs)
+    assert "98765432109876543210" not in stdout + stderr + logs
 
 
 def test_a_crashing_panel_dumps_no_secret(tmp_path):
