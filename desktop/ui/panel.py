@@ -171,7 +171,8 @@ class PanelWidget(Localized, QtWidgets.QWidget):
             view = self._spare_views.pop() if self._spare_views else self._new_view()
             self._views[call_id] = view
             self.tabs.addTab(view, "")
-            self._spare_timer.start()
+            if not self._spare_timer.isActive():  # restarting it on every call would starve it in a burst
+                self._spare_timer.start()
         in_front = activate or self.tabs.currentWidget() is view
         view.render(result, defer=not in_front)
         self._set_tab_title(call_id)
@@ -200,11 +201,14 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         return view
 
     def _prepare_spare_view(self) -> None:
-        """Between calls: build and polish the next call's view, so a pop only sets texts."""
+        """Between calls: build and polish the next call's view, so a pop only sets texts. One per turn:
+        each costs the GUI thread a few ms, and a pop may be waiting."""
         if len(self._spare_views) < SPARE_VIEWS:
             view = self._new_view()
             view.ensurePolished()
             self._spare_views.append(view)
+        if len(self._spare_views) < SPARE_VIEWS:
+            self._spare_timer.start()
 
     def close_call(self, call_id: str) -> None:
         view = self._views.pop(call_id, None)

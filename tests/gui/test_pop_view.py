@@ -121,7 +121,7 @@ def test_closed_calls_leave_their_views_ready_for_the_next_call(qtbot, server_do
     panel = PanelWindow(Texts("en", TRANSLATIONS))
     qtbot.addWidget(panel)
     panel.show()
-    qtbot.waitUntil(lambda: len(panel._spare_views) == 1)
+    qtbot.waitUntil(lambda: len(panel._spare_views) == SPARE_VIEWS)
     complaint, plain = parse_pop(server_docs["complaint"]), parse_pop(server_docs["plain"])
     panel.show_pop("call-1", live(complaint))
     first = panel.view("call-1")
