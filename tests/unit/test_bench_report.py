@@ -40,7 +40,10 @@ def write_run(results: Path, name: str, *, result: dict | None = None, stdout: s
 
 
 SERVER_POP = {"benchmark": "server_pop", "machine": MACHINE,
-              "config": {"customers": 20000, "rate": 200.0, "duration_s": 4.0},
+              "config": {"customers": 1000000, "rate": 200.0, "duration_s": 4.0},
+              "databases": {"sqlite": {"cache": "hit", "seed_seconds": 73.2, "seeded_on": "2026-11-20",
+                                       "rows": {"customers": 1000000}},
+                            "postgresql": "skipped: no PostgreSQL server"},
               "runs": [{"backend": "sqlite", "workers": 1, "errors": 0, "target_p99_ms": 15.0,
                         "latency": {"p50_ms": 5.4, "p99_ms": 28.7}, "capacity": {"rps": 237.0}}]}
 SERVER_INGEST = {"benchmark": "server_ingest", "machine": MACHINE, "config": {"rate": 2000.0},
@@ -103,6 +106,8 @@ def test_the_report_lists_every_figure_with_target_verdict_machine_and_failures(
 
     assert "2026-11-23 06:00 UTC" in text and "abc1234" in text and "quick run" in text
     assert "| AMD EPYC 7B13 | 2 | 23.5 GiB | Linux-6.1-x86_64-with-glibc2.36 | 3.11.7 | 0.4 |" in text
+    assert row("server_pop", "seed").endswith(
+        "| seed 1,000,000 customers (sqlite, cached copy seeded on 2026-11-20) | <= 180 s | 73.2 s | yes |")
     assert row("server_pop", "p99").endswith("| <= 15 ms | 28.7 ms | **no** |")
     assert row("server_pop", "p50").endswith("| — | 5.4 ms | — |")
     assert row("server_pop", "errors").endswith("| == 0 | 0 | yes |")
@@ -116,7 +121,7 @@ def test_the_report_lists_every_figure_with_target_verdict_machine_and_failures(
     assert row("installer", "files in the bundle").endswith("| — | 1,234 | — |")
     assert row("stats_query", "open_ms").endswith("| <= 500 ms | 310.5 ms | yes |")
     # Every figure with a target is counted.
-    assert "15 figures from 6 of 8 scripts; 10 have a target: 6 met, 4 not met." in text
+    assert "16 figures from 6 of 8 scripts; 11 have a target: 7 met, 4 not met." in text
     failures = text.split("## Did not run, or ran without figures", 1)[1]
     assert "`bridge_burst.py`: stopped after 900 s (time limit)" in failures
     assert "`bridge_pop.py`: exit code 1; no JSON object on the last line" in failures
