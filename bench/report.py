@@ -379,6 +379,14 @@ def _others_cpu(result: dict[str, Any]) -> float | None:
     return max(found) if found else None
 
 
+def _run_date(session: dict[str, Any], generated_at: dt.datetime) -> str:
+    try:
+        started = dt.datetime.fromisoformat(session["started_at"])
+    except (KeyError, TypeError, ValueError):
+        started = generated_at
+    return f"{started:%Y-%m-%d %H:%M} UTC"
+
+
 def render(session: dict[str, Any], runs: list[ScriptRun], *, generated_at: dt.datetime | None = None) -> str:
     generated_at = generated_at or dt.datetime.now(dt.UTC)
     machine = session.get("machine") or next((r.result.get("machine") for r in runs if r.result
@@ -389,7 +397,7 @@ def render(session: dict[str, Any], runs: list[ScriptRun], *, generated_at: dt.d
     lines = [
         "# Benchmarks",
         "",
-        f"Written by `make bench` (`bench/report.py`) on {generated_at:%Y-%m-%d %H:%M} UTC"
+        f"Measured by `make bench` (`bench/report.py`) on {_run_date(session, generated_at)}"
         + (f" from code {session['commit']}" if session.get("commit") else "")
         + (", **quick run** (`--quick`: small sizes, a smoke test, not the issue's full loads)" if session.get("quick")
            else ", full run") + ". Rerun: `make bench` (or `make bench ARGS=--quick`).",

@@ -84,6 +84,7 @@ def test_the_report_lists_every_figure_with_target_verdict_machine_and_failures(
     scripts = ["server_pop", "server_ingest", "pop_latency", "installer", "stats_query", "bridge_burst",
                "bridge_pop", "broken"]
     (results / "session.json").write_text(json.dumps({"quick": True, "machine": MACHINE, "commit": "abc1234",
+                                                      "started_at": "2026-11-23T05:40:00+00:00",
                                                       "scripts": [f"{s}.py" for s in scripts]}))
     write_run(results, "server_pop", result=SERVER_POP)
     write_run(results, "server_ingest", result=SERVER_INGEST)
@@ -104,7 +105,7 @@ def test_the_report_lists_every_figure_with_target_verdict_machine_and_failures(
         assert len(found) == 1, (script, fragment, rows)
         return found[0]
 
-    assert "2026-11-23 06:00 UTC" in text and "abc1234" in text and "quick run" in text
+    assert "on 2026-11-23 05:40 UTC" in text and "abc1234" in text and "quick run" in text
     assert "| AMD EPYC 7B13 | 2 | 23.5 GiB | Linux-6.1-x86_64-with-glibc2.36 | 3.11.7 | 0.4 |" in text
     assert row("server_pop", "seed").endswith(
         "| seed 1,000,000 customers (sqlite, cached copy seeded on 2026-11-20) | <= 180 s | 73.2 s | yes |")
