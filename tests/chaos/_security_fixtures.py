@@ -208,6 +208,10 @@ def run_flow(request: pytest.FixtureRequest, qapp, root: Path) -> FlowResult:
                     app.window.outcome_bar.buttons["considering"].click()
                 app.handle_command(["pop", "--call-id", "sec-3", "--ani", UNKNOWN_ANI])
                 wait_for_state(bot, app, "sec-3", PopState.UNKNOWN_CALLER)
+                # A number the server refuses (too long): the panel's error path logs it too.
+                app.handle_command(["pop", "--call-id", "sec-4", "--ani", CALM[1] * 3])
+                answers["over-long number"] = wait_for_state(bot, app, "sec-4", PopState.ERROR,
+                                                             PopState.UNKNOWN_CALLER, PopState.STALE).result.state
 
                 bot.waitUntil(lambda: server.outcome_count() == 2, timeout=20000)
                 app.controller.request_sync(force=True)
