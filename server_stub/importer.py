@@ -365,6 +365,12 @@ def _toml_kind(value: Any) -> str:
     return _kind_names((type(value),)) if not isinstance(value, dt.date | dt.time) else "a date/time"
 
 
+def _shown(value: Any, limit: int = 60) -> str:
+    """A value quoted in a message (repr), cut short: a mapping or a header may hold kilobytes of text."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 2]}…{text[-1]}"
+
+
 def _did_you_mean(word: str, choices: Sequence[str]) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -388,13 +394,13 @@ class _MappingParser:
         delimiter = csv_table.take("delimiter", str, ",")
         if len(delimiter) != 1 or delimiter in '"\r\n':
             self.fail(
-                "csv.delimiter", f"must be one character other than a quote or newline, not {delimiter!r}"
+                "csv.delimiter", f"must be one character other than a quote or newline, not {_shown(delimiter)}"
             )
         encoding = csv_table.take("encoding", str, "utf-8")
         try:
             codecs.lookup(encoding)
         except LookupError:
-            self.fail("csv.encoding", f"{encoding!r} is not an encoding Python knows (try utf-8 or gb18030)")
+            self.fail("csv.encoding", f"{_shown(encoding)} is not an encoding Python knows (try utf-8 or gb18030)")
         null_words = frozenset(_fold(word) for word in self._strings(csv_table, "null_values"))
         csv_table.done()
 
@@ -477,15 +483,15 @@ class _MappingParser:
 
         cell_type = table.take("type", str, "str")
         if cell_type not in CELL_TYPES:
-            self.fail(f"{where}.type", f"{cell_type!r} is not a type; use one of {', '.join(CELL_TYPES)}")
+            self.fail(f"{where}.type", f"{_shown(cell_type)} is not a type; use one of {', '.join(CELL_TYPES)}")
         if cell_type not in target.types:
             allowed = ", ".join(t for t in CELL_TYPES if t in target.types)
-            self.fail(f"{where}.type", f"{cell_type!r} does not fit this field; it takes {allowed}")
+            self.fail(f"{where}.type", f"{_shown(cell_type)} does not fit this field; it takes {allowed}")
         required = table.take("required", bool, True)
         has_default = "default" in body
         blank = table.take("blank", str, "default" if has_default else "null")
         if blank not in BLANK_POLICIES:
-            self.fail(f"{where}.blank", f"{blank!r} is not a policy; use one of {', '.join(BLANK_POLICIES)}")
+            self.fail(f"{where}.blank", f"{_shown(blank)} is not a policy; use one of {', '.join(BLANK_POLICIES)}")
         if (blank == "default") != has_default:
             self.fail(f"{where}.blank", 'is "default" exactly when a default = ... value is given')
         raw_default = table.take("default", (str, int, float, bool), None)
@@ -507,7 +513,7 @@ class _MappingParser:
             self.fail(f"{where}.separator", "must not be empty")
         unit = table.take("unit", str, "yuan") if target.kind == "money" else "yuan"
         if unit not in ("yuan", "fen"):
-            self.fail(f"{where}.unit", f'{unit!r} is not a unit; use "yuan" or "fen"')
+            self.fail(f"{where}.unit", f'{_shown(unit)} is not a unit; use "yuan" or "fen"')
         prefixes = self._strings(table, "strip_prefixes", ()) if target.kind == "msisdns" else ()
         sensitive = table.take("sensitive", bool, False) or target.always_sensitive
         table.done()
@@ -544,7 +550,7 @@ class _MappingParser:
         for text, stored in raw_values.items():
             key = _fold(text)
             if key in folded:
-                self.fail(where, f"lists {text!r} twice (keys match ignoring case and spaces)")
+                self.fail(where, f"lists {_shown(text)} twice (keys match ignoring case and spaces)")
             if not key:
                 self.fail(where, 'has a blank key; blank cells follow the blank = "..." policy')
             folded[key] = self._stored(spec, stored, f"{where}.{json.dumps(text, ensure_ascii=False)}")
@@ -568,7 +574,7 @@ class _MappingParser:
         table = _Table(body, where, self.fail)
         segment = table.take("segment", str)
         if not _CODE_RE.fullmatch(segment) or len(segment) > _SEGMENT_MAX_LENGTH:
-            self.fail(f"{where}.segment", f"{segment!r} must be a code: lower-case letters, digits, _")
+            self.fail(f"{where}.segment", f"{_shown(segment)} must be a code: lower-case letters, digits, _")
         column = table.take("column", str).strip()
         equals = table.take("equals", (str, int, list), None)
         not_equals = table.take("not_equals", (str, int, list), None)
@@ -594,9 +600,9 @@ class _MappingParser:
         table = _Table(body, where, self.fail)
         source = table.take("from", str, "monthly_fee")
         if source not in _TIER_SOURCES:
-            self.fail(f"{where}.from", f"{source!r} cannot set tiers; use one of {', '.join(_TIER_SOURCES)}")
+            self.fail(f"{where}.from", f"{_shown(source)} cannot set tiers; use one of {', '.join(_TIER_SOURCES)}")
         if not any(spec.name == source for spec in fields):
-            self.fail(f"{where}.from", f"{source!r} is not mapped under [fields]")
+            self.fail(f"{where}.from", f"{_shown(source)} is not mapped under [fields]")
         bands_raw = table.take("bands", list)
         table.done()
         bands: list[tuple[Decimal, str]] = []
@@ -611,7 +617,7 @@ class _MappingParser:
             if not _CODE_RE.fullmatch(tier) or len(tier) > _length("value_tier"):
                 self.fail(
                     f"{band_where}.tier",
-                    f"{tier!r} must be a code of at most {_length('value_tier')} characters",
+                    f"{_shown(tier)} must be a code of at most {_length('value_tier')} characters",
                 )
             if bands and at_least <= bands[-1][0]:
                 self.fail(
@@ -939,10 +945,10 @@ def _header_index(names: list[str], mapping: Mapping, file_label: str) -> dict[s
             # Maybe no header at all: the first line would be a customer's data, so don't echo it.
             raise ImportFailure(
                 f"{file_label}: its first line ({len(names)} columns) has none of the columns that mapping "
-                f"{mapping.label} reads, such as {missing[0]!r}. Is the header line missing, or is this the "
+                f"{mapping.label} reads, such as {_shown(missing[0])}. Is the header line missing, or is this the "
                 f"wrong mapping?{delimiter_hint}"
             )
-        described = ", ".join(f"{column!r}{_did_you_mean(column, names)}" for column in missing[:8])
+        described = ", ".join(f"{_shown(column)}{_did_you_mean(column, names)}" for column in missing[:8])
         more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
         shown_header = ", ".join(repr(name) for name in names[:12]) + (", …" if len(names) > 12 else "")
         raise ImportFailure(
@@ -953,7 +959,7 @@ def _header_index(names: list[str], mapping: Mapping, file_label: str) -> dict[s
         if len(positions.get(column, ())) > 1:
             places = " and ".join(str(p + 1) for p in positions[column])
             raise ImportFailure(
-                f"{file_label} has two columns named {column!r} (columns {places}); the mapping cannot tell which to use"
+                f"{file_label} has two columns named {_shown(column)} (columns {places}); the mapping cannot tell which to use"
             )
     return {column: places[0] for column, places in positions.items()}
 
@@ -971,7 +977,7 @@ def _delimiter_hint(names: list[str], mapping: Mapping, missing: list[str]) -> s
     if best is None:
         return ""
     return (
-        f" The file looks {best!r}-separated, but the mapping reads {mapping.delimiter!r}-separated files: "
+        f" The file looks {_shown(best)}-separated, but the mapping reads {_shown(mapping.delimiter)}-separated files: "
         f"set delimiter = {json.dumps(best)} under [csv] in the mapping, or re-export the file."
     )
 
