@@ -24,9 +24,10 @@ from desktop.storage import LocalStore, StoreError
 log = logging.getLogger("callcue.pop")
 
 DEFAULT_CACHE_TTL = dt.timedelta(hours=24)
-# Parsed documents kept in memory (by cache key: a few per customer): a re-pop of a recent caller reads
-# no JSON from disk. The store remains the cache that survives restarts and outages.
-MEMORY_CACHE_KEYS = 600
+# Parsed documents kept in memory (by cache key: 3-4 per customer, so ~1,500 customers, a few days of an
+# agent's calls; ~10 KiB each, ~15 MiB when full): a re-pop of a recent caller is shown at once, reading
+# nothing from disk. The store remains the cache that survives restarts and outages.
+MEMORY_CACHE_KEYS = 5000
 NOT_SIGNED_IN = UserError("auth_failed", "not signed in")
 
 
