@@ -15,6 +15,11 @@ Figures (offscreen Qt, the real StatsWindow and TaskRunner), for 7, 30 and 365 d
 - open: constructing the window (incl. the first QtCharts import, a new service: cold) → first report
   painted, 7-day default; measured after one read of the range by another service (the panel has been
   using the file, so its pages are in the OS cache). first_read_in_process_ms is that read.
+- cost per outcome of the statistics counters (migration 0005's triggers): record_outcome (committed,
+  synchronous=FULL) on two fresh stores, one with the triggers dropped, interleaved; and the SQL alone:
+  inserting outcomes into local_contacts in one transaction with and without the triggers (µs per row).
+The whole team's first look reads the counters of migration 0005 (UTC slots, blocks of whole UTC days);
+one agent's figures still group that agent's outcomes per day.
 """
 
 from __future__ import annotations
@@ -162,6 +167,60 @@ def generate(path: Path, outcomes: int, seed: int = 5) -> None:
     tmp.rename(path)
 
 
+AGGREGATE_TRIGGERS = ("trg_local_contacts_aggregates", "trg_pop_log_aggregates", "trg_pop_suppressions_aggregates")
+
+
+def insert_cost(n: int) -> dict[str, Any]:
+    """record_outcome latency with and without the counters' triggers, and their SQL cost per row."""
+    import tempfile
+
+    from desktop.domain.outcomes import OutcomeDraft, OutcomeResult
+    from desktop.storage import open_store
+
+    rng = random.Random(7)
+    t0 = dt.datetime.combine(TODAY, dt.time(9), tzinfo=ZONE)
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        stores = {"with_counters": open_store(Path(tmp) / "a.sqlite3"),
+                  "without_counters": open_store(Path(tmp) / "b.sqlite3")}
+        with stores["without_counters"].engine.begin() as conn:
+            for name in AGGREGATE_TRIGGERS:
+                conn.exec_driver_sql(f"DROP TRIGGER {name}")
+        times: dict[str, list[float]] = {k: [] for k in stores}
+        for i in range(n):
+            result = OutcomeResult(rng.choices(RESULTS, weights=RESULT_WEIGHTS)[0])
+            at = t0 + dt.timedelta(seconds=20 * i)
+            draft = OutcomeDraft(decision_id=f"d{i}", customer_id=f"C{i % 500}", result=result,
+                                 offer_id=rng.choice(OFFERS) if result.needs_offer else None,
+                                 campaign_id="CMP_5G_UPGRADE", wave=1, agent_id=rng.choice(AGENTS),
+                                 callback_at=at + dt.timedelta(hours=2) if result is OutcomeResult.CALLBACK else None,
+                                 reason="busy" if result is OutcomeResult.NOT_OFFERED else None)
+            record = draft.finalize(recorded_at=at, popped_at=at - dt.timedelta(seconds=70))
+            for name, store in (stores.items() if i % 2 else reversed(stores.items())):
+                t = time.perf_counter()
+                store.record_outcome(record)
+                times[name].append(time.perf_counter() - t)
+        for name, store in stores.items():
+            out[f"record_outcome_{name}"] = latency_summary(times[name])
+            # The SQL alone: rows straight into local_contacts, one transaction, rolled back.
+            conn = sqlite3.connect(store.path, isolation_level=None)
+            conn.execute("BEGIN")
+            rows = [(f"x{i}", f"C{i % 500}", rng.choice(OFFERS), rng.choice(RESULTS), _t(t0 + dt.timedelta(seconds=i)),
+                     rng.choice(AGENTS), "CMP_5G_UPGRADE", 1, f"dx{i}", None, None,
+                     _t(t0 + dt.timedelta(seconds=i - 70)), None) for i in range(5000)]
+            t = time.perf_counter()
+            conn.executemany(
+                "INSERT INTO local_contacts (outcome_id, customer_id, offer_id, result, recorded_at, agent_id,"
+                " campaign_id, wave, decision_id, call_id, pop_id, popped_at, callback_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            out[f"sql_insert_us_{name}"] = round((time.perf_counter() - t) / len(rows) * 1e6, 1)
+            conn.execute("ROLLBACK")
+            conn.close()
+            store.close()
+    out["trigger_us_per_outcome"] = round(out["sql_insert_us_with_counters"] - out["sql_insert_us_without_counters"], 1)
+    return out
+
+
 def cached_store(outcomes: int, regenerate: bool) -> Path:
     from desktop.storage.engine import head_revision
 
@@ -278,6 +337,12 @@ def main() -> int:
                 f"{result['ranges'][label]['refresh']['p50_ms']} ms")
         window.close()
         window.deleteLater()
+        result["insert"] = insert_cost(100 if args.quick else 400)
+        log(f"record_outcome p50/p99 with counters {result['insert']['record_outcome_with_counters']['p50_ms']}/"
+            f"{result['insert']['record_outcome_with_counters']['p99_ms']} ms, without "
+            f"{result['insert']['record_outcome_without_counters']['p50_ms']}/"
+            f"{result['insert']['record_outcome_without_counters']['p99_ms']} ms; triggers "
+            f"{result['insert']['trigger_us_per_outcome']} µs per outcome")
     finally:
         result["cpu"] = meter.stop()
         runner.shutdown()
@@ -292,7 +357,11 @@ def main() -> int:
             figure(f"refresh {label}: p90", f["refresh"]["p90_ms"], "ms", TARGETS["refresh_ms"]),
             figure(f"first look at {label} (cold query, nothing cached): p50", f["cold_query"]["p50_ms"], "ms",
                    TARGETS["refresh_ms"]),
+            figure(f"first look at {label}: p90", f["cold_query"]["p90_ms"], "ms", TARGETS["refresh_ms"]),
         ]
+    if "insert" in result:
+        figures.append(figure("record an outcome (with the statistics counters): p99",
+                              result["insert"]["record_outcome_with_counters"]["p99_ms"], "ms", 10))
     result["figures"] = figures
     emit(result, args.json, render)
     return 0
@@ -310,7 +379,7 @@ def render(r: dict[str, Any]) -> str:
                                f"target refresh <= {TARGETS['refresh_ms']} ms")
     return (f"{table}\n\nfirst read of 7 days in this process: {r['first_read_in_process_ms']} ms\n"
             f"window open → first data painted (7 days): {r['open_ms']} ms "
-            f"(target <= {TARGETS['open_ms']} ms)\nCPU: {r['cpu']}")
+            f"(target <= {TARGETS['open_ms']} ms)\nrecord an outcome: {r.get('insert')}\nCPU: {r['cpu']}")
 
 
 if __name__ == "__main__":

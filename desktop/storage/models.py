@@ -4,7 +4,8 @@ Statistics for team leads (acceptance by offer / campaign / wave / day / hour / 
 outcome) read `local_contacts` joined to `pop_log`; the indexes below are the ones those queries use.
 Times are stored as UTC text ('YYYY-MM-DD HH:MM:SS.ffffff'), so SQLite's date functions work on them.
 Some columns are derived by SQLite triggers (migration 0003): a batch migration that recreates pop_log or
-local_contacts must create those triggers again.
+local_contacts must create those triggers again. The stats_* tables are counters kept by the triggers
+of migration 0005 (pre-aggregated statistics).
 """
 
 from __future__ import annotations
@@ -140,6 +141,9 @@ class LocalContact(Base):
     callback_at: Mapped[dt.datetime | None]
     # Microseconds from popped_at to recorded_at, set by the trigger trg_local_contacts_pop_us (0003).
     pop_us: Mapped[int | None] = mapped_column(BigInteger)
+    # For callbacks with a known time: 1 once kept (see desktop/services/stats.py), else 0; kept by the
+    # triggers of migration 0005, so callbacks due / kept / missed are counts over ix_local_contacts_callback_kept.
+    cb_kept: Mapped[int | None]
 
     __table_args__ = (
         Index("ix_local_contacts_customer", "customer_id", "recorded_at"),
@@ -151,8 +155,47 @@ class LocalContact(Base):
         # Statistics: a date range read from the index alone (covering), see desktop/storage/stats.py.
         Index("ix_local_contacts_stats", "recorded_at", "agent_id", "campaign_id", "wave", "offer_id", "result",
               "pop_us"),
-        Index("ix_local_contacts_callback", "result", "callback_at"),
+        Index("ix_local_contacts_callback_kept", "result", "callback_at", "cb_kept"),
     )
+
+
+class StatsSlot(Base):
+    """Pops, offers presented and outcomes of each result per UTC slot of `width` minutes (60 or 15; slot
+    'YYYY-MM-DD HH' or 'YYYY-MM-DD HH:MM'). Counters kept by the triggers of migration 0005: statistics read
+    them for daily and hourly figures instead of grouping the rows."""
+
+    __tablename__ = "stats_slots"
+    __table_args__: ClassVar[dict[str, Any]] = {"sqlite_with_rowid": False}
+
+    width: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slot: Mapped[str] = mapped_column(String(16), primary_key=True)
+    pops: Mapped[int]
+    presented: Mapped[int]
+    accepted: Mapped[int]
+    declined: Mapped[int]
+    considering: Mapped[int]
+    callback: Mapped[int]
+    not_offered: Mapped[int]
+    do_not_disturb: Mapped[int]
+
+
+class StatsBlock(Base):
+    """Grouped counts per aligned block of `level` whole UTC days (1, 8, 64) starting at day `block` (days
+    since 1970-01-01): kind 'o' (k1 offer, result), 'c' (k1 campaign, k2 wave or -1, result), 'a' (k1 agent,
+    result), 'h' (k2 whole seconds from pop to outcome; us their microseconds), 's' (k1 suppression reason).
+    Kept by the triggers of migration 0005."""
+
+    __tablename__ = "stats_blocks"
+    __table_args__: ClassVar[dict[str, Any]] = {"sqlite_with_rowid": False}
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(1), primary_key=True)
+    k1: Mapped[str] = mapped_column(String(64), primary_key=True)
+    k2: Mapped[int] = mapped_column(Integer, primary_key=True)
+    result: Mapped[str] = mapped_column(String(20), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+    us: Mapped[int] = mapped_column(BigInteger)
 
 
 class CachedDocument(Base):

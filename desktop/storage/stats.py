@@ -2,7 +2,8 @@
 
 Every query reads one UTC time range through a covering index (migration 0003), so its cost is the number
 of rows in the range, never the size of the file. Results are plain tuples of grouped counts; the service
-turns them into figures in the workstation's time zone. Times are bound in the store's own text form
+turns them into figures in the workstation's time zone. The whole team's figures (no filter) come from the
+counters of migration 0005 instead: UTC slots, blocks of whole UTC days and the callbacks' kept flags. Times are bound in the store's own text form
 ('YYYY-MM-DD HH:MM:SS.ffffff', UTC), which sorts like the times themselves.
 """
 
@@ -22,9 +23,34 @@ from sqlalchemy.exc import SQLAlchemyError
 from desktop.domain.outcomes import OutboxEntry, OutboxStatus, OutcomeResult
 from desktop.storage.engine import classify
 
+RESULT_ORDER = tuple(r.value for r in OutcomeResult)  # columns of stats_slots (migration 0005)
+
 # Grouped in SQL by UTC slot: the service maps slots to local days and hours. 60 when every offset of the
 # zone in the range is a whole hour (most zones), else 15 (India +5:30, Nepal +5:45, ...).
 SLOT_MINUTES = (60, 15)
+# Block sizes of stats_blocks (migration 0005), in whole UTC days, largest first.
+BLOCK_LEVELS = (64, 8, 1)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def utc_day_number(value: dt.datetime) -> int:
+    """Days since 1970-01-01 of the UTC day a time falls in (as the triggers of 0005 compute it)."""
+    return (value.astimezone(dt.UTC) - _EPOCH).days
+
+
+def utc_day_start(number: int) -> dt.datetime:
+    return _EPOCH + dt.timedelta(days=number)
+
+
+def day_blocks(first: int, end: int) -> list[tuple[int, int]]:
+    """Whole UTC days [first, end) as few aligned (level, first day) blocks of stats_blocks."""
+    out = []
+    d = first
+    while d < end:
+        level = next(n for n in BLOCK_LEVELS if d % n == 0 and d + n <= end)
+        out.append((level, d))
+        d += level
+    return out
 
 
 def store_time(value: dt.datetime) -> str:
@@ -85,11 +111,16 @@ def _slot(column: str, minutes: int) -> str:
     raise ValueError(f"slot minutes must be one of {SLOT_MINUTES}")
 
 
+def slot_key(value: dt.datetime, width: int) -> str:
+    """The slot key (as the counters of migration 0005 write it) of a UTC time on a slot edge."""
+    text = store_time(value)
+    return text[:13] if width == 60 else text[:16]
+
+
 def parse_slot(value: str) -> dt.datetime:
     """A slot key from the queries above → its aware UTC start."""
-    if len(value) == 13:
-        value += ":00"
-    return dt.datetime.strptime(value, "%Y-%m-%d %H:%M").replace(tzinfo=dt.UTC)
+    return dt.datetime(int(value[:4]), int(value[5:7]), int(value[8:10]), int(value[11:13]),
+                       int(value[14:16]) if len(value) > 13 else 0, tzinfo=dt.UTC)
 
 
 class StatsRepository:
@@ -167,11 +198,22 @@ class StatsSnapshot:
             f"SELECT count(*), coalesce(sum(kept), 0), coalesce(sum(NOT kept AND due_by < :now), 0) FROM ("
             f"  SELECT {kept_sql} AS kept,"
             "   strftime('%Y-%m-%d %H:%M:%S', callback_at, '+' || :grace_s || ' seconds') || '.000000' AS due_by"
-            "   FROM local_contacts AS cb INDEXED BY ix_local_contacts_callback"
+            "   FROM local_contacts AS cb INDEXED BY ix_local_contacts_callback_kept"
             f"  WHERE cb.result = 'callback' AND {where})",
             params,
         )
         due, kept, missed = rows[0]
+        return int(due), int(kept), int(missed)
+
+    def callbacks_kept(self, q: RangeQuery, now: dt.datetime, grace: dt.timedelta) -> tuple[int, int, int]:
+        """callbacks() for the whole team from the flag local_contacts.cb_kept (migration 0005, whose grace
+        this must be): one index range, no look-up per callback. Missed: not kept and callback_at + grace
+        < now, i.e. callback_at < now - grace (callback times are whole seconds)."""
+        due, kept, missed = self._rows(
+            "SELECT count(*), coalesce(sum(cb_kept), 0), coalesce(sum(cb_kept = 0 AND callback_at < :due_before), 0)"
+            " FROM local_contacts INDEXED BY ix_local_contacts_callback_kept"
+            " WHERE result = 'callback' AND callback_at >= :start AND callback_at < :end",
+            {"start": store_time(q.start), "end": store_time(q.end), "due_before": store_time(now - grace)})[0]
         return int(due), int(kept), int(missed)
 
     # --- pops ---------------------------------------------------------------------------------------------
@@ -187,6 +229,26 @@ class StatsSnapshot:
         """(reason code, offers suppressed for it) over the pops in the range."""
         return [tuple(r) for r in self._rows(
             f"SELECT reason, count(*) FROM {_supp(q)} WHERE {q.where('popped_at')} GROUP BY reason", q.params())]
+
+    # --- pre-aggregated counters (migration 0005) ---------------------------------------------------------
+
+    def slots(self, start: dt.datetime, end: dt.datetime, width: int) -> list[tuple[Any, ...]]:
+        """(UTC slot, pops, offers presented, outcomes of each result in RESULT_ORDER…) of every slot of `width`
+        minutes in [start, end) (both on slot edges) with something in it; no filters (the counters have
+        none). One primary-key range: no grouping, no sort."""
+        return self._rows(f"SELECT slot, pops, presented, {', '.join(RESULT_ORDER)} FROM stats_slots"
+                          " WHERE width = :w AND slot >= :s AND slot < :e",
+                          {"w": width, "s": slot_key(start, width), "e": slot_key(end, width)})
+
+    def blocks(self, blocks: list[tuple[int, int]]) -> list[tuple[str, str, int, str, int, int]]:
+        """(kind, k1, k2, result, n, us) summed over the given (level, first day) blocks of whole UTC days."""
+        if not blocks:
+            return []
+        values = ", ".join(f"({int(level)}, {int(block)})" for level, block in blocks)
+        return self._rows(
+            f"SELECT s.kind, s.k1, s.k2, s.result, sum(s.n), sum(s.us) FROM (VALUES {values}) AS b"
+            " JOIN stats_blocks AS s ON s.level = b.column1 AND s.block = b.column2"
+            " GROUP BY s.kind, s.k1, s.k2, s.result", {})
 
     # --- change tracking (the service's cache of closed days) ---------------------------------------------
 

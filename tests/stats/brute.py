@@ -105,7 +105,9 @@ def expected(outs: list[Out], pops: list[Pop], *, zone, date_from: dt.date, date
     for cb in outs:
         if cb.result != "callback" or cb.callback_at is None or not matches(cb):
             continue
-        at = cb.callback_at.replace(microsecond=0)  # the store keeps callback times to the second
+        # The store keeps callback times to the second. In UTC: aware arithmetic in the callback's own zone
+        # is wall-clock arithmetic (01:10 EST, the second 01:10 of a fall-back night, + 30 min = 01:40 EDT).
+        at = cb.callback_at.astimezone(dt.UTC).replace(microsecond=0)
         if not in_range(at):
             continue
         due += 1

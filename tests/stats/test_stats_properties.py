@@ -171,3 +171,90 @@ def test_every_figure_matches_a_brute_force_computation(outcomes, pops, q, later
         written += _write(store, late, late_pops, batch=1)
         now[0] += dt.timedelta(seconds=later_s)
         _check(service.report(filters, viewer), expect(written, pops + late_pops), agent)
+
+
+def _counters(store) -> dict[str, list[tuple]]:
+    with store.engine.connect() as conn:
+        counters = {t: sorted(tuple(r) for r in conn.exec_driver_sql(f"SELECT * FROM {t}"))
+                    for t in ("stats_slots", "stats_blocks")}
+        counters["cb_kept"] = sorted(tuple(r) for r in conn.exec_driver_sql(
+            "SELECT outcome_id, cb_kept FROM local_contacts"))
+        return counters
+
+
+def _migration_0005():
+    import importlib.util
+
+    from desktop.storage.engine import MIGRATIONS_DIR
+
+    spec = importlib.util.spec_from_file_location("_m0005", MIGRATIONS_DIR / "versions" / "0005_stats_aggregates.py")
+    m = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m)
+    return m
+
+
+def test_the_triggers_use_the_services_callback_grace_and_results():
+    assert CALLBACK_GRACE.total_seconds() == _migration_0005().CALLBACK_GRACE_S
+    assert tuple(r.value for r in OutcomeResult) == _migration_0005().RESULTS
+
+
+def _back_fill_again(store) -> None:
+    """Empty the counters of migration 0005 and run its back-fill of existing rows (as an upgrade would)."""
+    m = _migration_0005()
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE local_contacts SET cb_kept = NULL")
+        conn.exec_driver_sql(m.back_fill_callbacks())
+        for t in ("stats_slots", "stats_blocks"):
+            conn.exec_driver_sql(f"DELETE FROM {t}")
+        for sql in [*m._outcome_inserts("local_contacts", "", grouped=True), *m._pop_inserts(grouped=True),
+                    m._suppression_insert(grouped=True)]:
+            conn.exec_driver_sql(sql)
+
+
+# Whole-team ranges (no filter) are read from the counters of migration 0005: short ranges (parts of UTC days
+# only), and long ones whose whole UTC days come from blocks of 1, 8 and 64 days (2026-09-21 starts a 64-day
+# block, 2026-10-31 an 8-day one).
+team_range = st.one_of(
+    st.tuples(st.integers(-2, 6), st.integers(1, 12)),
+    st.tuples(st.integers(-45, -38), st.integers(60, 80)),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink])
+@given(outcomes=st.lists(outcome, max_size=25), pops=st.lists(pop, max_size=12), zone_name=st.sampled_from(ZONES),
+       span=team_range, now_s=st.integers(0, SPAN_S + 86400),
+       later=st.lists(st.tuples(outcome, st.integers(0, 3 * 86400)), min_size=1, max_size=8),
+       later_pops=st.lists(st.tuples(pop, st.integers(0, 3 * 86400)), max_size=4))
+def test_team_figures_from_the_counters_match_a_brute_force_computation(outcomes, pops, zone_name, span, now_s,
+                                                                         later, later_pops):
+    """The whole team's figures (the counters' path), before and after rows arrive that the counters were
+    already read for; the back-fill of an upgrade yields the very counters the triggers kept."""
+    zone = ZoneInfo(zone_name)
+    now = BASE + dt.timedelta(seconds=now_s)
+    date_from = BASE.date() + dt.timedelta(days=span[0])
+    date_to = date_from + dt.timedelta(days=span[1] - 1)
+    lead = Viewer("a1", "lead", confirmed=True)
+    filters = StatsFilters(date_from, date_to)
+
+    def expect(written, all_pops):
+        rows = [Pop(p["at"], p["agent"], p["campaign"], p["wave"] if p["campaign"] else None, p["presented"],
+                    p["suppressed"]) for p in all_pops]
+        return expected(written, rows, zone=zone, date_from=date_from, date_to=date_to, agent=None, campaign=None,
+                        wave=None, now=now, grace=CALLBACK_GRACE)
+
+    with tempfile.TemporaryDirectory() as tmp, open_store(Path(tmp) / "stats.sqlite3") as store:
+        written = _write(store, outcomes, pops)
+        service = StatsService(store, zone, clock=lambda: now)
+        assert service._aggregate_width(service.local_start(date_from), service.local_start(date_to)) is not None
+        _check(service.report(filters, lead), expect(written, pops), None)
+        # Late rows anywhere (near midnights, as `instant` draws them: edges and blocks alike) or just before now.
+        late = [o if i % 2 else {**o, "at": max(BASE, now - dt.timedelta(seconds=back))}
+                for i, (o, back) in enumerate(later)]
+        late_pops = [p if i % 2 else {**p, "at": max(BASE, now - dt.timedelta(seconds=back))}
+                     for i, (p, back) in enumerate(later_pops)]
+        written += _write(store, late, late_pops, batch=1)
+        _check(service.report(filters, lead), expect(written, pops + late_pops), None)
+        kept = _counters(store)
+        _back_fill_again(store)
+        assert _counters(store) == kept
