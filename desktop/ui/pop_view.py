@@ -455,9 +455,11 @@ class PopView(Localized, QtWidgets.QWidget):
                 continue
             complaints = ""
             if kind == "complaint":
+                # Plain tr() calls (not inside an f-string), so lupdate finds these words.
+                status_words = {"open": self.tr("open"), "resolved": self.tr("resolved")}
                 complaints = "\n".join(
                     f"• {local_date(item.opened_at)} "
-                    f"[{self.tr('open') if item.status == 'open' else self.tr('resolved')}] "
+                    f"[{status_words.get(item.status, status_words['resolved'])}] "
                     f"{pick(item.summary, self.language)}"
                     for item in sensitivity.recent_complaints[:3])
             box.show_warning(

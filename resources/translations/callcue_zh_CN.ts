@@ -408,6 +408,14 @@
         <translation>显示 %1 保存的数据（%2 分钟前）</translation>
     </message>
     <message>
+        <source>open</source>
+        <translation>未结</translation>
+    </message>
+    <message>
+        <source>resolved</source>
+        <translation>已解决</translation>
+    </message>
+    <message>
         <source>Show fewer offers</source>
         <translation>少显示几个推荐</translation>
     </message>

@@ -158,3 +158,14 @@ def test_a_stale_pop_names_the_real_cause(view, server_docs):  # noqa: F811
     assert "unreachable" not in text and "7 min old" in text and "internal error" in text
     view.render(PopResult(PopState.STALE, key, doc, fetched, UserError("server_unreachable")), NOW)
     assert view.state_label.text().startswith("Server unreachable")
+
+
+def test_the_chinese_pop_has_no_english_words_in_its_warnings(qtbot, server_docs):  # noqa: F811
+    view = PopView(Texts("zh_CN", TRANSLATIONS))
+    qtbot.addWidget(view)
+    view.show()
+    view.render(live(parse_pop(server_docs["complaint"])))
+    box = view.warning_boxes["complaint"]
+    text = "\n".join(label.text() for label in box.findChildren(QtWidgets.QLabel))
+    assert "投诉敏感" in text and ("[未结]" in text or "[已解决]" in text), text
+    assert "[open]" not in text and "[resolved]" not in text
