@@ -99,12 +99,14 @@ class ServerProcess:
             with contextlib.suppress(requests.RequestException):
                 if requests.get(f"{self.base_url}/v1/health", timeout=1, verify=verify).status_code == 200:
                     return
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}: "
-                                   f"{(self.log_dir / 'server.out').read_text(errors='replace')[-3000:]}")
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not answer /v1/health in time")
-            time.sleep(0.05)  # polling a child process's readiness; there is nothing to wait on
+            try:
+                self.process.wait(timeout=0.05)  # between tries, wait on the process: an exit shows at once
+            except subprocess.TimeoutExpired:
+                continue
+            raise RuntimeError(f"server exited with {self.process.returncode}: "
+                               f"{(self.log_dir / 'server.out').read_text(errors='replace')[-3000:]}")
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -197,6 +199,15 @@ class Driver:
                 continue
             if event.get("event") in kinds:
                 return event
+
+    def watch(self, seconds: float) -> None:
+        """Follow the driver's output for `seconds` (a chaos test's random kill point): its events are kept,
+        and a driver that died meanwhile fails the test at once instead of being "killed" later."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self.next_event(left) is None and self.process.poll() is not None and self.lines.empty():
+                raise AssertionError(f"driver exited ({self.process.returncode}) before its kill point; "
+                                     f"last: {self.events[-5:]}; stderr: {self.stderr_tail()}")
 
     def drain_output(self) -> None:
         while True:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import random
-import time
 
 import pytest
 
@@ -30,11 +29,6 @@ def _rng() -> random.Random:
     seed = int(os.environ.get("CHAOS_SEED") or random.SystemRandom().randrange(1, 2**31))
     print(f"chaos seed: {seed} (CHAOS_SEED={seed} replays it)")
     return random.Random(seed)
-
-
-def _pause(seconds: float) -> None:
-    # The random kill point itself: not a wait for a condition (nothing to wait on).
-    time.sleep(seconds)
 
 
 def _drain(server_url: str, token: str, home, customers) -> set[str]:
@@ -67,10 +61,10 @@ def test_client_killed_at_random_points_loses_and_doubles_nothing(request, tmp_p
                                 seed=rng.randrange(1, 2**31)) as driver:
                 if rng.random() < 0.2:
                     during_start += 1  # while the store opens, migrates, and the first sync starts
-                    _pause(rng.uniform(0.0, 1.5))
+                    driver.watch(rng.uniform(0.0, 1.5))
                 else:
                     driver.wait_for("ready", timeout=60)
-                    _pause(rng.uniform(0.0, 1.2))  # pops, commits and syncs are under way
+                    driver.watch(rng.uniform(0.0, 1.2))  # pops, commits and syncs are under way
                 driver.kill()
                 confirmed |= driver.confirmed()
             assert attempt - during_start < 3 or confirmed, "no outcome was ever confirmed: the driver is stuck"
@@ -102,9 +96,9 @@ def test_server_killed_mid_batch_loses_and_doubles_nothing(request, tmp_path):
             for _ in range(kills):
                 # Outcomes pile up while the server is down, so the next start meets a big batch; the kill
                 # lands while batches are being stored and answered.
-                _pause(rng.uniform(0.2, 1.5))
+                driver.watch(rng.uniform(0.2, 1.5))
                 server.kill()
-                _pause(rng.uniform(0.0, 1.0))
+                driver.watch(rng.uniform(0.0, 1.0))
                 server.start()
                 driver.wait_for("sync", timeout=30)  # the client reached the new server (or tried)
             driver.send("stop")

@@ -116,9 +116,12 @@ def test_frozen_panel_starts_on_a_real_x_server(bundle, tmp_path):
         socket = tmp_path / f"callcue-u{os.getuid()}"
         deadline = time.monotonic() + 60
         while not socket.exists():  # the panel listens for commands once its window is built
-            assert panel.poll() is None, f"the panel exited ({panel.returncode}): {panel.stdout.read()}"
             assert time.monotonic() < deadline, "the panel did not start within 60 s"
-            time.sleep(0.1)
+            try:
+                panel.wait(timeout=0.1)  # between looks, wait on the process: an early exit shows at once
+            except subprocess.TimeoutExpired:
+                continue
+            raise AssertionError(f"the panel exited ({panel.returncode}): {panel.stdout.read()}")
         run([str(bundle / "callcue"), "pop", "--ani", "13900139000", "--call-id", "xcb-1"], env=env, timeout=30)
         assert panel.poll() is None, "the panel stopped after the forwarded pop"
         panel.send_signal(signal.SIGTERM)

@@ -211,18 +211,21 @@ def server_outcome_ids(database_url: str) -> set[str]:
         engine.dispose()
 
 
-def wait_for(condition, timeout: float, what: str, process: subprocess.Popen | None = None):
-    """Poll a condition on another process (the installed panel, the server) with a deadline."""
+def wait_for(condition, timeout: float, what: str, process: subprocess.Popen):
+    """Poll a condition on the installed panel's work with a deadline; between tries wait on the panel
+    process itself, so its exit is noticed at once."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
-        if process is not None and process.poll() is not None:
-            raise AssertionError(f"the panel exited ({process.returncode}) before {what}")
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.2)
+        try:
+            process.wait(timeout=0.2)
+        except subprocess.TimeoutExpired:
+            continue
+        raise AssertionError(f"the panel exited ({process.returncode}) before {what}")
 
 
 def test_install_upgrade_with_unsynced_outcomes_and_remove(debs, server, tmp_path):
