@@ -832,51 +832,14 @@ def _explain_gap(gap: tuple[float, float, float], renders: list[Render], paints:
     }
 
 
-def _die_with_parent() -> None:  # in the server's process, before exec
-    import ctypes
-    import signal
-
-    pr_set_pdeathsig = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
 @contextmanager
 def server_process(database_url: str, log_dir: Path) -> Iterator[Any]:
-    """`callcue-server serve` on 127.0.0.1 with one worker, as server_stub.live.live_server starts it, but
-    the server also gets SIGTERM if this process dies without cleaning up (a Qt abort, SIGKILL): the
-    benchmark never leaves a server behind. Yields an object with base_url and process."""
-    import requests
+    """`callcue-server serve` on 127.0.0.1 with one worker (server_stub.live), which also gets SIGTERM if
+    this process dies without cleaning up (a Qt abort, SIGKILL): the benchmark never leaves a server behind."""
+    from server_stub.live import live_server
 
-    from server_stub.live import LiveServer, ServerStartError, free_port
-
-    port = free_port()
-    log_dir.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "server_stub.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--database-url", database_url, "--workers", "1", "--log-dir", str(log_dir)]
-    stderr_path = log_dir / "stderr.txt"
-    with stderr_path.open("w") as stderr:  # a file: a pipe nobody reads could fill up and block the server
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr,
-                                   preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(requests.ConnectionError):
-                if requests.get(f"{base_url}/v1/health", timeout=1).status_code == 200:
-                    break
-            if process.poll() is not None:
-                raise ServerStartError(f"server exited with {process.returncode}: {stderr_path.read_text()}")
-            if time.monotonic() > deadline:
-                raise ServerStartError("server did not answer /v1/health within 60 s")
-            time.sleep(0.05)
-        yield LiveServer(base_url, process, log_dir)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+    with live_server(database_url, log_dir, startup_timeout=60, die_with_parent=True) as live:
+        yield live
 
 
 @contextmanager

@@ -35,6 +35,14 @@ class ServerStartError(RuntimeError):
     pass
 
 
+def _die_with_parent() -> None:  # in the server's process, before exec
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 @contextmanager
 def live_server(
     database_url: str,
@@ -45,7 +53,11 @@ def live_server(
     startup_timeout: float = 30.0,
     extra_env: dict[str, str] | None = None,
     log_level: str = "INFO",
+    die_with_parent: bool = False,
 ) -> Iterator[LiveServer]:
+    """`die_with_parent` (Linux): the server also gets SIGTERM if the calling thread's process dies without
+    cleaning up (SIGKILL, a Qt abort), for long benchmarks that must never leave a server behind. Only from
+    a thread that outlives the server: the signal follows the thread that started it."""
     port = free_port()
     command = [sys.executable, "-m", "server_stub.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                "--database-url", database_url, "--workers", str(workers), "--log-dir", str(log_dir),
@@ -55,7 +67,8 @@ def live_server(
     # Output goes to a file, not a pipe nobody reads: a chatty server must never block on a full pipe.
     output_path = log_dir / "server.out"
     output = output_path.open("ab")
-    process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
+    preexec = _die_with_parent if die_with_parent and sys.platform.startswith("linux") else None
+    process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env, preexec_fn=preexec)
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + startup_timeout
