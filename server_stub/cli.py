@@ -15,6 +15,8 @@ from server_stub import __version__
 
 DATABASE_URL_ENV = "CALLCUE_SERVER_DATABASE_URL"
 TOKEN_CACHE_ENV = "CALLCUE_SERVER_TOKEN_CACHE_SECONDS"
+# Set for worker processes (--workers N): where and how much they log.
+LOG_DIR_ENV, LOG_LEVEL_ENV = "CALLCUE_SERVER_LOG_DIR", "CALLCUE_SERVER_LOG_LEVEL"
 
 
 class CliError(Exception):
@@ -172,20 +174,21 @@ def _serve(app_or_factory, args, *, factory: bool = False) -> None:
     )
 
 
-def _configure_logging(args) -> None:
+def _configure_logging(args, *, shared: bool = False) -> Path | None:
     from server_stub.logging_setup import configure_logging
     from server_stub.paths import log_dir
 
-    configure_logging(Path(args.log_dir) if args.log_dir else log_dir(), args.log_level)
+    return configure_logging(Path(args.log_dir) if args.log_dir else log_dir(), args.log_level, shared=shared)
 
 
 def cmd_serve(args) -> int:
-    from server_stub.api.app import create_app, settle_memory
+    from server_stub.api.app import create_app
     from server_stub.domain.rules import RulesError
+    from server_stub.logging_setup import LogRotator
 
     url = _database_url(args)
     _engine(args)  # fail fast, once, with a plain message, before any worker starts
-    _configure_logging(args)
+    log_path = _configure_logging(args, shared=args.workers > 1)
     if bool(args.tls_cert) != bool(args.tls_key):
         raise CliError("--tls-cert and --tls-key go together (a PEM certificate chain and its private key)")
     for option in (args.tls_cert, args.tls_key):
@@ -198,13 +201,20 @@ def cmd_serve(args) -> int:
         # Workers are separate processes: each builds its app from the environment.
         os.environ[DATABASE_URL_ENV] = url
         os.environ[TOKEN_CACHE_ENV] = str(args.token_cache_seconds)
-        _serve("server_stub.api.asgi:app_from_environment", args, factory=True)
+        os.environ[LOG_LEVEL_ENV] = args.log_level
+        if log_path is not None:
+            os.environ[LOG_DIR_ENV] = str(log_path.parent)
+        rotator = LogRotator(log_path).start() if log_path is not None else None
+        try:
+            _serve("server_stub.api.asgi:app_from_environment", args, factory=True)
+        finally:
+            if rotator is not None:
+                rotator.stop()
         return 0
     try:
-        app = create_app(url, token_ttl_seconds=args.token_cache_seconds)
+        app = create_app(url, token_ttl_seconds=args.token_cache_seconds, long_running=True)
     except RulesError as exc:
         raise CliError(str(exc)) from None
-    settle_memory()
     _serve(app, args)
     return 0
 
@@ -272,7 +282,7 @@ def cmd_demo(args) -> int:
         print(f"  try ({caller['kind']}): curl -H 'Authorization: Bearer {token}' "
               f"'{base}/v1/pop?ani={caller['ani']}'", file=sys.stderr)
     print("  Ctrl-C stops it.", file=sys.stderr)
-    _serve(create_app(engine=engine), args)
+    _serve(create_app(engine=engine, long_running=True), args)
     return 0
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import gc
 import threading
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +20,7 @@ from server_stub.api.errors import install_error_handlers
 from server_stub.api.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from server_stub.api.openapi import openapi_document
 from server_stub.api.routes import router
-from server_stub.db.engine import make_engine, require_migrated
+from server_stub.db.engine import make_engine, make_pop_engine, require_migrated
 from server_stub.domain.rules import Rules, load_rules
 from server_stub.paths import resources_dir
 from server_stub.services.auth import TokenCache
@@ -35,6 +38,7 @@ class ServerContext:
     engine: Engine
     rules: Rules
     sessionmaker: sessionmaker
+    pop_sessionmaker: sessionmaker  # GET /v1/pop's own pool on PostgreSQL (see make_pop_engine)
     catalog: CatalogCache = field(default_factory=CatalogCache)
     tokens: TokenCache = field(default_factory=TokenCache)
     # SQLite has one writer: queueing writes in-process avoids its busy handler's sleeps (tens of ms).
@@ -49,14 +53,18 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     catalog_ttl_seconds: float = 5.0,
     token_ttl_seconds: float = 10.0,
+    long_running: bool = False,
 ) -> FastAPI:
-    """Build the app. Raises NotMigratedError / DatabaseUrlError / RulesError with a plain message."""
+    """Build the app. Raises NotMigratedError / DatabaseUrlError / RulesError with a plain message.
+
+    `long_running`: a served process (not a test client) settles its memory, see `_lifespan`."""
     if engine is None:
         if database_url is None:
             raise ValueError("give database_url or engine")
         engine = make_engine(database_url)
     require_migrated(engine)
     rules = load_rules(rules_path or default_rules_path())
+    pop_engine = make_pop_engine(engine)
     app = FastAPI(
         title="CallCue analytics server",
         version=__version__,
@@ -66,11 +74,13 @@ def create_app(
             "Every endpoint but /v1/health needs a per-agent bearer token."
         ),
         openapi_url="/openapi.json",
+        lifespan=functools.partial(_lifespan, pop_engine=pop_engine, long_running=long_running),
     )
     app.state.context = ServerContext(
         engine=engine,
         rules=rules,
         sessionmaker=sessionmaker(engine, expire_on_commit=False),
+        pop_sessionmaker=sessionmaker(pop_engine or engine, expire_on_commit=False),
         catalog=CatalogCache(catalog_ttl_seconds),
         tokens=TokenCache(token_ttl_seconds),
         write_lock=threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext(),
@@ -84,9 +94,32 @@ def create_app(
     return app
 
 
+# When the warm-up's objects (first requests: connections, prepared statements, compiled SQL) are settled.
+WARM_UP_SECONDS = (5.0, 30.0)
+
+
 def settle_memory() -> None:
-    """After start-up: move the long-lived objects out of the collector's way. Full collections of a few
-    hundred thousand start-up objects otherwise pause every request for tens of milliseconds."""
+    """Move the long-lived objects out of the collector's way. Full collections of a few hundred thousand
+    start-up objects otherwise pause every request for tens of milliseconds."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(_app: FastAPI, *, pop_engine: Engine | None, long_running: bool) -> AsyncIterator[None]:
+    """A long-running server settles its memory when it starts serving (uvicorn's own modules are loaded
+    by then) and again after the warm-up: objects made by the first requests would otherwise be scanned by
+    every full collection (measured: 25-80 ms pauses under load). The pop pool closes on shutdown."""
+    timers = []
+    if long_running:
+        settle_memory()
+        loop = asyncio.get_running_loop()
+        timers = [loop.call_later(delay, settle_memory) for delay in WARM_UP_SECONDS]
+    try:
+        yield
+    finally:
+        for timer in timers:
+            timer.cancel()
+        if pop_engine is not None:
+            pop_engine.dispose()

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-from server_stub.api.app import create_app, settle_memory
+from server_stub.api.app import create_app
 
 
 def app_from_environment():
-    from server_stub.cli import DATABASE_URL_ENV, TOKEN_CACHE_ENV
+    from server_stub.cli import DATABASE_URL_ENV, LOG_DIR_ENV, LOG_LEVEL_ENV, TOKEN_CACHE_ENV
+    from server_stub.logging_setup import configure_logging
 
-    app = create_app(os.environ[DATABASE_URL_ENV], token_ttl_seconds=float(os.environ.get(TOKEN_CACHE_ENV, "10")))
-    settle_memory()
-    return app
+    # A spawned worker inherits the environment, not the parent's logging: it appends to the same
+    # server.log, which the parent rotates.
+    log_dir = os.environ.get(LOG_DIR_ENV)
+    configure_logging(Path(log_dir) if log_dir else None, os.environ.get(LOG_LEVEL_ENV, "INFO"), shared=True)
+
+    return create_app(os.environ[DATABASE_URL_ENV], long_running=True,
+                      token_ttl_seconds=float(os.environ.get(TOKEN_CACHE_ENV, "10")))

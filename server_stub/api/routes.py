@@ -84,7 +84,7 @@ def pop(
         raise ApiError(400, "invalid_ani", "ani must contain a phone number (at least 5 digits).")
     context = request.app.state.context
     try:
-        with open_session(request) as session:
+        with context.pop_sessionmaker() as session:
             document = build_pop(
                 session, context.rules, context.catalog.get(session),
                 ani=ani, customer_id=customer_id, agent_id=principal.agent_id, write_lock=context.write_lock,

@@ -60,6 +60,23 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         raise DatabaseUrlError(f"No driver for {parsed.drivername}: use postgresql+psycopg://…") from exc
 
 
+def make_pop_engine(engine: Engine, *, pool_size: int = 10) -> Engine | None:
+    """PostgreSQL: the pool GET /v1/pop runs on, or None (SQLite: the main engine serves pops).
+
+    Autocommit, so a pop is two round trips (its one read and its decision insert), and synchronous_commit
+    off, so a pop never waits on a disk flush: the benchmark VM's fsync takes 0.2 ms typically but 90-300 ms
+    at its worst, and every pop committing in that moment waited for it. A PostgreSQL crash can lose the
+    decisions of the last fraction of a second (never an outcome: those commit synchronously on the main
+    engine); an outcome answering a lost decision is rejected with a reason the agent sees.
+    """
+    if engine.dialect.name != "postgresql":
+        return None
+    return create_engine(
+        engine.url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True, isolation_level="AUTOCOMMIT",
+        connect_args={"options": "-c synchronous_commit=off"},
+    )
+
+
 def _restrict_file_mode(path: Path) -> None:
     with contextlib.suppress(OSError):
         os.chmod(path, 0o600)

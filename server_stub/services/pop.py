@@ -6,12 +6,13 @@ import contextlib
 import datetime as dt
 import re
 import uuid
+from collections import namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy import JSON, bindparam, column, insert, select, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from server_stub.db.models import (
@@ -62,6 +63,7 @@ _MEMBERSHIPS = select(MEMBERS.c.campaign_id).where(MEMBERS.c.customer_id == bind
 _HISTORY = (select(HISTORY.c.campaign_id, HISTORY.c.channel, HISTORY.c.offer_id, HISTORY.c.result,
                    HISTORY.c.contacted_at)
             .where(HISTORY.c.customer_id == bindparam("customer_id"), HISTORY.c.contacted_at > bindparam("since")))
+_INSERT_DECISION = insert(Decision.__table__)
 _STATS = (select(STATS.c.offer_id, STATS.c.responses, STATS.c.accepted)
           .where(STATS.c.segment == bindparam("segment")))
 
@@ -97,14 +99,34 @@ def is_autopay(payment_method: str | None) -> bool | None:
 
 @dataclass(frozen=True)
 class CustomerRecord:
-    customer: Row  # a customers row (same attribute names as the Customer model)
+    customer: Any  # a customers row (same attribute names as the Customer model)
     msisdns: list[str]
     matched_msisdn: str | None
-    usage: list[Row]  # newest first
-    complaints: list[Row]  # newest first
+    usage: list[Any]  # usage_monthly rows, newest first
+    complaints: list[Any]  # complaints rows, newest first
 
 
-def find_customer(conn: Connection, *, ani: str | None, customer_id: str | None) -> tuple[Row, str | None]:
+@dataclass(frozen=True)
+class PopInputs:
+    """Everything a pop reads from the database, before any rule runs."""
+
+    record: CustomerRecord
+    campaign_ids: list[str]  # campaigns the customer is a member of
+    history: list[tuple[str | None, str, str | None, str | None, dt.datetime]]  # campaign, channel, offer, result, at
+    stats: dict[str, tuple[int, int]]  # offer_id -> (responses, accepted) for stats_segment
+    stats_segment: str | None  # None: not read yet
+
+
+def _history_lookback(catalog: Catalog, rules: Rules, campaign_ids: Sequence[str]) -> dt.timedelta:
+    """How far back contacts matter: the longest cap period of these campaigns, or the refusal cool-down."""
+    periods = (days for c in campaign_ids if c in catalog.campaigns and catalog.campaigns[c].active
+               for _, days in catalog.campaigns[c].caps.values())
+    return dt.timedelta(days=max(max(periods, default=0), rules.contact.refusal_cooldown_days))
+
+
+def read_inputs(conn: Connection, catalog: Catalog, rules: Rules, *, ani: str | None, customer_id: str | None,
+                now: dt.datetime) -> PopInputs:
+    """Statement by statement, in the caller's transaction: cheap on SQLite, where a query is a function call."""
     matched = None
     if customer_id:
         customer = conn.execute(_CUSTOMER_BY_ID, {"customer_id": customer_id}).first()
@@ -113,16 +135,92 @@ def find_customer(conn: Connection, *, ani: str | None, customer_id: str | None)
         customer = conn.execute(_CUSTOMER_BY_NUMBER, {"msisdn": matched}).first()
     if customer is None:
         raise CustomerNotFound
-    return customer, matched
-
-
-def load_record(conn: Connection, customer: Row, matched: str | None, now: dt.datetime) -> CustomerRecord:
     key = {"customer_id": customer.customer_id}
     numbers = conn.execute(_NUMBERS, key).scalars().all()
     usage = conn.execute(_USAGE, key).all()
     since = now - dt.timedelta(days=COMPLAINT_LOOKBACK_DAYS)
     complaints = conn.execute(_COMPLAINTS, {**key, "since": since}).all()
-    return CustomerRecord(customer, list(numbers), matched, list(usage), list(complaints))
+    campaign_ids = list(conn.execute(_MEMBERSHIPS, key).scalars())
+    history_since = now - _history_lookback(catalog, rules, campaign_ids)
+    history = [tuple(row) for row in conn.execute(_HISTORY, {**key, "since": history_since})]
+    record = CustomerRecord(customer, list(numbers), matched, list(usage), list(complaints))
+    return PopInputs(record, campaign_ids, history, {}, None)
+
+
+# PostgreSQL: one statement reads the customer and, as JSON arrays, everything else a pop needs: a round trip
+# to PostgreSQL costs more than the query itself (~10 statements were most of a pop's CPU on both sides).
+_USAGE_FIELDS = ("month", "data_mb", "voice_min", "sms", "mms", "ringback_active", "ringback_fee_fen",
+                 "roaming_data_mb", "roaming_voice_min", "bill_fen")
+_COMPLAINT_FIELDS = ("complaint_id", "opened_at", "category", "status", "severity", "summary_zh", "summary_en")
+UsageRow = namedtuple("UsageRow", _USAGE_FIELDS)  # attribute access as on a Row
+ComplaintRow = namedtuple("ComplaintRow", _COMPLAINT_FIELDS)
+# Segments the stats are read for in the same statement: text columns whose fact is the column's value.
+_SEGMENT_COLUMNS = ("value_tier", "contract", "payment_method", "city", "gender", "plan_id", "preferred_channel")
+_UTC_TEXT = "to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+
+
+def _pg_inputs_statement(by_number: bool, segment_column: str | None):
+    columns = ", ".join(f"c.{name}" for name in CUSTOMERS.c.keys())  # noqa: SIM118 - names, not columns
+    usage = ", ".join(f"u.{name}" for name in _USAGE_FIELDS)
+    complaint = ", ".join(_UTC_TEXT.format("x.opened_at") if name == "opened_at" else f"x.{name}"
+                          for name in _COMPLAINT_FIELDS)
+    stats = (f"""(SELECT coalesce(json_agg(json_build_array(s.offer_id, s.responses, s.accepted)), '[]')
+                  FROM offer_stats s WHERE s.segment = c.{segment_column})""" if segment_column else "NULL")
+    source = ("customers c JOIN customer_numbers m ON m.customer_id = c.customer_id WHERE m.msisdn = :msisdn"
+              if by_number else "customers c WHERE c.customer_id = :customer_id")
+    sql = f"""
+        SELECT {columns},
+          (SELECT coalesce(json_agg(n.msisdn ORDER BY n.is_primary DESC, n.msisdn), '[]')
+             FROM customer_numbers n WHERE n.customer_id = c.customer_id) AS pop_numbers,
+          (SELECT coalesce(json_agg(json_build_array({usage}) ORDER BY u.month DESC), '[]')
+             FROM (SELECT * FROM usage_monthly WHERE customer_id = c.customer_id ORDER BY month DESC LIMIT 3) u
+          ) AS pop_usage,
+          (SELECT coalesce(json_agg(json_build_array({complaint}) ORDER BY x.opened_at DESC), '[]')
+             FROM complaints x WHERE x.customer_id = c.customer_id AND x.opened_at >= :complaints_since
+          ) AS pop_complaints,
+          (SELECT coalesce(json_agg(g.campaign_id), '[]')
+             FROM campaign_members g WHERE g.customer_id = c.customer_id) AS pop_campaigns,
+          (SELECT coalesce(json_agg(json_build_array(h.campaign_id, h.channel, h.offer_id, h.result,
+                                                     {_UTC_TEXT.format("h.contacted_at")})), '[]')
+             FROM contact_history h WHERE h.customer_id = c.customer_id AND h.contacted_at > :history_since
+          ) AS pop_history,
+          {stats} AS pop_stats
+        FROM {source}"""
+    return text(sql).columns(*CUSTOMERS.c, column("pop_numbers", JSON), column("pop_usage", JSON),
+                             column("pop_complaints", JSON), column("pop_campaigns", JSON),
+                             column("pop_history", JSON), column("pop_stats", JSON))
+
+
+_PG_STATEMENTS: dict[tuple[bool, str | None], Any] = {}
+
+
+def _utc(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+
+
+def read_inputs_postgresql(conn: Connection, catalog: Catalog, rules: Rules, *, ani: str | None,
+                           customer_id: str | None, now: dt.datetime) -> PopInputs:
+    segment_fact = rules.ranking.segment_fact
+    segment_column = segment_fact if segment_fact in _SEGMENT_COLUMNS else None
+    key = (not customer_id, segment_column)
+    statement = _PG_STATEMENTS.get(key)
+    if statement is None:
+        statement = _PG_STATEMENTS[key] = _pg_inputs_statement(*key)
+    matched = None if customer_id else normalize_msisdn(ani or "")
+    row = conn.execute(statement, {
+        "customer_id": customer_id, "msisdn": matched,
+        "complaints_since": now - dt.timedelta(days=COMPLAINT_LOOKBACK_DAYS),
+        # Every campaign's longest period: the rules later keep the contacts of this customer's campaigns.
+        "history_since": now - _history_lookback(catalog, rules, list(catalog.campaigns)),
+    }).first()
+    if row is None:
+        raise CustomerNotFound
+    complaints = [ComplaintRow(i, _utc(at), *rest) for i, at, *rest in row.pop_complaints]
+    history = [(campaign, channel, offer, result, _utc(at)) for campaign, channel, offer, result, at in row.pop_history]
+    record = CustomerRecord(row, row.pop_numbers, matched, [UsageRow(*u) for u in row.pop_usage], complaints)
+    stats = {offer_id: (responses, accepted) for offer_id, responses, accepted in row.pop_stats or ()}
+    segment = None if segment_column is None else getattr(row, segment_column)
+    return PopInputs(record, row.pop_campaigns, history, stats, None if segment is None else str(segment))
 
 
 def customer_facts(record: CustomerRecord, now: dt.datetime) -> dict[str, Any]:
@@ -174,20 +272,17 @@ class ContactRecord:
     refusals: dict[str, dt.datetime]
 
 
-def load_contacts(conn: Connection, catalog: Catalog, customer_id: str, rules: Rules,
-                  now: dt.datetime) -> ContactRecord:
-    """One history query serves both the contact caps and the refusal cool-down."""
-    member_of = conn.execute(_MEMBERSHIPS, {"customer_id": customer_id}).scalars().all()
-    campaigns = [catalog.campaigns[c] for c in member_of if c in catalog.campaigns and catalog.campaigns[c].active]
+def contact_record(inputs: PopInputs, catalog: Catalog, rules: Rules, now: dt.datetime) -> ContactRecord:
+    """One contact history serves both the contact caps and the refusal cool-down."""
+    campaigns = [catalog.campaigns[c] for c in inputs.campaign_ids
+                 if c in catalog.campaigns and catalog.campaigns[c].active]
     longest_period = max((days for c in campaigns for _, days in c.caps.values()), default=0)
-    lookback = max(longest_period, rules.contact.refusal_cooldown_days)
-    history = conn.execute(_HISTORY, {"customer_id": customer_id, "since": now - dt.timedelta(days=lookback)})
     mine = {c.campaign_id for c in campaigns}
     cap_window_start = now - dt.timedelta(days=longest_period)
     refusal_start = now - dt.timedelta(days=rules.contact.refusal_cooldown_days)
     times: dict[str, dict[str, list[dt.datetime]]] = {}
     refusals: dict[str, dt.datetime] = {}
-    for campaign_id, channel, offer_id, result, contacted_at in history:
+    for campaign_id, channel, offer_id, result, contacted_at in inputs.history:
         if campaign_id in mine and result in CONTACT_RESULTS and contacted_at > cap_window_start:
             times.setdefault(campaign_id, {}).setdefault(channel, []).append(contacted_at)
         if result == "declined" and offer_id is not None and contacted_at > refusal_start:
@@ -227,7 +322,7 @@ def _candidates(catalog: Catalog, contexts: dict[str, CampaignContext]) -> list[
     return candidates
 
 
-def _usage_view(u: Row) -> dict[str, Any]:
+def _usage_view(u: Any) -> dict[str, Any]:
     return {
         "month": u.month,
         "data_mb": u.data_mb,
@@ -269,7 +364,7 @@ def _customer_view(record: CustomerRecord) -> dict[str, Any]:
     }
 
 
-def _complaint_view(x: Row) -> dict[str, Any]:
+def _complaint_view(x: Any) -> dict[str, Any]:
     return {
         "complaint_id": x.complaint_id,
         "opened_at": x.opened_at,
@@ -377,33 +472,38 @@ def build_pop(
 ) -> dict[str, Any]:
     now = now or dt.datetime.now(dt.UTC)
     write_lock = write_lock or contextlib.nullcontext()
-    conn = session.connection()
-    customer, matched = find_customer(conn, ani=ani, customer_id=customer_id)
-    record = load_record(conn, customer, matched, now)
-    facts = customer_facts(record, now)
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    if postgresql:
+        if session.in_transaction():
+            session.commit()  # the catalog was just (re)loaded on this session: its connection is not autocommit
+        # Autocommit: the one read statement is its own snapshot and the decision insert commits alone,
+        # so a pop costs two round trips (no BEGIN / ROLLBACK / COMMIT of their own).
+        conn = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        inputs = read_inputs_postgresql(conn, catalog, rules, ani=ani, customer_id=customer_id, now=now)
+    else:
+        conn = session.connection()
+        inputs = read_inputs(conn, catalog, rules, ani=ani, customer_id=customer_id, now=now)
+    record, facts = inputs.record, customer_facts(inputs.record, now)
     price = assess_sensitivity(rules.price, facts)
     complaint = assess_sensitivity(rules.complaint, facts)
     facts.update(
         price_level=price.level, price_level_name=price.level_name,
         complaint_level=complaint.level, complaint_level_name=complaint.level_name,
     )
-    contacts = load_contacts(conn, catalog, customer.customer_id, rules, now)
+    segment = str(facts.get(rules.ranking.segment_fact))
+    stats = inputs.stats if inputs.stats_segment == segment else _stats(conn, segment)
+    if not postgresql:
+        session.rollback()  # end the read transaction: a SQLite write must not upgrade a stale snapshot
+    contacts = contact_record(inputs, catalog, rules, now)
     contexts = contacts.campaigns
-    ranked = rank_offers(
-        rules,
-        facts,
-        _candidates(catalog, contexts),
-        _stats(conn, str(facts.get(rules.ranking.segment_fact))),
-        contacts.refusals,
-        now,
-    )
+    ranked = rank_offers(rules, facts, _candidates(catalog, contexts), stats, contacts.refusals, now)
     decision_id = str(uuid.uuid4())
-    session.rollback()  # end the read transaction: a SQLite write must not upgrade a stale snapshot
     with write_lock:
-        session.execute(insert(Decision.__table__).values(
-            decision_id=decision_id, customer_id=customer.customer_id, agent_id=agent_id, created_at=now,
-            rules_version=rules.version, offer_ids=[r.candidate.offer_id for r in ranked],
-        ))
+        session.execute(_INSERT_DECISION, {
+            "decision_id": decision_id, "customer_id": record.customer.customer_id, "agent_id": agent_id,
+            "created_at": now, "rules_version": rules.version,
+            "offer_ids": [r.candidate.offer_id for r in ranked],
+        })
         session.commit()
     complaints = sorted(record.complaints, key=lambda x: (x.status != "open", -x.opened_at.timestamp()))
     pitchable = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import subprocess
 import sys
 import uuid
@@ -109,3 +110,8 @@ def test_several_workers_serve_one_database(database_url, tmp_path):
         assert sum(a["accepted"] for a in answers) == len(items)
         assert sum(a["duplicate"] for a in answers) == len(items)
         assert sum(a["rejected"] for a in answers) == 0
+    # Both workers log to the one server.log (a spawned worker does not inherit the parent's logging).
+    log_lines = [json.loads(line) for line in (tmp_path / "logs" / "server.log").read_text("utf-8").splitlines()]
+    requests_logged = [line for line in log_lines if line.get("event") == "request"]
+    assert sum(line["route"] == "/v1/pop" for line in requests_logged) == 20
+    assert sum(line["route"] == "/v1/outcomes" for line in requests_logged) == len(batches)
