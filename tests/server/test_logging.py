@@ -23,7 +23,7 @@ def test_a_worker_keeps_logging_into_the_file_its_parent_rotated(tmp_path, resto
     assert not rotator.rotate_if_due()  # no file yet or a small one: nothing to do
     written = 0
     for round_ in range(4):
-        for i in range(30):
+        for _ in range(30):
             log.info("line", extra={"event": "test", "n": written})
             written += 1
         flush_logs()
