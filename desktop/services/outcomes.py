@@ -46,12 +46,8 @@ class OutcomeService:
         )
         now = self._clock()
         draft.check_time(now)
-        if pop_id is None:
-            pop_id, popped_at = self._store.pops.find(document.decision_id, draft.call_id) or (None, None)
-        else:
-            popped_at = self._store.pops.popped_at(pop_id)
-            pop_id = pop_id if popped_at is not None else None
-        return self._store.record_outcome(draft.finalize(recorded_at=now, pop_id=pop_id, popped_at=popped_at))
+        # The pop it answers is looked up in the save's own transaction (one transaction per click).
+        return self._store.record_outcome(draft.finalize(recorded_at=now, pop_id=pop_id), link_pop=True)
 
     def recent_local_contacts(self, customer_id: str) -> list[LocalContact]:
         """Outcomes recorded here for this customer in the local-guidance window (30 days)."""

@@ -7,6 +7,7 @@ services can tell the agent what happened; a failed write leaves nothing half-do
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import functools
 import json
@@ -15,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, Engine, delete, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, select, update
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -107,6 +108,33 @@ def _content(payload: dict[str, Any]) -> str:
     return json.dumps({k: v for k, v in payload.items() if k not in ("outcome_id", "recorded_at")}, sort_keys=True)
 
 
+# Built once: an outcome save only binds values (building the statements cost more than SQLite's work).
+_EARLIER_OUTCOMES = (
+    select(models.OutboxItem.payload, models.OutboxItem.pop_id, models.OutboxItem.popped_at)
+    .where(models.OutboxItem.decision_id == bindparam("decision_id"),
+           models.OutboxItem.recorded_at >= bindparam("since"))
+)
+_INSERT_OUTBOX = insert(models.OutboxItem)
+_INSERT_CONTACT = insert(models.LocalContact)
+
+
+_POP_BY_ID = select(models.PopLog.id, models.PopLog.popped_at).where(models.PopLog.id == bindparam("pop_id"))
+_POP_OF_DECISION = (
+    select(models.PopLog.id, models.PopLog.popped_at)
+    .where(models.PopLog.decision_id == bindparam("decision_id"))
+    .order_by((models.PopLog.call_id == bindparam("call_id")).desc(), models.PopLog.id.desc())
+    .limit(1)
+)
+
+
+def _linked_to_pop(conn: Connection, record: OutcomeRecord) -> OutcomeRecord:
+    row = conn.execute(_POP_BY_ID, {"pop_id": record.pop_id}).first() if record.pop_id is not None else None
+    if row is None:
+        row = conn.execute(_POP_OF_DECISION, {"decision_id": record.decision_id, "call_id": record.call_id}).first()
+    pop_id, popped_at = (row.id, row.popped_at) if row is not None else (None, None)
+    return dataclasses.replace(record, pop_id=pop_id, popped_at=popped_at)
+
+
 class OutcomeRepository(_Repository):
     """The outbox (delivery state) and local_contacts (what this workstation recorded).
 
@@ -115,63 +143,40 @@ class OutcomeRepository(_Repository):
     """
 
     generation = 0
+    _modes_restricted = False
 
     @_guarded
-    def record_outcome(self, record: OutcomeRecord) -> OutcomeRecord:
+    def record_outcome(self, record: OutcomeRecord, *, link_pop: bool = False) -> OutcomeRecord:
         """Store the outcome durably (committed, synchronous=FULL) and return it.
 
         A repeat of an outcome already recorded for the same pop and call moments ago (same content) returns
-        the first record instead of storing a second one.
+        the first record instead of storing a second one. `link_pop`: set the record's pop_id / popped_at
+        from the pop log in the same transaction: its pop_id when that pop is logged, else the latest pop of
+        its decision (of the same call first), else none.
         """
-        payload = record.to_payload()
         with self._writing() as conn:
-            earlier = conn.execute(
-                select(models.OutboxItem.payload, models.OutboxItem.pop_id, models.OutboxItem.popped_at)
-                .where(
-                    models.OutboxItem.decision_id == record.decision_id,
-                    models.OutboxItem.recorded_at >= record.recorded_at - DOUBLE_PRESS_WINDOW,
-                )
-            ).all()
+            if link_pop:
+                record = _linked_to_pop(conn, record)
+            payload = record.to_payload()
+            earlier = conn.execute(_EARLIER_OUTCOMES, {
+                "decision_id": record.decision_id, "since": record.recorded_at - DOUBLE_PRESS_WINDOW}).all()
             for row in earlier:
                 if _content(row.payload) == _content(payload):
                     return _record_from_payload(row.payload, row.pop_id, row.popped_at)
-            conn.execute(
-                insert(models.OutboxItem).values(
-                    outcome_id=record.outcome_id,
-                    payload=payload,
-                    decision_id=record.decision_id,
-                    customer_id=record.customer_id,
-                    offer_id=record.offer_id,
-                    campaign_id=record.campaign_id,
-                    wave=record.wave,
-                    result=record.result.value,
-                    agent_id=record.agent_id,
-                    call_id=record.call_id,
-                    recorded_at=record.recorded_at,
-                    pop_id=record.pop_id,
-                    popped_at=record.popped_at,
-                    status=OutboxStatus.PENDING.value,
-                    attempts=0,
-                )
-            )
+            common = {
+                "outcome_id": record.outcome_id, "decision_id": record.decision_id,
+                "customer_id": record.customer_id, "offer_id": record.offer_id, "campaign_id": record.campaign_id,
+                "wave": record.wave, "result": record.result.value, "agent_id": record.agent_id,
+                "call_id": record.call_id, "recorded_at": record.recorded_at, "pop_id": record.pop_id,
+                "popped_at": record.popped_at,
+            }
+            conn.execute(_INSERT_OUTBOX, {**common, "payload": payload, "status": OutboxStatus.PENDING.value,
+                                          "attempts": 0})
             self.generation += 1  # before the commit: a reader that races it sees a new generation
-            conn.execute(
-                insert(models.LocalContact).values(
-                    outcome_id=record.outcome_id,
-                    customer_id=record.customer_id,
-                    offer_id=record.offer_id,
-                    result=record.result.value,
-                    recorded_at=record.recorded_at,
-                    agent_id=record.agent_id,
-                    campaign_id=record.campaign_id,
-                    wave=record.wave,
-                    decision_id=record.decision_id,
-                    call_id=record.call_id,
-                    pop_id=record.pop_id,
-                    popped_at=record.popped_at,
-                )
-            )
-        restrict_modes(self._path)  # the first write creates -wal/-shm
+            conn.execute(_INSERT_CONTACT, common)
+        if not self._modes_restricted:
+            restrict_modes(self._path)  # the first write creates -wal/-shm
+            self._modes_restricted = True
         return record
 
     @_guarded
@@ -393,24 +398,6 @@ class PopLogRepository(_Repository):
                 ).returning(models.PopLog.id)
             ).scalar_one()
 
-    @_guarded
-    def popped_at(self, pop_id: int) -> dt.datetime | None:
-        with self._read.connect() as conn:
-            return conn.execute(select(models.PopLog.popped_at).where(models.PopLog.id == pop_id)).scalar()
-
-    @_guarded
-    def find(self, decision_id: str, call_id: str | None) -> tuple[int, dt.datetime] | None:
-        """The pop an outcome answers: the latest with this decision, preferring the same call."""
-        t = models.PopLog
-        with self._read.connect() as conn:
-            row = conn.execute(
-                select(t.id, t.popped_at)
-                .where(t.decision_id == decision_id)
-                .order_by((t.call_id == call_id).desc() if call_id else t.id.desc(), t.id.desc())
-                .limit(1)
-            ).first()
-        return None if row is None else (row.id, row.popped_at)
-
 
 class LocalStore:
     """The desktop's SQLite file. Thread-safe: share one instance between the UI and the sync worker."""
@@ -425,8 +412,8 @@ class LocalStore:
         # Held by SyncService while it sends: one delivery run at a time per store, whatever thread asks.
         self.sync_lock = threading.Lock()
 
-    def record_outcome(self, record: OutcomeRecord) -> OutcomeRecord:
-        return self.outcomes.record_outcome(record)
+    def record_outcome(self, record: OutcomeRecord, *, link_pop: bool = False) -> OutcomeRecord:
+        return self.outcomes.record_outcome(record, link_pop=link_pop)
 
     def pragma(self, name: str) -> Any:
         with self.engine.connect() as conn:

@@ -220,10 +220,21 @@ def test_pop_log_links_outcomes(store):
     second = store.pops.log(popped_at=T0 + dt.timedelta(minutes=5), state="stale", call_id="call-2",
                             customer_id="C1", decision_id="d1", agent_id="a", offers_presented=[], suppressed=[],
                             campaign_id=None, wave=None)
-    assert store.pops.find("d1", "call-1") == (first, T0)
-    assert store.pops.find("d1", None)[0] == second
-    assert store.pops.find("unknown", None) is None
-    assert store.pops.popped_at(first) == T0
+    at = T0 + dt.timedelta(minutes=6)
+
+    def linked(**fields) -> tuple[int | None, dt.datetime | None]:
+        kept = store.record_outcome(record(at=at, **fields), link_pop=True)
+        return kept.pop_id, kept.popped_at
+
+    # The same call's pop first, else the latest pop of the decision; a given pop_id wins when logged.
+    assert linked(decision_id="d1", call_id="call-1") == (first, T0)
+    assert linked(decision_id="d1", call_id="call-9", result="accepted") == (second, T0 + dt.timedelta(minutes=5))
+    assert linked(decision_id="d1", call_id="call-2", pop_id=first, result="considering") == (first, T0)
+    assert linked(decision_id="d1", call_id="call-1", pop_id=999, result="callback",
+                  callback_at=at + dt.timedelta(hours=1)) == (first, T0)
+    assert linked(decision_id="unknown", pop_id=first) == (first, T0)
+    assert linked(decision_id="unknown", call_id="call-1") == (None, None)
+    assert store.record_outcome(record(at=at, decision_id="d1", pop_id=first)).pop_id == first  # kept as given
 
 
 def test_naive_times_are_refused(store):
