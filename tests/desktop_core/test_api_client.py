@@ -205,3 +205,25 @@ def test_custom_ca_bundle(tmp_path):
         untrusted.close()
     assert caught.value.user_error.code == "tls_failed"
     assert isinstance(caught.value, Unreachable)  # a pop falls back to cached data like any outage
+
+
+def test_proxy_and_ca_settings_come_from_the_environment_once(monkeypatch, tmp_path):
+    """Read at construction (requests would re-read the environment on every request): a proxy applies
+    unless NO_PROXY names the server; REQUESTS_CA_BUNDLE stands in for the default trust store."""
+    bundle = tmp_path / "company-ca.pem"
+    bundle.write_text("not read here")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "analytics.internal")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    proxied = AnalyticsClient("https://analytics.example.com", lambda: "t")
+    direct = AnalyticsClient("https://analytics.internal", lambda: "t")
+    pinned = AnalyticsClient("https://analytics.example.com", lambda: "t", verify="/etc/callcue/ca.pem")
+    try:
+        assert proxied._session.proxies.get("https") == "http://proxy.example:3128"
+        assert "https" not in direct._session.proxies
+        assert not proxied._session.trust_env
+        assert proxied.verify == str(bundle)
+        assert pinned.verify == "/etc/callcue/ca.pem"  # a configured bundle wins over the environment
+    finally:
+        for client in (proxied, direct, pinned):
+            client.close()
