@@ -11,7 +11,6 @@ No business logic lives here; every decision is made in a service, the router or
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -24,6 +23,7 @@ from desktop.domain.errors import UserError, UserFacingError
 from desktop.panel_session import PanelSession, open_store_safely, resources_dir
 from desktop.remote.credentials import CredentialStore
 from desktop.runtime.connectors_host import ConnectorsHost
+from desktop.runtime.memory import IdleCollector
 from desktop.runtime.single_instance import CommandRejected
 from desktop.services.config import Config, ConfigPaths, save_user_settings
 from desktop.services.logfiles import private_directory, private_file
@@ -34,9 +34,9 @@ from desktop.ui.sign_in import SignInDialog
 from desktop.ui.theme import apply_theme, resolve_theme
 from desktop.ui.tray import Tray, app_icon
 
-# A few seconds after start-up (window shown, bridge imported) every object alive is start-up state: moving
-# it out of the collector's generations keeps full collections, which pause the GUI thread, short.
-SETTLE_AFTER_START_MS = 3000
+# Full garbage collections wait for this long without a call (see IdleCollector); the first, a few seconds
+# after start-up, freezes the start-up state (window shown, bridge imported).
+SETTLE_AFTER_START_S = 3.0
 GIL_SWITCH_INTERVAL_S = 0.001
 # Qt's raster engine hands every fill of 96 or more spans (a card's background, the window's) to its GUI
 # thread pool and waits for it. On the 2-core desktops of a contact centre, whose other core runs the fetch
@@ -110,6 +110,7 @@ class CallCueApp(QtCore.QObject):
             self.tray.show()
         self._sign_in_dialog: SignInDialog | None = None
         self.stats_window = None  # desktop.ui.stats_window.StatsWindow while open (imported when first opened)
+        self.memory = IdleCollector(lambda: self.window.has_calls(), quiet_s=SETTLE_AFTER_START_S, parent=self)
         self._closed = False
 
     # ------------------------------------------------------------------ the panel's parts
@@ -177,7 +178,7 @@ class CallCueApp(QtCore.QObject):
             self.window.show()
         if self.config.bridge.port:
             self._start_bridge()  # after the window: the agent sees the panel first
-        QtCore.QTimer.singleShot(SETTLE_AFTER_START_MS, self, gc.freeze)
+        self.memory.start()
         if self.session.account is None or not self.session.current_token():
             if not self.headless:
                 self.ask_sign_in()
@@ -232,6 +233,7 @@ class CallCueApp(QtCore.QObject):
         if self.stats_window is not None:
             old, self.stats_window = self.stats_window, None
             old.close()
+        self.memory.stop()
         self.connectors.stop()
         if self.bridge is not None:
             self.bridge.stop()

@@ -171,6 +171,10 @@ class PanelWidget(Localized, QtWidgets.QWidget):
     def view(self, call_id: str) -> PopView | None:
         return self._views.get(call_id)
 
+    def has_calls(self) -> bool:
+        """A call is on screen (ringing, in progress or in wrap-up)."""
+        return bool(self._views)
+
     def show_pop(self, call_id: str, result, *, activate: bool = True) -> None:
         """Show or update a call's tab. New calls open a tab; the panel appears without taking focus."""
         view = self._views.get(call_id)
