@@ -24,6 +24,7 @@ from desktop.panel_session import PanelSession, open_store_safely, resources_dir
 from desktop.remote.credentials import CredentialStore
 from desktop.runtime.connectors_host import ConnectorsHost
 from desktop.runtime.memory import IdleCollector
+from desktop.runtime.painting import serial_painting
 from desktop.runtime.single_instance import CommandRejected
 from desktop.services.config import Config, ConfigPaths, save_user_settings
 from desktop.services.logfiles import private_directory, private_file
@@ -38,17 +39,6 @@ from desktop.ui.tray import Tray, app_icon
 # after start-up, freezes the start-up state (window shown, bridge imported).
 SETTLE_AFTER_START_S = 3.0
 GIL_SWITCH_INTERVAL_S = 0.001
-# Qt's raster engine hands every fill of 96 or more spans (a card's background, the window's) to its GUI
-# thread pool and waits for it. On the 2-core desktops of a contact centre, whose other core runs the fetch
-# and the store, the hand-over costs more than the fill: a zh_CN pop repainted in 11 ms with the pool and in
-# 2.5 ms without (offscreen); re-pops painted 1.5-2 ms sooner in bench/pop_latency. Qt reads the variable
-# once, at its first fill: it must be set before anything paints.
-NO_GUI_THREADPOOL = ("QT_NO_GUI_THREADPOOL", "1")
-
-
-def serial_painting() -> None:
-    """Paint on the GUI thread alone (see NO_GUI_THREADPOOL), unless the environment already says."""
-    os.environ.setdefault(*NO_GUI_THREADPOOL)
 
 __all__ = ["CallCueApp", "open_store_safely", "resources_dir"]
 

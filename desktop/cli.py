@@ -97,7 +97,7 @@ def _pop_argv(args: argparse.Namespace) -> list[str]:
 def _qt_application(headless: bool):
     if headless:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    from desktop.app import serial_painting
+    from desktop.runtime.painting import serial_painting
 
     serial_painting()
     from PySide6 import QtCore, QtWidgets

@@ -118,9 +118,18 @@ class PanelController(QtCore.QObject):
         if instant is None:
             self.runner.submit("db", self.pops.cached, key, name="pop.cached", owner=self,
                                on_done=lambda result: self._show(call_id, generation, result))
-        self.runner.submit("net", self._fetch, key, name="pop.fetch", owner=self,
-                           on_done=lambda result: self._show(call_id, generation, result),
-                           on_error=lambda exc: self._fetch_crashed(call_id, generation, key, exc))
+
+        def fetch() -> None:
+            self.runner.submit("net", self._fetch, key, name="pop.fetch", owner=self,
+                               on_done=lambda result: self._show(call_id, generation, result),
+                               on_error=lambda exc: self._fetch_crashed(call_id, generation, key, exc))
+
+        if instant is None:
+            fetch()
+        else:
+            # The agent already sees the caller: the fetch's Python (HTTP, parsing) starts after the
+            # paint instead of competing with it for the interpreter.
+            self._after_paint(fetch)
 
     def _fetch(self, key: PopKey) -> PopResult:
         # The cache write waits until the live result is on screen (see _show).

@@ -3,12 +3,15 @@ a screenshot in each language; `callcue pop` from a second process reaches the r
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 
 import pytest
 from PySide6 import QtGui
+
+from desktop.runtime.single_instance import InstanceNotResponding, SingleInstance
 
 
 @pytest.mark.parametrize("language", ["zh_CN", "en"])
@@ -25,7 +28,7 @@ def test_demo_pops_a_real_caller_and_writes_a_screenshot(tmp_path, language):
     assert not image.isNull() and image.width() >= 380 and image.height() >= 600
 
 
-def test_second_callcue_forwards_pop_and_bad_events_are_refused(tmp_path):
+def test_second_callcue_forwards_pop_and_bad_events_are_refused(tmp_path, qapp, monkeypatch):
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path),
            "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_DATA_HOME": str(tmp_path / "data"),
            "XDG_STATE_HOME": str(tmp_path / "state"), "TMPDIR": str(tmp_path),
@@ -33,13 +36,24 @@ def test_second_callcue_forwards_pop_and_bad_events_are_refused(tmp_path):
     panel = subprocess.Popen([sys.executable, "-m", "desktop.cli", "run", "--headless"], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        forwarded = None
-        for _ in range(100):  # the panel needs a moment to start listening; each try waits up to 2 s
-            forwarded = subprocess.run(
-                [sys.executable, "-m", "desktop.cli", "pop", "--ani", "13800138000", "--call-id", "c-1"],
-                capture_output=True, text=True, timeout=30, env=env)
-            if forwarded.returncode == 0 or panel.poll() is not None:
+        # Wait until the panel listens (a `callcue pop` sent before that would start a panel of its own):
+        # asked from this process, which never becomes an instance, waiting on the panel between tries.
+        monkeypatch.setenv("TMPDIR", str(tmp_path))  # where the panel's socket is (Qt's temp directory)
+        instance = SingleInstance("callcue")
+        listening = False
+        for _ in range(150):
+            try:
+                listening = instance.try_forward(["show"], timeout_ms=2000)
+            except InstanceNotResponding:
+                listening = False  # bound but not yet answering: still starting
+            if listening or panel.poll() is not None:
                 break
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                panel.wait(timeout=0.1)
+        assert listening, "the panel never started listening"
+        forwarded = subprocess.run(
+            [sys.executable, "-m", "desktop.cli", "pop", "--ani", "13800138000", "--call-id", "c-1"],
+            capture_output=True, text=True, timeout=30, env=env)
         assert panel.poll() is None, panel.stderr.read()
         assert forwarded is not None and forwarded.returncode == 0, forwarded.stderr
         refused = subprocess.run([sys.executable, "-m", "desktop.cli", "pop", "--call-id", "c-2"],
