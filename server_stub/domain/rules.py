@@ -27,8 +27,18 @@ class _MissingAsDash(dict):
         return "—"
 
 
-def render(template: str, facts: Mapping[str, Any]) -> str:
-    values = _MissingAsDash({k: ("—" if v is None else v) for k, v in facts.items()})
+def render(template: str, facts: Mapping[str, Any], language: str = "zh") -> str:
+    """Fill `{fact}` placeholders. A fact with display names (FactSheet) shows the name in `language`
+    (a zh text must not say "gold" or "high"); a Text value shows its own `language` side."""
+    names = getattr(facts, "display_names", {})
+    values = _MissingAsDash()
+    for key, value in facts.items():
+        named = names.get(key, {}).get(str(value)) if key in names else None
+        if named is not None:
+            value = named
+        if isinstance(value, Text):
+            value = getattr(value, language)
+        values[key] = "—" if value is None else value
     return template.format_map(values)
 
 
@@ -38,7 +48,15 @@ class Text:
     en: str
 
     def render(self, facts: Mapping[str, Any]) -> dict[str, str]:
-        return {"zh": render(self.zh, facts), "en": render(self.en, facts)}
+        return {"zh": render(self.zh, facts, "zh"), "en": render(self.en, facts, "en")}
+
+
+class FactSheet(dict):
+    """A customer's facts (raw values, which conditions compare) plus the display names texts quote."""
+
+    def __init__(self, facts: Mapping[str, Any], display_names: Mapping[str, Mapping[str, Text]]) -> None:
+        super().__init__(facts)
+        self.display_names = display_names
 
 
 _OPS = {
@@ -132,6 +150,10 @@ class Boost:
     when: tuple[Condition, ...]
     add: float
     reason: Text
+    offer_ids: tuple[str, ...] = ()  # empty: every offer of the category
+
+    def applies_to(self, offer_id: str, category: str) -> bool:
+        return category == self.category and (not self.offer_ids or offer_id in self.offer_ids)
 
 
 @dataclass(frozen=True)
@@ -153,6 +175,14 @@ class Rules:
     suppression: tuple[SuppressionRule, ...]
     contact: ContactPolicy
     ranking: RankingSpec
+    # fact -> raw value -> what texts show for it: {value_tier} reads 金卡 in zh and "gold" in en.
+    display_names: Mapping[str, Mapping[str, Text]] = field(default_factory=dict)
+
+    def fact_sheet(self, facts: Mapping[str, Any]) -> FactSheet:
+        return FactSheet(facts, self.display_names)
+
+    def display_name(self, fact: str, value: Any) -> Text | Any:
+        return self.display_names.get(fact, {}).get(str(value), value)
 
 
 # ---------------------------------------------------------------- loading
@@ -165,6 +195,13 @@ def _get(table: Mapping[str, Any], key: str, path: str, kind: type | tuple[type,
     value = table[key]
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise RulesError(f"rules: {where} has the wrong type ({type(value).__name__})")
+    return value
+
+
+def _get_optional_table(table: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = table.get(key, {})
+    if not isinstance(value, dict):
+        raise RulesError(f"rules: {key} must be a table")
     return value
 
 
@@ -267,12 +304,16 @@ def parse_rules(data: Mapping[str, Any]) -> Rules:
     boosts = []
     for i, raw in enumerate(ranking_table.get("boosts", [])):
         where = f"ranking.boosts[{i}]"
+        offer_ids = raw.get("offers", [])
+        if not isinstance(offer_ids, list) or not all(isinstance(o, str) for o in offer_ids):
+            raise RulesError(f"rules: {where}.offers must be a list of offer ids")
         boosts.append(
             Boost(
                 category=_category(_get(raw, "category", where, str), f"{where}.category"),
                 when=_conditions(raw, where),
                 add=float(_get(raw, "add", where, (int, float))),
                 reason=_text(raw, "reason", where),
+                offer_ids=tuple(offer_ids),
             )
         )
     ranking = RankingSpec(
@@ -285,6 +326,11 @@ def parse_rules(data: Mapping[str, Any]) -> Rules:
     )
     if ranking.prior_strength <= 0:
         raise RulesError("rules: ranking.prior_strength must be positive")
+    display_names = {}
+    for fact, table in _get_optional_table(data, "display_names").items():
+        if not isinstance(table, dict):
+            raise RulesError(f"rules: display_names.{fact} must be a table of value = {{ zh, en }}")
+        display_names[fact] = {str(value): _text(table, value, f"display_names.{fact}") for value in table}
     return Rules(
         version=_get(data, "version", "", str),
         price=_sensitivity(_get(sensitivity, "price", "sensitivity", dict), "sensitivity.price"),
@@ -293,6 +339,7 @@ def parse_rules(data: Mapping[str, Any]) -> Rules:
         suppression=tuple(suppression),
         contact=contact,
         ranking=ranking,
+        display_names=display_names,
     )
 
 
@@ -475,10 +522,10 @@ def rank_offers(
         score = ranking.base_weight * acceptance
         reasons = []
         for boost in ranking.boosts:
-            if boost.category == candidate.category and all_hold(boost.when, facts):
+            if boost.applies_to(candidate.offer_id, candidate.category) and all_hold(boost.when, facts):
                 score += boost.add
                 reasons.append({"code": f"boost_{boost.category}", **boost.reason.render(facts)})
-        segment = facts.get(ranking.segment_fact) or "—"
+        segment = rules.display_name(ranking.segment_fact, facts.get(ranking.segment_fact) or "—")
         if responses:
             reasons.append(
                 {

@@ -254,6 +254,7 @@ def customer_facts(record: CustomerRecord, now: dt.datetime) -> dict[str, Any]:
         "marketing_complaints_180d": sum(1 for x in record.complaints if x.category == "marketing"),
         "data_mb": latest.data_mb if latest else 0,
         "data_gb": round(latest.data_mb / 1024, 1) if latest else 0,
+        "voice_min": latest.voice_min if latest else 0,
         "roaming_mb": latest.roaming_data_mb if latest else 0,
         "roaming_min": latest.roaming_voice_min if latest else 0,
         "roaming_activity": sum(u.roaming_data_mb + u.roaming_voice_min for u in record.usage),
@@ -483,7 +484,7 @@ def build_pop(
     else:
         conn = session.connection()
         inputs = read_inputs(conn, catalog, rules, ani=ani, customer_id=customer_id, now=now)
-    record, facts = inputs.record, customer_facts(inputs.record, now)
+    record, facts = inputs.record, rules.fact_sheet(customer_facts(inputs.record, now))
     price = assess_sensitivity(rules.price, facts)
     complaint = assess_sensitivity(rules.complaint, facts)
     facts.update(

@@ -180,7 +180,24 @@ def test_ranking_learns_from_outcomes(api):
     offers = offers_by_id(doc)
     assert offers["RBT-CLASSIC"]["score"] > offers["ADDON-DATA-20G"]["score"]
     assert offers["RBT-CLASSIC"]["responses"] == 30
-    assert "100%" in offers["RBT-CLASSIC"]["reasons"][-1]["en"]
+    learned = offers["RBT-CLASSIC"]["reasons"][-1]
+    assert "100%" in learned["en"] and "gold" in learned["en"]
+    assert "金卡" in learned["zh"] and "gold" not in learned["zh"]
+
+
+def test_reasons_name_values_in_the_agents_language(api):
+    """A zh text never shows a raw English value ("gold", "high"): [display_names] in rules.toml."""
+    add_customer(api.session, "C10", "13000130000", value_tier="diamond", bill_inquiries_3m=3,
+                 downgrades_12m=1, bills=(20000, 12900, 12900))
+    doc = api.pop(customer_id="C10")
+    offers = offers_by_id(doc)
+    plan_reason = next(r for r in offers["PLAN-5G-199"]["reasons"] if r["code"] == "boost_plan")
+    assert plan_reason == {"code": "boost_plan", "zh": "高价值客户（钻石）", "en": "High-value customer (diamond)"}
+    price = next(r for r in offers["PLAN-5G-199"]["suppressed_by"] if r["code"] == "price_sensitive")
+    assert "（高）" in price["zh"] and "high" not in price["zh"]
+    assert "(high)" in price["en"]
+    prior = offers["RBT-CLASSIC"]["reasons"][-1]
+    assert prior["code"] == "catalog_prior" and "%" in prior["zh"] and "no responses" in prior["en"]
 
 
 def test_each_pop_is_a_new_decision_with_its_offers(api):
