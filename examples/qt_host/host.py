@@ -180,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.headless:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    # Recommended for hosts (docs/sdk.md, "Paint speed"): paint on the GUI thread, set before Qt paints.
+    os.environ.setdefault("QT_NO_GUI_THREADPOOL", "1")
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     config = PanelConfig(server_url=args.server_url, agent_id=args.agent_id, language=args.lang,
                          theme=args.theme, store_path=args.store, require_api="1.0")
