@@ -178,14 +178,18 @@ class PanelWidget(Localized, QtWidgets.QWidget):
     def show_pop(self, call_id: str, result, *, activate: bool = True) -> None:
         """Show or update a call's tab. New calls open a tab; the panel appears without taking focus."""
         view = self._views.get(call_id)
-        if view is None:
+        new_call = view is None
+        if new_call:
             view = self._spare_views.pop() if self._spare_views else self._new_view()
             self._views[call_id] = view
+        in_front = activate or self.tabs.currentWidget() is view
+        # A new call's view is rendered before it joins the tabs, while it is hidden: in a visible view,
+        # each label that appears makes Qt lay out the whole panel at once (~0.35 ms each, several per pop).
+        view.render(result, defer=not in_front)
+        if new_call:
             self.tabs.addTab(view, "")
             if not self._spare_timer.isActive():  # restarting it on every call would starve it in a burst
                 self._spare_timer.start()
-        in_front = activate or self.tabs.currentWidget() is view
-        view.render(result, defer=not in_front)
         self._set_tab_title(call_id)
         if activate:
             self.tabs.setCurrentWidget(view)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 
 from desktop.ui.i18n import Localized, Texts, pick
-from desktop.ui.qt import Qt, QtWidgets, Signal
+from desktop.ui.qt import Qt, QtCore, QtWidgets, Signal
 
 LEVEL_ORDER = {"none": 0, "low": 1, "medium": 2, "high": 3}
 # Pitchable offers shown at once: the agent pitches the first, the next two are the fallbacks; the rest
@@ -21,15 +21,60 @@ LEVEL_ORDER = {"none": 0, "low": 1, "medium": 2, "high": 3}
 OFFERS_SHOWN = 3
 
 
+# A wrapped label may shrink to this width; it asks for this width when there is room (the panel's own
+# width decides, through heightForWidth).
+WRAP_MIN_WIDTH = 60
+WRAP_HINT_WIDTH = 200
+
+
+class WrappedLabel(QtWidgets.QLabel):
+    """A word-wrapped label with cheap size hints. On every text change QLabel works out a wrapped label's
+    hints by laying its text out three times, once at width 0, where each Chinese character becomes a line
+    of its own. And the panel's nested layouts (scroll area, cards, form rows) ask each wrapped label its
+    height for a width ~175 times per pop for ~7 distinct (text, width) pairs; QLabel lays the text out
+    anew each time. Here the minimum is small and fixed, and heights are remembered per text and width
+    until the font or style changes."""
+
+    HEIGHT_CACHE_SIZE = 64
+
+    def __init__(self, text: str = "", parent=None) -> None:
+        super().__init__(text, parent)
+        self.setWordWrap(True)
+        self._heights: dict[tuple[int, str], int] = {}
+
+    def heightForWidth(self, width: int) -> int:
+        key = (width, self.text())
+        height = self._heights.get(key)
+        if height is None:
+            if len(self._heights) >= self.HEIGHT_CACHE_SIZE:
+                self._heights.clear()
+            height = self._heights[key] = super().heightForWidth(width)
+        return height
+
+    def changeEvent(self, event) -> None:
+        if event.type() in (QtCore.QEvent.Type.FontChange, QtCore.QEvent.Type.StyleChange):
+            self._heights.clear()  # a re-polish (state colours, bold) may change the font
+        super().changeEvent(event)
+
+    def _one_line(self, width: int) -> QtCore.QSize:
+        margins = self.contentsMargins()
+        return QtCore.QSize(width, self.fontMetrics().height() + margins.top() + margins.bottom()
+                            + 2 * self.margin())
+
+    def minimumSizeHint(self) -> QtCore.QSize:
+        return self._one_line(WRAP_MIN_WIDTH)
+
+    def sizeHint(self) -> QtCore.QSize:
+        return self._one_line(WRAP_HINT_WIDTH)
+
+
 def _label(text: str = "", role: str | None = None, wrap: bool = False, selectable: bool = False,
            **props) -> QtWidgets.QLabel:
-    label = QtWidgets.QLabel(text)
+    label = WrappedLabel(text) if wrap else QtWidgets.QLabel(text)
     if role:
         label.setProperty("role", role)
     for key, value in props.items():
         label.setProperty(key, value)
-    if wrap:
-        label.setWordWrap(True)
     if selectable:  # only what agents copy (name, number, script): selectable labels cost layout time
         label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     return label
@@ -356,9 +401,11 @@ class PopView(Localized, QtWidgets.QWidget):
             self._update(self.result, None)
 
     def reset(self) -> None:
-        """Forget the call shown (the view is about to be reused for another call)."""
+        """Forget the call shown (the view is about to be reused for another call). Every text is emptied,
+        but the (hidden) view keeps its widgets' visibility: showing the customer part again costs ~1.3 ms,
+        and the next caller is most often one with a document (a re-pop shows the cached one at once)."""
         self._show_more = self._show_suppressed = False
-        self._show_document(None)
+        self._shown_document = None
         for label in self.findChildren(QtWidgets.QLabel):
             if label is not self.offers_title and label is not self.contact.title and label is not self.details.title:
                 label.setText("")
@@ -372,7 +419,7 @@ class PopView(Localized, QtWidgets.QWidget):
         self._built = True
         self._render_state(result, now or dt.datetime.now(dt.UTC))
         self._render_header(result)
-        if result.document is not self._shown_document:
+        if result.document is not self._shown_document or result.document is None:
             self._show_document(result.document)
         _set_visible(self.unknown_box, result.document is None and str(result.state) == "unknown_caller")
         if not self.unknown_box.isHidden() and not self.unknown_title.text():
