@@ -169,3 +169,22 @@ def test_the_chinese_pop_has_no_english_words_in_its_warnings(qtbot, server_docs
     text = "\n".join(label.text() for label in box.findChildren(QtWidgets.QLabel))
     assert "投诉敏感" in text and ("[未结]" in text or "[已解决]" in text), text
     assert "[open]" not in text and "[resolved]" not in text
+
+
+def test_wrapped_label_heights_follow_text_width_and_font(qtbot):
+    """WrappedLabel remembers heights per (width, text): never a stale one after a text or font change."""
+    from desktop.ui.pop_view import WrappedLabel
+
+    label = WrappedLabel("短")
+    qtbot.addWidget(label)
+    one_line = label.heightForWidth(300)
+    assert label.heightForWidth(300) == one_line == QtWidgets.QLabel.heightForWidth(label, 300)
+    label.setText("话费敏感：不要推荐新套餐、升档或新增付费业务；关怀与挽留类可推荐。" * 3)
+    long_wide = label.heightForWidth(300)
+    assert long_wide > one_line
+    assert label.heightForWidth(120) > long_wide  # narrower: more lines
+    font = label.font()
+    font.setPointSizeF(font.pointSizeF() * 2)
+    label.setFont(font)
+    assert label.heightForWidth(300) == QtWidgets.QLabel.heightForWidth(label, 300) > long_wide
+    assert label.minimumSizeHint().width() < label.sizeHint().width() <= 300
