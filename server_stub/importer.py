@@ -1239,15 +1239,16 @@ def _write_batch(connection, converter: RowConverter, batch: list[ConvertedRow])
             for position, number in enumerate(row.msisdns)
         ]
         if numbers:
-            _upsert(connection, CustomerNumber.__table__, numbers, "msisdn", ["customer_id", "is_primary"])
+            _upsert(connection, CustomerNumber.__table__, numbers, ("msisdn", "customer_id"), ["is_primary"])
     return len(ids) - len(existing), len(existing)
 
 
-def _upsert(connection, table: Table, rows: list[dict], key: str, update_columns: list[str]) -> None:
+def _upsert(connection, table: Table, rows: list[dict], key: str | tuple[str, ...], update_columns: list[str]) -> None:
     insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     statement = insert(table)
+    keys = (key,) if isinstance(key, str) else key
     statement = statement.on_conflict_do_update(
-        index_elements=[table.c[key]],
+        index_elements=[table.c[k] for k in keys],
         set_={column: statement.excluded[column] for column in update_columns},
     )
     connection.execute(statement, rows)

@@ -79,16 +79,33 @@ class Customer(Base):
     dnd_since: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     attributes: Mapped[dict] = mapped_column(JSON, default=dict)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    # What a Chinese carrier's agent expects on screen (migration 0002, fed by the customers feed).
+    brand: Mapped[str | None] = mapped_column(String(40))  # 全球通 / 动感地带 / 神州行 or the operator's own
+    service_status: Mapped[str | None] = mapped_column(String(20))  # vocabulary.SERVICE_STATUSES
+    balance_fen: Mapped[int | None] = mapped_column(BigInteger)
+    arrears_fen: Mapped[int | None] = mapped_column(BigInteger)
+    contract_end: Mapped[dt.date | None] = mapped_column(Date)
+    account_manager: Mapped[str | None] = mapped_column(String(100))
+    handset: Mapped[str | None] = mapped_column(String(100))
+    star_level: Mapped[int | None] = mapped_column(Integer)  # 星级 0..7, instead of / beside credit_score
+    relation_kind: Mapped[str | None] = mapped_column(String(20))  # vocabulary.RELATION_KINDS
+    group_id: Mapped[str | None] = mapped_column(String(64))  # household or group (集团) the relation is in
+    group_name: Mapped[str | None] = mapped_column(String(200))
+    # Set when a full customers snapshot no longer holds the customer; history keeps pointing at the row.
+    retired_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
     __table_args__ = (Index("ix_customers_name", "name"),)
 
 
 class CustomerNumber(Base):
+    """A number may belong to several customers (family line, recycled number, group switchboard): a pop
+    by such a number asks the agent which customer is calling (migration 0002 widened the key)."""
+
     __tablename__ = "customer_numbers"
 
     msisdn: Mapped[str] = mapped_column(String(20), primary_key=True)
     customer_id: Mapped[str] = mapped_column(
-        ForeignKey("customers.customer_id", ondelete="CASCADE"), index=True
+        ForeignKey("customers.customer_id", ondelete="CASCADE"), primary_key=True, index=True
     )
     is_primary: Mapped[bool] = mapped_column(Boolean, default=True)
 
@@ -111,6 +128,56 @@ class UsageMonth(Base):
     bill_fen: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class Bill(Base):
+    """One monthly bill (bills feed): what was charged, what was paid, whether it was paid late."""
+
+    __tablename__ = "bills"
+
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("customers.customer_id", ondelete="CASCADE"), primary_key=True
+    )
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # YYYY-MM
+    amount_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    paid_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    due_on: Mapped[dt.date | None] = mapped_column(Date)
+    paid_on: Mapped[dt.date | None] = mapped_column(Date)
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Subscription(Base):
+    """A product or service the customer already holds (subscriptions feed): never offered again."""
+
+    __tablename__ = "subscriptions"
+
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("customers.customer_id", ondelete="CASCADE"), primary_key=True
+    )
+    product_id: Mapped[str] = mapped_column(String(40), primary_key=True)  # an offer's product_id (or offer_id)
+    name: Mapped[str | None] = mapped_column(String(200))
+    category: Mapped[str | None] = mapped_column(String(20))
+    since: Mapped[dt.date | None] = mapped_column(Date)
+    until: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class CustomerScore(Base):
+    """The operator's own model scores (scores feed); when present they take precedence over the rules'
+    derivation, and the pop says so."""
+
+    __tablename__ = "customer_scores"
+
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("customers.customer_id", ondelete="CASCADE"), primary_key=True
+    )
+    churn_risk: Mapped[float | None] = mapped_column(Float)
+    price_level: Mapped[str | None] = mapped_column(String(10))  # none, low, medium, high
+    complaint_level: Mapped[str | None] = mapped_column(String(10))
+    churn_reason: Mapped[str | None] = mapped_column(Text)
+    price_reason: Mapped[str | None] = mapped_column(Text)
+    complaint_reason: Mapped[str | None] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(String(100))
+    scored_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
 class Complaint(Base):
     __tablename__ = "complaints"
 
@@ -122,6 +189,7 @@ class Complaint(Base):
     severity: Mapped[str] = mapped_column(String(10), default="normal")  # normal, serious
     summary_zh: Mapped[str | None] = mapped_column(Text)
     summary_en: Mapped[str | None] = mapped_column(Text)
+    external_id: Mapped[str | None] = mapped_column(String(64), unique=True)  # the complaints feed's key
 
     __table_args__ = (Index("ix_complaints_customer_opened", "customer_id", "opened_at"),)
 
@@ -139,6 +207,12 @@ class Offer(Base):
     base_score: Mapped[float] = mapped_column(Float, default=0.5)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    # What holding it means: a customer with a subscription to this product is not offered it (None: offer_id).
+    product_id: Mapped[str | None] = mapped_column(String(40))
+    # Conditions in the rules' fact language ([{fact, op, value}]) that must all hold to pitch it.
+    eligibility: Mapped[list] = mapped_column(JSON, default=list)
+    # An offer that left the catalog is retired, never deleted: old decisions and outcomes point at it.
+    retired_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 
 class Campaign(Base):
@@ -149,6 +223,7 @@ class Campaign(Base):
     name_en: Mapped[str] = mapped_column(String(200))
     inbound_may_serve_any_wave: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    retired_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 
 class CampaignOffer(Base):
@@ -183,6 +258,16 @@ class ContactCap(Base):
     period_days: Mapped[int] = mapped_column(Integer)
 
 
+class CustomerCap(Base):
+    """Contacts per customer across ALL campaigns (避免重复打扰): channel "*" counts every channel."""
+
+    __tablename__ = "customer_caps"
+
+    channel: Mapped[str] = mapped_column(String(20), primary_key=True)
+    max_contacts: Mapped[int] = mapped_column(Integer)
+    period_days: Mapped[int] = mapped_column(Integer)
+
+
 class CampaignMember(Base):
     __tablename__ = "campaign_members"
 
@@ -192,8 +277,16 @@ class CampaignMember(Base):
     customer_id: Mapped[str] = mapped_column(
         ForeignKey("customers.customer_id", ondelete="CASCADE"), primary_key=True
     )
+    wave: Mapped[int | None] = mapped_column(Integer)  # None: every wave of the campaign
+    priority: Mapped[int] = mapped_column(Integer, default=0)  # higher first in a worklist
+    reason: Mapped[str | None] = mapped_column(String(200))  # why the analyst chose them, shown to agents
+    source: Mapped[str | None] = mapped_column(String(20))  # members feed, audience, seed
+    added_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
-    __table_args__ = (Index("ix_campaign_members_customer", "customer_id"),)
+    __table_args__ = (
+        Index("ix_campaign_members_customer", "customer_id"),
+        Index("ix_campaign_members_worklist", "campaign_id", "wave", "priority"),
+    )
 
 
 class ContactHistory(Base):
@@ -209,6 +302,11 @@ class ContactHistory(Base):
     contacted_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     agent_id: Mapped[str | None] = mapped_column(String(64))
     outcome_id: Mapped[str | None] = mapped_column(String(36))
+    # Migration 0002: contacts fed from every channel (IVR, self-service, SMS sent elsewhere …).
+    purpose: Mapped[str] = mapped_column(String(20), default="marketing", server_default="marketing")  # or service
+    topic: Mapped[str | None] = mapped_column(String(200))  # e.g. 账单查询 / bill inquiry
+    call_id: Mapped[str | None] = mapped_column(String(100))  # outcomes of one call count as one contact
+    external_id: Mapped[str | None] = mapped_column(String(64), unique=True)  # the contacts feed's key
 
     __table_args__ = (Index("ix_contact_history_customer_time", "customer_id", "contacted_at"),)
 
@@ -268,6 +366,28 @@ class Outcome(Base):
     __table_args__ = (Index("ix_outcomes_customer", "customer_id", "recorded_at"),)
 
 
+class FeedRun(Base):
+    """One feed file applied (or refused): what it changed, for the operator's audit and for idempotency."""
+
+    __tablename__ = "feed_runs"
+
+    run_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    file_name: Mapped[str] = mapped_column(String(255))
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    mode: Mapped[str] = mapped_column(String(10))  # delta, full
+    status: Mapped[str] = mapped_column(String(20))  # applied, unchanged, failed
+    started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    rows_read: Mapped[int] = mapped_column(Integer, default=0)
+    inserted: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    deleted: Mapped[int] = mapped_column(Integer, default=0)  # explicit deletes, and retirements of --full
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str | None] = mapped_column(Text)
+
+
 class OfferStat(Base):
     """Observed responses per offer and segment; the ranking's learning signal."""
 
@@ -283,6 +403,7 @@ __all__ = [
     "Agent",
     "ApiToken",
     "Base",
+    "Bill",
     "Campaign",
     "CampaignMember",
     "CampaignOffer",
@@ -290,10 +411,14 @@ __all__ = [
     "ContactCap",
     "ContactHistory",
     "Customer",
+    "CustomerCap",
     "CustomerNumber",
+    "CustomerScore",
     "Decision",
+    "FeedRun",
     "Offer",
     "OfferStat",
     "Outcome",
+    "Subscription",
     "UsageMonth",
 ]
