@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from server_stub.domain.vocabulary import OFFER_CATEGORIES
+
 LEVEL_NAMES = ("none", "low", "medium", "high")
-OFFER_CATEGORIES = ("plan", "add-on", "ringback", "roaming", "care", "retention", "payment")
 
 
 class RulesError(ValueError):

@@ -22,12 +22,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from server_stub.db.models import ContactHistory, Customer, Decision, OfferStat, Outcome
+from server_stub.domain.vocabulary import (
+    OUTCOME_CHANNELS,
+    OUTCOME_RESULTS,
+    RESPONSE_RESULTS,
+    RESULTS_NEEDING_OFFER,
+)
 from server_stub.services.catalog import Catalog
 
-RESULTS = ("accepted", "declined", "considering", "callback", "not_offered", "do_not_disturb")
-CHANNELS = ("inbound_call", "outbound_call", "sms", "app_push", "email")
-RESULTS_NEEDING_OFFER = ("accepted", "declined", "considering")
-RESPONSE_RESULTS = ("accepted", "declined", "considering", "callback")
+RESULTS = OUTCOME_RESULTS
+CHANNELS = OUTCOME_CHANNELS
 MAX_CLOCK_SKEW = dt.timedelta(minutes=10)
 
 Result = Literal["accepted", "declined", "considering", "callback", "not_offered", "do_not_disturb"]
