@@ -29,14 +29,16 @@ from server_stub.db.models import (
     Wave,
 )
 from server_stub.paths import resources_dir
-from server_stub.seed import (
+from server_stub.domain.vocabulary import (
     AUTOPAY_METHODS,
     COMPLAINT_CATEGORIES,
     OFFER_CATEGORIES,
     PAYMENT_METHODS,
-    SEEDED_TABLES,
     SEGMENTS,
     VALUE_TIERS,
+)
+from server_stub.seed import (
+    SEEDED_TABLES,
     CatalogError,
     DatabaseNotEmptyError,
     load_catalog,
