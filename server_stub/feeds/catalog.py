@@ -49,8 +49,10 @@ Semantics: the whole file is validated first (every problem located by entry pat
 and line, in en and zh_CN) and its references checked against the file and the catalog in the database;
 then it is applied in one transaction or not at all. Offers and campaigns are upserted by id; a campaign's
 waves, caps and offer list are replaced by the file's. A delta leaves what the file does not name alone;
-`--full` retires offers and campaigns the file no longer holds (active = false, retired_at = now) and drops
-customer caps it does not list. Nothing is ever deleted from the catalog: decisions and outcomes keep
+`--full` retires offers and campaigns the file no longer holds (active = false, retired_at = now; a retired
+campaign keeps its waves and caps but no longer holds offers, so an offer no campaign of the file lists is
+always on) and drops customer caps it does not list. A delta's `retired = true` on a campaign keeps its
+offer list: those offers stay bound to it and are not pitched until a file lists them elsewhere. Nothing is ever deleted from the catalog: decisions and outcomes keep
 pointing at retired entries, and an entry that comes back is re-activated. `customer_caps`, when present
 (`customer_caps = []` clears them), replaces the per-customer caps. Re-applying a file changes nothing and
 says so. Every run (applied, unchanged or refused) is recorded in feed_runs.
@@ -912,9 +914,18 @@ def apply_catalog_document(conn: Connection, document: CatalogDocument, *, full:
         conn.execute(insert(CampaignOffer), [{"campaign_id": cid, "offer_id": o} for o in campaign.offer_ids])
     in_file = {c.campaign_id for c in document.campaigns}
     if full:
+        # The file is the whole catalog: a campaign it lacks is retired and no longer holds its offers (an
+        # offer no campaign of the file lists is always on). Its waves and caps stay as the record of what
+        # ran. A delta's `retired = true` keeps the links: its offers stay bound to it, so not pitched.
         for campaign_id, stored in state.campaigns.items():
-            if campaign_id not in in_file and stored["active"]:
+            if campaign_id in in_file:
+                continue
+            if stored["active"]:
                 retire(Campaign, Campaign.campaign_id, campaign_id)
+            elif state.links.get(campaign_id):
+                report.retired += 1
+            if state.links.get(campaign_id):
+                conn.execute(delete(CampaignOffer).where(CampaignOffer.campaign_id == campaign_id))
 
     if document.customer_caps is not None or full:
         wanted_caps = {c.channel: c for c in document.customer_caps or ()}
