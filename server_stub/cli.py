@@ -19,6 +19,10 @@ TOKEN_CACHE_ENV = "CALLCUE_SERVER_TOKEN_CACHE_SECONDS"
 LOG_DIR_ENV, LOG_LEVEL_ENV = "CALLCUE_SERVER_LOG_DIR", "CALLCUE_SERVER_LOG_LEVEL"
 
 
+RULES_HELP = ("an operator's rules file (default: $CALLCUE_SERVER_RULES, else the shipped rules file, which "
+              "upgrades replace; yours is never touched)")
+
+
 class CliError(Exception):
     """A message for the operator; the CLI prints it and exits 2."""
 
@@ -137,16 +141,74 @@ def cmd_token_revoke(args) -> int:
     return 0
 
 
-def cmd_rules_check(args) -> int:
-    from server_stub.api.app import default_rules_path
+def _rules_file(option: str | None) -> tuple[Path, object]:
+    """The rules file `option` names (else $CALLCUE_SERVER_RULES, else the shipped one), loaded; a missing or
+    invalid file is a CliError naming it."""
+    from server_stub.api.app import configured_rules_path
     from server_stub.domain.rules import RulesError, load_rules
 
-    path = Path(args.file) if args.file else default_rules_path()
+    path = configured_rules_path(option)
     try:
-        rules = load_rules(path)
+        return path, load_rules(path)
     except RulesError as exc:
-        raise CliError(str(exc)) from None
-    print(f"{path}: rules version {rules.version} is valid")
+        raise CliError(f"{exc} (rules file {path})") from None
+
+
+def _live_catalog(engine):
+    """The catalog in the database, as `rules check` compares it (offers; channels in use)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from server_stub.db.models import Campaign, ContactCap, CustomerCap, Offer, Wave
+    from server_stub.domain.rules_check import LiveCatalog
+
+    with Session(engine) as session:
+        offers = {o.offer_id: (o.category, bool(o.active and o.retired_at is None))
+                  for o in session.scalars(select(Offer))}
+        live = set(session.scalars(select(Campaign.campaign_id).where(Campaign.active, Campaign.retired_at.is_(None))))
+        channels: dict[str, list[str]] = {}
+        for wave in session.scalars(select(Wave).order_by(Wave.campaign_id, Wave.seq)):
+            if wave.campaign_id in live:
+                channels.setdefault(wave.channel, []).append(f"campaign {wave.campaign_id} wave {wave.seq}")
+        for cap in session.scalars(select(ContactCap).order_by(ContactCap.campaign_id, ContactCap.channel)):
+            if cap.campaign_id in live:
+                channels.setdefault(cap.channel, []).append(f"campaign {cap.campaign_id} cap")
+        for cap in session.scalars(select(CustomerCap).order_by(CustomerCap.channel)):
+            channels.setdefault(cap.channel, []).append("customer cap")
+    return LiveCatalog(offers, {channel: tuple(uses) for channel, uses in channels.items()})
+
+
+def cmd_rules_check(args) -> int:
+    """Validate a rules file; with a database (--database-url or $CALLCUE_SERVER_DATABASE_URL), against its
+    live catalog too. Exit 2 on errors; warnings are printed and exit 0."""
+    from server_stub.domain.rules_check import ERROR, check_rules
+
+    path, rules = _rules_file(args.file)
+    print(f"{path}: rules version {rules.version}")
+    catalog = None
+    if args.database_url or os.environ.get(DATABASE_URL_ENV):
+        engine = _engine(args)
+        catalog = _live_catalog(engine)
+        where = engine.url.render_as_string(hide_password=True)
+        engine.dispose()
+        active = sum(1 for _, live in catalog.offers.values() if live)
+        print(f"checked against the catalog in {where} ({active} active offers of {len(catalog.offers)}) / "
+              f"已对照数据库中的产品目录检查（在用产品 {active} 个，共 {len(catalog.offers)} 个）")
+    else:
+        print("no database given: the file alone was checked (--database-url checks it against the live "
+              "catalog) / 未指定数据库：仅检查了文件本身（加 --database-url 可对照在用产品目录）")
+    findings = check_rules(rules, catalog)
+    for finding in findings:
+        print(finding.text("en"), file=sys.stderr)
+        print("  " + finding.text("zh"), file=sys.stderr)
+    errors = sum(f.severity == ERROR for f in findings)
+    warnings = len(findings) - errors
+    if errors:
+        print(f"{path}: {errors} error(s), {warnings} warning(s): not fit to serve / "
+              f"{errors} 个错误，{warnings} 个警告：不可用于服务", file=sys.stderr)
+        return 2
+    print(f"{path}: valid" + (f", {warnings} warning(s)" if warnings else "")
+          + " / 有效" + (f"，{warnings} 个警告" if warnings else ""))
     return 0
 
 
@@ -182,12 +244,13 @@ def _configure_logging(args, *, shared: bool = False) -> Path | None:
 
 
 def cmd_serve(args) -> int:
-    from server_stub.api.app import create_app
+    from server_stub.api.app import RULES_ENV, create_app
     from server_stub.domain.rules import RulesError
     from server_stub.logging_setup import LogRotator
 
     url = _database_url(args)
-    _engine(args)  # fail fast, once, with a plain message, before any worker starts
+    _engine(args).dispose()  # fail fast, once, with a plain message, before any worker starts
+    rules_path, rules = _rules_file(args.rules)  # likewise: a bad rules file stops here
     log_path = _configure_logging(args, shared=args.workers > 1)
     if bool(args.tls_cert) != bool(args.tls_key):
         raise CliError("--tls-cert and --tls-key go together (a PEM certificate chain and its private key)")
@@ -197,9 +260,11 @@ def cmd_serve(args) -> int:
     scheme = "https" if args.tls_cert else "http"
     print(f"CallCue analytics server {__version__} on {scheme}://{args.host}:{args.port} (API under /v1)",
           file=sys.stderr)
+    print(f"rules: {rules_path} (version {rules.version})", file=sys.stderr)
     if args.workers > 1:
         # Workers are separate processes: each builds its app from the environment.
         os.environ[DATABASE_URL_ENV] = url
+        os.environ[RULES_ENV] = str(rules_path.resolve())
         os.environ[TOKEN_CACHE_ENV] = str(args.token_cache_seconds)
         os.environ[LOG_LEVEL_ENV] = args.log_level
         if log_path is not None:
@@ -212,7 +277,7 @@ def cmd_serve(args) -> int:
                 rotator.stop()
         return 0
     try:
-        app = create_app(url, token_ttl_seconds=args.token_cache_seconds, long_running=True)
+        app = create_app(url, rules_path=rules_path, token_ttl_seconds=args.token_cache_seconds, long_running=True)
     except RulesError as exc:
         raise CliError(str(exc)) from None
     _serve(app, args)
@@ -258,6 +323,7 @@ def cmd_demo(args) -> int:
     from server_stub.seed import seed_database
     from server_stub.services.auth import create_token
 
+    rules_path, _rules = _rules_file(args.rules)
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="callcue-demo-"))
     data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(f"sqlite:///{data_dir / 'demo.sqlite3'}")
@@ -282,7 +348,7 @@ def cmd_demo(args) -> int:
         print(f"  try ({caller['kind']}): curl -H 'Authorization: Bearer {token}' "
               f"'{base}/v1/pop?ani={caller['ani']}'", file=sys.stderr)
     print("  Ctrl-C stops it.", file=sys.stderr)
-    _serve(create_app(engine=engine, long_running=True), args)
+    _serve(create_app(engine=engine, rules_path=rules_path, long_running=True), args)
     return 0
 
 
@@ -308,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="how long a verified token is trusted without a query (revocation delay)")
     serve.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (chain); needs --tls-key")
     serve.add_argument("--tls-key", help="the certificate's PEM private key")
+    serve.add_argument("--rules", metavar="FILE", help=RULES_HELP)
     serve.set_defaults(func=cmd_serve)
 
     db = sub.add_parser("db", help="database migrations").add_subparsers(dest="db_command", required=True)
@@ -340,8 +407,10 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.set_defaults(func=cmd_token_revoke)
 
     rules = sub.add_parser("rules", help="decision rules").add_subparsers(dest="rules_command", required=True)
-    check = rules.add_parser("check", help="validate a rules file")
-    check.add_argument("file", nargs="?")
+    check = rules.add_parser(
+        "check", parents=[db_parent],
+        help="validate a rules file (against the live catalog when a database is given or configured)")
+    check.add_argument("file", nargs="?", help="default: $CALLCUE_SERVER_RULES, else the shipped rules")
     check.set_defaults(func=cmd_rules_check)
 
     openapi = sub.add_parser("openapi", help="print the OpenAPI document")
@@ -355,6 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8765)
     demo.add_argument("--json", action="store_true", help="print base URL, token and sample callers as JSON")
+    demo.add_argument("--rules", metavar="FILE", help=RULES_HELP)
     demo.set_defaults(func=cmd_demo)
     return parser
 

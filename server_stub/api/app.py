@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import gc
+import os
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -27,10 +28,22 @@ from server_stub.services.auth import TokenCache
 from server_stub.services.catalog import CatalogCache
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+# An operator's rules file (`serve --rules FILE` sets it for worker processes too).
+RULES_ENV = "CALLCUE_SERVER_RULES"
 
 
 def default_rules_path() -> Path:
+    """The rules file shipped with the server: only the default. Upgrades replace it; an operator's own
+    file lives elsewhere and is named by --rules / CALLCUE_SERVER_RULES."""
     return resources_dir() / "rules" / "rules.toml"
+
+
+def configured_rules_path(explicit: Path | str | None = None) -> Path:
+    """The rules file to use: `explicit`, else $CALLCUE_SERVER_RULES, else the shipped default."""
+    if explicit:
+        return Path(explicit)
+    from_environment = os.environ.get(RULES_ENV, "").strip()
+    return Path(from_environment) if from_environment else default_rules_path()
 
 
 @dataclass
@@ -43,13 +56,14 @@ class ServerContext:
     tokens: TokenCache = field(default_factory=TokenCache)
     # SQLite has one writer: queueing writes in-process avoids its busy handler's sleeps (tens of ms).
     write_lock: contextlib.AbstractContextManager = field(default_factory=contextlib.nullcontext)
+    rules_path: Path | None = None  # where `rules` came from
 
 
 def create_app(
     database_url: str | None = None,
     *,
     engine: Engine | None = None,
-    rules_path: Path | None = None,
+    rules_path: Path | str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     catalog_ttl_seconds: float = 5.0,
     token_ttl_seconds: float = 10.0,
@@ -57,13 +71,15 @@ def create_app(
 ) -> FastAPI:
     """Build the app. Raises NotMigratedError / DatabaseUrlError / RulesError with a plain message.
 
-    `long_running`: a served process (not a test client) settles its memory, see `_lifespan`."""
+    `long_running`: a served process (not a test client) settles its memory, see `_lifespan`.
+    `rules_path`: default $CALLCUE_SERVER_RULES, else the shipped rules file."""
     if engine is None:
         if database_url is None:
             raise ValueError("give database_url or engine")
         engine = make_engine(database_url)
     require_migrated(engine)
-    rules = load_rules(rules_path or default_rules_path())
+    rules_file = configured_rules_path(rules_path)
+    rules = load_rules(rules_file)
     pop_engine = make_pop_engine(engine)
     app = FastAPI(
         title="CallCue analytics server",
@@ -79,6 +95,7 @@ def create_app(
     app.state.context = ServerContext(
         engine=engine,
         rules=rules,
+        rules_path=rules_file,
         sessionmaker=sessionmaker(engine, expire_on_commit=False),
         pop_sessionmaker=sessionmaker(pop_engine or engine, expire_on_commit=False),
         catalog=CatalogCache(catalog_ttl_seconds),

@@ -8,8 +8,21 @@ import tomllib
 
 import pytest
 
-from server_stub.api.app import default_rules_path
+from server_stub.api.app import RULES_ENV, create_app, default_rules_path
 from server_stub.domain.rules import OfferCandidate, RulesError, Text, parse_rules, rank_offers
+from server_stub.domain.rules_check import LiveCatalog, check_rules
+from server_stub.domain.vocabulary import (
+    CHANNELS,
+    CONDITION_OPS,
+    FACTS,
+    OFFER_CATEGORIES,
+    OUTCOME_CHANNELS,
+    OUTCOME_RESULTS,
+    RELATION_KIND_NAMES,
+    RELATION_KINDS,
+    SERVICE_STATUS_NAMES,
+)
+from server_stub.paths import resources_dir
 
 NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
 RAW = tomllib.loads(default_rules_path().read_text(encoding="utf-8"))
@@ -88,3 +101,191 @@ def test_a_bad_rules_file_names_the_key(mutate, message):
     mutate(raw)
     with pytest.raises(RulesError, match=message.replace("[", r"\[").replace("]", r"\]")):
         parse_rules(raw)
+
+
+# ---------------------------------------------------------------- an operator's rules file and `rules check`
+
+RULES_TEXT = default_rules_path().read_text(encoding="utf-8")
+EXAMPLE_CATALOG = resources_dir() / "feeds" / "catalog.example.toml"
+
+
+def operator_rules(tmp_path, version: str = "operator-7", *replacements: tuple[str, str]):
+    text = RULES_TEXT.replace('version = "', f'version = "{version}" # was "', 1)
+    for old, new in replacements:
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp_path / f"rules-{version}.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_the_app_uses_the_operators_rules_file_named_by_argument_or_environment(migrated_engine, tmp_path,
+                                                                                 monkeypatch):
+    monkeypatch.delenv(RULES_ENV, raising=False)
+    assert create_app(engine=migrated_engine).state.context.rules_path == default_rules_path()
+    monkeypatch.setenv(RULES_ENV, str(operator_rules(tmp_path, "from-env")))
+    assert create_app(engine=migrated_engine).state.context.rules.version == "from-env"
+    # An explicit file wins over the environment.
+    explicit = create_app(engine=migrated_engine, rules_path=operator_rules(tmp_path, "explicit"))
+    assert explicit.state.context.rules.version == "explicit"
+    monkeypatch.setenv(RULES_ENV, str(tmp_path / "missing.toml"))
+    with pytest.raises(RulesError, match=r"missing\.toml"):
+        create_app(engine=migrated_engine)
+
+
+@pytest.fixture
+def serve_environment(monkeypatch):
+    """cmd_serve writes the worker environment into os.environ: give every key a value monkeypatch restores."""
+    from server_stub.cli import DATABASE_URL_ENV, LOG_DIR_ENV, LOG_LEVEL_ENV, TOKEN_CACHE_ENV
+
+    for key in (RULES_ENV, DATABASE_URL_ENV, LOG_DIR_ENV, LOG_LEVEL_ENV, TOKEN_CACHE_ENV):
+        monkeypatch.setenv(key, "")
+    yield monkeypatch
+    from server_stub.logging_setup import configure_logging
+
+    configure_logging(None)  # stop the listener thread writing into tmp_path
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_rules_reaches_the_app_and_every_worker(migrated_engine, tmp_path, serve_environment, workers):
+    from server_stub import cli
+    from server_stub.api.asgi import app_from_environment
+
+    url = migrated_engine.url.render_as_string(hide_password=False)
+    served = []
+
+    def fake_serve(app_or_factory, _args, *, factory=False):
+        # A worker process builds its app from the environment the parent left it.
+        app = app_from_environment() if factory else app_or_factory
+        served.append((factory, app.state.context.rules.version, app.state.context.rules_path))
+        app.state.context.engine.dispose()
+
+    serve_environment.setattr(cli, "_serve", fake_serve)
+    rules = operator_rules(tmp_path, "operator-serve")
+    assert cli.main(["serve", "--database-url", url, "--rules", str(rules), "--workers", str(workers),
+                     "--log-dir", str(tmp_path / "logs")]) == 0
+    assert served == [(workers > 1, "operator-serve", rules.resolve() if workers > 1 else rules)]
+
+    # Without --rules, CALLCUE_SERVER_RULES names the file (the shipped one is only the default).
+    served.clear()
+    serve_environment.setenv(RULES_ENV, str(operator_rules(tmp_path, "operator-env")))
+    assert cli.main(["serve", "--database-url", url, "--workers", str(workers),
+                     "--log-dir", str(tmp_path / "logs")]) == 0
+    assert [version for _, version, _ in served] == ["operator-env"]
+
+
+def test_serve_and_demo_refuse_a_bad_rules_file_before_starting(migrated_engine, tmp_path, serve_environment,
+                                                                capsys):
+    from server_stub import cli
+
+    serve_environment.setattr(cli, "_serve", lambda *a, **k: pytest.fail("must not start"))
+    url = migrated_engine.url.render_as_string(hide_password=False)
+    broken = operator_rules(tmp_path, "broken", ('interaction_channel = "inbound_call"', 'interaction_channel = 1'))
+    assert cli.main(["serve", "--database-url", url, "--rules", str(broken)]) == 2
+    assert "contact.interaction_channel" in capsys.readouterr().err
+    assert cli.main(["demo", "--rules", str(tmp_path / "nope.toml"), "--data-dir", str(tmp_path / "d")]) == 2
+    assert "nope.toml" in capsys.readouterr().err
+    assert cli.build_parser().parse_args(["demo", "--rules", "r.toml"]).rules == "r.toml"
+
+
+def rules_check(capsys, *argv) -> tuple[int, str, str]:
+    from server_stub import cli
+
+    code = cli.main(["rules", "check", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_rules_check_alone_validates_the_facts(tmp_path, capsys, monkeypatch):
+    from server_stub.cli import DATABASE_URL_ENV
+
+    monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
+    monkeypatch.delenv(RULES_ENV, raising=False)
+    code, out, err = rules_check(capsys)
+    assert code == 0 and f"{default_rules_path()}: valid" in out and "no database given" in out and not err
+
+    typo = operator_rules(tmp_path, "typo", ('{ fact = "bill_inquiries_3m"', '{ fact = "bill_inquiry_count"'),
+                          ("{data_gb} GB", "{data_gib} GB"))
+    code, out, err = rules_check(capsys, str(typo))
+    assert code == 2
+    assert ("error: sensitivity.price.signals[0].when.fact: 'bill_inquiry_count' is not a fact the server knows"
+            in err)
+    assert "错误：sensitivity.price.signals[0].when.fact：服务器不认识事实 'bill_inquiry_count'" in err
+    assert "warning: ranking.boosts[2].reason: {data_gib} is not a fact" in err
+    assert "1 error(s), 1 warning(s): not fit to serve" in err
+
+    derived = operator_rules(tmp_path, "derived", ('{ fact = "bill_inquiries_3m"', '{ fact = "price_level"'))
+    code, _, err = rules_check(capsys, str(derived))
+    assert code == 2 and "price_level is derived from the sensitivity signals" in err
+    # The file argument defaults to $CALLCUE_SERVER_RULES (what serve would use).
+    monkeypatch.setenv(RULES_ENV, str(typo))
+    assert rules_check(capsys)[0] == 2
+
+
+def test_rules_check_against_the_live_catalog(migrated_engine, tmp_path, capsys, monkeypatch):
+    from server_stub.cli import DATABASE_URL_ENV
+    from server_stub.feeds.catalog import apply_catalog
+
+    monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
+    apply_catalog(migrated_engine, EXAMPLE_CATALOG)
+    url = migrated_engine.url.render_as_string(hide_password=False)
+
+    # The shipped rules fit the example catalog: only warnings (it has no plan or roaming offers).
+    code, out, err = rules_check(capsys, "--database-url", url)
+    assert code == 0 and "8 active offers of 8" in out and ", 2 warning(s)" in out
+    assert "warning: eligibility[1].category: no active offer in the catalog has category roaming" in err
+    assert "eligibility[3].category: no active offer in the catalog has category plan" in err
+    assert "警告：" in err and "error" not in err
+
+    unknown = operator_rules(tmp_path, "unknown-offer", ('offers = ["ADDON_VOICE_300"]', 'offers = ["ADDON_VOICE_3OO"]'))
+    code, _, err = rules_check(capsys, str(unknown), "--database-url", url)
+    assert code == 2
+    assert "error: ranking.boosts[3].offers: offer ADDON_VOICE_3OO is not in the catalog" in err
+    assert "产品 ADDON_VOICE_3OO 不在产品目录中" in err
+    # A configured database (the environment, as serve uses) counts as given.
+    monkeypatch.setenv(DATABASE_URL_ENV, url)
+    assert rules_check(capsys, str(unknown))[0] == 2
+
+    wrong_category = operator_rules(tmp_path, "category", ('offers = ["ADDON_VOICE_300"]', 'offers = ["RBT_VIDEO"]'))
+    code, _, err = rules_check(capsys, str(wrong_category))
+    assert code == 2 and "offer RBT_VIDEO is a ringback offer, but this boost is for add-on" in err
+
+    # A retired offer named by the rules is only a warning.
+    smaller = tmp_path / "smaller.toml"
+    text = EXAMPLE_CATALOG.read_text(encoding="utf-8")
+    start = text.index('[[offers]]\nid = "ADDON_VOICE_300"')
+    smaller.write_text(text[:start] + text[text.index("[[offers]]", start + 1):], encoding="utf-8")
+    apply_catalog(migrated_engine, smaller, full=True)
+    code, out, err = rules_check(capsys)
+    assert code == 0 and "warning: ranking.boosts[3].offers: offer ADDON_VOICE_300 is retired" in err
+    assert "7 active offers of 8" in out
+
+
+def test_channels_in_use_need_names():
+    rules = parse_rules(RAW)
+    catalog = LiveCatalog({"X": ("care", True)}, {"pigeon": ("campaign C wave 1",), "sms": ("customer cap",)})
+    findings = [f for f in check_rules(rules, catalog) if "channel_names" in f.where]
+    assert [(f.severity, f.where) for f in findings] == [("warning", "contact.channel_names.pigeon")]
+    assert "campaign C wave 1" in findings[0].en and "鸽" not in findings[0].zh
+
+
+def test_the_shipped_rules_name_every_channel_and_use_only_known_facts():
+    rules = parse_rules(RAW)
+    assert check_rules(rules) == []
+    assert set(CHANNELS) <= set(RAW["contact"]["channel_names"])
+    assert RAW["contact"]["channel_names"]["store"] == {"zh": "营业厅", "en": "store"}
+
+
+def test_the_vocabulary_is_the_one_the_rules_and_the_api_use():
+    from typing import get_args
+
+    from server_stub.domain import rules as rules_module
+    from server_stub.services import outcomes
+
+    assert tuple(rules_module._OPS) == CONDITION_OPS
+    assert rules_module.OFFER_CATEGORIES is OFFER_CATEGORIES
+    assert get_args(outcomes.Result) == OUTCOME_RESULTS and get_args(outcomes.Channel) == OUTCOME_CHANNELS
+    assert set(OUTCOME_CHANNELS) < set(CHANNELS) and {"ivr", "self_service", "store"} < set(CHANNELS)
+    assert SERVICE_STATUS_NAMES["arrears_suspended"]["zh"] == "欠费停机"
+    assert [RELATION_KIND_NAMES[k]["zh"] for k in RELATION_KINDS] == ["主卡", "副卡", "家庭成员", "集团成员"]
+    assert len(set(FACTS)) == len(FACTS)
