@@ -31,6 +31,7 @@ from plugin_sdk._types import (
     PanelConfig,
     PanelConfigError,
     PanelError,
+    PopAmbiguous,
     PopShown,
     SyncStateEvent,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "PanelConfigError",
     "PanelError",
     "PanelHandle",
+    "PopAmbiguous",
     "PopShown",
     "SyncStateEvent",
     "api_supported",

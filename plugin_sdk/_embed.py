@@ -31,6 +31,7 @@ from desktop.services.session import HostToken
 from plugin_sdk._types import (
     EVENT_NAMES,
     OUTCOME_RECORDED_FIELDS,
+    POP_AMBIGUOUS_FIELDS,
     POP_SHOWN_FIELDS,
     RESULTS,
     SYNC_STATE_FIELDS,
@@ -98,6 +99,7 @@ class PanelHandle(QtCore.QObject):
     through subscribe(); payloads are plain dicts (docs/sdk.md) — treat them as read-only."""
 
     pop_shown = QtCore.Signal(dict)
+    pop_ambiguous = QtCore.Signal(dict)
     outcome_recorded = QtCore.Signal(dict)
     sync_state = QtCore.Signal(dict)
 
@@ -131,6 +133,8 @@ class PanelHandle(QtCore.QObject):
         _OPEN_STORES[store_path] = self
         controller = self._session.controller
         controller.pop_shown.connect(lambda payload: self._publish("pop_shown", _only(payload, POP_SHOWN_FIELDS)))
+        controller.pop_ambiguous.connect(
+            lambda payload: self._publish("pop_ambiguous", _only(payload, POP_AMBIGUOUS_FIELDS)))
         controller.outcome_recorded.connect(
             lambda payload: self._publish("outcome_recorded", _only(payload, OUTCOME_RECORDED_FIELDS)))
         controller.sync_state_changed.connect(self._sync_state_changed)
@@ -200,8 +204,8 @@ class PanelHandle(QtCore.QObject):
     # ------------------------------------------------------------------ events
 
     def subscribe(self, event: str, callback: Callable[[dict[str, Any]], object]) -> Unsubscribe:
-        """Call `callback(payload)` for each `event` ('pop_shown', 'outcome_recorded', 'sync_state'; the
-        wire names 'pop.shown' … are accepted too). Returns the function that unsubscribes (idempotent).
+        """Call `callback(payload)` for each `event` ('pop_shown', 'pop_ambiguous', 'outcome_recorded',
+        'sync_state'; the wire names 'pop.shown' … are accepted too). Returns the function that unsubscribes (idempotent).
         A callback that raises is logged and does not affect the panel or other subscribers."""
         self._check_open()
         name = event_name(event)

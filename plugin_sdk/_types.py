@@ -42,11 +42,12 @@ class PanelClosedError(PanelError, RuntimeError):
 
 # ---------------------------------------------------------------------------------------------- events
 
-EventName = Literal["pop_shown", "outcome_recorded", "sync_state"]
-EVENT_NAMES: tuple[str, ...] = ("pop_shown", "outcome_recorded", "sync_state")
+EventName = Literal["pop_shown", "pop_ambiguous", "outcome_recorded", "sync_state"]
+EVENT_NAMES: tuple[str, ...] = ("pop_shown", "pop_ambiguous", "outcome_recorded", "sync_state")
 # The same events on the local bridge's WebSocket carry these type names (and the same payloads).
 WIRE_NAMES: Mapping[str, str] = MappingProxyType(
-    {"pop_shown": "pop.shown", "outcome_recorded": "outcome.recorded", "sync_state": "sync.state"})
+    {"pop_shown": "pop.shown", "pop_ambiguous": "pop.ambiguous", "outcome_recorded": "outcome.recorded",
+     "sync_state": "sync.state"})
 
 
 def event_name(name: str) -> str:
@@ -65,6 +66,17 @@ class PopShown(TypedDict):
     customer_id: str | None
     decision_id: str | None
     offers: list[str]
+    update: bool
+    chosen: bool  # API 1.1: the number is shared and the agent confirmed this customer (pop_ambiguous came first)
+
+
+class PopAmbiguous(TypedDict):
+    """`pop_ambiguous` (API 1.1): the caller's number belongs to several customers; the panel asks the agent
+    who is calling (one key each) and records nothing before that choice. `pop_shown` with `chosen=True`
+    follows. A host that knows the caller may answer with a `transferred` call event naming the customer_id."""
+
+    call_id: str
+    candidates: list[str]
     update: bool
 
 
@@ -92,6 +104,7 @@ class SyncStateEvent(TypedDict):
 
 
 POP_SHOWN_FIELDS: tuple[str, ...] = tuple(PopShown.__annotations__)
+POP_AMBIGUOUS_FIELDS: tuple[str, ...] = tuple(PopAmbiguous.__annotations__)
 OUTCOME_RECORDED_FIELDS: tuple[str, ...] = tuple(OutcomeRecorded.__annotations__)
 SYNC_STATE_FIELDS: tuple[str, ...] = tuple(SyncStateEvent.__annotations__)
 

@@ -22,7 +22,8 @@ MAX_MESSAGE_BYTES: Final = 16 * 1024
 CALL_STATES: Final = ("ringing", "answered", "transferred", "ended")
 COMMAND_TYPES: Final = ("call", "panel.show", "panel.hide", "state.get")
 REPLY_TYPES: Final = ("call.result", "panel.result", "state", "error")
-EVENT_TYPES: Final = ("pop.shown", "call.updated", "call.ignored", "call.closed", "outcome.recorded", "sync.state")
+EVENT_TYPES: Final = ("pop.shown", "pop.ambiguous", "call.updated", "call.ignored", "call.closed", "outcome.recorded",
+                      "sync.state")
 NOTICE_TYPES: Final = ("hello", "events.dropped")
 MESSAGE_TYPES: Final = (*COMMAND_TYPES, *REPLY_TYPES, *EVENT_TYPES, *NOTICE_TYPES)
 

@@ -8,7 +8,7 @@ Every message is a JSON object with `"v": 1` and a `"type"`:
 
     host -> panel   call, panel.show, panel.hide, state.get                 (HTTP body or WebSocket text)
     panel -> host   call.result, panel.result, state, error                  (the answer to one command)
-                    hello, pop.shown, call.updated, call.ignored, call.closed,
+                    hello, pop.shown, pop.ambiguous, call.updated, call.ignored, call.closed,
                     outcome.recorded, sync.state, events.dropped             (WebSocket /v1/events only)
 
 Privacy: caller numbers never appear in an error message; in state and events they are masked.
@@ -36,7 +36,8 @@ MAX_ID_LENGTH: Final = 64
 
 COMMAND_TYPES: Final = ("call", "panel.show", "panel.hide", "state.get")
 REPLY_TYPES: Final = ("call.result", "panel.result", "state", "error")
-EVENT_TYPES: Final = ("pop.shown", "call.updated", "call.ignored", "call.closed", "outcome.recorded", "sync.state")
+EVENT_TYPES: Final = ("pop.shown", "pop.ambiguous", "call.updated", "call.ignored", "call.closed", "outcome.recorded",
+                      "sync.state")
 NOTICE_TYPES: Final = ("hello", "events.dropped")
 
 CALL_RESULTS: Final = ("popped", "updated", "answered", "ended", "closed", "ignored")
@@ -278,6 +279,17 @@ def pop_shown_data(payload: Mapping[str, Any], *, update: bool) -> dict[str, Any
         "customer_id": _optional_text(payload.get("customer_id")),
         "decision_id": _optional_text(payload.get("decision_id")),
         "offers": [str(offer) for offer in offers],
+        "update": update,
+        "chosen": bool(payload.get("chosen", False)),
+    }
+
+
+def pop_ambiguous_data(payload: Mapping[str, Any], *, update: bool) -> dict[str, Any]:
+    """The caller's number belongs to several customers: the panel asks the agent who is calling. Only
+    customer ids (no names, no numbers); `pop.shown` with `chosen: true` follows the agent's choice."""
+    return {
+        "call_id": str(payload.get("call_id", "")),
+        "candidates": [str(customer_id) for customer_id in payload.get("candidates") or []],
         "update": update,
     }
 

@@ -16,6 +16,8 @@ ERROR_MESSAGES_EN: dict[str, str] = {
     "bad_response": "The analytics server sent something this panel cannot read. Tell your team lead.",
     "auth_failed": "You are signed out or your token expired. Sign in again; nothing you recorded is lost.",
     "unknown_caller": "This number is not a known customer: treat as a new caller, or search by name.",
+    "ambiguous_caller": "This number belongs to several customers: ask who is calling and choose before "
+                        "recording an outcome.",
     "disk_full": "The disk is full: the outcome was NOT saved. Free some space or tell IT.",
     "read_only": "The panel cannot write its data folder: outcomes cannot be saved. Tell IT.",
     "store_corrupt": "The panel's local data file is damaged. Tell IT; it can be moved aside and recreated.",

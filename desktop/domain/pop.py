@@ -69,6 +69,57 @@ class Usage:
     bill: float | None = None
 
 
+SERVICE_STATUSES = ("normal", "suspended", "arrears_suspended", "closed")
+RELATION_KINDS = ("primary_card", "secondary_card", "family_member", "group_member")
+
+
+@dataclass(frozen=True)
+class Relation:
+    """Household or group membership: 主副卡, 家庭, 集团成员 (with the group's name)."""
+
+    kind: str
+    kind_name: LocalText | None = None
+    group_id: str | None = None
+    group_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Bill:
+    month: str
+    amount: float | None = None
+    paid: float | None = None
+    due_on: dt.date | None = None
+    paid_on: dt.date | None = None
+    late: bool = False
+
+    @property
+    def unpaid(self) -> float:
+        """What is still owed on this bill (0 when paid in full or unknown)."""
+        if self.amount is None or self.paid is None:
+            return 0.0
+        return max(0.0, round(self.amount - self.paid, 2))
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A product or service the customer already holds (add-on, 彩铃, roaming pack, autopay …)."""
+
+    product_id: str
+    name: str | None = None
+    category: str | None = None
+    since: dt.date | None = None
+    until: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class OperatorScores:
+    """The operator's own model scores (they take precedence over the rules' derivation)."""
+
+    model: str | None = None
+    scored_at: dt.datetime | None = None
+    churn_reason: LocalText | None = None
+
+
 @dataclass(frozen=True)
 class Customer:
     customer_id: str
@@ -92,6 +143,34 @@ class Customer:
     churn_risk: float = 0.0
     usage: Usage | None = None
     usage_history: tuple[Usage, ...] = ()
+    # Feed fields (all optional: an older server sends none of them).
+    brand: str | None = None
+    service_status: str | None = None
+    service_status_name: LocalText | None = None
+    balance: float | None = None
+    arrears: float | None = None
+    contract_end: dt.date | None = None
+    account_manager: str | None = None
+    handset: str | None = None
+    star_level: int | None = None
+    relation: Relation | None = None
+    bills: tuple[Bill, ...] = ()
+    subscriptions: tuple[Subscription, ...] = ()
+    retired: bool = False
+    churn_source: str | None = None  # "operator_model" | "customer_feed"
+    scores: OperatorScores | None = None
+
+    @property
+    def service_normal(self) -> bool:
+        """Normal service (or not said): no 停机 / 欠费停机 / 销户 to warn about."""
+        return self.service_status in (None, "", "normal")
+
+    @property
+    def usage_months(self) -> tuple[Usage, ...]:
+        """Up to three months of usage, newest first (the last month alone from an older server)."""
+        if self.usage_history:
+            return tuple(sorted(self.usage_history, key=lambda u: u.month, reverse=True)[:3])
+        return (self.usage,) if self.usage is not None else ()
 
 
 @dataclass(frozen=True)
@@ -113,6 +192,8 @@ class SensitivityAssessment:
     guidance: LocalText
     points: int = 0
     recent_complaints: tuple[Complaint, ...] = ()
+    source: str = "rules"  # "operator_model" when the level is the operator's own score
+    model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -171,6 +252,29 @@ class ContactCap:
 
 
 @dataclass(frozen=True)
+class RecentContact:
+    """One contact with the customer on any channel (IVR, SMS, app, store, a call …), newest first."""
+
+    channel: str
+    channel_name: LocalText
+    at: dt.datetime
+    purpose: str | None = None  # "marketing" | "service"
+    topic: LocalText | None = None
+    result: str | None = None
+    campaign_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CampaignMember:
+    """Why this customer is on the target list of the campaign this call serves (the analyst's text)."""
+
+    campaign_id: str
+    wave: int | None = None
+    priority: int | None = None
+    reason: LocalText | None = None
+
+
+@dataclass(frozen=True)
 class ContactGuidance:
     dnd: bool
     channel: str = "inbound_call"
@@ -186,6 +290,11 @@ class ContactGuidance:
     dnd_since: dt.datetime | None = None
     eligible_now: bool = True
     next_eligible_at: dt.datetime | None = None
+    recent_contacts: tuple[RecentContact, ...] = ()
+    calls_7d: int = 0
+    repeat_caller: bool = False
+    customer_cap: ContactCap | None = None
+    member: CampaignMember | None = None
 
 
 @dataclass(frozen=True)
@@ -209,6 +318,22 @@ class PopDocument:
     @property
     def suppressed_offers(self) -> tuple[Offer, ...]:
         return tuple(o for o in self.offers if not o.pitchable)
+
+
+@dataclass(frozen=True)
+class CallerCandidate:
+    """One of the customers sharing the caller's number (HTTP 409 ambiguous_caller): the agent asks who
+    is calling and chooses. No full number: only the masked one."""
+
+    customer_id: str
+    display_name: str
+    masked_msisdn: str | None = None
+    value_tier: str | None = None
+    city: str | None = None
+    brand: str | None = None
+    plan_name: str | None = None
+    relation_kind: str | None = None
+    group_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -252,6 +377,51 @@ def _usage(f: Fields) -> Usage:
     )
 
 
+def _text(f: Fields, name: str) -> LocalText | None:
+    """A free text the operator's feed supplies: one string (shown in both languages), or {zh, en}."""
+    value = f.data.get(name)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return LocalText(value, value) if value.strip() else None
+    return f.obj(name, _local_text)
+
+
+def _relation(f: Fields) -> Relation:
+    return Relation(
+        kind=f.string("kind"),
+        kind_name=f.opt_obj("kind_name", _local_text),
+        group_id=f.opt_string("group_id"),
+        group_name=f.opt_string("group_name"),
+    )
+
+
+def _bill(f: Fields) -> Bill:
+    return Bill(
+        month=f.string("month"),
+        amount=f.opt_number("amount"),
+        paid=f.opt_number("paid"),
+        due_on=f.opt_date("due_on"),
+        paid_on=f.opt_date("paid_on"),
+        late=f.boolean("late", False),
+    )
+
+
+def _subscription(f: Fields) -> Subscription:
+    return Subscription(
+        product_id=f.string("product_id"),
+        name=f.opt_string("name"),
+        category=f.opt_string("category"),
+        since=f.opt_date("since"),
+        until=f.opt_date("until"),
+    )
+
+
+def _scores(f: Fields) -> OperatorScores:
+    return OperatorScores(model=f.opt_string("model"), scored_at=f.opt_datetime("scored_at"),
+                          churn_reason=_text(f, "churn_reason"))
+
+
 def _customer(f: Fields) -> Customer:
     return Customer(
         customer_id=f.string("customer_id"),
@@ -275,6 +445,21 @@ def _customer(f: Fields) -> Customer:
         churn_risk=f.number("churn_risk"),
         usage=f.opt_obj("usage", _usage),
         usage_history=f.items("usage_history", _usage),
+        brand=f.opt_string("brand"),
+        service_status=f.opt_string("service_status"),
+        service_status_name=f.opt_obj("service_status_name", _local_text),
+        balance=f.opt_number("balance"),
+        arrears=f.opt_number("arrears"),
+        contract_end=f.opt_date("contract_end"),
+        account_manager=f.opt_string("account_manager"),
+        handset=f.opt_string("handset"),
+        star_level=f.opt_integer("star_level"),
+        relation=f.opt_obj("relation", _relation),
+        bills=f.items("bills", _bill),
+        subscriptions=f.items("subscriptions", _subscription),
+        retired=f.boolean("retired", False),
+        churn_source=f.opt_string("churn_source"),
+        scores=f.opt_obj("scores", _scores),
     )
 
 
@@ -296,6 +481,8 @@ def _assessment(f: Fields) -> SensitivityAssessment:
         guidance=f.obj("guidance", _local_text),
         points=f.integer("points", 0),
         recent_complaints=f.items("recent_complaints", _complaint),
+        source=f.opt_string("source") or "rules",
+        model=f.opt_string("model"),
     )
 
 
@@ -350,6 +537,27 @@ def _cap(f: Fields) -> ContactCap:
     )
 
 
+def _recent_contact(f: Fields) -> RecentContact:
+    return RecentContact(
+        channel=f.string("channel"),
+        channel_name=f.opt_obj("channel_name", _local_text) or LocalText(f.string("channel"), f.string("channel")),
+        at=f.datetime("at"),
+        purpose=f.opt_string("purpose"),
+        topic=_text(f, "topic"),
+        result=f.opt_string("result"),
+        campaign_id=f.opt_string("campaign_id"),
+    )
+
+
+def _member(f: Fields) -> CampaignMember:
+    return CampaignMember(
+        campaign_id=f.string("campaign_id"),
+        wave=f.opt_integer("wave"),
+        priority=f.opt_integer("priority"),
+        reason=_text(f, "reason"),
+    )
+
+
 def _contact(f: Fields) -> ContactGuidance:
     dnd = f.boolean("dnd")
     return ContactGuidance(
@@ -367,6 +575,11 @@ def _contact(f: Fields) -> ContactGuidance:
         dnd_since=f.opt_datetime("dnd_since"),
         eligible_now=f.boolean("eligible_now", not dnd),
         next_eligible_at=f.opt_datetime("next_eligible_at"),
+        recent_contacts=f.items("recent_contacts", _recent_contact),
+        calls_7d=f.integer("calls_7d", 0),
+        repeat_caller=f.boolean("repeat_caller", False),
+        customer_cap=f.opt_obj("customer_cap", _cap),
+        member=f.opt_obj("member", _member),
     )
 
 
@@ -404,6 +617,37 @@ def _summary(f: Fields) -> CustomerSummary:
 def parse_customer_search(data: Any) -> list[CustomerSummary]:
     """GET /v1/customers body → summaries."""
     return list(Fields(data, "").items("items", _summary, required=True))
+
+
+def _candidate(f: Fields) -> CallerCandidate:
+    customer_id = f.string("customer_id")
+    if not customer_id:
+        raise MalformedResponse(f"{f.at('customer_id')} is empty")
+    return CallerCandidate(
+        customer_id=customer_id,
+        display_name=f.opt_string("display_name") or customer_id,
+        masked_msisdn=f.opt_string("masked_msisdn"),
+        value_tier=f.opt_string("value_tier"),
+        city=f.opt_string("city"),
+        brand=f.opt_string("brand"),
+        plan_name=f.opt_string("plan_name"),
+        relation_kind=f.opt_string("relation_kind"),
+        group_name=f.opt_string("group_name"),
+    )
+
+
+def parse_candidates(data: Any) -> tuple[CallerCandidate, ...]:
+    """The `details` of a 409 ambiguous_caller answer: the customers sharing the number (at least two,
+    distinct ids). Raises MalformedResponse naming the bad field."""
+    f = Fields(data, "")
+    error = f.obj("error", lambda e: e)
+    candidates = error.items("details", _candidate, required=True)
+    ids = [c.customer_id for c in candidates]
+    if len(ids) < 2:
+        raise MalformedResponse(f"error.details should name at least two customers, got {len(ids)}")
+    if len(set(ids)) != len(ids):
+        raise MalformedResponse("error.details names a customer twice")
+    return candidates
 
 
 # --- serialising (for the local cache) ---------------------------------------------------------------

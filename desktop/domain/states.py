@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 
 from desktop.domain.errors import UserError
-from desktop.domain.pop import PopDocument
+from desktop.domain.pop import CallerCandidate, PopDocument
 
 MIN_ANI_DIGITS = 5  # the server refuses shorter numbers; they are extensions or withheld ids
 
@@ -31,6 +31,9 @@ class PopState(enum.StrEnum):
     LIVE = "live"  # fresh from the server
     STALE = "stale"  # server unreachable: cached data, `error` says why, `fetched_at` how old
     UNKNOWN_CALLER = "unknown_caller"  # no customer has this number: new-customer guidance
+    # The number belongs to several customers: `candidates` lists them; the agent asks who is calling and
+    # chooses (the call then pops by customer id). Nothing may be recorded before that choice.
+    AMBIGUOUS = "ambiguous_caller"
     ERROR = "error"  # nothing to show (or signed out): `error` says what happened and what to do
 
 
@@ -58,12 +61,11 @@ class PopKey:
         return mask_number(self.ani) if self.ani else ""
 
     def cache_keys(self) -> list[str]:
-        keys = []
+        """Where a cached view for this key may be found. With a customer id, only under that id: the
+        number may be shared with other customers, so its entry could be another customer's view."""
         if self.customer_id:
-            keys.append(f"cust:{self.customer_id}")
-        if self.ani:
-            keys.append(f"ani:{self.ani}")
-        return keys
+            return [f"cust:{self.customer_id}"]
+        return [f"ani:{self.ani}"] if self.ani else []
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ class PopResult:
     # The document as the server sent it, before this workstation's outcomes were applied: what the local
     # cache keeps (set by a fetch that leaves caching to the caller, see PopService.remember).
     server_document: PopDocument | None = field(default=None, repr=False, compare=False)
+    # AMBIGUOUS: the customers sharing the caller's number, in the server's order.
+    candidates: tuple[CallerCandidate, ...] = ()
 
     def age(self, now: dt.datetime) -> dt.timedelta | None:
         """How old the shown data is ("data from 2 h ago")."""

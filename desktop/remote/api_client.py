@@ -20,7 +20,14 @@ from urllib3.util import Retry
 
 from desktop.domain.errors import MalformedResponse, UserError, UserFacingError
 from desktop.domain.outcomes import ItemResult, parse_batch_result
-from desktop.domain.pop import CustomerSummary, PopDocument, parse_customer_search, parse_pop
+from desktop.domain.pop import (
+    CallerCandidate,
+    CustomerSummary,
+    PopDocument,
+    parse_candidates,
+    parse_customer_search,
+    parse_pop,
+)
 from desktop.domain.states import PopKey
 
 log = logging.getLogger("callcue.remote")
@@ -76,6 +83,17 @@ class AuthFailed(RemoteError):
 
 class UnknownCaller(RemoteError):
     code = "unknown_caller"
+
+
+class AmbiguousCaller(RemoteError):
+    """409 ambiguous_caller: the number belongs to several customers. `candidates` lists them (the agent
+    chooses one; the pop is then asked for by customer id). The server recorded no decision."""
+
+    code = "ambiguous_caller"
+
+    def __init__(self, candidates: tuple[CallerCandidate, ...], detail: str = "") -> None:
+        super().__init__(detail or f"{len(candidates)} customers share this number")
+        self.candidates = candidates
 
 
 class InvalidRequest(RemoteError):
@@ -281,6 +299,12 @@ class AnalyticsClient:
             raise AuthFailed(message or f"HTTP {status}")
         if status == 404 and code == "customer_not_found":
             raise UnknownCaller(message)
+        if status == 409 and code == "ambiguous_caller":
+            try:
+                candidates = parse_candidates(body)
+            except MalformedResponse as exc:
+                raise BadResponse(f"{path}: HTTP 409 ambiguous_caller: {exc}") from None
+            raise AmbiguousCaller(candidates)
         if status == 404:
             raise BadResponse(f"{path} not found on {self._host}: is the server URL right?")
         if status == 413:

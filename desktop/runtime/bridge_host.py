@@ -44,6 +44,7 @@ from desktop.calls.bridge_protocol import (
     call_updated_data,
     outcome_recorded_data,
     panel_result,
+    pop_ambiguous_data,
     pop_shown_data,
     state_snapshot,
     sync_state_data,
@@ -94,6 +95,8 @@ class BridgeHost(QObject):
         self._inbox_lock = threading.Lock()
         self._drain_queued = False
         self._pops: dict[str, dict[str, Any]] = {}  # call id -> its last pop.shown data (GET /v1/state)
+        self._shown: set[str] = set()  # open calls that had a pop.shown (a later one is an update)
+        self._asked: set[str] = set()  # open calls that had a pop.ambiguous
         self._sync: dict[str, Any] | None = None
         self._remove_listener: Callable[[], None] | None = None
         self._stopped = False
@@ -116,6 +119,7 @@ class BridgeHost(QObject):
     def follow(self, controller: Any) -> None:
         """Publish the controller's pop_shown, outcome_recorded and sync_state_changed signals."""
         controller.pop_shown.connect(self.publish_pop_shown)
+        controller.pop_ambiguous.connect(self.publish_pop_ambiguous)
         controller.outcome_recorded.connect(self.publish_outcome_recorded)
         controller.sync_state_changed.connect(self.publish_sync_state)
 
@@ -269,9 +273,19 @@ class BridgeHost(QObject):
     @Slot(dict)
     def publish_pop_shown(self, payload: dict) -> None:
         call_id = str(payload.get("call_id", ""))
-        data = pop_shown_data(payload, update=call_id in self._pops)
+        data = pop_shown_data(payload, update=call_id in self._shown)
+        self._shown.add(call_id)
         self._pops[call_id] = data
         self._publish("pop.shown", data)
+
+    @Slot(dict)
+    def publish_pop_ambiguous(self, payload: dict) -> None:
+        call_id = str(payload.get("call_id", ""))
+        data = pop_ambiguous_data(payload, update=call_id in self._shown or call_id in self._asked)
+        # No customer is on screen for the call until the agent chooses: GET /v1/state shows no pop.
+        self._pops.pop(call_id, None)
+        self._asked.add(call_id)
+        self._publish("pop.ambiguous", data)
 
     @Slot(dict)
     def publish_outcome_recorded(self, payload: dict) -> None:
@@ -292,4 +306,6 @@ class BridgeHost(QObject):
             self._publish("call.ignored", call_ignored_data(action))
         elif isinstance(action, Closed):
             self._pops.pop(action.call_id, None)
+            self._shown.discard(action.call_id)
+            self._asked.discard(action.call_id)
             self._publish("call.closed", call_closed_data(action))

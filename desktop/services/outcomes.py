@@ -7,7 +7,7 @@ import datetime as dt
 from desktop.domain.guidance import LOCAL_MEMORY
 from desktop.domain.outcomes import InvalidOutcome, LocalContact, OutcomeDraft, OutcomeRecord, OutcomeResult
 from desktop.domain.pop import PopDocument
-from desktop.domain.states import PopResult
+from desktop.domain.states import PopResult, PopState
 from desktop.services.clock import Clock, utc_now
 from desktop.storage import LocalStore
 
@@ -37,6 +37,10 @@ class OutcomeService:
         returns the first record (no double count). `pop_id` is what log_pop returned; when omitted the
         latest pop of this decision is linked.
         """
+        if isinstance(pop, PopResult) and pop.state is PopState.AMBIGUOUS:
+            # Several customers share the caller's number: the outcome would belong to whoever we guessed.
+            raise InvalidOutcome("customer_id", "several customers share this number: choose who is calling "
+                                                "before recording an outcome")
         document = pop.document if isinstance(pop, PopResult) else pop
         if document is None:
             raise InvalidOutcome("decision_id", "there is no customer on screen to record an outcome for")

@@ -17,7 +17,14 @@ from desktop.domain.errors import MalformedResponse, UserError
 from desktop.domain.guidance import LOCAL_MEMORY, apply_local_outcomes
 from desktop.domain.pop import CustomerSummary, PopDocument, document_to_json, parse_pop
 from desktop.domain.states import PopKey, PopResult, PopState
-from desktop.remote.api_client import AnalyticsClient, AuthFailed, InvalidRequest, RemoteError, UnknownCaller
+from desktop.remote.api_client import (
+    AmbiguousCaller,
+    AnalyticsClient,
+    AuthFailed,
+    InvalidRequest,
+    RemoteError,
+    UnknownCaller,
+)
 from desktop.services.clock import Clock, utc_now
 from desktop.storage import LocalStore, StoreError
 
@@ -108,6 +115,11 @@ class PopService:
         except UnknownCaller:
             self._forget_number(key)
             return PopResult(PopState.UNKNOWN_CALLER, key)
+        except AmbiguousCaller as exc:
+            # Never silently one of them: the agent chooses. A view cached under this number (from before
+            # it was shared) must not pop again either.
+            self._forget_number(key)
+            return PopResult(PopState.AMBIGUOUS, key, candidates=exc.candidates)
         except AuthFailed as exc:
             return self._failed(key, exc.user_error, stale_allowed=False)
         except InvalidRequest as exc:
@@ -247,8 +259,14 @@ class PopService:
 
     def _cache(self, key: PopKey, document: PopDocument, fetched_at: dt.datetime) -> None:
         customer = document.customer
-        numbers = {n for n in (*customer.msisdns, customer.matched_msisdn) if n}
-        keys = [*key.cache_keys(), f"cust:{customer.customer_id}", *(f"ani:{n}" for n in sorted(numbers))]
+        # Under the customer's id, and under the caller's number only when the server matched that number
+        # to this customer alone (a pop by number that did not answer ambiguous_caller). Never under the
+        # customer's other numbers, nor under the number of a call popped by id (a customer the agent chose
+        # among several sharing it): a later call from a shared number must ask again, not show whoever
+        # was cached under it.
+        keys = [f"cust:{customer.customer_id}"]
+        if key.customer_id is None and key.ani:
+            keys.append(f"ani:{key.ani}")
         self._keep_in_memory(keys, document, fetched_at, self._store.views.generation)
         try:
             self._store.views.put(keys, customer.customer_id, document_to_json(document), fetched_at)
@@ -258,5 +276,7 @@ class PopService:
 
     def _forget_number(self, key: PopKey) -> None:
         if key.ani:
+            with self._memory_lock:
+                self._memory.pop(f"ani:{key.ani}", None)
             with contextlib.suppress(StoreError):
-                self._store.views.forget(f"ani:{key.ani}")  # the number may have changed hands
+                self._store.views.forget(f"ani:{key.ani}")  # the number may have changed hands or be shared

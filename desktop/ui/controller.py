@@ -26,7 +26,7 @@ log = logging.getLogger("callcue.panel")
 # How fresh a result must be to replace what is on screen: a live answer is never replaced by the
 # cached copy that happened to arrive later.
 _PRIORITY = {PopState.LOADING: 0, PopState.STALE: 1, PopState.ERROR: 1, PopState.UNKNOWN_CALLER: 2,
-             PopState.LIVE: 2}
+             PopState.AMBIGUOUS: 2, PopState.LIVE: 2}
 
 
 # The bookkeeping that follows a pop (cache write, pop log) waits for the events already queued, the
@@ -42,11 +42,16 @@ class _CallView:
     pop_id: int | None = None
     popped_at: dt.datetime | None = None
     announced: bool = False  # pop_shown was emitted for this call (a later one is an update)
+    # A shared number: the customers who share it (from the server's ambiguous_caller answer) and the one
+    # the agent chose (None until then: no outcome can be recorded for the call).
+    candidates: tuple = ()
+    chosen: str | None = None
 
 
 class PanelController(QtCore.QObject):
     # Payloads for hosts (SDK, bridge): plain dicts, no phone numbers; documented in docs/sdk.md.
     pop_shown = Signal(dict)
+    pop_ambiguous = Signal(dict)  # the caller's number belongs to several customers: the agent must choose
     outcome_recorded = Signal(dict)
     sync_state_changed = Signal(object)
     auth_failed = Signal()
@@ -76,6 +81,8 @@ class PanelController(QtCore.QObject):
         window.dismiss_requested.connect(self.dismiss)
         window.search.search_requested.connect(self.search)
         window.search.customer_chosen.connect(self.pop_customer)
+        window.caller_chosen.connect(self.choose_customer)
+        window.choose_again_requested.connect(self.choose_again)
 
     def attach_window(self, window) -> None:
         """A new window (e.g. after a language switch) takes over every open call as it is."""
@@ -104,14 +111,25 @@ class PanelController(QtCore.QObject):
         elif isinstance(action, Ignored):
             log.debug("call event ignored", extra={"reason": action.reason})
 
-    def _start_pop(self, call_id: str, key: PopKey) -> None:
+    def _start_pop(self, call_id: str, key: PopKey, *, chosen: str | None = None) -> None:
         self._generation += 1
+        previous = self._calls.get(call_id)
+        candidates = previous.candidates if previous is not None else ()
+        if chosen is None and previous is not None and previous.chosen is not None \
+                and key.customer_id is None and key.ani == previous.key.ani:
+            chosen = previous.chosen  # the same caller again (a transfer, a refresh): the agent's choice holds
+        if chosen is not None:
+            key = PopKey(ani=key.ani, customer_id=chosen)  # the call keeps its number; the pop is by id
+        elif previous is None or key.ani != previous.key.ani:
+            candidates = ()
         # A caller seen moments ago is in memory: shown at once, no worker round trip.
         instant = self.pops.cached_in_memory(key)
         loading = instant or PopResult(PopState.LOADING, key)
-        previous = self._calls.get(call_id)
+        if chosen is not None:
+            loading = replace(loading, candidates=candidates)
         self._calls[call_id] = _CallView(key, self._generation, loading,
-                                         announced=previous is not None and previous.announced)
+                                         announced=previous is not None and previous.announced,
+                                         candidates=candidates, chosen=chosen)
         self.window.show_pop(call_id, loading)
         generation = self._generation
         # Cached view and server fetch run at once on their own pools; whichever is better wins.
@@ -148,6 +166,11 @@ class PanelController(QtCore.QObject):
                 and call.shown.document is not None:
             # The fetch failed but a cached copy is on screen: keep it, say it is stale.
             result = replace(call.shown, state=PopState.STALE, error=result.error)
+        if result.state is PopState.AMBIGUOUS:
+            call.candidates = result.candidates
+        elif call.chosen is not None:
+            # The chosen customer's view remembers who else shares the number (the agent may choose again).
+            result = replace(result, candidates=call.candidates)
         call.shown = result
         self.window.show_pop(call_id, result, activate=False)
         if result.error is not None and result.error.code == "auth_failed":
@@ -156,8 +179,15 @@ class PanelController(QtCore.QObject):
             self._after_paint(lambda: self.runner.submit(
                 "db", self.pops.log_pop, result, call_id, self.agent_id, name="pop.log", owner=self,
                 on_done=lambda pop_id: self._logged(call_id, generation, pop_id)))
-            document = result.document
             update, call.announced = call.announced, True
+            if result.state is PopState.AMBIGUOUS:
+                self.pop_ambiguous.emit({
+                    "call_id": call_id,
+                    "candidates": [candidate.customer_id for candidate in result.candidates],
+                    "update": update,
+                })
+                return
+            document = result.document
             self.pop_shown.emit({
                 "call_id": call_id,
                 "state": str(result.state),
@@ -165,6 +195,7 @@ class PanelController(QtCore.QObject):
                 "decision_id": document.decision_id if document else None,
                 "offers": [o.offer_id for o in document.pitchable_offers] if document else [],
                 "update": update,
+                "chosen": call.chosen is not None,
             })
 
     def _after_paint(self, work) -> None:
@@ -191,6 +222,37 @@ class PanelController(QtCore.QObject):
     def dismiss(self, call_id: str) -> None:
         self.router.dismiss(call_id)
 
+    # ------------------------------------------------------------------ shared numbers
+
+    def choose_customer(self, call_id: str, customer_id: str) -> bool:
+        """The agent confirmed who is calling on a shared number: the call pops that customer by id (it
+        keeps its number), and outcomes are theirs. Only one of the customers the server named may be
+        chosen. Returns whether the choice was taken."""
+        call = self._calls.get(call_id)
+        if call is None or call.shown.state is not PopState.AMBIGUOUS:
+            return False
+        if customer_id not in {candidate.customer_id for candidate in call.candidates}:
+            log.warning("choice refused: not one of the customers sharing the number")
+            return False
+        self._start_pop(call_id, PopKey(ani=call.key.ani), chosen=customer_id)
+        return True
+
+    def choose_again(self, call_id: str) -> bool:
+        """The agent picked the wrong person: back to the list of customers sharing the number (no new
+        request; outcomes wait until the next choice)."""
+        call = self._calls.get(call_id)
+        if call is None or call.chosen is None or not call.candidates:
+            return False
+        self._generation += 1  # what is still being fetched for the previous choice is not shown
+        call.generation, call.chosen = self._generation, None
+        call.key = PopKey(ani=call.key.ani)
+        call.pop_id = None
+        call.shown = PopResult(PopState.AMBIGUOUS, call.key, candidates=call.candidates)
+        self.window.show_pop(call_id, call.shown, activate=False)
+        self.pop_ambiguous.emit({"call_id": call_id, "candidates": [c.customer_id for c in call.candidates],
+                                 "update": True})
+        return True
+
     # ------------------------------------------------------------------ search
 
     def search(self, text: str) -> None:
@@ -210,21 +272,23 @@ class PanelController(QtCore.QObject):
 
     def record_outcome(self, call_id: str, offer_id: str, result: str, extras: dict) -> None:
         call = self._calls.get(call_id)
-        if call is None or call.shown.document is None:
+        if call is None or call.shown.document is None or call.shown.state is PopState.AMBIGUOUS:
             return
         self.runner.submit(
-            "db", self._record_call(call.shown.document, call, call_id, offer_id or None, result, extras),
+            "db", self._record_call(call.shown, call, call_id, offer_id or None, result, extras),
             name="outcome.record", owner=self,
             on_done=lambda record: self._recorded(call_id, record),
             on_error=self._record_failed,
         )
 
-    def _record_call(self, document, call: _CallView, call_id: str, offer_id, result: str, extras: dict):
+    def _record_call(self, shown: PopResult, call: _CallView, call_id: str, offer_id, result: str, extras: dict):
+        """The save, as it will run on the db worker: for the pop on screen now (`shown`); the service
+        refuses a call whose caller is not confirmed yet (a shared number)."""
         outcomes, agent_id, pop_id = self.outcomes, self.agent_id, call.pop_id
 
         def record():
             return outcomes.record(
-                document, offer_id=offer_id, result=result, agent_id=agent_id,
+                shown, offer_id=offer_id, result=result, agent_id=agent_id,
                 call_id=None if call_id.startswith("search-") else call_id,
                 note=extras.get("note"), callback_at=extras.get("callback_at"), reason=extras.get("reason"),
                 pop_id=pop_id,

@@ -146,11 +146,14 @@ class OutcomeBar(Localized, QtWidgets.QFrame):
         layout.addWidget(self.note)
         self.set_target(None, has_customer=False)
 
-    def set_target(self, offer_title: str | None, *, has_customer: bool) -> None:
-        """What the next outcome is for; outcomes about an offer need one, DND/not-offered do not."""
-        self._has_customer = has_customer
+    def set_target(self, offer_title: str | None, *, has_customer: bool, awaiting_choice: bool = False) -> None:
+        """What the next outcome is for; outcomes about an offer need one, DND/not-offered do not.
+        `awaiting_choice`: the caller's number is shared and the agent has not said who is calling."""
+        self._has_customer = has_customer and not awaiting_choice
         self._has_offer = offer_title is not None
-        if not has_customer:
+        if awaiting_choice:
+            self.target.setText(self.tr("Choose who is calling first: outcomes are recorded for that customer."))
+        elif not has_customer:
             self.target.setText(self.tr("Outcome buttons work once a customer is on screen."))
         elif offer_title:
             self.target.setText(self.tr("Outcome for: %1").replace("%1", offer_title))

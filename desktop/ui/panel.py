@@ -18,6 +18,21 @@ from desktop.ui.qt import Qt, QtCore, QtGui, QtWidgets, Signal
 # Views kept ready for the next call (built while no pop is painting) and how long after a pop to build one.
 SPARE_VIEWS = 2
 SPARE_VIEW_DELAY_MS = 400
+# Keys that choose among the customers sharing a caller's number: a modifier and the digits 1-9 (agents
+# type bare digits into the softphone). The first modifier none of whose digits is an outcome key.
+CHOICE_MODIFIERS = ("Alt", "Ctrl+Alt", "Ctrl+Shift", "Meta")
+CHOICE_KEYS = 9
+
+
+def choice_key_sequences(taken) -> list:
+    """Alt+1 … Alt+9, or with the next modifier in CHOICE_MODIFIERS when one of those is an outcome key
+    (`taken`: the outcome bar's key sequences)."""
+    taken = {sequence.toString() for sequence in taken}
+    for modifier in CHOICE_MODIFIERS:
+        sequences = [QtGui.QKeySequence(f"{modifier}+{digit}") for digit in range(1, CHOICE_KEYS + 1)]
+        if not any(sequence.toString() in taken for sequence in sequences):
+            return sequences
+    return []
 
 
 class SearchBox(Localized, QtWidgets.QWidget):
@@ -92,6 +107,8 @@ class PanelWidget(Localized, QtWidgets.QWidget):
 
     outcome_requested = Signal(str, str, str, dict)  # call id, offer id ('' for none), result, extras
     dismiss_requested = Signal(str)  # call id
+    caller_chosen = Signal(str, str)  # call id, customer id: who is calling on a shared number
+    choose_again_requested = Signal(str)  # call id
     language_requested = Signal(str)
     sync_details_requested = Signal()
 
@@ -143,6 +160,19 @@ class PanelWidget(Localized, QtWidgets.QWidget):
             Qt.ShortcutContext.WindowShortcut if embedded else Qt.ShortcutContext.ApplicationShortcut))
         self.outcome_bar.outcome_requested.connect(self._outcome_requested)
         layout.addWidget(self.outcome_bar)
+        # One key per customer when a number is shared (shown on each choice); active only while the call
+        # in front asks "who is calling?", so the keys reach other widgets the rest of the time.
+        sequences = choice_key_sequences(s.key() for s in self.outcome_bar.shortcuts.values())
+        self.choice_keys = [sequence.toString(QtGui.QKeySequence.SequenceFormat.NativeText) for sequence in sequences]
+        self._choice_shortcuts: list[QtGui.QShortcut] = []
+        for index, sequence in enumerate(sequences):
+            shortcut = QtGui.QShortcut(sequence, self)
+            shortcut.setContext(Qt.ShortcutContext.WindowShortcut if embedded
+                                else Qt.ShortcutContext.ApplicationShortcut)
+            shortcut.setEnabled(False)
+            shortcut.activated.connect(lambda i=index: self.choose_candidate(i))
+            self._choice_shortcuts.append(shortcut)
+        self._choosing = False
         self.sync_badge = SyncBadge(texts)
         self.sync_badge.clicked.connect(self.sync_details_requested)
         layout.addWidget(self.sync_badge)
@@ -215,10 +245,35 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         # panel's style sheet. A parentless view was re-polished by addTab's reparenting (first use of a
         # view 17 -> 13 ms).
         pages = self.tabs.findChild(QtWidgets.QStackedWidget)
-        view = PopView(self.texts, pages)
+        view = PopView(self.texts, pages, choice_keys=self.choice_keys)
         view.hide()
         view.offer_selected.connect(lambda _offer_id: self._refresh_outcome_target())
+        view.candidate_chosen.connect(lambda customer_id, v=view: self._candidate_chosen(v, customer_id))
+        view.choose_again.connect(lambda v=view: self._choose_again(v))
         return view
+
+    def _call_of(self, view: PopView) -> str | None:
+        return next((cid for cid, v in self._views.items() if v is view), None)
+
+    def _candidate_chosen(self, view: PopView, customer_id: str) -> None:
+        call_id = self._call_of(view)
+        if call_id is not None:
+            self.caller_chosen.emit(call_id, customer_id)
+
+    def _choose_again(self, view: PopView) -> None:
+        call_id = self._call_of(view)
+        if call_id is not None:
+            self.choose_again_requested.emit(call_id)
+
+    def choose_candidate(self, index: int) -> None:
+        """Key `index` (0-based) of the call in front: its customer is the caller."""
+        call_id = self.current_call_id()
+        view = self._views.get(call_id) if call_id else None
+        if view is None or not view.asks_for_caller():
+            return
+        customer_id = view.candidate_id(index)
+        if customer_id is not None:
+            self.caller_chosen.emit(call_id, customer_id)
 
     def _prepare_spare_view(self) -> None:
         """Between calls: build and polish the next call's view, so a pop only sets texts. One per turn:
@@ -295,9 +350,14 @@ class PanelWidget(Localized, QtWidgets.QWidget):
     def _refresh_outcome_target(self) -> None:
         call_id = self.current_call_id()
         view = self._views.get(call_id) if call_id else None
+        choosing = view is not None and view.asks_for_caller()
+        if choosing != self._choosing:
+            self._choosing = choosing
+            for shortcut in self._choice_shortcuts:
+                shortcut.setEnabled(choosing)
         document = view.result.document if view is not None and view.result is not None else None
-        if document is None:
-            self.outcome_bar.set_target(None, has_customer=False)
+        if document is None or choosing:
+            self.outcome_bar.set_target(None, has_customer=False, awaiting_choice=choosing)
             return
         offer = document.offer(view.selected_offer_id) if view.selected_offer_id else None
         self.outcome_bar.set_target(pick(offer.title, self.language) if offer else None, has_customer=True)

@@ -250,7 +250,7 @@ class FactsCard(QtWidgets.QFrame):
         self.form.setContentsMargins(10, 6, 10, 6)
         self.form.setHorizontalSpacing(12)
         self.form.setVerticalSpacing(2)
-        self.title = _label(role="section")
+        self.title = _label(role="section", static=True)
         self.form.addRow(self.title)
         self.names: dict[str, QtWidgets.QLabel] = {}
         self.values: dict[str, QtWidgets.QLabel] = {}
@@ -268,19 +268,296 @@ class FactsCard(QtWidgets.QFrame):
         _show_text(label, value)
 
 
-class PopView(Localized, QtWidgets.QWidget):
-    """Renders one PopResult. Emits offer_selected when the agent picks the offer an outcome is for."""
+class FlowLayout(QtWidgets.QLayout):
+    """Left to right, wrapping to the next line when the panel is narrow (chips: status, balance …): a row
+    of them must never make the panel wider than the agent made it."""
 
-    offer_selected = Signal(str)
+    def __init__(self, parent=None, spacing: int = 6) -> None:
+        super().__init__(parent)
+        self._items: list[QtWidgets.QLayoutItem] = []
+        self._spacing = spacing
+        self.setContentsMargins(0, 0, 0, 0)
+
+    def addItem(self, item) -> None:
+        self._items.append(item)
+
+    def count(self) -> int:
+        return len(self._items)
+
+    def itemAt(self, index: int):
+        return self._items[index] if 0 <= index < len(self._items) else None
+
+    def takeAt(self, index: int):
+        return self._items.pop(index) if 0 <= index < len(self._items) else None
+
+    def expandingDirections(self):
+        return Qt.Orientation(0)
+
+    def hasHeightForWidth(self) -> bool:
+        return True
+
+    def heightForWidth(self, width: int) -> int:
+        return self._arrange(QtCore.QRect(0, 0, width, 0), move=False)
+
+    def setGeometry(self, rect) -> None:
+        super().setGeometry(rect)
+        self._arrange(rect, move=True)
+
+    def sizeHint(self) -> QtCore.QSize:
+        return self.minimumSize()
+
+    def minimumSize(self) -> QtCore.QSize:
+        size = QtCore.QSize()
+        for item in self._items:
+            if not item.isEmpty():
+                size = size.expandedTo(item.minimumSize())
+        return size
+
+    def _arrange(self, rect, *, move: bool) -> int:
+        x, y, line = rect.x(), rect.y(), 0
+        for item in self._items:
+            if item.isEmpty():
+                continue
+            hint = item.sizeHint()
+            if x > rect.x() and x + hint.width() > rect.right() + 1:
+                x, y, line = rect.x(), y + line + self._spacing, 0
+            if move:
+                item.setGeometry(QtCore.QRect(QtCore.QPoint(x, y), hint))
+            x += hint.width() + self._spacing
+            line = max(line, hint.height())
+        return y + line - rect.y()
+
+
+def money(value: float) -> str:
+    """¥129 or ¥129.50 (no empty decimals: figures an agent reads aloud)."""
+    text = f"{abs(value):,.2f}"
+    if text.endswith(".00"):
+        text = text[:-3]
+    return f"−¥{text}" if value < 0 else f"¥{text}"
+
+
+_LOCALES = {"zh_CN": QtCore.QLocale(QtCore.QLocale.Language.Chinese, QtCore.QLocale.Country.China),
+            "en": QtCore.QLocale(QtCore.QLocale.Language.English, QtCore.QLocale.Country.UnitedStates)}
+
+
+def month_name(month: str, language: str) -> str:
+    """'2026-10' -> '10月' / 'Oct' (the table's columns are three consecutive months)."""
+    try:
+        number = int(month[5:7])
+    except ValueError:
+        return month
+    if not 1 <= number <= 12:
+        return month
+    return _LOCALES.get(language, _LOCALES["en"]).standaloneMonthName(number, QtCore.QLocale.FormatType.ShortFormat)
+
+
+class UsageTable(Localized, QtWidgets.QWidget):
+    """Three months side by side (newest first): data, voice, SMS/MMS, roaming (only when there was any)
+    and the bill, a late or unpaid bill marked. Built once; each pop sets texts."""
+
+    ROWS = ("data", "voice", "sms", "roaming", "bill")
+    COLUMNS = 3
 
     def __init__(self, texts: Texts, parent=None) -> None:
         self.texts = texts
         super().__init__(parent)
+        grid = QtWidgets.QGridLayout(self)
+        grid.setContentsMargins(0, 2, 0, 2)
+        grid.setHorizontalSpacing(12)
+        grid.setVerticalSpacing(1)
+        names = {"data": self.tr("Data (GB)"), "voice": self.tr("Voice (min)"), "sms": self.tr("SMS / MMS"),
+                 "roaming": self.tr("Roaming"), "bill": self.tr("Bill")}
+        self.corner = _label(self.tr("Usage"), role="section", static=True)
+        grid.addWidget(self.corner, 0, 0)
+        self.months = [_label(role="muted", cell="head") for _ in range(self.COLUMNS)]
+        right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        for column, label in enumerate(self.months, start=1):
+            label.setAlignment(right)
+            grid.addWidget(label, 0, column)
+        self.names: dict[str, QtWidgets.QLabel] = {}
+        self.cells: dict[str, list[QtWidgets.QLabel]] = {}
+        for row, key in enumerate(self.ROWS, start=1):
+            self.names[key] = _label(names[key], role="muted", static=True)
+            grid.addWidget(self.names[key], row, 0)
+            self.cells[key] = []
+            for column in range(1, self.COLUMNS + 1):
+                cell = _label(tone="none")
+                cell.setAlignment(right)
+                grid.addWidget(cell, row, column)
+                self.cells[key].append(cell)
+        grid.setColumnStretch(0, 1)
+
+    def show_months(self, customer, language: str) -> bool:
+        """Fill from the customer's usage months and bills; returns False when there is nothing to show."""
+        usage = {u.month: u for u in customer.usage_months}
+        bills = {b.month: b for b in customer.bills}
+        months = sorted(set(usage) | set(sorted(bills, reverse=True)[:self.COLUMNS]), reverse=True)[:self.COLUMNS]
+        if not months:
+            return False
+        roaming = any(u.roaming_data_mb or u.roaming_voice_min for u in usage.values())
+        for column in range(self.COLUMNS):
+            month = months[column] if column < len(months) else None
+            u = usage.get(month) if month else None
+            bill = bills.get(month) if month else None
+            head = self.months[column]
+            _show_text(head, month_name(month, language) if month else "")
+            head.setToolTip(month or "")
+            self._cell("data", column, month, f"{u.data_mb / 1024:.1f}" if u else "—")
+            self._cell("voice", column, month, f"{u.voice_min:,}" if u else "—")
+            self._cell("sms", column, month, f"{u.sms} / {u.mms}" if u else "—")
+            self._cell("roaming", column, month if roaming else None, *self._roaming(u))
+            text, tone, tip = self._bill(bill, u)
+            self._cell("bill", column, month, text, tip, tone)
+        for key in ("roaming",):
+            _set_visible(self.names[key], roaming)
+        return True
+
+    def _cell(self, row: str, column: int, month: str | None, text: str, tip: str = "", tone: str = "none") -> None:
+        cell = self.cells[row][column]
+        _set_property(cell, "tone", tone)
+        cell.setToolTip(tip)
+        _show_text(cell, text if month else "")
+
+    def _roaming(self, u) -> tuple[str, str]:
+        """The cell (data, else minutes: the columns stay narrow) and its tooltip (both)."""
+        if u is None or not (u.roaming_data_mb or u.roaming_voice_min):
+            return "—", ""
+        data = f"{u.roaming_data_mb / 1024:.1f} GB" if u.roaming_data_mb else ""
+        voice = self.tr("%1 min").replace("%1", str(u.roaming_voice_min)) if u.roaming_voice_min else ""
+        return data or voice, " · ".join(part for part in (data, voice) if part)
+
+    def _bill(self, bill, u) -> tuple[str, str, str]:
+        if bill is None:
+            return (money(u.bill) if u is not None and u.bill is not None else "—"), "none", ""
+        amount = money(bill.amount) if bill.amount is not None else "—"
+        tip = []
+        if bill.due_on is not None:
+            tip.append(self.tr("due %1").replace("%1", bill.due_on.isoformat()))
+        if bill.paid is not None:
+            tip.append(self.tr("paid %1").replace("%1", money(bill.paid))
+                       + (f" ({bill.paid_on.isoformat()})" if bill.paid_on else ""))
+        if bill.late:
+            return self.tr("%1 late").replace("%1", amount), "high", " · ".join(tip)
+        if bill.unpaid > 0:
+            return self.tr("%1 unpaid").replace("%1", amount), "low", " · ".join(tip)
+        return amount, "none", " · ".join(tip)
+
+
+class CandidateCard(QtWidgets.QFrame):
+    """One customer sharing the caller's number: its key, name and masked number, and what tells them
+    apart (tier, city, brand, plan, relation or group). Click, Enter or its key chooses it."""
+
+    clicked = Signal(str)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.customer_id = ""
+        self.setProperty("candidate", True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        layout = QtWidgets.QHBoxLayout(self)
+        layout.setContentsMargins(8, 6, 10, 6)
+        layout.setSpacing(10)
+        self.key = _label(keyHint=True)
+        self.key.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.key, 0, Qt.AlignmentFlag.AlignVCenter)
+        text = QtWidgets.QVBoxLayout()
+        text.setSpacing(1)
+        self.title = _label(offerTitle=True, wrap=True)
+        self.details = _label(role="muted", wrap=True)
+        text.addWidget(self.title)
+        text.addWidget(self.details)
+        layout.addLayout(text, 1)
+
+    def show_candidate(self, customer_id: str, key: str, title: str, details: str, accessible: str) -> None:
+        self.customer_id = customer_id
+        _show_text(self.key, key)
+        _show_text(self.title, title)
+        _show_text(self.details, details)
+        self.setAccessibleName(accessible)
+
+    def mousePressEvent(self, event) -> None:
+        self.clicked.emit(self.customer_id)
+        super().mousePressEvent(event)
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() in (Qt.Key.Key_Space, Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.clicked.emit(self.customer_id)
+            return
+        super().keyPressEvent(event)
+
+
+class CallerChooser(Localized, QtWidgets.QFrame):
+    """"This number belongs to several customers — who is calling?": one card (and one key) each."""
+
+    chosen = Signal(str)
+
+    def __init__(self, texts: Texts, parent=None) -> None:
+        self.texts = texts
+        super().__init__(parent)
+        self.setObjectName("Chooser")
+        self.setAccessibleName(self.tr("Who is calling?"))
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(10, 8, 10, 10)
+        layout.setSpacing(6)
+        self.heading = _label(self.tr("This number belongs to several customers — who is calling?"),
+                              chooserTitle=True, wrap=True, static=True)
+        self.hint = _label(self.tr("Ask for the caller's name, then press their key. Outcomes are recorded for "
+                                   "the customer you choose; none can be recorded before."),
+                           role="muted", wrap=True, static=True)
+        layout.addWidget(self.heading)
+        layout.addWidget(self.hint)
+        self.cards_layout = QtWidgets.QVBoxLayout()
+        self.cards_layout.setSpacing(6)
+        layout.addLayout(self.cards_layout)
+        self.cards: list[CandidateCard] = []
+
+    def show_candidates(self, candidates, keys: list[str]) -> None:
+        language = self.texts.language
+        while len(self.cards) < len(candidates):
+            card = CandidateCard()
+            card.clicked.connect(self.chosen)
+            self.cards_layout.addWidget(card)
+            self.cards.append(card)
+        # They share the caller's number: it tells them apart only when the server masked them differently.
+        numbers = {candidate.masked_msisdn for candidate in candidates}
+        for index, (card, candidate) in enumerate(zip(self.cards, candidates, strict=False)):
+            key = keys[index] if index < len(keys) else ""
+            title = " ".join(part for part in (
+                candidate.display_name, candidate.masked_msisdn if len(numbers) > 1 else None) if part)
+            details = " · ".join(part for part in (
+                tier_name(candidate.value_tier, self.texts) if candidate.value_tier else "",
+                candidate.city, candidate.brand, candidate.plan_name,
+                relation_name(candidate.relation_kind, None, self.texts, language),
+                candidate.group_name) if part)
+            accessible = (self.tr("%1 (key %2)").replace("%1", f"{title}, {details}").replace("%2", key) if key
+                          else f"{title}, {details}")
+            card.show_candidate(candidate.customer_id, key, title, details, accessible)
+            _set_visible(card, True)
+        for card in self.cards[len(candidates):]:
+            _set_visible(card, False)
+            card.customer_id = ""
+
+
+class PopView(Localized, QtWidgets.QWidget):
+    """Renders one PopResult. Emits offer_selected when the agent picks the offer an outcome is for, and
+    candidate_chosen when, on a shared number, the agent says which customer is calling."""
+
+    offer_selected = Signal(str)
+    candidate_chosen = Signal(str)  # customer id
+    choose_again = Signal()
+
+    def __init__(self, texts: Texts, parent=None, *, choice_keys: list[str] | None = None) -> None:
+        self.texts = texts
+        super().__init__(parent)
         self.setObjectName("PanelBody")
         self.language = texts.language
+        self.choice_keys = list(choice_keys or [])
         self.result = None
         self._built = False
         self._shown_document = None
+        self._now = dt.datetime.now(dt.UTC)
+        self.chooser: CallerChooser | None = None  # built the first time a number is shared
         self.selected_offer_id: str | None = None
         self._cards: dict[str, OfferCard] = {}
         self._show_more = False
@@ -305,13 +582,30 @@ class PopView(Localized, QtWidgets.QWidget):
         self.number = _label(role="number", selectable=True)
         self.tier = _label(role="tier")
         self.tier.setAccessibleName(self.tr("Value tier"))
+        self.star = _label(role="star")
+        self.star.setAccessibleName(self.tr("Star level"))
         header.addWidget(self.name)
         header.addWidget(self.number)
         header.addStretch(1)
+        header.addWidget(self.star)
         header.addWidget(self.tier)
         self.body.addLayout(header)
         self.facts = _label(role="muted", wrap=True)
         self.body.addWidget(self.facts)
+        self.relation = _label(role="muted", wrap=True)  # 主副卡 / 家庭 / 集团 and the account manager
+        self.body.addWidget(self.relation)
+        # Service status, balance or arrears, contract end: chips, coloured only when they need attention.
+        self.account = QtWidgets.QWidget()
+        account = FlowLayout(self.account)
+        self.status_chip = _label(chip="quiet")
+        self.status_chip.setAccessibleName(self.tr("Service status"))
+        self.balance_chip = _label(chip="quiet")
+        self.arrears_chip = _label(chip="danger")
+        self.contract_chip = _label(chip="quiet")
+        for chip in (self.status_chip, self.balance_chip, self.arrears_chip, self.contract_chip):
+            chip.setVisible(False)
+            account.addWidget(chip)
+        self.body.addWidget(self.account)
 
         self.state_frame = QtWidgets.QFrame()
         self.state_frame.setObjectName("StateBox")
@@ -331,6 +625,21 @@ class PopView(Localized, QtWidgets.QWidget):
         unknown_layout.addWidget(self.unknown_text)
         self.unknown_box.setVisible(False)
         self.body.addWidget(self.unknown_box)
+        self._chooser_index = self.body.count()  # where the chooser goes when first needed
+
+        # On a shared number, once chosen: whom the agent chose among, and the way back to the choice.
+        self.shared = QtWidgets.QWidget()
+        shared = QtWidgets.QHBoxLayout(self.shared)
+        shared.setContentsMargins(0, 0, 0, 0)
+        self.shared_note = _label(role="muted", wrap=True)
+        shared.addWidget(self.shared_note, 1)
+        self.choose_again_button = QtWidgets.QPushButton(self.tr("Choose again"))
+        self.choose_again_button.setProperty("flat", True)
+        self.choose_again_button.setAccessibleName(self.tr("Choose another customer sharing this number"))
+        self.choose_again_button.clicked.connect(self.choose_again)
+        shared.addWidget(self.choose_again_button, 0, Qt.AlignmentFlag.AlignTop)
+        self.shared.setVisible(False)
+        self.body.addWidget(self.shared)
 
         # Everything drawn from a customer document, in one widget: hidden while there is none (loading,
         # unknown caller), so the next document updates hidden widgets and is shown in one go.
@@ -339,6 +648,24 @@ class PopView(Localized, QtWidgets.QWidget):
         content.setContentsMargins(0, 0, 0, 0)
         content.setSpacing(8)
         self.body.addWidget(self.content)
+
+        # Why they may be calling: a repeat caller (they came through again: settle that first) and the
+        # customer's last contacts on every channel.
+        self.repeat = _label(wrap=True, banner="repeat")
+        self.repeat.setAccessibleName(self.tr("Repeat caller"))
+        content.addWidget(self.repeat)
+        self.recent = QtWidgets.QFrame()
+        self.recent.setProperty("card", True)
+        self.recent.setAccessibleName(self.tr("Recent contacts"))
+        recent = QtWidgets.QVBoxLayout(self.recent)
+        recent.setContentsMargins(10, 6, 10, 6)
+        recent.setSpacing(2)
+        self.recent_title = _label(self.tr("Recent contacts"), role="section", static=True)
+        self.recent_first = _label(wrap=True)  # the latest, in full colour
+        self.recent_more = _label(role="muted", wrap=True)
+        for label in (self.recent_title, self.recent_first, self.recent_more):
+            recent.addWidget(label)
+        content.addWidget(self.recent)
 
         # Highest level first (complaint first on a tie): what the agent must handle first is on top.
         self.warnings = QtWidgets.QVBoxLayout()
@@ -365,13 +692,16 @@ class PopView(Localized, QtWidgets.QWidget):
         content.addWidget(self.suppressed_toggle, 0, Qt.AlignmentFlag.AlignLeft)
         content.addLayout(self.suppressed_offers)
 
-        self.contact = FactsCard(("campaign", "wave", "contacts", "prefers", "dnd", "next"), wrap=("campaign",))
+        self.contact = FactsCard(("campaign", "wave", "member", "contacts", "customer_cap", "prefers", "dnd",
+                                  "next"), wrap=("campaign", "member", "customer_cap"))
         self.contact.setAccessibleName(self.tr("Contact guidance"))
         self.contact.title.setText(self.tr("Contact guidance"))
-        self.details = FactsCard(("usage", "ringback", "roaming", "bill", "credit", "churn", "segments"),
-                                 wrap=("usage", "segments"))
+        self.details = FactsCard(("ringback", "products", "handset", "credit", "churn", "segments"),
+                                 wrap=("products", "churn", "segments"))
         self.details.setAccessibleName(self.tr("Customer details"))
         self.details.title.setText(self.tr("Customer"))
+        self.usage = UsageTable(texts)
+        self.details.form.insertRow(1, self.usage)
         content.addWidget(self.contact)
         content.addWidget(self.details)
         self.body.addStretch(1)
@@ -407,7 +737,7 @@ class PopView(Localized, QtWidgets.QWidget):
         self._show_more = self._show_suppressed = False
         self._shown_document = None
         for label in self.findChildren(QtWidgets.QLabel):
-            if label is not self.offers_title and label is not self.contact.title and label is not self.details.title:
+            if not label.property("static"):  # titles and row names say nothing about a caller
                 label.setText("")
         self.result = None
         self._built = False
@@ -417,22 +747,51 @@ class PopView(Localized, QtWidgets.QWidget):
 
     def _update(self, result, now: dt.datetime | None) -> None:
         self._built = True
-        self._render_state(result, now or dt.datetime.now(dt.UTC))
+        self._now = now or dt.datetime.now(dt.UTC)
+        self._render_state(result, self._now)
         self._render_header(result)
+        choosing = self.asks_for_caller()
         if result.document is not self._shown_document or result.document is None:
-            self._show_document(result.document)
+            self._show_document(None if choosing else result.document)
         _set_visible(self.unknown_box, result.document is None and str(result.state) == "unknown_caller")
         if not self.unknown_box.isHidden() and not self.unknown_title.text():
             self.unknown_title.setText(self.tr("New or unregistered caller"))
             self.unknown_text.setText(self.tr(
                 "Greet the caller, ask for their name and ID number, then search above by name or customer ID. "
                 "Do not pitch offers until the customer is identified."))
+        self._render_choice(result, choosing)
+
+    # ------------------------------------------------------------------ shared numbers
+
+    def asks_for_caller(self) -> bool:
+        """The call's number belongs to several customers and the agent has not said who is calling."""
+        return self.result is not None and str(self.result.state) == "ambiguous_caller"
+
+    def candidate_id(self, index: int) -> str | None:
+        """The customer behind choice key `index` (0-based), while the view asks who is calling."""
+        candidates = self.result.candidates if self.asks_for_caller() else ()
+        return candidates[index].customer_id if 0 <= index < len(candidates) else None
+
+    def _render_choice(self, result, choosing: bool) -> None:
+        if choosing and self.chooser is None:
+            self.chooser = CallerChooser(self.texts)
+            self.chooser.chosen.connect(self.candidate_chosen)
+            self.body.insertWidget(self._chooser_index, self.chooser)
+        if self.chooser is not None:
+            if choosing:
+                self.chooser.show_candidates(result.candidates, self.choice_keys)
+            _set_visible(self.chooser, choosing)
+        chosen_among = len(result.candidates) if result.document is not None and not choosing else 0
+        _show_text(self.shared_note, self.tr("Shared number: you confirmed this caller among %1 customers.")
+                   .replace("%1", str(chosen_among)) if chosen_among else "")
+        _set_visible(self.shared, bool(chosen_among))
 
     def _show_document(self, doc) -> None:
         self._shown_document = doc
         if doc is None:
             _set_visible(self.content, False)
             return
+        self._render_recent(doc)
         self._render_warnings(doc)
         self._render_offers(doc)
         self._render_contact(doc)
@@ -445,6 +804,8 @@ class PopView(Localized, QtWidgets.QWidget):
             "loading": self.tr("Loading customer data…"),
             "live": self.tr("Live data · %1").replace("%1", local_time(result.fetched_at)),
             "unknown_caller": self.tr("Unknown caller: no customer has this number"),
+            "ambiguous_caller": self.tr("Shared number: %1 customers — confirm who is calling")
+            .replace("%1", str(len(result.candidates))),
         }
         if state == "stale":
             age_min = int((now - result.fetched_at).total_seconds() // 60) if result.fetched_at else 0
@@ -471,14 +832,21 @@ class PopView(Localized, QtWidgets.QWidget):
         doc = result.document
         if doc is None:
             _show_text(self.name, result.key.masked() or result.key.customer_id or "—")
-            for label in (self.number, self.tier, self.facts):
+            for label in (self.number, self.tier, self.star, self.facts, self.relation):
                 _show_text(label, "")
+            _set_visible(self.account, False)
             return
         c = doc.customer
+        if doc is self._shown_document and c.display_name == self.name.text():
+            return  # the same document (a new state line only): the header is on screen already
         _show_text(self.name, c.display_name)
         _show_text(self.number, c.masked_msisdn)
         _show_text(self.tier, tier_name(c.value_tier, self.texts))
+        _show_text(self.star, self.tr("%1-star").replace("%1", str(c.star_level))
+                   if c.star_level is not None else "")
         facts = []
+        if c.brand:
+            facts.append(c.brand)
         if c.plan and c.plan.name:
             fee = f" · ¥{c.plan.monthly_fee:g}" if c.plan.monthly_fee is not None else ""
             facts.append(f"{c.plan.name}{fee}")
@@ -486,6 +854,46 @@ class PopView(Localized, QtWidgets.QWidget):
         if c.city:
             facts.append(c.city)
         _show_text(self.facts, " · ".join(facts))
+        related = []
+        if c.relation is not None:
+            related.append(relation_name(c.relation.kind, c.relation.kind_name, self.texts, self.language))
+            if c.relation.group_name:
+                related.append(c.relation.group_name)
+        if c.account_manager:
+            related.append(self.tr("Account manager %1").replace("%1", c.account_manager))
+        _show_text(self.relation, " · ".join(part for part in related if part))
+        self._render_account(c)
+
+    def _render_account(self, c) -> None:
+        if c.retired:
+            status, tone = self.tr("No longer in the operator's data"), "danger"
+        elif c.service_status:
+            status = pick(c.service_status_name, self.language) if c.service_status_name else \
+                status_name(c.service_status, self.texts)
+            tone = "quiet" if c.service_normal else "danger"
+        else:
+            status, tone = "", "quiet"
+        _set_property(self.status_chip, "chip", tone)
+        _show_text(self.status_chip, status)
+        # Arrears say it all: a negative balance beside them would be the same debt twice.
+        balance = c.balance if c.balance is not None and not (c.arrears and c.balance <= 0) else None
+        _set_property(self.balance_chip, "chip", "danger" if (balance or 0) < 0 else "quiet")
+        _show_text(self.balance_chip, self.tr("Balance %1").replace("%1", money(balance))
+                   if balance is not None else "")
+        _show_text(self.arrears_chip, self.tr("Arrears %1").replace("%1", money(c.arrears))
+                   if c.arrears else "")
+        contract, tone = "", "quiet"
+        if c.contract_end is not None:
+            days = (c.contract_end - self._now.astimezone().date()).days
+            if days < 0:
+                contract = self.tr("Contract ended %1").replace("%1", c.contract_end.isoformat())
+            elif days <= 30:
+                contract, tone = self.tr("Contract ends in %1 days").replace("%1", str(days)), "warn"
+            else:
+                contract = self.tr("Contract until %1").replace("%1", c.contract_end.isoformat())
+        _set_property(self.contract_chip, "chip", tone)
+        _show_text(self.contract_chip, contract)
+        _set_visible(self.account, bool(status or c.balance is not None or c.arrears or contract))
 
     def _render_warnings(self, doc) -> None:
         price, complaint = doc.sensitivity.price, doc.sensitivity.complaint
@@ -509,10 +917,62 @@ class PopView(Localized, QtWidgets.QWidget):
                     f"[{status_words.get(item.status, status_words['resolved'])}] "
                     f"{pick(item.summary, self.language)}"
                     for item in sensitivity.recent_complaints[:3])
+            reasons = [pick(r, self.language) for r in sensitivity.reasons]
+            reasons.append(self._source(sensitivity.source, sensitivity.model))
             box.show_warning(
                 title, f"⚠ {title} ({level_name(sensitivity.level, self.texts)})", sensitivity.level,
-                pick(sensitivity.guidance, self.language),
-                " · ".join(pick(r, self.language) for r in sensitivity.reasons), complaints)
+                pick(sensitivity.guidance, self.language), " · ".join(r for r in reasons if r), complaints)
+
+    def _source(self, source: str | None, model: str | None) -> str:
+        """Where a figure comes from, quietly: the operator's own model, or CallCue's rules."""
+        if source == "operator_model":
+            return (self.tr("source: operator model %1").replace("%1", model) if model
+                    else self.tr("source: operator model"))
+        if source == "customer_feed":
+            return self.tr("source: customer data")
+        if source == "rules":
+            return self.tr("source: rules")
+        return ""
+
+    def _render_recent(self, doc) -> None:
+        contact = doc.contact
+        if contact.repeat_caller:
+            text = (self.tr("Repeat caller: %1 calls in 7 days — ask what is still unresolved")
+                    .replace("%1", str(contact.calls_7d)) if contact.calls_7d >= 2
+                    else self.tr("Repeat caller: called again within 7 days — ask what is still unresolved"))
+            _show_text(self.repeat, "⟳ " + text)
+        else:
+            _show_text(self.repeat, "")
+        lines = [self._contact_line(item) for item in contact.recent_contacts[:5]]
+        _show_text(self.recent_first, lines[0] if lines else "")
+        _show_text(self.recent_more, "\n".join(lines[1:]))
+        _set_visible(self.recent, bool(lines))
+
+    def _contact_line(self, item) -> str:
+        """'IVR 10 min ago: bill inquiry' / 'IVR 10 分钟前：账单查询', with the result when there was one."""
+        ago = self._ago(item.at)
+        channel = pick(item.channel_name, self.language)
+        topic = pick(item.topic, self.language) if item.topic is not None else ""
+        line = (self.tr("%1 %2: %3").replace("%3", topic) if topic else self.tr("%1 %2")) \
+            .replace("%1", channel).replace("%2", ago)
+        result = contact_result_name(item.result, self.texts) if item.result else ""
+        if result:
+            line = self.tr("%1 (%2)").replace("%1", line).replace("%2", result)
+        if item.purpose == "marketing":
+            line += " · " + self.tr("marketing")
+        return line
+
+    def _ago(self, at: dt.datetime) -> str:
+        seconds = max(0, int((self._now - at).total_seconds()))
+        if seconds < 60:
+            return self.tr("just now")
+        if seconds < 3600:
+            return self.tr("%1 min ago").replace("%1", str(seconds // 60))
+        if seconds < 86400:
+            return self.tr("%1 h ago").replace("%1", str(seconds // 3600))
+        if seconds < 7 * 86400:
+            return self.tr("%1 days ago").replace("%1", str(seconds // 86400))
+        return at.astimezone().strftime("%m-%d")
 
     def _render_offers(self, doc) -> None:
         offers = doc.offers
@@ -585,9 +1045,23 @@ class PopView(Localized, QtWidgets.QWidget):
         card.set_row("wave", self.tr("Wave"), self.tr("%1 of %2 · %3").replace("%1", str(c.wave.seq))
                      .replace("%2", str(c.wave.of)).replace("%3", pick(c.wave.channel_name, language))
                      if c.wave is not None else None)
+        member = c.member if c.member is not None and c.member.reason is not None else None
+        card.set_row("member", self.tr("Why on the list"), pick(member.reason, language) if member else None)
         card.set_row("contacts", self.tr("Contacts"), self.tr("%1 of %2 in %3 days")
                      .replace("%1", str(c.contacts_used)).replace("%2", str(c.contacts_max))
                      .replace("%3", str(c.period_days)) if c.contacts_max is not None else None)
+        cap = c.customer_cap
+        if cap is not None:
+            reached = cap.used >= cap.max
+            text = self.tr("%1 of %2 in %3 days (all campaigns, %4)").replace("%1", str(cap.used)) \
+                .replace("%2", str(cap.max)).replace("%3", str(cap.period_days)) \
+                .replace("%4", pick(cap.channel_name, language))
+            if reached:
+                text += " — " + (self.tr("limit reached, next contact %1").replace(
+                    "%1", local_date(cap.next_eligible_at)) if cap.next_eligible_at else self.tr("limit reached"))
+            card.set_row("customer_cap", self.tr("Customer limit"), text, reason="suppressed" if reached else None)
+        else:
+            card.set_row("customer_cap", self.tr("Customer limit"), None)
         card.set_row("prefers", self.tr("Prefers"),
                      pick(c.preferred_channel_name, language) if c.preferred_channel_name is not None else None)
         card.set_row("dnd", self.tr("DND"), self.tr("Do not disturb — no marketing") if c.dnd else self.tr("No"),
@@ -597,26 +1071,69 @@ class PopView(Localized, QtWidgets.QWidget):
 
     def _render_details(self, doc) -> None:
         c, card = doc.customer, self.details
-        u = c.usage
-        card.set_row("usage", self.tr("Usage (%1)").replace("%1", u.month) if u else "", self.tr(
-            "Data %1 GB · Voice %2 min · SMS %3 · MMS %4").replace("%1", f"{u.data_mb / 1024:.1f}")
-            .replace("%2", str(u.voice_min)).replace("%3", str(u.sms)).replace("%4", str(u.mms)) if u else None)
+        has_usage = self.usage.show_months(c, self.language)
+        if self.usage.isHidden() == has_usage:
+            card.form.setRowVisible(self.usage, has_usage)
+        u = c.usage or (c.usage_months[0] if c.usage_months else None)
         card.set_row("ringback", self.tr("Ringback tone"), (
             self.tr("Yes (¥%1/mo)").replace("%1", f"{u.ringback_fee:g}") if u.ringback_active
             else self.tr("No")) if u else None)
-        card.set_row("roaming", self.tr("Roaming"), (
-            self.tr("%1 MB · %2 min").replace("%1", str(u.roaming_data_mb)).replace("%2", str(u.roaming_voice_min))
-            if (u.roaming_data_mb or u.roaming_voice_min) else self.tr("None")) if u else None)
-        card.set_row("bill", self.tr("Last bill"), f"¥{u.bill:,.2f}" if u and u.bill is not None else None)
+        held = [item.name or item.product_id for item in c.subscriptions]
+        card.set_row("products", self.tr("Already has"), " · ".join(held) if held else None)
+        card.set_row("handset", self.tr("Handset"), c.handset)
         card.set_row("credit", self.tr("Credit · Points"),
                      f"{c.credit_score if c.credit_score is not None else '—'} · {c.points:,}")
-        card.set_row("churn", self.tr("Churn risk"), f"{round(c.churn_risk * 100)}%")
+        churn = f"{round(c.churn_risk * 100)}%"
+        reason = pick(c.scores.churn_reason, self.language) if c.scores and c.scores.churn_reason else ""
+        source = self._source(c.churn_source, c.scores.model if c.scores else None)
+        card.set_row("churn", self.tr("Churn risk"), " · ".join(part for part in (churn, reason, source) if part))
         card.set_row("segments", self.tr("Segments"), ", ".join(c.segments) if c.segments else None)
 
 
 def level_name(level: str, texts: Texts) -> str:
     return {"low": texts.translate("Messages", "low"), "medium": texts.translate("Messages", "medium"),
             "high": texts.translate("Messages", "high")}.get(level, level)
+
+
+def status_name(status: str, texts: Texts) -> str:
+    """正常 / 停机 / 欠费停机 / 销户 for a server that sent the code without its name."""
+    return {"normal": texts.translate("Messages", "Active"),
+            "suspended": texts.translate("Messages", "Suspended"),
+            "arrears_suspended": texts.translate("Messages", "Suspended for arrears"),
+            "closed": texts.translate("Messages", "Closed")}.get(status, status)
+
+
+def relation_name(kind: str | None, kind_name, texts: Texts, language: str) -> str:
+    """主卡 / 副卡 / 家庭成员 / 集团成员: the server's name when it sent one."""
+    if kind_name is not None:
+        return pick(kind_name, language)
+    return {"primary_card": texts.translate("Messages", "Primary card"),
+            "secondary_card": texts.translate("Messages", "Secondary card"),
+            "family_member": texts.translate("Messages", "Family member"),
+            "group_member": texts.translate("Messages", "Group member")}.get(kind or "", "")
+
+
+def contact_result_name(result: str, texts: Texts) -> str:
+    """What came of a past contact, in words; '' for a result this panel has no name for (never a code)."""
+    return {
+        "accepted": texts.translate("Messages", "accepted"),
+        "declined": texts.translate("Messages", "declined"),
+        "considering": texts.translate("Messages", "considering"),
+        "callback": texts.translate("Messages", "callback agreed"),
+        "not_offered": texts.translate("Messages", "not offered"),
+        "do_not_disturb": texts.translate("Messages", "asked not to be disturbed"),
+        "connected": texts.translate("Messages", "reached"),
+        "no_answer": texts.translate("Messages", "no answer"),
+        "busy": texts.translate("Messages", "busy"),
+        "voicemail": texts.translate("Messages", "voicemail"),
+        "refused_call": texts.translate("Messages", "refused the call"),
+        "resolved": texts.translate("Messages", "resolved"),
+        "unresolved": texts.translate("Messages", "unresolved"),
+        "transferred": texts.translate("Messages", "transferred to an agent"),
+        "abandoned": texts.translate("Messages", "hung up"),
+        "delivered": texts.translate("Messages", "delivered"),
+        "clicked": texts.translate("Messages", "opened"),
+    }.get(result, "")
 
 
 def tier_name(tier: str, texts: Texts) -> str:
@@ -635,6 +1152,8 @@ def describe_error(error, texts: Texts) -> str:
         "bad_response": texts.translate("Messages", "The analytics server sent data this panel cannot read. Tell IT."),
         "auth_failed": texts.translate("Messages", "Your sign-in has expired or was revoked. Sign in again; nothing is lost."),
         "unknown_caller": texts.translate("Messages", "No customer has this number. Search by name or customer ID."),
+        "ambiguous_caller": texts.translate("Messages", "Several customers share this number: ask who is calling "
+                                            "and choose before recording an outcome."),
         "disk_full": texts.translate("Messages", "The disk is full: outcomes cannot be saved. Free space or call IT now."),
         "read_only": texts.translate("Messages", "The data folder is read-only: outcomes cannot be saved. Call IT."),
         "store_corrupt": texts.translate("Messages", "The local data file was damaged; it was set aside and a new one started."),

@@ -16,6 +16,25 @@
     </message>
 </context>
 <context>
+    <name>CallerChooser</name>
+    <message>
+        <source>Who is calling?</source>
+        <translation>来电人是谁？</translation>
+    </message>
+    <message>
+        <source>This number belongs to several customers — who is calling?</source>
+        <translation>这个号码属于多位客户，请确认来电人</translation>
+    </message>
+    <message>
+        <source>Ask for the caller's name, then press their key. Outcomes are recorded for the customer you choose; none can be recorded before.</source>
+        <translation>先问清来电人姓名，再按对应的键。结果记录在您选定的客户名下；选定之前不能记录结果。</translation>
+    </message>
+    <message>
+        <source>%1 (key %2)</source>
+        <translation>%1（按键 %2）</translation>
+    </message>
+</context>
+<context>
     <name>Messages</name>
     <message>
         <source>Accepted</source>
@@ -52,6 +71,106 @@
     <message>
         <source>high</source>
         <translation>高</translation>
+    </message>
+    <message>
+        <source>Active</source>
+        <translation>正常</translation>
+    </message>
+    <message>
+        <source>Suspended</source>
+        <translation>停机</translation>
+    </message>
+    <message>
+        <source>Suspended for arrears</source>
+        <translation>欠费停机</translation>
+    </message>
+    <message>
+        <source>Closed</source>
+        <translation>销户</translation>
+    </message>
+    <message>
+        <source>Primary card</source>
+        <translation>主卡</translation>
+    </message>
+    <message>
+        <source>Secondary card</source>
+        <translation>副卡</translation>
+    </message>
+    <message>
+        <source>Family member</source>
+        <translation>家庭成员</translation>
+    </message>
+    <message>
+        <source>Group member</source>
+        <translation>集团成员</translation>
+    </message>
+    <message>
+        <source>accepted</source>
+        <translation>已接受</translation>
+    </message>
+    <message>
+        <source>declined</source>
+        <translation>已拒绝</translation>
+    </message>
+    <message>
+        <source>considering</source>
+        <translation>考虑中</translation>
+    </message>
+    <message>
+        <source>callback agreed</source>
+        <translation>约定回访</translation>
+    </message>
+    <message>
+        <source>not offered</source>
+        <translation>未推荐</translation>
+    </message>
+    <message>
+        <source>asked not to be disturbed</source>
+        <translation>要求免打扰</translation>
+    </message>
+    <message>
+        <source>reached</source>
+        <translation>已接通</translation>
+    </message>
+    <message>
+        <source>no answer</source>
+        <translation>无人接听</translation>
+    </message>
+    <message>
+        <source>busy</source>
+        <translation>占线</translation>
+    </message>
+    <message>
+        <source>voicemail</source>
+        <translation>语音信箱</translation>
+    </message>
+    <message>
+        <source>refused the call</source>
+        <translation>拒接</translation>
+    </message>
+    <message>
+        <source>resolved</source>
+        <translation>已解决</translation>
+    </message>
+    <message>
+        <source>unresolved</source>
+        <translation>未解决</translation>
+    </message>
+    <message>
+        <source>transferred to an agent</source>
+        <translation>转人工</translation>
+    </message>
+    <message>
+        <source>hung up</source>
+        <translation>挂机</translation>
+    </message>
+    <message>
+        <source>delivered</source>
+        <translation>已送达</translation>
+    </message>
+    <message>
+        <source>opened</source>
+        <translation>已打开</translation>
     </message>
     <message>
         <source>Standard</source>
@@ -92,6 +211,10 @@
     <message>
         <source>No customer has this number. Search by name or customer ID.</source>
         <translation>该号码未匹配到客户，请按姓名或客户编号查询。</translation>
+    </message>
+    <message>
+        <source>Several customers share this number: ask who is calling and choose before recording an outcome.</source>
+        <translation>多位客户共用这个号码：请先确认来电人并选定，再记录结果。</translation>
     </message>
     <message>
         <source>The disk is full: outcomes cannot be saved. Free space or call IT now.</source>
@@ -213,6 +336,10 @@
     <message>
         <source>Note</source>
         <translation>备注</translation>
+    </message>
+    <message>
+        <source>Choose who is calling first: outcomes are recorded for that customer.</source>
+        <translation>请先确认来电人：结果将记录在该客户名下。</translation>
     </message>
     <message>
         <source>Outcome buttons work once a customer is on screen.</source>
@@ -396,6 +523,30 @@
         <translation>不可推荐项</translation>
     </message>
     <message>
+        <source>Star level</source>
+        <translation>星级</translation>
+    </message>
+    <message>
+        <source>Service status</source>
+        <translation>服务状态</translation>
+    </message>
+    <message>
+        <source>Choose again</source>
+        <translation>重新选择</translation>
+    </message>
+    <message>
+        <source>Choose another customer sharing this number</source>
+        <translation>改选共用此号码的其他客户</translation>
+    </message>
+    <message>
+        <source>Repeat caller</source>
+        <translation>重复来电</translation>
+    </message>
+    <message>
+        <source>Recent contacts</source>
+        <translation>最近接触</translation>
+    </message>
+    <message>
         <source>More offers</source>
         <translation>更多推荐</translation>
     </message>
@@ -404,8 +555,48 @@
         <translation>接触指引</translation>
     </message>
     <message>
+        <source>Shared number: you confirmed this caller among %1 customers.</source>
+        <translation>共用号码：您已在 %1 位客户中确认了来电人。</translation>
+    </message>
+    <message>
+        <source>Shared number: %1 customers — confirm who is calling</source>
+        <translation>共用号码：%1 位客户——请确认来电人</translation>
+    </message>
+    <message>
         <source>Showing saved data from %1 (%2 min old)</source>
         <translation>显示 %1 保存的数据（%2 分钟前）</translation>
+    </message>
+    <message>
+        <source>%1-star</source>
+        <translation>%1星</translation>
+    </message>
+    <message>
+        <source>Account manager %1</source>
+        <translation>客户经理 %1</translation>
+    </message>
+    <message>
+        <source>No longer in the operator's data</source>
+        <translation>已不在运营商资料中</translation>
+    </message>
+    <message>
+        <source>Balance %1</source>
+        <translation>余额 %1</translation>
+    </message>
+    <message>
+        <source>Arrears %1</source>
+        <translation>欠费 %1</translation>
+    </message>
+    <message>
+        <source>Contract ended %1</source>
+        <translation>合约已于 %1 到期</translation>
+    </message>
+    <message>
+        <source>Contract ends in %1 days</source>
+        <translation>合约 %1 天后到期</translation>
+    </message>
+    <message>
+        <source>Contract until %1</source>
+        <translation>合约至 %1</translation>
     </message>
     <message>
         <source>open</source>
@@ -414,6 +605,62 @@
     <message>
         <source>resolved</source>
         <translation>已解决</translation>
+    </message>
+    <message>
+        <source>source: operator model %1</source>
+        <translation>来源：运营商模型 %1</translation>
+    </message>
+    <message>
+        <source>source: operator model</source>
+        <translation>来源：运营商模型</translation>
+    </message>
+    <message>
+        <source>source: customer data</source>
+        <translation>来源：客户资料</translation>
+    </message>
+    <message>
+        <source>source: rules</source>
+        <translation>来源：规则推断</translation>
+    </message>
+    <message>
+        <source>Repeat caller: %1 calls in 7 days — ask what is still unresolved</source>
+        <translation>重复来电：7 天内来电 %1 次——先问清还有什么没解决</translation>
+    </message>
+    <message>
+        <source>Repeat caller: called again within 7 days — ask what is still unresolved</source>
+        <translation>重复来电：7 天内再次来电——先问清还有什么没解决</translation>
+    </message>
+    <message>
+        <source>%1 %2: %3</source>
+        <translation>%1 %2：%3</translation>
+    </message>
+    <message>
+        <source>%1 %2</source>
+        <translation>%1 %2</translation>
+    </message>
+    <message>
+        <source>%1 (%2)</source>
+        <translation>%1（%2）</translation>
+    </message>
+    <message>
+        <source>marketing</source>
+        <translation>营销</translation>
+    </message>
+    <message>
+        <source>just now</source>
+        <translation>刚刚</translation>
+    </message>
+    <message>
+        <source>%1 min ago</source>
+        <translation>%1 分钟前</translation>
+    </message>
+    <message>
+        <source>%1 h ago</source>
+        <translation>%1 小时前</translation>
+    </message>
+    <message>
+        <source>%1 days ago</source>
+        <translation>%1 天前</translation>
     </message>
     <message>
         <source>Show fewer offers</source>
@@ -436,12 +683,32 @@
         <translation>第 %1 / %2 波 · %3</translation>
     </message>
     <message>
+        <source>Why on the list</source>
+        <translation>入选原因</translation>
+    </message>
+    <message>
         <source>Contacts</source>
         <translation>接触频次</translation>
     </message>
     <message>
         <source>%1 of %2 in %3 days</source>
         <translation>%3 天内 %1 / %2 次</translation>
+    </message>
+    <message>
+        <source>%1 of %2 in %3 days (all campaigns, %4)</source>
+        <translation>%3 天内 %1/%2 次（所有活动，%4）</translation>
+    </message>
+    <message>
+        <source>limit reached, next contact %1</source>
+        <translation>已达上限，%1 后可再联系</translation>
+    </message>
+    <message>
+        <source>limit reached</source>
+        <translation>已达上限</translation>
+    </message>
+    <message>
+        <source>Customer limit</source>
+        <translation>客户接触上限</translation>
     </message>
     <message>
         <source>Prefers</source>
@@ -464,6 +731,14 @@
         <translation>下次可接触</translation>
     </message>
     <message>
+        <source>Already has</source>
+        <translation>已订业务</translation>
+    </message>
+    <message>
+        <source>Handset</source>
+        <translation>终端</translation>
+    </message>
+    <message>
         <source>Customer details</source>
         <translation>客户信息</translation>
     </message>
@@ -472,36 +747,12 @@
         <translation>客户信息</translation>
     </message>
     <message>
-        <source>Usage (%1)</source>
-        <translation>用量（%1）</translation>
-    </message>
-    <message>
-        <source>Data %1 GB · Voice %2 min · SMS %3 · MMS %4</source>
-        <translation>流量 %1 GB · 语音 %2 分钟 · 短信 %3 · 彩信 %4</translation>
-    </message>
-    <message>
         <source>Yes (¥%1/mo)</source>
         <translation>已开通（%1元/月）</translation>
     </message>
     <message>
         <source>Ringback tone</source>
         <translation>彩铃</translation>
-    </message>
-    <message>
-        <source>%1 MB · %2 min</source>
-        <translation>%1 MB · %2 分钟</translation>
-    </message>
-    <message>
-        <source>None</source>
-        <translation>无</translation>
-    </message>
-    <message>
-        <source>Roaming</source>
-        <translation>漫游</translation>
-    </message>
-    <message>
-        <source>Last bill</source>
-        <translation>上月账单</translation>
     </message>
     <message>
         <source>Credit · Points</source>
@@ -1001,6 +1252,53 @@
     <message>
         <source>Quit</source>
         <translation>退出</translation>
+    </message>
+</context>
+<context>
+    <name>UsageTable</name>
+    <message>
+        <source>Data (GB)</source>
+        <translation>流量（GB）</translation>
+    </message>
+    <message>
+        <source>Voice (min)</source>
+        <translation>通话（分钟）</translation>
+    </message>
+    <message>
+        <source>SMS / MMS</source>
+        <translation>短信 / 彩信</translation>
+    </message>
+    <message>
+        <source>Roaming</source>
+        <translation>漫游</translation>
+    </message>
+    <message>
+        <source>Bill</source>
+        <translation>账单</translation>
+    </message>
+    <message>
+        <source>Usage</source>
+        <translation>近三月用量</translation>
+    </message>
+    <message>
+        <source>%1 min</source>
+        <translation>%1 分钟</translation>
+    </message>
+    <message>
+        <source>due %1</source>
+        <translation>%1 到期</translation>
+    </message>
+    <message>
+        <source>paid %1</source>
+        <translation>已缴 %1</translation>
+    </message>
+    <message>
+        <source>%1 late</source>
+        <translation>%1 逾期</translation>
+    </message>
+    <message>
+        <source>%1 unpaid</source>
+        <translation>%1 未缴</translation>
     </message>
 </context>
 </TS>
