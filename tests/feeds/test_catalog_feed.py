@@ -113,6 +113,19 @@ def test_a_changed_title_updates_that_offer_only(migrated_engine, tmp_path):
     assert caps[("CMP_AUTOPAY_BONUS", "sms")] == 3 and caps[("CMP_NEW_CUSTOMER_CARE", "sms")] == 2
 
 
+def test_relative_days_move_with_the_import_day_absolute_dates_do_not(migrated_engine, tmp_path):
+    path = write(tmp_path, EXAMPLE_TEXT)
+    apply_catalog(migrated_engine, path, today=TODAY, now=NOW)
+    report = apply_catalog(migrated_engine, path, today=TODAY + dt.timedelta(days=1), now=NOW)
+    assert (report.updated, report.unchanged) == (2, 10), "both campaigns' waves moved by a day"
+    starts = {(w.campaign_id, w.seq): w.starts_on for w in rows(migrated_engine, Wave)}
+    assert starts[("CMP_NEW_CUSTOMER_CARE", 2)] == TODAY - dt.timedelta(days=6)
+    absolute = EXAMPLE_TEXT.replace("starts_day = -7, ends_day = 30", "starts_on = 2026-11-16, ends_on = 2026-12-23")
+    apply_catalog(migrated_engine, write(tmp_path, absolute, "absolute.toml"), today=TODAY, now=NOW)
+    report = apply_catalog(migrated_engine, write(tmp_path, absolute, "absolute.toml"), today=TODAY, now=NOW)
+    assert not report.changed
+
+
 def test_a_campaign_in_the_file_gets_exactly_the_files_waves_caps_and_offers(migrated_engine, tmp_path):
     apply_catalog(migrated_engine, write(tmp_path, EXAMPLE_TEXT), today=TODAY, now=NOW)
     delta = """format = 1

@@ -17,18 +17,21 @@ from server_stub import seed
 from server_stub.db.models import (
     Agent,
     Base,
+    Bill,
     Campaign,
     CampaignOffer,
     Complaint,
     ContactCap,
     ContactHistory,
     Customer,
+    CustomerCap,
     CustomerNumber,
+    FeedRun,
     Offer,
+    Subscription,
     UsageMonth,
     Wave,
 )
-from server_stub.paths import resources_dir
 from server_stub.domain.vocabulary import (
     AUTOPAY_METHODS,
     COMPLAINT_CATEGORIES,
@@ -37,6 +40,7 @@ from server_stub.domain.vocabulary import (
     SEGMENTS,
     VALUE_TIERS,
 )
+from server_stub.paths import resources_dir
 from server_stub.seed import (
     SEEDED_TABLES,
     CatalogError,
@@ -396,3 +400,29 @@ def test_a_malformed_catalog_is_reported_by_name(tmp_path):
     path.write_text(broken, encoding="utf-8")
     with pytest.raises(CatalogError, match=r"offer CARE_USAGE_ALERT: category 'freebies'"):
         load_catalog(path)
+
+
+def test_the_catalog_is_written_through_the_catalog_feed(migrated_engine):
+    summary = seed_database(migrated_engine, 10, today=TODAY)
+    with Session(migrated_engine) as session:
+        run = session.scalars(select(FeedRun)).one()
+        assert (run.kind, run.file_name, run.status, run.inserted) == ("catalog", "catalog.toml", "applied", 21)
+        offer = session.get(Offer, "PLAN_UP_5G_129")
+        assert offer.created_at == dt.datetime.combine(TODAY - dt.timedelta(days=120), dt.time(), dt.UTC)
+        assert offer.eligibility == [] and offer.product_id is None and offer.retired_at is None
+    assert (summary.offers, summary.campaigns, summary.waves, summary.customer_caps) == (18, 3, 7, 0)
+
+
+def test_replacing_also_empties_what_other_feeds_attached_to_the_customers(migrated_engine):
+    seed_database(migrated_engine, 20, today=TODAY)
+    with Session(migrated_engine) as session:
+        session.add(Bill(customer_id="C00000001", month="2026-10", amount_fen=100, paid_fen=100))
+        session.add(Subscription(customer_id="C00000001", product_id="RBT"))
+        session.add(CustomerCap(channel="*", max_contacts=3, period_days=30))
+        session.commit()
+    with pytest.raises(DatabaseNotEmptyError):
+        seed_database(migrated_engine, 20, today=TODAY)
+    seed_database(migrated_engine, 20, today=TODAY, replace=True)
+    with Session(migrated_engine) as session:
+        for model in (Bill, Subscription, CustomerCap):
+            assert session.scalar(select(func.count()).select_from(model)) == 0, model
