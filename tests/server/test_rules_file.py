@@ -289,3 +289,17 @@ def test_the_vocabulary_is_the_one_the_rules_and_the_api_use():
     assert SERVICE_STATUS_NAMES["arrears_suspended"]["zh"] == "欠费停机"
     assert [RELATION_KIND_NAMES[k]["zh"] for k in RELATION_KINDS] == ["主卡", "副卡", "家庭成员", "集团成员"]
     assert len(set(FACTS)) == len(FACTS)
+
+
+def test_facts_lists_exactly_what_the_pop_computes():
+    """FACTS (what `rules check`, the catalog feed and audiences accept) must not drift from the facts a pop
+    really builds, plus the sensitivity levels the rules derive."""
+    from server_stub.db.models import Customer
+    from server_stub.domain.vocabulary import DERIVED_FACTS
+    from server_stub.services.pop import CustomerRecord, customer_facts
+
+    customer = Customer(customer_id="C1", monthly_fee_fen=0, tenure_months=1, value_tier="standard", points=0,
+                        segments=[], churn_risk=0.1, late_payments_6m=0, bill_inquiries_3m=0, downgrades_12m=0,
+                        dnd=False)
+    facts = customer_facts(CustomerRecord(customer, [], None, [], []), NOW)
+    assert set(facts) | DERIVED_FACTS == set(FACTS)
