@@ -11,8 +11,9 @@ from sqlalchemy import or_, select, text
 
 from server_stub import __version__
 from server_stub.api.deps import PrincipalDep, open_session
-from server_stub.api.errors import ApiError
+from server_stub.api.errors import ApiError, error_response
 from server_stub.api.schemas import (
+    AmbiguousCallerResponse,
     CampaignList,
     CustomerSearchResult,
     ErrorResponse,
@@ -25,7 +26,7 @@ from server_stub.api.schemas import (
 )
 from server_stub.db.models import Customer, CustomerNumber
 from server_stub.services.outcomes import ingest
-from server_stub.services.pop import CustomerNotFound, build_pop, normalize_msisdn
+from server_stub.services.pop import AmbiguousCaller, CustomerNotFound, build_pop, normalize_msisdn
 
 router = APIRouter(prefix="/v1")
 _AUTH_ERRORS = {401: {"model": ErrorResponse, "description": "Missing or wrong token."},
@@ -68,7 +69,10 @@ def me(principal: PrincipalDep):
     response_model=PopDocument,
     tags=["pop"],
     responses={**_AUTH_ERRORS, 404: {"model": ErrorResponse, "description": "Unknown caller."},
-               400: {"model": ErrorResponse, "description": "Neither ani nor customer_id given."}},
+               400: {"model": ErrorResponse, "description": "Neither ani nor customer_id given."},
+               409: {"model": AmbiguousCallerResponse,
+                     "description": "The number belongs to several customers: ask which one is calling, then pop "
+                                    "by customer_id. No decision is recorded."}},
 )
 def pop(
     request: Request,
@@ -94,6 +98,13 @@ def pop(
             404, "customer_not_found",
             "No customer has this number or id: treat as a new caller, or search by name.",
         ) from None
+    except AmbiguousCaller as shared:
+        return error_response(
+            409, "ambiguous_caller",
+            f"This number belongs to {len(shared.candidates)} customers: ask the caller which one they are, "
+            "then pop by customer_id.",
+            shared.candidates,
+        )
     # The document is built to the PopDocument contract (tests and schemathesis check it); serializing it
     # directly skips a second validation pass on the hottest endpoint.
     return Response(orjson.dumps(document), media_type="application/json")
@@ -142,9 +153,11 @@ def _search(session, term: str, limit: int) -> dict:
     found: dict[str, Customer] = {}
     digits = normalize_msisdn(term)
     if len(digits) >= 7 and digits.isdigit() and len(digits) == len(term.replace(" ", "").lstrip("+")):
+        # Every owner of a (shared) number, each listed once.
         for customer in session.scalars(
             select(Customer).join(CustomerNumber)
-            .where(CustomerNumber.msisdn.startswith(digits, autoescape=True)).limit(limit)
+            .where(CustomerNumber.msisdn.startswith(digits, autoescape=True))
+            .order_by(CustomerNumber.msisdn, CustomerNumber.customer_id).limit(limit)
         ):
             found.setdefault(customer.customer_id, customer)
     by_id = session.get(Customer, term)
@@ -171,7 +184,9 @@ def _search(session, term: str, limit: int) -> dict:
     return {
         "items": [
             {"customer_id": c.customer_id, "display_name": c.name or c.customer_id,
-             "msisdns": numbers.get(c.customer_id, []), "value_tier": c.value_tier, "city": c.city}
+             "msisdns": numbers.get(c.customer_id, []), "value_tier": c.value_tier, "city": c.city,
+             "brand": c.brand, "plan_name": c.plan_name, "relation_kind": c.relation_kind,
+             "group_name": c.group_name, "retired": c.retired_at is not None}
             for c in customers
         ]
     }
@@ -188,6 +203,7 @@ def list_offers(request: Request, _principal: PrincipalDep):
                 "title": {"zh": o.title.zh, "en": o.title.en}, "script": {"zh": o.script.zh, "en": o.script.en},
                 "monthly_fee_delta": round(o.monthly_fee_delta_fen / 100, 2), "base_score": o.base_score,
                 "active": o.active, "campaign_ids": list(catalog.campaigns_by_offer.get(o.offer_id, ())),
+                "product_id": o.product_id, "retired": o.retired,
             }
             for o in catalog.offers.values()
         ]

@@ -38,6 +38,31 @@ class ErrorResponse(Strict):
     error: ErrorBody
 
 
+class CallerCandidate(Strict):
+    """One customer a shared number belongs to: the agent asks which one is calling, then pops by customer_id."""
+
+    customer_id: str
+    display_name: str
+    masked_msisdn: str
+    value_tier: str
+    city: str | None
+    brand: str | None
+    plan_name: str | None
+    relation_kind: str | None
+    group_name: str | None
+
+
+class AmbiguousCallerBody(Strict):
+    code: Literal["ambiguous_caller"]
+    message: str
+    details: list[CallerCandidate] = Field(description="The customers (not retired) the number belongs to, "
+                                                       "ordered by customer_id; at most 20.")
+
+
+class AmbiguousCallerResponse(Strict):
+    error: AmbiguousCallerBody
+
+
 class Plan(Strict):
     plan_id: str | None
     name: str | None
@@ -55,6 +80,36 @@ class Usage(Strict):
     roaming_data_mb: int
     roaming_voice_min: int
     bill: float | None = Field(description="Yuan.")
+
+
+class Relation(Strict):
+    kind: str | None = Field(description="primary_card | secondary_card | family_member | group_member")
+    kind_name: LocalText | None
+    group_id: str | None
+    group_name: str | None = Field(description="Household or group (集团) name.")
+
+
+class BillView(Strict):
+    month: str = Field(description="YYYY-MM")
+    amount: float | None = Field(description="Yuan charged.")
+    paid: float | None = Field(description="Yuan paid.")
+    due_on: dt.date | None
+    paid_on: dt.date | None
+    late: bool
+
+
+class SubscriptionView(Strict):
+    product_id: str
+    name: str | None
+    category: str | None
+    since: dt.date | None
+    until: dt.date | None
+
+
+class ScoresView(Strict):
+    model: str | None = Field(description="The operator's model that scored the customer.")
+    scored_at: dt.datetime | None
+    churn_reason: str | None
 
 
 class CustomerView(Strict):
@@ -76,9 +131,26 @@ class CustomerView(Strict):
     credit_score: int | None
     points: int
     segments: list[str]
-    churn_risk: float
+    churn_risk: float = Field(description="0..1: the operator's model score when fed (churn_source), else the "
+                                          "customer feed's.")
     usage: Usage | None = Field(description="The latest complete month.")
     usage_history: list[Usage] = Field(description="Up to three months, newest first.")
+    brand: str | None = None
+    service_status: str | None = Field(default=None, description="normal | suspended | arrears_suspended | closed")
+    service_status_name: LocalText | None = Field(default=None, description="正常 / 停机 / 欠费停机 / 销户")
+    balance: float | None = Field(default=None, description="Yuan.")
+    arrears: float | None = Field(default=None, description="Yuan owed.")
+    contract_end: dt.date | None = None
+    account_manager: str | None = Field(default=None, description="客户经理")
+    handset: str | None = None
+    star_level: int | None = Field(default=None, description="星级 0..7")
+    relation: Relation | None = None
+    bills: list[BillView] = Field(default_factory=list, description="Up to three, newest first.")
+    subscriptions: list[SubscriptionView] = Field(
+        default_factory=list, description="Products and services held today (not offered again), by product_id.")
+    retired: bool = Field(default=False, description="No longer in the operator's customer snapshot.")
+    churn_source: Literal["operator_model", "customer_feed"] = "customer_feed"
+    scores: ScoresView | None = Field(default=None, description="The operator's own model scores, when fed.")
 
 
 class ComplaintView(Strict):
@@ -92,9 +164,11 @@ class ComplaintView(Strict):
 
 class PriceSensitivity(Strict):
     level: Level
-    points: int
-    reasons: list[Reason]
+    points: int = Field(description="The rules' points (also when the operator's model set the level).")
+    reasons: list[Reason] = Field(description="With an operator score, its reason first (code operator_model).")
     guidance: LocalText
+    source: Literal["operator_model", "rules"] = "rules"
+    model: str | None = Field(default=None, description="The operator's model when source is operator_model.")
 
 
 class ComplaintSensitivity(PriceSensitivity):
@@ -121,7 +195,10 @@ class OfferView(Strict):
     campaign_id: str | None
     wave: int | None
     suppressed: bool
-    suppressed_by: list[Reason] = Field(description="Why the agent should not pitch it; empty if pitchable.")
+    suppressed_by: list[Reason] = Field(
+        description="Why the agent should not pitch it; empty if pitchable. Codes include not_eligible "
+                    "(eligibility), already_held (holdings), price_sensitive / complaint_sensitive (sensitivity), "
+                    "dnd, recent_refusal, customer_cap, contact_cap, no_wave, not_in_wave, wave_channel (contact).")
 
 
 class CampaignRef(Strict):
@@ -147,6 +224,23 @@ class CapView(Strict):
     next_eligible_at: dt.datetime | None
 
 
+class RecentContact(Strict):
+    channel: str
+    channel_name: LocalText
+    at: dt.datetime
+    purpose: str = Field(description="marketing | service")
+    topic: str | None
+    result: str | None
+    campaign_id: str | None
+
+
+class MemberView(Strict):
+    campaign_id: str
+    wave: int | None = Field(description="The wave the customer is targeted in; null: every wave.")
+    priority: int
+    reason: str | None = Field(description="Why the analyst chose them.")
+
+
 class ContactView(Strict):
     channel: str = Field(description="The channel of this interaction (an inbound call).")
     campaign: CampaignRef | None
@@ -162,6 +256,14 @@ class ContactView(Strict):
     dnd_since: dt.datetime | None
     eligible_now: bool
     next_eligible_at: dt.datetime | None
+    recent_contacts: list[RecentContact] = Field(
+        default_factory=list,
+        description="Last 30 days, every channel, newest first, at most 5; the outcomes of one call are one entry.")
+    calls_7d: int = Field(default=0, description="Inbound calls (IVR included) in the last 7 days.")
+    repeat_caller: bool = Field(default=False, description="calls_7d >= 2.")
+    customer_cap: CapView | None = Field(
+        default=None, description="The binding contact cap across campaigns (channel '*' = every channel).")
+    member: MemberView | None = Field(default=None, description="The customer's membership in `campaign`.")
 
 
 class PopDocument(Strict):
@@ -206,6 +308,11 @@ class CustomerSummary(Strict):
     msisdns: list[str]
     value_tier: str
     city: str | None
+    brand: str | None = None
+    plan_name: str | None = None
+    relation_kind: str | None = None
+    group_name: str | None = None
+    retired: bool = False
 
 
 class CustomerSearchResult(Strict):
@@ -219,8 +326,10 @@ class OfferInfo(Strict):
     script: LocalText
     monthly_fee_delta: float | None
     base_score: float
-    active: bool
+    active: bool = Field(description="False when switched off or retired: never pitched.")
     campaign_ids: list[str]
+    product_id: str | None = Field(default=None, description="Held as this product (null: the offer_id).")
+    retired: bool = Field(default=False, description="Left the catalog; old outcomes still point at it.")
 
 
 class OfferList(Strict):

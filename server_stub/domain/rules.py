@@ -17,6 +17,38 @@ from typing import Any
 from server_stub.domain.vocabulary import OFFER_CATEGORIES
 
 LEVEL_NAMES = ("none", "low", "medium", "high")
+# Texts a rules file may override (older files lack them): [contact] customer_cap_text / not_in_wave_text,
+# [texts] already_held / not_eligible / operator_model / operator_model_reason.
+DEFAULT_TEXTS: dict[str, tuple[str, str]] = {
+    "customer_cap_text": (
+        "避免重复打扰：客户近 {period_days} 天已被营销接触 {used}/{max} 次（{channel_name}，跨活动），{next_on} 后可再营销",
+        "Contact limit across campaigns reached: {used}/{max} marketing contacts in {period_days} days "
+        "({channel_name}); eligible again {next_on}"),
+    "not_in_wave_text": ("客户在第 {member_wave} 波名单中，当前为第 {seq}/{of} 波",
+                         "Targeted in wave {member_wave}; wave {seq} of {of} is running"),
+    "already_held": ("客户已办理此业务", "The customer already has this"),
+    "not_eligible": ("不满足办理条件：{fact} {op} {value}", "Not eligible: needs {fact} {op} {value}"),
+    "operator_model": ("运营商模型（{model}）评定为{level_name}", "Rated {level_name} by the operator's model ({model})"),
+    "operator_model_reason": ("运营商模型（{model}）：{reason}", "Operator's model ({model}): {reason}"),
+}
+# Channel names a rules file need not list (its [contact.channel_names] win): every channel contacts are fed
+# from, and "*" (a customer cap over all channels).
+DEFAULT_CHANNEL_NAMES = {
+    "*": ("所有渠道", "all channels"),
+    "inbound_call": ("呼入电话", "inbound call"),
+    "outbound_call": ("外呼", "outbound call"),
+    "sms": ("短信", "SMS"),
+    "app_push": ("App推送", "app push"),
+    "email": ("邮件", "email"),
+    "ivr": ("IVR语音自助", "IVR"),
+    "self_service": ("自助服务", "self-service"),
+    "store": ("营业厅", "store"),
+}
+# Display names a rules file need not list (its [display_names] win per value).
+DEFAULT_DISPLAY_NAMES = {
+    fact: {"none": ("无", "none"), "low": ("低", "low"), "medium": ("中", "medium"), "high": ("高", "high")}
+    for fact in ("price_level_name", "complaint_level_name")
+}
 
 
 class RulesError(ValueError):
@@ -47,6 +79,10 @@ def render(template: str, facts: Mapping[str, Any], language: str = "zh") -> str
 class Text:
     zh: str
     en: str
+
+    @classmethod
+    def of(cls, pair: tuple[str, str] | Text) -> Text:
+        return pair if isinstance(pair, Text) else cls(*pair)
 
     def render(self, facts: Mapping[str, Any]) -> dict[str, str]:
         return {"zh": render(self.zh, facts, "zh"), "en": render(self.en, facts, "en")}
@@ -91,6 +127,41 @@ class Condition:
 
 def all_hold(conditions: Sequence[Condition], facts: Mapping[str, Any]) -> bool:
     return all(c.holds(facts) for c in conditions)
+
+
+@dataclass(frozen=True)
+class OfferCondition:
+    """One eligibility condition of a catalog offer ({fact, op, value, zh?, en?}): its own texts say what
+    fails; without them a generic text names the fact. `problem` is set when the stored condition is
+    malformed (then it never holds: be strict rather than pitch blindly)."""
+
+    condition: Condition | None
+    text: Text | None = None
+    problem: str | None = None
+
+    def holds(self, facts: Mapping[str, Any]) -> bool:
+        return self.condition is not None and self.condition.holds(facts)
+
+
+def parse_offer_condition(value: Any, path: str = "eligibility") -> OfferCondition:
+    """A catalog condition; raises RulesError naming `path` when it is malformed."""
+    if not isinstance(value, Mapping):
+        raise RulesError(f"rules: {path} must be {{fact, op, value}} with optional zh and en texts")
+    texts = {k: value[k] for k in ("zh", "en") if k in value}
+    if any(not isinstance(t, str) for t in texts.values()):
+        raise RulesError(f"rules: {path}.zh and .en must be texts")
+    condition = _condition({k: v for k, v in value.items() if k not in ("zh", "en")}, path)
+    text = Text(texts.get("zh") or texts.get("en", ""), texts.get("en") or texts.get("zh", "")) if texts else None
+    return OfferCondition(condition, text)
+
+
+def offer_condition_or_problem(value: Any, path: str = "eligibility") -> OfferCondition:
+    """Like parse_offer_condition, but a malformed condition becomes one that never holds (a pop never fails
+    on a stored catalog row)."""
+    try:
+        return parse_offer_condition(value, path)
+    except RulesError as exc:
+        return OfferCondition(None, None, str(exc))
 
 
 @dataclass(frozen=True)
@@ -139,6 +210,8 @@ class ContactPolicy:
     wave_text: Text
     no_wave_text: Text
     channel_names: dict[str, Text]
+    customer_cap_text: Text = field(default_factory=lambda: Text.of(DEFAULT_TEXTS["customer_cap_text"]))
+    not_in_wave_text: Text = field(default_factory=lambda: Text.of(DEFAULT_TEXTS["not_in_wave_text"]))
 
     def channel_name(self, channel: str) -> dict[str, str]:
         text = self.channel_names.get(channel)
@@ -178,6 +251,11 @@ class Rules:
     ranking: RankingSpec
     # fact -> raw value -> what texts show for it: {value_tier} reads 金卡 in zh and "gold" in en.
     display_names: Mapping[str, Mapping[str, Text]] = field(default_factory=dict)
+    # [texts]: already_held, not_eligible, operator_model, operator_model_reason (DEFAULT_TEXTS when absent).
+    texts: Mapping[str, Text] = field(default_factory=dict)
+
+    def text(self, key: str) -> Text:
+        return self.texts.get(key) or Text.of(DEFAULT_TEXTS[key])
 
     def fact_sheet(self, facts: Mapping[str, Any]) -> FactSheet:
         return FactSheet(facts, self.display_names)
@@ -212,6 +290,10 @@ def _text(table: Mapping[str, Any], key: str, path: str) -> Text:
     if not isinstance(zh, str) or not isinstance(en, str):
         raise RulesError(f"rules: {path}.{key} needs both zh and en texts")
     return Text(zh, en)
+
+
+def _optional_text(table: Mapping[str, Any], key: str, path: str) -> Text:
+    return _text(table, key, path) if key in table else Text.of(DEFAULT_TEXTS[key])
 
 
 def _condition(value: Any, path: str) -> Condition:
@@ -299,7 +381,10 @@ def parse_rules(data: Mapping[str, Any]) -> Rules:
         cap_text=_text(contact_table, "cap_text", "contact"),
         wave_text=_text(contact_table, "wave_text", "contact"),
         no_wave_text=_text(contact_table, "no_wave_text", "contact"),
-        channel_names={k: _text(names_table, k, "contact.channel_names") for k in names_table},
+        channel_names={**{k: Text.of(v) for k, v in DEFAULT_CHANNEL_NAMES.items()},
+                       **{k: _text(names_table, k, "contact.channel_names") for k in names_table}},
+        customer_cap_text=_optional_text(contact_table, "customer_cap_text", "contact"),
+        not_in_wave_text=_optional_text(contact_table, "not_in_wave_text", "contact"),
     )
     ranking_table = _get(data, "ranking", "", dict)
     boosts = []
@@ -327,11 +412,16 @@ def parse_rules(data: Mapping[str, Any]) -> Rules:
     )
     if ranking.prior_strength <= 0:
         raise RulesError("rules: ranking.prior_strength must be positive")
-    display_names = {}
+    display_names = {fact: {value: Text.of(pair) for value, pair in names.items()}
+                     for fact, names in DEFAULT_DISPLAY_NAMES.items()}
     for fact, table in _get_optional_table(data, "display_names").items():
         if not isinstance(table, dict):
             raise RulesError(f"rules: display_names.{fact} must be a table of value = {{ zh, en }}")
-        display_names[fact] = {str(value): _text(table, value, f"display_names.{fact}") for value in table}
+        display_names.setdefault(fact, {}).update(
+            {str(value): _text(table, value, f"display_names.{fact}") for value in table})
+    texts_table = _get_optional_table(data, "texts")
+    texts = {key: _optional_text(texts_table, key, "texts")
+             for key in ("already_held", "not_eligible", "operator_model", "operator_model_reason")}
     return Rules(
         version=_get(data, "version", "", str),
         price=_sensitivity(_get(sensitivity, "price", "sensitivity", dict), "sensitivity.price"),
@@ -341,6 +431,7 @@ def parse_rules(data: Mapping[str, Any]) -> Rules:
         contact=contact,
         ranking=ranking,
         display_names=display_names,
+        texts=texts,
     )
 
 
@@ -364,6 +455,8 @@ class SensitivityResult:
     points: int
     reasons: list[dict[str, str]]
     guidance: dict[str, str]
+    source: str = "rules"  # or "operator_model": the operator's own score set the level
+    model: str | None = None
 
     @property
     def level_name(self) -> str:
@@ -381,6 +474,31 @@ def assess_sensitivity(spec: SensitivitySpec, facts: Mapping[str, Any]) -> Sensi
         if points >= spec.thresholds[name]:
             level = index
     return SensitivityResult(level, points, reasons, spec.guidance[LEVEL_NAMES[level]].render(facts))
+
+
+def operator_sensitivity(rules: Rules, spec: SensitivitySpec, derived: SensitivityResult, kind: str,
+                         level: str | None, model: str | None, reason: str | None,
+                         facts: Mapping[str, Any]) -> SensitivityResult:
+    """The operator's own score for `kind` ("price" or "complaint") takes precedence over the rules' derivation:
+    its level, its reason first (code operator_model), the guidance of that level; the rules' reasons follow.
+    Without a (valid) operator level the derivation stands."""
+    if level not in LEVEL_NAMES:
+        return derived
+    index = LEVEL_NAMES.index(level)
+    model_name = model or "—"
+    if reason:
+        text = rules.text("operator_model_reason").render({"model": model_name, "reason": reason})
+    else:
+        level_name = rules.display_name(f"{kind}_level_name", level)
+        text = {
+            language: render(getattr(rules.text("operator_model"), language),
+                             {"model": model_name,
+                              "level_name": getattr(level_name, language) if isinstance(level_name, Text)
+                              else level_name}, language)
+            for language in ("zh", "en")
+        }
+    return SensitivityResult(index, derived.points, [{"code": "operator_model", **text}, *derived.reasons],
+                             spec.guidance[level].render(facts), "operator_model", model)
 
 
 @dataclass(frozen=True)
@@ -401,6 +519,15 @@ class CampaignContext:
     caps: Mapping[str, tuple[int, int]]  # channel -> (max contacts, period days)
     inbound_may_serve_any_wave: bool
     contact_times: Mapping[str, Sequence[dt.datetime]] = field(default_factory=dict)  # channel -> times
+    # The customer's membership: the wave they are targeted in (None: every wave), priority, analyst's reason.
+    member_wave: int | None = None
+    member_priority: int = 0
+    member_reason: str | None = None
+
+    def outside_member_wave(self, today: dt.date) -> bool:
+        """Targeted in another wave than the one running today."""
+        wave = self.current_wave(today)
+        return self.member_wave is not None and wave is not None and wave.seq != self.member_wave
 
     def current_wave(self, today: dt.date) -> WaveInfo | None:
         for wave in sorted(self.waves, key=lambda w: w.seq):
@@ -418,6 +545,8 @@ class OfferCandidate:
     base_score: float
     monthly_fee_delta_fen: int
     campaign: CampaignContext | None
+    product_id: str | None = None  # holding it (a subscription, an accepted offer) means: never pitched
+    conditions: tuple[OfferCondition, ...] = ()  # the catalog's own eligibility conditions
 
 
 @dataclass(frozen=True)
@@ -433,17 +562,31 @@ class CapState:
         return self.used >= self.max
 
 
-def cap_state(campaign: CampaignContext, channel: str, now: dt.datetime) -> CapState | None:
-    if channel not in campaign.caps:
-        return None
-    max_contacts, period_days = campaign.caps[channel]
+def window_cap(channel: str, times: Sequence[dt.datetime], max_contacts: int, period_days: int,
+               now: dt.datetime) -> CapState:
+    """How many of `times` fall in the last `period_days`, and when the cap frees if it is reached."""
     window_start = now - dt.timedelta(days=period_days)
-    in_window = sorted(t for t in campaign.contact_times.get(channel, ()) if t > window_start)
+    in_window = sorted(t for t in times if t > window_start)
     next_at = None
     if len(in_window) >= max_contacts:
         # The cap frees when enough of the oldest contacts in the window age out of it.
         next_at = in_window[len(in_window) - max_contacts] + dt.timedelta(days=period_days)
     return CapState(channel, len(in_window), max_contacts, period_days, next_at)
+
+
+def cap_state(campaign: CampaignContext, channel: str, now: dt.datetime) -> CapState | None:
+    if channel not in campaign.caps:
+        return None
+    max_contacts, period_days = campaign.caps[channel]
+    return window_cap(channel, campaign.contact_times.get(channel, ()), max_contacts, period_days, now)
+
+
+def binding_cap(caps: Sequence[CapState]) -> CapState | None:
+    """The cap that decides: a reached one freeing last, else the one with the fewest contacts left."""
+    reached = [c for c in caps if c.reached]
+    if reached:
+        return max(reached, key=lambda c: (c.next_eligible_at, c.channel))
+    return min(caps, key=lambda c: (c.max - c.used, c.channel), default=None)
 
 
 @dataclass
@@ -462,6 +605,36 @@ def _date_text(value: dt.datetime | dt.date | None) -> str:
     return value.date().isoformat() if isinstance(value, dt.datetime) else value.isoformat()
 
 
+def _safe_render(template: str, facts: Mapping[str, Any], language: str) -> str:
+    """A catalog text (fed, not checked like the rules file): a broken placeholder shows the text as it is."""
+    try:
+        return render(template, facts, language)
+    except (ValueError, IndexError, AttributeError, KeyError):
+        return template
+
+
+def _condition_text(rules: Rules, condition: OfferCondition, facts: Mapping[str, Any]) -> dict[str, str]:
+    if condition.text is not None:
+        return {"zh": _safe_render(condition.text.zh, facts, "zh"), "en": _safe_render(condition.text.en, facts, "en")}
+    c = condition.condition
+    values = ({"fact": c.fact, "op": c.op, "value": c.value} if c is not None
+              else {"fact": "?", "op": "?", "value": condition.problem or "?"})
+    generic = rules.text("not_eligible")
+    return {"zh": render(generic.zh, values, "zh"), "en": render(generic.en, values, "en")}
+
+
+def _customer_cap_reason(policy: ContactPolicy, cap: CapState) -> dict[str, str]:
+    names = policy.channel_name(cap.channel)
+    facts = {"used": cap.used, "max": cap.max, "period_days": cap.period_days,
+             "next_on": _date_text(cap.next_eligible_at)}
+    return {
+        "code": "customer_cap",
+        "kind": "contact",
+        "zh": render(policy.customer_cap_text.zh, {**facts, "channel_name": names["zh"]}),
+        "en": render(policy.customer_cap_text.en, {**facts, "channel_name": names["en"]}),
+    }
+
+
 def _contact_suppressions(
     rules: Rules, campaign: CampaignContext, now: dt.datetime
 ) -> list[dict[str, str]]:
@@ -470,7 +643,10 @@ def _contact_suppressions(
     wave = campaign.current_wave(now.date())
     if wave is None:
         reasons.append({"code": "no_wave", "kind": "contact", **policy.no_wave_text.render({})})
-    elif wave.channel != policy.interaction_channel and not campaign.inbound_may_serve_any_wave:
+    elif campaign.outside_member_wave(now.date()):
+        reasons.append({"code": "not_in_wave", "kind": "contact", **policy.not_in_wave_text.render(
+            {"member_wave": campaign.member_wave, "seq": wave.seq, "of": len(campaign.waves)})})
+    if wave is not None and wave.channel != policy.interaction_channel and not campaign.inbound_may_serve_any_wave:
         facts = {
             "seq": wave.seq,
             "of": len(campaign.waves),
@@ -507,13 +683,18 @@ def rank_offers(
     stats: Mapping[str, tuple[int, int]],
     refusals: Mapping[str, dt.datetime],
     now: dt.datetime,
+    *,
+    customer_cap: CapState | None = None,
 ) -> list[RankedOffer]:
     """Every candidate, scored, with why it ranks where it does and why it is suppressed (if it is).
 
     `stats` maps offer id -> (responses, accepted) for the customer's segment; `refusals` maps offer id
-    -> when the customer last declined it.
+    -> when the customer last declined it; `customer_cap` is the binding contact cap across campaigns.
+    Held products come from facts["holds"] (product ids; an offer's product_id, or its offer id).
     """
     ranking, policy = rules.ranking, rules.contact
+    held = frozenset(facts.get("holds") or ())
+    cap_reason = _customer_cap_reason(policy, customer_cap) if customer_cap and customer_cap.reached else None
     ranked = []
     for candidate in candidates:
         responses, accepted = stats.get(candidate.offer_id, (0, 0))
@@ -544,14 +725,23 @@ def rank_offers(
             )
 
         suppressed: list[dict[str, str]] = []
+        if (candidate.product_id or candidate.offer_id) in held:
+            suppressed.append({"code": "already_held", "kind": "holdings",
+                               **rules.text("already_held").render(facts)})
         for rule in rules.eligibility:
             if rule.applies_to(candidate.offer_id, candidate.category) and not all_hold(rule.when, facts):
                 suppressed.append({"code": "not_eligible", "kind": "eligibility", **rule.reason.render(facts)})
+        for condition in candidate.conditions:
+            if not condition.holds(facts):
+                suppressed.append({"code": "not_eligible", "kind": "eligibility",
+                                   **_condition_text(rules, condition, facts)})
         for rule in rules.suppression:
             if candidate.category in rule.categories and all_hold(rule.when, facts):
                 suppressed.append({"code": rule.code, "kind": rule.kind, **rule.text.render(facts)})
         if facts.get("dnd") and candidate.category not in policy.dnd_keeps:
             suppressed.append({"code": "dnd", "kind": "contact", **policy.dnd_text.render(facts)})
+        if cap_reason is not None and candidate.category not in policy.dnd_keeps:
+            suppressed.append(cap_reason)
         declined_at = refusals.get(candidate.offer_id)
         if declined_at is not None:
             until = declined_at + dt.timedelta(days=policy.refusal_cooldown_days)

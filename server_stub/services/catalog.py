@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server_stub.db.models import Campaign, CampaignOffer, ContactCap, Offer, Wave
-from server_stub.domain.rules import Text, WaveInfo
+from server_stub.db.models import Campaign, CampaignOffer, ContactCap, CustomerCap, Offer, Wave
+from server_stub.domain.rules import OfferCondition, Text, WaveInfo, offer_condition_or_problem
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,14 @@ class OfferRow:
     script: Text
     monthly_fee_delta_fen: int
     base_score: float
-    active: bool
+    active: bool  # false when switched off or retired: never pitched
+    product_id: str | None = None  # what holding it means (None: the offer id itself)
+    eligibility: tuple[OfferCondition, ...] = ()
+    retired: bool = False  # left the catalog: kept so old decisions and outcomes still point at it
+
+    @property
+    def product_key(self) -> str:
+        return self.product_id or self.offer_id
 
 
 @dataclass(frozen=True)
@@ -33,7 +40,7 @@ class CampaignRow:
     campaign_id: str
     name: Text
     inbound_may_serve_any_wave: bool
-    active: bool
+    active: bool  # false when switched off or retired
     waves: tuple[WaveInfo, ...]
     caps: dict[str, tuple[int, int]]
     offer_ids: tuple[str, ...]
@@ -44,13 +51,19 @@ class Catalog:
     offers: dict[str, OfferRow]
     campaigns: dict[str, CampaignRow]
     campaigns_by_offer: dict[str, tuple[str, ...]]
+    # Contacts per customer across all campaigns: channel ("*" = every channel) -> (max contacts, period days).
+    customer_caps: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def load_catalog(session: Session) -> Catalog:
     offers = {
         o.offer_id: OfferRow(
             o.offer_id, o.category, Text(o.title_zh, o.title_en), Text(o.script_zh, o.script_en),
-            o.monthly_fee_delta_fen, o.base_score, o.active,
+            o.monthly_fee_delta_fen, o.base_score, o.active and o.retired_at is None, o.product_id or None,
+            tuple(offer_condition_or_problem(c, f"offers.{o.offer_id}.eligibility[{i}]")
+                  for i, c in enumerate(o.eligibility if isinstance(o.eligibility, list) else [o.eligibility])
+                  if c is not None),
+            o.retired_at is not None,
         )
         for o in session.scalars(select(Offer).order_by(Offer.offer_id))
     }
@@ -67,13 +80,15 @@ def load_catalog(session: Session) -> Catalog:
         by_offer.setdefault(link.offer_id, []).append(link.campaign_id)
     campaigns = {
         c.campaign_id: CampaignRow(
-            c.campaign_id, Text(c.name_zh, c.name_en), c.inbound_may_serve_any_wave, c.active,
+            c.campaign_id, Text(c.name_zh, c.name_en), c.inbound_may_serve_any_wave,
+            c.active and c.retired_at is None,
             tuple(waves.get(c.campaign_id, ())), caps.get(c.campaign_id, {}),
             tuple(links.get(c.campaign_id, ())),
         )
         for c in session.scalars(select(Campaign).order_by(Campaign.campaign_id))
     }
-    return Catalog(offers, campaigns, {k: tuple(v) for k, v in by_offer.items()})
+    customer_caps = {c.channel: (c.max_contacts, c.period_days) for c in session.scalars(select(CustomerCap))}
+    return Catalog(offers, campaigns, {k: tuple(v) for k, v in by_offer.items()}, customer_caps)
 
 
 class CatalogCache:

@@ -257,6 +257,9 @@ def _apply_side_effects(
 ) -> None:
     if not stored:
         return
+    # Every outcome is a contact of the customer's (the pop's recent contacts and repeat-call count see it);
+    # the outcomes of one call share its call_id and count as one contact, and not_offered never counts
+    # toward a cap (services/pop.py NON_CONTACT_RESULTS).
     history = [
         {
             "customer_id": item.customer_id,
@@ -268,12 +271,12 @@ def _apply_side_effects(
             "contacted_at": item.recorded_at,
             "agent_id": rows[str(item.outcome_id)]["agent_id"],
             "outcome_id": str(item.outcome_id),
+            "purpose": "marketing",
+            "call_id": item.call_id,
         }
         for item in stored
-        if item.result != "not_offered"
     ]
-    if history:
-        session.execute(_insert(session)(ContactHistory), history)
+    session.execute(_insert(session)(ContactHistory), history)
 
     responses: Counter[tuple[str, str]] = Counter()
     accepted: Counter[tuple[str, str]] = Counter()

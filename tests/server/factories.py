@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from server_stub.db.models import (
+    Bill,
     Campaign,
     CampaignMember,
     CampaignOffer,
@@ -14,8 +16,11 @@ from server_stub.db.models import (
     ContactCap,
     ContactHistory,
     Customer,
+    CustomerCap,
     CustomerNumber,
+    CustomerScore,
     Offer,
+    Subscription,
     UsageMonth,
     Wave,
 )
@@ -93,10 +98,68 @@ def add_customer(session: Session, customer_id: str, msisdn: str | None = None, 
     return customer
 
 
-def add_contacts(session: Session, customer_id: str, days_ago: list[int], channel: str = "inbound_call",
-                 campaign_id: str = "CMP-FAMILY", result: str = "considering", offer_id: str | None = None) -> None:
+def add_contacts(session: Session, customer_id: str, days_ago: list[float], channel: str = "inbound_call",
+                 campaign_id: str | None = "CMP-FAMILY", result: str | None = "considering",
+                 offer_id: str | None = None, *, purpose: str = "marketing", topic: str | None = None,
+                 call_id: str | None = None, external_id: str | None = None) -> None:
+    """Contacts as the contacts feed (or an outcome) stores them; days_ago may be fractional."""
     for days in days_ago:
-        session.add(ContactHistory(customer_id=customer_id, campaign_id=campaign_id, wave=2, channel=channel,
-                                   offer_id=offer_id, result=result,
+        session.add(ContactHistory(customer_id=customer_id, campaign_id=campaign_id, wave=2 if campaign_id else None,
+                                   channel=channel, offer_id=offer_id, result=result, purpose=purpose, topic=topic,
+                                   call_id=call_id, external_id=external_id,
                                    contacted_at=NOW - dt.timedelta(days=days)))
+    session.commit()
+
+
+def add_number(session: Session, msisdn: str, customer_id: str, *, is_primary: bool = False) -> None:
+    session.add(CustomerNumber(msisdn=msisdn, customer_id=customer_id, is_primary=is_primary))
+    session.commit()
+
+
+def add_bills(session: Session, customer_id: str, bills: list[tuple[str, int, int, bool]]) -> None:
+    """bills: (month YYYY-MM, amount fen, paid fen, late); due on the 20th of the next month."""
+    for month, amount, paid, late in bills:
+        year, mon = map(int, month.split("-"))
+        due = dt.date(year + mon // 12, mon % 12 + 1, 20)
+        session.add(Bill(customer_id=customer_id, month=month, amount_fen=amount, paid_fen=paid, due_on=due,
+                         paid_on=(due + dt.timedelta(days=9 if late else -3)) if paid else None, late=late))
+    session.commit()
+
+
+def add_subscription(session: Session, customer_id: str, product_id: str, *, name: str | None = None,
+                     category: str | None = "add-on", since: dt.date | None = None,
+                     until: dt.date | None = None) -> None:
+    session.add(Subscription(customer_id=customer_id, product_id=product_id, name=name or f"{product_id} 产品",
+                             category=category, since=since or TODAY - dt.timedelta(days=100), until=until))
+    session.commit()
+
+
+def add_score(session: Session, customer_id: str, **fields) -> None:
+    values = dict(model="churn-xgb-2026.11", scored_at=NOW - dt.timedelta(days=1))
+    values.update(fields)
+    session.add(CustomerScore(customer_id=customer_id, **values))
+    session.commit()
+
+
+def add_customer_cap(session: Session, channel: str, max_contacts: int, period_days: int) -> None:
+    session.add(CustomerCap(channel=channel, max_contacts=max_contacts, period_days=period_days))
+    session.commit()
+
+
+def set_member(session: Session, customer_id: str, campaign_id: str = "CMP-FAMILY", **fields) -> None:
+    """Set wave / priority / reason / source of an existing membership."""
+    session.execute(update(CampaignMember).where(CampaignMember.campaign_id == campaign_id,
+                                                 CampaignMember.customer_id == customer_id).values(**fields))
+    session.commit()
+
+
+def set_offer(session: Session, offer_id: str, **fields) -> None:
+    """Change a catalog offer (product_id, eligibility, retired_at, active …); the test app reloads the catalog
+    on every request."""
+    session.execute(update(Offer).where(Offer.offer_id == offer_id).values(**fields))
+    session.commit()
+
+
+def set_campaign(session: Session, campaign_id: str, **fields) -> None:
+    session.execute(update(Campaign).where(Campaign.campaign_id == campaign_id).values(**fields))
     session.commit()
