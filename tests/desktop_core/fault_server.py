@@ -6,6 +6,8 @@ Each request is answered by the current `behavior`:
 - Forward(upstream, drop_answer=False, hold=None): pass the request to the real server; with
   `drop_answer` the server's answer is thrown away and the connection closed (a lost answer), with
   `hold` an Event the forwarding waits for first (to line up concurrent callers deterministically).
+- a function (method, path, query) -> one of the above: per request (e.g. one number answered 409 by
+  the fault injector, everything else forwarded to the real server).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 import requests
 
@@ -73,6 +76,9 @@ def fault_server(behavior: Any = None, *, tls_context: ssl.SSLContext | None = N
             state.requests_seen.append((self.command, self.path.split("?", 1)[0]))
             state.arrived.set()
             behavior = state.behavior
+            if callable(behavior):
+                path, _, query = self.path.partition("?")
+                behavior = behavior(self.command, path, {k: v[0] for k, v in parse_qs(query).items()})
             if isinstance(behavior, Hang):
                 release.wait(timeout=30)
                 self.close_connection = True

@@ -72,8 +72,8 @@ def with_feed_fields(document: dict[str, Any], *, now: dt.datetime | None = None
         customer["usage"]["month"] = months[0]
     for name in ("price", "complaint"):
         assessment = doc["sensitivity"][name]
-        assessment["source"] = "operator_model" if operator_model and name == "price" else "rules"
-        assessment["model"] = "price-sens-v2" if operator_model and name == "price" else None
+        assessment["source"] = "operator_model" if operator_model else "rules"
+        assessment["model"] = f"{name}-sens-v2" if operator_model else None
     contact = doc["contact"]
     contact.update({
         "recent_contacts": [
@@ -93,6 +93,25 @@ def with_feed_fields(document: dict[str, Any], *, now: dt.datetime | None = None
         "member": ({"campaign_id": contact["campaign"]["campaign_id"], "wave": 1, "priority": 5,
                     "reason": "合约到期前 30 天，流量下降"} if contact.get("campaign") else None),
     })
+    return doc
+
+
+CUSTOMER_ADDITIONS = ("brand", "service_status", "service_status_name", "balance", "arrears", "contract_end",
+                      "account_manager", "handset", "star_level", "relation", "bills", "subscriptions", "retired",
+                      "churn_source", "scores")
+CONTACT_ADDITIONS = ("recent_contacts", "calls_7d", "repeat_caller", "customer_cap", "member")
+
+
+def without_feed_fields(document: dict[str, Any]) -> dict[str, Any]:
+    """`document` as a server from before issue 13 sent it: none of the contract's additions."""
+    doc = copy.deepcopy(document)
+    for name in CUSTOMER_ADDITIONS:
+        doc["customer"].pop(name, None)
+    for name in CONTACT_ADDITIONS:
+        doc["contact"].pop(name, None)
+    for name in ("price", "complaint"):
+        doc["sensitivity"][name].pop("source", None)
+        doc["sensitivity"][name].pop("model", None)
     return doc
 
 
