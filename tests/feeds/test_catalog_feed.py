@@ -27,6 +27,7 @@ from server_stub.db.models import (
     Wave,
 )
 from server_stub.feeds.catalog import CatalogFeedError, apply_catalog, parse_catalog
+from server_stub.feeds.report import FeedFailure
 from server_stub.paths import resources_dir
 from server_stub.services.auth import create_token
 from tests.server import factories
@@ -334,6 +335,15 @@ def test_a_refused_file_changes_nothing_and_is_recorded(migrated_engine, tmp_pat
     assert bad.splitlines()[problem.line - 1].startswith("offers = [")
     assert [(o.offer_id, o.title_zh) for o in rows(migrated_engine, Offer, Offer.offer_id)] == before
     assert runs(migrated_engine)[-1] == ("failed", "delta", 0, 0, 0)
+
+    with pytest.raises(FeedFailure) as caught:
+        apply_catalog(migrated_engine, tmp_path / "missing.toml", full=True)
+    assert "cannot read the catalog" in caught.value.en and "无法读取产品目录" in caught.value.zh
+    assert runs(migrated_engine)[-1] == ("failed", "full", 0, 0, 0)
+    (tmp_path / "gbk.toml").write_bytes('format = 1\n# 账单\n'.encode("gbk"))
+    with pytest.raises(CatalogFeedError) as caught:
+        apply_catalog(migrated_engine, tmp_path / "gbk.toml")
+    assert caught.value.problems[0].line == 2 and "not UTF-8" in caught.value.en
 
 
 @pytest.mark.parametrize(("text", "column", "message"), [
