@@ -846,6 +846,8 @@ def apply_catalog_document(conn: Connection, document: CatalogDocument, *, full:
     started = time.perf_counter()
     now = now or dt.datetime.now(dt.UTC)
     report = FeedReport(KIND, document.file, "full" if full else "delta", rows_read=document.entries)
+    if conn.dialect.name == "postgresql":  # two catalog imports at once: the second waits, then sees the first
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('callcue.feeds.catalog'))")
     state = _read_state(conn)
     _check_references(document, state, full)
 
