@@ -103,7 +103,8 @@ _BILLS = (select(*(BILLS.c[name] for name in BillRow._fields)).where(BILLS.c.cus
           .order_by(BILLS.c.month.desc()).limit(BILLS_SHOWN))
 _SUBSCRIPTIONS = (select(*(SUBSCRIPTIONS.c[name] for name in SubscriptionRow._fields))
                   .where(SUBSCRIPTIONS.c.customer_id == bindparam("customer_id"),
-                         or_(SUBSCRIPTIONS.c.until.is_(None), SUBSCRIPTIONS.c.until >= bindparam("today"))))
+                         or_(SUBSCRIPTIONS.c.until.is_(None), SUBSCRIPTIONS.c.until >= bindparam("today")))
+                  .order_by(SUBSCRIPTIONS.c.product_id))
 _COMPLAINTS = (select(COMPLAINTS)
                .where(COMPLAINTS.c.customer_id == bindparam("customer_id"), COMPLAINTS.c.opened_at >= bindparam("since"))
                .order_by(COMPLAINTS.c.opened_at.desc()))
@@ -242,7 +243,7 @@ def read_inputs(conn: Connection, catalog: Catalog, rules: Rules, *, ani: str | 
     history_since = now - _history_lookback(catalog, rules, [m.campaign_id for m in memberships])
     history = [HistoryRow(*row) for row in conn.execute(_HISTORY, {**key, "since": history_since})]
     record = CustomerRecord(customer, list(numbers), matched, list(usage), list(complaints), bills,
-                            sorted(subscriptions), _score(customer))
+                            subscriptions, _score(customer))
     return PopInputs(record, sorted(memberships, key=lambda m: m.campaign_id), history, {}, None)
 
 
@@ -295,7 +296,8 @@ def _pg_inputs_statement(by_number: bool, segment_column: str | None):
              FROM (SELECT * FROM bills WHERE customer_id = c.customer_id ORDER BY month DESC
                    LIMIT {BILLS_SHOWN}) b
           ) AS pop_bills,
-          (SELECT coalesce(json_agg(json_build_array(p.product_id, p.name, p.category, p.since, p.until)), '[]')
+          (SELECT coalesce(json_agg(json_build_array(p.product_id, p.name, p.category, p.since, p.until)
+                                    ORDER BY p.product_id COLLATE "C"), '[]')
              FROM subscriptions p WHERE p.customer_id = c.customer_id AND (p.until IS NULL OR p.until >= :today)
           ) AS pop_subscriptions,
           (SELECT coalesce(json_agg(json_build_array({complaint}) ORDER BY x.opened_at DESC), '[]')
@@ -352,8 +354,8 @@ def read_inputs_postgresql(conn: Connection, catalog: Catalog, rules: Rules, *, 
                for campaign, channel, offer, result, at, *rest in row.pop_history]
     bills = [BillRow(month, amount, paid, _date(due), _date(paid_on), late)
              for month, amount, paid, due, paid_on, late in row.pop_bills]
-    subscriptions = sorted(SubscriptionRow(product, name, category, _date(since), _date(until))
-                           for product, name, category, since, until in row.pop_subscriptions)
+    subscriptions = [SubscriptionRow(product, name, category, _date(since), _date(until))
+                     for product, name, category, since, until in row.pop_subscriptions]
     record = CustomerRecord(row, row.pop_numbers, matched, [UsageRow(*u) for u in row.pop_usage], complaints,
                             bills, subscriptions, _score(row))
     stats = {offer_id: (responses, accepted) for offer_id, responses, accepted in row.pop_stats or ()}

@@ -139,10 +139,10 @@ def test_contract_months_left(api):
 
 
 def test_operator_scores_take_precedence_over_the_rules_and_say_so(api):
-    # The rules see a calm customer (price none, complaint none, churn 0.2) ...
-    add_customer(api.session, "C1", "13800138000", churn_risk=0.2)
+    # The rules see a calm customer (price low, complaint none, churn 0.2) ...
+    add_customer(api.session, "C1", "13800138000", churn_risk=0.2, bill_inquiries_3m=2)
     doc = api.pop(customer_id="C1")
-    assert doc["sensitivity"]["price"]["level"] == "none"
+    assert doc["sensitivity"]["price"]["level"] == "low"
     assert codes(offers_by_id(doc)["RET-DISCOUNT-20"]) == {"not_eligible"}
     # ... the operator's model does not.
     add_score(api.session, "C1", churn_risk=0.75, price_level="high", complaint_level="low",
@@ -155,7 +155,8 @@ def test_operator_scores_take_precedence_over_the_rules_and_say_so(api):
     assert customer["scores"]["churn_reason"] == "合约到期+竞品降价"
     assert customer["scores"]["scored_at"].startswith((NOW - dt.timedelta(days=1)).date().isoformat())
     assert (price["level"], price["source"], price["model"]) == ("high", "operator_model", "jingfen-churn-v3")
-    assert price["reasons"][0]["code"] == "operator_model"
+    # The operator's reason first, the rules' reasons after it; the rules' points stay.
+    assert [r["code"] for r in price["reasons"]] == ["operator_model", "bill_inquiries"] and price["points"] == 2
     assert "近期咨询降档" in price["reasons"][0]["zh"] and "近期咨询降档" in price["reasons"][0]["en"]
     assert "no paid offers at all" in price["guidance"]["en"]  # the guidance of the operator's level
     assert (complaint["level"], complaint["source"]) == ("low", "operator_model")
@@ -294,13 +295,30 @@ def test_a_channel_cap_counts_only_its_channel_and_one_call_is_one_contact(api):
     assert "customer_cap" in codes(offers_by_id(doc)["PLAN-5G-199"])
 
 
-def test_the_binding_cap_is_the_one_reached(api):
+def test_the_binding_cap_is_the_one_that_frees_last(api):
     add_customer(api.session, "C1", "13800138000")
     add_customer_cap(api.session, "*", 10, 30)
-    add_customer_cap(api.session, "inbound_call", 1, 30)
-    add_contacts(api.session, "C1", [2], campaign_id=None, result="declined")
+    add_customer_cap(api.session, "inbound_call", 1, 60)
+    add_contacts(api.session, "C1", [20], campaign_id=None, result="declined")
     cap = api.pop(customer_id="C1")["contact"]["customer_cap"]
     assert (cap["channel"], cap["used"], cap["max"]) == ("inbound_call", 1, 1)
+    # Both reached: the "*" cap is further over, but the inbound one keeps the customer off longer.
+    add_customer_cap_max(api, "*", 1)
+    add_contacts(api.session, "C1", [1, 2], channel="sms", campaign_id=None, result=None)
+    contact = api.pop(customer_id="C1")["contact"]
+    cap = contact["customer_cap"]
+    assert (cap["channel"], cap["used"], cap["max"], cap["period_days"]) == ("inbound_call", 1, 1, 60)
+    assert cap["next_eligible_at"].startswith((NOW + dt.timedelta(days=40)).date().isoformat())
+    assert contact["next_eligible_at"] == cap["next_eligible_at"]
+
+
+def add_customer_cap_max(api, channel: str, max_contacts: int) -> None:
+    from sqlalchemy import update
+
+    from server_stub.db.models import CustomerCap
+
+    api.session.execute(update(CustomerCap).where(CustomerCap.channel == channel).values(max_contacts=max_contacts))
+    api.session.commit()
 
 
 def test_campaign_caps_count_marketing_contacts_fed_from_elsewhere(api):
@@ -334,6 +352,34 @@ def test_a_member_of_another_wave_is_not_pitched_the_campaign_now(api):
     assert doc["contact"]["member"]["wave"] == 2
     set_member(api.session, "C1", wave=None)
     assert not offers_by_id(api.pop(customer_id="C1"))["CAMP-FAMILY-PLAN"]["suppressed"]
+
+
+def test_an_offer_in_two_of_the_customers_campaigns_is_pitched_for_the_one_targeting_them_now(api):
+    from server_stub.db.models import Campaign, CampaignMember, CampaignOffer, ContactCap, Wave
+
+    add_customer(api.session, "C1", "13800138000")
+    api.session.add(Campaign(campaign_id="CMP-B", name_zh="乙", name_en="B", inbound_may_serve_any_wave=True,
+                             active=True))
+    api.session.flush()
+    api.session.add_all([
+        CampaignOffer(campaign_id="CMP-B", offer_id="CAMP-FAMILY-PLAN"),
+        Wave(campaign_id="CMP-B", seq=1, channel="inbound_call", starts_on=TODAY - dt.timedelta(days=1),
+             ends_on=TODAY + dt.timedelta(days=1)),
+        ContactCap(campaign_id="CMP-B", channel="inbound_call", max_contacts=5, period_days=30),
+        CampaignMember(campaign_id="CMP-B", customer_id="C1", priority=1),
+    ])
+    api.session.commit()
+    # Targeted in another wave of CMP-FAMILY: CMP-B serves the offer.
+    set_member(api.session, "C1", wave=3, priority=9)
+    doc = api.pop(customer_id="C1")
+    camp = offers_by_id(doc)["CAMP-FAMILY-PLAN"]
+    assert (camp["campaign_id"], camp["suppressed"]) == ("CMP-B", False)
+    assert doc["contact"]["campaign"]["campaign_id"] == "CMP-B" and doc["contact"]["member"]["priority"] == 1
+    assert doc["contact"]["other_campaign_ids"] == ["CMP-FAMILY"]
+    # In both campaigns' current waves: the higher priority serves it.
+    set_member(api.session, "C1", wave=None)
+    camp = offers_by_id(api.pop(customer_id="C1"))["CAMP-FAMILY-PLAN"]
+    assert camp["campaign_id"] == "CMP-FAMILY"
 
 
 # ---------------------------------------------------------------- recent contacts and repeat callers
