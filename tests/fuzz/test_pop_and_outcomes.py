@@ -8,6 +8,9 @@
   `OutcomeDraft` on any field values: a result or the documented error (MalformedResponse, InvalidOutcome).
 - the server's POST /v1/outcomes with mutated real batches and arbitrary JSON bodies: never a 5xx; a 200
   answers every item (rejected ones with a reason); any 4xx is the documented error object.
+- pops that carry every fed fact (relation, bills, subscriptions, operator scores, recent contacts, caps across
+  campaigns, membership) and the 409 ambiguous_caller body of a shared number: the same properties
+  (`parse_candidates` names the bad field or gives the candidates).
 """
 
 from __future__ import annotations
@@ -15,19 +18,106 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from desktop.domain import pop as pop_domain
 from desktop.domain.errors import MalformedResponse
 from desktop.domain.outcomes import InvalidOutcome, OutcomeDraft, OutcomeResult, parse_batch_result
 from desktop.domain.pop import PopDocument, document_to_json, parse_pop
 from tests.fuzz._fuzz import JSON_VALUES, ODD_TEXT, fuzz_settings, mutated
+from tests.server import factories
 
 
 def _clear(error: Exception) -> None:
     message = str(error)
     assert message.strip() and len(message) < 1000, message[:300]
     assert "Traceback" not in message
+
+
+@pytest.fixture(scope="module")
+def fed(served):
+    """Real answers that carry every fed fact: two pops and the 409 of a number two customers share."""
+    session, now = served.api.session, factories.NOW
+    factories.add_customer(session, "C-FED", "13600136000", name="赵敏", brand="全球通",
+                           service_status="arrears_suspended", balance_fen=-1250, arrears_fen=4830,
+                           contract_end=factories.TODAY + dt.timedelta(days=200), account_manager="陈经理",
+                           handset="华为 Mate 60", star_level=5, relation_kind="secondary_card", group_id="FAM-1",
+                           group_name="赵家")
+    factories.add_bills(session, "C-FED", [("2026-08", 12900, 12900, False), ("2026-09", 15800, 0, True),
+                                           ("2026-10", 13100, 13100, True), ("2026-07", 1, 1, False)])
+    factories.add_subscription(session, "C-FED", "RBT-CLASSIC", name="经典彩铃", category="ringback")
+    factories.add_score(session, "C-FED", churn_risk=0.71, price_level="high", complaint_level="low",
+                        churn_reason="合约到期", price_reason="近期咨询降档")
+    factories.add_customer_cap(session, "*", 2, 30)
+    factories.set_member(session, "C-FED", wave=3, priority=5, reason="合约到期前三个月")
+    factories.add_contacts(session, "C-FED", [10 / 1440], channel="ivr", campaign_id=None, result=None,
+                           purpose="service", topic="账单查询")
+    factories.add_contacts(session, "C-FED", [1, 2], channel="sms", campaign_id=None, result=None)
+    factories.add_contacts(session, "C-FED", [3], campaign_id=None, result="declined", call_id="call-0")
+    factories.add_customer(session, "C-FED-2", name="赵敏", brand="动感地带", relation_kind="primary_card",
+                           group_name="赵家", campaign=False)
+    factories.add_number(session, "13600136000", "C-FED-2")
+    factories.add_customer(session, "C-FED-3", "13500135000", campaign=False, retired_at=now)
+    api = served.api
+    pops = [api.pop(customer_id="C-FED"), api.pop(customer_id="C-FED-3")]
+    ambiguous = api.get("/v1/pop", ani="13600136000")
+    assert ambiguous.status_code == 409, ambiguous.text
+    return pops, ambiguous.json()
+
+
+def test_fed_pops_carry_every_new_part_and_survive_the_cache_round_trip(fed):
+    pops, _ = fed
+    rich = pops[0]
+    assert rich["customer"]["bills"] and rich["customer"]["subscriptions"] and rich["customer"]["relation"]
+    assert rich["customer"]["scores"] and rich["sensitivity"]["price"]["source"] == "operator_model"
+    assert rich["contact"]["recent_contacts"] and rich["contact"]["customer_cap"] and rich["contact"]["member"]
+    assert rich["contact"]["repeat_caller"] is True and pops[1]["customer"]["retired"] is True
+    assert {r["code"] for o in rich["offers"] for r in o["suppressed_by"]} >= {"already_held", "customer_cap",
+                                                                                  "not_in_wave"}
+    for raw in pops:
+        document = parse_pop(raw)
+        assert parse_pop(json.loads(json.dumps(document_to_json(document)))) == document
+
+
+@fuzz_settings()
+@given(data=st.data())
+def test_any_mutated_fed_pop_parses_or_names_the_bad_field(fed, data):
+    candidate = data.draw(mutated(data.draw(st.sampled_from(fed[0]))))
+    try:
+        document = parse_pop(candidate)
+    except MalformedResponse as error:
+        _clear(error)
+        return
+    assert isinstance(document, PopDocument) and document.decision_id
+    assert parse_pop(json.loads(json.dumps(document_to_json(document)))) == document
+
+
+def _parse_candidates():
+    parse = getattr(pop_domain, "parse_candidates", None)
+    if parse is None:
+        pytest.skip("desktop.domain.pop has no parse_candidates (the panel's 409 parser) yet")
+    return parse
+
+
+def test_the_real_ambiguous_caller_answer_parses(fed):
+    _, body = fed
+    candidates = _parse_candidates()(body)
+    assert [c.customer_id for c in candidates] == ["C-FED", "C-FED-2"]
+
+
+@fuzz_settings(0.5)
+@given(data=st.data())
+def test_any_mutated_ambiguous_caller_answer_parses_or_names_the_bad_field(fed, data):
+    parse = _parse_candidates()
+    candidate = data.draw(mutated(fed[1]))
+    try:
+        candidates = parse(candidate)
+    except MalformedResponse as error:
+        _clear(error)
+        return
+    assert len(candidates) >= 2 and all(c.customer_id for c in candidates)
 
 
 def test_real_pop_documents_parse_and_survive_the_cache_round_trip(served):
