@@ -44,6 +44,8 @@ class Texts:
 
     def __init__(self, language: str, directory: Path | None = None) -> None:
         self.language = language
+        # Localized.tr's answers (the catalog never changes): a pop asks ~130 of them, ~70 µs each uncached.
+        self.tr_cache: dict[tuple, str] = {}
         self._translator: QtCore.QTranslator | None = None
         if language != "en":
             translator = QtCore.QTranslator()
@@ -62,7 +64,11 @@ class Texts:
         return self._translator.translate(context, source, disambiguation, n)
 
     def translate(self, context: str, source: str, disambiguation: str | None = None, n: int = -1) -> str:
-        return self.lookup(context, source, disambiguation, n) or source
+        key = (context, source, disambiguation, n)
+        found = self.tr_cache.get(key)
+        if found is None:
+            found = self.tr_cache[key] = self.lookup(context, source, disambiguation, n) or source
+        return found
 
 
 class Localized:
@@ -76,13 +82,19 @@ class Localized:
 
     def tr(self, source: str, disambiguation: str | None = None, n: int = -1) -> str:  # type: ignore[override]
         texts = self.texts
-        for cls in type(self).__mro__:
-            if cls is Localized:
-                break
-            found = texts.lookup(cls.__name__, source, disambiguation, n)
-            if found:
-                return found
-        return source
+        key = (type(self), source, disambiguation, n)
+        found = texts.tr_cache.get(key)
+        if found is None:
+            found = source
+            for cls in type(self).__mro__:
+                if cls is Localized:
+                    break
+                translated = texts.lookup(cls.__name__, source, disambiguation, n)
+                if translated:
+                    found = translated
+                    break
+            texts.tr_cache[key] = found
+        return found
 
 
 class Translations:

@@ -100,6 +100,12 @@ def _show_text(label: QtWidgets.QLabel, text: str | None) -> None:
     _set_visible(label, bool(text))
 
 
+def _set_text(label: QtWidgets.QLabel, text: str) -> None:
+    """Set a label that stays shown (a table cell): only when the text changed."""
+    if label.text() != text:
+        label.setText(text)
+
+
 def _set_visible(widget: QtWidgets.QWidget, visible: bool) -> None:
     # setVisible() is not free even when nothing changes (it is called ~100 times per pop).
     if widget.isHidden() == visible:
@@ -328,6 +334,12 @@ class FlowLayout(QtWidgets.QLayout):
         return y + line - rect.y()
 
 
+def leading(text: str, language: str) -> str:
+    """A server's name (lower case, for the middle of a sentence: "suspended for arrears") where it starts a
+    chip or a line: "Suspended for arrears". Chinese is left as it is."""
+    return text[:1].upper() + text[1:] if text and not language.startswith("zh") else text
+
+
 def money(value: float) -> str:
     """¥129 or ¥129.50 (no empty decimals: figures an agent reads aloud)."""
     text = f"{abs(value):,.2f}"
@@ -340,22 +352,31 @@ _LOCALES = {"zh_CN": QtCore.QLocale(QtCore.QLocale.Language.Chinese, QtCore.QLoc
             "en": QtCore.QLocale(QtCore.QLocale.Language.English, QtCore.QLocale.Country.UnitedStates)}
 
 
+_MONTH_NAMES: dict[tuple[str, str], str] = {}
+
+
 def month_name(month: str, language: str) -> str:
     """'2026-10' -> '10月' / 'Oct' (the table's columns are three consecutive months)."""
-    try:
-        number = int(month[5:7])
-    except ValueError:
-        return month
-    if not 1 <= number <= 12:
-        return month
-    return _LOCALES.get(language, _LOCALES["en"]).standaloneMonthName(number, QtCore.QLocale.FormatType.ShortFormat)
+    name = _MONTH_NAMES.get((month, language))
+    if name is None:
+        try:
+            number = int(month[5:7])
+        except ValueError:
+            number = 0
+        locale = _LOCALES.get(language, _LOCALES["en"])
+        name = (locale.standaloneMonthName(number, QtCore.QLocale.FormatType.ShortFormat) if 1 <= number <= 12
+                else month)
+        if len(_MONTH_NAMES) < 512:
+            _MONTH_NAMES[(month, language)] = name
+    return name
 
 
 class UsageTable(Localized, QtWidgets.QWidget):
-    """Three months side by side (newest first): data, voice, SMS/MMS, roaming (only when there was any)
-    and the bill, a late or unpaid bill marked. Built once; each pop sets texts."""
+    """Three months side by side (newest first): data, voice, SMS/MMS and the bill, a late or unpaid bill
+    marked; roaming on a line below, only when there was any. Built once; a pop sets texts (cells are
+    hidden only when the number of months changes: showing and hiding costs more than the texts)."""
 
-    ROWS = ("data", "voice", "sms", "roaming", "bill")
+    ROWS = ("data", "voice", "sms", "bill")
     COLUMNS = 3
 
     def __init__(self, texts: Texts, parent=None) -> None:
@@ -366,7 +387,7 @@ class UsageTable(Localized, QtWidgets.QWidget):
         grid.setHorizontalSpacing(12)
         grid.setVerticalSpacing(1)
         names = {"data": self.tr("Data (GB)"), "voice": self.tr("Voice (min)"), "sms": self.tr("SMS / MMS"),
-                 "roaming": self.tr("Roaming"), "bill": self.tr("Bill")}
+                 "bill": self.tr("Bill")}
         self.corner = _label(self.tr("Usage"), role="section", static=True)
         grid.addWidget(self.corner, 0, 0)
         self.months = [_label(role="muted", cell="head") for _ in range(self.COLUMNS)]
@@ -385,7 +406,11 @@ class UsageTable(Localized, QtWidgets.QWidget):
                 cell.setAlignment(right)
                 grid.addWidget(cell, row, column)
                 self.cells[key].append(cell)
+        self.roaming = _label(role="muted", wrap=True)
+        self.roaming.setVisible(False)
+        grid.addWidget(self.roaming, len(self.ROWS) + 1, 0, 1, self.COLUMNS + 1)
         grid.setColumnStretch(0, 1)
+        self._columns = self.COLUMNS
 
     def show_months(self, customer, language: str) -> bool:
         """Fill from the customer's usage months and bills; returns False when there is nothing to show."""
@@ -394,37 +419,38 @@ class UsageTable(Localized, QtWidgets.QWidget):
         months = sorted(set(usage) | set(sorted(bills, reverse=True)[:self.COLUMNS]), reverse=True)[:self.COLUMNS]
         if not months:
             return False
-        roaming = any(u.roaming_data_mb or u.roaming_voice_min for u in usage.values())
-        for column in range(self.COLUMNS):
-            month = months[column] if column < len(months) else None
-            u = usage.get(month) if month else None
-            bill = bills.get(month) if month else None
-            head = self.months[column]
-            _show_text(head, month_name(month, language) if month else "")
-            head.setToolTip(month or "")
-            self._cell("data", column, month, f"{u.data_mb / 1024:.1f}" if u else "—")
-            self._cell("voice", column, month, f"{u.voice_min:,}" if u else "—")
-            self._cell("sms", column, month, f"{u.sms} / {u.mms}" if u else "—")
-            self._cell("roaming", column, month if roaming else None, *self._roaming(u))
-            text, tone, tip = self._bill(bill, u)
-            self._cell("bill", column, month, text, tip, tone)
-        for key in ("roaming",):
-            _set_visible(self.names[key], roaming)
+        if len(months) != self._columns:
+            self._columns = len(months)
+            for column in range(self.COLUMNS):
+                for label in (self.months[column], *(self.cells[row][column] for row in self.ROWS)):
+                    _set_visible(label, column < len(months))
+        cells = self.cells
+        roaming = []
+        for column, month in enumerate(months):
+            u = usage.get(month)
+            name = month_name(month, language)
+            _set_text(self.months[column], name)
+            _set_text(cells["data"][column], f"{u.data_mb / 1024:.1f}" if u else "—")
+            _set_text(cells["voice"][column], f"{u.voice_min:,}" if u else "—")
+            _set_text(cells["sms"][column], f"{u.sms} / {u.mms}" if u else "—")
+            text, tone, tip = self._bill(bills.get(month), u)
+            cell = cells["bill"][column]
+            _set_property(cell, "tone", tone)
+            if cell.toolTip() != tip:
+                cell.setToolTip(tip)
+            _set_text(cell, text)
+            if u is not None and (u.roaming_data_mb or u.roaming_voice_min):
+                roaming.append(self._roaming(name, u))
+        _show_text(self.roaming, self.tr("Roaming: %1").replace("%1", "; ".join(roaming)) if roaming else "")
         return True
 
-    def _cell(self, row: str, column: int, month: str | None, text: str, tip: str = "", tone: str = "none") -> None:
-        cell = self.cells[row][column]
-        _set_property(cell, "tone", tone)
-        cell.setToolTip(tip)
-        _show_text(cell, text if month else "")
-
-    def _roaming(self, u) -> tuple[str, str]:
-        """The cell (data, else minutes: the columns stay narrow) and its tooltip (both)."""
-        if u is None or not (u.roaming_data_mb or u.roaming_voice_min):
-            return "—", ""
-        data = f"{u.roaming_data_mb / 1024:.1f} GB" if u.roaming_data_mb else ""
-        voice = self.tr("%1 min").replace("%1", str(u.roaming_voice_min)) if u.roaming_voice_min else ""
-        return data or voice, " · ".join(part for part in (data, voice) if part)
+    def _roaming(self, month: str, u) -> str:
+        parts = []
+        if u.roaming_data_mb:
+            parts.append(f"{u.roaming_data_mb / 1024:.1f} GB")
+        if u.roaming_voice_min:
+            parts.append(self.tr("%1 min").replace("%1", str(u.roaming_voice_min)))
+        return f"{month} {' · '.join(parts)}"
 
     def _bill(self, bill, u) -> tuple[str, str, str]:
         if bill is None:
@@ -525,13 +551,16 @@ class CallerChooser(Localized, QtWidgets.QFrame):
             key = keys[index] if index < len(keys) else ""
             title = " ".join(part for part in (
                 candidate.display_name, candidate.masked_msisdn if len(numbers) > 1 else None) if part)
-            details = " · ".join(part for part in (
+            # What tells them apart: the account (tier, city, brand, plan), then their place in the household
+            # or group on a line of its own (主卡 · 李家 / 副卡 · 李家).
+            account = " · ".join(part for part in (
                 tier_name(candidate.value_tier, self.texts) if candidate.value_tier else "",
-                candidate.city, candidate.brand, candidate.plan_name,
-                relation_name(candidate.relation_kind, None, self.texts, language),
-                candidate.group_name) if part)
-            accessible = (self.tr("%1 (key %2)").replace("%1", f"{title}, {details}").replace("%2", key) if key
-                          else f"{title}, {details}")
+                candidate.city, candidate.brand, candidate.plan_name) if part)
+            place = " · ".join(part for part in (
+                relation_name(candidate.relation_kind, None, self.texts, language), candidate.group_name) if part)
+            details = "\n".join(part for part in (account, place) if part)
+            spoken = ", ".join(part for part in (title, account, place) if part)
+            accessible = self.tr("%1 (key %2)").replace("%1", spoken).replace("%2", key) if key else spoken
             card.show_candidate(candidate.customer_id, key, title, details, accessible)
             _set_visible(card, True)
         for card in self.cards[len(candidates):]:
@@ -856,7 +885,8 @@ class PopView(Localized, QtWidgets.QWidget):
         _show_text(self.facts, " · ".join(facts))
         related = []
         if c.relation is not None:
-            related.append(relation_name(c.relation.kind, c.relation.kind_name, self.texts, self.language))
+            related.append(leading(relation_name(c.relation.kind, c.relation.kind_name, self.texts, self.language),
+                                   self.language))
             if c.relation.group_name:
                 related.append(c.relation.group_name)
         if c.account_manager:
@@ -868,8 +898,8 @@ class PopView(Localized, QtWidgets.QWidget):
         if c.retired:
             status, tone = self.tr("No longer in the operator's data"), "danger"
         elif c.service_status:
-            status = pick(c.service_status_name, self.language) if c.service_status_name else \
-                status_name(c.service_status, self.texts)
+            status = leading(pick(c.service_status_name, self.language), self.language) if c.service_status_name \
+                else status_name(c.service_status, self.texts)
             tone = "quiet" if c.service_normal else "danger"
         else:
             status, tone = "", "quiet"
@@ -951,7 +981,7 @@ class PopView(Localized, QtWidgets.QWidget):
     def _contact_line(self, item) -> str:
         """'IVR 10 min ago: bill inquiry' / 'IVR 10 分钟前：账单查询', with the result when there was one."""
         ago = self._ago(item.at)
-        channel = pick(item.channel_name, self.language)
+        channel = leading(pick(item.channel_name, self.language), self.language)
         topic = pick(item.topic, self.language) if item.topic is not None else ""
         line = (self.tr("%1 %2: %3").replace("%3", topic) if topic else self.tr("%1 %2")) \
             .replace("%1", channel).replace("%2", ago)
@@ -1086,7 +1116,8 @@ class PopView(Localized, QtWidgets.QWidget):
         churn = f"{round(c.churn_risk * 100)}%"
         reason = pick(c.scores.churn_reason, self.language) if c.scores and c.scores.churn_reason else ""
         source = self._source(c.churn_source, c.scores.model if c.scores else None)
-        card.set_row("churn", self.tr("Churn risk"), " · ".join(part for part in (churn, reason, source) if part))
+        churn = " · ".join(part for part in (churn, reason) if part)
+        card.set_row("churn", self.tr("Churn risk"), f"{churn}\n{source}" if source else churn)
         card.set_row("segments", self.tr("Segments"), ", ".join(c.segments) if c.segments else None)
 
 

@@ -1269,16 +1269,16 @@
         <translation>短信 / 彩信</translation>
     </message>
     <message>
-        <source>Roaming</source>
-        <translation>漫游</translation>
-    </message>
-    <message>
         <source>Bill</source>
         <translation>账单</translation>
     </message>
     <message>
         <source>Usage</source>
         <translation>近三月用量</translation>
+    </message>
+    <message>
+        <source>Roaming: %1</source>
+        <translation>漫游：%1</translation>
     </message>
     <message>
         <source>%1 min</source>

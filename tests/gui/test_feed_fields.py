@@ -102,9 +102,20 @@ def test_three_months_side_by_side_newest_first(qtbot, server_docs):  # noqa: F8
     assert [cell.text() for cell in view.usage.cells["data"]] == ["15.0", "11.0", "9.0"]
     assert [cell.text() for cell in view.usage.cells["voice"]] == ["312", "268", "401"]
     assert [cell.text() for cell in view.usage.cells["bill"]] == ["¥200 late", "¥129", "¥129"]
-    # Roaming only because September had some; its minutes are in the tooltip.
-    assert view.usage.names["roaming"].isVisible()
-    assert view.usage.cells["roaming"][1].text() == "0.8 GB" and "35 min" in view.usage.cells["roaming"][1].toolTip()
+    # Roaming only because September had some, on a line of its own.
+    assert view.usage.roaming.isVisible() and view.usage.roaming.text() == "Roaming: Sep 0.8 GB · 35 min"
+    view.render(live(with_feed_fields(server_docs["complaint"], now=NOW)), NOW)
+    body = with_feed_fields(server_docs["plain"], now=NOW)
+    for month in body["customer"]["usage_history"]:
+        month["roaming_data_mb"] = month["roaming_voice_min"] = 0
+    view.render(live(body), NOW)
+    assert not view.usage.roaming.isVisible()
+    # Fewer months (an older server's last month only): the other columns go.
+    body["customer"]["usage_history"] = body["customer"]["usage_history"][:1]
+    body["customer"]["bills"] = []
+    view.render(live(body), NOW)
+    assert [label.text() for label in view.usage.months if label.isVisible()] == ["Oct"]
+    assert [cell.isVisible() for cell in view.usage.cells["data"]] == [True, False, False]
 
 
 def test_the_sources_of_the_figures_say_rules_when_no_operator_model(qtbot, server_docs):  # noqa: F811
