@@ -294,12 +294,13 @@ class _Entry:
     """Typed reads of one TOML table, each bad or missing key reported at its path."""
 
     def __init__(self, table: Mapping[str, Any], parts: tuple[str | int, ...], problems: _Problems,
-                 label: str) -> None:
-        self.table, self.parts, self.problems, self.label = table, parts, problems, label
+                 label: str, label_zh: str | None = None) -> None:
+        self.table, self.parts, self.problems = table, parts, problems
+        self.label, self.label_zh = label, label_zh or label
 
     def problem(self, key: str | tuple[str | int, ...], value: Any, en: str, zh: str) -> None:
         keys = (key,) if isinstance(key, str) else key
-        self.problems.add((*self.parts, *keys), value, f"{self.label}: {en}", f"{self.label}：{zh}")
+        self.problems.add((*self.parts, *keys), value, f"{self.label}: {en}", f"{self.label_zh}：{zh}")
 
     def unknown_keys(self, allowed: Sequence[str]) -> None:
         for key in self.table:
@@ -462,8 +463,8 @@ def _offer(table: Any, index: int, problems: _Problems, today: dt.date) -> Offer
     if not isinstance(table, dict):
         problems.add(parts, table, "an offer must be a table ([[offers]])", "offer 必须是表（[[offers]]）")
         return None
-    label = f"offer {table.get('id', f'#{index + 1}')}"
-    entry = _Entry(table, parts, problems, label)
+    name = table.get("id", f"#{index + 1}")
+    entry = _Entry(table, parts, problems, f"offer {name}", f"产品 {name}")
     before = len(problems.items)
     entry.unknown_keys(_OFFER_KEYS)
     offer_id = _identifier(entry)
@@ -611,7 +612,8 @@ def _campaign(table: Any, index: int, problems: _Problems, today: dt.date) -> Ca
     if not isinstance(table, dict):
         problems.add(parts, table, "a campaign must be a table ([[campaigns]])", "活动必须是表（[[campaigns]]）")
         return None
-    entry = _Entry(table, parts, problems, f"campaign {table.get('id', f'#{index + 1}')}")
+    name = table.get("id", f"#{index + 1}")
+    entry = _Entry(table, parts, problems, f"campaign {name}", f"活动 {name}")
     before = len(problems.items)
     entry.unknown_keys(_CAMPAIGN_KEYS)
     campaign_id = _identifier(entry)
@@ -690,7 +692,7 @@ def parse_catalog(text: str, *, file: str = "catalog.toml", today: dt.date | Non
     _repeats(campaigns, "campaign_id", "campaigns", problems, "campaign id", "活动编号")
     customer_caps = None
     if "customer_caps" in data:
-        holder = _Entry(data, (), problems, "customer_caps")
+        holder = _Entry(data, (), problems, "customer_caps", "客户接触上限")
         customer_caps = _caps(holder, lists["customer_caps"], ("customer_caps",), (ANY_CHANNEL, *CHANNELS))
     file_offers = {o.offer_id: o for o in offers}
     for campaign in campaigns:

@@ -272,7 +272,7 @@ def test_bad_entries_are_located_by_path_line_and_value_in_both_languages():
     assert lines[category.line - 1] == 'category = "freebies"'
     assert category.value == "'freebies'" and category.file == "ops/catalog.toml"
     assert "CARE_USAGE_ALERT" in category.en and "not one of plan, add-on" in category.en
-    assert "类别 'freebies'" in category.zh
+    assert "产品 CARE_USAGE_ALERT：类别 'freebies'" in category.zh
     assert category.text("en").startswith(f"ops/catalog.toml:{category.line}, column 'offers[4].category'")
     assert category.text("zh").startswith(f"ops/catalog.toml 第 {category.line} 行")
     wave = by_column["campaigns[1].waves[1].channel"]
