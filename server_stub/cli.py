@@ -94,24 +94,50 @@ def _describe_seed(summary) -> str:
     return f"seeded in {summary.elapsed_seconds:.1f} s (seed {summary.seed}): {counts}"
 
 
-def cmd_import_customers(args) -> int:
-    from server_stub.importer import ImportFailure, import_customers, load_mapping
+def _feed_lang(args) -> str:
+    return "zh_CN" if (args.lang or "").lower().startswith("zh") else "en"
 
+
+def _default_feed_lang() -> str:
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name)
+        if value:
+            return "zh_CN" if value.lower().startswith("zh") else "en"
+    return "en"
+
+
+def cmd_import(args) -> int:
+    """`import KIND FILE`: apply one feed file. Exit 0 applied, 1 applied without the rejected rows that
+    --max-rejects allowed, 2 nothing written (the message and the located bad rows say why)."""
+    from server_stub.feeds import FeedFailure, apply_feed
+    from server_stub.feeds.progress import terminal_progress
+
+    lang = _feed_lang(args)
     engine = _engine(args)
     try:
-        mapping = load_mapping(args.mapping)
-        report = import_customers(engine, Path(args.file), mapping)
-    except ImportFailure as exc:
-        raise CliError(str(exc)) from None
-    for error in report.errors[: args.show_errors]:
-        print(f"line {error.line}: {error.reason}", file=sys.stderr)
-    if len(report.errors) > args.show_errors:
-        print(f"… and {len(report.errors) - args.show_errors} more rejected rows", file=sys.stderr)
-    print(
-        f"read {report.rows_read:,} rows: imported {report.imported:,} new, updated {report.updated:,}, "
-        f"rejected {report.rejected:,} ({report.elapsed_s:.1f} s)"
-    )
+        with terminal_progress(f"{args.import_command} {Path(args.file).name}", lang=lang) as progress:
+            options = {} if args.import_command == "catalog" else {
+                "mapping": args.mapping, "max_rejects": args.max_rejects, "progress": progress}
+            report = apply_feed(engine, args.import_command, args.file, full=args.full, **options)
+    except FeedFailure as failure:
+        if failure.report is not None:
+            _print_problems(failure.report, args.show_errors, lang)
+        raise CliError(failure.text(lang)) from None
+    finally:
+        engine.dispose()
+    _print_problems(report, args.show_errors, lang)
+    print(report.summary(lang))
     return 1 if report.rejected else 0
+
+
+def _print_problems(report, limit: int, lang: str) -> None:
+    problems = report.problems
+    for problem in problems[:limit]:
+        print(problem.text(lang), file=sys.stderr)
+    more = report.rejected - min(limit, len(problems))
+    if more > 0 and len(problems) > limit:
+        print(f"… 另有 {more:,} 行被拒绝" if lang.startswith("zh") else f"… and {more:,} more rejected rows",
+              file=sys.stderr)
 
 
 def cmd_token_create(args) -> int:
@@ -389,12 +415,29 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--replace", action="store_true", help="delete existing customers first")
     seed.set_defaults(func=cmd_seed)
 
-    imp = sub.add_parser("import", help="import data").add_subparsers(dest="import_command", required=True)
-    customers = imp.add_parser("customers", parents=[db_parent], help="import customers from CSV")
-    customers.add_argument("file")
-    customers.add_argument("--mapping", required=True, help="mapping file, or a shipped name (e.g. ibm-telco)")
-    customers.add_argument("--show-errors", type=int, default=20, help="how many rejected rows to list")
-    customers.set_defaults(func=cmd_import_customers)
+    imp = sub.add_parser("import", help="apply a feed file (docs/feeds.md)").add_subparsers(
+        dest="import_command", required=True)
+    feed_help = {
+        "customers": "customers (CSV; numbers may ride along)", "numbers": "phone numbers of customers (CSV)",
+        "usage": "monthly usage (CSV)", "bills": "monthly bills (CSV)", "complaints": "complaints (CSV)",
+        "contacts": "contact history from every channel (CSV)", "subscriptions": "products held (CSV)",
+        "scores": "the operator's model scores (CSV)", "members": "campaign target lists (CSV)",
+        "catalog": "offers, campaigns, waves and caps (TOML)",
+    }
+    for kind, text in feed_help.items():
+        feed = imp.add_parser(kind, parents=[db_parent], help=text)
+        feed.add_argument("file")
+        feed.add_argument("--full", action="store_true",
+                          help="the file is a full snapshot: what it no longer holds is retired or removed")
+        if kind != "catalog":
+            feed.add_argument("--mapping", help=f"mapping file or shipped name (default: the standard {kind} "
+                                                "mapping; customers also: generic, ibm-telco)")
+            feed.add_argument("--max-rejects", type=int, default=0, metavar="N",
+                              help="apply the file without up to N bad rows (exit 1) instead of not at all (exit 2)")
+        feed.add_argument("--show-errors", type=int, default=20, metavar="N", help="how many bad rows to list")
+        feed.add_argument("--lang", choices=["en", "zh_CN", "zh"], default=_default_feed_lang(),
+                          help="language of the messages (default: from $LANG)")
+        feed.set_defaults(func=cmd_import)
 
     token = sub.add_parser("token", help="agent tokens").add_subparsers(dest="token_command", required=True)
     create = token.add_parser("create", parents=[db_parent], help="issue a token (printed once)")

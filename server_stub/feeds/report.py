@@ -6,12 +6,18 @@ from dataclasses import dataclass, field
 
 
 class FeedFailure(Exception):
-    """The feed cannot be applied at all (nothing was written); en and zh_CN say why in plain words."""
+    """The feed cannot be applied at all (nothing was written); en and zh_CN say why in plain words.
 
-    def __init__(self, en: str, zh: str | None = None) -> None:
+    `report` (row feeds) holds what was read and the located bad rows, when there are any to show."""
+
+    def __init__(self, en: str, zh: str | None = None, report: FeedReport | None = None) -> None:
         super().__init__(en)
         self.en = en
         self.zh = zh or en
+        self.report = report
+
+    def text(self, lang: str = "en") -> str:
+        return self.zh if lang.lower().startswith("zh") else self.en
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,13 @@
-"""Fuzzing the customer import (server_stub/importer.py): mapping files and CSV files.
+"""Fuzzing the CSV feeds (server_stub/feeds): mapping files and CSV files.
 
-- Mapping TOML: the shipped mappings (generic, ibm-telco), parsed, mutated 1-3 times (keys deleted,
-  nulled, emptied, wrapped, stringified, replaced by any value) and written back as TOML, plus cut-off and
-  arbitrary text: parse_mapping gives a Mapping or an ImportFailure that starts with "mapping <name>".
+- Mapping TOML: the shipped mappings (every kind's standard mapping, generic, ibm-telco), parsed, mutated
+  1-3 times (keys deleted, nulled, emptied, wrapped, stringified, replaced by any value) and written back as
+  TOML, plus cut-off and arbitrary text: parse_mapping gives a Mapping or a FeedFailure that starts with
+  "mapping <name>".
 - CSV: files with the mapping's header (sometimes shuffled or cut short) and rows of odd cells, odd
-  delimiters, quotes, blank lines, BOMs and arbitrary bytes, imported into a real SQLite database: an
-  ImportReport whose counts add up and whose row errors give a line and a reason, or an ImportFailure;
-  names and numbers (sensitive) are never quoted in a row error.
+  delimiters, quotes, blank lines, BOMs and arbitrary bytes, applied to a real SQLite database with every bad
+  row allowed (--max-rejects): a FeedReport whose counts add up and whose problems give a line and a
+  reason, or a FeedFailure; names and numbers (sensitive) are never quoted in a problem.
 """
 
 from __future__ import annotations
@@ -22,15 +23,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from server_stub.db.engine import make_engine, upgrade
-from server_stub.importer import (
-    ImportFailure,
-    ImportReport,
-    Mapping,
-    import_customers,
-    load_mapping,
-    mappings_dir,
-    parse_mapping,
-)
+from server_stub.feeds import FeedFailure, FeedReport, apply_feed
+from server_stub.feeds.mapping import Mapping, load_mapping, mappings_dir, parse_mapping
 from tests.fuzz._fuzz import ODD_TEXT, fuzz_settings, mutated
 
 SHIPPED = {path.stem: tomllib.loads(path.read_text(encoding="utf-8")) for path in sorted(mappings_dir().glob("*.toml"))}
@@ -61,9 +55,10 @@ def test_the_shipped_mappings_survive_the_writer():
         assert isinstance(parse_mapping(toml_document(table), name=name), Mapping)
 
 
-def _clear_failure(error: ImportFailure, prefix: str) -> None:
+def _clear_failure(error: FeedFailure, prefix: str) -> None:
     message = str(error)
     assert message.startswith(prefix) and len(message) < 2000 and "Traceback" not in message, message[:300]
+    assert error.zh.strip() and len(error.zh) < 2000
 
 
 @fuzz_settings()
@@ -75,7 +70,7 @@ def test_any_mutated_mapping_parses_or_fails_naming_the_mapping(data):
         text = text[: data.draw(st.integers(0, len(text)))]
     try:
         mapping = parse_mapping(text, name=name)
-    except ImportFailure as error:
+    except FeedFailure as error:
         _clear_failure(error, f"mapping {name}")
         return
     assert isinstance(mapping, Mapping)
@@ -86,7 +81,7 @@ def test_any_mutated_mapping_parses_or_fails_naming_the_mapping(data):
 def test_any_text_as_a_mapping_parses_or_fails_naming_the_mapping(text):
     try:
         parse_mapping(text, name="fuzzed")
-    except ImportFailure as error:
+    except FeedFailure as error:
         _clear_failure(error, "mapping fuzzed")
 
 
@@ -99,7 +94,7 @@ def test_any_bytes_as_a_mapping_file_load_or_fail_naming_the_file(data):
         path.write_bytes(data)
         try:
             load_mapping(path)
-        except ImportFailure as error:
+        except FeedFailure as error:
             _clear_failure(error, "mapping carrier")
 
 
@@ -201,15 +196,16 @@ def test_any_csv_file_imports_or_fails_clearly_and_never_quotes_names_or_numbers
     path = directory / "customers.csv"
     path.write_bytes(data)
     try:
-        report = import_customers(engine, path, mapping)
-    except ImportFailure as error:
-        message = str(error)
-        assert message.strip() and "Traceback" not in message, message[:300]
-        assert SECRET_NAME not in message and SECRET_DIGITS not in message, message[:300]
+        report = apply_feed(engine, "customers", path, mapping, max_rejects=10_000)
+    except FeedFailure as error:
+        for message in (error.en, error.zh):
+            assert message.strip() and "Traceback" not in message, message[:300]
+            assert SECRET_NAME not in message and SECRET_DIGITS not in message, message[:300]
         return
-    assert isinstance(report, ImportReport)
-    assert report.imported + report.updated + report.rejected == report.rows_read
-    assert len(report.errors) <= report.rejected
-    for row_error in report.errors:
-        assert row_error.line >= 2 and row_error.reason.strip()
-        assert SECRET_NAME not in row_error.reason and SECRET_DIGITS not in row_error.reason, row_error
+    assert isinstance(report, FeedReport)
+    assert report.inserted + report.updated + report.unchanged + report.deleted + report.rejected == report.rows_read
+    assert len({problem.line for problem in report.problems}) <= report.rejected
+    for problem in report.problems:
+        assert problem.line >= 2 and problem.en.strip() and problem.zh.strip() and problem.file == "customers.csv"
+        for text in (problem.en, problem.zh, problem.value or ""):
+            assert SECRET_NAME not in text and SECRET_DIGITS not in text, problem
