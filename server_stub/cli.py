@@ -238,6 +238,66 @@ def cmd_rules_check(args) -> int:
     return 0
 
 
+def _audience_lang(args) -> str:
+    return "zh" if args.lang.lower().startswith("zh") else "en"
+
+
+def _audience_run(args, action) -> int:
+    """Conditions are parsed before the database is opened (a bad one fails fast, located); an AudienceError
+    is printed in --lang (and as JSON on stdout with --json) and exits 2."""
+    import json
+
+    from server_stub.services.audience import AudienceError, parse_condition
+
+    lang = _audience_lang(args)
+    try:
+        conditions = [parse_condition(text, index) for index, text in enumerate(args.where, start=1)]
+        result, text = action(conditions, lang)
+    except AudienceError as exc:
+        print(f"callcue-server: {exc.text(lang)}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"error": {"en": exc.en, "zh": exc.zh}}, ensure_ascii=False))
+        return 2
+    print(json.dumps(result.as_dict(), ensure_ascii=False, indent=1, default=str) if args.json else text)
+    return 0
+
+
+def cmd_audience_preview(args) -> int:
+    from server_stub.services.audience import preview, render_preview
+
+    def action(conditions, lang):
+        _, rules = _rules_file(args.rules)
+        engine = _engine(args)
+        try:
+            result = preview(engine, rules, args.campaign, args.wave, conditions)
+        finally:
+            engine.dispose()
+        return result, render_preview(result, lang)
+
+    return _audience_run(args, action)
+
+
+def cmd_audience_apply(args) -> int:
+    from server_stub.services.audience import apply, render_applied
+
+    def action(conditions, lang):
+        engine = _engine(args)
+        try:
+            result = apply(engine, args.campaign, args.wave, conditions, priority=args.priority, reason=args.reason)
+        finally:
+            engine.dispose()
+        return result, render_applied(result, lang)
+
+    return _audience_run(args, action)
+
+
+def cmd_audience_facts(args) -> int:
+    from server_stub.services.audience import audience_facts_text
+
+    print(audience_facts_text(_audience_lang(args)))
+    return 0
+
+
 def cmd_openapi(args) -> int:
     import json
 
@@ -455,6 +515,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="validate a rules file (against the live catalog when a database is given or configured)")
     check.add_argument("file", nargs="?", help="default: $CALLCUE_SERVER_RULES, else the shipped rules")
     check.set_defaults(func=cmd_rules_check)
+
+    audience = sub.add_parser(
+        "audience", help="audiences by condition: preview the statistics, then load them into a campaign",
+    ).add_subparsers(dest="audience_command", required=True)
+    for name, func, text in (
+        ("preview", cmd_audience_preview, "count and break down the customers the conditions select (writes nothing)"),
+        ("apply", cmd_audience_apply, "make the customers the conditions select members of the campaign (one "
+                                      "transaction; existing members are left as they are)"),
+    ):
+        command = audience.add_parser(name, parents=[db_parent], help=text)
+        command.add_argument("--campaign", required=True, help="campaign id (from the catalog feed)")
+        command.add_argument("--wave", type=int, help="target the members in this wave only (default: every wave)")
+        command.add_argument("--where", action="append", default=[], metavar="'FACT OP VALUE'",
+                             help="a condition in the rules' fact language, e.g. 'tenure_months < 12' or "
+                                  "'value_tier in [\"gold\", \"diamond\"]'; repeat: all must hold "
+                                  "(`audience facts` lists the facts)")
+        command.add_argument("--json", action="store_true", help="print the result as JSON")
+        command.add_argument("--lang", default="en", choices=["en", "zh_CN", "zh"], help="language of the text")
+        if name == "preview":
+            command.add_argument("--rules", metavar="FILE", help="sensitivity signals from " + RULES_HELP)
+        else:
+            command.add_argument("--priority", type=int, default=0, help="members' priority (higher first)")
+            command.add_argument("--reason", help="why they were chosen, shown to the agent (at most 200 characters)")
+        command.set_defaults(func=func)
+    facts = audience.add_parser("facts", help="list the facts conditions may use")
+    facts.add_argument("--lang", default="en", choices=["en", "zh_CN", "zh"])
+    facts.set_defaults(func=cmd_audience_facts)
 
     openapi = sub.add_parser("openapi", help="print the OpenAPI document")
     openapi.add_argument("--output", "-o")
