@@ -527,7 +527,7 @@ def parse_condition(text: str, index: int = 1) -> AudienceCondition:
             op = word.group(0)
     if op is None:
         found = text[position:].split(None, 1)[0] if text[position:].strip() else ""
-        hint = (" ('=' compares as '==')", "（比较请用 ==）") if found.startswith("=") else ("", "")
+        hint = (" (write '==' to compare)", "（比较请写 ==）") if found.startswith("=") else ("", "")
         raise where.fail(op_column, f"expected an operator after {fact!r}: one of {' '.join(CONDITION_OPS)}"
                          + (f", not {found!r}" if found else "") + hint[0],
                          f"{fact!r} 之后应为运算符：{' '.join(CONDITION_OPS)} 之一"
@@ -586,7 +586,7 @@ def _checked_item(where: _Where, spec: _Fact, fact: str, item: Any, bare: bool, 
     if spec.kind in ("text", "list"):
         if isinstance(item, str):
             return item
-        if bare and isinstance(item, int | float | bool) and not isinstance(item, list):
+        if bare and not isinstance(item, list | dict):
             return _bare_text(item, raw)
     elif spec.kind == "number":
         if isinstance(item, int | float) and not isinstance(item, bool):
@@ -600,23 +600,24 @@ def _checked_item(where: _Where, spec: _Fact, fact: str, item: Any, bare: bool, 
                             "number": ("a number", "数字"), "bool": ("true or false", "true 或 false")}[spec.kind]
     got_en, got_zh = _type_name(item)
     raise where.fail(column, f"{fact!r} is compared with {wanted_en}; {item!r} is {got_en}",
-                     f"{fact!r} 应与{wanted_zh}比较；{item!r} 是{got_zh}")
+                     f"{fact!r} 应与 {wanted_zh} 比较；{item!r} 是 {got_zh}")
 
 
 def _bare_text(item: Any, raw: str) -> str:
     # A text fact written without quotes: `plan_id == 4G_39` failed TOML and is text already; `group_name ==
-    # 2024` parsed as a number, but the analyst meant the text they typed.
-    if isinstance(item, bool):
-        return "true" if item else "false"
-    return raw if not raw.startswith("[") else str(item)
+    # 2024` (or true, or 2024-01-01) parsed as something else, but the analyst meant the text they typed.
+    if not raw.startswith("["):
+        return raw
+    return ("true" if item else "false") if isinstance(item, bool) else str(item)
 
 
 # ---------------------------------------------------------------------------------------- SQL of conditions
 
 
-def _whole_ranges(op: str, value: Any, scale: int) -> list[tuple[int | None, int | None]] | None:
-    """The whole-number ranges where `fact op value` holds, for an integer-valued fact (in units of 1/scale
-    of the value: fen for yuan); None for "every value" (only `!=`/`not_in` use it, via the complement)."""
+def _whole_ranges(op: str, value: Any, scale: int) -> list[tuple[int | None, int | None]]:
+    """The whole-number ranges (None: unbounded) where `fact op value` holds for an integer-valued fact, in
+    units of 1/scale of the value (fen for yuan); `!=` and `not_in` give the ranges of == / in, which the
+    caller complements. Exact: 19.99 yuan is 1999 fen, not 1998.9999999999998."""
     def exact(v: Any) -> Decimal:
         return Decimal(repr(v)) * scale if isinstance(v, float) else Decimal(v) * scale
 
@@ -721,8 +722,8 @@ class AudienceQuery:
     where: ColumnElement
     sql: _Sql
 
-    def source(self, extra_needs: Iterable[str] = ()):
-        needs = self.sql.needs | set(extra_needs)
+    def source(self):
+        needs = self.sql.needs
         joined = CUSTOMERS.outerjoin(SCORES, SCORES.c.customer_id == CUSTOMERS.c.customer_id)
         if "complaints" in needs:
             x = _complaint_aggregate(self.sql.now)
@@ -738,14 +739,6 @@ def build_query(conditions: Sequence[AudienceCondition], dialect: str, now: dt.d
     q = _Sql(dialect, now, catalog)
     parts = [CUSTOMERS.c.retired_at.is_(None), *(condition_sql(c, q) for c in conditions)]
     return AudienceQuery(tuple(conditions), and_(*parts), q)
-
-
-def _member_of(campaign_ids: Sequence[str]) -> ColumnElement:
-    m = MEMBERS.c
-    if not campaign_ids:
-        return false()
-    return exists(select(1).where(m.customer_id == CUSTOMERS.c.customer_id,
-                                  m.campaign_id.in_([literal(c, String) for c in campaign_ids])))
 
 
 # ---------------------------------------------------------------------------------------- sensitivity
