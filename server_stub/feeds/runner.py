@@ -224,8 +224,9 @@ class _Run:
             else:
                 self._reject(name, line, [CellError(broken, f"CSV 引号有误（{broken}）")])
                 continue
-            if report.rejected <= self.max_rejects:  # past it nothing is written: just read on, to report
-                yield staged
+            # Past --max-rejects nothing will be applied, but the rest is still staged and checked: every
+            # bad row of the file is reported, those the database finds (duplicates, references) too.
+            yield staged
         report.rows_read = read
 
     def _reject(self, file_name: str, line: int, problems: list[CellError]) -> None:

@@ -170,7 +170,8 @@ class TableWriter:
             raise ValueError(f"the key column(s) {', '.join(missing_key)} must be written")
         if self.kind.full_scope_column and self.kind.full_scope_column not in self.kind.key:
             raise ValueError("a --full scope column must be part of the key")
-        self.columns = [*self.kind.key, *(c for c in columns if c not in self.kind.key)]
+        self.given_columns = tuple(columns)  # the order write() takes values in
+        self.columns = [*self.kind.key, *(c for c in columns if c not in self.kind.key)]  # the order staged
         self.numbers = numbers and self.kind.name == "customers"
         self.stage_columns = self.columns + ([NUMBERS_COLUMN] if self.numbers else [])
         self.full = full
@@ -241,18 +242,25 @@ class TableWriter:
     # -------------------------------------------------------------------------- the generator's API
 
     def write(self, rows: Iterable[Sequence[Any]]) -> None:
-        """Stage typed rows (tuples in `self.columns` order) for an upsert: the generator's entry point.
+        """Stage typed rows (tuples in the order of the columns the writer was made with) for an upsert: the
+        generator's entry point.
         Values are Python values: int (fen for money), float, bool, str, date, aware datetime, list/dict
         for JSON columns. PostgreSQL merges every chunk_rows rows; SQLite merges in finish()."""
         if self.numbers:
             raise ValueError("write customers' numbers with the numbers kind")
+        width = len(self.given_columns)
+        positions = [self.given_columns.index(column) for column in self.columns]
         adapters = [self._adapter(column) for column in self.columns]
-        adapt = any(adapters)
+        plain = not any(adapters) and positions == list(range(width))
         for batch in _batches(rows, self.chunk_rows):
+            for row in batch:
+                if len(row) != width:
+                    raise ValueError(f"a row has {len(row)} values for {width} columns: {self.given_columns}")
+            if not plain:
+                batch = [tuple(a(row[p]) if a else row[p] for a, p in zip(adapters, positions, strict=True))
+                         for row in batch]
             first = self._next_line
             self._next_line += len(batch)
-            if adapt:
-                batch = [tuple(a(v) if a else v for a, v in zip(adapters, row, strict=True)) for row in batch]
             self.stage((first + number + 1, UPSERT, None, *row) for number, row in enumerate(batch))
             self._after_batch(len(batch))
 
