@@ -140,3 +140,31 @@ def test_an_older_servers_document_shows_none_of_it(qtbot, server_docs):  # noqa
         assert leftover not in everything, leftover
     # The usage table still shows what an older server sends (its months).
     assert view.usage.isVisible() and view.usage.months[0].text()
+
+
+def test_chips_wrap_in_a_narrow_panel_instead_of_widening_it(qtbot, server_docs):  # noqa: F811
+    view = make_view(qtbot, "en")
+    view.resize(330, 1200)
+    view.render(live(with_feed_fields(server_docs["plain"], now=NOW)), NOW)
+    qtbot.waitUntil(lambda: view.contract_chip.y() > view.status_chip.y())  # on a second line
+    assert not view.scroll.horizontalScrollBar().isVisible()
+    assert view.account.geometry().right() <= view.scroll.viewport().width()
+
+
+@pytest.mark.parametrize("language", ["en", "zh_CN"])
+def test_new_suppression_codes_read_with_the_servers_own_texts(qtbot, server_docs, language):  # noqa: F811
+    body = with_feed_fields(server_docs["plain"], now=NOW)
+    reasons = {"already_held": ("客户已订购该业务", "Customer already has it"),
+               "not_eligible": ("在网不满 12 个月", "Less than 12 months with us"),
+               "customer_cap": ("本月已联系 3 次（所有活动）", "Contacted 3 times this month (all campaigns)"),
+               "not_in_wave": ("客户不在本波次名单", "Not targeted in this wave")}
+    for offer, (code, (zh, en)) in zip(body["offers"], reasons.items(), strict=False):
+        offer["suppressed"] = True
+        offer["suppressed_by"] = [{"code": code, "kind": "contact", "zh": zh, "en": en}]
+    view = make_view(qtbot, language)
+    view.render(live(body), NOW)
+    view.suppressed_toggle.click()
+    shown = visible_text(view)
+    for code, (zh, en) in reasons.items():
+        assert (zh if language == "zh_CN" else en) in shown
+        assert code not in shown
