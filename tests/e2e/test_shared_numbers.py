@@ -5,14 +5,17 @@ outcome on every call and syncs. On the server, every outcome belongs to the cus
 (or the number's only owner), never to another customer sharing the number; each outcome answers a
 decision made for that same customer.
 
-The customers and numbers are inserted with SQLAlchemy (the numbers feed is another engineer's work in
-progress); the 409 is the server's own.
+The customers are inserted with SQLAlchemy; their numbers arrive through the numbers feed
+(`callcue-server import numbers`, its standard mapping), as an operator's would; the 409 is the server's own.
 """
 
 from __future__ import annotations
 
+import csv
 import itertools
 import os
+import subprocess
+import sys
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -51,7 +54,7 @@ class World:
         return [number for number, owners in self.owners.items() if len(owners) > 1]
 
 
-def populate(database_url: str) -> tuple[World, str]:
+def populate(database_url: str, directory) -> tuple[World, str]:
     engine = make_engine(database_url)
     upgrade(engine)
     owners: dict[str, list[str]] = {}
@@ -60,16 +63,24 @@ def populate(database_url: str) -> tuple[World, str]:
         factories.add_catalog(session)
         for index in range(NUMBERS):
             number = f"1380000{index:04d}"
-            first = f"C-E2E-{index:02d}A"
-            factories.add_customer(session, first, number, name=next(names))
-            owners[number] = [first]
+            owners[number] = [f"C-E2E-{index:02d}A"]
             if index % SHARED_EVERY == 0:  # a family line or a recycled number: a second customer has it
-                second = f"C-E2E-{index:02d}B"
-                factories.add_customer(session, second, None, name=next(names))
-                session.add(CustomerNumber(msisdn=number, customer_id=second, is_primary=False))
-                session.commit()
-                owners[number].append(second)
+                owners[number].append(f"C-E2E-{index:02d}B")
+            for customer_id in owners[number]:
+                factories.add_customer(session, customer_id, None, name=next(names))
         token = create_token(session, AGENT)
+    feed = directory / "numbers.csv"
+    with feed.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["msisdn", "customer_id", "is_primary"])
+        for number, customers in owners.items():
+            for position, customer_id in enumerate(customers):
+                writer.writerow([f"+86 {number}" if position else number, customer_id, "yes" if position == 0 else ""])
+    imported = subprocess.run([sys.executable, "-m", "server_stub.cli", "import", "numbers", str(feed),
+                               "--database-url", database_url, "--lang", "en"],
+                              capture_output=True, text=True, timeout=120)
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    with Session(engine) as session:
         shared = session.scalar(select(func.count()).select_from(
             select(CustomerNumber.msisdn).group_by(CustomerNumber.msisdn)
             .having(func.count() > 1).subquery()))
@@ -94,7 +105,7 @@ def settled(qtbot, app, call_id: str, *states: PopState):
 @pytest.mark.slow
 def test_no_outcome_goes_to_a_customer_the_agent_did_not_confirm(qapp, qtbot, tmp_path, database_url,
                                                                   memory_keyring):  # noqa: F811
-    world, token = populate(database_url)
+    world, token = populate(database_url, tmp_path)
     numbers = list(world.owners)
     truth: dict[str, str] = {}  # call id -> who was really calling
     chosen_among_two = 0
