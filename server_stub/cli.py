@@ -258,7 +258,7 @@ def _audience_run(args, action) -> int:
         if args.json:
             print(json.dumps({"error": {"en": exc.en, "zh": exc.zh}}, ensure_ascii=False))
         return 2
-    print(json.dumps(result.as_dict(), ensure_ascii=False, indent=1, default=str) if args.json else text)
+    print(json.dumps(result.as_dict(), ensure_ascii=False, default=str) if args.json else text)  # one line
     return 0
 
 

@@ -62,6 +62,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.sqlite import insert as insert_sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -1262,14 +1263,23 @@ def apply(engine: Engine, campaign_id: str, wave: int | None, conditions: Sequen
             matched, members, differing = conn.execute(counts).one()
             added = (conn.execute(add, execution_options={"preserve_rowcount": True}).rowcount
                      if matched > members else 0)
+            if added != matched - members:  # pragma: no cover - one snapshot: impossible
+                raise AudienceError(f"added {added} members where {matched - members} were expected; nothing "
+                                    "was written", f"新增 {added} 个成员，预期 {matched - members}；未写入任何数据")
             conn.commit()
+        except DBAPIError as exc:
+            # A concurrent members feed or apply inserted one of these customers first (PostgreSQL: the
+            # snapshot is stale), or SQLite stayed locked past its busy timeout.
+            conn.rollback()
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+            raise AudienceError(
+                f"nothing was written: the database refused the change ({reason}); another import or apply "
+                "may be running at the same time: run it again",
+                f"未写入任何数据：数据库拒绝了此次修改（{reason}）；可能有其他导入或 apply 同时在运行，请重新执行",
+            ) from None
         except BaseException:
             conn.rollback()
             raise
-    if added != matched - members:
-        raise AudienceError(  # pragma: no cover - the transaction makes this impossible
-            f"added {added} members but expected {matched - members}; nothing is trusted, re-run",
-            f"新增 {added} 个成员，预期 {matched - members}；请重新执行")
     return AudienceApplied(campaign_id, wave, priority, reason, list(conditions), matched, added, members,
                            differing, now, round(time.perf_counter() - started, 3))
 

@@ -17,10 +17,12 @@ import json
 import random
 import subprocess
 import sys
+import threading
+import time
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session
 
 from server_stub.api.app import default_rules_path
@@ -250,10 +252,10 @@ def test_each_condition_selects_exactly_whom_the_pop_would(migrated_engine):
     facts = pop_facts(migrated_engine)
     assert len(facts) > 70
     wrong = {}
-    for text in CONDITIONS:
-        got, want = selected(migrated_engine, text), expected(facts, text)
+    for condition in CONDITIONS:
+        got, want = selected(migrated_engine, condition), expected(facts, condition)
         if got != want:
-            wrong[text] = (sorted(got - want)[:3], sorted(want - got)[:3])
+            wrong[condition] = (sorted(got - want)[:3], sorted(want - got)[:3])
     assert not wrong, wrong
     # The population really exercises them: most conditions split it.
     assert sum(0 < len(expected(facts, t)) < len(facts) for t in CONDITIONS) > 0.7 * len(CONDITIONS)
@@ -524,6 +526,46 @@ def test_apply_is_one_transaction(migrated_engine, monkeypatch):
     monkeypatch.undo()
     with Session(migrated_engine) as session:
         assert session.scalars(select(CampaignMember)).all() == []
+
+
+def test_apply_racing_a_members_feed_writes_nothing_and_says_to_run_again(database_url, migrated_engine):
+    """PostgreSQL: a members feed inserts R1 while apply is running; apply's snapshot did not see R1, its
+    insert meets R1's row, waits, and fails when the feed commits: nothing of apply's is kept."""
+    if migrated_engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers (BEGIN IMMEDIATE): apply waits for the feed instead")
+    with Session(migrated_engine) as session:
+        factories.add_catalog(session)
+        for cid in ("R1", "R2"):
+            factories.add_customer(session, cid, campaign=False)
+    feed = migrated_engine.connect()
+    feed.execute(insert(CampaignMember).values(campaign_id=CAMPAIGN, customer_id="R1", source="members"))
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = apply(migrated_engine, CAMPAIGN, None, [], now=NOW)
+        except AudienceError as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 30
+        with migrated_engine.connect() as watch:
+            while not watch.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                         "AND wait_event_type = 'Lock'")).scalar():
+                watch.rollback()
+                assert worker.is_alive(), outcome
+                assert time.monotonic() < deadline, "apply never waited on the feed's row"
+                worker.join(timeout=0.05)
+        feed.commit()
+    finally:
+        feed.close()
+        worker.join(timeout=60)
+    assert "error" in outcome, outcome
+    assert "nothing was written" in outcome["error"].en and "未写入任何数据" in outcome["error"].zh
+    with Session(migrated_engine) as session:
+        assert [(m.customer_id, m.source) for m in session.scalars(select(CampaignMember))] == [("R1", "members")]
 
 
 def test_apply_refuses_a_switched_off_campaign_and_a_long_reason(migrated_engine):
