@@ -500,9 +500,10 @@ _COMPLAINT_SUMMARIES = {
 _BILL_SHOCK_SUMMARY = _COMPLAINT_SUMMARIES["billing"][0]
 _ROAMING_BILL_SUMMARY = _COMPLAINT_SUMMARIES["billing"][3]
 
-# Outbound calls often go unanswered (no result); one-way channels (SMS, push) never record one.
+# Outbound calls often go unanswered (no_answer: not a contact, caps do not count it); one-way channels (SMS,
+# push) record no result, and count as contacts.
 _OUTBOUND_RESULTS = _lookup_table(
-    [(None, 25), ("declined", 30), ("considering", 18), ("callback", 10), ("accepted", 7), ("not_offered", 10)]
+    [("no_answer", 25), ("declined", 30), ("considering", 18), ("callback", 10), ("accepted", 7), ("not_offered", 10)]
 )  # fmt: skip
 _INBOUND_RESULTS = _lookup_table(
     [("declined", 35), ("considering", 22), ("callback", 8), ("accepted", 10), ("not_offered", 25)]
