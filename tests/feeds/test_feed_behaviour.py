@@ -194,6 +194,21 @@ def test_a_bad_row_is_located_in_both_languages_and_nothing_is_written(world, tm
         ("failed", 3, 2, hashlib.sha256(path.read_bytes()).hexdigest())]
 
 
+def test_a_record_over_several_lines_is_located_at_its_first_line(world, tmp_path):
+    path = csv_file(tmp_path, "complaints.csv", (
+        "external_id,customer_id,opened_at,category,status,summary_zh\n"
+        'T1,C1,2026-11-30 08:00,billing,open,"第一行\n第二行"\n'  # lines 2-3
+        'T2,C1,2026-11-30 08:00,billing,lost,"一\n二\n三"\n'  # lines 4-6: bad status
+        "T3,C1,yesterday,billing,open,\n"  # line 7
+    ))
+
+    with pytest.raises(FeedFailure) as failure:
+        apply(world, "complaints", path)
+
+    assert [(p.line, p.column, p.value) for p in failure.value.report.problems] == [
+        (4, "status", "lost"), (7, "opened_at", "yesterday")]
+
+
 def test_numbers_and_names_are_redacted_in_problems(world, tmp_path):
     path = csv_file(tmp_path, "numbers.csv", "msisdn,customer_id\n13912345678x,C1\n13912345678,C1\n13912345678,C1\n")
 

@@ -95,14 +95,15 @@ def test_bills_late_is_derived_from_the_dates_when_not_given(migrated_engine, tm
     add_customers(migrated_engine, tmp_path, "C1")
     path = csv_file(tmp_path, "bills.csv", (
         "customer_id,month,amount,paid,due_on,paid_on,late\n"
+        "C1,2026-08,128,128,2026-09-15,2026-09-15,\n"  # paid on the due date: on time
         "C1,2026-09,128,128,2026-10-15,2026-10-20,\n"  # paid after the due date: late
         "C1,2026-10,128,128,2026-11-15,2026-11-10,\n"  # on time
         "C1,2026-11,128,0,2026-12-15,,是\n"  # said so
     ))
 
-    assert counts(apply(migrated_engine, "bills", path)) == (3, 0, 0, 0, 0, 0)
+    assert counts(apply(migrated_engine, "bills", path)) == (4, 0, 0, 0, 0, 0)
     found = rows(migrated_engine, "SELECT month, amount_fen, paid_fen, late FROM bills ORDER BY month")
-    assert found == [("2026-09", 12800, 12800, True), ("2026-10", 12800, 12800, False), ("2026-11", 12800, 0, True)]
+    assert found == [("2026-08", 12800, 12800, False), ("2026-09", 12800, 12800, True), ("2026-10", 12800, 12800, False), ("2026-11", 12800, 0, True)]
 
 
 def test_complaints_by_external_id_with_chinese_codes_and_china_time(migrated_engine, tmp_path):
