@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 PROBLEM_LIMIT = 1000  # bad rows kept in a report (all are counted)
 PROGRESS_EVERY = 16384  # rows between progress calls
 CHUNK_ROWS = 50_000  # PostgreSQL: rows merged at a time (while the next ones are read)
+SQLITE_STAGE_ROWS = 20_000  # SQLite: rows staged at a time (while the next ones are read)
 # progress(phase, rows_read, bytes_read, total_bytes); phases: read, check, write, done
 Progress = Callable[[str, int, int, int], None]
 
@@ -136,7 +137,7 @@ class _Run:
                 rows = self._rows(feed, records, converter)
                 if one_chunk:
                     # SQLite stages outside its write lock (pops go on writing meanwhile), merges under it.
-                    writer.stage(rows)
+                    self._pipeline(feed, rows, writer, merge=False)
                     self._tell("check", feed)
                     self._merge_chunk(feed, writer)
                 else:
@@ -184,20 +185,26 @@ class _Run:
             writer.apply_chunk()
         writer.end_chunk()
 
-    def _pipeline(self, feed: FeedFile, rows: Iterator[tuple], writer: TableWriter) -> None:
-        """PostgreSQL: COPY a chunk, then merge it on a worker thread while this thread reads and converts
-        the next one (psycopg waits for the server without the GIL): the two cores work at once. One
-        connection, one transaction: the worker and this thread take turns on it."""
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="feed-merge") as worker:
-            merging: Future | None = None
-            for chunk in _batches(rows, writer.chunk_rows):
-                if merging is not None:
-                    merging.result()
-                writer.stage(chunk)
+    def _pipeline(self, feed: FeedFile, rows: Iterator[tuple], writer: TableWriter, *, merge: bool = True) -> None:
+        """Two cores at once: while this thread reads and converts the next chunk, a worker thread works the
+        database on the last one (the drivers wait for the database without the GIL; sqlite3 runs each
+        statement without it). PostgreSQL: COPY a chunk here, merge it on the worker. SQLite (merge=False):
+        the worker stages each chunk; the merge comes after, under the write lock. One connection, one
+        transaction: the worker and this thread take turns on it."""
+        size = writer.chunk_rows if merge else SQLITE_STAGE_ROWS
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="feed-db") as worker:
+            pending: Future | None = None
+            for chunk in _batches(rows, size):
+                if pending is not None:
+                    pending.result()
+                if merge:
+                    writer.stage(chunk)
+                    pending = worker.submit(self._merge_chunk, feed, writer)
+                else:
+                    pending = worker.submit(writer.stage, chunk)
                 del chunk
-                merging = worker.submit(self._merge_chunk, feed, writer)
-            if merging is not None:
-                merging.result()
+            if pending is not None:
+                pending.result()
 
     def _rows(self, feed: FeedFile, records, converter: RowConverter) -> Iterator[tuple]:
         """The staged tuples of the file's rows, converted as they are read; bad rows are noted instead."""

@@ -184,6 +184,8 @@ class TableWriter:
         self.checked = CheckResult()
         self._created = False
         self._merging = False
+        self._was_empty = False  # PostgreSQL: the table held nothing when the merge began (a first load)
+        self._numbers_were_empty = False
         self._next_line = 0
         self._pending = 0  # rows staged by write()/delete() and not merged yet
 
@@ -326,11 +328,14 @@ class TableWriter:
             db.execute("BEGIN IMMEDIATE")
             key = ", ".join([*self.kind.key, "_op", "_line"])
             db.execute(f"CREATE INDEX temp.feed_stage_key ON {STAGE} ({key})")
+            self._was_empty = not db.scalar(f"SELECT EXISTS (SELECT 1 FROM {self.kind.table.name})")
         else:
             # One feed at a time writes a table (SQLite's write lock does the same): the merge inserts the
             # keys it did not find without ON CONFLICT, so nobody else may insert them meanwhile.
             for table in sorted({self.kind.table.name} | ({"customer_numbers"} if self.numbers else set())):
                 db.execute(f"SELECT pg_advisory_xact_lock(hashtext('callcue.feed.{table}'))")
+            self._was_empty = not db.scalar(f"SELECT EXISTS (SELECT 1 FROM {self.kind.table.name})")
+            self._numbers_were_empty = self.numbers and not db.scalar("SELECT EXISTS (SELECT 1 FROM customer_numbers)")
         self._merging = True
 
     def check_chunk(self, limit: int = 1000) -> CheckResult:
@@ -509,25 +514,42 @@ class TableWriter:
             if self.numbers:
                 changed = f"({changed}) OR {table}.customer_id {renumbered}"
             action = f"DO UPDATE SET {set_clause} WHERE {changed}" if updates else "DO NOTHING"
-            existing = db.scalar(f"SELECT count(*) FROM {stage} s WHERE s._op = {UPSERT} AND EXISTS "
-                                 f"(SELECT 1 FROM {table} t WHERE {self._where_key('s', 't')})")
+            existing = 0 if self._was_empty else db.scalar(
+                f"SELECT count(*) FROM {stage} s WHERE s._op = {UPSERT} AND EXISTS "
+                f"(SELECT 1 FROM {table} t WHERE {self._where_key('s', 't')})")
             changed_rows = db.execute(
                 f"INSERT INTO {table} ({', '.join(insert_names)}) SELECT {', '.join(select)} FROM {stage} s "
                 f"WHERE s._op = {UPSERT} ON CONFLICT ({', '.join(kind.key)}) {action}")
             return upserts - existing, changed_rows
-        updated = 0
-        if updates:
-            by_name = dict(zip(names, expressions, strict=True))
-            changed = db.distinct([as_compared(f"t.{n}", n) for n in compared],
-                                  [as_compared(by_name[n], n) for n in compared])
-            if self.numbers:
-                changed = f"({changed}) OR t.customer_id {renumbered}"
+        plain_insert = (f"INSERT INTO {table} ({', '.join(insert_names)}) SELECT {', '.join(select)} "
+                        f"FROM {stage} s WHERE s._op = {UPSERT}")
+        if self._was_empty:
+            # A first load: the table held nothing of this kind when the run began, so every key is new
+            # (one repeated in the file fails the insert, and the run is redone line by line).
+            inserted = db.execute(plain_insert)
+            return inserted, inserted
+        by_name = dict(zip(names, expressions, strict=True))
+        changed = db.distinct([as_compared(f"t.{n}", n) for n in compared],
+                              [as_compared(by_name[n], n) for n in compared]) if compared else "FALSE"
+        if self.numbers:
+            changed = f"({changed}) OR t.customer_id {renumbered}"
+        key_column = kind.key[0]
+        # One read-only probe per row says what the chunk needs: a file sent again changes nothing and
+        # costs just this; an UPDATE or INSERT runs only when some row needs it.
+        new, differing = db.query(
+            f"SELECT count(*) FILTER (WHERE t.{key_column} IS NULL), "
+            f"count(*) FILTER (WHERE t.{key_column} IS NOT NULL AND ({changed})) "
+            f"FROM {stage} s LEFT JOIN {table} t ON {self._where_key('s', 't')} WHERE s._op = {UPSERT}")[0]
+        updated = inserted = 0
+        if differing and updates:
             set_clause = ", ".join(f"{name} = {by_name[name]}" for name in updates)
             updated = db.execute(f"UPDATE {table} AS t SET {set_clause} FROM {stage} s WHERE s._op = {UPSERT} "
                                  f"AND {self._where_key('s', 't')} AND ({changed})")
-        inserted = db.execute(
-            f"INSERT INTO {table} ({', '.join(insert_names)}) SELECT {', '.join(select)} FROM {stage} s "
-            f"WHERE s._op = {UPSERT} AND NOT EXISTS (SELECT 1 FROM {table} t WHERE {self._where_key('s', 't')})")
+        if new == upserts:
+            inserted = db.execute(plain_insert)
+        elif new:
+            inserted = db.execute(f"{plain_insert} AND NOT EXISTS (SELECT 1 FROM {table} t "
+                                  f"WHERE {self._where_key('s', 't')})")
         return inserted, inserted + updated
 
     def apply_full(self) -> int:
@@ -567,6 +589,10 @@ class TableWriter:
             db.execute(f"INSERT INTO {STAGE_NUMBERS} SELECT s.customer_id, m.msisdn, m.position = 1 FROM {stage} s, "
                        f"json_array_elements_text(s.{NUMBERS_COLUMN}::json) WITH ORDINALITY AS m(msisdn, position) "
                        f"WHERE s._op = {UPSERT}")
+        if self._numbers_were_empty:
+            # Nobody had a number when the run began: every customer of the chunk gets the file's.
+            db.execute(f"INSERT INTO {changed} (customer_id) SELECT DISTINCT customer_id FROM {numbers}")
+            return
         db.execute(
             f"INSERT INTO {changed} (customer_id) "
             f"SELECT n.customer_id FROM customer_numbers n WHERE n.customer_id IN "
@@ -578,13 +604,25 @@ class TableWriter:
     def _apply_numbers(self) -> None:
         db = self.db
         numbers, changed = db.temp(STAGE_NUMBERS), db.temp(STAGE_CHANGED)
+        ours = f"f.customer_id IN (SELECT customer_id FROM {changed})"
         db.execute(f"DELETE FROM customer_numbers WHERE customer_id IN (SELECT customer_id FROM {changed}) "
                    f"AND NOT EXISTS (SELECT 1 FROM {numbers} f WHERE f.customer_id = customer_numbers.customer_id "
                    "AND f.msisdn = customer_numbers.msisdn)")
-        differs = db.distinct(["customer_numbers.is_primary"], ["excluded.is_primary"])
-        db.execute(f"INSERT INTO customer_numbers (msisdn, customer_id, is_primary) SELECT f.msisdn, f.customer_id, "
-                   f"f.is_primary FROM {numbers} f WHERE f.customer_id IN (SELECT customer_id FROM {changed}) "
-                   f"ON CONFLICT (msisdn, customer_id) DO UPDATE SET is_primary = excluded.is_primary WHERE {differs}")
+        columns = "INSERT INTO customer_numbers (msisdn, customer_id, is_primary) SELECT f.msisdn, f.customer_id, " \
+                  f"f.is_primary FROM {numbers} f"
+        if db.sqlite:
+            differs = db.distinct(["customer_numbers.is_primary"], ["excluded.is_primary"])
+            db.execute(f"{columns} WHERE {ours} ON CONFLICT (msisdn, customer_id) DO UPDATE "
+                       f"SET is_primary = excluded.is_primary WHERE {differs}")
+            return
+        # PostgreSQL: plain statements (no speculative insertion); the feed lock keeps other writers out.
+        if self._numbers_were_empty:
+            db.execute(columns)  # a first load: every (number, customer) of the run is new
+            return
+        db.execute(f"UPDATE customer_numbers AS n SET is_primary = f.is_primary FROM {numbers} f WHERE {ours} "
+                   "AND n.msisdn = f.msisdn AND n.customer_id = f.customer_id AND n.is_primary <> f.is_primary")
+        db.execute(f"{columns} WHERE {ours} AND NOT EXISTS (SELECT 1 FROM customer_numbers n "
+                   "WHERE n.msisdn = f.msisdn AND n.customer_id = f.customer_id)")
 
 
 def drop_temp_tables(connection: Any) -> None:
