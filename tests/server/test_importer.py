@@ -295,6 +295,18 @@ def test_a_changed_number_alone_counts_the_customer_as_updated(migrated_engine, 
     assert numbers_of(migrated_engine, "N-1") == [("13800000002", True)]
 
 
+def test_reordered_numbers_move_the_primary_flag(migrated_engine, tmp_path, small_mapping):
+    import_customers(migrated_engine, write(tmp_path, "a.csv", SMALL_HEADER + "P-1,Pa,13800000001;13800000002,5,5,1,"
+                                                                              "One year\n"), small_mapping)
+
+    report = import_customers(migrated_engine, write(tmp_path, "b.csv", SMALL_HEADER + "P-1,Pa,13800000002;"
+                                                                                       "13800000001,5,5,1,One year\n"),
+                              small_mapping)
+
+    assert (report.updated, report.unchanged) == (1, 0)
+    assert numbers_of(migrated_engine, "P-1") == [("13800000002", True), ("13800000001", False)]
+
+
 def test_small_chunks_give_the_same_result(migrated_engine, tmp_path, small_mapping, monkeypatch):
     monkeypatch.setattr(feed_runner, "CHUNK_ROWS", 4)  # PostgreSQL merges every 4 rows
     lines = [f"B-{n},Name {n},1380000{n:04d},{n}.5,{n * 10},{n % 50},One year\n" for n in range(1, 26)]
