@@ -947,10 +947,20 @@ def preview(engine: Engine, rules: Rules, campaign_id: str, wave: int | None, co
     ]
     source = query.source()
     if not sqlite:
-        # 2 = a member of this campaign, 1 = of another running one: hashed subplans (each member list is
-        # hashed once, then every customer is a hash probe).
-        fields.append(_Field("membership", 4, case((_in_members([target.campaign_id]), 2), else_=0)
-                             + case((_in_members(others), 1), else_=0)))
+        # 2 = a member of this campaign, 1 = of another running one: joins the planner hashes (and spills to
+        # disk if it must), never a subplan, which PostgreSQL hashes only while it fits in work_mem and
+        # otherwise searches once per customer.
+        mine = MEMBERS.alias("tm")
+        source = source.outerjoin(mine, and_(mine.c.campaign_id == literal(target.campaign_id, String),
+                                             mine.c.customer_id == CUSTOMERS.c.customer_id))
+        membership = case((mine.c.customer_id.is_not(None), 2), else_=0)
+        if others:
+            other = (select(MEMBERS.c.customer_id)
+                     .where(MEMBERS.c.campaign_id.in_([literal(c, String) for c in others]))
+                     .group_by(MEMBERS.c.customer_id).subquery("om"))
+            source = source.outerjoin(other, other.c.customer_id == CUSTOMERS.c.customer_id)
+            membership = membership + case((other.c.customer_id.is_not(None), 1), else_=0)
+        fields.append(_Field("membership", 4, membership))
     keys = [CUSTOMERS.c.value_tier.label("tier"), func.coalesce(CUSTOMERS.c.brand, "").label("brand"),
             func.coalesce(CUSTOMERS.c.city, "").label("city"), _pack(fields).label("code")]
     tasks: list[Callable[[], Any]] = []
@@ -1016,6 +1026,8 @@ _PG_SETTINGS = ("SET LOCAL jit = off", "SET LOCAL work_mem = '64MB'", "SET LOCAL
 
 
 def _in_members(campaign_ids: Sequence[str]) -> ColumnElement:
+    """SQLite only: its IN (subquery) is driven by the list or an ephemeral index of any size. (PostgreSQL
+    hashes such a subplan only while it fits in work_mem, else searches the list once per customer.)"""
     if not campaign_ids:
         return false()
     m = MEMBERS.c
@@ -1241,24 +1253,30 @@ def apply(engine: Engine, campaign_id: str, wave: int | None, conditions: Sequen
                             f"活动 {campaign_id!r} 已停用或退役：不会向其添加成员")
     query = build_query(conditions, engine.dialect.name, now, catalog)
     m = MEMBERS.c
-    member = (select(m.wave, m.priority, m.reason)
-              .where(m.campaign_id == literal(campaign_id, String), m.customer_id == CUSTOMERS.c.customer_id))
-    is_member = exists(member)
-    differs = exists(member.where(or_(
-        m.wave.is_distinct_from(literal(wave, Integer)), m.priority.is_distinct_from(literal(priority, Integer)),
-        m.reason.is_distinct_from(literal(reason, String)))))
+    in_campaign = m.campaign_id == literal(campaign_id, String)
+    # The customer's membership of this campaign, if any: one row at most (the key is campaign, customer).
+    mine = MEMBERS.alias("tm")
+    counted = query.source().outerjoin(mine, and_(mine.c.campaign_id == literal(campaign_id, String),
+                                                  mine.c.customer_id == CUSTOMERS.c.customer_id))
+    is_member = mine.c.customer_id.is_not(None)
+    differs = and_(is_member, or_(mine.c.wave.is_distinct_from(literal(wave, Integer)),
+                                  mine.c.priority.is_distinct_from(literal(priority, Integer)),
+                                  mine.c.reason.is_distinct_from(literal(reason, String))))
     counts = (select(func.count(), func.count().filter(is_member), func.count().filter(differs))
-              .select_from(query.source()).where(query.where))
+              .select_from(counted).where(query.where))
     rows = (select(literal(campaign_id, String), CUSTOMERS.c.customer_id, literal(wave, Integer),
                    literal(priority, Integer), literal(reason, String), literal(SOURCE, String),
                    literal(now, MEMBERS.c.added_at.type))
-            .select_from(query.source()).where(query.where, ~is_member))
+            .select_from(query.source())
+            .where(query.where, ~exists(select(1).where(in_campaign, m.customer_id == CUSTOMERS.c.customer_id))))
     add = insert(MEMBERS).from_select(
         ["campaign_id", "customer_id", "wave", "priority", "reason", "source", "added_at"], rows)
     options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
     with engine.connect().execution_options(**options) as conn:
         if engine.dialect.name == "sqlite":
             conn.exec_driver_sql("BEGIN IMMEDIATE")  # counts and insert see one state: no writer in between
+        else:
+            conn.exec_driver_sql(_PG_SETTINGS[0])  # no JIT (see _PG_SETTINGS)
         try:
             matched, members, differing = conn.execute(counts).one()
             added = (conn.execute(add, execution_options={"preserve_rowcount": True}).rowcount

@@ -490,18 +490,21 @@ def test_the_audience_count_is_the_csvs_own_count(database_url, migrated_engine,
 def test_apply_leaves_existing_members_as_they_are_and_skips_retired_customers(migrated_engine):
     with Session(migrated_engine) as session:
         factories.add_catalog(session)
-        for cid, tenure in (("M1", 3), ("M2", 5), ("M3", 40), ("M4", 2)):
-            factories.add_customer(session, cid, campaign=cid == "M1", tenure_months=tenure)
+        for cid, tenure in (("M1", 3), ("M2", 5), ("M3", 40), ("M4", 2), ("M5", 4), ("M6", 6)):
+            factories.add_customer(session, cid, campaign=cid in ("M1", "M5", "M6"), tenure_months=tenure)
         factories.set_member(session, "M1", wave=3, priority=9, reason="VIP", source="members")
+        factories.set_member(session, "M5", wave=None, priority=1, reason=None, source="members")  # wave differs
+        factories.set_member(session, "M6", wave=1, priority=1, reason=None, source="members")  # as applied
         session.execute(update(Customer).where(Customer.customer_id == "M4").values(retired_at=NOW))
         session.commit()
     done = apply(migrated_engine, CAMPAIGN, 1, [parse_condition("tenure_months < 12")], priority=1, now=NOW)
-    assert (done.matched, done.added, done.already_members, done.already_members_differing) == (2, 1, 1, 1)
+    assert (done.matched, done.added, done.already_members, done.already_members_differing) == (4, 1, 3, 2)
     assert "left as they are" in audience.render_applied(done) and "保持不变" in audience.render_applied(done, "zh")
     with Session(migrated_engine) as session:
         rows = {m.customer_id: (m.wave, m.priority, m.reason, m.source)
                 for m in session.scalars(select(CampaignMember))}
-    assert rows == {"M1": (3, 9, "VIP", "members"), "M2": (1, 1, None, "audience")}
+    assert rows == {"M1": (3, 9, "VIP", "members"), "M2": (1, 1, None, "audience"), "M5": (None, 1, None, "members"),
+                    "M6": (1, 1, None, "members")}
 
 
 def test_apply_is_one_transaction(migrated_engine, monkeypatch):
