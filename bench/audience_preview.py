@@ -43,6 +43,7 @@ AUDIENCES = {
     "complaint facts (no complaint in 90 days, gold or diamond)": (
         "complaints_90d == 0", 'value_tier in ["gold", "diamond"]'),
     "segments and fee (young, fee >= 59 yuan)": ("segments contains young", "monthly_fee >= 59"),
+    "holdings (accepted the 5G 169 upgrade)": ("holds contains PLAN_UP_5G_169",),
 }
 
 
