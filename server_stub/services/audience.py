@@ -321,9 +321,14 @@ def _col(name: str) -> Callable[[_Sql], ColumnElement]:
     return lambda q: CUSTOMERS.c[name]
 
 
-def _churn_risk(q: _Sql) -> ColumnElement:
+def _churn_value() -> ColumnElement:
     # The operator's score when fed (customer_scores.churn_risk), else the customer row's (CustomerRecord.churn_risk).
     return func.coalesce(SCORES.c.churn_risk, CUSTOMERS.c.churn_risk)
+
+
+def _churn_risk(q: _Sql) -> ColumnElement:
+    q.needs.add("scores")
+    return _churn_value()
 
 
 def _autopay(q: _Sql) -> ColumnElement:
@@ -730,9 +735,12 @@ class AudienceQuery:
     where: ColumnElement
     sql: _Sql
 
-    def source(self):
+    def source(self, *, scores: bool = False):
+        """customers, joined to what the conditions read (and to the operator's scores with `scores`)."""
         needs = self.sql.needs
-        joined = CUSTOMERS.outerjoin(SCORES, SCORES.c.customer_id == CUSTOMERS.c.customer_id)
+        joined = CUSTOMERS
+        if scores or "scores" in needs:
+            joined = joined.outerjoin(SCORES, SCORES.c.customer_id == CUSTOMERS.c.customer_id)
         if "complaints" in needs:
             x = _complaint_aggregate(self.sql.now)
             joined = joined.outerjoin(x, x.c.customer_id == CUSTOMERS.c.customer_id)
@@ -948,11 +956,11 @@ def preview(engine: Engine, rules: Rules, campaign_id: str, wave: int | None, co
         _Field("city_null", 2, case((CUSTOMERS.c.city.is_(None), 1), else_=0)),
         _level_field("price", SCORES.c.price_level, price, price_span),
         _level_field("complaint", SCORES.c.complaint_level, complaint, complaint_span),
-        _Field("churn_band", 3, _churn_band(_churn_risk(query.sql))),
+        _Field("churn_band", 3, _churn_band(_churn_value())),  # the main statement joins the scores
         _Field("churn_scored", 2, case((SCORES.c.churn_risk.is_(None), 0), else_=1)),
         _Field("dnd", 2, case((CUSTOMERS.c.dnd == true(), 1), else_=0)),
     ]
-    source = query.source()
+    source = query.source(scores=True)
     if not sqlite:
         # 2 = a member of this campaign, 1 = of another running one: joins the planner hashes (and spills to
         # disk if it must), never a subplan, which PostgreSQL hashes only while it fits in work_mem and
@@ -979,8 +987,9 @@ def preview(engine: Engine, rules: Rules, campaign_id: str, wave: int | None, co
                      fields[3].expr,
                      _level_field("complaint", SCORES.c.complaint_level, real_complaint, complaint_span).expr]
             tasks.append(lambda: _rows(engine, _complaint_correction(query, codes, now)))
-        tasks.append(lambda: _rows(engine, _members_matching(source, query.where, [target.campaign_id])))
-        tasks.append(lambda: _rows(engine, _members_matching(source, query.where, others)))
+        # The conditions' own joins only: a lookup per member is most of these statements' work.
+        tasks.append(lambda: _rows(engine, _members_matching(query.source(), query.where, [target.campaign_id])))
+        tasks.append(lambda: _rows(engine, _members_matching(query.source(), query.where, others)))
     else:
         group = (select(*keys, func.count()).select_from(source).where(query.where)
                  .group_by(*(literal_column(str(i)) for i in range(1, len(keys) + 1))))
