@@ -172,10 +172,17 @@ def populate(engine, count: int = 90, seed: int = 7) -> None:
         session.commit()
 
 
-def pop_facts(engine) -> dict[str, dict]:
+class PopFacts(dict):
+    """customer id -> facts, and `scores`: customer id -> the operator's scores as the pop read them."""
+
+    scores: dict
+
+
+def pop_facts(engine) -> PopFacts:
     """Each customer's facts exactly as build_pop computes them (same reads, same contact record)."""
     read = read_inputs_postgresql if engine.dialect.name == "postgresql" else read_inputs
-    facts, records = {}, {}
+    facts = PopFacts()
+    facts.scores = {}
     with Session(engine) as session:
         catalog = load_catalog(session)
         ids = session.scalars(select(Customer.customer_id).where(Customer.retired_at.is_(None))).all()
@@ -185,8 +192,7 @@ def pop_facts(engine) -> dict[str, dict]:
             contacts = contact_record(inputs, catalog, RULES, NOW)
             facts[cid] = customer_facts(inputs.record, NOW, calls_7d=contacts.calls_7d,
                                         holds=held_products(inputs.record, contacts.accepted_offers, catalog))
-            records[cid] = inputs
-    pop_facts.records = records  # type: ignore[attr-defined]
+            facts.scores[cid] = inputs.record.score
     return facts
 
 
@@ -276,8 +282,7 @@ def test_conditions_combine_with_and_and_retired_customers_never_match(migrated_
 # ====================================================================== preview: the breakdowns
 
 
-def expected_breakdowns(engine, facts: dict[str, dict], ids: set[str], campaign: str, rules=RULES) -> dict:
-    records = pop_facts.records  # type: ignore[attr-defined]
+def expected_breakdowns(engine, facts: PopFacts, ids: set[str], campaign: str, rules=RULES) -> dict:
     with Session(engine) as session:
         members = {(m.campaign_id, m.customer_id) for m in session.scalars(select(CampaignMember))}
         active = set(session.scalars(select(Campaign.campaign_id).where(Campaign.active)))
@@ -288,12 +293,11 @@ def expected_breakdowns(engine, facts: dict[str, dict], ids: set[str], campaign:
 
     out.update(dnd=0, member=0, in_other=0, scored=0)
     for cid in ids:
-        f, record = facts[cid], records[cid].record
+        f, score = facts[cid], facts.scores[cid]
         add("value_tier", f["value_tier"])
         add("brand", f["brand"])
         add("city", f["city"])
         add("churn_band", 0 if f["churn_risk"] < 0.2 else 1 if f["churn_risk"] < 0.5 else 2)
-        score = record.score
         sheet = rules.fact_sheet(f)
         for kind, spec in (("price", rules.price), ("complaint", rules.complaint)):
             level = getattr(score, f"{kind}_level", None) if score else None
