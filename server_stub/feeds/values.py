@@ -314,7 +314,12 @@ def numbers_converter(spec: FieldSpec, columns: Sequence[str]) -> Callable[[tupl
                     found.append(number)
         if not found and spec.blank == "error":
             raise blank_error(spec, " / ".join(spec.columns))
-        return '["' + '","'.join(found) + '"]' if found else "[]"  # digits only: nothing to escape
+        if not found:
+            return "[]"
+        # Canonical: the primary (the first number of the row) first, the others sorted; digits only, so
+        # nothing to escape. The writer compares this text with the numbers a customer already has.
+        return '["' + '","'.join([found[0], *sorted(found[1:])]) + '"]'
+
 
     return numbers
 
