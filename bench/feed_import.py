@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -122,8 +123,12 @@ def import_customers(path: Path, url: str, *extra: str) -> dict[str, Any]:
     if code not in (0, 1):
         raise RuntimeError(f"import failed ({code}): {output[-2000:]}")
     lines = sum(1 for _ in path.open("rb")) - 1
+    summary = output.strip().splitlines()[-1] if output.strip() else ""
+    # The CLI's own figure leaves out the process start (imports of SQLAlchemy and the server: ~1 s).
+    reported = re.search(r"([\d,]+) rows/s\)", summary)
     return {"rows": lines, "seconds": round(seconds, 2), "rows_per_s": round(lines / seconds),
-            "peak_rss_mib": rss, "summary": output.strip().splitlines()[-1] if output.strip() else ""}
+            "feed_rows_per_s": int(reported.group(1).replace(",", "")) if reported else None,
+            "peak_rss_mib": rss, "summary": summary}
 
 
 def migrate(url: str) -> None:
@@ -178,6 +183,7 @@ def bench_backend(backend: str, args, env) -> dict[str, Any]:
         tokens = issue_tokens(db.url, 4)
         numbers = [msisdn(i) for i in random.Random(5).sample(range(args.rows), min(args.rows, 5000))]
         with running_server(db, 1, env["workdir"] / f"logs-{backend}") as server:
+            pops(server.port, tokens, numbers, args.pop_rate, 2.0)  # warm-up: first reads of each page
             log(f"  pops at {args.pop_rate:g}/s for {args.pop_duration:g} s, no import running …")
             result["pops_quiet"] = pops(server.port, tokens, numbers, args.pop_rate, args.pop_duration)
             log(f"  p99 {result['pops_quiet']['latency']['p99_ms']} ms; now while a delta feed is applied …")
@@ -267,8 +273,10 @@ def main() -> int:
     figures = []
     for run in runs:
         target = TARGET_PG_ROWS_S if run["backend"] == "postgresql" else TARGET_SQLITE_ROWS_S
-        figures.append(figure(f"{run['backend']}: customer rows/s, first import of {args.rows:,}",
+        figures.append(figure(f"{run['backend']}: customer rows/s, first import of {args.rows:,} (whole command)",
                               run["first"]["rows_per_s"], "rows/s", target, ">="))
+        figures.append(figure(f"{run['backend']}: customer rows/s, first import (the feed itself, as it reports)",
+                              run["first"]["feed_rows_per_s"], "rows/s"))
         figures.append(figure(f"{run['backend']}: same file again (nothing changes), rows/s",
                               run["again"]["rows_per_s"], "rows/s"))
         figures.append(figure(f"{run['backend']}: pop p99 at {args.pop_rate:g}/s, no import",
