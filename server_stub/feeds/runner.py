@@ -37,6 +37,7 @@ from server_stub.feeds.writer import (
     TableWriter,
     describe,
     import_connection,
+    is_unique_violation,
 )
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ class _Run:
                 self._record(writer, "applied" if report.changed else "unchanged", None)
                 connection.commit()
             except _DATABASE_ERRORS as exc:
-                if not one_chunk and _is_unique_violation(exc):
+                if not one_chunk and is_unique_violation(exc):
                     raise _Redo from None  # two lines of one chunk share a new key
                 raise _database_failure(exc) from None
         self._tell("done", feed)
@@ -309,12 +310,6 @@ class _Run:
 
 class _Redo(Exception):
     """The chunked fast path met repeated keys: roll back and apply the file again, checked line by line."""
-
-
-def _is_unique_violation(exc: BaseException) -> bool:
-    import psycopg
-
-    return isinstance(exc, psycopg.errors.UniqueViolation)
 
 
 def _batches(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:

@@ -287,7 +287,15 @@ class TableWriter:
             shown = "; ".join(f"row {p.line}: {describe(self.kind, p)[0]}" for p in checked.problems[:5])
             raise FeedFailure(f"{checked.rejected} {self.kind.name} row(s) refused: {shown}",
                               f"{checked.rejected} 行 {self.kind.name} 数据被拒绝：{shown}")
-        self.apply_chunk()
+        try:
+            self.apply_chunk()
+        except Exception as exc:
+            if not is_unique_violation(exc):
+                raise
+            # Deferred duplicate check: two rows of the chunk share a new key, and the plain insert said so.
+            self.db.connection.rollback()
+            raise FeedFailure(f"{self.kind.name} rows repeat a key: nothing was written",
+                              f"{self.kind.name} 数据中有重复的键：未写入任何内容") from None
         self.end_chunk()
         self._pending = 0
 
@@ -298,6 +306,9 @@ class TableWriter:
             self._create_tables()
         if self._pending or self.db.sqlite:
             self._merge_pending()
+        if self.defer_duplicates and self.duplicates_found():
+            raise FeedFailure(f"{self.kind.name} rows repeat a key: nothing was written",
+                              f"{self.kind.name} 数据中有重复的键：未写入任何内容")
         if self.full:
             self.apply_full()
         self.db.connection.commit()
@@ -640,6 +651,13 @@ class TableWriter:
                    "WHERE n.msisdn = f.msisdn AND n.customer_id = f.customer_id)")
 
 
+def is_unique_violation(exc: BaseException) -> bool:
+    """PostgreSQL refused a plain INSERT for a key that is already there (a key repeated in the feed)."""
+    import psycopg
+
+    return isinstance(exc, psycopg.errors.UniqueViolation)
+
+
 def drop_temp_tables(connection: Any) -> None:
     """SQLite: the writer's temp tables (they outlive a rolled-back transaction on a pooled connection)."""
     connection.execute(f"DROP VIEW IF EXISTS temp.{KEYS}")
@@ -668,8 +686,8 @@ def describe(kind: FeedKind, problem: StageProblem) -> tuple[str, str]:
 def import_connection(engine: Engine) -> Iterator[Any]:
     """A DBAPI connection for one feed. SQLite: its own connection (larger page caches, no memory map),
     closed afterwards rather than returned to the pool — closing drops the temp database (the staging) at
-    once, where DROP TABLE would free a big one page by page. PostgreSQL: a pooled connection whose
-    settings are SET LOCAL (they end with the transaction)."""
+    once, where DROP TABLE would free a big one page by page. PostgreSQL: a pooled connection with the
+    import's settings, reset before it goes back to the pool."""
     if engine.dialect.name == "postgresql" and engine.dialect.driver != "psycopg":
         raise FeedFailure(f"feeds need the psycopg driver, not {engine.dialect.driver}: use postgresql+psycopg://…",
                           f"数据导入需要 psycopg 驱动，而不是 {engine.dialect.driver}：请使用 postgresql+psycopg://…")
@@ -697,27 +715,38 @@ def import_connection(engine: Engine) -> Iterator[Any]:
             finally:
                 if not connection.closed:
                     connection.rollback()
+                    _reset_postgresql_session(connection)
     finally:
         raw.close()
 
 
+_PG_SETTINGS = {"work_mem": PG_WORK_MEM, "jit": "off", "random_page_cost": "1.1"}
+
+
 def _postgresql_session(connection: Any) -> None:
-    """Settings for this import's transaction: hash joins and sorts of a big staging table in memory, no JIT
-    (it compiles the merge's expressions for seconds), temp tables (the staging) in local buffers when the
+    """Settings for this connection while it imports (reset when it goes back to the pool): hash joins and
+    sorts of a chunk in memory, no JIT (it compiles the merge's expressions for seconds), index probes
+    priced as the cached pages they are; temp tables (the staging) in larger local buffers when the
     session has not used temp tables yet (PostgreSQL only lets temp_buffers change before that)."""
     import psycopg
 
     with connection.cursor() as cursor:
-        cursor.execute(f"SET LOCAL work_mem = '{PG_WORK_MEM}'")
-        cursor.execute("SET LOCAL jit = off")
-        # The merges probe the target's indexes once per staged row, pages the import just read: cached.
-        cursor.execute("SET LOCAL random_page_cost = 1.1")
+        for name, value in _PG_SETTINGS.items():
+            cursor.execute(f"SET {name} = '{value}'")
         cursor.execute("SAVEPOINT feed_settings")
         try:
-            cursor.execute(f"SET LOCAL temp_buffers = '{PG_TEMP_BUFFERS}'")
+            cursor.execute(f"SET temp_buffers = '{PG_TEMP_BUFFERS}'")
         except psycopg.errors.InvalidParameterValue:
             cursor.execute("ROLLBACK TO SAVEPOINT feed_settings")
         cursor.execute("RELEASE SAVEPOINT feed_settings")
+    connection.commit()
+
+
+def _reset_postgresql_session(connection: Any) -> None:
+    with connection.cursor() as cursor:
+        for name in _PG_SETTINGS:
+            cursor.execute(f"RESET {name}")
+    connection.commit()
 
 
 @contextlib.contextmanager
@@ -741,5 +770,6 @@ __all__ = [
     "describe",
     "drop_temp_tables",
     "import_connection",
+    "is_unique_violation",
     "open_writer",
 ]

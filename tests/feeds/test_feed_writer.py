@@ -7,7 +7,8 @@ import datetime as dt
 
 import pytest
 
-from server_stub.feeds import FeedFailure, open_writer
+from server_stub.feeds import FeedFailure, TableWriter, open_writer
+from server_stub.feeds.writer import import_connection
 from tests.feeds._feeds import add_catalog, add_customers, rows, scalar
 
 USAGE_COLUMNS = ("customer_id", "month", "data_mb", "voice_min", "ringback_active", "bill_fen")
@@ -95,6 +96,18 @@ def test_bad_references_refuse_the_whole_write(migrated_engine, tmp_path):
             writer.finish()
 
     assert scalar(migrated_engine, "SELECT count(*) FROM campaign_members") == 0
+
+
+def test_a_repeated_key_is_refused_even_when_the_check_is_deferred(migrated_engine, tmp_path):
+    add_customers(migrated_engine, tmp_path, "C1")
+    with import_connection(migrated_engine) as connection:
+        writer = TableWriter(connection, "usage", ("customer_id", "month", "data_mb"), defer_duplicates=True)
+        writer.write([("C1", "2026-10", 1), ("C1", "2026-11", 2)])
+        writer.write([("C1", "2026-10", 3)])  # another batch, the same key
+        with pytest.raises(FeedFailure, match="repeat"):
+            writer.finish()
+
+    assert scalar(migrated_engine, "SELECT count(*) FROM usage_monthly") == 0
 
 
 def test_columns_are_checked_when_the_writer_is_made(migrated_engine):
