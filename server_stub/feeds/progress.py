@@ -15,8 +15,8 @@ from typing import TextIO
 from server_stub.feeds.runner import Progress
 
 _PHASES = {
-    "en": {"read": "reading", "check": "checking", "write": "writing", "done": "done"},
-    "zh": {"read": "读取", "check": "检查", "write": "写入", "done": "完成"},
+    "en": {"read": "reading", "write": "writing", "done": "done"},
+    "zh": {"read": "读取", "write": "写入", "done": "完成"},
 }
 
 

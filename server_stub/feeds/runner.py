@@ -46,7 +46,8 @@ PROBLEM_LIMIT = 1000  # bad rows kept in a report (all are counted)
 PROGRESS_EVERY = 16384  # rows between progress calls
 CHUNK_ROWS = 50_000  # PostgreSQL: rows merged at a time (while the next ones are read)
 SQLITE_STAGE_ROWS = 20_000  # SQLite: rows staged at a time (while the next ones are read)
-# progress(phase, rows_read, bytes_read, total_bytes); phases: read, check, write, done
+# progress(phase, rows_read, bytes_read, total_bytes); phases: read (and, on PostgreSQL, merge chunk by
+# chunk), write (the checks and merge that are left, then the commit), done
 Progress = Callable[[str, int, int, int], None]
 
 
@@ -139,7 +140,7 @@ class _Run:
                 if one_chunk:
                     # SQLite stages outside its write lock (pops go on writing meanwhile), merges under it.
                     self._pipeline(feed, rows, writer, merge=False)
-                    self._tell("check", feed)
+                    self._tell("write", feed)  # checks and merge, under the write lock
                     self._merge_chunk(feed, writer)
                 else:
                     self._pipeline(feed, rows, writer)
