@@ -21,7 +21,7 @@ from server_stub.feeds.fields import FeedKind
 from server_stub.feeds.mapping import FieldSpec, Mapping
 from server_stub.feeds.reader import header_index
 from server_stub.feeds.values import cell_converter, numbers_converter, parse_cell
-from server_stub.feeds.writer import DELETE, NUMBERS_COLUMN, REJECTED, UPSERT, WHY_CONVERSION
+from server_stub.feeds.writer import DELETE, REJECTED, UPSERT, WHY_CONVERSION
 
 CACHE_LIMIT = 8192  # distinct texts remembered per column
 _MISSING = object()
@@ -44,7 +44,6 @@ class _Step:
     def __init__(self, name: str, positions: Sequence[int], convert: Callable[[Any], Any], cache: bool = True,
                  *, as_tuple: bool = False) -> None:
         self.name, self.convert, self.positions = name, convert, tuple(positions)
-        self.positions = tuple(positions)
         if len(self.positions) == 1 and not as_tuple:
             self.get = itemgetter(self.positions[0])
         elif len(self.positions) == 1:
@@ -323,8 +322,4 @@ class RowConverter:
         return problems
 
 
-def stage_columns(converter: RowConverter) -> list[str]:
-    return converter.columns + ([NUMBERS_COLUMN] if converter.writes_numbers else [])
-
-
-__all__ = ["CACHE_LIMIT", "RowConverter", "RowRejected", "stage_columns"]
+__all__ = ["CACHE_LIMIT", "RowConverter", "RowRejected"]

@@ -29,9 +29,6 @@ from server_stub.feeds.cells import (
 if TYPE_CHECKING:
     from server_stub.feeds.mapping import FieldSpec
 
-MISSING = object()
-
-
 def _shown(raw: str, spec: FieldSpec) -> str:
     return REDACTED if spec.sensitive else quote(raw)
 
@@ -325,7 +322,6 @@ def numbers_converter(spec: FieldSpec, columns: Sequence[str]) -> Callable[[tupl
 
 
 __all__ = [
-    "MISSING",
     "adapt",
     "blank_error",
     "cell_converter",

@@ -181,7 +181,7 @@ class TableWriter:
         # per chunk; a run that has some is redone in one chunk with the per-row check (they are errors).
         self.defer_duplicates = defer_duplicates and not self.db.sqlite
         self.counts = MergeCounts()
-        self.checked = CheckResult()
+        self.rejected = 0  # rows the checks refused so far (each chunk's CheckResult lists its first ones)
         self._created = False
         self._merging = False
         self._was_empty = False  # PostgreSQL: the table held nothing when the merge began (a first load)
@@ -376,8 +376,7 @@ class TableWriter:
             self._check_duplicates(result, limit)
         result.problems.sort(key=lambda problem: problem.line)
         del result.problems[limit:]
-        self.checked.rejected += result.rejected
-        self.checked.problems.extend(result.problems)
+        self.rejected += result.rejected
         return result
 
     def duplicates_found(self) -> bool:
