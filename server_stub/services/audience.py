@@ -1287,12 +1287,14 @@ def apply(engine: Engine, campaign_id: str, wave: int | None, conditions: Sequen
             .where(query.where, ~exists(select(1).where(in_campaign, m.customer_id == CUSTOMERS.c.customer_id))))
     add = insert(MEMBERS).from_select(
         ["campaign_id", "customer_id", "wave", "priority", "reason", "source", "added_at"], rows)
-    options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
-    with engine.connect().execution_options(**options) as conn:
+    with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
             conn.exec_driver_sql("BEGIN IMMEDIATE")  # counts and insert see one state: no writer in between
         else:
             conn.exec_driver_sql(_PG_SETTINGS[0])  # no JIT (see _PG_SETTINGS)
+            # The members feed's lock (server_stub/feeds/writer.py): a feed and an apply adding the same
+            # customers run one after the other instead of one failing on the other's insert.
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('callcue.feed.campaign_members'))")
         try:
             matched, members, differing = conn.execute(counts).one()
             added = (conn.execute(add, execution_options={"preserve_rowcount": True}).rowcount
