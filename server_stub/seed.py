@@ -14,19 +14,27 @@ so the same seed and count give identical rows whatever the write batch size or 
 count only appends customers. Phone numbers come from a keyed bijection of the customer index, so they
 are unique without a lookup set.
 
-Speed: the ORM is bypassed for the per-customer tables (executemany on the raw sqlite3 connection, COPY
-on PostgreSQL), one transaction per batch of customers. Values are written exactly as SQLAlchemy would
-store them (naive-UTC 'YYYY-MM-DD HH:MM:SS.ffffff' text and JSON text on SQLite), so ORM reads work.
+The generator is one more producer of the row feeds too: the per-customer tables are written through
+the feed writer (server_stub.feeds.writer.TableWriter), kind by kind, exactly as `import customers`,
+`import numbers`, `import usage`, `import complaints`, `import members` and `import contacts` write an
+operator's files: the same staging, reference checks and merge. Columns the kinds' CSV mappings do not
+offer (dnd, dnd_since, the attributes JSON, the generator's own ids and times) are written all the same,
+as columns of the kind's table. How each row was produced is marked where the schema has a place for it:
+members carry source 'seed', complaints and contacts an external_id 'seed-N'.
+
+Speed: rows are handed to the writer as the values it stages (timestamps as the text each backend stores
+or parses, JSON as the feeds' own text), one batch of customers at a time; the writer commits each table
+of a batch (customers first, so the other kinds' reference checks find them).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -44,7 +52,9 @@ from server_stub.feeds.catalog import (
     read_catalog,
     write_transaction,
 )
+from server_stub.feeds.cells import json_text
 from server_stub.feeds.report import FeedFailure
+from server_stub.feeds.writer import TableWriter, import_connection
 from server_stub.paths import resources_dir
 
 # The server's vocabulary (channels, categories, tiers …) lives in server_stub.domain.vocabulary.
@@ -79,28 +89,33 @@ RANDOM_BLOCK_SIZE = 1000
 # Customers per write transaction; any value gives the same data.
 WRITE_BATCH_SIZE = 20_000
 
-_COLUMNS = {
-    "customers": (
+# Each per-customer table: the feed kind that writes it and the columns of the generator's row tuples (in
+# their order). The kinds' keys are columns here: complaints and contacts get an external_id
+# (SEED_EXTERNAL_ID_PREFIX + their id), which also says the generator produced them.
+_FEEDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "customers": ("customers", (
         "customer_id", "name", "gender", "birth_year", "city", "plan_id", "plan_name", "monthly_fee_fen",
         "total_charges_fen", "tenure_months", "contract", "payment_method", "value_tier", "credit_score",
         "points", "segments", "churn_risk", "late_payments_6m", "bill_inquiries_3m", "downgrades_12m",
-        "preferred_channel", "dnd", "dnd_since", "attributes", "updated_at",
-    ),
-    "customer_numbers": ("msisdn", "customer_id", "is_primary"),
-    "usage_monthly": (
+        "preferred_channel", "dnd", "dnd_since", "attributes", "handset", "updated_at",
+    )),
+    "customer_numbers": ("numbers", ("msisdn", "customer_id", "is_primary")),
+    "usage_monthly": ("usage", (
         "customer_id", "month", "data_mb", "voice_min", "sms", "mms", "ringback_active", "ringback_fee_fen",
         "roaming_data_mb", "roaming_voice_min", "bill_fen",
-    ),
-    "complaints": (
-        "complaint_id", "customer_id", "opened_at", "category", "status", "severity", "summary_zh",
-        "summary_en",
-    ),
-    "campaign_members": ("campaign_id", "customer_id"),
-    "contact_history": (
-        "contact_id", "customer_id", "campaign_id", "wave", "channel", "offer_id", "result",
-        "contacted_at", "agent_id", "outcome_id",
-    ),
+    )),
+    "complaints": ("complaints", (
+        "external_id", "complaint_id", "customer_id", "opened_at", "category", "status", "severity",
+        "summary_zh", "summary_en",
+    )),
+    "campaign_members": ("members", ("campaign_id", "customer_id", "source", "added_at")),
+    "contact_history": ("contacts", (
+        "external_id", "contact_id", "customer_id", "campaign_id", "wave", "channel", "offer_id", "result",
+        "contacted_at", "agent_id", "purpose",
+    )),
 }  # fmt: skip
+SEED_EXTERNAL_ID_PREFIX = "seed-"
+MEMBER_SOURCE = "seed"  # campaign_members.source of the generator's members (feeds: members, audience)
 
 
 class SeedError(RuntimeError):
@@ -451,7 +466,7 @@ _HANDSETS = ("华为 Mate 60", "华为 nova 12", "荣耀 Magic6", "小米 14", "
 _SENIOR_HANDSETS = ("华为 畅享 70", "vivo Y36", "OPPO A2", "守护宝 K9 老人机")
 # Attributes are one of a few shapes: serialise each once instead of per customer.
 _ATTRIBUTES_JSON = {
-    (handset, broadband): json.dumps({"handset": handset, "broadband": broadband})
+    (handset, broadband): json_text({"handset": handset, "broadband": broadband})
     for handset in _HANDSETS + _SENIOR_HANDSETS
     for broadband in (False, True)
 }
@@ -541,9 +556,9 @@ class _Rows:
     customers: list[tuple] = field(default_factory=list)
     customer_numbers: list[tuple] = field(default_factory=list)
     usage_monthly: list[tuple] = field(default_factory=list)
-    complaints: list[tuple] = field(default_factory=list)  # without complaint_id
+    complaints: list[tuple] = field(default_factory=list)  # without external_id and complaint_id
     campaign_members: list[tuple] = field(default_factory=list)
-    contact_history: list[tuple] = field(default_factory=list)  # without contact_id
+    contact_history: list[tuple] = field(default_factory=list)  # without external_id and contact_id
 
 
 def _last_complete_months(today: dt.date, count: int = 3) -> tuple[str, ...]:
@@ -569,11 +584,13 @@ class _Generator:
         self.numbers = _NumberPermutation(seed)
         self.timestamp_suffix = timestamp_suffix
         # Day d in the past as text, for timestamps (d = 0 is today; seeded times are always d >= 1).
-        oldest = max([_OLDEST_EVENT_DAYS, *(-w.starts_day for c in catalog.campaigns for w in c.waves)])
+        oldest = max([_OLDEST_EVENT_DAYS, *(1 - w.starts_day for c in catalog.campaigns for w in c.waves)])
         self.days_ago = [(today - dt.timedelta(days=d)).isoformat() for d in range(oldest + 1)]
         self.segments_json: dict[tuple[str, ...], str] = {}
+        # A campaign's members were put on its list the day before its first wave, at 09:00 Beijing time.
         self.campaigns = [
-            (campaign, _audience_test(campaign.audience), campaign.wave_on(0))
+            (campaign, _audience_test(campaign.audience), campaign.wave_on(0),
+             self.timestamp(max(1, 1 - min(w.starts_day for w in campaign.waves)), _FIRST_BUSINESS_SECOND))
             for campaign in catalog.campaigns
         ]
 
@@ -732,18 +749,19 @@ class _Generator:
         )
         segments_json = self.segments_json.get(segments)
         if segments_json is None:
-            segments_json = self.segments_json[segments] = json.dumps(list(segments))
+            segments_json = self.segments_json[segments] = json_text(list(segments))
         channels = _CHANNELS_BY_LIFE_STAGE["senior" if senior else "young" if young else "adult"]
         preferred_channel = channels[int(r() * len(channels))]
         handsets = _SENIOR_HANDSETS if senior and r() < 0.6 else _HANDSETS
-        attributes = _ATTRIBUTES_JSON[handsets[int(r() * len(handsets))], family or r() < 0.3]
+        handset = handsets[int(r() * len(handsets))]
+        attributes = _ATTRIBUTES_JSON[handset, family or r() < 0.3]
         updated_at = ts(1 + int(r() * 30), int(r() * 86400))
 
         rows.customers.append(
             (
                 customer_id, name, gender, self.today.year - age, city, plan.id, plan.name_zh, fee, total_charges,
                 tenure, contract, payment, tier, credit_score, points, segments_json, churn_risk, late_payments,
-                bill_inquiries, downgrades, preferred_channel, dnd, dnd_since, attributes, updated_at,
+                bill_inquiries, downgrades, preferred_channel, dnd, dnd_since, attributes, handset, updated_at,
             )
         )  # fmt: skip
         rows.customer_numbers.append((self.numbers(2 * index), customer_id, True))
@@ -751,14 +769,15 @@ class _Generator:
             rows.customer_numbers.append((self.numbers(2 * index + 1), customer_id, False))
 
         segment_list = list(segments)
-        for campaign, in_audience, current_wave in self.campaigns:
+        for campaign, in_audience, current_wave, added_at in self.campaigns:
             if in_audience(plan.id, fee, payment, segment_list) and r() < campaign.audience_share:
-                rows.campaign_members.append((campaign.id, customer_id))
+                rows.campaign_members.append((campaign.id, customer_id, MEMBER_SOURCE, added_at))
                 self._contacts(customer_id, campaign, current_wave, dnd_days_ago, r, rows)
         if dnd:
+            # The marketing call on which they asked not to be called again.
             rows.contact_history.append(
                 (customer_id, None, None, "outbound_call", None, "do_not_disturb", dnd_since,
-                 _SAMPLE_AGENT_IDS[int(r() * len(_SAMPLE_AGENT_IDS))], None)
+                 _SAMPLE_AGENT_IDS[int(r() * len(_SAMPLE_AGENT_IDS))], "marketing")
             )  # fmt: skip
 
     def _complaints(
@@ -913,94 +932,72 @@ class _Generator:
                 offer_id = offers[int(r() * len(offers))]
                 contacted_at = self.timestamp(days_ago, _FIRST_BUSINESS_SECOND + int(r() * _BUSINESS_SECONDS))
                 history.append(
-                    (customer_id, campaign.id, wave.seq, channel, offer_id, result, contacted_at, agent_id, None)
+                    (customer_id, campaign.id, wave.seq, channel, offer_id, result, contacted_at, agent_id,
+                     "marketing")
                 )  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------------------
-# Writers: the fastest bulk path of each backend
+# Writing: through the feed writer, kind by kind, as an operator's feed files are written
 # --------------------------------------------------------------------------------------------------------
 
 
-class _SqliteWriter:
-    timestamp_suffix = ""
-
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self.connection = connection
-
-    @contextmanager
-    def tuned(self) -> Iterator[None]:
-        """Bulk-load settings for this connection only, put back before it returns to the pool. Sample
-        data can be re-seeded, so a lost batch on power failure (synchronous=OFF) costs nothing; foreign
-        keys are off because rows are written parents first, and the tests check them."""
-        settings = {"synchronous": "OFF", "foreign_keys": "OFF", "cache_size": "-262144"}
-        saved = {name: self.connection.execute(f"PRAGMA {name}").fetchone()[0] for name in settings}
-        for name, value in settings.items():
-            self.connection.execute(f"PRAGMA {name}={value}")
+@contextmanager
+def _seeding_connection(engine: Engine) -> Iterator[Any]:
+    """The feed writer's import connection (its import settings included); SQLite also skips the fsyncs of
+    its checkpoints: sample data is re-created by seeding again, so a batch lost on power failure costs
+    nothing (synchronous=OFF, put back afterwards)."""
+    with import_connection(engine) as connection:
+        if engine.dialect.name != "sqlite":
+            yield connection
+            return
+        saved = connection.execute("PRAGMA synchronous").fetchone()[0]
+        connection.execute("PRAGMA synchronous=OFF")
         try:
-            yield
+            yield connection
         finally:
-            self.connection.rollback()  # PRAGMA foreign_keys is ignored inside a transaction
-            for name, value in saved.items():
-                self.connection.execute(f"PRAGMA {name}={value}")
-
-    def insert(self, table: str, rows: list[tuple]) -> None:
-        columns = _COLUMNS[table]
-        self.connection.executemany(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows
-        )
-
-    def commit(self) -> None:
-        self.connection.commit()
-
-    def rollback(self) -> None:
-        self.connection.rollback()
+            connection.rollback()
+            connection.execute(f"PRAGMA synchronous={int(saved)}")
 
 
-class _PostgresWriter:
-    timestamp_suffix = "+00"
-
-    def __init__(self, connection: Any) -> None:
-        self.connection = connection  # a psycopg 3 connection
-
-    @contextmanager
-    def tuned(self) -> Iterator[None]:
-        """Commits need not wait for the WAL flush while loading re-creatable sample data."""
-        with self.connection.cursor() as cursor:
-            cursor.execute("SET synchronous_commit TO off")
-        self.connection.commit()
+def _write_batch(connection: Any, batch: _Rows, counts: dict[str, int]) -> None:
+    """One batch of customers, table by table through the feed kinds (parents first: the writer checks
+    every reference); each table's rows commit together."""
+    # Ids continue from the rows already written, in generation order: deterministic on every backend.
+    first_complaint, first_contact = counts["complaints"] + 1, counts["contact_history"] + 1
+    batch.complaints = [(f"{SEED_EXTERNAL_ID_PREFIX}{n}", n, *row)
+                        for n, row in enumerate(batch.complaints, first_complaint)]
+    batch.contact_history = [(f"{SEED_EXTERNAL_ID_PREFIX}{n}", n, *row)
+                             for n, row in enumerate(batch.contact_history, first_contact)]
+    for table in CUSTOMER_TABLES:
+        rows = getattr(batch, table)
+        if not rows:
+            continue
+        kind, columns = _FEEDS[table]
+        # One chunk per table and batch. PostgreSQL: the generator's keys are unique by construction, so
+        # the per-row check for a key repeated within the rows is deferred to one look at the keys in
+        # finish() (a repeated key still fails the write, never merges). SQLite always checks (cheaply).
+        writer = TableWriter(connection, kind, columns, chunk_rows=len(rows), defer_duplicates=True)
         try:
-            yield
-        finally:
-            if not self.connection.closed:  # a broken connection is discarded by the pool anyway
-                self.connection.rollback()
-                with self.connection.cursor() as cursor:
-                    cursor.execute("RESET synchronous_commit")
-                self.connection.commit()
+            writer.write(rows)
+            writer.finish()
+        except FeedFailure as failure:
+            raise SeedError(f"The {kind} feed refused the generated {table} rows: {failure.en}") from failure
+        counts[table] += len(rows)
+    if not isinstance(connection, sqlite3.Connection):
+        _sync_id_sequences(connection)
 
-    def insert(self, table: str, rows: list[tuple]) -> None:
-        with (
-            self.connection.cursor() as cursor,
-            cursor.copy(f"COPY {table} ({', '.join(_COLUMNS[table])}) FROM STDIN") as copy,
-        ):
-            for row in rows:
-                copy.write_row(row)
 
-    def sync_id_sequences(self) -> None:
-        """Ids are written explicitly (deterministic); move the serial sequences past them so rows the
-        server adds later (contact history from outcomes) get fresh ids."""
-        with self.connection.cursor() as cursor:
-            for table, column in (("complaints", "complaint_id"), ("contact_history", "contact_id")):
-                cursor.execute(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
-                    f"COALESCE(max({column}), 0) + 1, false) FROM {table}"
-                )
-
-    def commit(self) -> None:
-        self.connection.commit()
-
-    def rollback(self) -> None:
-        self.connection.rollback()
+def _sync_id_sequences(connection: Any) -> None:
+    """PostgreSQL: the generator writes complaint and contact ids itself (deterministic); move the serial
+    sequences past them so rows the server adds later (contact history from outcomes) get fresh ids."""
+    with connection.cursor() as cursor:
+        for table, column in (("complaints", "complaint_id"), ("contact_history", "contact_id")):
+            cursor.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
+                f"COALESCE(max({column}), 0) + 1, false) FROM {table}"
+            )
+    connection.commit()
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -1021,7 +1018,9 @@ def seed_database(
 
     Refuses (DatabaseNotEmptyError) when the seeded tables already hold rows, unless `replace` is true:
     then they are emptied first (agents, tokens, decisions and outcomes are kept). Customers are written
-    in transactions of WRITE_BATCH_SIZE; `progress(done, total)` is called after each.
+    in batches of WRITE_BATCH_SIZE through the feed writer (one transaction per table and batch);
+    `progress(done, total)` is called after each batch. SeedError if a feed kind refuses generated rows
+    (the batches before it stay written; seed again with replace=True).
     """
     if not 0 <= customers <= MAX_CUSTOMERS:
         raise SeedArgumentError(f"customers must be between 0 and {MAX_CUSTOMERS:,}, not {customers:,}")
@@ -1053,28 +1052,34 @@ def seed_database(
         customer_caps=len(document.customer_caps or ()),
     )
 
-    raw = engine.raw_connection()
-    try:
-        if backend == "sqlite":
-            writer: _SqliteWriter | _PostgresWriter = _SqliteWriter(raw.driver_connection)
-        else:
-            writer = _PostgresWriter(raw.driver_connection)
-        with writer.tuned():  # rolls back an unfinished batch on the way out
-            generator = _Generator(catalog, seed, today, writer.timestamp_suffix)
-            blocks_per_batch = max(1, WRITE_BATCH_SIZE // RANDOM_BLOCK_SIZE)
-            block_count = _ceil_div(customers, RANDOM_BLOCK_SIZE)
-            for first_block in range(0, block_count, blocks_per_batch):
-                batch = _Rows()
-                for block in range(first_block, min(first_block + blocks_per_batch, block_count)):
-                    rows = generator.block(block, customers)
-                    for table_field in fields(_Rows):
-                        getattr(batch, table_field.name).extend(getattr(rows, table_field.name))
-                _write_batch(writer, batch, counts)
-                writer.commit()
-                if progress is not None:
-                    progress(counts["customers"], customers)
-    finally:
-        raw.close()
+    # Per-customer tables: through the feed writer, one batch of customers at a time (see _write_batch).
+    # Two cores at once: a worker thread writes a batch while this thread generates the next one (the
+    # drivers wait for the database without the GIL). Batches are written one after the other, in order.
+    generator = _Generator(catalog, seed, today, "" if backend == "sqlite" else "+00")
+    blocks_per_batch = max(1, WRITE_BATCH_SIZE // RANDOM_BLOCK_SIZE)
+    block_count = _ceil_div(customers, RANDOM_BLOCK_SIZE)
+
+    def written(pending: Future | None) -> None:
+        if pending is not None:
+            pending.result()
+            if progress is not None:
+                progress(counts["customers"], customers)
+
+    with (
+        _seeding_connection(engine) as connection,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="seed-db") as worker,
+    ):
+        pending: Future | None = None
+        for first_block in range(0, block_count, blocks_per_batch):
+            batch = _Rows()
+            for block in range(first_block, min(first_block + blocks_per_batch, block_count)):
+                rows = generator.block(block, customers)
+                for table_field in fields(_Rows):
+                    getattr(batch, table_field.name).extend(getattr(rows, table_field.name))
+            written(pending)
+            pending = worker.submit(_write_batch, connection, batch, counts)
+            del batch
+        written(pending)
     return SeedSummary(**counts, elapsed_seconds=time.perf_counter() - started, seed=seed, today=today)
 
 
@@ -1101,19 +1106,6 @@ def _refuse_or_clear(connection: Connection, engine: Engine, replace: bool) -> N
             connection.execute(text(f"DELETE FROM {name}"))
 
 
-def _write_batch(writer: _SqliteWriter | _PostgresWriter, batch: _Rows, counts: dict[str, int]) -> None:
-    # Ids continue from the rows already written, in generation order: deterministic on every backend.
-    first_complaint, first_contact = counts["complaints"] + 1, counts["contact_history"] + 1
-    batch.complaints = [(first_complaint + n, *row) for n, row in enumerate(batch.complaints)]
-    batch.contact_history = [(first_contact + n, *row) for n, row in enumerate(batch.contact_history)]
-    for table in CUSTOMER_TABLES:
-        rows = getattr(batch, table)
-        writer.insert(table, rows)
-        counts[table] += len(rows)
-    if isinstance(writer, _PostgresWriter):
-        writer.sync_id_sequences()
-
-
 __all__ = [
     "AUDIENCES",
     "CATALOG_TABLES",
@@ -1121,6 +1113,7 @@ __all__ = [
     "MAX_CUSTOMERS",
     "MOBILE_PREFIXES",
     "SEEDED_TABLES",
+    "SEED_EXTERNAL_ID_PREFIX",
     "CampaignSpec",
     "CapSpec",
     "Catalog",

@@ -7,6 +7,7 @@ import datetime as dt
 import itertools
 import operator
 import re
+import threading
 import tomllib
 
 import pytest
@@ -14,11 +15,13 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from server_stub import seed
+from server_stub.db.engine import make_engine, upgrade
 from server_stub.db.models import (
     Agent,
     Base,
     Bill,
     Campaign,
+    CampaignMember,
     CampaignOffer,
     Complaint,
     ContactCap,
@@ -45,9 +48,11 @@ from server_stub.seed import (
     SEEDED_TABLES,
     CatalogError,
     DatabaseNotEmptyError,
+    SeedError,
     load_catalog,
     seed_database,
 )
+from tests.conftest import PG_URL, _pg_database
 
 TODAY = dt.date(2026, 11, 23)
 NOW = dt.datetime.combine(TODAY, dt.time(), dt.UTC)
@@ -157,6 +162,92 @@ def test_same_seed_gives_the_same_rows_whatever_the_batch_size(migrated_engine, 
     assert [row[0] for row in other["customers"]] == [row[0] for row in first["customers"]]
     assert sum(a != b for a, b in zip(other["customers"], first["customers"], strict=True)) > 2400
     assert not {row[0] for row in other["customer_numbers"]} & {row[0] for row in first["customer_numbers"]}
+
+
+@pytest.mark.postgres
+def test_sqlite_and_postgresql_get_identical_rows(sqlite_url, monkeypatch):
+    if not PG_URL:
+        pytest.skip("CALLCUE_TEST_PG_URL is not set (the README's test command starts PostgreSQL and sets it)")
+    dumps = []
+    for batch_size, url in ((1000, sqlite_url), (20_000, None)):
+        monkeypatch.setattr(seed, "WRITE_BATCH_SIZE", batch_size)
+        urls = _pg_database(PG_URL) if url is None else iter([url])
+        engine = make_engine(next(urls))
+        try:
+            upgrade(engine)
+            seed_database(engine, 2200, seed=5, today=TODAY)
+            dumps.append(_dump(engine))
+        finally:
+            engine.dispose()
+            next(urls, None)  # drops the PostgreSQL database
+    assert dumps[0] == dumps[1]
+
+
+def test_the_per_customer_tables_are_written_through_their_feed_kinds(migrated_engine, monkeypatch):
+    written = collections.Counter()
+
+    class Spy(seed.TableWriter):
+        def write(self, rows):
+            rows = list(rows)
+            written[self.kind.name, self.kind.table.name] += len(rows)
+            super().write(rows)
+
+    monkeypatch.setattr(seed, "TableWriter", Spy)
+    monkeypatch.setattr(seed, "WRITE_BATCH_SIZE", 1000)
+    summary = seed_database(migrated_engine, 1500, today=TODAY)
+    assert written == {
+        ("customers", "customers"): summary.customers,
+        ("numbers", "customer_numbers"): summary.customer_numbers,
+        ("usage", "usage_monthly"): summary.usage_monthly,
+        ("complaints", "complaints"): summary.complaints,
+        ("members", "campaign_members"): summary.campaign_members,
+        ("contacts", "contact_history"): summary.contact_history,
+    }
+    with migrated_engine.connect() as connection:
+        for (_, table), count in written.items():
+            assert connection.execute(text(f"SELECT count(*) FROM {table}")).scalar() == count, table
+
+    # How each row was produced is marked where the schema has a place for it.
+    with Session(migrated_engine) as session:
+        members = session.scalars(select(CampaignMember)).all()
+        first_waves = {w.campaign_id: w.starts_on for w in session.scalars(select(Wave).where(Wave.seq == 1))}
+        complaints = session.scalars(select(Complaint)).all()
+        contacts = session.scalars(select(ContactHistory)).all()
+        customers = session.scalars(select(Customer)).all()
+    assert members and {m.source for m in members} == {"seed"}
+    # put on the list the day before the campaign's first wave, 09:00 Beijing time
+    assert all(
+        m.added_at == dt.datetime.combine(first_waves[m.campaign_id] - dt.timedelta(days=1), dt.time(1), dt.UTC)
+        for m in members
+    )
+    assert all(c.external_id == f"seed-{c.complaint_id}" for c in complaints)
+    assert all(c.external_id == f"seed-{c.contact_id}" and c.outcome_id is None for c in contacts)
+    assert {c.purpose for c in contacts} == {"marketing"}
+    # The generator's own times are kept (not the writer's clock), the handset has its own column too.
+    assert len({c.updated_at for c in customers}) > 1000
+    assert all(c.handset == c.attributes["handset"] for c in customers)
+
+
+def test_a_batch_the_feed_writer_refuses_stops_the_seed(migrated_engine, monkeypatch):
+    monkeypatch.setattr(seed, "WRITE_BATCH_SIZE", 1000)
+    generate = seed._Generator.block
+
+    def with_a_bad_contact(self, block, customers):
+        rows = generate(self, block, customers)
+        if block == 1:
+            rows.contact_history.append(("C00001001", "CMP_NOPE", *rows.contact_history[0][2:]))
+        return rows
+
+    monkeypatch.setattr(seed._Generator, "block", with_a_bad_contact)
+    calls = []
+    with pytest.raises(SeedError, match=r"contacts feed refused .*unknown campaign CMP_NOPE"):
+        seed_database(migrated_engine, 4000, today=TODAY, progress=lambda *a: calls.append(a))
+    assert calls == [(1000, 4000)]
+    assert not [t for t in threading.enumerate() if t.name.startswith("seed-db")]
+    with migrated_engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM contact_history")).scalar() > 0
+        assert connection.execute(
+            text("SELECT count(*) FROM contact_history WHERE campaign_id = 'CMP_NOPE'")).scalar() == 0
 
 
 def test_numbers_are_unique_mobile_numbers_and_some_customers_have_two(migrated_engine):
