@@ -42,6 +42,7 @@ from server_stub.feeds.writer import (
 
 log = logging.getLogger(__name__)
 
+ANALYZE_AFTER_ROWS = 50_000  # PostgreSQL: a feed changing this many rows refreshes the planner's statistics
 PROBLEM_LIMIT = 1000  # bad rows kept in a report (all are counted)
 PROGRESS_EVERY = 16384  # rows between progress calls
 CHUNK_ROWS = 50_000  # PostgreSQL: rows merged at a time (while the next ones are read)
@@ -95,17 +96,33 @@ class _Run:
     def run(self) -> FeedReport:
         try:
             try:
-                return self._attempt(safe=False)
+                report = self._attempt(safe=False)
             except _Redo:
                 # Two lines share a key (an error the fast path only sees at the end): the first attempt
                 # was rolled back; read the file again, checking every line before anything is merged.
                 self.report = FeedReport(kind=self.kind.name, file=self.path.name, mode=self.report.mode)
                 self.problems, self.db_problems = [], []
-                return self._attempt(safe=True)
+                report = self._attempt(safe=True)
         except FeedFailure as failure:
             self._finish_report()
             self._record_failure(failure)
             raise
+        self._refresh_statistics(report)
+        return report
+
+    def _refresh_statistics(self, report: FeedReport) -> None:
+        """PostgreSQL: after a large change, give the planner the new table's statistics now — pops served
+        right after a first load otherwise run on a plan for an empty table until autovacuum comes by."""
+        changed = report.inserted + report.updated + report.deleted + report.retired
+        if self.engine.dialect.name != "postgresql" or changed < ANALYZE_AFTER_ROWS:
+            return
+        tables = [self.kind.table.name] + (["customer_numbers"] if self.kind.name == "customers" else [])
+        try:
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                for table in tables:
+                    conn.exec_driver_sql(f"ANALYZE {table}")
+        except SQLAlchemyError as exc:  # the feed is applied; fresh statistics are a bonus
+            log.warning("ANALYZE after the %s feed failed: %s", self.kind.name, type(exc).__name__)
 
     def _attempt(self, *, safe: bool) -> FeedReport:
         with FeedFile(self.path, self.mapping) as feed:
