@@ -170,8 +170,8 @@ def cmd_token_revoke(args) -> int:
 def _rules_file(option: str | None) -> tuple[Path, object]:
     """The rules file `option` names (else $CALLCUE_SERVER_RULES, else the shipped one), loaded; a missing or
     invalid file is a CliError naming it."""
-    from server_stub.api.app import configured_rules_path
     from server_stub.domain.rules import RulesError, load_rules
+    from server_stub.paths import configured_rules_path
 
     path = configured_rules_path(option)
     try:

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import functools
 import gc
-import os
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -23,29 +22,12 @@ from server_stub.api.openapi import openapi_document
 from server_stub.api.routes import router
 from server_stub.db.engine import make_engine, make_pop_engine, require_migrated
 from server_stub.domain.rules import Rules, load_rules
-from server_stub.paths import resources_dir
+from server_stub.paths import RULES_ENV, configured_rules_path, default_rules_path, resources_dir  # noqa: F401 - re-exported
 from server_stub.services.auth import TokenCache
 from server_stub.services.catalog import CatalogCache
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 # An operator's rules file (`serve --rules FILE` sets it for worker processes too).
-RULES_ENV = "CALLCUE_SERVER_RULES"
-
-
-def default_rules_path() -> Path:
-    """The rules file shipped with the server: only the default. Upgrades replace it; an operator's own
-    file lives elsewhere and is named by --rules / CALLCUE_SERVER_RULES."""
-    return resources_dir() / "rules" / "rules.toml"
-
-
-def configured_rules_path(explicit: Path | str | None = None) -> Path:
-    """The rules file to use: `explicit`, else $CALLCUE_SERVER_RULES, else the shipped default."""
-    if explicit:
-        return Path(explicit)
-    from_environment = os.environ.get(RULES_ENV, "").strip()
-    return Path(from_environment) if from_environment else default_rules_path()
-
-
 @dataclass
 class ServerContext:
     engine: Engine

@@ -75,7 +75,7 @@ from server_stub.db.models import (
     Subscription,
 )
 from server_stub.domain.rules import LEVEL_NAMES, Rules, SensitivitySpec
-from server_stub.domain.vocabulary import CONDITION_OPS, FACTS
+from server_stub.domain.vocabulary import CONDITION_OPS, FACTS, VALUE_TIERS
 from server_stub.services.catalog import CampaignRow, Catalog, load_catalog
 from server_stub.services.pop import CALL_CHANNELS, COMPLAINT_LOOKBACK_DAYS, REPEAT_CALL_DAYS
 
@@ -865,7 +865,7 @@ class AudiencePreview:
         }
 
 
-_TIER_ORDER = ("standard", "silver", "gold", "diamond")
+_TIER_ORDER = VALUE_TIERS
 _BAND_KEYS = ("lt_20", "20_to_50", "ge_50")
 
 
