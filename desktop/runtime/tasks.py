@@ -8,8 +8,13 @@ touch widgets or any QObject of the GUI thread; its result (or exception) comes 
 through a queued signal, where `on_done` / `on_error` run. Chaining belongs inside the task function (a
 service call that does both steps), not in completion callbacks.
 
+`after_events=True` starts a task only once the events already queued on the GUI thread were handled (a
+pop's paint, say): bookkeeping that follows a pop does not compete with the paint for the interpreter.
+`durable=True` marks a local write that must not be lost to a close (a live pop's cache entry, its pop
+log, an outcome): `shutdown()` still runs it when it has not started yet, instead of dropping it.
+
 Use from the GUI thread only. Call `shutdown()` before the application quits (app.aboutToQuit): it drops
-queued tasks, waits for running ones and leaves no thread behind.
+queued tasks (except durable ones), waits for running ones and leaves no thread behind.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import shiboken6
-from PySide6.QtCore import QObject, Qt, QThread, QThreadPool, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, QThreadPool, QTimer, Signal, Slot
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +55,7 @@ class TaskStats:
     submitted: int
     completed: int  # the function returned
     failed: int  # the function raised
-    cancelled: int  # dropped from the queue by shutdown() before it started
+    cancelled: int  # dropped by shutdown() before it started (never a durable task, unless shutdown timed out)
     dropped: int  # finished, but nobody was there to hear it (receiver deleted, or after shutdown)
     pending: int  # submitted, not finished yet
 
@@ -95,8 +100,11 @@ class TaskRunner(QObject):
         # Queued: workers emit, the slot runs in this object's (the GUI) thread.
         self._relay.finished.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
         self._callbacks: dict[int, _Callbacks] = {}  # GUI thread only
+        # after_events tasks waiting for their turn: id -> (pool, run, durable). GUI thread only.
+        self._deferred: dict[int, tuple[PoolName, Callable[[], None], bool]] = {}
         self._next_id = 1
         self._closed = False
+        self._dropping = False  # set by shutdown() (under _lock): queued tasks that start now return at once
         self._recent: deque[TaskTiming] = deque(maxlen=_RECENT_TIMINGS)
         # Counters the workers update.
         self._lock = threading.Lock()
@@ -112,11 +120,15 @@ class TaskRunner(QObject):
         on_error: Callable[[BaseException], object] | None = None,
         owner: QObject | None = None,
         name: str | None = None,
+        after_events: bool = False,
+        durable: bool = False,
     ) -> int:
         """Run `fn(*args)` on `pool`; then, on the GUI thread, `on_done(result)` or `on_error(exception)`.
 
         Callbacks are skipped when `owner` (or the QObject a bound-method callback belongs to) has been
         deleted meanwhile, so a closed panel does not get results. A failure without `on_error` is logged.
+        `after_events`: start once the GUI thread has handled the events queued before this call.
+        `durable`: run even if shutdown() comes first (see the module docstring).
         Returns the task id. Raises RuntimeError off the GUI thread or after shutdown().
         """
         self._require_gui_thread()
@@ -137,6 +149,9 @@ class TaskRunner(QObject):
         def run() -> None:  # on a worker thread: no widgets, no GUI-thread QObjects except the relay
             with self._lock:
                 self._not_started.discard(task_id)
+                if self._dropping and not durable:
+                    self._cancelled += 1
+                    return
             started = time.perf_counter()
             result: Any = None
             error: BaseException | None = None
@@ -157,8 +172,18 @@ class TaskRunner(QObject):
             with contextlib.suppress(RuntimeError):
                 relay.finished.emit(_Finished(task_id, result, error, timing))
 
-        self._pools[pool].start(run)
+        if after_events:
+            self._deferred[task_id] = (pool, run, durable)
+            QTimer.singleShot(0, self, lambda: self._start_deferred(task_id))
+        else:
+            self._pools[pool].start(run)
         return task_id
+
+    def _start_deferred(self, task_id: int) -> None:
+        deferred = self._deferred.pop(task_id, None)
+        if deferred is not None:  # None: shutdown() took care of it
+            pool, run, _durable = deferred
+            self._pools[pool].start(run)
 
     def stats(self) -> TaskStats:
         with self._lock:
@@ -182,20 +207,30 @@ class TaskRunner(QObject):
         return self._closed
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
-        """Stop accepting tasks, drop queued ones, wait up to `timeout_ms` for running ones and end the
-        worker threads. Callbacks never run after this. Returns False if a task is still running."""
+        """Stop accepting tasks, drop queued ones (durable ones still run), wait up to `timeout_ms` for
+        running ones and end the worker threads. Callbacks never run after this. Returns False if a task
+        is still running."""
         self._require_gui_thread()
         self._closed = True
         self._callbacks.clear()
         deadline = time.monotonic() + timeout_ms / 1000
-        for pool in self._pools.values():
-            pool.clear()
+        with self._lock:
+            self._dropping = True  # from now on a queued task that is not durable returns as it starts
+        deferred, self._deferred = self._deferred, {}
+        for task_id, (pool_name, run, durable) in deferred.items():
+            if durable:  # e.g. a live pop's cache write, still waiting for the paint it was to follow
+                self._pools[pool_name].start(run)
+            else:
+                with self._lock:
+                    self._not_started.discard(task_id)
+                    self._cancelled += 1
         all_done = True
         for name, pool in self._pools.items():
             remaining_ms = max(0, int((deadline - time.monotonic()) * 1000))
             # waitForDone also ends the idle threads; PySide releases the GIL while it waits.
             if not pool.waitForDone(remaining_ms):
                 logger.warning("task pool %r still busy after %d ms", name, timeout_ms)
+                pool.clear()  # out of time: what has not started is dropped, durable or not
                 all_done = False
         with self._lock:
             self._cancelled += len(self._not_started)  # cleared from the queue, never ran

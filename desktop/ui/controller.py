@@ -23,15 +23,17 @@ from desktop.ui.qt import QtCore, Signal
 
 log = logging.getLogger("callcue.panel")
 
+# The bookkeeping that follows a pop (cache write, pop log) starts once the events already queued, the
+# render's paint request among them, were handled: a worker running Python competes with the GUI thread for
+# the interpreter (it may hold it for a whole switch interval), and the agent is waiting for the paint, not
+# for the bookkeeping. Durable: a panel closed before it started (the paint still pending, or the task
+# queued behind another) still writes it; the runner's shutdown runs it instead of dropping it.
+_BOOKKEEPING = {"after_events": True, "durable": True}
+
 # How fresh a result must be to replace what is on screen: a live answer is never replaced by the
 # cached copy that happened to arrive later.
 _PRIORITY = {PopState.LOADING: 0, PopState.STALE: 1, PopState.ERROR: 1, PopState.UNKNOWN_CALLER: 2,
              PopState.AMBIGUOUS: 2, PopState.LIVE: 2}
-
-
-# The bookkeeping that follows a pop (cache write, pop log) waits for the events already queued, the
-# render's paint request among them. Not longer: a panel closed right after a pop must still cache it.
-AFTER_PAINT_MS = 0
 
 
 @dataclass
@@ -137,17 +139,12 @@ class PanelController(QtCore.QObject):
             self.runner.submit("db", self.pops.cached, key, name="pop.cached", owner=self,
                                on_done=lambda result: self._show(call_id, generation, result))
 
-        def fetch() -> None:
-            self.runner.submit("net", self._fetch, key, name="pop.fetch", owner=self,
-                               on_done=lambda result: self._show(call_id, generation, result),
-                               on_error=lambda exc: self._fetch_crashed(call_id, generation, key, exc))
-
-        if instant is None:
-            fetch()
-        else:
-            # The agent already sees the caller: the fetch's Python (HTTP, parsing) starts after the
-            # paint instead of competing with it for the interpreter.
-            self._after_paint(fetch)
+        # With a caller already on screen (instant), the fetch's Python (HTTP, parsing) starts after the
+        # paint instead of competing with it for the interpreter.
+        self.runner.submit("net", self._fetch, key, name="pop.fetch", owner=self,
+                           on_done=lambda result: self._show(call_id, generation, result),
+                           on_error=lambda exc: self._fetch_crashed(call_id, generation, key, exc),
+                           after_events=instant is not None)
 
     def _fetch(self, key: PopKey) -> PopResult:
         # The cache write waits until the live result is on screen (see _show).
@@ -155,8 +152,8 @@ class PanelController(QtCore.QObject):
 
     def _show(self, call_id: str, generation: int, result: PopResult | None) -> None:
         if result is not None and result.server_document is not None:
-            self._after_paint(lambda: self.runner.submit("db", self.pops.remember, result, name="pop.remember",
-                                                         owner=self))
+            # After the paint (see _BOOKKEEPING), and durable: a panel closed right after a pop still caches it.
+            self.runner.submit("db", self.pops.remember, result, name="pop.remember", owner=self, **_BOOKKEEPING)
         call = self._calls.get(call_id)
         if result is None or call is None or call.generation != generation:
             return
@@ -176,9 +173,8 @@ class PanelController(QtCore.QObject):
         if result.error is not None and result.error.code == "auth_failed":
             self.auth_failed.emit()
         if result.state != PopState.LOADING:
-            self._after_paint(lambda: self.runner.submit(
-                "db", self.pops.log_pop, result, call_id, self.agent_id, name="pop.log", owner=self,
-                on_done=lambda pop_id: self._logged(call_id, generation, pop_id)))
+            self.runner.submit("db", self.pops.log_pop, result, call_id, self.agent_id, name="pop.log", owner=self,
+                               on_done=lambda pop_id: self._logged(call_id, generation, pop_id), **_BOOKKEEPING)
             update, call.announced = call.announced, True
             if result.state is PopState.AMBIGUOUS:
                 self.pop_ambiguous.emit({
@@ -197,16 +193,6 @@ class PanelController(QtCore.QObject):
                 "update": update,
                 "chosen": call.chosen is not None,
             })
-
-    def _after_paint(self, work) -> None:
-        """Start bookkeeping once the pop is painted: a worker running Python competes with the GUI thread
-        for the interpreter (it may hold it for a whole switch interval), and the agent is waiting for the
-        paint, not for the bookkeeping."""
-        def start() -> None:
-            if not self.runner.closed:  # the panel may have closed in the meantime
-                work()
-
-        QtCore.QTimer.singleShot(AFTER_PAINT_MS, self, start)
 
     def _logged(self, call_id: str, generation: int, pop_id: int | None) -> None:
         call = self._calls.get(call_id)

@@ -168,6 +168,46 @@ def test_shutdown_cancels_queued_tasks_waits_for_running_ones_and_ends_all_threa
     # conftest's no_leftover_threads fixture checks that the pool threads are gone.
 
 
+def test_shutdown_still_runs_durable_tasks_queued_or_waiting_for_events(qtbot) -> None:
+    """A durable task (a live pop's cache write, its pop log) that has not started when the panel closes
+    still runs; the others are dropped as before."""
+    runner = TaskRunner()
+    started = threading.Event()
+    release = threading.Event()
+    ran: list[str] = []
+
+    def blocking() -> None:
+        started.set()
+        release.wait(WAIT_MS / 1000)
+        ran.append("blocking")
+
+    runner.submit("db", blocking)
+    runner.submit("db", ran.append, "queued")
+    runner.submit("db", ran.append, "queued durable", durable=True)
+    runner.submit("db", ran.append, "deferred", after_events=True)
+    runner.submit("db", ran.append, "deferred durable", after_events=True, durable=True)
+    # Lets the blocking task end, but only once shutdown() has begun (it starts the deferred durable tasks).
+    runner.submit("net", release.set, after_events=True, durable=True)
+    assert started.wait(WAIT_MS / 1000)
+    assert runner.shutdown(WAIT_MS)  # no event was processed since the submits: nothing deferred had started
+    assert ran == ["blocking", "queued durable", "deferred durable"]
+    stats = runner.stats()
+    assert (stats.completed, stats.cancelled, stats.pending) == (4, 2, 0)
+    shiboken6.delete(runner)
+
+
+def test_after_events_tasks_start_once_the_queued_events_were_handled(qtbot, runner: TaskRunner) -> None:
+    from PySide6.QtCore import QTimer
+
+    order: list[str] = []
+    QTimer.singleShot(0, lambda: order.append("paint"))  # stands in for the paint a pop queued
+    runner.submit("db", order.append, "bookkeeping", after_events=True)
+    assert order == []
+    qtbot.waitUntil(lambda: len(order) == 2, timeout=WAIT_MS)
+    assert order == ["paint", "bookkeeping"]
+    assert runner.stats().pending == 0
+
+
 def test_use_from_a_worker_thread_is_refused(qtbot, runner: TaskRunner) -> None:
     errors: list[BaseException] = []
 

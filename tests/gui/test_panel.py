@@ -161,6 +161,46 @@ def test_server_down_shows_stale_cached_data_and_keeps_outcomes(qapp, qtbot, tmp
         offline.close()
 
 
+def test_a_panel_closed_the_moment_a_pop_goes_live_still_caches_and_logs_it(qapp, qtbot, tmp_path, server,
+                                                                           memory_keyring):
+    """The cache write and the pop log follow the paint (they wait for the events queued before them);
+    a close in between used to drop them, so the next start had nothing to show offline (the flake of
+    test_server_down_shows_stale_cached_data_and_keeps_outcomes, one run in three under load)."""
+    import sqlite3
+
+    app = make_app(qapp, tmp_path, server.base_url, server.token)
+    app.start(show=True)
+    closed_at_live = []
+
+    def close_at_live(payload: dict) -> None:  # e.g. a host that closes the panel once it has popped
+        if payload["state"] == "live" and not closed_at_live:
+            closed_at_live.append(payload["call_id"])
+            app.close()
+
+    app.controller.pop_shown.connect(close_at_live)
+    try:
+        ring(app, "call-q", CALM[1])
+        qtbot.waitUntil(lambda: closed_at_live == ["call-q"], timeout=5000)
+    finally:
+        app.close()
+    database = sqlite3.connect(tmp_path / "data" / "callcue.sqlite3")
+    try:
+        logged = database.execute("SELECT state FROM pop_log WHERE call_id = 'call-q'").fetchall()
+        cached = database.execute("SELECT count(*) FROM cached_views").fetchone()[0]
+    finally:
+        database.close()
+    assert logged == [("live",)]
+    assert cached >= 1
+    offline = make_app(qapp, tmp_path, "http://127.0.0.1:9", server.token)
+    offline.start(show=True)
+    try:
+        ring(offline, "call-q2", CALM[1])
+        view = wait_for_state(qtbot, offline, "call-q2", PopState.STALE)
+        assert view.result.document.customer.customer_id == CALM[0]
+    finally:
+        offline.close()
+
+
 def test_callback_outcome_reminds_the_agent_at_the_agreed_time(qtbot, panel):
     import datetime as dt
 
