@@ -5,6 +5,13 @@ after an outcome is recorded or after sign-in. A store-wide lock makes concurren
 loser returns at once with `skipped="busy"`), so an item is never in flight twice; and as the server
 dedupes by outcome_id, an item resent after a lost answer comes back `duplicate`, which counts as
 delivered. Rejected items move to "needs attention" with the server's reason, for a person to decide.
+
+An item counts as answered only by a per-item result that names it: the result's `outcome_id` must be one
+this batch sent, and only one result may name it. The result's position (`index`) is never enough: a
+broken server, proxy or cache that answers `"outcome_id": null`, another batch's ids, the same id twice or
+fewer results than items would otherwise mark outcomes delivered that the server may never have stored.
+Such items stay pending (sent again; the server dedupes), and the run says so: a warning in the log
+(counts only) and `bad_response` as the sync state's last error, with the usual backoff.
 """
 
 from __future__ import annotations
@@ -14,11 +21,12 @@ import json
 import logging
 import random
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 from desktop.domain.errors import UserError
-from desktop.domain.outcomes import OutboxEntry, OutboxStatus
+from desktop.domain.outcomes import ItemResult, OutboxEntry, OutboxStatus
 from desktop.domain.states import SyncState
 from desktop.remote.api_client import AnalyticsClient, AuthFailed, PayloadTooLarge, RemoteError, ServerFailed
 from desktop.services.clock import Clock, utc_now
@@ -47,6 +55,7 @@ class SyncReport:
     accepted: int = 0
     duplicate: int = 0
     rejected: int = 0
+    unconfirmed: int = 0  # sent, but the answer did not name them unambiguously: still pending
     error: UserError | None = None
     skipped: str | None = None  # 'busy' (another run in progress) | 'backing_off' | 'not_signed_in'
     next_attempt_at: dt.datetime | None = None
@@ -54,6 +63,11 @@ class SyncReport:
     @property
     def delivered(self) -> int:
         return self.accepted + self.duplicate
+
+
+def unconfirmed_error(count: int) -> UserError:
+    return UserError("bad_response", f"the server's answer did not confirm {count} outcome(s): "
+                                     "they stay pending and are sent again")
 
 
 def _size(payload: dict[str, Any]) -> int:
@@ -152,7 +166,7 @@ class SyncService:
 
     def _deliver(self, client: AnalyticsClient) -> SyncReport:
         totals = {"sent": 0, "accepted": 0, "duplicate": 0, "rejected": 0}
-        unanswered: set[str] = set()  # ids the server's answer left out: leave them pending for next run
+        unanswered: set[str] = set()  # ids the server's answer did not confirm: pending, not resent this run
         max_items = self.batch_max_items
         try:
             while True:
@@ -172,7 +186,7 @@ class SyncService:
                     continue
                 except RemoteError as exc:
                     self._store.outcomes.mark_attempted(ids, exc.user_error.code)
-                    return self._failed(exc, totals)
+                    return self._failed(exc, totals, len(unanswered))
                 totals["sent"] += len(batch)
                 self._apply(batch, results, totals, unanswered)
         except StoreError as exc:
@@ -180,19 +194,25 @@ class SyncService:
             log.warning("outbox update failed", extra={"error_code": exc.code})
             with self._state_lock:
                 self._last_error = exc.user_error
-            return SyncReport(**totals, error=exc.user_error)
+            return SyncReport(**totals, unconfirmed=len(unanswered), error=exc.user_error)
         now = self._clock()
-        if totals["sent"]:
+        answered = totals["accepted"] + totals["duplicate"] + totals["rejected"]
+        if answered:
             try:
                 self._store.outcomes.prune_delivered(now - OUTBOX_RETENTION)
             except StoreError as exc:
                 log.warning("outbox not pruned", extra={"error_code": exc.code})
+        if unanswered:
+            # The server was reached, but its answer is not to be trusted for these items: not "offline",
+            # but an error the agent sees ("N pending — the server's answer is unreadable") and a backoff,
+            # so a broken proxy is not hammered with the same batch.
+            return self._failed(None, totals, len(unanswered), answered=answered)
         with self._state_lock:
             self._failures = 0
             self._offline_since = None
             self._next_attempt_at = None
             self._last_error = None
-            if totals["sent"]:
+            if answered:
                 self._last_synced_at = now
         return SyncReport(**totals)
 
@@ -206,16 +226,29 @@ class SyncService:
             batch.append(row)
         return batch
 
-    def _apply(self, batch, results, totals: dict[str, int], unanswered: set[str]) -> None:
+    def _apply(self, batch, results: list[ItemResult], totals: dict[str, int], unanswered: set[str]) -> None:
         ids = [outcome_id for outcome_id, _ in batch]
-        by_id = {r.outcome_id: r for r in results if r.outcome_id}
-        by_index = {r.index: r for r in results}
+        sent = set(ids)
+        verdicts: dict[str, ItemResult] = {}
+        named_twice: set[str] = set()
+        ignored: Counter[str] = Counter()  # results that confirm nothing, by why (for the log: counts only)
+        for result in results:
+            if result.outcome_id is None:
+                ignored["unnamed"] += 1
+            elif result.outcome_id not in sent:
+                ignored["not_sent"] += 1
+            elif result.outcome_id in verdicts:
+                named_twice.add(result.outcome_id)
+                ignored["named_twice"] += 1
+            else:
+                verdicts[result.outcome_id] = result
         delivered: list[str] = []
         rejected: dict[str, str] = {}
-        for index, outcome_id in enumerate(ids):
-            verdict = by_id.get(outcome_id) or by_index.get(index)
-            if verdict is None or (verdict.outcome_id and verdict.outcome_id != outcome_id):
-                unanswered.add(outcome_id)
+        unconfirmed: list[str] = []
+        for outcome_id in ids:
+            verdict = None if outcome_id in named_twice else verdicts.get(outcome_id)
+            if verdict is None:
+                unconfirmed.append(outcome_id)
             elif verdict.delivered:
                 delivered.append(outcome_id)
                 totals[verdict.status] += 1
@@ -228,21 +261,36 @@ class SyncService:
         if rejected:
             self._store.outcomes.mark_needs_attention(rejected)
             log.warning("outcomes rejected by the server", extra={"count": len(rejected)})
-        if unanswered:
-            self._store.outcomes.mark_attempted(list(unanswered), "no answer for this item")
+        if unconfirmed:
+            unanswered.update(unconfirmed)
+            self._store.outcomes.mark_attempted(unconfirmed, "the server's answer did not confirm this outcome")
+            log.warning(
+                "server answer did not confirm outcomes; they stay pending",
+                extra={"unconfirmed": len(unconfirmed), "sent": len(ids), "results": len(results),
+                       "unnamed": ignored["unnamed"], "not_sent": ignored["not_sent"],
+                       "named_twice": ignored["named_twice"]},
+            )
 
-    def _failed(self, exc: RemoteError, totals: dict[str, int]) -> SyncReport:
+    def _failed(self, exc: RemoteError | None, totals: dict[str, int], unconfirmed: int = 0, *,
+                answered: int = 0) -> SyncReport:
+        """Back off after a failed run: `exc` the request that failed, or None when the server answered
+        but did not confirm `unconfirmed` items (the server was reached: not "offline")."""
         now = self._clock()
+        error = exc.user_error if exc is not None else unconfirmed_error(unconfirmed)
         with self._state_lock:
             self._failures += 1
             delay = backoff_delay(self._failures, self._rng)
             if isinstance(exc, ServerFailed) and exc.retry_after:
                 delay = max(delay, min(MAX_BACKOFF_S, exc.retry_after))
             self._next_attempt_at = now + dt.timedelta(seconds=delay)
+            if exc is None:
+                self._offline_since = None
+                if answered:
+                    self._last_synced_at = now
             # A rejected token is not "offline": the panel prompts for sign-in instead.
-            if not isinstance(exc, AuthFailed) and self._offline_since is None:
+            elif not isinstance(exc, AuthFailed) and self._offline_since is None:
                 self._offline_since = now
-            self._last_error = exc.user_error
+            self._last_error = error
             next_at = self._next_attempt_at
-        log.info("sync failed", extra={"error_code": exc.code, "retry_in_s": round(delay, 1)})
-        return SyncReport(**totals, error=exc.user_error, next_attempt_at=next_at)
+        log.info("sync failed", extra={"error_code": error.code, "retry_in_s": round(delay, 1)})
+        return SyncReport(**totals, unconfirmed=unconfirmed, error=error, next_attempt_at=next_at)

@@ -3,9 +3,14 @@
 Each request is answered by the current `behavior`:
 - Reply(status, body, headers): a canned answer (500s, malformed or schema-violating JSON, 503 + Retry-After)
 - Hang(): accept the request and never answer until the test ends (the client's read timeout fires)
-- Forward(upstream, drop_answer=False, hold=None): pass the request to the real server; with
+- Forward(upstream, drop_answer=False, hold=None, rewrite=None): pass the request to the real server; with
   `drop_answer` the server's answer is thrown away and the connection closed (a lost answer), with
-  `hold` an Event the forwarding waits for first (to line up concurrent callers deterministically).
+  `hold` an Event the forwarding waits for first (to line up concurrent callers deterministically), with
+  `rewrite` a function (status, parsed JSON body) -> JSON body the client gets instead (a broken proxy or
+  cache that mangles the server's answer after the server acted on the request).
+- Drip(status, body, interval_s): the status line and headers at once, then the body one byte every
+  `interval_s` seconds (a slow or hostile answer: each read gets a byte well within its read timeout).
+  `Drip(headers_too=True)` drips the status line and headers as well.
 - a function (method, path, query) -> one of the above: per request (e.g. one number answered 409 by
   the fault injector, everything else forwarded to the real server).
 """
@@ -47,6 +52,15 @@ class Forward:
     upstream: str
     drop_answer: bool = False
     hold: threading.Event | None = None
+    rewrite: Any = None
+
+
+@dataclass
+class Drip:
+    status: int = 200
+    body: bytes = b'{"status": "ok"}' * 64
+    interval_s: float = 0.2
+    headers_too: bool = False
 
 
 @dataclass
@@ -55,6 +69,7 @@ class FaultServer:
     behavior: Any
     requests_seen: list[tuple[str, str]] = field(default_factory=list)  # (method, path without query)
     arrived: threading.Event = field(default_factory=threading.Event)  # set when any request arrives
+    dripped: threading.Event = field(default_factory=threading.Event)  # set when a Drip answer was sent whole
 
 
 @contextmanager
@@ -83,6 +98,9 @@ def fault_server(behavior: Any = None, *, tls_context: ssl.SSLContext | None = N
                 release.wait(timeout=30)
                 self.close_connection = True
                 return
+            if isinstance(behavior, Drip):
+                self._drip(behavior)
+                return
             if isinstance(behavior, Forward):
                 if behavior.hold is not None:
                     behavior.hold.wait(timeout=30)
@@ -94,6 +112,8 @@ def fault_server(behavior: Any = None, *, tls_context: ssl.SSLContext | None = N
                     return
                 reply = Reply(upstream.status_code, upstream.content,
                               {"Content-Type": upstream.headers.get("Content-Type", "application/json")})
+                if behavior.rewrite is not None:
+                    reply.body = behavior.rewrite(upstream.status_code, upstream.json())
             else:
                 reply = behavior
             payload = reply.encoded()
@@ -107,6 +127,23 @@ def fault_server(behavior: Any = None, *, tls_context: ssl.SSLContext | None = N
             self.close_connection = True
             self.end_headers()
             self.wfile.write(payload)
+
+        def _drip(self, drip: Drip) -> None:
+            head = (f"HTTP/1.1 {drip.status} OK\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(drip.body)}\r\nConnection: close\r\n\r\n").encode()
+            self.close_connection = True
+            if not drip.headers_too:
+                self.wfile.write(head)
+                head = b""
+            try:
+                for i in range(len(head) + len(drip.body)):
+                    self.wfile.write((head + drip.body)[i:i + 1])
+                    self.wfile.flush()
+                    if release.wait(drip.interval_s):
+                        return  # the test is over
+            except OSError:
+                return  # the client gave up and closed the connection: what a deadline is for
+            state.dripped.set()  # the whole answer went out: the client waited for all of it
 
         do_GET = _handle
         do_POST = _handle

@@ -246,3 +246,88 @@ def test_old_delivered_rows_are_pruned_but_local_contacts_kept(live, store, cloc
     assert store.outcomes.entry(old) is None
     assert [c.outcome_id for c in store.outcomes.local_contacts("C-PRUNE-OLD-0", clock.now - dt.timedelta(days=60))] \
         == [old]
+
+
+# --- answers that do not confirm what was sent (a broken server, proxy or cache) -----------------------
+
+
+def _ids(results: list[dict]) -> list[str]:
+    return [r["outcome_id"] for r in results]
+
+
+# Each rewrite takes the server's per-item results and returns (what the panel gets instead, the outcome
+# ids that answer leaves unconfirmed).
+def _unnamed(results):
+    """Every result keeps its position but names no outcome."""
+    return [{**r, "outcome_id": None} for r in results], _ids(results)
+
+
+def _renamed(results):
+    """Results for other outcomes (another batch's answer, a cache keyed wrongly)."""
+    import uuid
+
+    return [{**r, "outcome_id": str(uuid.uuid4())} for r in results], _ids(results)
+
+
+def _last_missing(results):
+    return results[:-1], _ids(results[-1:])
+
+
+def _first_named_twice(results):
+    """The first result appears twice; the second item's result is gone (a proxy that merged answers)."""
+    return [results[0], {**results[0], "index": 1}, *results[2:]], _ids(results[:2])
+
+
+def _reversed_order(results):
+    """Right ids in the wrong positions: matched by id, every item is confirmed."""
+    return list(reversed(results)), []
+
+
+WRONG_ANSWERS = {f.__name__.strip("_"): f for f in (_unnamed, _renamed, _last_missing, _first_named_twice,
+                                                     _reversed_order)}
+
+
+@pytest.mark.parametrize("answer", list(WRONG_ANSWERS))
+def test_only_results_that_name_an_outcome_mark_it_delivered(live, store, clock, caplog, answer):
+    ids = record_outcomes(live, store, clock, 3, f"C-VERDICT-{answer}")
+    caplog.set_level("INFO", logger="callcue")
+    unconfirmed: list[str] = []
+
+    def rewrite(_status, body):
+        results, left = WRONG_ANSWERS[answer](body["results"])
+        unconfirmed.extend(left)
+        return {**body, "results": results}
+
+    # The real server stores the batch; a proxy between it and the panel mangles the per-item answer.
+    with fault_server(Forward(live.base_url, rewrite=rewrite)) as proxy:
+        sync = SyncService(store, AnalyticsClient(proxy.base_url, lambda: live.token), clock, random.Random(6))
+        report = sync.sync_once(force=True)
+    assert set(ids) <= set(live.stored_outcome_ids())  # the server did store every item
+    assert len(unconfirmed) == {"reversed_order": 0, "last_missing": 1, "first_named_twice": 2}.get(answer, 3)
+    statuses = {outcome_id: store.outcomes.entry(outcome_id).status for outcome_id in ids}
+    assert statuses == {i: OutboxStatus.PENDING if i in unconfirmed else OutboxStatus.DELIVERED for i in ids}
+    assert report.accepted == 3 - len(unconfirmed) and report.unconfirmed == len(unconfirmed)
+    state = sync.state()
+    assert state.pending == len(unconfirmed)
+    if unconfirmed:
+        # Reported: the sync state the panel shows ("N pending — the server's answer is unreadable"), a
+        # backoff (not "offline": the server was reached), and a log line with counts only.
+        assert state.kind == "pending" and state.offline_since is None
+        assert state.last_error.code == "bad_response" and "did not confirm" in state.last_error.detail
+        assert report.next_attempt_at is not None and not sync.due()
+        assert store.outcomes.entry(unconfirmed[0]).last_error == "the server's answer did not confirm this outcome"
+        [warning] = [r for r in caplog.records if "did not confirm" in r.getMessage()]
+        assert warning.unconfirmed == len(unconfirmed)
+        logged = caplog.text + repr([r.__dict__ for r in caplog.records])
+        assert "C-VERDICT" not in logged and not any(i in logged for i in ids)
+    else:
+        assert state.kind == "synced" and state.last_error is None
+    # The server answers properly again: the unconfirmed items go out once more, come back "duplicate"
+    # (the server already had them), and every outcome is stored exactly once.
+    sync.use_client(live.client())
+    report = sync.sync_once(force=True)
+    assert (report.sent, report.duplicate, report.accepted, report.unconfirmed) == (
+        len(unconfirmed), len(unconfirmed), 0, 0)
+    assert sync.state().kind == "synced" and sync.state().last_error is None
+    stored = Counter(live.stored_outcome_ids())
+    assert all(stored[i] == 1 for i in ids)
