@@ -14,6 +14,8 @@ ERROR_MESSAGES_EN: dict[str, str] = {
     "timeout": "The analytics server did not answer in time. Showing saved data; outcomes are kept.",
     "server_error": "The analytics server had a problem. Showing saved data; outcomes are kept and sent later.",
     "bad_response": "The analytics server sent something this panel cannot read. Tell your team lead.",
+    "answer_too_large": "The analytics server's answer is too large to read (a fault of the server or of "
+                        "a proxy). Showing saved data; outcomes are kept. Tell IT.",
     "auth_failed": "You are signed out or your token expired. Sign in again; nothing you recorded is lost.",
     "unknown_caller": "This number is not a known customer: treat as a new caller, or search by name.",
     "ambiguous_caller": "This number belongs to several customers: ask who is calling and choose before "

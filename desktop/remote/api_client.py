@@ -3,19 +3,27 @@
 Short timeouts (a pop must not wait on a slow server), one quick retry for idempotent GETs on connect
 errors only, and every failure turned into a RemoteError carrying a UserError code. Nothing logged here
 contains a token, a phone number or a query string.
+
+Every request has a deadline for the whole exchange, not only for each socket read (see deadline.py): the
+second number of a timeout pair bounds the time from sending the request to the last byte of the answer,
+so an answer that trickles in byte by byte ends as `timeout` on time and frees its worker. Answers are
+read in chunks and refused beyond MAX_ANSWER_BYTES (by Content-Length first, then while reading), so a
+huge answer costs neither memory nor a long JSON parse; parsing happens here, on the calling worker.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
+from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
+from urllib3.exceptions import SSLError as Urllib3SSLError
 from urllib3.util import Retry
 
 from desktop.domain.errors import MalformedResponse, UserError, UserFacingError
@@ -29,11 +37,19 @@ from desktop.domain.pop import (
     parse_pop,
 )
 from desktop.domain.states import PopKey
+from desktop.remote.deadline import DeadlineAdapter, deadline
 
 log = logging.getLogger("callcue.remote")
 
-DEFAULT_TIMEOUT = (1.0, 2.0)  # (connect, read) seconds, for the pop
+# (connect, whole answer) seconds: connecting may take the first number (tried twice for a GET), and the
+# answer must be complete within the second, counted from the start of the request.
+DEFAULT_TIMEOUT = (1.0, 2.0)  # the pop, and the other lookups (search, offers, sign-in)
 DEFAULT_SYNC_TIMEOUT = (1.0, 10.0)  # a batch of outcomes may take longer; it runs in the background
+# The largest answer read: a pop is ~10 KiB, a search or a batch result tens of KiB, the offer catalog a
+# few hundred. Anything bigger is refused unread (answer_too_large): a 50 MB answer once cost 150 MB of
+# memory and an 87 ms GUI freeze (its JSON parse holding the interpreter).
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
+_CHUNK_BYTES = 64 * 1024
 USER_AGENT = "CallCue-desktop/0.1"
 _NOT_JSON = object()
 
@@ -77,6 +93,12 @@ class BadResponse(RemoteError):
     code = "bad_response"
 
 
+class AnswerTooLarge(BadResponse):
+    """The answer is larger than the client reads (MAX_ANSWER_BYTES): refused, connection dropped."""
+
+    code = "answer_too_large"
+
+
 class AuthFailed(RemoteError):
     code = "auth_failed"
 
@@ -106,6 +128,12 @@ class PayloadTooLarge(InvalidRequest):
     """413: send smaller batches."""
 
 
+class _Answer(NamedTuple):
+    status: int
+    retry_after: str | None
+    body: bytes
+
+
 def _retry_after(value: str | None) -> float | None:
     try:
         return max(0.0, float(value)) if value else None
@@ -126,10 +154,12 @@ class AnalyticsClient:
         sync_timeout: tuple[float, float] = DEFAULT_SYNC_TIMEOUT,
         verify: bool | str = True,
         renew_token: Callable[[str], str | None] | None = None,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
     ) -> None:
         """`token_provider()` gives the bearer token for each request. `renew_token(refused)`, if given, is
         called when the server answers 401 to `refused`: a different token it returns is tried once (for
-        that request only), so an expired token costs one extra request, never a loop."""
+        that request only, within the same deadline), so an expired token costs one extra request, never a
+        loop. `timeout` / `sync_timeout`: (connect, whole answer) seconds for lookups / outcome batches."""
         parts = urlsplit(base_url.strip())
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"not an http(s) server URL: {base_url!r}")
@@ -139,6 +169,7 @@ class AnalyticsClient:
         self._renew_token = renew_token
         self.timeout = timeout
         self.sync_timeout = sync_timeout
+        self.max_answer_bytes = max_answer_bytes
         self._session = session or self._make_session()
         # The environment's proxy and CA settings, read once: requests would otherwise re-read the whole
         # environment (and ~/.netrc) on every request, ~0.6 ms of a pop's ~2 ms of client CPU.
@@ -166,7 +197,7 @@ class AnalyticsClient:
             allowed_methods=frozenset({"GET"}), backoff_factor=0.1, backoff_max=0.2,
             raise_on_status=False, respect_retry_after_header=False,
         )
-        adapter = HTTPAdapter(max_retries=retry, pool_connections=2, pool_maxsize=4)
+        adapter = DeadlineAdapter(max_retries=retry, pool_connections=2, pool_maxsize=4)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         return session
@@ -252,41 +283,76 @@ class AnalyticsClient:
             if not token:
                 raise AuthFailed("not signed in")
             headers["Authorization"] = f"Bearer {token}"
-        response = self._send(method, path, params, json_body, headers, timeout)
-        if response.status_code == 401 and token and self._renew_token is not None:
+        connect, total = timeout or self.timeout
+        at = time.monotonic() + total  # one deadline, a retry with a renewed token included
+        answer = self._send(method, path, params, json_body, headers, connect, at, total)
+        if answer.status == 401 and token and self._renew_token is not None:
             fresh = self._renew_token(token)
             if fresh and fresh != token:
                 headers["Authorization"] = f"Bearer {fresh}"
-                response = self._send(method, path, params, json_body, headers, timeout)
-        return self._decode(path, response)
+                answer = self._send(method, path, params, json_body, headers, connect, at, total)
+        return self._decode(path, answer)
 
     def _send(self, method: str, path: str, params: Mapping[str, Any] | None, json_body: Any,
-              headers: dict[str, str], timeout: tuple[float, float] | None) -> requests.Response:
+              headers: dict[str, str], connect: float, at: float, read: float) -> _Answer:
+        """One exchange, complete by `at` (time.monotonic()); each read waits at most `read` seconds."""
         started = time.perf_counter()
-        try:
-            response = self._session.request(
-                method, self.base_url + path, params=params, json=json_body, headers=headers,
-                timeout=timeout or self.timeout, verify=self._verify,
-            )
-        except requests.exceptions.SSLError:
-            raise TlsFailed(f"TLS handshake with {self._host} failed (certificate not trusted?)") from None
-        except requests.exceptions.ConnectTimeout:
-            raise Unreachable(f"no connection to {self._host} in time") from None
-        except requests.exceptions.ReadTimeout:
-            raise TimedOut(f"{path}: no answer from {self._host} in time") from None
-        except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError):
-            raise Unreachable(f"cannot connect to {self._host}") from None
-        except requests.exceptions.RequestException as exc:
-            raise Unreachable(f"{path}: {type(exc).__name__}") from None
+        remaining = at - time.monotonic()
+        if remaining <= 0:
+            raise TimedOut(f"{path}: no answer from {self._host} in time")
+        with deadline(at, read):
+            try:
+                response = self._session.request(
+                    method, self.base_url + path, params=params, json=json_body, headers=headers,
+                    timeout=(min(connect, remaining), min(read, remaining)), verify=self._verify, stream=True,
+                )
+            except requests.exceptions.SSLError:
+                raise TlsFailed(f"TLS handshake with {self._host} failed (certificate not trusted?)") from None
+            except requests.exceptions.ConnectTimeout:
+                raise Unreachable(f"no connection to {self._host} in time") from None
+            except requests.exceptions.ReadTimeout:
+                raise TimedOut(f"{path}: no answer from {self._host} in time") from None
+            except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError):
+                raise Unreachable(f"cannot connect to {self._host}") from None
+            except requests.exceptions.RequestException as exc:
+                raise Unreachable(f"{path}: {type(exc).__name__}") from None
+            try:
+                body = self._read_body(path, response, at)
+            finally:
+                response.close()  # after a complete answer the connection is back in the pool already
         elapsed_ms = (time.perf_counter() - started) * 1000
         log.debug("%s %s -> %s in %.0f ms", method, path, response.status_code, elapsed_ms)
-        return response
+        return _Answer(response.status_code, response.headers.get("Retry-After"), body)
 
-    def _decode(self, path: str, response: requests.Response) -> Any:
-        status = response.status_code
+    def _read_body(self, path: str, response: requests.Response, at: float) -> bytes:
+        """The answer's body, refused beyond max_answer_bytes (declared or read) or past the deadline."""
+        cap = self.max_answer_bytes
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise AnswerTooLarge(f"{path}: the answer would be {int(declared):,} bytes; the limit is {cap:,}")
+        chunks: list[bytes] = []
+        size = 0
         try:
-            body: Any = response.json()
-        except ValueError:
+            for chunk in response.raw.stream(_CHUNK_BYTES, decode_content=True):
+                size += len(chunk)
+                if size > cap:  # no or a false Content-Length, or compressed: counted as it arrives
+                    raise AnswerTooLarge(f"{path}: the answer is larger than the limit of {cap:,} bytes")
+                chunks.append(chunk)
+                if time.monotonic() > at:  # decompressing may yield without reading the socket
+                    raise TimedOut(f"{path}: the answer from {self._host} did not arrive in time")
+        except ReadTimeoutError:
+            raise TimedOut(f"{path}: the answer from {self._host} did not arrive in time") from None
+        except DecodeError:
+            raise BadResponse(f"{path}: the answer's compression is broken") from None
+        except (ProtocolError, Urllib3SSLError, OSError):
+            raise Unreachable(f"{path}: the connection to {self._host} broke during the answer") from None
+        return b"".join(chunks)
+
+    def _decode(self, path: str, answer: _Answer) -> Any:
+        status = answer.status
+        try:
+            body: Any = json.loads(answer.body)
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deeply to parse
             body = _NOT_JSON
         error = body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), dict) else {}
         code = error.get("code") if isinstance(error.get("code"), str) else None
@@ -312,5 +378,5 @@ class AnalyticsClient:
         if status in (400, 422):
             raise InvalidRequest(message or f"HTTP {status}")
         if status == 429 or status >= 500:
-            raise ServerFailed(status, message, _retry_after(response.headers.get("Retry-After")))
+            raise ServerFailed(status, message, _retry_after(answer.retry_after))
         raise BadResponse(f"{path}: unexpected HTTP {status}")

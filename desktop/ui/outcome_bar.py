@@ -240,6 +240,7 @@ class SyncBadge(Localized, QtWidgets.QPushButton):
             "timeout": self.tr("the server does not answer"),
             "server_error": self.tr("the server reports an error"),
             "bad_response": self.tr("the server's answer is unreadable"),
+            "answer_too_large": self.tr("the server's answer is too large"),
             "tls_failed": self.tr("the server's certificate is not trusted"),
             "auth_failed": self.tr("sign in again"),
             "disk_full": self.tr("the disk is full"),

@@ -1181,6 +1181,8 @@ def describe_error(error, texts: Texts) -> str:
         "timeout": texts.translate("Messages", "The analytics server is too slow to answer. Outcomes are kept and sent later."),
         "server_error": texts.translate("Messages", "The analytics server had an internal error. Try again; tell IT if it repeats."),
         "bad_response": texts.translate("Messages", "The analytics server sent data this panel cannot read. Tell IT."),
+        "answer_too_large": texts.translate("Messages", "The analytics server's answer was too large and was "
+                                            "refused. Outcomes are kept and sent later; tell IT."),
         "auth_failed": texts.translate("Messages", "Your sign-in has expired or was revoked. Sign in again; nothing is lost."),
         "unknown_caller": texts.translate("Messages", "No customer has this number. Search by name or customer ID."),
         "ambiguous_caller": texts.translate("Messages", "Several customers share this number: ask who is calling "

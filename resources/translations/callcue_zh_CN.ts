@@ -205,6 +205,10 @@
         <translation>服务器返回的数据无法识别，请联系 IT。</translation>
     </message>
     <message>
+        <source>The analytics server's answer was too large and was refused. Outcomes are kept and sent later; tell IT.</source>
+        <translation>服务器返回的数据过大，已拒绝接收；营销结果已保存，稍后上传。请联系 IT。</translation>
+    </message>
+    <message>
         <source>Your sign-in has expired or was revoked. Sign in again; nothing is lost.</source>
         <translation>登录已过期或被撤销，请重新登录；数据不会丢失。</translation>
     </message>
@@ -1197,6 +1201,10 @@
     <message>
         <source>the server's answer is unreadable</source>
         <translation>服务器的应答无法读取</translation>
+    </message>
+    <message>
+        <source>the server's answer is too large</source>
+        <translation>服务器的应答过大</translation>
     </message>
     <message>
         <source>the server's certificate is not trusted</source>

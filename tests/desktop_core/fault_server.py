@@ -11,6 +11,10 @@ Each request is answered by the current `behavior`:
 - Drip(status, body, interval_s): the status line and headers at once, then the body one byte every
   `interval_s` seconds (a slow or hostile answer: each read gets a byte well within its read timeout).
   `Drip(headers_too=True)` drips the status line and headers as well.
+- Flood(size, declare=True, gzip=False): a 200 answer of `size` bytes ('[0,0,…]' JSON), as fast as the
+  client takes it; `declare=False` sends no Content-Length (the end is the connection's close), `gzip`
+  compresses it (the client decompresses: a small transfer, a huge answer). Stops quietly when the client
+  hangs up; `FaultServer.flooded` counts the bytes that went out.
 - a function (method, path, query) -> one of the above: per request (e.g. one number answered 409 by
   the fault injector, everything else forwarded to the real server).
 """
@@ -64,12 +68,44 @@ class Drip:
 
 
 @dataclass
+class Flood:
+    size: int
+    declare: bool = True
+    gzip: bool = False
+
+
+def _flood_chunks(size: int, chunk: int = 64 * 1024):
+    """Exactly `size` bytes of the JSON list [0,0,…,0] (at least 3), in chunks of one reused block: the
+    server's own memory stays small."""
+    block = b",0" * (chunk // 2)
+    yield b"[0"
+    left = size - 3
+    while left >= 2:
+        piece = block[: min(left - left % 2, len(block))]
+        left -= len(piece)
+        yield piece
+    yield b" " * left + b"]"
+
+
+def _gzipped_flood(size: int):
+    import zlib
+
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip framing
+    for piece in _flood_chunks(size):
+        out = compressor.compress(piece)
+        if out:
+            yield out
+    yield compressor.flush()
+
+
+@dataclass
 class FaultServer:
     base_url: str
     behavior: Any
     requests_seen: list[tuple[str, str]] = field(default_factory=list)  # (method, path without query)
     arrived: threading.Event = field(default_factory=threading.Event)  # set when any request arrives
     dripped: threading.Event = field(default_factory=threading.Event)  # set when a Drip answer was sent whole
+    flooded: int = 0  # bytes of Flood answers that went out
 
 
 @contextmanager
@@ -100,6 +136,9 @@ def fault_server(behavior: Any = None, *, tls_context: ssl.SSLContext | None = N
                 return
             if isinstance(behavior, Drip):
                 self._drip(behavior)
+                return
+            if isinstance(behavior, Flood):
+                self._flood(behavior)
                 return
             if isinstance(behavior, Forward):
                 if behavior.hold is not None:
@@ -135,15 +174,34 @@ def fault_server(behavior: Any = None, *, tls_context: ssl.SSLContext | None = N
             if not drip.headers_too:
                 self.wfile.write(head)
                 head = b""
+            answer = head + drip.body
             try:
-                for i in range(len(head) + len(drip.body)):
-                    self.wfile.write((head + drip.body)[i:i + 1])
-                    self.wfile.flush()
-                    if release.wait(drip.interval_s):
+                for i in range(len(answer)):
+                    if i and release.wait(drip.interval_s):
                         return  # the test is over
+                    self.wfile.write(answer[i:i + 1])
             except OSError:
                 return  # the client gave up and closed the connection: what a deadline is for
             state.dripped.set()  # the whole answer went out: the client waited for all of it
+
+        def _flood(self, flood: Flood) -> None:
+            self.close_connection = True
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Connection", "close")
+            if flood.gzip:
+                self.send_header("Content-Encoding", "gzip")
+            elif flood.declare:
+                self.send_header("Content-Length", str(flood.size))
+            self.end_headers()
+            try:
+                for piece in _gzipped_flood(flood.size) if flood.gzip else _flood_chunks(flood.size):
+                    if release.is_set():
+                        return
+                    self.wfile.write(piece)
+                    state.flooded += len(piece)
+            except OSError:
+                return  # the client refused the rest and hung up
 
         do_GET = _handle
         do_POST = _handle

@@ -19,7 +19,9 @@ from cryptography.x509.oid import NameOID
 
 from desktop.domain.states import PopKey
 from desktop.remote.api_client import (
+    MAX_ANSWER_BYTES,
     AnalyticsClient,
+    AnswerTooLarge,
     AuthFailed,
     BadResponse,
     InvalidRequest,
@@ -30,7 +32,7 @@ from desktop.remote.api_client import (
     Unreachable,
 )
 from server_stub.live import free_port
-from tests.desktop_core.fault_server import Hang, Reply, fault_server
+from tests.desktop_core.fault_server import Drip, Flood, Hang, Reply, fault_server
 
 FAST = {"timeout": (0.5, 0.5)}
 
@@ -143,6 +145,113 @@ def test_sync_requests_get_the_longer_timeout():
         with pytest.raises(TimedOut):
             client.post_outcomes([{"outcome_id": "x"}])
         assert 0.55 <= time.monotonic() - started < 2
+        client.close()
+
+
+# --- answers that trickle in, and answers too large to read --------------------------------------------
+
+
+@pytest.mark.parametrize("headers_too", [False, True], ids=["body", "status_and_headers"])
+def test_an_answer_dripping_byte_by_byte_ends_at_the_deadline(headers_too):
+    """Each byte comes well within the read timeout, so only a deadline for the whole answer ends the wait
+    (it used to last as long as the drip: 120 s for a pop)."""
+    drip = Drip(body=b'{"status": "ok", "padding": "' + b"x" * 60 + b'"}', interval_s=0.05, headers_too=headers_too)
+    with fault_server(drip) as fault:
+        client = AnalyticsClient(fault.base_url, lambda: "t", timeout=(0.5, 0.6))
+        started = time.monotonic()
+        with pytest.raises(TimedOut) as caught:
+            client.health()
+        elapsed = time.monotonic() - started
+        client.close()
+        assert not fault.dripped.is_set()  # the client hung up before the answer was complete
+    assert 0.55 <= elapsed < 0.6 + 0.4, elapsed
+    assert caught.value.user_error.code == "timeout"
+    assert len(fault.requests_seen) == 1  # not retried
+
+
+def test_outcome_batches_get_their_own_longer_deadline():
+    with fault_server(Drip(body=b"x" * 100, interval_s=0.05)) as fault:
+        client = AnalyticsClient(fault.base_url, lambda: "t", timeout=(0.5, 0.2), sync_timeout=(0.5, 0.7))
+        started = time.monotonic()
+        with pytest.raises(TimedOut):
+            client.post_outcomes([{"outcome_id": "x"}])
+        elapsed = time.monotonic() - started
+        client.close()
+    assert 0.65 <= elapsed < 0.7 + 0.4, elapsed
+
+
+def test_a_slow_but_steady_answer_within_the_deadline_is_read(server_docs):
+    """The deadline bounds the whole answer; it does not cut one that is slow but arrives in time."""
+    import json
+
+    body = json.dumps({"status": "ok", "api_version": "1", "server_version": "x", "rules_version": "x",
+                       "database": "ok"}).encode()
+    with fault_server(Drip(body=body, interval_s=0.002)) as fault:
+        client = AnalyticsClient(fault.base_url, lambda: "t", timeout=(0.5, 3.0))
+        assert client.health()["status"] == "ok"
+        client.close()
+        assert fault.dripped.wait(timeout=5)
+
+
+def test_the_deadline_leaves_kept_alive_connections_usable(live):
+    """Pooled connections carry no leftover of an earlier deadline: many quick requests in a row."""
+    client = live.client(timeout=(0.5, 1.0))
+    for _ in range(20):
+        assert client.pop(PopKey(customer_id="C-PLAIN")).customer.customer_id == "C-PLAIN"
+    client.close()
+
+
+FLOODS = {
+    "declared": Flood(50_000_000),  # Content-Length says 50 MB: refused before reading any of it
+    "undeclared": Flood(50_000_000, declare=False),  # no length: refused once the cap is passed
+    "gzip": Flood(50_000_000, gzip=True),  # 48 KB on the wire, 50 MB unpacked
+}
+
+
+@pytest.mark.parametrize("flood", list(FLOODS))
+def test_an_answer_over_the_cap_is_refused_and_memory_stays_bounded(flood):
+    import tracemalloc
+
+    with fault_server(FLOODS[flood]) as fault:
+        client = AnalyticsClient(fault.base_url, lambda: "t", timeout=(1.0, 10.0))
+        tracemalloc.start()
+        try:
+            started = time.monotonic()
+            with pytest.raises(AnswerTooLarge) as caught:
+                client.pop(PopKey(ani="13800138000"))
+            elapsed = time.monotonic() - started
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+            client.close()
+    assert caught.value.user_error.code == "answer_too_large"
+    assert isinstance(caught.value, BadResponse)  # a pop falls back to saved data, as for any bad answer
+    assert f"{MAX_ANSWER_BYTES:,}" in str(caught.value)
+    assert peak < 2 * MAX_ANSWER_BYTES + 4 * 1024 * 1024, f"peak {peak:,} bytes"  # was 150 MB for 50 MB
+    assert elapsed < 5, elapsed
+    if flood != "gzip":
+        assert fault.flooded < 50_000_000  # the rest was never read
+
+
+def test_an_answer_under_the_cap_is_read_whole(live):
+    client = live.client()
+    client.max_answer_bytes = 1_000
+    with pytest.raises(AnswerTooLarge):
+        client.pop(PopKey(customer_id="C-PLAIN"))  # ~10 KiB
+    client.max_answer_bytes = MAX_ANSWER_BYTES
+    assert client.pop(PopKey(customer_id="C-PLAIN")).customer.customer_id == "C-PLAIN"
+    client.close()
+
+
+def test_a_compressed_answer_under_the_cap_is_read():
+    import gzip
+    import json
+
+    health = {"status": "ok", "api_version": "1", "server_version": "x", "rules_version": "x", "database": "ok"}
+    packed = Reply(200, gzip.compress(json.dumps(health).encode()), {"Content-Encoding": "gzip"})
+    with fault_server(packed) as fault:
+        client = AnalyticsClient(fault.base_url, lambda: "t", **FAST)
+        assert client.health() == health
         client.close()
 
 
