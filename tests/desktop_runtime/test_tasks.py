@@ -199,12 +199,15 @@ def test_shutdown_still_runs_durable_tasks_queued_or_waiting_for_events(qtbot) -
 def test_after_events_tasks_start_once_the_queued_events_were_handled(qtbot, runner: TaskRunner) -> None:
     from PySide6.QtCore import QTimer
 
+    go = threading.Event()
     order: list[str] = []
+    runner.submit("db", go.wait, WAIT_MS / 1000)  # holds the db worker until the events below were handled
     QTimer.singleShot(0, lambda: order.append("paint"))  # stands in for the paint a pop queued
     runner.submit("db", order.append, "bookkeeping", after_events=True)
-    assert order == []
-    qtbot.waitUntil(lambda: len(order) == 2, timeout=WAIT_MS)
-    assert order == ["paint", "bookkeeping"]
+    runner.submit("db", order.append, "at once")  # queued now, so ahead of the deferred task
+    QTimer.singleShot(0, go.set)
+    qtbot.waitUntil(lambda: len(order) == 3, timeout=WAIT_MS)
+    assert order == ["paint", "at once", "bookkeeping"]
     assert runner.stats().pending == 0
 
 
