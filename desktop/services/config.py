@@ -102,8 +102,11 @@ def _check_origins(values: tuple[str, ...]) -> str | None:
         if value in ("*", "null"):
             # '*' would let every web page drive the panel; 'null' is shared by all sandboxed and file:// pages.
             return f"{value!r} is not allowed: list each web application's origin, e.g. 'https://crm.example.com'"
-        if not _ORIGIN.fullmatch(value.lower().rstrip("/")):
+        match = _ORIGIN.fullmatch(value.lower().rstrip("/"))
+        if not match:
             return f"{value!r} is not an origin: scheme://host[:port] without a path, e.g. 'https://crm.example.com'"
+        if match.group(3) is not None and not 0 < int(match.group(3)[1:]) <= 65535:
+            return f"{value!r} has no valid port: a port is 1 to 65535"
     return None
 
 
