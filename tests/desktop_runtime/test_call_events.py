@@ -189,7 +189,8 @@ def test_caller_numbers_in_any_script_are_kept_as_ascii_digits(ani: str, expecte
         ("①3912345678", "U+2460"),  # circled
         ("13912345678½", "U+00BD"),  # fraction
         ("Ⅻ3912345678", "U+216B"),  # Roman numeral
-        ("⒈3912345678", "U+2488"),  # digit full stop (its compatibility form holds a digit)
+        ("⒈3912345678", "U+2488"),  # digit full stop
+        ("㏠3912345678", "U+33E0"),  # no numeric value, but its compatibility form '1日' holds a digit
         ("139\u200b12345678", "U+200B"),  # zero width space
         ("\u202e13912345678", "U+202E"),  # right-to-left override
         ("139 1234 5678\u2066", "U+2066"),  # left-to-right isolate

@@ -30,14 +30,16 @@ def test_a_chunked_body_over_the_limit_gets_413_and_one_within_it_is_served(api)
     assert too_big.status_code == 413, too_big.text
     assert too_big.json() == {"error": {"code": "body_too_large",
                                         "message": "The request body is larger than 1024 KiB; send smaller batches."}}
-    # Just over the limit, in small pieces: the stream crosses it in its last piece.
-    edge = json.dumps({"outcomes": [outcome(doc, "declined", "CARE-CHECKUP")], "pad": ""}).encode()
-    edge = edge[:-2] + b"x" * (LIMIT - len(edge) + 1) + b'"}'
-    assert len(edge) > LIMIT
-    assert api.client.post("/v1/outcomes", content=chunks(edge, 4096), headers=headers).status_code == 413
-    # Within the limit, chunked, is served as usual.
-    fine = json.dumps({"outcomes": [outcome(doc, "declined", "CARE-CHECKUP")]}).encode()
-    served = api.client.post("/v1/outcomes", content=chunks(fine, 7), headers=headers)
+    # A valid batch just over the limit (trailing JSON whitespace), in small pieces: refused, not applied.
+    item = outcome(doc, "declined", "CARE-CHECKUP")
+    edge = json.dumps({"outcomes": [item]}).encode()
+    edge += b" " * (LIMIT - len(edge) + 1)
+    assert len(edge) == LIMIT + 1
+    refused = api.client.post("/v1/outcomes", content=chunks(edge, 4096), headers=headers)
+    assert refused.status_code == 413 and refused.json()["error"]["code"] == "body_too_large", refused.text
+    # Within the limit, chunked, is served as usual: the refused outcome was never stored.
+    served = api.client.post("/v1/outcomes", content=chunks(json.dumps({"outcomes": [item]}).encode(), 7),
+                             headers=headers)
     assert served.status_code == 200 and served.json()["accepted"] == 1, served.text
 
 
