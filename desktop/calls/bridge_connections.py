@@ -35,6 +35,8 @@ from typing import Any, Final
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
 
 from desktop.calls.bridge import ConnectionLimits
 from desktop.calls.bridge_protocol import BridgeRefusal, encode_message
@@ -285,14 +287,18 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self.cycle is not None and not self.cycle.response_complete:
             self.cycle.disconnected = True  # the app's pending receive() ends; its own answer goes nowhere
             self.cycle.message_event.set()
-        body = encode_message(refusal.as_message()).encode("utf-8")
-        head = [b"HTTP/1.1 %d %s" % (refusal.status, _REASONS[refusal.status]),
-                b"content-type: application/json; charset=utf-8", b"cache-control: no-store",
-                b"x-content-type-options: nosniff", b"content-length: %d" % len(body), b"connection: close"]
-        if retry_after:
-            head.append(b"retry-after: 1")
-        self.transport.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
+        self.transport.write(_json_response(refusal, retry_after=retry_after))
         self.transport.abort()  # what fits the socket buffer (all of it, for a client that reads) is sent
+
+
+def _json_response(refusal: BridgeRefusal, *, retry_after: bool = False) -> bytes:
+    body = encode_message(refusal.as_message()).encode("utf-8")
+    head = [b"HTTP/1.1 %d %s" % (refusal.status, _REASONS[refusal.status]),
+            b"content-type: application/json; charset=utf-8", b"cache-control: no-store",
+            b"x-content-type-options: nosniff", b"content-length: %d" % len(body), b"connection: close"]
+    if retry_after:
+        head.append(b"retry-after: 1")
+    return b"\r\n".join(head) + b"\r\n\r\n" + body
 
 
 class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -301,6 +307,35 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.guard.transport_closed(self.transport)
         super().connection_lost(exc)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The websockets library refuses a bad handshake (no Sec-WebSocket-Key, another version …) in plain
+        # text; the bridge refuses it in its protocol's words. Its reason is not repeated: it can quote a
+        # header's value.
+        accept = self.conn.accept
+
+        def accept_or_refuse_in_json(request: Request) -> Response:
+            response = accept(request)
+            if response.status_code == 101:
+                return response
+            body = encode_message(_BAD_HANDSHAKE.as_message()).encode("utf-8")
+            headers = Headers([("Content-Type", "application/json; charset=utf-8"), ("Cache-Control", "no-store"),
+                               ("Content-Length", str(len(body))), ("Connection", "close")])
+            return Response(400, "Bad Request", headers, body)
+
+        self.conn.accept = accept_or_refuse_in_json  # type: ignore[method-assign]
+
+    def handle_handshake_exception(self) -> None:
+        self.handshake_complete = True
+        self.close_sent = True
+        self.transport.write(_json_response(_BAD_HANDSHAKE))
+        self.transport.close()
+
+
+_BAD_HANDSHAKE: Final = BridgeRefusal(
+    400, "bad_request", "not a valid WebSocket handshake: send GET /v1/events with Upgrade: websocket, "
+                        "Sec-WebSocket-Key and Sec-WebSocket-Version: 13", field="Sec-WebSocket-Key")
 
 
 class _Refused(Exception):

@@ -285,7 +285,8 @@ def test_the_head_size_and_header_count_are_capped(bridge, open_sockets, extra, 
 
 def test_garbage_and_unknown_upgrades_get_the_json_error(bridge, open_sockets):
     for raw in (b"NOT HTTP AT ALL\r\n\r\n", b"GET /v1/state HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header\r\n\r\n",
-                head(bridge.port, b"Connection: Upgrade", b"Upgrade: h2c")):
+                head(bridge.port, b"Connection: Upgrade", b"Upgrade: h2c"),
+                head(bridge.port, b"Connection: Upgrade", b"Upgrade: websocket", path=b"/v1/events")):
         sock = connect(bridge.port)
         open_sockets.append(sock)
         sock.sendall(raw)
