@@ -29,7 +29,6 @@ uvicorn and httptools are imported here, so only the bridge's thread imports thi
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -40,8 +39,6 @@ from websockets.http11 import Request, Response
 
 from desktop.calls.bridge import ConnectionLimits
 from desktop.calls.bridge_protocol import BridgeRefusal, encode_message
-
-logger = logging.getLogger(__name__)
 
 _REASONS: Final = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large",
                    503: b"Service Unavailable"}
