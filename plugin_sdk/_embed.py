@@ -21,7 +21,7 @@ from typing import Any
 import platformdirs
 from PySide6 import QtCore, QtWidgets
 
-from desktop.calls.events import InvalidCallEvent
+from desktop.calls.events import InvalidCallEvent, checked_identifier
 from desktop.calls.router import Activate, Closed, Ended, Ignored, Pop, RouterAction, UpdatePop
 from desktop.panel_session import PanelSession
 from desktop.remote.api_client import AnalyticsClient
@@ -190,7 +190,11 @@ class PanelHandle(QtCore.QObject):
         self._check_open()
         if not isinstance(customer_id, str) or not customer_id.strip():
             return CallEventResult(None, "rejected", "invalid_event", "customer_id: must be a non-empty str")
-        actions = self._session.controller.pop_customer(customer_id.strip(), source="sdk")
+        try:  # the rule of every id in a call event: printable, no invisible or text-direction characters
+            customer_id = checked_identifier("customer_id", customer_id)
+        except InvalidCallEvent as exc:
+            return CallEventResult(None, "rejected", "invalid_event", str(exc))
+        actions = self._session.controller.pop_customer(customer_id, source="sdk")
         pop = next((a for a in actions if isinstance(a, Pop)), None)
         return _summarize(pop.call_id if pop else None, actions)
 

@@ -17,9 +17,12 @@ Events go out through `publish()`, callable from any thread: one bounded queue p
 dropped (and an `events.dropped` notice sent) when a subscriber does not keep up, so a slow host never
 holds up the panel or the other hosts.
 
-Every request passes, in order: Host is a loopback name (421: DNS rebinding), Origin is absent or allowed
-(403), CORS preflight, bearer token (401, constant-time comparison), body size (413), content type (415),
-then the message itself (400 naming the field).
+Every request passes, in order: the connection rules of desktop.calls.bridge_connections (request head at
+most 16 KiB and 100 headers: 431; head within 5 s, whole request within 10 s: 408; capped pools of
+connections with and without the token, so connections without it can never shut hosts out), Host is a
+loopback name (421: DNS rebinding), Origin is absent or allowed (403), CORS preflight, bearer token (401,
+constant-time comparison), room for the connection in the authenticated pool (503), body size (413),
+content type (415), then the message itself (400 naming the field).
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ _LOOPBACK_NAMES: Final = frozenset(("127.0.0.1", "localhost", "[::1]"))
 _TOKEN_PATTERN = re.compile(r"[A-Za-z0-9._~+-]{16,256}")
 _ORIGIN_PATTERN = re.compile(r"(https?)://([a-z0-9.-]+|\[[0-9a-f:.]+\])(?::([0-9]{1,5}))?")
 _DEFAULT_PORTS: Final = {"http": "80", "https": "443"}
+_PORT_PATTERN = re.compile(r"[0-9]{1,5}")
 
 # The answer of a handler: at once, or later from another thread.
 Answer = Mapping[str, Any] | concurrent.futures.Future
@@ -87,6 +91,27 @@ class BridgeHandlers:
     show: Callable[[], Answer]
     hide: Callable[[], Answer]
     state: Callable[[], Answer]
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """What one connection may cost the bridge (enforced by desktop.calls.bridge_connections; docs/bridge.md,
+    "Limits and behaviour"). The defaults keep the bridge under 192 client sockets whatever anyone does."""
+
+    max_head_bytes: int = 16 * 1024  # request line + headers; beyond: 431
+    max_headers: int = 100
+    head_timeout_s: float = 5.0  # the head must arrive within this of the connection (or of its first byte)
+    request_timeout_s: float = 10.0  # the whole request (head + body) within this: else 408
+    max_unauthenticated: int = 64  # connections that have not shown the token: a new one closes the oldest
+    max_authenticated: int = 128  # connections that did: one more closes the longest idle, or gets 503
+
+    def __post_init__(self) -> None:
+        if self.max_head_bytes < 1024 or self.max_headers < 8:
+            raise ValueError("a request head needs at least 1 KiB and 8 headers")
+        if not 0 < self.head_timeout_s <= self.request_timeout_s:
+            raise ValueError("need 0 < head_timeout_s <= request_timeout_s")
+        if self.max_unauthenticated < 1 or self.max_authenticated < 1:
+            raise ValueError("the connection caps must be at least 1")
 
 
 class BridgeStartError(RuntimeError):
@@ -179,7 +204,9 @@ def normalize_origin(text: str) -> str | None:
     if match is None:
         return None
     scheme, host, port = match.groups()
-    if port is not None and port != _DEFAULT_PORTS[scheme]:
+    if port is not None and not _valid_port(port):
+        return None
+    if port is not None and int(port) != int(_DEFAULT_PORTS[scheme]):
         return f"{scheme}://{host}:{int(port)}"
     return f"{scheme}://{host}"
 
@@ -198,9 +225,14 @@ def is_loopback_host(value: str) -> bool:
         name, colon, port = value.partition(":")
         if not colon:
             port = None
-    if port is not None and not (port.isdigit() and 0 < len(port) <= 5):
+    if port is not None and not _valid_port(port):
         return False
     return name in _LOOPBACK_NAMES
+
+
+def _valid_port(text: str) -> bool:
+    """1 to 65535 in ASCII digits ('0', '99999', '４７６１５' and '²' are no ports)."""
+    return _PORT_PATTERN.fullmatch(text) is not None and 0 < int(text) <= 65535
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -397,6 +429,9 @@ class BridgeApp:
         self.answer_timeout_s = answer_timeout_s
         self.max_message_bytes = max_message_bytes
         self.stats = BridgeStats()
+        # Set by BridgeServer while serving: a request that showed the right token asks it to keep its
+        # connection (desktop.calls.bridge_connections.ConnectionGuard.admit); False: no room, 503.
+        self.admit: Callable[[Any], bool] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -450,6 +485,11 @@ class BridgeApp:
             raise BridgeRefusal(401, "unauthorized",
                                 f"the token does not match this panel's; {self._token_hint}", field="Authorization")
 
+    def _admit(self, scope: Scope) -> None:
+        if self.admit is not None and not self.admit(scope.get("client")):
+            raise BridgeRefusal(503, "too_many_connections",
+                                "the bridge holds as many host connections as it keeps; close idle ones and retry")
+
     def count_refusal(self, status: int) -> None:
         self.stats.refusals[status] = self.stats.refusals.get(status, 0) + 1
 
@@ -467,6 +507,7 @@ class BridgeApp:
                 await self._preflight(headers, origin, send)
                 return
             self._check_token(headers)
+            self._admit(scope)
             route = _HTTP_ROUTES.get(path)
             if route is None:
                 if path == _EVENTS_PATH:
@@ -491,6 +532,8 @@ class BridgeApp:
                 extra.append((b"allow", _HTTP_ROUTES.get(scope["path"], ("GET",))[0].encode() + b", OPTIONS"))
             elif refusal.status == 426:
                 extra.append((b"upgrade", b"websocket"))
+            elif refusal.status == 503:
+                extra.append((b"retry-after", b"1"))
             if not body_read and not (isinstance(refusal, _BodyTooLarge) and refusal.drained):
                 extra.append((b"connection", b"close"))  # an unread body must not be taken for the next request
             await self._respond(send, refusal.status, refusal.as_message(),
@@ -628,6 +671,7 @@ class BridgeApp:
             if scope["path"] != _EVENTS_PATH:
                 raise BridgeRefusal(404, "not_found", f"the WebSocket is at {_EVENTS_PATH}")
             self._check_token(headers, offered)
+            self._admit(scope)
             if any(p.startswith(TOKEN_SUBPROTOCOL_PREFIX) for p in offered) and WS_SUBPROTOCOL not in offered:
                 # The handshake must echo one offered subprotocol, and it must never be the token.
                 raise BridgeRefusal(400, "bad_request", f"offer the subprotocol '{WS_SUBPROTOCOL}' with the token",
@@ -751,7 +795,7 @@ class BridgeServer:
     def __init__(self, *, token: BridgeToken, handlers: BridgeHandlers, port: int = DEFAULT_PORT,
                  allowed_origins: Iterable[str] = (), host: str = "127.0.0.1",
                  answer_timeout_s: float = DEFAULT_ANSWER_TIMEOUT_S, queue_limit: int = DEFAULT_QUEUE_LIMIT,
-                 max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
+                 max_message_bytes: int = MAX_MESSAGE_BYTES, limits: ConnectionLimits | None = None) -> None:
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError("the bridge listens on a loopback address only")
         self.host = host
@@ -759,6 +803,8 @@ class BridgeServer:
         self.fanout = FanOut(queue_limit)
         self.app = BridgeApp(token=token, handlers=handlers, allowed_origins=allowed_origins, fanout=self.fanout,
                              answer_timeout_s=answer_timeout_s, max_message_bytes=max_message_bytes)
+        self.limits = limits or ConnectionLimits()
+        self.connections: Any = None  # bridge_connections.ConnectionGuard, made on the serving thread
         self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._server: Any = None  # uvicorn.Server, made on the serving thread
@@ -850,15 +896,22 @@ class BridgeServer:
         try:
             import uvicorn  # here, not at import time: the panel's start-up never pays for it
 
+            from desktop.calls.bridge_connections import ConnectionGuard, protocol_classes
+
+            self.connections = ConnectionGuard(self.limits)
+            http_protocol, ws_protocol = protocol_classes(self.connections)
             config = uvicorn.Config(
                 self.app, lifespan="off", log_config=None, log_level="warning", access_log=False, server_header=False,
                 loop="asyncio",  # uvloop's libuv thread pool would outlive stop()
-                http="httptools" if _has_module("httptools") else "h11",
+                # uvicorn's httptools protocol with the bridge's connection rules (bridge_connections):
+                # head size and count, head and request deadlines, the two connection pools. No
+                # limit_concurrency: it counts idle sockets too and answers in plain text.
+                http=http_protocol,
                 # Messages up to 4x the limit get a 413 reply and the connection stays; larger ones end it (1009).
-                ws="websockets-sansio", ws_max_size=4 * self.app.max_message_bytes, ws_per_message_deflate=False,
+                ws=ws_protocol, ws_max_size=4 * self.app.max_message_bytes, ws_per_message_deflate=False,
                 ws_ping_interval=20.0, ws_ping_timeout=20.0, timeout_keep_alive=30, timeout_graceful_shutdown=2,
-                limit_concurrency=256,
             )
+            self.app.admit = self.connections.admit
             server = uvicorn.Server(config)
             self._server = server
             if self._stopping or self._socket is None:
@@ -870,6 +923,7 @@ class BridgeServer:
             logger.error("the local bridge stopped unexpectedly: %r", exc)
         finally:
             self._serving = False
+            self.app.admit = None
             self.fanout.detach()
             if self._socket is not None:
                 self._socket.close()
@@ -894,8 +948,3 @@ class BridgeServer:
         finally:
             watcher.cancel()
 
-
-def _has_module(name: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(name) is not None

@@ -17,19 +17,17 @@ import contextlib
 import errno
 import logging
 import random
-import re
 import selectors
 import socket
 import threading
 import time
-import unicodedata
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Final, Literal
 from urllib.parse import unquote
 
-from desktop.calls.events import CallEvent
+from desktop.calls.events import MAX_NUMBER_DIGITS, CallEvent, canonical_number
 
 logger = logging.getLogger("callcue.connectors")
 
@@ -37,7 +35,6 @@ ConnectorState = Literal["connecting", "connected", "disconnected", "failed", "s
 EventCallback = Callable[[CallEvent], object]
 StatusCallback = Callable[["ConnectorStatus"], object]
 
-MAX_NUMBER_DIGITS: Final = 32
 _MAX_URI_LENGTH: Final = 1024
 _RECV_BYTES: Final = 64 * 1024
 
@@ -111,19 +108,20 @@ class Backoff:
 
 # --- caller numbers ---------------------------------------------------------------------------------
 
-_VISUAL_SEPARATORS = re.compile(r"[\s().\-/]")
-_PHONE_NUMBER = re.compile(rf"\+?[0-9]{{1,{MAX_NUMBER_DIGITS}}}")
-
 
 def phone_number(text: str | None) -> str | None:
     """`text` as a phone number ('+' and ASCII digits), or None when it is not one: withheld
-    ("anonymous", "<unknown>", ""), a SIP user name such as "alice", or too long. Full-width digits are
+    ("anonymous", "<unknown>", ""), a SIP user name such as "alice", too long, or written with numeric
+    characters that are not digits (superscripts …). Digits of any script (full-width, Arabic-Indic …) are
     folded to ASCII and visual separators (spaces, dots, dashes, parentheses) dropped; no other rewriting
-    (the pop service normalises prefixes)."""
+    (the pop service normalises prefixes). The same rule as a call event's `ani`
+    (desktop.calls.events.canonical_number)."""
     if not text or len(text) > 4 * MAX_NUMBER_DIGITS:
         return None
-    candidate = _VISUAL_SEPARATORS.sub("", unicodedata.normalize("NFKC", text))
-    return candidate if _PHONE_NUMBER.fullmatch(candidate) else None
+    try:
+        return canonical_number(text)
+    except ValueError:
+        return None
 
 
 def number_from_uri(uri: str | None) -> str | None:

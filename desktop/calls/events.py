@@ -5,28 +5,47 @@ Pure Python on purpose (no Qt): the parser is shared by transports that run outs
 
 Privacy rule: the caller's number (ani) and the dialled number (dnis) never appear in an error message or
 a repr, because both end up in log files.
+
+Text rules, the same for every source (they all come through `parse_call_event`; the connectors' number
+extraction uses `canonical_number` too):
+- every text field is printable: no control characters, no invisible or text-direction characters (zero
+  width spaces and joiners, bidi overrides and isolates, the BOM, soft hyphens …), no line or paragraph
+  separators, no spaces other than the ordinary one (Unicode categories C* and Z* except U+0020): ids
+  are logged and compared, and one that looks like another must not be another;
+- `ani` and `dnis`: decimal digits of any script become ASCII (Arabic-Indic, Persian, full-width …) and
+  full-width signs and spaces their ASCII forms (NFKC); superscript, subscript, circled and other numeric
+  characters that are not decimal digits are refused rather than guessed at;
+- `ani` with digits in it must be a phone number: an optional leading +, digits, and spaces, dashes, dots,
+  slashes or parentheses between them; it is kept as + and digits only. Text without any digit (e.g.
+  "anonymous" from a softphone) is kept as it is, as before: it names no number to look up.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, get_args
 
+from desktop.domain.states import NotDecimalDigit, fold_digits
+
 CallState = Literal["ringing", "answered", "transferred", "ended"]
 CALL_STATES: Final[tuple[str, ...]] = get_args(CallState)
 
 MAX_FIELD_LENGTH: Final = 128
+MAX_NUMBER_DIGITS: Final = 32
 DEFAULT_SOURCE: Final = "unknown"
 
 # The text fields of an event, in the order the error messages mention them.
 _TEXT_FIELDS: Final = ("call_id", "state", "ani", "dnis", "customer_id", "agent_id", "source")
 _KNOWN_FIELDS: Final = frozenset((*_TEXT_FIELDS, "at"))
 
-# Control characters would let a caller forge log lines (call ids and sources are logged).
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NUMBER_FIELDS: Final = frozenset(("ani", "dnis"))
+_NUMBER_SEPARATORS = re.compile(r"[ ().\-/]")  # after NFKC: no-break and ideographic spaces are spaces too
+_PHONE_NUMBER = re.compile(rf"\+?[0-9]{{1,{MAX_NUMBER_DIGITS}}}")
+_ASCII_DIGITS = re.compile(r"[0-9]")
 _PRINTABLE_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
 
 # Epoch seconds accepted for `at`: 2000-01-01 .. 2100-01-01 (anything else is a unit mix-up, e.g. ms).
@@ -108,6 +127,11 @@ def parse_call_event(data: object, *, source: str | None = None) -> CallEvent:
     if state not in CALL_STATES:
         raise InvalidCallEvent("state", f"must be one of {', '.join(CALL_STATES)}")
     ani = _text(data, "ani")
+    if ani is not None:
+        try:
+            ani = canonical_number(ani) or ani  # no digit at all ("anonymous"): kept, it pops nothing
+        except ValueError as exc:
+            raise InvalidCallEvent("ani", str(exc)) from None
     customer_id = _text(data, "customer_id")
     if state == "ringing" and ani is None and customer_id is None:
         raise InvalidCallEvent("ani", "a ringing call needs an ani or a customer_id to pop")
@@ -148,9 +172,58 @@ def _checked_text(field: str, value: object) -> str:
     text = value.strip()
     if len(text) > MAX_FIELD_LENGTH:
         raise InvalidCallEvent(field, f"must be at most {MAX_FIELD_LENGTH} characters")
-    if _CONTROL_CHARACTERS.search(text):
-        raise InvalidCallEvent(field, "must not contain control characters")
+    if field in _NUMBER_FIELDS:
+        try:
+            text = fold_digits(text).strip()
+        except NotDecimalDigit as exc:
+            raise InvalidCallEvent(field, f"must be written with ordinary digits ({exc}: superscript, subscript, "
+                                          "circled and similar digits are refused)") from None
+        if len(text) > MAX_FIELD_LENGTH:  # a compatibility form can be longer than the character it replaced
+            raise InvalidCallEvent(field, f"must be at most {MAX_FIELD_LENGTH} characters")
+    check_printable(field, text)
     return text
+
+
+def checked_identifier(field: str, value: object) -> str:
+    """An id from a host outside a call event (e.g. the SDK's show_customer): text of at most 128
+    printable characters, stripped; the same rule as a call event's ids. Raises InvalidCallEvent."""
+    text = _checked_text(field, value)
+    if not text:
+        raise InvalidCallEvent(field, "must not be empty")
+    return text
+
+
+def check_printable(field: str, text: str) -> None:
+    """Refuses control, invisible and text-direction characters (InvalidCallEvent naming the field and the
+    code point, never the text): the rule for every id and text field of a call event."""
+    if text.isprintable():
+        return
+    char = next(c for c in text if not c.isprintable())
+    category = unicodedata.category(char)
+    kind = ("control" if category == "Cc" else "special space or line break" if category[0] == "Z"
+            else "invisible or text-direction")
+    raise InvalidCallEvent(field, f"must not contain {kind} characters (found U+{ord(char):04X}); only printable "
+                                  "text, with the ordinary space")
+
+
+def canonical_number(text: str) -> str | None:
+    """A caller's (or dialled) number as '+' and ASCII digits: '+86 138-0013-8000', '(010) 8888 6666',
+    '١٣٨٠٠١٣٨٠٠٠', '１３８ ００１３ ８０００' all become digits. None when `text` holds no digit at all (a
+    withheld caller: '', 'anonymous', '<unknown>'). Raises ValueError, with a reason that never repeats
+    the text, when it holds digits but is no phone number ('ext 12', 'sip:…@10.0.0.1', '138²…', digits
+    mixed with letters or invisible characters)."""
+    try:
+        folded = fold_digits(text).strip()
+    except NotDecimalDigit as exc:
+        raise ValueError(f"must be written with ordinary digits ({exc}: superscript, subscript, circled and "
+                         "similar digits are refused)") from None
+    if not _ASCII_DIGITS.search(folded):
+        return None
+    compact = _NUMBER_SEPARATORS.sub("", folded)
+    if not _PHONE_NUMBER.fullmatch(compact):
+        raise ValueError(f"must be a phone number: up to {MAX_NUMBER_DIGITS} digits with an optional leading +, "
+                         "and spaces, dashes, dots, slashes or parentheses between them")
+    return compact
 
 
 def _timestamp(value: object) -> datetime | None:

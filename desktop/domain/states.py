@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from desktop.domain.errors import UserError
@@ -13,9 +13,40 @@ from desktop.domain.pop import CallerCandidate, PopDocument
 MIN_ANI_DIGITS = 5  # the server refuses shorter numbers; they are extensions or withheld ids
 
 
+class NotDecimalDigit(ValueError):
+    """A number holds a numeric character that is not a decimal digit (², ₂, ①, ½, Ⅻ, ⒈ …)."""
+
+
+def fold_digits(text: str) -> str:
+    """`text` with the decimal digits of every script as ASCII 0-9 (Arabic-Indic ١٣٨, Persian ۱۳۸,
+    full-width １３８, Devanagari १३८ …) and every other character in its NFKC form (full-width ＋－（）
+    and ideographic or no-break spaces become + - ( ) and a space).
+
+    Raises NotDecimalDigit for a numeric character that is not a decimal digit — superscripts (²),
+    subscripts (₂), circled (①), fractions (½), Roman numerals (Ⅻ), '⒈', '㏠' …: NFKC would silently turn
+    some of them into digits and a digit filter would silently drop the others, so either way the number
+    would change without anyone noticing."""
+    if text.isascii():
+        return text
+    out = []
+    for char in text:
+        if char.isascii():
+            out.append(char)
+        elif unicodedata.category(char) == "Nd":
+            out.append(chr(0x30 + unicodedata.decimal(char)))
+        else:
+            folded = unicodedata.normalize("NFKC", char)
+            if unicodedata.numeric(char, None) is not None or any(c.isdigit() for c in folded):
+                raise NotDecimalDigit(f"U+{ord(char):04X} is not a decimal digit")
+            out.append(folded)
+    return "".join(out)
+
+
 def normalize_ani(raw: str | None) -> str | None:
-    """Caller ids arrive as +86 138 0013 8000, 0086-13800138000, 13800138000 …; keep the national digits."""
-    digits = re.sub(r"\D", "", raw or "")
+    """Caller ids arrive as +86 138 0013 8000, 0086-13800138000, 13800138000 …; keep the national digits
+    (ASCII: decimal digits of other scripts are folded, other numeric characters dropped — every call source
+    refuses those before they get here, see desktop.calls.events)."""
+    digits = "".join(chr(0x30 + unicodedata.decimal(c)) for c in raw or "" if unicodedata.category(c) == "Nd")
     for prefix in ("0086", "86"):
         if digits.startswith(prefix) and len(digits) - len(prefix) == 11:
             return digits[len(prefix):]

@@ -102,8 +102,11 @@ def _check_origins(values: tuple[str, ...]) -> str | None:
         if value in ("*", "null"):
             # '*' would let every web page drive the panel; 'null' is shared by all sandboxed and file:// pages.
             return f"{value!r} is not allowed: list each web application's origin, e.g. 'https://crm.example.com'"
-        if not _ORIGIN.fullmatch(value.lower().rstrip("/")):
+        match = _ORIGIN.fullmatch(value.lower().rstrip("/"))
+        if not match:
             return f"{value!r} is not an origin: scheme://host[:port] without a path, e.g. 'https://crm.example.com'"
+        if match.group(3) is not None and not 0 < int(match.group(3)[1:]) <= 65535:
+            return f"{value!r} has no valid port: a port is 1 to 65535"
     return None
 
 
@@ -430,11 +433,39 @@ def read_config_file(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(source, None, f"cannot be read ({exc.strerror})") from None
     try:
-        return tomllib.loads(raw.decode("utf-8"))
+        table = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(source, None, "is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, None, f"is not valid TOML: {exc}") from None
+    except RecursionError:
+        # ~1 KB of nested arrays or inline tables exhausts the parser's stack: damage, not a setting.
+        raise ConfigError(source, None, "is not a settings file: its values are nested too deeply") from None
+    except (ValueError, MemoryError):
+        # tomllib's failures besides TOMLDecodeError, e.g. an integer of more than 4,300 digits.
+        raise ConfigError(source, None, "is not valid TOML: a value is too large to read") from None
+    # Whether the parser above ran out of stack depends on how deep the caller's stack already was; this
+    # bound does not, so a file is either damaged or not, whoever reads it.
+    if _nesting_depth(table) > MAX_NESTING:
+        raise ConfigError(source, None, "is not a settings file: its values are nested too deeply")
+    return table
+
+
+MAX_NESTING = 16  # tables and lists inside each other; a settings file needs 3 ([section] > key > list)
+
+
+def _nesting_depth(value: Any) -> int:
+    """How deeply tables and lists nest in `value` (without recursion: the value may be deep)."""
+    deepest = 0
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth > MAX_NESTING:
+                break
+            pending.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _flatten(table: Mapping[str, Any], source: str) -> dict[str, Any]:

@@ -40,26 +40,29 @@ class BodyLimitMiddleware:
                     await send(start)
                     return await send(body)
         received = 0
+        answered = False
 
         async def limited_receive():
-            nonlocal received
+            # Answer 413 here, the moment the stream passes the limit, and tell the app the client left:
+            # raising instead would reach FastAPI's body parsing, which turns any exception into
+            # 400 "There was an error parsing the body" (a chunked body over the limit got that).
+            nonlocal received, answered
             event = await receive()
-            if event["type"] == "http.request":
+            if event["type"] == "http.request" and not answered:
                 received += len(event.get("body", b""))
                 if received > self.max_bytes:
-                    raise _BodyTooLarge
+                    answered = True
+                    start, body = _json_error(413, "body_too_large", message)
+                    await send(start)
+                    await send(body)
+                    return {"type": "http.disconnect"}
             return event
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
-            start, body = _json_error(413, "body_too_large", message)
-            await send(start)
-            await send(body)
+        async def guarded_send(event):
+            if not answered:  # the app's own answer to a request already refused goes nowhere
+                await send(event)
 
-
-class _BodyTooLarge(Exception):
-    pass
+        await self.app(scope, limited_receive, guarded_send)
 
 
 class AccessLogMiddleware:

@@ -38,7 +38,8 @@ def call(**fields):
 def test_a_call_command_becomes_a_call_event_from_the_bridge():
     command = parse_command(call(call_id="c1", state="ringing", ani="+86 138 0013 8000"), expected_type="call")
     assert command.type == "call" and command.message_id is None
-    assert command.event == CallEvent(call_id="c1", state="ringing", ani="+86 138 0013 8000", source="bridge")
+    # The number is kept as + and ASCII digits (docs/bridge.md, "Call events").
+    assert command.event == CallEvent(call_id="c1", state="ringing", ani="+8613800138000", source="bridge")
 
 
 @pytest.mark.parametrize(("message", "field", "code"), [
@@ -182,7 +183,8 @@ def test_config_reads_port_and_token_from_the_environment_and_checks_them(tmp_pa
         with pytest.raises(ConfigError) as caught:
             load_config(machine_file=None, user_file=None, environ=environ, cli={})
         assert caught.value.key == key
-    for origins in ("*", "null", "https://crm.example.com/app", "crm.example.com"):
+    for origins in ("*", "null", "https://crm.example.com/app", "crm.example.com", "http://127.0.0.1:0",
+                    "https://crm.example.com:99999"):
         with pytest.raises(ConfigError) as caught:
             load_config(machine_file=None, user_file=None, environ={}, cli={"bridge.allowed_origins": origins})
         assert caught.value.key == "bridge.allowed_origins"
@@ -199,6 +201,10 @@ def test_config_reads_port_and_token_from_the_environment_and_checks_them(tmp_pa
     ("127.0.0.1", True), ("evil.example.com:47615", False), ("127.0.0.1.nip.io:47615", False),
     ("localhost.:47615", False), ("127.0.0.1:port", False), ("[::1]x", False), ("", False),
     ("127.0.0.2:47615", False), ("0.0.0.0:47615", False),
+    # A port is 1-65535 in ASCII digits.
+    ("127.0.0.1:1", True), ("localhost:65535", True), ("[::1]:80", True), ("127.0.0.1:0", False),
+    ("127.0.0.1:99999", False), ("localhost:65536", False), ("[::1]:0", False), ("127.0.0.1:", False),
+    ("127.0.0.1:٤٧٦١٥", False), ("127.0.0.1:４７６１５", False), ("127.0.0.1:²", False), ("127.0.0.1:+80", False),
 ])
 def test_only_loopback_names_pass_the_host_check(host, allowed):
     assert is_loopback_host(host) is allowed
@@ -208,6 +214,7 @@ def test_only_loopback_names_pass_the_host_check(host, allowed):
     ("https://CRM.example.com", "https://crm.example.com"), ("https://crm.example.com:443/", "https://crm.example.com"),
     ("http://127.0.0.1:8080", "http://127.0.0.1:8080"), ("http://[::1]:80", "http://[::1]"),
     ("null", None), ("file://", None), ("https://crm.example.com/path", None), ("javascript:alert(1)", None),
+    ("http://127.0.0.1:0", None), ("http://127.0.0.1:99999", None), ("https://crm.example.com:0443", "https://crm.example.com"),
 ])
 def test_origins_are_compared_in_their_canonical_form(origin, normalized):
     assert normalize_origin(origin) == normalized

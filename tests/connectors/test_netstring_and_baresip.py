@@ -97,7 +97,9 @@ def test_a_huge_announced_frame_is_refused_before_it_is_buffered():
         ("sip:anonymous@anonymous.invalid", None),
         ("sip:pbx.example.com", None),
         ("http://13800138000@x", None),
-        ("sip:١٣٨@pbx", None),  # Arabic-Indic digits are not ASCII digits
+        ("sip:١٣٨@pbx", "138"),  # Arabic-Indic digits are folded to ASCII, as in every call source
+        ("sip:138²@pbx", None),  # a superscript is no digit: refused, never turned into one or dropped
+        ("sip:138\u202e00@pbx", None),  # a text-direction override is no separator
         ("sip:" + "1" * 40 + "@pbx", None),
         ("", None),
         (None, None),

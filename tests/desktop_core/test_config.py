@@ -12,6 +12,7 @@ from desktop.services.config import (
     config_as_dict,
     default_paths,
     load_config,
+    load_config_or_defaults,
     read_config_file,
     save_user_settings,
 )
@@ -94,6 +95,58 @@ def test_unreadable_and_non_utf8_files(tmp_path):
     (tmp_path / "latin1.toml").write_bytes("[ui]\ntheme = 'd\xe9'\n".encode("latin-1"))
     with pytest.raises(ConfigError, match="is not UTF-8 text"):
         read_config_file(tmp_path / "latin1.toml")
+
+
+# ~1 KB of nesting exhausted tomllib's stack: a RecursionError, and the panel did not start.
+DAMAGED = {
+    "nested arrays": "[server]\nurl = " + "[" * 500 + "]" * 500 + "\n",
+    "nested inline tables": "[server]\nurl = " + "{a = " * 400 + "1" + "}" * 400 + "\n",
+    "nested in a list": "[bridge]\nallowed_origins = [" + "{a = [" * 200 + "]}" * 200 + "]\n",
+    "shallow enough to parse, still absurd": "[ui]\nlanguage = " + "[" * 40 + "]" * 40 + "\n",
+    "deep table headers": "[" + ".".join(f"t{n}" for n in range(60)) + "]\nx = 1\n",
+    "an integer of 5,000 digits": "[ui]\nwrapup_reminder_s = " + "9" * 5000 + "\n",
+}
+
+
+@pytest.mark.parametrize("text", DAMAGED.values(), ids=DAMAGED.keys())
+def test_a_file_nested_too_deeply_is_damaged_and_set_aside(tmp_path, text):
+    user_file = write(tmp_path / "home" / "config.toml", text)
+    with pytest.raises(ConfigError) as caught:
+        read_config_file(user_file)
+    assert caught.value.key is None and str(user_file) in str(caught.value)
+    # The panel's start sets it aside and runs with the defaults (docs/configuration.md).
+    config, problems = load_config_or_defaults(machine_file=None, user_file=user_file, environ={}, cli={})
+    assert config.ui.language == "system" and len(problems) == 1
+    kept = list(user_file.parent.glob("config.toml.damaged-*"))
+    assert len(kept) == 1 and kept[0].read_text(encoding="utf-8") == text and not user_file.exists()
+    assert str(kept[0]) in str(problems[0])
+
+
+def test_whether_a_file_is_damaged_does_not_depend_on_the_callers_stack(tmp_path):
+    """The panel reads a file twice at start (damage check, then load) from different stack depths: a file
+    the first read accepted must not blow up the second."""
+    for depth in range(1, 600, 7):
+        user_file = write(tmp_path / f"d{depth}" / "config.toml", "[server]\nurl = " + "[" * depth + "]" * depth)
+
+        def read_from(levels: int, path: Path = user_file):
+            return read_config_file(path) if levels == 0 else read_from(levels - 1, path)
+
+        outcomes = set()
+        for levels in (0, 150, 300):
+            try:
+                read_from(levels)
+                outcomes.add("read")
+            except ConfigError:
+                outcomes.add("damaged")
+        assert len(outcomes) == 1, (depth, outcomes)
+
+
+def test_deep_nesting_from_the_environment_or_command_line_is_only_text(tmp_path):
+    nested = "[" * 5000 + "]" * 5000
+    with pytest.raises(ConfigError, match=r"CALLCUE_SERVER_URL: server\.url"):
+        load(tmp_path, environ={"CALLCUE_SERVER_URL": nested})
+    with pytest.raises(ConfigError, match=r"command line: bridge\.allowed_origins"):
+        load(tmp_path, cli={"bridge.allowed_origins": nested})
 
 
 def test_environment_values_are_checked(tmp_path):

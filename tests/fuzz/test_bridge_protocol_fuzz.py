@@ -11,6 +11,7 @@ for a bad field, its name; a refusal never repeats the caller's number.
 from __future__ import annotations
 
 import json
+import unicodedata
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -70,3 +71,51 @@ def test_any_bytes_decode_or_are_refused_as_bad_json(raw):
     except BridgeRefusal as refusal:
         assert refusal.code == "bad_json"
         _check_refusal(refusal)
+
+
+# Unicode (docs/bridge.md, "Text and ids" and "Numbers"): digits of any script are read as ASCII, numerals
+# that are not decimal digits are refused, and so is any invisible, control or text-direction character.
+_DECIMAL_DIGITS = st.characters(categories=["Nd"])
+_NOT_DECIMAL_NUMERALS = st.characters(categories=["No", "Nl"])
+_INVISIBLE = st.characters(categories=["Cc", "Cf", "Co", "Cs", "Zl", "Zp"]) | st.sampled_from(
+    ["\u00a0", "\u3000", "\u2007", "\u202f"])
+
+
+@fuzz_settings()
+@given(digits=st.lists(_DECIMAL_DIGITS, min_size=5, max_size=20), plus=st.booleans())
+def test_decimal_digits_of_any_script_are_read_as_ascii(digits, plus):
+    ani = ("+" if plus else "") + "".join(digits)
+    command = parse_command({"v": 1, "type": "call", "call_id": "u-1", "state": "ringing", "ani": ani})
+    assert command.event.ani == ("+" if plus else "") + "".join(str(unicodedata.decimal(d)) for d in digits)
+
+
+@fuzz_settings()
+@given(numeral=_NOT_DECIMAL_NUMERALS, where=st.integers(0, len(NUMBER)))
+def test_numerals_that_are_not_decimal_digits_are_refused(numeral, where):
+    ani = NUMBER[:where] + numeral + NUMBER[where:]
+    try:
+        parse_command({"v": 1, "type": "call", "call_id": "u-2", "state": "ringing", "ani": ani})
+    except BridgeRefusal as refusal:
+        assert refusal.field == "ani"
+        _check_refusal(refusal)
+    else:
+        raise AssertionError(f"U+{ord(numeral):04X} was accepted in a number")
+
+
+@fuzz_settings()
+@given(char=_INVISIBLE, field=st.sampled_from(["call_id", "customer_id", "agent_id", "ani"]),
+       where=st.integers(1, 5))
+def test_invisible_and_text_direction_characters_are_refused_in_every_field(char, field, where):
+    message = {"v": 1, "type": "call", "call_id": "c-123456", "state": "ringing", "ani": NUMBER}
+    base = message.get(field) or "C-123456"
+    message[field] = base[:where] + char + base[where:]
+    if field == "ani" and unicodedata.category(char) == "Zs":
+        assert parse_command(message).event.ani == NUMBER  # any space in a number is a separator
+        return
+    try:
+        parse_command(message)
+    except BridgeRefusal as refusal:
+        assert refusal.field == field and f"U+{ord(char):04X}" in refusal.message
+        _check_refusal(refusal)
+    else:
+        raise AssertionError(f"U+{ord(char):04X} was accepted in {field}")

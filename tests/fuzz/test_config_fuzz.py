@@ -26,6 +26,7 @@ from desktop.services.config import (
     Config,
     ConfigError,
     load_config,
+    load_config_or_defaults,
 )
 from tests.fuzz._fuzz import ODD_TEXT, fuzz_settings
 
@@ -156,3 +157,40 @@ def test_any_command_line_override_loads_or_names_the_key(cli, secret):
     except ConfigError as error:
         assert error.source == "command line", str(error)
         _check_error(error, "command line", [secret])
+
+
+@st.composite
+def nested(draw) -> str:
+    """A TOML value nested 1-3,000 levels deep: arrays, inline tables, or both in turn."""
+    depth = draw(st.integers(1, 3000))
+    kinds = draw(st.sampled_from(["array", "table", "mixed"]))
+    opening, closing = [], []
+    for level in range(depth):
+        table = kinds == "table" or (kinds == "mixed" and level % 2 == 1)
+        opening.append("{k = " if table else "[")
+        closing.append("}" if table else "]")
+    leaf = draw(st.sampled_from(["", "1", '"x"']))
+    if leaf == "" and opening and opening[-1] == "{k = ":
+        leaf = "1"
+    return "".join(opening) + leaf + "".join(reversed(closing))
+
+
+@fuzz_settings(0.3)
+@given(value=nested(), key=st.sampled_from(sorted(SCHEMA)))
+def test_nesting_at_any_depth_loads_fails_clearly_or_is_set_aside(value, key):
+    section, name = key.split(".", 1)
+    with tempfile.TemporaryDirectory(prefix="callcue-config-nest-") as directory:
+        path = Path(directory) / "config.toml"
+        path.write_text(f"[{section}]\n{name} = {value}\n", encoding="utf-8")
+        path.chmod(0o600)
+        try:
+            load_config(machine_file=None, user_file=path, environ={}, cli={})
+        except ConfigError as error:
+            _check_error(error, str(path), [])
+        try:
+            _, problems = load_config_or_defaults(machine_file=None, user_file=path, environ={}, cli={})
+        except ConfigError as error:  # readable, one wrong value: a setting to fix, named
+            assert error.key == key and path.exists(), str(error)
+            return
+        if problems:  # damaged: moved aside, and the panel starts without it
+            assert not path.exists() and len(list(Path(directory).glob("config.toml.damaged-*"))) == 1

@@ -212,6 +212,23 @@ def test_show_customer_opens_a_tab_like_a_call(qtbot, host_window, embed):
     assert handle.show_customer("  ").result == "rejected"
 
 
+def test_call_events_and_ids_follow_the_bridges_text_rules(qtbot, host_window, embed):
+    """docs/bridge.md "Text and ids", "Numbers": the SDK applies the rules every call source applies."""
+    handle = embed(host_window)
+    arabic = CALM[1].translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    assert handle.call_event("u1", "ringing", ani=arabic).popped
+    payload = wait_pop(qtbot, handle, "u1")
+    assert (payload["state"], payload["customer_id"]) == ("live", CALM[0])  # the same customer as ASCII digits
+    hidden = handle.call_event("u\u202e2", "ringing", ani=CALM[1])
+    assert (hidden.result, hidden.reason) == ("rejected", "invalid_event") and "U+202E" in hidden.detail
+    superscript = handle.call_event("u3", "ringing", ani=CALM[1][:-1] + "\u00b2")
+    assert superscript.result == "rejected" and "ani" in superscript.detail
+    assert CALM[1][:-1] not in superscript.detail
+    shown = handle.show_customer(CALM[0] + "\u200b")
+    assert (shown.result, shown.call_id) == ("rejected", None) and "U+200B" in shown.detail
+    assert [c["call_id"] for c in handle.calls()] == ["u1"]
+
+
 # ------------------------------------------------------------------ outcomes and events
 
 
