@@ -46,6 +46,8 @@ _NUMBER_FIELDS: Final = frozenset(("ani", "dnis"))
 _NUMBER_SEPARATORS = re.compile(r"[ ().\-/]")  # after NFKC: no-break and ideographic spaces are spaces too
 _PHONE_NUMBER = re.compile(rf"\+?[0-9]{{1,{MAX_NUMBER_DIGITS}}}")
 _ASCII_DIGITS = re.compile(r"[0-9]")
+# A host may pass the caller as its softphone shows it: <sip:+8613800138000@pbx;user=phone> or tel:+86-138….
+_URI_USER = re.compile(r"<?(?:sips?|tel):([^@;>]*)[^>]*>?", re.IGNORECASE)
 _PRINTABLE_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
 
 # Epoch seconds accepted for `at`: 2000-01-01 .. 2100-01-01 (anything else is a unit mix-up, e.g. ms).
@@ -210,13 +212,16 @@ def canonical_number(text: str) -> str | None:
     """A caller's (or dialled) number as '+' and ASCII digits: '+86 138-0013-8000', '(010) 8888 6666',
     '١٣٨٠٠١٣٨٠٠٠', '１３８ ００１３ ８０００' all become digits. None when `text` holds no digit at all (a
     withheld caller: '', 'anonymous', '<unknown>'). Raises ValueError, with a reason that never repeats
-    the text, when it holds digits but is no phone number ('ext 12', 'sip:…@10.0.0.1', '138²…', digits
+    the text, when it holds digits but is no phone number ('ext 12', 'sip:alice@10.0.0.1', '138²…', digits
     mixed with letters or invisible characters)."""
     try:
         folded = fold_digits(text).strip()
     except NotDecimalDigit as exc:
         raise ValueError(f"must be written with ordinary digits ({exc}: superscript, subscript, circled and "
                          "similar digits are refused)") from None
+    uri = _URI_USER.fullmatch(folded)
+    if uri:
+        folded = uri.group(1)
     if not _ASCII_DIGITS.search(folded):
         return None
     compact = _NUMBER_SEPARATORS.sub("", folded)

@@ -173,6 +173,9 @@ DIGITS = "13912345678"
         ("+86\u00a0139\u30001234 5678", "+86" + DIGITS),  # no-break and ideographic spaces
         ("+86 139-1234.5678 / ", "+86" + DIGITS),
         ("anonymous", "anonymous"),  # no digit: names no number, kept as before
+        ("<sip:+86139-1234-5678@pbx.example;user=phone>", "+86" + DIGITS),  # a softphone's caller URI
+        ("SIP:13912345678@10.0.0.1", DIGITS),
+        ("tel:+86-139-1234-5678", "+86" + DIGITS),
     ],
 )
 def test_caller_numbers_in_any_script_are_kept_as_ascii_digits(ani: str, expected: str) -> None:
@@ -195,7 +198,7 @@ def test_caller_numbers_in_any_script_are_kept_as_ascii_digits(ani: str, expecte
         ("\u202e13912345678", "U+202E"),  # right-to-left override
         ("139 1234 5678\u2066", "U+2066"),  # left-to-right isolate
         ("139 1234 5678 ext 12", "phone number"),  # digits with letters
-        ("sip:13912345678@10.0.0.1", "phone number"),
+        ("sip:alice7@10.0.0.1", "phone number"),  # a URI whose user part is no number
         ("+" + "1" * 33, "phone number"),
     ],
 )
