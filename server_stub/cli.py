@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 partial (some input rows rejected), 2 cannot proceed (messag
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -140,6 +141,19 @@ def _print_problems(report, limit: int, lang: str) -> None:
               file=sys.stderr)
 
 
+@contextlib.contextmanager
+def _session(args):
+    """A session on the configured (migrated) database; the engine is disposed afterwards."""
+    from sqlalchemy.orm import Session
+
+    engine = _engine(args)
+    try:
+        with Session(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
 def _operator() -> str:
     """Who runs the command, for the role-change log."""
     import getpass
@@ -151,12 +165,9 @@ def _operator() -> str:
 
 
 def cmd_token_create(args) -> int:
-    from sqlalchemy.orm import Session
-
     from server_stub.services.auth import agent_role, create_token
 
-    engine = _engine(args)
-    with Session(engine) as session:
+    with _session(args) as session:
         try:
             token = create_token(session, args.agent, args.role, args.name, created_by=_operator())
         except ValueError as exc:
@@ -170,11 +181,9 @@ def cmd_token_create(args) -> int:
 def cmd_agent_role(args) -> int:
     """Change an agent's role: every token of theirs follows (within --token-cache-seconds on running
     servers); the change is logged in the database (`audit roles`)."""
-    from sqlalchemy.orm import Session
-
     from server_stub.services.auth import RoleError, set_role
 
-    with Session(_engine(args)) as session:
+    with _session(args) as session:
         try:
             old, new = set_role(session, args.agent, args.role, changed_by=_operator(), reason=args.reason)
         except RoleError as exc:
@@ -189,11 +198,10 @@ def cmd_agent_role(args) -> int:
 
 def cmd_agent_list(args) -> int:
     from sqlalchemy import func, select
-    from sqlalchemy.orm import Session
 
     from server_stub.db.models import Agent, ApiToken
 
-    with Session(_engine(args)) as session:
+    with _session(args) as session:
         active = dict(session.execute(
             select(ApiToken.agent_id, func.count()).where(ApiToken.revoked_at.is_(None)).group_by(ApiToken.agent_id)
         ).all())
@@ -225,14 +233,12 @@ def cmd_audit_access(args) -> int:
     """Who read which customer, when, through which route (newest first)."""
     import json
 
-    from sqlalchemy.orm import Session
-
     from server_stub.services.audit import query_access
 
     if args.limit < 1:
         raise CliError("--limit must be at least 1")
     since, until = _parse_when(args.since, "--since"), _parse_when(args.until, "--until")
-    with Session(_engine(args)) as session:
+    with _session(args) as session:
         rows = query_access(session, agent_id=args.agent, customer_id=args.customer, route=args.route, since=since,
                             until=until, limit=args.limit)
     for row in rows:
@@ -250,11 +256,9 @@ def cmd_audit_access(args) -> int:
 def cmd_audit_roles(args) -> int:
     import json
 
-    from sqlalchemy.orm import Session
-
     from server_stub.services.audit import role_changes
 
-    with Session(_engine(args)) as session:
+    with _session(args) as session:
         for change in role_changes(session, args.agent):
             entry = {"at": change.changed_at.isoformat(timespec="seconds"), "agent_id": change.agent_id,
                      "old_role": change.old_role, "new_role": change.new_role, "by": change.changed_by,
@@ -268,23 +272,19 @@ def cmd_audit_roles(args) -> int:
 
 
 def cmd_audit_prune(args) -> int:
-    from sqlalchemy.orm import Session
-
     from server_stub.services.audit import prune_access
 
     before = _parse_when(args.before, "--before")
-    with Session(_engine(args)) as session:
+    with _session(args) as session:
         deleted = prune_access(session, before)
     print(f"deleted {deleted:,} access audit row(s) from before {before.isoformat()}")
     return 0
 
 
 def cmd_token_revoke(args) -> int:
-    from sqlalchemy.orm import Session
-
     from server_stub.services.auth import revoke_tokens
 
-    with Session(_engine(args)) as session:
+    with _session(args) as session:
         count = revoke_tokens(session, args.agent)
     print(f"revoked {count} token(s) of {args.agent}")
     return 0
