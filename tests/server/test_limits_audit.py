@@ -15,6 +15,7 @@ from server_stub.api.app import create_app
 from server_stub.cli import CliError, _rate_limits, build_parser, main
 from server_stub.db.models import CustomerAccess, Decision
 from server_stub.logging_setup import JsonFormatter
+from server_stub.services.auth import create_token
 from server_stub.services.limits import ENV, Limit, RateLimiter, RateLimits
 from tests.server.factories import add_customer, add_number
 
@@ -158,8 +159,10 @@ def test_a_token_over_its_limit_gets_429_in_both_languages_and_reads_nothing(api
     assert "at most 6 a minute (bursts of 3)" in error["message"] and "Try again in" in error["message"]
     assert "每分钟最多 6 次" in error["message_zh"] and "秒后重试" in error["message_zh"]
     assert (count(api, Decision), count(api, CustomerAccess)) == (decisions, reads)  # nothing read or written
-    # Another token has its own bucket; the catalogue and outcomes are not limited.
+    # Every token has its own bucket (another of this agent's too); the catalogue and outcomes are not limited.
     assert limited.get("/v1/pop", params={"customer_id": "C1"}, headers=api.headers(api.lead_token)).status_code == 200
+    second = create_token(api.session, "agent-007")
+    assert limited.get("/v1/pop", params={"customer_id": "C1"}, headers=api.headers(second)).status_code == 200
     assert limited.get("/v1/offers", headers=headers).status_code == 200
     # Search: its own, smaller bucket.
     assert [limited.get("/v1/customers", params={"q": "王"}, headers=headers).status_code
