@@ -140,7 +140,11 @@ def pop(
                413: {"model": ErrorResponse, "description": "Body too large."}},
 )
 def post_outcomes(request: Request, principal: PrincipalDep, batch: OutcomeBatch):
-    """Store outcomes idempotently: each item is accepted, a duplicate, or rejected with a reason."""
+    """Store outcomes idempotently: each item is accepted, a duplicate, or rejected with a reason (and
+    reason_zh). An item answers a pop shown to the agent it is recorded for (its agent_id, else the signed-in
+    agent; only leads record for others); recorded_at lies within 30 days before and 10 minutes after the
+    server's clock, callback_at within 30 days before and a year after. outcome_id is the agent's own key:
+    another agent's id is answered as a fresh id would be."""
     context = request.app.state.context
     with open_session(request) as session:
         results = ingest(

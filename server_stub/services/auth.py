@@ -69,7 +69,8 @@ def create_token(session: Session, agent_id: str, role: str | None = None, displ
         raise RoleError(
             f"{agent_id} is {_article(agent.role)} {agent.role}, and a token always has its agent's role; "
             f"to make {agent_id} {_article(role)} {role} (for every token they hold), run: "
-            f"callcue-server agent role {agent_id} {role}")
+            f"callcue-server agent role {agent_id} {role} / {agent_id} 的角色是 {agent.role}，令牌总是沿用坐席的角色；"
+            f"要改为 {role}（其所有令牌随之生效），请运行：callcue-server agent role {agent_id} {role}")
     token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
     session.add(ApiToken(token_id=token_id, agent_id=agent_id, secret_sha256=_digest(secret), created_at=now))
     session.commit()
@@ -96,7 +97,8 @@ def set_role(session: Session, agent_id: str, role: str, *, changed_by: str | No
     agent = session.get(Agent, agent_id)
     if agent is None:
         raise RoleError(f"there is no agent {agent_id!r}; create one with: "
-                        f"callcue-server token create --agent {agent_id} --role {role}")
+                        f"callcue-server token create --agent {agent_id} --role {role} / 没有坐席 {agent_id!r}；"
+                        f"请用以下命令创建：callcue-server token create --agent {agent_id} --role {role}")
     old = agent.role
     if old != role:
         agent.role = role

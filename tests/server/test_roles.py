@@ -66,6 +66,7 @@ def test_a_role_change_is_an_explicit_logged_command_for_every_token(api, capsys
     newer = create_token(api.session, "agent-007")
     code, out, err = cli(api, capsys, "token", "create", "--agent", "agent-007", "--role", "lead")
     assert code == 2 and "callcue-server agent role agent-007 lead" in err and out == ""
+    assert "令牌总是沿用坐席的角色" in err
     code, out, err = cli(api, capsys, "agent", "role", "agent-007", "lead", "--reason", "team lead from Monday")
     assert code == 0 and "agent-007: agent -> lead" in out
     assert role_of(api, older) == role_of(api, newer) == "lead"  # the agent's role: every token follows
