@@ -411,10 +411,14 @@ class RunningServer:
 def running_server(database: Database, workers: int, log_dir: Path) -> Iterator[RunningServer]:
     """`callcue-server serve` on 127.0.0.1 with `workers` processes, stopped on exit."""
     from server_stub.live import live_server
+    from server_stub.services.limits import Limit, RateLimits
 
     log_dir.mkdir(parents=True, exist_ok=True)
     output = log_dir / "server.out"  # live_server sends the server's stdout and stderr there
-    with live_server(database.url, log_dir, workers=workers, startup_timeout=60) as live:
+    # The per-token limits stay on, so their cost is measured, but far above any benchmark's rate.
+    never = Limit(10**9, 10**9)
+    with live_server(database.url, log_dir, workers=workers, startup_timeout=60,
+                     rate_limits=RateLimits(pop=never, search=never)) as live:
         port = int(live.base_url.rsplit(":", 1)[1])
         roots = {"server": live.process.pid}
         if database.postmaster_pid:

@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 partial (some input rows rejected), 2 cannot proceed (messag
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -140,28 +141,150 @@ def _print_problems(report, limit: int, lang: str) -> None:
               file=sys.stderr)
 
 
-def cmd_token_create(args) -> int:
+@contextlib.contextmanager
+def _session(args):
+    """A session on the configured (migrated) database; the engine is disposed afterwards."""
     from sqlalchemy.orm import Session
 
-    from server_stub.services.auth import create_token
-
     engine = _engine(args)
-    with Session(engine) as session:
+    try:
+        with Session(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def _operator() -> str:
+    """Who runs the command, for the role-change log."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
+
+
+def cmd_token_create(args) -> int:
+    from server_stub.services.auth import agent_role, create_token
+
+    with _session(args) as session:
         try:
-            token = create_token(session, args.agent, args.role, args.name)
+            token = create_token(session, args.agent, args.role, args.name, created_by=_operator())
         except ValueError as exc:
             raise CliError(str(exc)) from None
+        role = agent_role(session, args.agent)
     print(token)
-    print(f"token for {args.agent} ({args.role}); it is shown only once — store it now.", file=sys.stderr)
+    print(f"token for {args.agent} ({role}); it is shown only once — store it now.", file=sys.stderr)
+    return 0
+
+
+def cmd_agent_role(args) -> int:
+    """Change an agent's role: every token of theirs follows (within --token-cache-seconds on running
+    servers); the change is logged in the database (`audit roles`)."""
+    from server_stub.services.auth import RoleError, set_role
+
+    with _session(args) as session:
+        try:
+            old, new = set_role(session, args.agent, args.role, changed_by=_operator(), reason=args.reason)
+        except RoleError as exc:
+            raise CliError(str(exc)) from None
+    if old == new:
+        print(f"{args.agent} is already {new}: nothing changed / {args.agent} 已是 {new}，未做更改")
+    else:
+        print(f"{args.agent}: {old} -> {new} (logged; every token of {args.agent} has the new role within the "
+              f"servers' token cache time) / {args.agent}：{old} -> {new}（已记录；该坐席的所有令牌随之生效）")
+    return 0
+
+
+def cmd_agent_list(args) -> int:
+    from sqlalchemy import func, select
+
+    from server_stub.db.models import Agent, ApiToken
+
+    with _session(args) as session:
+        active = dict(session.execute(
+            select(ApiToken.agent_id, func.count()).where(ApiToken.revoked_at.is_(None)).group_by(ApiToken.agent_id)
+        ).all())
+        agents = session.scalars(select(Agent).order_by(Agent.agent_id)).all()
+        for agent in agents:
+            print(f"{agent.agent_id}\t{agent.role}\t{active.get(agent.agent_id, 0)} active token(s)")
+    return 0
+
+
+def _parse_when(text: str | None, option: str):
+    """A date (YYYY-MM-DD, midnight UTC) or an ISO time with a zone, for the audit's --since / --until."""
+    import datetime as dt
+
+    if text is None:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"{option} {text!r}: give a date (2026-12-01) or a time with a zone "
+                       "(2026-12-01T09:00+08:00)") from None
+    if value.tzinfo is None:
+        if len(text) > 10:
+            raise CliError(f"{option} {text!r}: a time needs a zone (e.g. +08:00 or Z)")
+        value = value.replace(tzinfo=dt.UTC)
+    return value
+
+
+def cmd_audit_access(args) -> int:
+    """Who read which customer, when, through which route (newest first)."""
+    import json
+
+    from server_stub.services.audit import query_access
+
+    if args.limit < 1:
+        raise CliError("--limit must be at least 1")
+    since, until = _parse_when(args.since, "--since"), _parse_when(args.until, "--until")
+    with _session(args) as session:
+        rows = query_access(session, agent_id=args.agent, customer_id=args.customer, route=args.route, since=since,
+                            until=until, limit=args.limit)
+    for row in rows:
+        if args.json:
+            print(json.dumps(row.as_dict(), ensure_ascii=False))
+        else:
+            print(f"{row.at.isoformat(timespec='seconds')}\t{row.agent_id}\t{row.route}\t{row.customer_id}\t"
+                  f"{row.decision_id or '-'}\ttoken {row.token_id or '-'}")
+    if not args.json:
+        print(f"{len(rows)} row(s)" + (f" (--limit {args.limit}: there may be more)" if len(rows) == args.limit else ""),
+              file=sys.stderr)
+    return 0
+
+
+def cmd_audit_roles(args) -> int:
+    import json
+
+    from server_stub.services.audit import role_changes
+
+    with _session(args) as session:
+        for change in role_changes(session, args.agent):
+            entry = {"at": change.changed_at.isoformat(timespec="seconds"), "agent_id": change.agent_id,
+                     "old_role": change.old_role, "new_role": change.new_role, "by": change.changed_by,
+                     "reason": change.reason}
+            if args.json:
+                print(json.dumps(entry, ensure_ascii=False))
+            else:
+                print(f"{entry['at']}\t{change.agent_id}\t{change.old_role or '(new)'} -> {change.new_role}\t"
+                      f"by {change.changed_by or '?'}" + (f"\t{change.reason}" if change.reason else ""))
+    return 0
+
+
+def cmd_audit_prune(args) -> int:
+    from server_stub.services.audit import prune_access
+
+    before = _parse_when(args.before, "--before")
+    with _session(args) as session:
+        deleted = prune_access(session, before)
+    print(f"deleted {deleted:,} access audit row(s) from before {before.isoformat()}")
     return 0
 
 
 def cmd_token_revoke(args) -> int:
-    from sqlalchemy.orm import Session
-
     from server_stub.services.auth import revoke_tokens
 
-    with Session(_engine(args)) as session:
+    with _session(args) as session:
         count = revoke_tokens(session, args.agent)
     print(f"revoked {count} token(s) of {args.agent}")
     return 0
@@ -329,11 +452,37 @@ def _configure_logging(args, *, shared: bool = False) -> Path | None:
     return configure_logging(Path(args.log_dir) if args.log_dir else log_dir(), args.log_level, shared=shared)
 
 
+def _rate_limits(args):
+    """The limits of `serve`: built-in defaults, then $CALLCUE_SERVER_{POP,SEARCH}_{PER_MINUTE,BURST}, then
+    the options."""
+    from server_stub.services.limits import Limit, RateLimits
+
+    try:
+        limits = RateLimits.from_environment()
+        return RateLimits(**{
+            route: Limit(
+                default.per_minute if getattr(args, f"{route}_per_minute") is None
+                else getattr(args, f"{route}_per_minute"),
+                default.burst if getattr(args, f"{route}_burst") is None else getattr(args, f"{route}_burst"))
+            for route, default in (("pop", limits.pop), ("search", limits.search))
+        })
+    except ValueError as exc:
+        raise CliError(f"rate limits: {exc}") from None
+
+
+def _describe_limits(limits) -> str:
+    def one(limit) -> str:
+        return f"{limit.per_minute:g}/min, bursts of {limit.burst}" if limit.enabled else "off"
+
+    return f"per-token limits (each server process): pop {one(limits.pop)}; search {one(limits.search)}"
+
+
 def cmd_serve(args) -> int:
     from server_stub.api.app import RULES_ENV, create_app
     from server_stub.domain.rules import RulesError
     from server_stub.logging_setup import LogRotator
 
+    limits = _rate_limits(args)
     url = _database_url(args)
     _engine(args).dispose()  # fail fast, once, with a plain message, before any worker starts
     rules_path, rules = _rules_file(args.rules)  # likewise: a bad rules file stops here
@@ -347,12 +496,14 @@ def cmd_serve(args) -> int:
     print(f"CallCue analytics server {__version__} on {scheme}://{args.host}:{args.port} (API under /v1)",
           file=sys.stderr)
     print(f"rules: {rules_path} (version {rules.version})", file=sys.stderr)
+    print(_describe_limits(limits), file=sys.stderr)
     if args.workers > 1:
         # Workers are separate processes: each builds its app from the environment.
         os.environ[DATABASE_URL_ENV] = url
         os.environ[RULES_ENV] = str(rules_path.resolve())
         os.environ[TOKEN_CACHE_ENV] = str(args.token_cache_seconds)
         os.environ[LOG_LEVEL_ENV] = args.log_level
+        os.environ.update(limits.environment())
         if log_path is not None:
             os.environ[LOG_DIR_ENV] = str(log_path.parent)
         rotator = LogRotator(log_path).start() if log_path is not None else None
@@ -363,7 +514,8 @@ def cmd_serve(args) -> int:
                 rotator.stop()
         return 0
     try:
-        app = create_app(url, rules_path=rules_path, token_ttl_seconds=args.token_cache_seconds, long_running=True)
+        app = create_app(url, rules_path=rules_path, token_ttl_seconds=args.token_cache_seconds, rate_limits=limits,
+                         long_running=True)
     except RulesError as exc:
         raise CliError(str(exc)) from None
     _serve(app, args)
@@ -461,6 +613,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (chain); needs --tls-key")
     serve.add_argument("--tls-key", help="the certificate's PEM private key")
     serve.add_argument("--rules", metavar="FILE", help=RULES_HELP)
+    limits = serve.add_argument_group(
+        "per-token rate limits", "GET /v1/pop and GET /v1/customers per token, in each server process (429 with "
+        "Retry-After beyond them); 0 per minute turns a limit off. Defaults: pop 60/min in bursts of 60, search "
+        "10/min in bursts of 30, or $CALLCUE_SERVER_POP_PER_MINUTE, …_POP_BURST, …_SEARCH_PER_MINUTE, "
+        "…_SEARCH_BURST")
+    for route in ("pop", "search"):
+        limits.add_argument(f"--{route}-per-minute", type=float, metavar="N", help=f"{route} requests a minute")
+        limits.add_argument(f"--{route}-burst", type=int, metavar="N", help=f"{route} requests at once")
     serve.set_defaults(func=cmd_serve)
 
     db = sub.add_parser("db", help="database migrations").add_subparsers(dest="db_command", required=True)
@@ -502,12 +662,44 @@ def build_parser() -> argparse.ArgumentParser:
     token = sub.add_parser("token", help="agent tokens").add_subparsers(dest="token_command", required=True)
     create = token.add_parser("create", parents=[db_parent], help="issue a token (printed once)")
     create.add_argument("--agent", required=True)
-    create.add_argument("--role", default="agent", choices=["agent", "lead"])
+    create.add_argument("--role", choices=["agent", "lead"],
+                        help="a new agent's role (default agent); for an existing agent only their role "
+                             "(tokens have the agent's role: `agent role` changes it)")
     create.add_argument("--name", help="display name")
     create.set_defaults(func=cmd_token_create)
     revoke = token.add_parser("revoke", parents=[db_parent], help="revoke all tokens of an agent")
     revoke.add_argument("--agent", required=True)
     revoke.set_defaults(func=cmd_token_revoke)
+
+    agent = sub.add_parser("agent", help="agents and their roles").add_subparsers(dest="agent_command", required=True)
+    role = agent.add_parser("role", parents=[db_parent],
+                            help="change an agent's role (every token of theirs; logged, see `audit roles`)")
+    role.add_argument("agent", help="agent id")
+    role.add_argument("role", choices=["agent", "lead"])
+    role.add_argument("--reason", help="why, kept in the log (at most 200 characters)")
+    role.set_defaults(func=cmd_agent_role)
+    agent.add_parser("list", parents=[db_parent], help="agents, roles and active tokens").set_defaults(
+        func=cmd_agent_list)
+
+    audit = sub.add_parser("audit", help="who read which customer; role changes").add_subparsers(
+        dest="audit_command", required=True)
+    access = audit.add_parser("access", parents=[db_parent],
+                              help="which agent read which customer, when, through which route (newest first)")
+    access.add_argument("--agent", help="one agent id")
+    access.add_argument("--customer", help="one customer id")
+    access.add_argument("--route", choices=["pop", "pop_ambiguous", "search"])
+    access.add_argument("--since", help="from this date (UTC) or time with a zone, inclusive")
+    access.add_argument("--until", help="to this date (UTC) or time with a zone, exclusive")
+    access.add_argument("--limit", type=int, default=100, help="at most this many rows (default 100)")
+    access.add_argument("--json", action="store_true", help="one JSON object a line")
+    access.set_defaults(func=cmd_audit_access)
+    roles = audit.add_parser("roles", parents=[db_parent], help="every role an agent was given, oldest first")
+    roles.add_argument("--agent", help="one agent id")
+    roles.add_argument("--json", action="store_true", help="one JSON object a line")
+    roles.set_defaults(func=cmd_audit_roles)
+    prune = audit.add_parser("prune", parents=[db_parent], help="delete access audit rows older than a date")
+    prune.add_argument("--before", required=True, help="a date (UTC) or time with a zone")
+    prune.set_defaults(func=cmd_audit_prune)
 
     rules = sub.add_parser("rules", help="decision rules").add_subparsers(dest="rules_command", required=True)
     check = rules.add_parser(

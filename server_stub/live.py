@@ -14,8 +14,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import requests
+
+if TYPE_CHECKING:
+    from server_stub.services.limits import RateLimits
 
 
 def free_port() -> int:
@@ -54,14 +58,24 @@ def live_server(
     extra_env: dict[str, str] | None = None,
     log_level: str = "INFO",
     die_with_parent: bool = False,
+    rate_limits: RateLimits | None = None,
 ) -> Iterator[LiveServer]:
     """`die_with_parent` (Linux): the server also gets SIGTERM if the calling thread's process dies without
     cleaning up (SIGKILL, a Qt abort), for long benchmarks that must never leave a server behind. Only from
-    a thread that outlives the server: the signal follows the thread that started it."""
+    a thread that outlives the server: the signal follows the thread that started it.
+
+    `rate_limits`: the per-token limits of pop and search; None turns them off (tests and benchmarks load the
+    server far beyond what a person does; `callcue-server serve` itself has limits on by default)."""
+    from server_stub.services.limits import RateLimits
+
+    limits = rate_limits or RateLimits.off()
     port = free_port()
     command = [sys.executable, "-m", "server_stub.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                "--database-url", database_url, "--workers", str(workers), "--log-dir", str(log_dir),
                "--token-cache-seconds", str(token_cache_seconds), "--log-level", log_level]
+    for route in ("pop", "search"):
+        limit = limits.get(route)
+        command += [f"--{route}-per-minute", f"{limit.per_minute:g}", f"--{route}-burst", str(max(1, limit.burst))]
     env = {**os.environ, **(extra_env or {})}
     log_dir.mkdir(parents=True, exist_ok=True)
     # Output goes to a file, not a pipe nobody reads: a chatty server must never block on a full pipe.

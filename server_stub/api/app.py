@@ -25,6 +25,7 @@ from server_stub.domain.rules import Rules, load_rules
 from server_stub.paths import RULES_ENV, configured_rules_path, default_rules_path, resources_dir  # noqa: F401 - re-exported
 from server_stub.services.auth import TokenCache
 from server_stub.services.catalog import CatalogCache
+from server_stub.services.limits import RateLimiter, RateLimits
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 # An operator's rules file (`serve --rules FILE` sets it for worker processes too).
@@ -39,6 +40,8 @@ class ServerContext:
     # SQLite has one writer: queueing writes in-process avoids its busy handler's sleeps (tens of ms).
     write_lock: contextlib.AbstractContextManager = field(default_factory=contextlib.nullcontext)
     rules_path: Path | None = None  # where `rules` came from
+    # Per-token limits on the routes that read customers (in this process; services/limits.py).
+    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(RateLimits()))
 
 
 def create_app(
@@ -49,10 +52,12 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     catalog_ttl_seconds: float = 5.0,
     token_ttl_seconds: float = 10.0,
+    rate_limits: RateLimits | None = None,
     long_running: bool = False,
 ) -> FastAPI:
     """Build the app. Raises NotMigratedError / DatabaseUrlError / RulesError with a plain message.
 
+    `rate_limits`: per-token limits of pop and search (default: RateLimits(), the production defaults).
     `long_running`: a served process (not a test client) settles its memory, see `_lifespan`.
     `rules_path`: default $CALLCUE_SERVER_RULES, else the shipped rules file."""
     if engine is None:
@@ -83,6 +88,7 @@ def create_app(
         catalog=CatalogCache(catalog_ttl_seconds),
         tokens=TokenCache(token_ttl_seconds),
         write_lock=threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext(),
+        limiter=RateLimiter(rate_limits or RateLimits()),
     )
     install_error_handlers(app)
     app.include_router(router)

@@ -14,13 +14,18 @@ log = logging.getLogger("callcue.server.errors")
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None, *,
+                 message_zh: str | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.headers = status, code, message, headers
+        self.message_zh = message_zh
 
 
-def error_response(status: int, code: str, message: str, details=None, headers=None) -> JSONResponse:
+def error_response(status: int, code: str, message: str, details=None, headers=None, *,
+                   message_zh: str | None = None) -> JSONResponse:
     body = {"error": {"code": code, "message": message}}
+    if message_zh is not None:
+        body["error"]["message_zh"] = message_zh
     if details is not None:
         body["error"]["details"] = details
     return JSONResponse(body, status_code=status, headers=headers)
@@ -35,7 +40,7 @@ _HTTP_CODES = {
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError):
-        return error_response(exc.status, exc.code, exc.message, headers=exc.headers)
+        return error_response(exc.status, exc.code, exc.message, headers=exc.headers, message_zh=exc.message_zh)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError):

@@ -25,12 +25,29 @@ from server_stub.api.schemas import (
     PopDocument,
 )
 from server_stub.db.models import Customer, CustomerNumber
+from server_stub.services.audit import record_access
+from server_stub.services.auth import Principal
+from server_stub.services.limits import limit_messages, retry_after_seconds
 from server_stub.services.outcomes import ingest
 from server_stub.services.pop import AmbiguousCaller, CustomerNotFound, build_pop, normalize_msisdn
 
 router = APIRouter(prefix="/v1")
 _AUTH_ERRORS = {401: {"model": ErrorResponse, "description": "Missing or wrong token."},
                 422: {"model": ErrorResponse, "description": "Invalid parameters."}}
+_RATE_LIMITED = {429: {"model": ErrorResponse,
+                       "description": "This token made too many requests of this kind: wait Retry-After seconds "
+                                      "(code rate_limited, message in English and message_zh in Chinese)."}}
+
+
+def check_rate(request: Request, principal: Principal, route: str) -> None:
+    """Take one request of `route` from the token's bucket, or answer 429 (services/limits.py)."""
+    limiter = request.app.state.context.limiter
+    wait = limiter.take(route, principal.token_id or principal.agent_id, principal.agent_id)
+    if wait is None:
+        return
+    seconds = retry_after_seconds(wait)
+    en, zh = limit_messages(route, limiter.limits.get(route), seconds)
+    raise ApiError(429, "rate_limited", en, {"Retry-After": str(seconds)}, message_zh=zh)
 
 
 def reject_nul(**params: str | None) -> None:
@@ -68,7 +85,7 @@ def me(principal: PrincipalDep):
     "/pop",
     response_model=PopDocument,
     tags=["pop"],
-    responses={**_AUTH_ERRORS, 404: {"model": ErrorResponse, "description": "Unknown caller."},
+    responses={**_AUTH_ERRORS, **_RATE_LIMITED, 404: {"model": ErrorResponse, "description": "Unknown caller."},
                400: {"model": ErrorResponse, "description": "Neither ani nor customer_id given."},
                409: {"model": AmbiguousCallerResponse,
                      "description": "The number belongs to several customers: ask which one is calling, then pop "
@@ -86,12 +103,14 @@ def pop(
         raise ApiError(400, "missing_caller", "Give ani (the caller's number) or customer_id.")
     if ani and not customer_id and len(normalize_msisdn(ani)) < 5:
         raise ApiError(400, "invalid_ani", "ani must contain a phone number (at least 5 digits).")
+    check_rate(request, principal, "pop")  # unknown numbers count too: probing numbers is reading customers
     context = request.app.state.context
     try:
         with context.pop_sessionmaker() as session:
             document = build_pop(
                 session, context.rules, context.catalog.get(session),
-                ani=ani, customer_id=customer_id, agent_id=principal.agent_id, write_lock=context.write_lock,
+                ani=ani, customer_id=customer_id, agent_id=principal.agent_id, token_id=principal.token_id,
+                write_lock=context.write_lock,
             )
     except CustomerNotFound:
         raise ApiError(
@@ -99,6 +118,9 @@ def pop(
             "No customer has this number or id: treat as a new caller, or search by name.",
         ) from None
     except AmbiguousCaller as shared:
+        with open_session(request) as session:
+            record_access(session, agent_id=principal.agent_id, token_id=principal.token_id, route="pop_ambiguous",
+                          customer_ids=[c["customer_id"] for c in shared.candidates], write_lock=context.write_lock)
         return error_response(
             409, "ambiguous_caller",
             f"This number belongs to {len(shared.candidates)} customers: ask the caller which one they are, "
@@ -118,7 +140,11 @@ def pop(
                413: {"model": ErrorResponse, "description": "Body too large."}},
 )
 def post_outcomes(request: Request, principal: PrincipalDep, batch: OutcomeBatch):
-    """Store outcomes idempotently: each item is accepted, a duplicate, or rejected with a reason."""
+    """Store outcomes idempotently: each item is accepted, a duplicate, or rejected with a reason (and
+    reason_zh). An item answers a pop shown to the agent it is recorded for (its agent_id, else the signed-in
+    agent; only leads record for others); recorded_at lies within 30 days before and 10 minutes after the
+    server's clock, callback_at within 30 days before and a year after. outcome_id is the agent's own key:
+    another agent's id is answered as a fresh id would be."""
     context = request.app.state.context
     with open_session(request) as session:
         results = ingest(
@@ -130,23 +156,31 @@ def post_outcomes(request: Request, principal: PrincipalDep, batch: OutcomeBatch
         counts[r.status] += 1
     return {
         "results": [
-            {"index": r.index, "outcome_id": r.outcome_id, "status": r.status, "reason": r.reason} for r in results
+            {"index": r.index, "outcome_id": r.outcome_id, "status": r.status, "reason": r.reason,
+             "reason_zh": r.reason_zh}
+            for r in results
         ],
         **counts,
     }
 
 
-@router.get("/customers", response_model=CustomerSearchResult, tags=["customers"], responses=_AUTH_ERRORS)
+@router.get("/customers", response_model=CustomerSearchResult, tags=["customers"],
+            responses={**_AUTH_ERRORS, **_RATE_LIMITED})
 def search_customers(
     request: Request,
-    _principal: PrincipalDep,
+    principal: PrincipalDep,
     q: Annotated[str, Query(min_length=1, max_length=64, description="Number, name or customer id.")],
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
 ):
     """Find a caller when the number is withheld or wrong: exact number or id first, then name prefix."""
     reject_nul(q=q)
+    check_rate(request, principal, "search")
     with open_session(request) as session:
-        return _search(session, q.strip(), limit)
+        found = _search(session, q.strip(), limit)
+        record_access(session, agent_id=principal.agent_id, token_id=principal.token_id, route="search",
+                      customer_ids=[item["customer_id"] for item in found["items"]],
+                      write_lock=request.app.state.context.write_lock)
+    return found
 
 
 def _search(session, term: str, limit: int) -> dict:

@@ -31,6 +31,8 @@ class Reason(Strict):
 class ErrorBody(Strict):
     code: str = Field(description="Stable machine-readable code, e.g. customer_not_found.")
     message: str = Field(description="Plain-language explanation (English).")
+    message_zh: str | None = Field(default=None, description="The same explanation in Chinese, where the server "
+                                                             "has one (e.g. rate_limited).")
     details: list[dict[str, Any]] | None = None
 
 
@@ -293,6 +295,7 @@ class OutcomeItemResult(Strict):
     outcome_id: str | None
     status: ItemStatus
     reason: str | None
+    reason_zh: str | None = Field(default=None, description="The reason in Chinese, where the server has one.")
 
 
 class OutcomeBatchResult(Strict):

@@ -320,6 +320,21 @@ class Agent(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 
+class AgentRoleChange(Base):
+    """Every change of an agent's role (migration 0003): `agent role` writes one, and so does the creation of an
+    agent (old_role NULL). A token never carries a role of its own: every token of an agent has the agent's."""
+
+    __tablename__ = "agent_role_changes"
+
+    change_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agent_id: Mapped[str] = mapped_column(String(64), index=True)
+    old_role: Mapped[str | None] = mapped_column(String(10))
+    new_role: Mapped[str] = mapped_column(String(10))
+    changed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    changed_by: Mapped[str | None] = mapped_column(String(100))  # the operator (OS user) who ran the command
+    reason: Mapped[str | None] = mapped_column(String(200))
+
+
 class ApiToken(Base):
     __tablename__ = "api_tokens"
 
@@ -341,6 +356,26 @@ class Decision(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     rules_version: Mapped[str] = mapped_column(String(40))
     offer_ids: Mapped[list] = mapped_column(JSON, default=list)  # presented and suppressed, ranked
+
+
+class CustomerAccess(Base):
+    """Who read which customer, when, through which route (migration 0003): one row per customer a response
+    showed. Written in the pop's own decision statement (PostgreSQL) or transaction (SQLite); read by an
+    administrator (`callcue-server audit access`), never logged."""
+
+    __tablename__ = "customer_access"
+
+    access_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                           autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    agent_id: Mapped[str] = mapped_column(String(64))
+    token_id: Mapped[str | None] = mapped_column(String(16))
+    route: Mapped[str] = mapped_column(String(20))  # pop, pop_ambiguous, search (services/audit.py ROUTES)
+    customer_id: Mapped[str] = mapped_column(String(64))
+    decision_id: Mapped[str | None] = mapped_column(String(36))  # the pop's decision
+
+    __table_args__ = (Index("ix_customer_access_agent_at", "agent_id", "at"),
+                      Index("ix_customer_access_customer_at", "customer_id", "at"))
 
 
 class Outcome(Base):
@@ -401,6 +436,7 @@ class OfferStat(Base):
 
 __all__ = [
     "Agent",
+    "AgentRoleChange",
     "ApiToken",
     "Base",
     "Bill",
@@ -411,6 +447,7 @@ __all__ = [
     "ContactCap",
     "ContactHistory",
     "Customer",
+    "CustomerAccess",
     "CustomerCap",
     "CustomerNumber",
     "CustomerScore",

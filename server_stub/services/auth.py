@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server_stub.db.models import Agent, ApiToken
+from server_stub.db.models import Agent, AgentRoleChange, ApiToken
 
 ROLES = ("agent", "lead")
 
@@ -26,6 +26,7 @@ ROLES = ("agent", "lead")
 class Principal:
     agent_id: str
     role: str
+    token_id: str | None = None  # the public half of the token: what rate limits and the access audit key on
 
     @property
     def is_lead(self) -> bool:
@@ -40,21 +41,71 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_token(session: Session, agent_id: str, role: str = "agent", display_name: str | None = None) -> str:
+class RoleError(ValueError):
+    """A role request that cannot be done as asked; the message says what to run instead."""
+
+
+def _check_role(role: str) -> None:
     if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+        raise RoleError(f"role must be one of {', '.join(ROLES)}")
+
+
+def create_token(session: Session, agent_id: str, role: str | None = None, display_name: str | None = None,
+                 *, created_by: str | None = None) -> str:
+    """Issue a token for `agent_id`. Roles belong to the agent, never to a token: a new agent gets `role`
+    (default agent, logged as the agent's first role); for an existing agent `role` may only confirm the role
+    they have (RoleError otherwise: a role change is `callcue-server agent role`). No other token changes."""
+    if role is not None:
+        _check_role(role)
     if not agent_id or len(agent_id) > 64:
         raise ValueError("agent id must be 1 to 64 characters")
     now = dt.datetime.now(dt.UTC)
     agent = session.get(Agent, agent_id)
     if agent is None:
-        session.add(Agent(agent_id=agent_id, role=role, display_name=display_name, created_at=now))
-    else:
-        agent.role = role
+        session.add(Agent(agent_id=agent_id, role=role or "agent", display_name=display_name, created_at=now))
+        session.add(AgentRoleChange(agent_id=agent_id, old_role=None, new_role=role or "agent", changed_at=now,
+                                    changed_by=created_by, reason="agent created with its first token"))
+    elif role is not None and role != agent.role:
+        raise RoleError(
+            f"{agent_id} is {_article(agent.role)} {agent.role}, and a token always has its agent's role; "
+            f"to make {agent_id} {_article(role)} {role} (for every token they hold), run: "
+            f"callcue-server agent role {agent_id} {role} / {agent_id} 的角色是 {agent.role}，令牌总是沿用坐席的角色；"
+            f"要改为 {role}（其所有令牌随之生效），请运行：callcue-server agent role {agent_id} {role}")
     token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
     session.add(ApiToken(token_id=token_id, agent_id=agent_id, secret_sha256=_digest(secret), created_at=now))
     session.commit()
     return f"cc_{token_id}_{secret}"
+
+
+def _article(role: str) -> str:
+    return "an" if role[:1] in "aeiou" else "a"
+
+
+def agent_role(session: Session, agent_id: str) -> str | None:
+    agent = session.get(Agent, agent_id)
+    return None if agent is None else agent.role
+
+
+def set_role(session: Session, agent_id: str, role: str, *, changed_by: str | None = None,
+             reason: str | None = None) -> tuple[str, str]:
+    """Change an agent's role (every token of theirs follows, within the servers' token cache time) and log
+    the change in agent_role_changes. Returns (old role, new role); the same role again changes and logs
+    nothing. RoleError for an unknown agent or role."""
+    _check_role(role)
+    if reason is not None and len(reason) > 200:
+        raise RoleError("the reason must be at most 200 characters")
+    agent = session.get(Agent, agent_id)
+    if agent is None:
+        raise RoleError(f"there is no agent {agent_id!r}; create one with: "
+                        f"callcue-server token create --agent {agent_id} --role {role} / 没有坐席 {agent_id!r}；"
+                        f"请用以下命令创建：callcue-server token create --agent {agent_id} --role {role}")
+    old = agent.role
+    if old != role:
+        agent.role = role
+        session.add(AgentRoleChange(agent_id=agent_id, old_role=old, new_role=role,
+                                    changed_at=dt.datetime.now(dt.UTC), changed_by=changed_by, reason=reason))
+        session.commit()
+    return old, role
 
 
 def revoke_tokens(session: Session, agent_id: str) -> int:
@@ -84,7 +135,7 @@ def verify_token(session: Session, token: str) -> Principal:
         raise InvalidToken("the token is wrong or was never issued; ask your team lead for a new one")
     if row.revoked_at is not None:
         raise InvalidToken("the token was revoked; ask your team lead for a new one")
-    return Principal(row.agent_id, row.role)
+    return Principal(row.agent_id, row.role, token_id)
 
 
 class TokenCache:

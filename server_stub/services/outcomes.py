@@ -3,6 +3,15 @@
 Each item is checked on its own (one bad item never fails the batch). Stored items update contact
 history, offer acceptance and DND in the same transaction, so the next pop reflects them and a retried
 batch changes nothing.
+
+Who may answer what: an outcome answers a decision (a pop) made for the agent the outcome is recorded for
+(the item's agent_id, else the signed-in agent; only a lead may record for someone else). A call handed to a
+colleague pops again on the colleague's panel, so each agent answers their own decision; a lead recording
+for an agent answers that agent's decision.
+
+An outcome_id is an idempotency key of the agent's: another agent's id already on the server is answered
+exactly as a fresh id would be (the item is stored under an id derived from the agent and the client's id),
+so a replay reveals nothing about someone else's outcome.
 """
 
 from __future__ import annotations
@@ -32,7 +41,11 @@ from server_stub.services.catalog import Catalog
 
 RESULTS = OUTCOME_RESULTS
 CHANNELS = OUTCOME_CHANNELS
-MAX_CLOCK_SKEW = dt.timedelta(minutes=10)
+MAX_CLOCK_SKEW = dt.timedelta(minutes=10)  # recorded_at may be this far ahead of the server's clock
+MAX_AGE = dt.timedelta(days=30)  # recorded_at and callback_at no further back than this
+MAX_CALLBACK_AHEAD = dt.timedelta(days=366)  # a callback at most a year ahead
+# Where another agent's outcome_id is stored (see the module's docstring): uuid5(this, "agent\0client id").
+_FOREIGN_ID_NAMESPACE = uuid.UUID("5b0c3f1e-8d4a-4c61-9f0e-7a2d6b9e3c14")
 
 Result = Literal["accepted", "declined", "considering", "callback", "not_offered", "do_not_disturb"]
 Channel = Literal["inbound_call", "outbound_call", "sms", "app_push", "email"]
@@ -95,6 +108,13 @@ class ItemResult:
     index: int
     status: ItemStatus
     reason: str | None = None
+    reason_zh: str | None = None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    en: str
+    zh: str | None = None
 
 
 def _describe(error: ValidationError) -> str:
@@ -153,9 +173,9 @@ def ingest(
     items_by_id: dict[str, OutcomeIn] = {}
     for index, item in parsed:
         key = str(item.outcome_id)
-        reason = _check(item, decisions, catalog, tiers, agent_id, is_lead, now)
-        if reason:
-            results[index] = ItemResult(key, index, "rejected", reason)
+        refusal = _check(item, decisions, catalog, tiers, agent_id, is_lead, now)
+        if refusal:
+            results[index] = ItemResult(key, index, "rejected", refusal.en, refusal.zh)
             continue
         fingerprint = item.fingerprint()
         if key in rows:  # the same outcome twice in one batch
@@ -198,24 +218,101 @@ def ingest(
             )
             # Type-converting bind values through the ORM table keeps UtcDateTime handling on both backends.
             stored = set(session.scalars(statement, list(rows.values())).all())
-            _apply_side_effects(session, [items_by_id[k] for k in rows if k in stored], rows, tiers, now)
-            others = [k for k in rows if k not in stored]
-            if others:
-                existing = dict(
-                    session.execute(
-                        select(Outcome.outcome_id, Outcome.fingerprint).where(Outcome.outcome_id.in_(others))
-                    ).all()
-                )
-                for key in others:
-                    same = existing.get(key) == rows[key]["fingerprint"]
-                    results[index_of[key]] = ItemResult(
-                        key, index_of[key], "duplicate" if same else "rejected",
-                        None if same else "outcome_id was already used for a different outcome",
-                    )
+            _apply_side_effects(session, [(items_by_id[k], rows[k]) for k in rows if k in stored], tiers, now)
+            others = {k: rows[k] for k in rows if k not in stored}
+            foreign: dict[str, dict[str, Any]] = {}
+            for key, verdict in _compare(session, others).items():
+                if verdict == "foreign":
+                    # Another agent's id: this agent's outcome goes under an id of its own, answered as a fresh
+                    # id would be (accepted, then duplicate or reused), whatever the other outcome holds.
+                    foreign[key] = {**rows[key], "outcome_id": foreign_outcome_id(rows[key]["agent_id"], key)}
+                else:
+                    results[index_of[key]] = _answer(key, index_of[key], verdict)
+            if foreign:
+                by_stored_id = {row["outcome_id"]: key for key, row in foreign.items()}
+                substituted = set(session.scalars(statement, list(foreign.values())).all())
+                _apply_side_effects(session, [(items_by_id[by_stored_id[s]], foreign[by_stored_id[s]])
+                                              for s in substituted], tiers, now)
+                stored |= {by_stored_id[s] for s in substituted}
+                repeated = {row["outcome_id"]: row for row in foreign.values() if row["outcome_id"] not in substituted}
+                for stored_id, verdict in _compare(session, repeated).items():
+                    key = by_stored_id[stored_id]
+                    # An id derived for this agent that some other agent holds is answered as a reused id.
+                    results[index_of[key]] = _answer(key, index_of[key], "reused" if verdict == "foreign" else verdict)
             for key in stored:
                 results[index_of[key]] = ItemResult(key, index_of[key], "accepted")
         session.commit()
     return [r for r in results if r is not None]
+
+
+def foreign_outcome_id(agent_id: str, outcome_id: str) -> str:
+    """Where `agent_id`'s outcome is stored when its client's id is another agent's."""
+    return str(uuid.uuid5(_FOREIGN_ID_NAMESPACE, f"{agent_id}\0{outcome_id}"))
+
+
+def _compare(session: Session, rows: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """For rows whose id is already stored: "duplicate" (same agent, same content), "reused" (same agent,
+    other content) or "foreign" (another agent's outcome)."""
+    if not rows:
+        return {}
+    existing = {
+        outcome_id: (fingerprint, agent)
+        for outcome_id, fingerprint, agent in session.execute(
+            select(Outcome.outcome_id, Outcome.fingerprint, Outcome.agent_id).where(Outcome.outcome_id.in_(list(rows)))
+        )
+    }
+    verdicts = {}
+    for key, row in rows.items():
+        fingerprint, owner = existing.get(key, (None, None))
+        if owner is not None and owner != row["agent_id"]:
+            verdicts[key] = "foreign"
+        else:
+            verdicts[key] = "duplicate" if fingerprint == row["fingerprint"] else "reused"
+    return verdicts
+
+
+def _answer(key: str, index: int, verdict: str) -> ItemResult:
+    if verdict == "duplicate":
+        return ItemResult(key, index, "duplicate")
+    return ItemResult(key, index, "rejected", "outcome_id was already used for a different outcome",
+                      "outcome_id 已用于另一条不同的结果，请为新结果生成新的 outcome_id")
+
+
+def _when(value: dt.datetime) -> str:
+    try:
+        value = value.astimezone(dt.UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+08:00 is before year 1 in UTC: say it as given
+        return value.isoformat(sep=" ", timespec="minutes")
+    return value.isoformat(sep=" ", timespec="minutes").replace("+00:00", " UTC")
+
+
+def _check_times(item: OutcomeIn, now: dt.datetime) -> Refusal | None:
+    """recorded_at within [now - MAX_AGE, now + MAX_CLOCK_SKEW], callback_at within [now - MAX_AGE,
+    now + MAX_CALLBACK_AHEAD]: a year 1, 1900 or 1970 is a broken clock or a broken client, never a call."""
+    days = MAX_AGE.days
+    if item.recorded_at > now + MAX_CLOCK_SKEW:
+        return Refusal("recorded_at is in the future (check the workstation clock)",
+                       "recorded_at（记录时间）晚于服务器当前时间：请检查工作站的时钟")
+    if item.recorded_at < now - MAX_AGE:
+        return Refusal(
+            f"recorded_at {_when(item.recorded_at)} is more than {days} days before the server's time "
+            f"({_when(now)}): check the workstation's date and clock",
+            f"recorded_at（记录时间）{_when(item.recorded_at)} 比服务器时间（{_when(now)}）早 {days} 天以上："
+            "请检查工作站的日期和时钟")
+    if item.callback_at is not None:
+        if item.callback_at < now - MAX_AGE:
+            return Refusal(
+                f"callback_at {_when(item.callback_at)} is more than {days} days before the server's time "
+                f"({_when(now)}): choose a callback time that is still to come",
+                f"callback_at（回拨时间）{_when(item.callback_at)} 比服务器时间（{_when(now)}）早 {days} 天以上："
+                "请选择尚未到来的回拨时间")
+        if item.callback_at > now + MAX_CALLBACK_AHEAD:
+            return Refusal(
+                f"callback_at {_when(item.callback_at)} is more than a year after the server's time "
+                f"({_when(now)}): choose a callback within a year",
+                f"callback_at（回拨时间）{_when(item.callback_at)} 比服务器时间（{_when(now)}）晚一年以上："
+                "请选择一年以内的回拨时间")
+    return None
 
 
 def _check(
@@ -226,32 +323,44 @@ def _check(
     agent_id: str,
     is_lead: bool,
     now: dt.datetime,
-) -> str | None:
+) -> Refusal | None:
     if item.agent_id and item.agent_id != agent_id and not is_lead:
-        return f"agent_id {item.agent_id!r} is not the signed-in agent"
-    if item.recorded_at > now + MAX_CLOCK_SKEW:
-        return "recorded_at is in the future (check the workstation clock)"
-    if item.customer_id not in tiers:
-        return f"unknown customer_id {item.customer_id!r}"
+        return Refusal(f"agent_id {item.agent_id!r} is not the signed-in agent",
+                       f"agent_id {item.agent_id!r} 不是当前登录的坐席")
+    refusal = _check_times(item, now)
+    if refusal:
+        return refusal
     decision = decisions.get(item.decision_id)
     if decision is None:
-        return f"decision_id {item.decision_id!r} was never issued by this server"
+        return Refusal(f"decision_id {item.decision_id!r} was never issued by this server",
+                       f"decision_id {item.decision_id!r} 不是本服务器生成的")
+    # Before anything else of the decision is compared: someone else's decision says nothing about its customer.
+    recorded_for = item.agent_id or agent_id
+    if decision.agent_id is not None and decision.agent_id != recorded_for:
+        return Refusal(
+            f"decision_id {item.decision_id!r} was made for another agent's pop: record the outcome on the pop "
+            f"{recorded_for!r} was shown (a transferred call pops again on the colleague's panel)",
+            f"decision_id {item.decision_id!r} 属于另一位坐席的弹屏：请在 {recorded_for!r} 自己看到的弹屏上记录结果"
+            "（转接的来电会在同事的面板上重新弹屏）")
+    # The decision's customer is known to exist: comparing first says nothing about other customer ids.
     if decision.customer_id != item.customer_id:
-        return "decision_id belongs to another customer"
+        return Refusal("decision_id belongs to another customer", "decision_id 属于另一位客户")
+    if item.customer_id not in tiers:
+        return Refusal(f"unknown customer_id {item.customer_id!r}", f"未知的 customer_id {item.customer_id!r}")
     if item.offer_id is not None:
         if item.offer_id not in catalog.offers:
-            return f"unknown offer_id {item.offer_id!r}"
+            return Refusal(f"unknown offer_id {item.offer_id!r}", f"未知的 offer_id {item.offer_id!r}")
         if item.offer_id not in (decision.offer_ids or []):
-            return f"offer {item.offer_id!r} was not part of decision {item.decision_id!r}"
+            return Refusal(f"offer {item.offer_id!r} was not part of decision {item.decision_id!r}",
+                           f"产品 {item.offer_id!r} 不在决策 {item.decision_id!r} 展示的推荐中")
     if item.campaign_id is not None and item.campaign_id not in catalog.campaigns:
-        return f"unknown campaign_id {item.campaign_id!r}"
+        return Refusal(f"unknown campaign_id {item.campaign_id!r}", f"未知的 campaign_id {item.campaign_id!r}")
     return None
 
 
 def _apply_side_effects(
     session: Session,
-    stored: list[OutcomeIn],
-    rows: dict[str, dict[str, Any]],
+    stored: list[tuple[OutcomeIn, dict[str, Any]]],
     tiers: dict[str, str],
     now: dt.datetime,
 ) -> None:
@@ -269,18 +378,18 @@ def _apply_side_effects(
             "offer_id": item.offer_id,
             "result": item.result,
             "contacted_at": item.recorded_at,
-            "agent_id": rows[str(item.outcome_id)]["agent_id"],
-            "outcome_id": str(item.outcome_id),
+            "agent_id": row["agent_id"],
+            "outcome_id": row["outcome_id"],
             "purpose": "marketing",
             "call_id": item.call_id,
         }
-        for item in stored
+        for item, row in stored
     ]
     session.execute(_insert(session)(ContactHistory), history)
 
     responses: Counter[tuple[str, str]] = Counter()
     accepted: Counter[tuple[str, str]] = Counter()
-    for item in stored:
+    for item, _row in stored:
         if item.offer_id and item.result in RESPONSE_RESULTS:
             key = (item.offer_id, tiers[item.customer_id])
             responses[key] += 1
@@ -302,7 +411,7 @@ def _apply_side_effects(
             ],
         )
 
-    dnd_customers = sorted({item.customer_id for item in stored if item.result == "do_not_disturb"})
+    dnd_customers = sorted({item.customer_id for item, _row in stored if item.result == "do_not_disturb"})
     if dnd_customers:
         session.execute(
             update(Customer)

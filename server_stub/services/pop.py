@@ -21,6 +21,7 @@ from server_stub.db.models import (
     Complaint,
     ContactHistory,
     Customer,
+    CustomerAccess,
     CustomerNumber,
     CustomerScore,
     Decision,
@@ -117,6 +118,16 @@ _HISTORY = (select(*(HISTORY.c[name] for name in _HISTORY_FIELDS))
                    or_(HISTORY.c.contacted_at > bindparam("since"),
                        and_(HISTORY.c.result == "accepted", HISTORY.c.offer_id.is_not(None)))))
 _INSERT_DECISION = insert(Decision.__table__)
+_INSERT_ACCESS = insert(CustomerAccess.__table__)
+# PostgreSQL: the decision and its access-audit row in one statement (a pop stays two round trips).
+_INSERT_DECISION_AND_ACCESS = text("""
+    WITH decision AS (
+      INSERT INTO decisions (decision_id, customer_id, agent_id, created_at, rules_version, offer_ids)
+      VALUES (:decision_id, :customer_id, :agent_id, :created_at, :rules_version, :offer_ids))
+    INSERT INTO customer_access (at, agent_id, token_id, route, customer_id, decision_id)
+    VALUES (:created_at, :agent_id, :token_id, 'pop', :customer_id, :decision_id)""").bindparams(
+    bindparam("created_at", type_=Decision.__table__.c.created_at.type),
+    bindparam("offer_ids", type_=Decision.__table__.c.offer_ids.type))
 _STATS = (select(STATS.c.offer_id, STATS.c.responses, STATS.c.accepted)
           .where(STATS.c.segment == bindparam("segment")))
 
@@ -772,11 +783,12 @@ def build_pop(
     ani: str | None,
     customer_id: str | None,
     agent_id: str,
+    token_id: str | None = None,
     now: dt.datetime | None = None,
     write_lock: contextlib.AbstractContextManager | None = None,
 ) -> dict[str, Any]:
     """The pop document; CustomerNotFound for an unknown caller, AmbiguousCaller (no decision recorded) for a
-    number several customers share."""
+    number several customers share. The decision is written with its access-audit row (services/audit.py)."""
     now = now or dt.datetime.now(dt.UTC)
     write_lock = write_lock or contextlib.nullcontext()
     postgresql = session.get_bind().dialect.name == "postgresql"
@@ -811,12 +823,17 @@ def build_pop(
     ranked = rank_offers(rules, facts, _candidates(catalog, contexts, now.date()), stats, contacts.refusals, now,
                          customer_cap=contacts.customer_cap)
     decision_id = str(uuid.uuid4())
+    decision = {
+        "decision_id": decision_id, "customer_id": record.customer.customer_id, "agent_id": agent_id,
+        "created_at": now, "rules_version": rules.version, "offer_ids": [r.candidate.offer_id for r in ranked],
+    }
     with write_lock:
-        session.execute(_INSERT_DECISION, {
-            "decision_id": decision_id, "customer_id": record.customer.customer_id, "agent_id": agent_id,
-            "created_at": now, "rules_version": rules.version,
-            "offer_ids": [r.candidate.offer_id for r in ranked],
-        })
+        if postgresql:
+            session.execute(_INSERT_DECISION_AND_ACCESS, {**decision, "token_id": token_id})
+        else:
+            session.execute(_INSERT_DECISION, decision)
+            session.execute(_INSERT_ACCESS, {"at": now, "agent_id": agent_id, "token_id": token_id, "route": "pop",
+                                             "customer_id": decision["customer_id"], "decision_id": decision_id})
         session.commit()
     complaints = sorted(record.complaints, key=lambda x: (x.status != "open", -x.opened_at.timestamp()))
     pitchable = 0

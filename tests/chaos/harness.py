@@ -87,7 +87,9 @@ class ServerProcess:
     def start(self, timeout: float = 30.0) -> None:
         command = [sys.executable, "-m", "server_stub.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
                    "--database-url", self.database_url, "--log-dir", str(self.log_dir),
-                   "--token-cache-seconds", "0"]
+                   "--token-cache-seconds", "0",
+                   # The driver pops back to back, far beyond a person: the per-token limits would refuse it.
+                   "--pop-per-minute", "0", "--search-per-minute", "0"]
         if self.tls:
             command += ["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])]
         with (self.log_dir / "server.out").open("ab") as out:

@@ -236,11 +236,13 @@ def test_two_threads_never_send_an_item_twice(live, store, clock):
 
 
 def test_old_delivered_rows_are_pruned_but_local_contacts_kept(live, store, clock):
-    clock.advance(days=-31)  # the first outcome was recorded and delivered a month ago
+    # The first outcome was recorded and delivered a month ago (the server takes outcomes recorded up to
+    # 30 days back and up to 10 minutes ahead of its clock: the two stay inside that).
+    clock.advance(days=-30, minutes=4)
     [old] = record_outcomes(live, store, clock, 1, "C-PRUNE-OLD")
     sync = SyncService(store, live.client(), clock)
     assert sync.sync_once(force=True).accepted == 1
-    clock.advance(days=31)
+    clock.advance(days=30, minutes=1)  # 30 days and a minute after that delivery: past the outbox retention
     record_outcomes(live, store, clock, 1, "C-PRUNE-NEW")
     assert sync.sync_once(force=True).accepted == 1
     assert store.outcomes.entry(old) is None

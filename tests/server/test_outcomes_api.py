@@ -91,16 +91,22 @@ def test_outcome_must_answer_its_own_decision(api):
     results = api.post_outcomes([crossed, not_shown, unknown_customer]).json()["results"]
     assert "another customer" in results[0]["reason"]
     assert "not part of decision" in results[1]["reason"]
-    assert "unknown customer_id" in results[2]["reason"]
+    # Compared with the decision's customer first: an outcome is no oracle of which customer ids exist.
+    assert results[2]["reason"] == results[0]["reason"]
+    assert results[2]["reason_zh"] == "decision_id 属于另一位客户"
 
 
 def test_agents_record_only_for_themselves_leads_for_anyone(api):
     add_customer(api.session, "C1", "13800138000")
-    doc = api.pop(customer_id="C1")
+    doc = api.pop(customer_id="C1")  # agent-007's pop
     as_other = outcome(doc, "accepted", "CARE-CHECKUP", agent_id="someone-else")
     result = api.post_outcomes([as_other]).json()["results"][0]
     assert result["status"] == "rejected" and "signed-in agent" in result["reason"]
-    assert api.post_outcomes([as_other], token=api.lead_token).json()["accepted"] == 1
+    # A lead records for anyone, on the pop that agent was shown (e.g. delivering a rescued outbox).
+    for_agent = outcome(doc, "accepted", "CARE-CHECKUP", agent_id="agent-007")
+    assert api.post_outcomes([for_agent], token=api.lead_token).json()["accepted"] == 1
+    result = api.post_outcomes([as_other], token=api.lead_token).json()["results"][0]
+    assert result["status"] == "rejected" and "another agent's pop" in result["reason"]
 
 
 def test_same_outcome_sent_by_two_clients_at_once_is_stored_once(api):
