@@ -183,8 +183,11 @@ class OutcomeBar(Localized, QtWidgets.QFrame):
             extras["reason"] = reason
         self.outcome_requested.emit(result, extras)
 
-    def clear_note(self) -> None:
-        self.note.clear()
+    def clear_note(self, saved: str | None = None) -> None:
+        """After a save: clear the note field if it still holds the note that was saved (`saved`, None for
+        none); a note the agent typed while the save ran is for the next outcome and stays."""
+        if self.note.text().strip() == (saved or ""):
+            self.note.clear()
 
     def _callback_dialog(self) -> dt.datetime | None:
         dialog = CallbackDialog(self.texts, self.window())
@@ -227,6 +230,16 @@ class SyncBadge(Localized, QtWidgets.QPushButton):
         self.setText(text)
         self.setToolTip(text)
         self.setProperty("sync", kind)
+        self.setAccessibleDescription(text)
+        self.style().unpolish(self)
+        self.style().polish(self)
+
+    def show_problem(self, error) -> None:
+        """The outbox cannot be read (e.g. a damaged data file): say why instead of a count nobody knows."""
+        text = self.tr("⚠ Outcomes not readable — %1").replace("%1", self.reason(error))
+        self.setText(text)
+        self.setToolTip(text)
+        self.setProperty("sync", "attention")
         self.setAccessibleDescription(text)
         self.style().unpolish(self)
         self.style().polish(self)

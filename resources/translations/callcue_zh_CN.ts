@@ -225,8 +225,8 @@
         <translation>数据目录只读，营销结果无法保存，请联系 IT。</translation>
     </message>
     <message>
-        <source>The local data file was damaged; it was set aside and a new one started.</source>
-        <translation>本地数据文件已损坏，已另存备份并新建文件。</translation>
+        <source>The local data file is damaged: outcomes may not be saved. Restart CallCue: it sets the file aside, starts a new one and says how to rescue what it holds.</source>
+        <translation>本地数据文件已损坏：结果可能无法保存。请重启 CallCue：它会另存损坏的文件、新建文件，并说明如何找回其中的结果。</translation>
     </message>
     <message>
         <source>The configuration file is invalid.</source>
@@ -255,6 +255,66 @@
     <message>
         <source>Wrap-up: record an outcome for %1</source>
         <translation>话后处理：请为 %1 记录营销结果</translation>
+    </message>
+    <message>
+        <source>at least %1</source>
+        <translation>至少 %1</translation>
+    </message>
+    <message>
+        <source>%1 outcome(s) saved while the data folder was unavailable were moved back and will be sent.</source>
+        <translation>数据文件夹不可用期间保存的 %1 条结果已移回，将会发送。</translation>
+    </message>
+    <message>
+        <source>%1 outcome(s) saved while the data folder was unavailable were moved back.</source>
+        <translation>数据文件夹不可用期间保存的 %1 条结果已移回。</translation>
+    </message>
+    <message>
+        <source>The local data file was found empty (0 bytes). It was set aside as %1 and a new one started.</source>
+        <translation>本地数据文件为空（0 字节），已另存为 %1 并新建了文件。</translation>
+    </message>
+    <message>
+        <source>The local data file was damaged. It was set aside as %1 and a new one started.</source>
+        <translation>本地数据文件已损坏，已另存为 %1 并新建了文件。</translation>
+    </message>
+    <message>
+        <source>It holds %1 outcome(s) not yet sent to the server. To send them, run: callcue store rescue "%2" (or tell IT).</source>
+        <translation>其中有 %1 条结果尚未发送到服务器。要发送这些结果，请运行：callcue store rescue "%2"（或联系 IT）。</translation>
+    </message>
+    <message>
+        <source>Nothing could be read back from it: if outcomes were waiting to be sent, tell IT.</source>
+        <translation>无法从中读回任何内容：如果之前有待发送的结果，请联系 IT。</translation>
+    </message>
+    <message>
+        <source>No outcome waiting to be sent was found in it.</source>
+        <translation>其中没有发现待发送的结果。</translation>
+    </message>
+    <message>
+        <source>%1 recent outcome(s) in it could not be read: tell IT.</source>
+        <translation>其中有 %1 条近期结果无法读取：请联系 IT。</translation>
+    </message>
+    <message>
+        <source>it is read-only</source>
+        <translation>文件夹为只读</translation>
+    </message>
+    <message>
+        <source>the disk is full</source>
+        <translation>磁盘已满</translation>
+    </message>
+    <message>
+        <source>its data file is damaged and cannot be moved aside</source>
+        <translation>数据文件已损坏且无法另存</translation>
+    </message>
+    <message>
+        <source>its data file is locked or cannot be opened</source>
+        <translation>数据文件被锁定或无法打开</translation>
+    </message>
+    <message>
+        <source>CallCue cannot use its data folder %1 (%2). Outcomes are saved in %3 for now and moved back automatically once the folder can be used again.</source>
+        <translation>CallCue 无法使用数据文件夹 %1（%2）。结果暂时保存在 %3，文件夹恢复可用后会自动移回。</translation>
+    </message>
+    <message>
+        <source>That is a temporary folder: tell IT before restarting the computer.</source>
+        <translation>这是一个临时文件夹：重启电脑前请先联系 IT。</translation>
     </message>
 </context>
 <context>
@@ -1181,6 +1241,10 @@
     <message>
         <source>✓ All outcomes synced</source>
         <translation>✓ 营销结果已全部同步</translation>
+    </message>
+    <message>
+        <source>⚠ Outcomes not readable — %1</source>
+        <translation>⚠ 结果无法读取 — %1</translation>
     </message>
     <message>
         <source>cannot reach the server</source>
