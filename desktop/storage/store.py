@@ -15,7 +15,6 @@ import logging
 import shutil
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -555,18 +554,12 @@ class LocalStore:
         """PRAGMA quick_check: True (sound), False (damaged), None (not finished within `budget_s`).
 
         Damage found here is also remembered next to the file (see SUSPECT_SUFFIX). Other failures (I/O, a
-        locked file) raise StoreError."""
-        deadline = None if budget_s is None else time.monotonic() + budget_s
+        locked file) raise StoreError. A budget of 0 checks nothing now (None)."""
+        if budget_s is not None and budget_s <= 0:
+            return None
         try:
-            with self.engine.connect() as conn:
-                raw = conn.connection.dbapi_connection
-                if deadline is not None:
-                    raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
-                try:
-                    rows = conn.exec_driver_sql("PRAGMA quick_check(20)").scalars().all()
-                finally:
-                    if deadline is not None:
-                        raw.set_progress_handler(None, 0)
+            with self.engine.connect() as conn, _interrupted_after(conn.connection.dbapi_connection, budget_s):
+                rows = conn.exec_driver_sql("PRAGMA quick_check(20)").scalars().all()
         except (SQLAlchemyError, OSError) as exc:
             orig = getattr(exc, "orig", exc)
             if getattr(orig, "sqlite_errorcode", None) == sqlite3.SQLITE_INTERRUPT:
@@ -600,24 +593,40 @@ def open_store(path: Path, *, reserve_bytes: int = OUTCOME_RESERVE_BYTES) -> Loc
     return LocalStore(open_engine(path), path, reserve_bytes=reserve_bytes)
 
 
+@contextlib.contextmanager
+def _interrupted_after(connection: sqlite3.Connection, budget_s: float | None) -> Iterator[None]:
+    """sqlite3_interrupt() the connection once `budget_s` has passed (the statement then fails with
+    SQLITE_INTERRUPT). A timer thread, because the integrity check runs inside one VM instruction, so a
+    progress handler is not called while it reads a cold file (measured: 1.1 s for 73 MB, budget or not)."""
+    if budget_s is None:
+        yield
+        return
+    timer = threading.Timer(budget_s, connection.interrupt)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        timer.join()
+
+
 def check_store_file(path: Path, budget_s: float | None = None) -> bool | None:
     """PRAGMA quick_check on the file through a read-only connection, before the store is opened for
     writing: True (sound), False (damaged), None (not finished within `budget_s`, or not checkable read-only:
     opening it decides). Read-only, so closing the connection never checkpoints the -wal into a damaged file:
     a store set aside after this check is exactly as it was found."""
     path = Path(path)
-    if not path.is_file():
+    if not path.is_file() or (budget_s is not None and budget_s <= 0):
         return None
-    deadline = None if budget_s is None else time.monotonic() + budget_s
     try:
         connection = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, isolation_level=None,
                                      timeout=BUSY_TIMEOUT_MS / 1000)
     except sqlite3.Error:
         return None
     try:
-        if deadline is not None:
-            connection.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
-        rows = [row[0] for row in connection.execute("PRAGMA quick_check(20)")]
+        with _interrupted_after(connection, budget_s):
+            rows = [row[0] for row in connection.execute("PRAGMA quick_check(20)")]
     except sqlite3.DatabaseError as exc:
         code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
         if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
