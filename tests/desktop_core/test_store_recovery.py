@@ -12,6 +12,8 @@ import os
 import random
 import shutil
 import sqlite3
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -34,6 +36,7 @@ from desktop.storage.salvage import CONTACT_COLUMNS, OUTBOX_COLUMNS, salvage_sto
 from desktop.storage.store import check_store_file, suspect_marker
 
 PAGE = 4096
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def record(i: int, *, note: str | None = None) -> OutcomeRecord:
@@ -394,3 +397,49 @@ def test_a_damaged_fallback_store_gives_what_it_can_and_is_set_aside(tmp_path):
     [moved] = opened.events
     assert isinstance(moved, MovedBack) and moved.undelivered == 60
     assert not fallback.exists() and len(list(dirs[0].glob(fallback.name + ".damaged-*"))) == 1
+
+
+# ---------------------------------------------------------------------- the command, end to end
+
+
+def run_rescue(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    home = tmp_path / "home"
+    env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
+           "XDG_DATA_HOME": str(home / ".local/share"), "XDG_STATE_HOME": str(home / ".local/state"),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, "-m", "desktop.cli", "store", "rescue", *args], env=env, cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_callcue_store_rescue_sends_what_a_damaged_store_holds_exactly_once(tmp_path, live, clock):
+    from collections import Counter
+
+    from desktop.services.sync import SyncService
+    from tests.desktop_core.test_sync_service import record_outcomes
+
+    damaged = tmp_path / "callcue.sqlite3.damaged-20261123-101500"
+    with open_store(damaged) as store:  # confirmed to the agent, never delivered (the server was down)
+        ids = record_outcomes(live, store, clock, 30, "C-RESCUE")
+    overwrite(damaged, [page for page, kind, _n in outbox_pages(damaged) if kind == "internal"])
+    assert sqlite_refuses(damaged, tmp_path)
+    target = tmp_path / "live.sqlite3"
+
+    done = run_rescue(tmp_path, str(damaged), "--store", str(target), "--lang", "en")
+    assert done.returncode == 0, done.stderr
+    assert f"30 outcome(s) rescued into {target} (30 to be sent), 0 already present, 0 unreadable." in done.stdout
+    with open_store(target) as store:
+        report = SyncService(store, live.client(), clock).sync_once(force=True)
+        assert report.accepted == 30 and store.outcomes.counts()[OutboxStatus.PENDING] == 0
+
+    again = run_rescue(tmp_path, str(damaged), "--store", str(target), "--lang", "zh_CN")
+    assert again.returncode == 0, again.stderr
+    assert "已找回 0 条结果" in again.stdout and "30 条已存在" in again.stdout, again.stdout
+    with open_store(target) as store:
+        assert SyncService(store, live.client(), clock).sync_once(force=True).sent == 0
+    stored = Counter(live.stored_outcome_ids())
+    assert all(stored[oid] == 1 for oid in ids)
+
+    missing = run_rescue(tmp_path, str(tmp_path / "nothing-here"), "--store", str(target), "--lang", "en")
+    assert missing.returncode == 2 and "there is no file" in missing.stderr
+    itself = run_rescue(tmp_path, str(target), "--store", str(target), "--lang", "en")
+    assert itself.returncode == 2 and "is the live data file itself" in itself.stderr
