@@ -595,20 +595,30 @@ def open_store(path: Path, *, reserve_bytes: int = OUTCOME_RESERVE_BYTES) -> Loc
 
 @contextlib.contextmanager
 def _interrupted_after(connection: sqlite3.Connection, budget_s: float | None) -> Iterator[None]:
-    """sqlite3_interrupt() the connection once `budget_s` has passed (the statement then fails with
-    SQLITE_INTERRUPT). A timer thread, because the integrity check runs inside one VM instruction, so a
-    progress handler is not called while it reads a cold file (measured: 1.1 s for 73 MB, budget or not)."""
+    """sqlite3_interrupt() the connection's statement once `budget_s` has passed (it then fails with
+    SQLITE_INTERRUPT). A watchdog thread, because the integrity check runs inside one VM instruction, so a
+    progress handler is not called while it reads a cold file (measured: 1.1 s for 73 MB, budget or not). An
+    interrupt that lands before the statement has started is a no-op in SQLite: the watchdog repeats it every
+    10 ms until the block is left."""
     if budget_s is None:
         yield
         return
-    timer = threading.Timer(budget_s, connection.interrupt)
-    timer.daemon = True
-    timer.start()
+    done = threading.Event()
+
+    def watchdog() -> None:
+        if done.wait(budget_s):
+            return
+        while not done.is_set():
+            connection.interrupt()
+            done.wait(0.01)
+
+    thread = threading.Thread(target=watchdog, name="callcue-check-budget", daemon=True)
+    thread.start()
     try:
         yield
     finally:
-        timer.cancel()
-        timer.join()
+        done.set()
+        thread.join()
 
 
 def check_store_file(path: Path, budget_s: float | None = None) -> bool | None:

@@ -59,9 +59,11 @@ def make_store(path: Path, n: int, *, note=lambda i: None) -> list[OutcomeRecord
     return records
 
 
-def killed_store(path: Path, before: int, after: int) -> tuple[list[OutcomeRecord], list[OutcomeRecord]]:
+def killed_store(path: Path, before: int, after: int, *,
+                 delivered_later: int = 0) -> tuple[list[OutcomeRecord], list[OutcomeRecord]]:
     """A store as a killed panel leaves it: `before` outcomes checkpointed into the file, `after` more only in
-    its -wal (the files are copied while the store is still open, as a SIGKILL would leave them)."""
+    its -wal (the files are copied while the store is still open, as a SIGKILL would leave them). The first
+    `delivered_later` are marked delivered after the checkpoint: pending in the file, delivered in the log."""
     work = path.with_name("work-" + path.name)
     first = [record(i) for i in range(before)]
     second = [record(before + i) for i in range(after)]
@@ -71,6 +73,8 @@ def killed_store(path: Path, before: int, after: int) -> tuple[list[OutcomeRecor
             store.record_outcome(item)
         with store.engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        if delivered_later:
+            store.outcomes.mark_delivered([r.outcome_id for r in first[:delivered_later]], dt.datetime.now(dt.UTC))
         for item in second:
             store.record_outcome(item)
         for suffix in ("", "-wal"):
@@ -191,6 +195,17 @@ def test_rescue_of_a_zero_length_store_reads_the_committed_outcomes_of_its_log(t
     assert report.rescued == len(rescued)
 
 
+def test_the_newest_copy_of_a_row_wins_a_delivered_outcome_is_not_sent_again(tmp_path):
+    """Pending in the database file, delivered in the log: the page reader keeps the log's, newer copy."""
+    damaged = tmp_path / "callcue.sqlite3"
+    first, _second = killed_store(damaged, 60, 5, delivered_later=20)
+    salvage = salvage_store(damaged, sql=False)  # the pages alone, as when SQLite cannot read the tree
+    statuses = {oid: outcome.status for oid, outcome in salvage.outcomes.items()}
+    assert len(statuses) == 65
+    assert {statuses[r.outcome_id] for r in first[:20]} == {"delivered"}
+    assert sum(status == "pending" for status in statuses.values()) == 45
+
+
 def test_an_outcome_of_a_transaction_that_never_committed_is_not_rescued(tmp_path):
     """The agent is told "saved" after the commit: a torn last transaction was never confirmed."""
     damaged = tmp_path / "callcue.sqlite3"
@@ -216,7 +231,7 @@ def test_a_store_damaged_behind_its_log_is_set_aside_at_start_and_counted(tmp_pa
     """The store opens (its first pages are in the -wal) but reads fail: found by the start-up check."""
     path = tmp_path / "data" / "callcue.sqlite3"
     path.parent.mkdir()
-    _first, second = killed_store(path, 150, 30)
+    _first, second = killed_store(path, 150, 30, delivered_later=40)
     os.truncate(path, path.stat().st_size // 2)
     damaged_bytes = {suffix: digest(path.with_name(path.name + suffix)) for suffix in ("", "-wal")}
     expected = salvage_store(path).undelivered  # what the rescue would get (read before anything is moved)
@@ -225,12 +240,13 @@ def test_a_store_damaged_behind_its_log_is_set_aside_at_start_and_counted(tmp_pa
         [event] = opened.events
         assert isinstance(event, SetAside) and not event.empty and event.complete
         assert event.undelivered == len(expected) > len(second)
+        assert event.undelivered < len(salvage_store(event.moved_to).outcomes)  # delivered ones are not counted
         assert opened.problem is not None and opened.problem.code == "store_corrupt"
         assert {s: digest(event.moved_to.with_name(event.moved_to.name + s)) for s in ("", "-wal")} == damaged_bytes
         assert opened.store.path == path and opened.store.outcomes.counts()[OutboxStatus.PENDING] == 0
         opened.store.record_outcome(record(999))  # the fresh store works
         report = rescue_into(event.moved_to, opened.store)
-        assert report.rescued == event.undelivered
+        assert report.to_send == event.undelivered
     finally:
         opened.store.close()
 
@@ -364,6 +380,37 @@ def test_outcomes_saved_in_a_fallback_store_are_moved_back_once(tmp_path):
     assert third.events == []
     with open_store(path) as store:
         assert store.outcomes.counts()[OutboxStatus.PENDING] == 4
+
+
+def test_a_fallback_store_in_the_temp_folder_is_found_too(tmp_path):
+    """Where older versions (and a user whose state folder is unusable) kept it."""
+    dirs = [tmp_path / "state" / "fallback", tmp_path / "tmp" / "callcue-0"]
+    path = tmp_path / "data" / "callcue.sqlite3"
+    with open_store(dirs[1] / fallback_name(path)) as old:
+        old.record_outcome(record(1))
+        old.record_outcome(record(2))
+    opened = open_local_store(path, dirs=dirs)
+    opened.store.close()
+    assert [(type(e), e.undelivered) for e in opened.events] == [(MovedBack, 2)]
+    assert not (dirs[1] / fallback_name(path)).exists()
+
+
+def test_moving_back_never_revives_an_outcome_delivered_and_pruned_here(tmp_path):
+    dirs = [tmp_path / "fallback"]
+    path = tmp_path / "data" / "callcue.sqlite3"
+    item = record(1)
+    with open_store(dirs[0] / fallback_name(path)) as fallback:  # an old copy, still pending there
+        fallback.record_outcome(item)
+    with open_store(path) as live:  # … here it was delivered long ago; its outbox row is pruned
+        live.record_outcome(item)
+        live.outcomes.mark_delivered([item.outcome_id], dt.datetime.now(dt.UTC) - dt.timedelta(days=40))
+        assert live.outcomes.prune_delivered(dt.datetime.now(dt.UTC)) == 1
+    opened = open_local_store(path, dirs=dirs)
+    try:
+        assert opened.events == []  # nothing new to move back
+        assert opened.store.outcomes.counts()[OutboxStatus.PENDING] == 0
+    finally:
+        opened.store.close()
 
 
 def test_a_fallback_store_still_in_use_is_left_alone(tmp_path):
