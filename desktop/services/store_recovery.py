@@ -26,6 +26,7 @@ import hashlib
 import logging
 import os
 import sqlite3
+import stat
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -34,6 +35,7 @@ import platformdirs
 
 from desktop.domain.errors import UserError
 from desktop.services.clock import Clock, utc_now
+from desktop.services.logfiles import private_directory
 from desktop.services.sync import OUTBOX_RETENTION
 from desktop.storage import LocalStore, StoreCorrupt, StoreError, open_store, quarantine_corrupt_store
 from desktop.storage.salvage import Salvage, companions, contact_from_row, outcome_from_row, salvage_store
@@ -112,6 +114,18 @@ def fallback_name(path: Path) -> str:
     """One fallback file per store path, so two panels never share one (the name older versions used)."""
     digest = hashlib.sha256(str(Path(path).absolute()).encode()).hexdigest()[:12]
     return f"callcue-{digest}.sqlite3"
+
+
+def _ours(path: Path) -> bool:
+    """Owned by this user and not writable by anyone else, and not a symbolic link (POSIX; elsewhere the
+    per-user folders are private already)."""
+    if not hasattr(os, "getuid"):
+        return True
+    try:
+        info = path.lstat()
+    except OSError:
+        return False
+    return not stat.S_ISLNK(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o022
 
 
 def _is_temporary(directory: Path) -> bool:
@@ -210,7 +224,10 @@ def _open_fallback(path: Path, reason: StoreError, dirs: Sequence[Path], events:
     for directory in dirs:
         candidate = directory / name
         try:
-            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            private_directory(directory)
+            if not _ours(directory) or (candidate.exists() and not _ours(candidate)):
+                log.warning("fallback folder not private to this user: not used")
+                continue
             store, check_later = _open_checked(candidate, events, clock, check_budget_s)
         except (StoreError, OSError) as exc:
             log.warning("fallback store unavailable", extra={"error": getattr(exc, "code", type(exc).__name__)})
@@ -244,6 +261,11 @@ def drain_fallbacks(store: LocalStore, live_path: Path, dirs: Sequence[Path], cl
             if not candidate.exists() or candidate.resolve() == Path(store.path).resolve():
                 continue
         except OSError:
+            continue
+        if not (_ours(directory) and _ours(candidate)):
+            # In a shared temp folder anyone may leave a file by that name: outcomes in it would be sent with
+            # this agent's token. Only this user's own, private files are taken in.
+            log.warning("a fallback store not private to this user was ignored")
             continue
         adopted = drain_one(candidate, store, clock)
         if adopted is None:

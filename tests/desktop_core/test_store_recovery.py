@@ -251,6 +251,20 @@ def test_a_store_damaged_behind_its_log_is_set_aside_at_start_and_counted(tmp_pa
         opened.store.close()
 
 
+def test_a_store_with_a_garbage_index_page_is_set_aside_and_every_outcome_counted(tmp_path):
+    """SQLite opens it and most reads work (the outbox table itself is intact): only the check finds it."""
+    path = tmp_path / "callcue.sqlite3"
+    make_store(path, 60)
+    with sqlite3.connect(path) as connection:
+        pages = [p for (p,) in connection.execute("SELECT pageno FROM dbstat WHERE name = 'ix_outbox_status'")]
+    overwrite(path, pages)
+    open_store(path).close()  # opening alone does not notice
+    opened = open_local_store(path, dirs=[tmp_path / "fallback"])
+    opened.store.close()
+    [event] = opened.events
+    assert isinstance(event, SetAside) and (event.undelivered, event.unreadable, event.complete) == (60, 0, True)
+
+
 def test_a_zero_length_store_is_set_aside_before_its_log_is_reset(tmp_path):
     path = tmp_path / "callcue.sqlite3"
     _first, second = killed_store(path, 20, 12)
@@ -411,6 +425,28 @@ def test_moving_back_never_revives_an_outcome_delivered_and_pruned_here(tmp_path
         assert opened.store.outcomes.counts()[OutboxStatus.PENDING] == 0
     finally:
         opened.store.close()
+    assert not (dirs[0] / fallback_name(path)).exists()  # drained all the same: it holds nothing new
+
+
+def test_a_fallback_store_stays_until_the_live_store_has_taken_its_outcomes(tmp_path):
+    dirs = [tmp_path / "fallback"]
+    path = tmp_path / "data" / "callcue.sqlite3"
+    fallback = dirs[0] / fallback_name(path)
+    with open_store(fallback) as store:
+        store.record_outcome(record(1))
+    live = open_store(path)
+    try:
+        blocker = sqlite3.connect(path, isolation_level=None)  # another program holds the live store's lock
+        try:
+            blocker.execute("BEGIN EXCLUSIVE")
+            assert drain_fallbacks(live, path, dirs) is None  # the adoption failed (locked) …
+            assert fallback.exists()  # … so the fallback store is kept for the next start
+        finally:
+            blocker.close()
+        moved = drain_fallbacks(live, path, dirs)
+        assert moved is not None and moved.undelivered == 1 and not fallback.exists()
+    finally:
+        live.close()
 
 
 def test_a_fallback_store_still_in_use_is_left_alone(tmp_path):
@@ -490,3 +526,27 @@ def test_callcue_store_rescue_sends_what_a_damaged_store_holds_exactly_once(tmp_
     assert missing.returncode == 2 and "there is no file" in missing.stderr
     itself = run_rescue(tmp_path, str(target), "--store", str(target), "--lang", "en")
     assert itself.returncode == 2 and "is the live data file itself" in itself.stderr
+
+
+def test_a_fallback_store_someone_else_could_have_written_is_not_taken_in(tmp_path):
+    """Outcomes moved back are sent with this agent's token: a file another user planted in a shared temp
+    folder (or left writable to others) must not be."""
+    dirs = [tmp_path / "shared"]
+    path = tmp_path / "data" / "callcue.sqlite3"
+    planted = dirs[0] / fallback_name(path)
+    with open_store(planted) as store:
+        store.record_outcome(record(1))
+    os.chmod(dirs[0], 0o777)  # a folder anyone can write to
+    opened = open_local_store(path, dirs=dirs)
+    opened.store.close()
+    assert opened.events == [] and planted.exists()
+    os.chmod(dirs[0], 0o700)
+    if os.getuid() == 0:  # a file owned by another user, in a private-looking folder
+        os.chown(planted, 4242, 4242)
+        opened = open_local_store(path, dirs=dirs)
+        opened.store.close()
+        assert opened.events == [] and planted.exists()
+        os.chown(planted, 0, 0)
+    opened = open_local_store(path, dirs=dirs)  # this user's own, private file: taken in
+    opened.store.close()
+    assert [(type(e), e.undelivered) for e in opened.events] == [(MovedBack, 1)]
