@@ -32,6 +32,7 @@ from desktop.remote.api_client import AnalyticsClient
 from desktop.runtime.scheduler import JobScheduler
 from desktop.runtime.tasks import TaskRunner
 from desktop.runtime.wrap_up import WrapUpReminders
+from desktop.services import store_recovery
 from desktop.services.config import Config
 from desktop.services.outcomes import OutcomeService
 from desktop.services.pop import PopService
@@ -103,7 +104,7 @@ class PanelSession(QtCore.QObject):
         self.shortcuts = dict(config_shortcuts(config) if shortcuts is None else shortcuts)
         self.store_path = Path(store_path)
 
-        opened = open_local_store(self.store_path)
+        opened = open_local_store(self.store_path, check_budget_s=store_recovery.START_CHECK_BUDGET_S)
         # store_problem: the first problem as a code (hosts, tests); store_events: everything to tell the agent
         # (a damaged file set aside, a fallback store in use, outcomes moved back from one).
         self.store, self.store_problem, self.store_events = opened.store, opened.problem, opened.events

@@ -76,6 +76,7 @@ class PanelController(QtCore.QObject):
         self._sync_running = False
         self._sync_again = False
         self._store_problem_told: str | None = None  # the store problem code the agent was last told about
+        self._store_damaged = None  # UserError once the store was found damaged: stays on the badge
         router.add_listener(self.on_router_action)
         self._connect(window)
 
@@ -376,7 +377,10 @@ class PanelController(QtCore.QObject):
         self.store_failed(error)
 
     def store_failed(self, error) -> None:
-        """Say on the panel that the local store has a problem: on the sync badge, and once as a notice."""
+        """Say on the panel that the local store has a problem: on the sync badge (a damaged file until the
+        panel restarts), and once as a notice."""
+        if error.code == "store_corrupt":
+            self._store_damaged = error
         self.window.sync_badge.show_problem(error)
         self._tell_store_problem(error)
 
@@ -394,6 +398,8 @@ class PanelController(QtCore.QObject):
         else:
             self._store_problem_told = None
         self.window.set_sync_state(state)
+        if self._store_damaged is not None:
+            self.window.sync_badge.show_problem(self._store_damaged)
         self.sync_state_changed.emit(state)
         if state.last_error is not None and state.last_error.code == "auth_failed":
             self.auth_failed.emit()

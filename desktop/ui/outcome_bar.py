@@ -235,8 +235,12 @@ class SyncBadge(Localized, QtWidgets.QPushButton):
         self.style().polish(self)
 
     def show_problem(self, error) -> None:
-        """The outbox cannot be read (e.g. a damaged data file): say why instead of a count nobody knows."""
-        text = self.tr("⚠ Outcomes not readable — %1").replace("%1", self.reason(error))
+        """The local data file has a problem: a damaged one (until the panel restarts: damage does not heal),
+        or an outbox that cannot be read now (instead of a count nobody knows)."""
+        if error.code == "store_corrupt":
+            text = self.tr("⚠ The local data file is damaged: restart CallCue")
+        else:
+            text = self.tr("⚠ Outcomes not readable — %1").replace("%1", self.reason(error))
         self.setText(text)
         self.setToolTip(text)
         self.setProperty("sync", "attention")

@@ -1243,6 +1243,10 @@
         <translation>✓ 营销结果已全部同步</translation>
     </message>
     <message>
+        <source>⚠ The local data file is damaged: restart CallCue</source>
+        <translation>⚠ 本地数据文件已损坏：请重启 CallCue</translation>
+    </message>
+    <message>
         <source>⚠ Outcomes not readable — %1</source>
         <translation>⚠ 结果无法读取 — %1</translation>
     </message>

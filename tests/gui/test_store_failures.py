@@ -126,8 +126,7 @@ def test_a_store_damaged_while_the_panel_runs_is_shown_then_set_aside_at_the_nex
                 handle.seek((page - 1) * 4096)
                 handle.write(rng.randbytes(4096))
         app.controller.refresh_sync_state()
-        qtbot.waitUntil(lambda: "not readable" in app.window.sync_badge.text(), timeout=10_000)
-        assert "the local data file is damaged" in app.window.sync_badge.text()
+        qtbot.waitUntil(lambda: "damaged: restart CallCue" in app.window.sync_badge.text(), timeout=10_000)
         assert "The local data file is damaged" in app.window.notice.text()
         assert "Restart CallCue" in app.window.notice.text()
         assert suspect_marker(path).exists()  # the next start checks the whole file
@@ -144,3 +143,29 @@ def test_a_store_damaged_while_the_panel_runs_is_shown_then_set_aside_at_the_nex
         assert again.store.outcomes.counts()[OutboxStatus.PENDING] == 0
     finally:
         again.close()
+
+
+def test_damage_the_start_up_check_had_no_time_for_is_found_in_the_background_and_shown(
+        qapp, qtbot, tmp_path, server, memory_keyring, monkeypatch):
+    from desktop.services import store_recovery
+
+    path = tmp_path / "data" / "callcue.sqlite3"
+    first = make_app(qapp, tmp_path, server.base_url, server.token)
+    first.close()  # a store exists
+    with sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True) as connection:  # a page start-up does not read
+        [(page,)] = connection.execute("SELECT rootpage FROM sqlite_master WHERE name = 'local_contacts'").fetchall()
+    with path.open("r+b") as handle:
+        handle.seek((page - 1) * 4096)
+        handle.write(random.Random(5).randbytes(4096))
+    monkeypatch.setattr(store_recovery, "START_CHECK_BUDGET_S", 0.0)  # as if the store were too big to check
+    app = make_app(qapp, tmp_path, server.base_url, server.token)
+    try:
+        app.start(show=True)
+        assert app.panel.store_events == []  # not found at start …
+        qtbot.waitUntil(lambda: "The local data file is damaged" in app.window.notice.text(), timeout=10_000)
+        with qtbot.waitSignal(app.controller.sync_state_changed, timeout=10_000):
+            app.controller.refresh_sync_state()  # the outbox itself reads fine: the badge keeps the damage
+        assert "damaged: restart CallCue" in app.window.sync_badge.text()  # … found by the background check
+        assert suspect_marker(path).exists()
+    finally:
+        app.close()
