@@ -32,8 +32,6 @@ _PRIORITY = {PopState.LOADING: 0, PopState.STALE: 1, PopState.ERROR: 1, PopState
 # The bookkeeping that follows a pop (cache write, pop log) waits for the events already queued, the
 # render's paint request among them. Not longer: a panel closed right after a pop must still cache it.
 AFTER_PAINT_MS = 0
-# UserError codes of the local store (desktop/storage/engine.py): the agent must hear of them.
-_STORE_PROBLEMS = frozenset({"store_corrupt", "store_failed", "disk_full", "read_only"})
 
 
 @dataclass
@@ -48,6 +46,10 @@ class _CallView:
     # the agent chose (None until then: no outcome can be recorded for the call).
     candidates: tuple = ()
     chosen: str | None = None
+
+
+# UserError codes of the local store (desktop/storage/engine.py): the agent must hear of them.
+_STORE_PROBLEMS = frozenset({"store_corrupt", "store_failed", "disk_full", "read_only"})
 
 
 class PanelController(QtCore.QObject):
