@@ -4,6 +4,7 @@
   callcue pop --ani NUMBER [--call-id ID] [--customer-id ID]   # forwards to the running panel
   callcue demo [--headless] [--screenshot PATH] [--lang zh_CN|en]  # server + sample data + a real pop
   callcue stats --from DATE --to DATE [--agent A] [--format csv|json]  # local statistics, no GUI needed
+  callcue store rescue FILE [--store PATH]  # outcomes of a damaged / set-aside data file into the outbox
 
 A second `callcue …` hands its command to the running instance and exits; softphones that run a command on
 an incoming call use `callcue pop`.
@@ -68,6 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--store", help="local data file (default: the platform data directory)")
     stats.add_argument("--server-url", help="analytics server asked for your role (GET /v1/me)")
     stats.add_argument("--agent-id", help="who you are (default: the last sign-in)")
+    store = sub.add_parser("store", help="the local data file: rescue outcomes from a damaged copy")
+    store_sub = store.add_subparsers(dest="store_command", required=True)
+    rescue = store_sub.add_parser(
+        "rescue", help="send the outcomes a damaged or set-aside data file still holds",
+        description="Reads every outcome that can still be read from FILE (a data file CallCue set aside as "
+                    "damaged, or any copy of one; it is never modified) and adds the ones this computer's data "
+                    "file does not have yet to its outbox: the panel then sends them. Safe to run again "
+                    "(nothing is added or sent twice). 从损坏的数据文件中找回结果并加入待发送队列，可重复运行。")
+    rescue.add_argument("file", metavar="FILE", help="the damaged file, e.g. callcue.sqlite3.damaged-20261123-101500")
+    rescue.add_argument("--store", help="the live data file to rescue into (default: the panel's)")
+    rescue.add_argument("--lang", choices=["system", "zh_CN", "en"], help="language of the report")
     for p in (parser,):
         for action in common._actions:
             if action.option_strings and action.dest != "help":
@@ -389,6 +401,91 @@ def run_stats(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------------- store rescue
+
+_RESCUE_TEXTS = {
+    "en": {
+        "done": "callcue store rescue: {rescued} outcome(s) rescued into {store} ({to_send} to be sent), "
+                "{present} already present, {unreadable} unreadable.",
+        "contacts": "callcue store rescue: {contacts} more outcome(s) were known only to statistics (their "
+                    "delivery data is gone); they count in this computer's statistics again.",
+        "send": "The panel sends them at its next sync (start CallCue if it is not running).",
+        "unreadable": "Unreadable outcomes are recent outcomes the file names but whose details are damaged: tell "
+                      "IT (a backup of the file may still have them).",
+        "missing": "callcue store rescue: there is no file {file}",
+        "same": "callcue store rescue: {file} is the live data file itself; give the damaged copy instead "
+                "(e.g. {file}.damaged-…)",
+        "failed": "callcue store rescue: {error}",
+    },
+    "zh_CN": {
+        "done": "callcue store rescue：已找回 {rescued} 条结果到 {store}（其中 {to_send} 条待发送），"
+                "{present} 条已存在，{unreadable} 条无法读取。",
+        "contacts": "callcue store rescue：另有 {contacts} 条结果只剩统计记录（发送数据已丢失），已重新计入本机统计。",
+        "send": "面板会在下次同步时发送（如果面板未运行，请启动 CallCue）。",
+        "unreadable": "无法读取的结果：文件中有记录但内容已损坏的近期结果，请联系 IT（文件的备份可能仍有这些结果）。",
+        "missing": "callcue store rescue：文件 {file} 不存在",
+        "same": "callcue store rescue：{file} 就是正在使用的数据文件；请指定损坏的副本（例如 {file}.damaged-…）",
+        "failed": "callcue store rescue：{error}",
+    },
+}
+
+
+def _report_language(choice: str | None, config_language: str | None, environ: dict[str, str]) -> str:
+    for setting in (choice, config_language):
+        if setting in ("zh_CN", "en"):
+            return setting
+    locale = environ.get("LC_ALL") or environ.get("LC_MESSAGES") or environ.get("LANG") or ""
+    return "zh_CN" if locale.lower().startswith("zh") else "en"
+
+
+def run_store_rescue(args: argparse.Namespace) -> int:
+    """`callcue store rescue FILE`: every readable outcome of FILE into the live outbox; no Qt, no network."""
+    from desktop.domain.errors import UserFacingError
+    from desktop.services.config import ConfigError, default_paths, load_config
+    from desktop.services.store_recovery import rescue_into
+    from desktop.storage import open_store
+
+    environ = dict(os.environ)
+    paths = default_paths()
+    try:
+        config = load_config(machine_file=paths.machine_file, user_file=paths.user_file, environ=environ,
+                             cli={"store.path": args.store})
+        config_language = config.ui.language
+    except ConfigError as exc:
+        print(f"callcue store rescue: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    texts = _RESCUE_TEXTS[_report_language(args.lang, config_language, environ)]
+    file = Path(args.file)
+    live = Path(config.store.path or paths.store_file)
+    if not file.exists() and not file.with_name(file.name + "-wal").exists():
+        print(texts["missing"].format(file=file), file=sys.stderr)
+        return EXIT_USAGE
+    if file.exists() and live.exists() and file.resolve() == live.resolve():
+        print(texts["same"].format(file=file), file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        store = open_store(live)
+    except UserFacingError as exc:
+        print(texts["failed"].format(error=exc), file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        report = rescue_into(file, store)
+    except (UserFacingError, OSError) as exc:
+        print(texts["failed"].format(error=exc), file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        store.close()
+    print(texts["done"].format(rescued=report.rescued, store=live, to_send=report.to_send, present=report.present,
+                               unreadable=report.unreadable))
+    if report.contacts:
+        print(texts["contacts"].format(contacts=report.contacts))
+    if report.to_send:
+        print(texts["send"])
+    if report.unreadable:
+        print(texts["unreadable"])
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.self_test:
@@ -398,6 +495,8 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or "run"
     if command == "stats":
         return run_stats(args)
+    if command == "store":
+        return run_store_rescue(args)
     if command == "pop":
         return forward_pop(args)
     if command == "demo":

@@ -18,11 +18,8 @@ Several sessions may live in one process; they share nothing:
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
-import os
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -35,17 +32,19 @@ from desktop.remote.api_client import AnalyticsClient
 from desktop.runtime.scheduler import JobScheduler
 from desktop.runtime.tasks import TaskRunner
 from desktop.runtime.wrap_up import WrapUpReminders
+from desktop.services import store_recovery
 from desktop.services.config import Config
 from desktop.services.outcomes import OutcomeService
 from desktop.services.pop import PopService
+from desktop.services.store_recovery import SetAside, UsingFallback, check_in_background, open_local_store
 from desktop.services.sync import SyncService
-from desktop.storage import LocalStore, StoreCorrupt, StoreError, open_store
-from desktop.storage.store import quarantine_corrupt_store
+from desktop.storage import LocalStore
 from desktop.ui.controller import PanelController
 from desktop.ui.i18n import Texts, resolve_language
 from desktop.ui.outcome_bar import RESULTS
 from desktop.ui.panel import PanelContainer, PanelWidget, PanelWindow
 from desktop.ui.pop_view import describe_error
+from desktop.ui.store_notices import describe_store_event
 from desktop.ui.theme import apply_theme_to_widget, resolve_theme
 
 log = logging.getLogger("callcue.panel_session")
@@ -59,24 +58,10 @@ def resources_dir() -> Path:
 
 
 def open_store_safely(path: Path) -> tuple[LocalStore, UserError | None]:
-    """Open the store; a damaged file is moved aside (kept for rescue) and a fresh one started.
-
-    A read-only or full data directory falls back to a store in the temp folder (one per original path,
-    so two panels never share it), so the panel still works and outcomes are still kept durably; the
-    agent is told either way.
-    """
-    try:
-        return open_store(path), None
-    except StoreCorrupt:
-        moved = quarantine_corrupt_store(path, dt.datetime.now(dt.UTC))
-        log.error("local store was damaged; moved aside", extra={"moved_to": str(moved)})
-        return open_store(path), UserError("store_corrupt", str(moved))
-    except StoreError as exc:
-        fallback = Path(tempfile.gettempdir()) / f"callcue-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
-        fallback.mkdir(mode=0o700, exist_ok=True)
-        digest = hashlib.sha256(str(Path(path).absolute()).encode()).hexdigest()[:12]
-        log.error("local store unavailable; using a fallback", extra={"error": exc.code})
-        return open_store(fallback / f"callcue-{digest}.sqlite3"), UserError(exc.code, str(path))
+    """Open the store (see open_local_store: damaged files set aside, fallback stores drained, a fallback
+    store when the data folder cannot be used); returns it and the first problem to tell the agent."""
+    opened = open_local_store(path)
+    return opened.store, opened.problem
 
 
 def config_shortcuts(config: Config) -> dict[str, str]:
@@ -119,7 +104,11 @@ class PanelSession(QtCore.QObject):
         self.shortcuts = dict(config_shortcuts(config) if shortcuts is None else shortcuts)
         self.store_path = Path(store_path)
 
-        self.store, self.store_problem = open_store_safely(self.store_path)
+        opened = open_local_store(self.store_path, check_budget_s=store_recovery.START_CHECK_BUDGET_S)
+        # store_problem: the first problem as a code (hosts, tests); store_events: everything to tell the agent
+        # (a damaged file set aside, a fallback store in use, outcomes moved back from one).
+        self.store, self.store_problem, self.store_events = opened.store, opened.problem, opened.events
+        self._check_store_later = opened.check_later
         self._client = client
         self._retired_clients: list[AnalyticsClient] = []
         self.pop_service = PopService(client, self.store, cache_ttl=dt.timedelta(hours=config.cache.ttl_h))
@@ -171,8 +160,21 @@ class PanelSession(QtCore.QObject):
         self.scheduler.every(self.config.sync.interval_s, self.controller.request_sync, "sync")
         self.scheduler.every(60, self.router.sweep, "router-sweep")
         self.controller.request_sync()
-        if self.store_problem is not None:
+        if self.store_events:
+            serious = any(isinstance(event, SetAside | UsingFallback) for event in self.store_events)
+            self.window.show_notice("\n".join(describe_store_event(event, self.texts) for event in self.store_events),
+                                    "attention" if serious else "pending")
+        elif self.store_problem is not None:
             self.window.show_notice(describe_error(self.store_problem, self.texts), "attention")
+        if self._check_store_later:
+            # Too big to check within the start-up budget: checked beside the agent's work ("reports" is the
+            # read-only pool; the "db" writer is not held up).
+            self.runner.submit("reports", check_in_background, self.store, name="store.check", owner=self,
+                               on_done=self._store_checked)
+
+    def _store_checked(self, sound: bool) -> None:
+        if not sound:
+            self.controller.store_failed(UserError("store_corrupt", str(self.store.path)))
 
     def use_client(self, client: AnalyticsClient | None, agent_id: str | None) -> None:
         """After a sign-in (a new server or token) or sign-out (None). The old client's connections are
@@ -234,7 +236,8 @@ class PanelSession(QtCore.QObject):
 
     def _show_attention(self) -> None:
         self.runner.submit("db", self.sync_service.needs_attention, name="attention", owner=self,
-                           on_done=lambda entries: self.window.show_attention(entries))
+                           on_done=lambda entries: self.window.show_attention(entries),
+                           on_error=self.controller.store_trouble)
 
 
 def _alive(widget: QtWidgets.QWidget | None) -> bool:

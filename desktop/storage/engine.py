@@ -204,6 +204,7 @@ def open_engine(path: Path) -> Engine:
     """Create/open the file, apply pragmas and migrations. Raises StoreError subclasses."""
     path = Path(path)
     engine = None
+    created = not path.exists()
     try:
         create_private_file(path)
         engine = make_engine(path)
@@ -217,8 +218,19 @@ def open_engine(path: Path) -> Engine:
     except (SQLAlchemyError, OSError, sqlite3.Error) as exc:
         if engine is not None:
             engine.dispose()
+        _drop_if_never_written(path, created)
         raise classify(exc, path) from exc
     except StoreError:
         if engine is not None:
             engine.dispose()
+        _drop_if_never_written(path, created)
         raise
+
+
+def _drop_if_never_written(path: Path, created: bool) -> None:
+    """A file this attempt created and SQLite never wrote to (a full disk still has room for a name) is
+    removed: an empty store file at the next start then always means a store that lost its content."""
+    if created:
+        with contextlib.suppress(OSError):
+            if path.stat().st_size == 0:
+                path.unlink()

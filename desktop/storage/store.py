@@ -11,6 +11,9 @@ import dataclasses
 import datetime as dt
 import functools
 import json
+import logging
+import shutil
+import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -28,13 +31,37 @@ from desktop.domain.outcomes import (
     OutcomeResult,
 )
 from desktop.storage import models
-from desktop.storage.engine import StoreError, classify, open_engine, restrict_modes, writer
+from desktop.storage.engine import (
+    BUSY_TIMEOUT_MS,
+    StoreCorrupt,
+    StoreError,
+    StoreFull,
+    classify,
+    open_engine,
+    restrict_modes,
+    writer,
+)
+from desktop.storage.salvage import SalvagedContact, SalvagedOutcome
+
+log = logging.getLogger("callcue.storage")
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 # A second identical outcome for the same pop within this window is a double key press, not a new answer.
 DOUBLE_PRESS_WINDOW = dt.timedelta(minutes=10)
+# Free space on the data volume kept for outcomes: below it, cache and pop-log writes are skipped (they are
+# re-fetched / only statistics), so space freed after a full disk goes to the outcomes first. An outcome
+# commit writes ~80 KiB of log frames until the next checkpoint (up to ~4 MiB of log): 16 MiB is room for a
+# full log cycle and hundreds of outcomes.
+OUTCOME_RESERVE_BYTES = 16 * 1024 * 1024
+# Next to the store, written when a read found the file damaged while the panel ran: the next start checks
+# the whole file (no time budget) and sets it aside if it is damaged.
+SUSPECT_SUFFIX = ".check-me"
+
+
+class StoreLowSpace(StoreFull):
+    """Skipped a cache or pop-log write: the free space left is kept for outcomes."""
 
 
 def _guarded(method: Callable[P, R]) -> Callable[P, R]:
@@ -46,19 +73,57 @@ def _guarded(method: Callable[P, R]) -> Callable[P, R]:
         except StoreError:
             raise
         except (SQLAlchemyError, OSError) as exc:
-            raise classify(exc, repo._path) from exc  # type: ignore[attr-defined]
+            error = classify(exc, repo._path)  # type: ignore[attr-defined]
+            if isinstance(error, StoreCorrupt):
+                mark_suspect(repo._path)  # type: ignore[attr-defined]
+            raise error from exc
 
     return wrapper
+
+
+def suspect_marker(path: Path) -> Path:
+    return path.with_name(path.name + SUSPECT_SUFFIX)
+
+
+def mark_suspect(path: Path) -> None:
+    """Remember (next to the store) that it was found damaged while in use; see SUSPECT_SUFFIX."""
+    marker = suspect_marker(path)
+    if not marker.exists():
+        log.error("the local store is damaged: it will be checked and set aside at the next start")
+        with contextlib.suppress(OSError):  # a read-only folder: the start-up check still runs, with a budget
+            marker.touch(mode=0o600)
 
 
 class _Repository:
     """Reads begin DEFERRED (WAL readers never block); writes begin IMMEDIATE, one at a time."""
 
-    def __init__(self, engine: Engine, path: Path, write_lock: threading.Lock | None = None) -> None:
+    def __init__(self, engine: Engine, path: Path, write_lock: threading.Lock | None = None,
+                 reserve_bytes: int = OUTCOME_RESERVE_BYTES) -> None:
         self._read = engine
         self._write = writer(engine)
         self._path = path
         self._write_lock = write_lock or threading.Lock()
+        self.reserve_bytes = reserve_bytes
+        self._short_of_space = False
+
+    def _keep_space_for_outcomes(self, what: str) -> None:
+        """Raise StoreLowSpace when the data volume has less than the outcomes' reserve free."""
+        try:
+            free = shutil.disk_usage(self._path.parent).free
+        except OSError:
+            return  # cannot tell: the write itself reports a real problem
+        short = free < self.reserve_bytes
+        if short != self._short_of_space:
+            self._short_of_space = short
+            if short:
+                log.warning("disk almost full: cache and pop-log writes paused, the space is kept for outcomes",
+                            extra={"free_bytes": free, "reserve_bytes": self.reserve_bytes})
+            else:
+                log.info("disk space back above the outcomes' reserve: cache and pop log resume")
+        if short:
+            raise StoreLowSpace(
+                f"Less than {self.reserve_bytes // (1024 * 1024)} MiB free on the disk holding {self._path.parent}: "
+                f"the space is kept for outcomes ({what} not saved).", self._path)
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[Connection]:
@@ -135,6 +200,17 @@ def _linked_to_pop(conn: Connection, record: OutcomeRecord) -> OutcomeRecord:
     return dataclasses.replace(record, pop_id=pop_id, popped_at=popped_at)
 
 
+@dataclasses.dataclass
+class Adopted:
+    """What OutcomeRepository.adopt took in."""
+
+    added: int = 0  # outcomes new to this store
+    undelivered: int = 0  # of those, the ones still to be sent (pending) or to be looked at (needs attention)
+    present: int = 0  # already here: left as they are
+    invalid: int = 0  # unusable payloads
+    contacts: int = 0  # statistics-only rows (their outbox row was gone)
+
+
 class OutcomeRepository(_Repository):
     """The outbox (delivery state) and local_contacts (what this workstation recorded).
 
@@ -178,6 +254,58 @@ class OutcomeRepository(_Repository):
             restrict_modes(self._path)  # the first write creates -wal/-shm
             self._modes_restricted = True
         return record
+
+    @_guarded
+    def adopt(self, outcomes: Iterable[SalvagedOutcome], contacts: Iterable[SalvagedContact] = ()) -> Adopted:
+        """Take in outcomes recorded in another store file (a fallback store, a rescued damaged store), in one
+        transaction. Idempotent: an outcome this store already knows (outbox or local contacts) is left as it
+        is, so adopting the same file twice adds nothing and a delivered outcome never becomes pending again.
+        Each outcome keeps its delivery state; `contacts` without an outcome row only feed statistics and
+        local guidance (there is nothing to deliver)."""
+        known = select(models.LocalContact.outcome_id).where(models.LocalContact.outcome_id == bindparam("oid"))
+        in_outbox = select(models.OutboxItem.outcome_id).where(models.OutboxItem.outcome_id == bindparam("oid"))
+        report = Adopted()
+        taken: set[str] = set()
+        with self._writing() as conn:
+            for outcome in outcomes:
+                try:
+                    record = _record_from_payload(outcome.payload, None, outcome.popped_at)
+                except (KeyError, TypeError, ValueError):
+                    report.invalid += 1
+                    continue
+                taken.add(outcome.outcome_id)
+                if conn.execute(known, {"oid": outcome.outcome_id}).first() is not None \
+                        or conn.execute(in_outbox, {"oid": outcome.outcome_id}).first() is not None:
+                    report.present += 1
+                    continue
+                common = {
+                    "outcome_id": record.outcome_id, "decision_id": record.decision_id,
+                    "customer_id": record.customer_id, "offer_id": record.offer_id,
+                    "campaign_id": record.campaign_id, "wave": record.wave, "result": record.result.value,
+                    "agent_id": record.agent_id, "call_id": record.call_id, "recorded_at": record.recorded_at,
+                    "pop_id": None, "popped_at": record.popped_at,
+                }
+                conn.execute(_INSERT_OUTBOX, {
+                    **common, "payload": outcome.payload, "status": outcome.status, "attempts": outcome.attempts,
+                    "last_error": outcome.last_error, "server_reason": outcome.server_reason,
+                    "delivered_at": outcome.delivered_at})
+                conn.execute(_INSERT_CONTACT, common)
+                report.added += 1
+                report.undelivered += outcome.undelivered
+            for contact in contacts:
+                if contact.outcome_id in taken or conn.execute(known, {"oid": contact.outcome_id}).first():
+                    continue
+                conn.execute(_INSERT_CONTACT, {
+                    "outcome_id": contact.outcome_id, "decision_id": contact.decision_id,
+                    "customer_id": contact.customer_id, "offer_id": contact.offer_id,
+                    "campaign_id": contact.campaign_id, "wave": contact.wave, "result": contact.result,
+                    "agent_id": contact.agent_id, "call_id": contact.call_id, "recorded_at": contact.recorded_at,
+                    "pop_id": None, "popped_at": contact.popped_at,
+                    "callback_at": contact.callback_at.replace(microsecond=0) if contact.callback_at else None})
+                report.contacts += 1
+            if report.added or report.contacts:
+                self.generation += 1  # before the commit, as in record_outcome
+        return report
 
     @_guarded
     def local_contacts(self, customer_id: str, since: dt.datetime) -> list[LocalContact]:
@@ -321,6 +449,7 @@ class CachedViewRepository(_Repository):
     @_guarded
     def put(self, keys: Iterable[str], customer_id: str, document: dict[str, Any], fetched_at: dt.datetime) -> None:
         docs, views = models.CachedDocument, models.CachedView
+        self._keep_space_for_outcomes("cached customer data")
         with self._writing() as conn:
             statement = insert(docs).values(customer_id=customer_id, document=document, fetched_at=fetched_at)
             conn.execute(statement.on_conflict_do_update(
@@ -389,6 +518,7 @@ class PopLogRepository(_Repository):
         campaign_id: str | None,
         wave: int | None,
     ) -> int:
+        self._keep_space_for_outcomes("pop log")
         with self._writing() as conn:
             return conn.execute(
                 insert(models.PopLog).values(
@@ -402,13 +532,14 @@ class PopLogRepository(_Repository):
 class LocalStore:
     """The desktop's SQLite file. Thread-safe: share one instance between the UI and the sync worker."""
 
-    def __init__(self, engine: Engine, path: Path) -> None:
+    def __init__(self, engine: Engine, path: Path, *, reserve_bytes: int = OUTCOME_RESERVE_BYTES) -> None:
         self.engine = engine
         self.path = path
         write_lock = threading.Lock()  # one writer at a time in this process (see _Repository._writing)
         self.outcomes = OutcomeRepository(engine, path, write_lock)
-        self.views = CachedViewRepository(engine, path, write_lock)
-        self.pops = PopLogRepository(engine, path, write_lock)
+        # Cache and pop log give way to outcomes when the disk is nearly full (see OUTCOME_RESERVE_BYTES).
+        self.views = CachedViewRepository(engine, path, write_lock, reserve_bytes)
+        self.pops = PopLogRepository(engine, path, write_lock, reserve_bytes)
         # Held by SyncService while it sends: one delivery run at a time per store, whatever thread asks.
         self.sync_lock = threading.Lock()
 
@@ -419,11 +550,29 @@ class LocalStore:
         with self.engine.connect() as conn:
             return conn.exec_driver_sql(f"PRAGMA {name}").scalar()
 
-    def check_integrity(self) -> bool:
+    def check_integrity(self, budget_s: float | None = None) -> bool | None:
+        """PRAGMA quick_check: True (sound), False (damaged), None (not finished within `budget_s`).
+
+        Damage found here is also remembered next to the file (see SUSPECT_SUFFIX). Other failures (I/O, a
+        locked file) raise StoreError. A budget of 0 checks nothing now (None)."""
+        if budget_s is not None and budget_s <= 0:
+            return None
         try:
-            return self.pragma("quick_check") == "ok"
+            with self.engine.connect() as conn, _interrupted_after(conn.connection.dbapi_connection, budget_s):
+                rows = conn.exec_driver_sql("PRAGMA quick_check(20)").scalars().all()
         except (SQLAlchemyError, OSError) as exc:
-            raise classify(exc, self.path) from exc
+            orig = getattr(exc, "orig", exc)
+            if getattr(orig, "sqlite_errorcode", None) == sqlite3.SQLITE_INTERRUPT:
+                return None
+            error = classify(exc, self.path)
+            if not isinstance(error, StoreCorrupt):
+                raise error from exc
+            rows = [str(orig)]
+        if rows == ["ok"]:
+            return True
+        log.error("the local store failed its integrity check", extra={"problems": len(rows)})
+        mark_suspect(self.path)
+        return False
 
     def close(self) -> None:
         self.engine.dispose()
@@ -435,24 +584,89 @@ class LocalStore:
         self.close()
 
 
-def open_store(path: Path) -> LocalStore:
+def open_store(path: Path, *, reserve_bytes: int = OUTCOME_RESERVE_BYTES) -> LocalStore:
     """Open (creating and migrating as needed) the local store at `path`.
 
     Raises StoreCorrupt, StoreReadOnly, StoreFull or StoreError with a message to show the agent.
     """
     path = Path(path)
-    return LocalStore(open_engine(path), path)
+    return LocalStore(open_engine(path), path, reserve_bytes=reserve_bytes)
+
+
+@contextlib.contextmanager
+def _interrupted_after(connection: sqlite3.Connection, budget_s: float | None) -> Iterator[None]:
+    """sqlite3_interrupt() the connection's statement once `budget_s` has passed (it then fails with
+    SQLITE_INTERRUPT). A watchdog thread, because the integrity check runs inside one VM instruction, so a
+    progress handler is not called while it reads a cold file (measured: 1.1 s for 73 MB, budget or not). An
+    interrupt that lands before the statement has started is a no-op in SQLite: the watchdog repeats it every
+    10 ms until the block is left."""
+    if budget_s is None:
+        yield
+        return
+    done = threading.Event()
+
+    def watchdog() -> None:
+        if done.wait(budget_s):
+            return
+        while not done.is_set():
+            connection.interrupt()
+            done.wait(0.01)
+
+    thread = threading.Thread(target=watchdog, name="callcue-check-budget", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+def check_store_file(path: Path, budget_s: float | None = None) -> bool | None:
+    """PRAGMA quick_check on the file through a read-only connection, before the store is opened for
+    writing: True (sound), False (damaged), None (not finished within `budget_s`, or not checkable read-only:
+    opening it decides). Read-only, so closing the connection never checkpoints the -wal into a damaged file:
+    a store set aside after this check is exactly as it was found."""
+    path = Path(path)
+    if not path.is_file() or (budget_s is not None and budget_s <= 0):
+        return None
+    try:
+        connection = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, isolation_level=None,
+                                     timeout=BUSY_TIMEOUT_MS / 1000)
+    except sqlite3.Error:
+        return None
+    try:
+        with _interrupted_after(connection, budget_s):
+            rows = [row[0] for row in connection.execute("PRAGMA quick_check(20)")]
+    except sqlite3.DatabaseError as exc:
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+        if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+            return False
+        return None  # interrupted, locked, cannot open read-only …
+    finally:
+        connection.close()
+    if rows == ["ok"]:
+        return True
+    log.error("the local store failed its integrity check", extra={"problems": len(rows)})
+    return False
 
 
 def quarantine_corrupt_store(path: Path, now: dt.datetime) -> Path:
     """Move a damaged store (and its -wal/-shm) aside so a fresh one can be created; returns the new name.
 
-    Only on the agent's or IT's say-so: the damaged file may still hold undelivered outcomes to rescue.
+    Never deletes anything: the damaged file may still hold undelivered outcomes to rescue (`callcue store
+    rescue`). A name already taken (two set-asides in one second) gets a counter, never overwritten.
     """
     path = Path(path)
-    target = path.with_name(f"{path.name}.damaged-{now.strftime('%Y%m%d-%H%M%S')}")
+    stamp = now.strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.name}.damaged-{stamp}")
+    counter = 1
+    while any(target.with_name(target.name + suffix).exists() for suffix in ("", "-wal", "-shm")):
+        counter += 1
+        target = path.with_name(f"{path.name}.damaged-{stamp}-{counter}")
     for suffix in ("", "-wal", "-shm"):
         source = path.with_name(path.name + suffix)
         if source.exists():
             source.rename(target.with_name(target.name + suffix))
+    with contextlib.suppress(OSError):
+        suspect_marker(path).unlink(missing_ok=True)  # its file is gone; the new one starts clean
     return target

@@ -50,6 +50,10 @@ class _CallView:
     chosen: str | None = None
 
 
+# UserError codes of the local store (desktop/storage/engine.py): the agent must hear of them.
+_STORE_PROBLEMS = frozenset({"store_corrupt", "store_failed", "disk_full", "read_only"})
+
+
 class PanelController(QtCore.QObject):
     # Payloads for hosts (SDK, bridge): plain dicts, no phone numbers; documented in docs/sdk.md.
     pop_shown = Signal(dict)
@@ -75,6 +79,8 @@ class PanelController(QtCore.QObject):
         self._generation = 0
         self._sync_running = False
         self._sync_again = False
+        self._store_problem_told: str | None = None  # the store problem code the agent was last told about
+        self._store_damaged = None  # UserError once the store was found damaged: stays on the badge
         router.add_listener(self.on_router_action)
         self._connect(window)
 
@@ -283,7 +289,9 @@ class PanelController(QtCore.QObject):
         return record
 
     def _recorded(self, call_id: str, record) -> None:
-        self.window.outcome_saved(str(record.result))
+        # Only now, with the outcome committed: "saved", and the note it carried cleared (a note the agent
+        # has typed since, for the next outcome, stays).
+        self.window.outcome_saved(str(record.result), record.note)
         call = self._calls.get(call_id)
         if call is not None and call.shown.document is not None:
             # Local guidance at once, even offline: what was just refused is not pitched again.
@@ -343,10 +351,43 @@ class PanelController(QtCore.QObject):
             self.request_sync(force=True)
 
     def refresh_sync_state(self) -> None:
-        self.runner.submit("db", self.sync.state, name="sync.state", owner=self, on_done=self._sync_state)
+        self.runner.submit("db", self.sync.state, name="sync.state", owner=self, on_done=self._sync_state,
+                           on_error=self.store_trouble)
+
+    def store_trouble(self, exc: BaseException) -> None:
+        """A read of the local store failed in the background (e.g. "database disk image is malformed"):
+        the agent is told, not only the log."""
+        error = getattr(exc, "user_error", None)
+        if error is None:
+            log.error("background store read crashed", exc_info=exc)
+            return
+        log.warning("local store unreadable", extra={"error_code": error.code})
+        self.store_failed(error)
+
+    def store_failed(self, error) -> None:
+        """Say on the panel that the local store has a problem: on the sync badge (a damaged file until the
+        panel restarts), and once as a notice."""
+        if error.code == "store_corrupt":
+            self._store_damaged = error
+        self.window.sync_badge.show_problem(error)
+        self._tell_store_problem(error)
+
+    def _tell_store_problem(self, error) -> None:
+        if self._store_problem_told != error.code:  # not again at every refresh
+            self._store_problem_told = error.code
+            self.window.show_notice("⚠ " + describe_error(error, self.window.texts), "attention")
 
     def _sync_state(self, state) -> None:
+        error = state.last_error
+        if error is not None and error.code in _STORE_PROBLEMS:
+            # Delivery stopped on the local file (e.g. the outbox is damaged): the badge says why, and the
+            # agent is told once, not just the log.
+            self._tell_store_problem(error)
+        else:
+            self._store_problem_told = None
         self.window.set_sync_state(state)
+        if self._store_damaged is not None:
+            self.window.sync_badge.show_problem(self._store_damaged)
         self.sync_state_changed.emit(state)
         if state.last_error is not None and state.last_error.code == "auth_failed":
             self.auth_failed.emit()

@@ -183,8 +183,11 @@ class OutcomeBar(Localized, QtWidgets.QFrame):
             extras["reason"] = reason
         self.outcome_requested.emit(result, extras)
 
-    def clear_note(self) -> None:
-        self.note.clear()
+    def clear_note(self, saved: str | None = None) -> None:
+        """After a save: clear the note field if it still holds the note that was saved (`saved`, None for
+        none); a note the agent typed while the save ran is for the next outcome and stays."""
+        if self.note.text().strip() == (saved or ""):
+            self.note.clear()
 
     def _callback_dialog(self) -> dt.datetime | None:
         dialog = CallbackDialog(self.texts, self.window())
@@ -227,6 +230,20 @@ class SyncBadge(Localized, QtWidgets.QPushButton):
         self.setText(text)
         self.setToolTip(text)
         self.setProperty("sync", kind)
+        self.setAccessibleDescription(text)
+        self.style().unpolish(self)
+        self.style().polish(self)
+
+    def show_problem(self, error) -> None:
+        """The local data file has a problem: a damaged one (until the panel restarts: damage does not heal),
+        or an outbox that cannot be read now (instead of a count nobody knows)."""
+        if error.code == "store_corrupt":
+            text = self.tr("⚠ The local data file is damaged: restart CallCue")
+        else:
+            text = self.tr("⚠ Outcomes not readable — %1").replace("%1", self.reason(error))
+        self.setText(text)
+        self.setToolTip(text)
+        self.setProperty("sync", "attention")
         self.setAccessibleDescription(text)
         self.style().unpolish(self)
         self.style().polish(self)

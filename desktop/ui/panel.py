@@ -380,8 +380,9 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         self.notice.style().unpolish(self.notice)
         self.notice.style().polish(self.notice)
 
-    def outcome_saved(self, result: str) -> None:
-        self.outcome_bar.clear_note()
+    def outcome_saved(self, result: str, note: str | None = None) -> None:
+        """The outcome is committed: say so, and clear the note it carried (not one typed since)."""
+        self.outcome_bar.clear_note(note)
         self.show_notice(self.tr("✓ Saved “%1” on this PC").replace("%1", result_label(result, self.texts)), "synced")
 
     def outcome_failed(self, message: str) -> None:

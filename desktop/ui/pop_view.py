@@ -1189,7 +1189,9 @@ def describe_error(error, texts: Texts) -> str:
                                             "and choose before recording an outcome."),
         "disk_full": texts.translate("Messages", "The disk is full: outcomes cannot be saved. Free space or call IT now."),
         "read_only": texts.translate("Messages", "The data folder is read-only: outcomes cannot be saved. Call IT."),
-        "store_corrupt": texts.translate("Messages", "The local data file was damaged; it was set aside and a new one started."),
+        "store_corrupt": texts.translate("Messages", "The local data file is damaged: outcomes may not be saved. "
+                                         "Restart CallCue: it sets the file aside, starts a new one and says how "
+                                         "to rescue what it holds."),
         "config_invalid": texts.translate("Messages", "The configuration file is invalid."),
         "invalid_input": texts.translate("Messages", "That input is not valid."),
         "tls_failed": texts.translate("Messages", "The server's security certificate is not trusted. "

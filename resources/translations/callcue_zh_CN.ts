@@ -1,4 +1,5 @@
-<?xml version='1.0' encoding='utf-8'?>
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
 <TS version="2.1" language="zh_CN">
 <context>
     <name>CallbackDialog</name>
@@ -26,7 +27,7 @@
         <translation>这个号码属于多位客户，请确认来电人</translation>
     </message>
     <message>
-        <source>Ask for the caller's name, then press their key. Outcomes are recorded for the customer you choose; none can be recorded before.</source>
+        <source>Ask for the caller&apos;s name, then press their key. Outcomes are recorded for the customer you choose; none can be recorded before.</source>
         <translation>先问清来电人姓名，再按对应的键。结果记录在您选定的客户名下；选定之前不能记录结果。</translation>
     </message>
     <message>
@@ -205,7 +206,7 @@
         <translation>服务器返回的数据无法识别，请联系 IT。</translation>
     </message>
     <message>
-        <source>The analytics server's answer was too large and was refused. Outcomes are kept and sent later; tell IT.</source>
+        <source>The analytics server&apos;s answer was too large and was refused. Outcomes are kept and sent later; tell IT.</source>
         <translation>服务器返回的数据过大，已拒绝接收；营销结果已保存，稍后上传。请联系 IT。</translation>
     </message>
     <message>
@@ -229,8 +230,8 @@
         <translation>数据目录只读，营销结果无法保存，请联系 IT。</translation>
     </message>
     <message>
-        <source>The local data file was damaged; it was set aside and a new one started.</source>
-        <translation>本地数据文件已损坏，已另存备份并新建文件。</translation>
+        <source>The local data file is damaged: outcomes may not be saved. Restart CallCue: it sets the file aside, starts a new one and says how to rescue what it holds.</source>
+        <translation>本地数据文件已损坏：结果可能无法保存。请重启 CallCue：它会另存损坏的文件、新建文件，并说明如何找回其中的结果。</translation>
     </message>
     <message>
         <source>The configuration file is invalid.</source>
@@ -241,7 +242,7 @@
         <translation>输入无效。</translation>
     </message>
     <message>
-        <source>The server's security certificate is not trusted. Ask IT for the right CA bundle; outcomes are kept and sent later.</source>
+        <source>The server&apos;s security certificate is not trusted. Ask IT for the right CA bundle; outcomes are kept and sent later.</source>
         <translation>服务器的安全证书不受信任。请向 IT 索取正确的 CA 证书包；结果已保存在本机，稍后发送。</translation>
     </message>
     <message>
@@ -259,6 +260,66 @@
     <message>
         <source>Wrap-up: record an outcome for %1</source>
         <translation>话后处理：请为 %1 记录营销结果</translation>
+    </message>
+    <message>
+        <source>at least %1</source>
+        <translation>至少 %1</translation>
+    </message>
+    <message>
+        <source>%1 outcome(s) saved while the data folder was unavailable were moved back and will be sent.</source>
+        <translation>数据文件夹不可用期间保存的 %1 条结果已移回，将会发送。</translation>
+    </message>
+    <message>
+        <source>%1 outcome(s) saved while the data folder was unavailable were moved back.</source>
+        <translation>数据文件夹不可用期间保存的 %1 条结果已移回。</translation>
+    </message>
+    <message>
+        <source>The local data file was found empty (0 bytes). It was set aside as %1 and a new one started.</source>
+        <translation>本地数据文件为空（0 字节），已另存为 %1 并新建了文件。</translation>
+    </message>
+    <message>
+        <source>The local data file was damaged. It was set aside as %1 and a new one started.</source>
+        <translation>本地数据文件已损坏，已另存为 %1 并新建了文件。</translation>
+    </message>
+    <message>
+        <source>It holds %1 outcome(s) not yet sent to the server. To send them, run: callcue store rescue &quot;%2&quot; (or tell IT).</source>
+        <translation>其中有 %1 条结果尚未发送到服务器。要发送这些结果，请运行：callcue store rescue &quot;%2&quot;（或联系 IT）。</translation>
+    </message>
+    <message>
+        <source>Nothing could be read back from it: if outcomes were waiting to be sent, tell IT.</source>
+        <translation>无法从中读回任何内容：如果之前有待发送的结果，请联系 IT。</translation>
+    </message>
+    <message>
+        <source>No outcome waiting to be sent was found in it.</source>
+        <translation>其中没有发现待发送的结果。</translation>
+    </message>
+    <message>
+        <source>%1 recent outcome(s) in it could not be read: tell IT.</source>
+        <translation>其中有 %1 条近期结果无法读取：请联系 IT。</translation>
+    </message>
+    <message>
+        <source>it is read-only</source>
+        <translation>文件夹为只读</translation>
+    </message>
+    <message>
+        <source>the disk is full</source>
+        <translation>磁盘已满</translation>
+    </message>
+    <message>
+        <source>its data file is damaged and cannot be moved aside</source>
+        <translation>数据文件已损坏且无法另存</translation>
+    </message>
+    <message>
+        <source>its data file is locked or cannot be opened</source>
+        <translation>数据文件被锁定或无法打开</translation>
+    </message>
+    <message>
+        <source>CallCue cannot use its data folder %1 (%2). Outcomes are saved in %3 for now and moved back automatically once the folder can be used again.</source>
+        <translation>CallCue 无法使用数据文件夹 %1（%2）。结果暂时保存在 %3，文件夹恢复可用后会自动移回。</translation>
+    </message>
+    <message>
+        <source>That is a temporary folder: tell IT before restarting the computer.</source>
+        <translation>这是一个临时文件夹：重启电脑前请先联系 IT。</translation>
     </message>
 </context>
 <context>
@@ -579,7 +640,7 @@
         <translation>客户经理 %1</translation>
     </message>
     <message>
-        <source>No longer in the operator's data</source>
+        <source>No longer in the operator&apos;s data</source>
         <translation>已不在运营商资料中</translation>
     </message>
     <message>
@@ -1128,7 +1189,7 @@
         <translation>结果</translation>
     </message>
     <message>
-        <source>Server's reason</source>
+        <source>Server&apos;s reason</source>
         <translation>服务器给出的原因</translation>
     </message>
     <message>
@@ -1187,6 +1248,14 @@
         <translation>✓ 营销结果已全部同步</translation>
     </message>
     <message>
+        <source>⚠ The local data file is damaged: restart CallCue</source>
+        <translation>⚠ 本地数据文件已损坏：请重启 CallCue</translation>
+    </message>
+    <message>
+        <source>⚠ Outcomes not readable — %1</source>
+        <translation>⚠ 结果无法读取 — %1</translation>
+    </message>
+    <message>
         <source>cannot reach the server</source>
         <translation>无法连接服务器</translation>
     </message>
@@ -1199,15 +1268,15 @@
         <translation>服务器报告错误</translation>
     </message>
     <message>
-        <source>the server's answer is unreadable</source>
+        <source>the server&apos;s answer is unreadable</source>
         <translation>服务器的应答无法读取</translation>
     </message>
     <message>
-        <source>the server's answer is too large</source>
+        <source>the server&apos;s answer is too large</source>
         <translation>服务器的应答过大</translation>
     </message>
     <message>
-        <source>the server's certificate is not trusted</source>
+        <source>the server&apos;s certificate is not trusted</source>
         <translation>服务器证书不受信任</translation>
     </message>
     <message>

@@ -14,7 +14,9 @@ bar (as the agent does) and reports what the agent would see, one JSON object pe
 
 Commands, one per line on stdin: `stop` (quit cleanly), `drain` (stop recording; quit once the outbox is
 empty), `pause` / `resume` (recording), `free PATH` (delete a file: IT freeing disk space), `sh CMD…` (run a
-shell command, e.g. a remount inside the test's mount namespace), `record` (one outcome now, in pause).
+shell command, e.g. a remount inside the test's mount namespace), `record [CUSTOMER]` (one outcome now, in
+pause; for that customer if given), `note TEXT` (type a note into the outcome bar, as the agent does).
+"confirmed" and "failed" carry `note`: what the note field holds once the panel has answered.
 
 A confirmation line is printed after the commit, so a SIGKILL between the two leaves an outcome that is
 stored but not confirmed: the suite requires every *confirmed* outcome on the server exactly once.
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def outcome_failed(message: str) -> None:
         original_failed(message)
-        emit("failed", notice=notice())
+        emit("failed", notice=notice(), note=window.outcome_bar.note.text())
         state["busy"] = False
         end_call()
         schedule_next()
@@ -99,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def on_recorded(payload: dict) -> None:
         state["n"] += 1
-        emit("confirmed", outcome_id=payload["outcome_id"], n=state["n"], notice=notice())
+        emit("confirmed", outcome_id=payload["outcome_id"], n=state["n"], notice=notice(),
+             note=window.outcome_bar.note.text())
         state["busy"] = False
         end_call()
         schedule_next()
@@ -147,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         state["seq"] += 1
         call_id = f"chaos-{os.getpid()}-{state['seq']}"
         state["call"] = call_id
-        app.router.handle(CallEvent(call_id=call_id, state="answered", customer_id=rng.choice(customers),
+        customer = state.pop("customer", None) or rng.choice(customers)
+        app.router.handle(CallEvent(call_id=call_id, state="answered", customer_id=customer,
                                     agent_id=args.agent_id, source="chaos"))
 
     def schedule_next(delay_ms: int = 0) -> None:
@@ -172,7 +176,11 @@ def main(argv: list[str] | None = None) -> int:
             schedule_next()
         elif word == "record":
             state["recording"], state["one_shot"] = True, True
+            if rest.strip():
+                state["customer"] = rest.strip()
             schedule_next()
+        elif word == "note":
+            window.outcome_bar.note.setText(rest)
         elif word == "free":
             Path(rest).unlink(missing_ok=True)
             emit("done", command=line.strip())

@@ -20,8 +20,11 @@ import requests
 from desktop.domain.errors import UserError
 from desktop.domain.states import PopState
 from desktop.services.config import ConfigPaths, load_config_or_defaults
+from desktop.services.store_recovery import MovedBack
 from desktop.ui.pop_view import describe_error
+from desktop.ui.store_notices import describe_store_event
 from server_stub.live import free_port
+from tests.chaos.fault_proxy import FaultProxy
 from tests.chaos.harness import (
     REPO_ROOT,
     assert_confirmed_exactly_once,
@@ -66,15 +69,18 @@ def test_full_disk_refuses_to_confirm_tells_the_agent_and_loses_nothing(tmp_path
         driver.send(f"sh dd if=/dev/zero of={volume}/ballast bs=4k 2>/dev/null; true")  # the disk fills up
         driver.wait_for("done", timeout=20)
         failed = None
-        for _ in range(30):
+        for i in range(30):
+            driver.send(f"note 备注 note {i}")
             driver.send("record")
             event = driver.wait_for_any(("confirmed", "failed"), timeout=20)
             if event["event"] == "failed":
                 failed = event
                 break
+            assert event["note"] == "", event  # saved: the note it carried is cleared
         assert failed is not None, "the store never reported the full disk"
         told = describe_error(UserError("disk_full"), _texts(language)).split(" (")[0]
         assert told in failed["notice"], failed
+        assert "✓" not in failed["notice"] and failed["note"] == f"备注 note {i}", failed  # kept to try again
         driver.send(f"free {volume}/ballast")  # IT frees space
         driver.wait_for("done", timeout=20)
         driver.send("record")
@@ -95,10 +101,11 @@ def test_read_only_data_directory_at_start_still_starts_and_saves_elsewhere(tmp_
     with running_driver(chaos_server.base_url, database.token, tmp_path / "home", database.customers[:5],
                         mode="idle", prefix=in_tmpfs(volume, "size=1m,ro"),
                         extra=["--store", str(volume / "data" / "callcue.sqlite3")],
-                        env={"TMPDIR": str(tmp_path)}) as driver:
+                        env={"TMPDIR": str(tmp_path), "XDG_STATE_HOME": str(tmp_path / "state")}) as driver:
         ready = driver.wait_for("ready", timeout=60)
         assert ready["store_problem"] == "read_only"
-        assert describe_error(UserError("read_only"), _texts("en")).split(" (")[0] in ready["notice"]
+        assert f"cannot use its data folder {volume / 'data'} (it is read-only)" in ready["notice"], ready
+        assert f"Outcomes are saved in {tmp_path / 'state' / 'CallCue' / 'fallback'}" in ready["notice"], ready
         driver.send("record")
         driver.wait_for("confirmed", timeout=20)
         driver.send("drain")
@@ -106,6 +113,61 @@ def test_read_only_data_directory_at_start_still_starts_and_saves_elsewhere(tmp_
         assert driver.wait_exit(30) == 0, driver.stderr_tail()
         confirmed = driver.confirmed()
     assert_confirmed_exactly_once(database.url, confirmed)
+
+
+@needs_namespaces
+@pytest.mark.parametrize("language", ["en", "zh_CN"])
+def test_outcomes_confirmed_while_the_data_folder_was_read_only_are_delivered_once_it_is_back(
+        tmp_path, chaos_server, qapp, language):
+    """Issue 14, point 1: outcomes confirmed in the fallback store (read-only data folder, server down) used to
+    stay there forever. The next start with the folder back moves them into the live outbox, says so, and
+    they reach the real server exactly once; the fallback store is gone afterwards."""
+    database = chaos_server.database
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    store = volume / "data" / "callcue.sqlite3"
+    customers = database.customers[30:33]
+    env = {"TMPDIR": str(tmp_path), "XDG_STATE_HOME": str(tmp_path / "state")}
+    fallback_dir = tmp_path / "state" / "CallCue" / "fallback"
+    with FaultProxy(chaos_server.port) as proxy, running_driver(
+            proxy.base_url, database.token, tmp_path / "home", customers, mode="idle", lang=language,
+            prefix=in_tmpfs(volume, "size=1m,ro"), extra=["--store", str(store)], env=env) as driver:
+        assert driver.wait_for("ready", timeout=60)["store_problem"] == "read_only"
+        primed = set()
+        for customer in customers:  # the server is up: pops are cached (in the fallback store)
+            driver.send(f"record {customer}")
+            primed.add(driver.wait_for("confirmed", timeout=20)["outcome_id"])
+        driver.wait_for("sync", timeout=30, pending=0)
+        proxy.mode = "down"  # … then the server goes away: outcomes stay in the fallback store's outbox
+        offline = set()
+        for customer in customers * 2:
+            driver.send(f"record {customer}")
+            offline.add(driver.wait_for("confirmed", timeout=20)["outcome_id"])
+        offline -= primed  # a repeat of the same answer to the same pop is the same outcome
+        driver.send("stop")
+        assert driver.wait_exit(30) == 0, driver.stderr_tail()
+    assert offline and not offline & set(server_outcomes(database.url))
+    undelivered = (primed | offline) - set(server_outcomes(database.url))
+    assert [p.name for p in fallback_dir.glob("callcue-*.sqlite3")], "the fallback store should hold them"
+
+    # The data folder is writable again (no read-only mount) and the server is back.
+    with running_driver(chaos_server.base_url, database.token, tmp_path / "home", customers, mode="idle",
+                        lang=language, extra=["--store", str(store)], env=env) as driver:
+        ready = driver.wait_for("ready", timeout=60)
+        assert ready["store_problem"] is None
+        told = describe_store_event(MovedBack(len(undelivered), len(primed | offline), ()), _texts(language))
+        assert told in ready["notice"], ready
+        driver.send("drain")
+        driver.wait_for("drained", timeout=60)
+        assert driver.wait_exit(30) == 0, driver.stderr_tail()
+    assert_confirmed_exactly_once(database.url, primed | offline)
+    assert not list(fallback_dir.glob("callcue-*")), "drained fallback stores are removed"
+    with running_driver(chaos_server.base_url, database.token, tmp_path / "home", customers, mode="drain",
+                        lang=language, extra=["--store", str(store)], env=env) as driver:
+        assert "moved back" not in driver.wait_for("ready", timeout=60)["notice"]  # nothing left to move
+        driver.wait_for("drained", timeout=60)
+        assert driver.wait_exit(30) == 0, driver.stderr_tail()
+    assert_confirmed_exactly_once(database.url, primed | offline)
 
 
 # ---------------------------------------------------------------------- damaged files (in-process app)
@@ -123,10 +185,10 @@ def test_corrupt_store_is_moved_aside_kept_and_the_panel_works(qapp, qtbot, tmp_
     try:
         app.start(show=True)
         assert app.store_problem is not None and app.store_problem.code == "store_corrupt"
-        told = describe_error(UserError("store_corrupt"), app.panel.texts).split(" (")[0]
-        assert told in app.window.notice.text()
         kept = list(store.parent.glob("callcue.sqlite3.damaged-*"))
         assert len(kept) == 1 and kept[0].read_bytes() == garbage  # kept for rescue, untouched
+        told = describe_store_event(app.panel.store_events[0], app.panel.texts)
+        assert told in app.window.notice.text() and str(kept[0]) in told
         pop(app, "after-corruption", database.customers[20])
         wait_for_state(qtbot, app, "after-corruption", PopState.LIVE)
         outcome = record(qtbot, app)

@@ -78,7 +78,84 @@ def readonly_existing(directory: Path) -> dict:
     return {"error": error, "first": first}
 
 
-SCENARIOS = {"full": full, "readonly_new": readonly_new, "readonly_existing": readonly_existing}
+def _short_record(i: int) -> OutcomeRecord:
+    return OutcomeRecord(
+        outcome_id=str(uuid.uuid4()), decision_id=str(uuid.uuid4()), customer_id=f"C{i}",
+        result=OutcomeResult.DECLINED, recorded_at=dt.datetime.now(dt.UTC), offer_id="CARE-CHECKUP",
+    )
+
+
+def reserve(directory: Path) -> dict:
+    """A disk-full episode on a 24 MiB volume, then IT frees 4 MiB and the agent keeps taking calls: each pop
+    wants to cache a 40 KB customer document and log the pop; then outcomes are recorded. Reports what was
+    saved (the store's real outcome reserve, 16 MiB, is larger than what was freed)."""
+    _mount(directory, "size=24m")
+    path = directory / "data" / "callcue.sqlite3"
+    store = open_store(path)
+    now = dt.datetime.now(dt.UTC)
+    document = {"customer": {"customer_id": "C"}, "profile": "x" * 40_000}
+    store.views.put(["cust:C-start"], "C-start", document, now)  # plenty of room yet: cached
+    store.record_outcome(_short_record(0))
+    ballast: list[Path] = []
+    try:
+        for i in range(64):  # the disk fills up (another program, a big download …)
+            ballast.append(directory / f"ballast-{i}")
+            ballast[-1].write_bytes(b"\0" * 1024 * 1024)
+    except OSError:
+        pass
+    saved_before_full = 0
+    full_error = None
+    try:
+        for i in range(5000):
+            store.record_outcome(_record(i))
+            saved_before_full += 1
+    except StoreError as exc:
+        full_error = exc.user_error.code
+    try:
+        open_store(directory / "data" / "another.sqlite3")
+        new_store_error = None
+    except StoreError as exc:
+        new_store_error = exc.user_error.code
+    never_written_left = (directory / "data" / "another.sqlite3").exists()
+    for extra in ballast[:4]:  # IT frees 4 MiB
+        extra.unlink(missing_ok=True)
+    cached = skipped = logged = 0
+    for i in range(300):  # the next calls pop
+        try:
+            store.views.put([f"cust:C{i}"], f"C{i}", document, now)
+            cached += 1
+        except StoreError:
+            skipped += 1
+        try:
+            store.pops.log(popped_at=now, state="live", call_id=f"call-{i}", customer_id=f"C{i}", decision_id=None,
+                           agent_id="agent-007", offers_presented=["A"] * 50, suppressed=[], campaign_id=None,
+                           wave=None)
+            logged += 1
+        except StoreError:
+            pass
+    outcomes_after = 0
+    after_error = None
+    try:
+        for i in range(30):
+            store.record_outcome(_short_record(1000 + i))
+            outcomes_after += 1
+    except StoreError as exc:
+        after_error = exc.user_error.code
+    for extra in ballast[4:]:  # the disk is cleaned up: caching resumes
+        extra.unlink(missing_ok=True)
+    try:
+        store.views.put(["cust:C-after"], "C-after", document, now)
+        cache_resumed = True
+    except StoreError:
+        cache_resumed = False
+    store.close()
+    return {"full_error": full_error, "saved_before_full": saved_before_full, "new_store_error": new_store_error,
+            "never_written_left": never_written_left, "cached": cached, "skipped": skipped, "logged": logged,
+            "outcomes_after": outcomes_after, "after_error": after_error, "cache_resumed": cache_resumed}
+
+
+SCENARIOS = {"full": full, "readonly_new": readonly_new, "readonly_existing": readonly_existing,
+             "reserve": reserve}
 
 
 def run_in_namespace(scenario: str, directory: Path, cwd: Path) -> dict | None:

@@ -144,6 +144,21 @@ def test_full_disk_is_reported_and_saved_outcomes_survive(tmp_path):
     assert outcome["saved"] > 0 and outcome["all_saved_present"]
 
 
+def test_space_freed_after_a_full_disk_goes_to_outcomes_before_cache_and_pop_log(tmp_path):
+    """A real 24 MiB tmpfs: full, then 4 MiB freed (less than the 16 MiB outcome reserve). The next 300 pops'
+    cache documents and pop-log rows would eat it; they wait, so the outcomes that follow are all saved."""
+    outcome = run_in_namespace("reserve", tmp_path, REPO_ROOT)
+    if outcome is None:
+        pytest.skip("this machine cannot create a private mount namespace (unshare) for a tiny tmpfs")
+    assert outcome["full_error"] == "disk_full", outcome  # the episode was real
+    assert (outcome["cached"], outcome["logged"], outcome["skipped"]) == (0, 0, 300), outcome
+    assert (outcome["outcomes_after"], outcome["after_error"]) == (30, None), outcome
+    assert outcome["cache_resumed"], outcome  # with space back above the reserve, caching resumes
+    # A store file the full disk did not let SQLite write is not left behind (an empty store file at the
+    # next start means a store that lost its content, see store_recovery._emptied).
+    assert outcome["new_store_error"] == "disk_full" and not outcome["never_written_left"], outcome
+
+
 def test_read_only_directory_is_reported(tmp_path):
     outcome = run_in_namespace("readonly_new", tmp_path, REPO_ROOT)
     if outcome is None:
