@@ -16,6 +16,8 @@ ERROR_MESSAGES_EN: dict[str, str] = {
     "bad_response": "The analytics server sent something this panel cannot read. Tell your team lead.",
     "answer_too_large": "The analytics server's answer is too large to read (a fault of the server or of "
                         "a proxy). Showing saved data; outcomes are kept. Tell IT.",
+    "rate_limited": "The analytics server asks to wait: this sign-in opened many customers in a short time. "
+                    "Showing saved data; try again in a minute. Outcomes are kept.",
     "auth_failed": "You are signed out or your token expired. Sign in again; nothing you recorded is lost.",
     "unknown_caller": "This number is not a known customer: treat as a new caller, or search by name.",
     "ambiguous_caller": "This number belongs to several customers: ask who is calling and choose before "

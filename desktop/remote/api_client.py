@@ -89,6 +89,13 @@ class ServerFailed(RemoteError):
         self.retry_after = retry_after
 
 
+class RateLimited(ServerFailed):
+    """The server refused because this sign-in asked too often (429 rate_limited): a limit against
+    bulk reading of customers. `retry_after` says when to ask again."""
+
+    code = "rate_limited"
+
+
 class BadResponse(RemoteError):
     code = "bad_response"
 
@@ -377,6 +384,8 @@ class AnalyticsClient:
             raise PayloadTooLarge(message or "request too large")
         if status in (400, 422):
             raise InvalidRequest(message or f"HTTP {status}")
+        if status == 429 and code == "rate_limited":
+            raise RateLimited(status, message, _retry_after(answer.retry_after))
         if status == 429 or status >= 500:
             raise ServerFailed(status, message, _retry_after(answer.retry_after))
         raise BadResponse(f"{path}: unexpected HTTP {status}")

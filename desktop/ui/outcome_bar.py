@@ -258,6 +258,7 @@ class SyncBadge(Localized, QtWidgets.QPushButton):
             "server_error": self.tr("the server reports an error"),
             "bad_response": self.tr("the server's answer is unreadable"),
             "answer_too_large": self.tr("the server's answer is too large"),
+            "rate_limited": self.tr("the server asks to wait a minute"),
             "tls_failed": self.tr("the server's certificate is not trusted"),
             "auth_failed": self.tr("sign in again"),
             "disk_full": self.tr("the disk is full"),

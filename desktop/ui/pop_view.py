@@ -1183,6 +1183,8 @@ def describe_error(error, texts: Texts) -> str:
         "bad_response": texts.translate("Messages", "The analytics server sent data this panel cannot read. Tell IT."),
         "answer_too_large": texts.translate("Messages", "The analytics server's answer was too large and was "
                                             "refused. Outcomes are kept and sent later; tell IT."),
+        "rate_limited": texts.translate("Messages", "The analytics server asks to wait: you opened many customers "
+                                        "in a short time. Try again in a minute; outcomes are kept."),
         "auth_failed": texts.translate("Messages", "Your sign-in has expired or was revoked. Sign in again; nothing is lost."),
         "unknown_caller": texts.translate("Messages", "No customer has this number. Search by name or customer ID."),
         "ambiguous_caller": texts.translate("Messages", "Several customers share this number: ask who is calling "

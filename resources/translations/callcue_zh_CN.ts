@@ -210,6 +210,10 @@
         <translation>服务器返回的数据过大，已拒绝接收；营销结果已保存，稍后上传。请联系 IT。</translation>
     </message>
     <message>
+        <source>The analytics server asks to wait: you opened many customers in a short time. Try again in a minute; outcomes are kept.</source>
+        <translation>分析服务器要求稍候：您在短时间内打开了很多客户。请一分钟后再试；已记录的结果都会保留。</translation>
+    </message>
+    <message>
         <source>Your sign-in has expired or was revoked. Sign in again; nothing is lost.</source>
         <translation>登录已过期或被撤销，请重新登录；数据不会丢失。</translation>
     </message>
@@ -1274,6 +1278,10 @@
     <message>
         <source>the server&apos;s answer is too large</source>
         <translation>服务器的应答过大</translation>
+    </message>
+    <message>
+        <source>the server asks to wait a minute</source>
+        <translation>服务器要求稍候一分钟</translation>
     </message>
     <message>
         <source>the server&apos;s certificate is not trusted</source>

@@ -25,6 +25,7 @@ from desktop.remote.api_client import (
     AuthFailed,
     BadResponse,
     InvalidRequest,
+    RateLimited,
     ServerFailed,
     TimedOut,
     TlsFailed,
@@ -341,3 +342,28 @@ def test_proxy_and_ca_settings_come_from_the_environment_once(monkeypatch, tmp_p
     finally:
         for client in (proxied, direct, pinned):
             client.close()
+
+
+def test_a_sign_in_over_its_pop_limit_is_told_to_wait(tmp_path):
+    """The server's per-token limit (429 rate_limited) reaches the panel as its own error with the wait,
+    not as a server fault."""
+    from server_stub.live import live_server
+    from server_stub.services.limits import Limit, RateLimits
+    from tests.desktop_core.conftest import prepare_server_database
+
+    url, engine, token = prepare_server_database(tmp_path / "server.sqlite3")
+    limits = RateLimits(pop=Limit(1, 2), search=Limit(0, 0))
+    try:
+        with live_server(url, tmp_path / "logs", rate_limits=limits) as server:
+            client = AnalyticsClient(server.base_url, lambda: token)
+            try:
+                for _ in range(2):
+                    client.pop(PopKey(customer_id="C-PLAIN"))
+                with pytest.raises(ServerFailed) as caught:
+                    client.pop(PopKey(customer_id="C-PLAIN"))
+            finally:
+                client.close()
+    finally:
+        engine.dispose()
+    assert isinstance(caught.value, RateLimited) and caught.value.user_error.code == "rate_limited"
+    assert caught.value.retry_after is not None and 0 < caught.value.retry_after <= 60
