@@ -240,8 +240,15 @@ class OutboxEntry:
     status: OutboxStatus
     attempts: int
     server_reason: str | None = None
+    server_reason_zh: str | None = None
     last_error: str | None = None
     delivered_at: dt.datetime | None = None
+
+    def server_reason_in(self, language: str) -> str:
+        """The server's reason in `language` ('zh_CN' or 'en'); English when no Chinese one was given."""
+        if language == "zh_CN" and self.server_reason_zh:
+            return self.server_reason_zh
+        return self.server_reason or ""
 
 
 ItemStatus = str  # 'accepted' | 'duplicate' | 'rejected'
@@ -256,6 +263,7 @@ class ItemResult:
     outcome_id: str | None
     status: ItemStatus
     reason: str | None = None
+    reason_zh: str | None = None  # the same reason in Chinese (servers since issue 14)
 
     @property
     def delivered(self) -> bool:
@@ -269,6 +277,7 @@ def _item_result(f: Fields) -> ItemResult:
         outcome_id=f.opt_string("outcome_id"),
         status=f.choice("status", ITEM_STATUSES),
         reason=f.opt_string("reason"),
+        reason_zh=f.opt_string("reason_zh"),
     )
 
 

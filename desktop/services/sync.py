@@ -244,6 +244,7 @@ class SyncService:
                 verdicts[result.outcome_id] = result
         delivered: list[str] = []
         rejected: dict[str, str] = {}
+        rejected_zh: dict[str, str] = {}
         unconfirmed: list[str] = []
         for outcome_id in ids:
             verdict = None if outcome_id in named_twice else verdicts.get(outcome_id)
@@ -254,12 +255,14 @@ class SyncService:
                 totals[verdict.status] += 1
             else:
                 rejected[outcome_id] = verdict.reason or "rejected without a reason"
+                if verdict.reason_zh:
+                    rejected_zh[outcome_id] = verdict.reason_zh
                 totals["rejected"] += 1
         now = self._clock()
         if delivered:
             self._store.outcomes.mark_delivered(delivered, now)
         if rejected:
-            self._store.outcomes.mark_needs_attention(rejected)
+            self._store.outcomes.mark_needs_attention(rejected, rejected_zh)
             log.warning("outcomes rejected by the server", extra={"count": len(rejected)})
         if unconfirmed:
             unanswered.update(unconfirmed)

@@ -112,6 +112,8 @@ class OutboxItem(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     server_reason: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[dt.datetime | None]
+    # Last: added by migration 0006 (ADD COLUMN appends; the salvage reader reads columns in table order).
+    server_reason_zh: Mapped[str | None] = mapped_column(Text)  # the server's reason in Chinese, when given
 
     __table_args__ = (
         Index("ix_outbox_status", "status", "recorded_at"),

@@ -62,6 +62,7 @@ class SalvagedOutcome:
     attempts: int = 0
     last_error: str | None = None
     server_reason: str | None = None
+    server_reason_zh: str | None = None
     delivered_at: dt.datetime | None = None
     popped_at: dt.datetime | None = None
 
@@ -169,6 +170,7 @@ def outcome_from_row(row: dict[str, Any]) -> SalvagedOutcome | None:
     return SalvagedOutcome(
         outcome_id=outcome_id, payload=payload, status=status, attempts=_int(row.get("attempts"), 0) or 0,
         last_error=_text(row.get("last_error")), server_reason=_text(row.get("server_reason")),
+        server_reason_zh=_text(row.get("server_reason_zh")),
         delivered_at=_utc(row.get("delivered_at")), popped_at=_utc(row.get("popped_at")),
     )
 

@@ -283,12 +283,13 @@ class StatsSnapshot:
             OutboxEntry(
                 outcome_id=outcome_id, customer_id=customer_id, offer_id=offer_id, result=OutcomeResult(result),
                 recorded_at=parse_store_time(recorded_at), status=OutboxStatus(status), attempts=attempts,
-                server_reason=server_reason, last_error=last_error,
+                server_reason=server_reason, server_reason_zh=server_reason_zh, last_error=last_error,
             )
-            for outcome_id, customer_id, offer_id, result, recorded_at, status, attempts, server_reason, last_error
+            for (outcome_id, customer_id, offer_id, result, recorded_at, status, attempts, server_reason,
+                 server_reason_zh, last_error)
             in self._rows(
                 "SELECT outcome_id, customer_id, offer_id, result, recorded_at, status, attempts, server_reason,"
-                f" last_error FROM outbox WHERE status = :attention{agent} ORDER BY recorded_at LIMIT :limit",
+                f" server_reason_zh, last_error FROM outbox WHERE status = :attention{agent} ORDER BY recorded_at LIMIT :limit",
                 params,
             )
         ]

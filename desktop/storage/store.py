@@ -163,7 +163,8 @@ def _entry(r: Any) -> OutboxEntry:
     return OutboxEntry(
         outcome_id=r.outcome_id, customer_id=r.customer_id, offer_id=r.offer_id,
         result=OutcomeResult(r.result), recorded_at=r.recorded_at, status=OutboxStatus(r.status),
-        attempts=r.attempts, server_reason=r.server_reason, last_error=r.last_error,
+        attempts=r.attempts, server_reason=r.server_reason, server_reason_zh=r.server_reason_zh,
+        last_error=r.last_error,
         delivered_at=r.delivered_at,
     )
 
@@ -288,6 +289,7 @@ class OutcomeRepository(_Repository):
                 conn.execute(_INSERT_OUTBOX, {
                     **common, "payload": outcome.payload, "status": outcome.status, "attempts": outcome.attempts,
                     "last_error": outcome.last_error, "server_reason": outcome.server_reason,
+                    "server_reason_zh": outcome.server_reason_zh,
                     "delivered_at": outcome.delivered_at})
                 conn.execute(_INSERT_CONTACT, common)
                 report.added += 1
@@ -360,16 +362,18 @@ class OutcomeRepository(_Repository):
         return result.rowcount
 
     @_guarded
-    def mark_needs_attention(self, rejected: dict[str, str]) -> None:
-        """outcome_id -> the server's reason. Never deleted: a person decides what happens to them."""
+    def mark_needs_attention(self, rejected: dict[str, str], reasons_zh: dict[str, str] | None = None) -> None:
+        """outcome_id -> the server's reason (and in `reasons_zh` the same in Chinese, when given). Never
+        deleted: a person decides what happens to them."""
         t = models.OutboxItem
+        reasons_zh = reasons_zh or {}
         with self._writing() as conn:
             for outcome_id, reason in rejected.items():
                 conn.execute(
                     update(t)
                     .where(t.outcome_id == outcome_id, t.status == OutboxStatus.PENDING.value)
                     .values(status=OutboxStatus.NEEDS_ATTENTION.value, server_reason=reason,
-                            attempts=t.attempts + 1)
+                            server_reason_zh=reasons_zh.get(outcome_id), attempts=t.attempts + 1)
                 )
 
     def _move(self, outcome_id: str, to: OutboxStatus) -> bool:

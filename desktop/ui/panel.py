@@ -435,7 +435,8 @@ class PanelWidget(Localized, QtWidgets.QWidget):
             listing.setAccessibleName(self.tr("Refused outcomes"))
             for entry in entries:
                 when = entry.recorded_at.astimezone().strftime("%m-%d %H:%M")
-                listing.addItem(f"{when} · {entry.customer_id} · {entry.result} — {entry.server_reason or ''}")
+                listing.addItem(f"{when} · {entry.customer_id} · {result_label(entry.result, self.texts)} — "
+                                f"{entry.server_reason_in(self.language)}")
             layout.addWidget(listing)
         close = QtWidgets.QPushButton(self.tr("Close"))
         close.clicked.connect(dialog.accept)

@@ -129,6 +129,10 @@ def test_rejected_items_need_attention_with_the_servers_reason(live, store, cloc
     [attention] = sync.needs_attention()
     assert attention.outcome_id == wrong.outcome_id
     assert "not the signed-in agent" in attention.server_reason
+    # The server's reason in Chinese is kept too, and the panel shows the one of the agent's language.
+    assert "不是当前登录的坐席" in attention.server_reason_zh
+    assert attention.server_reason_in("zh_CN") == attention.server_reason_zh
+    assert attention.server_reason_in("en") == attention.server_reason
     state = sync.state()
     assert state.kind == "attention" and state.needs_attention == 1 and state.pending == 0
     assert store.outcomes.entry(good.outcome_id).status is OutboxStatus.DELIVERED

@@ -275,6 +275,7 @@ def test_an_outcome_the_server_refuses_is_kept_and_shown_as_needing_attention(qt
     qtbot.waitUntil(dialog_listed, timeout=5000)
     listing = dialog.findChild(QtWidgets.QListWidget)
     assert "never issued" in listing.item(0).text()
+    assert "Accepted" in listing.item(0).text() and "accepted" not in listing.item(0).text()  # a name, no code
     dialog.close()
 
 
