@@ -95,6 +95,12 @@ class RateLimited(ServerFailed):
 
     code = "rate_limited"
 
+    @property
+    def user_error(self) -> UserError:
+        # The agent's message already says what to do (wait a minute); the server's English explanation of
+        # its limit is for IT (kept in str(self) and the log), not appended to a Chinese screen.
+        return UserError(self.code)
+
 
 class BadResponse(RemoteError):
     code = "bad_response"

@@ -367,3 +367,5 @@ def test_a_sign_in_over_its_pop_limit_is_told_to_wait(tmp_path):
         engine.dispose()
     assert isinstance(caught.value, RateLimited) and caught.value.user_error.code == "rate_limited"
     assert caught.value.retry_after is not None and 0 < caught.value.retry_after <= 60
+    assert "1 a minute" in str(caught.value)  # the server's explanation, for the log and IT
+    assert caught.value.user_error.detail == ""  # the agent reads the message of their language only
