@@ -268,7 +268,7 @@ class PanelController(QtCore.QObject):
             return
         self.runner.submit(
             "db", self._record_call(call.shown, call, call_id, offer_id or None, result, extras),
-            name="outcome.record", owner=self,
+            name="outcome.record", owner=self, durable=True,  # a key pressed just before a close is still saved
             on_done=lambda record: self._recorded(call_id, record),
             on_error=self._record_failed,
         )

@@ -161,6 +161,45 @@ def test_server_down_shows_stale_cached_data_and_keeps_outcomes(qapp, qtbot, tmp
         offline.close()
 
 
+def test_an_outcome_key_pressed_just_before_the_panel_closes_is_still_saved(qapp, qtbot, tmp_path, server,
+                                                                           memory_keyring):
+    """The save of an outcome waits on the single "db" worker behind other store work; a close meanwhile
+    (the agent signs off the moment they pressed the key) used to drop it unsaved. Now it runs before the
+    panel goes (the agent is not told "saved" any more, but the key press is not lost)."""
+    import sqlite3
+    import threading
+
+    app = make_app(qapp, tmp_path, server.base_url, server.token)
+    app.start(show=True)
+    busy, release = threading.Event(), threading.Event()
+    try:
+        ring(app, "call-k", CALM[1], state="answered")
+        wait_for_state(qtbot, app, "call-k", PopState.LIVE)
+        qtbot.waitUntil(lambda: app.runner.stats().pending == 0, timeout=10_000)
+        app.runner.submit("db", lambda: (busy.set(), release.wait(10)), name="test.hold-db")
+        assert busy.wait(5)
+        app.window.outcome_bar.buttons["considering"].click()  # queued behind the held store work
+
+        def release_once_closing() -> None:  # frees the worker while close() is waiting for it
+            while not app.runner._dropping and not release.wait(0.005):
+                pass
+            release.set()
+
+        closer = threading.Thread(target=release_once_closing)
+        closer.start()
+        app.close()
+        closer.join()
+    finally:
+        release.set()
+        app.close()
+    database = sqlite3.connect(tmp_path / "data" / "callcue.sqlite3")
+    try:
+        saved = database.execute("SELECT result FROM outbox").fetchall()
+    finally:
+        database.close()
+    assert saved == [("considering",)]
+
+
 def test_a_panel_closed_the_moment_a_pop_goes_live_still_caches_and_logs_it(qapp, qtbot, tmp_path, server,
                                                                            memory_keyring):
     """The cache write and the pop log follow the paint (they wait for the events queued before them);
