@@ -48,6 +48,7 @@ from desktop.ui.store_notices import describe_store_event
 from desktop.ui.theme import apply_theme_to_widget, resolve_theme
 
 log = logging.getLogger("callcue.panel_session")
+CACHE_EXPIRY_INTERVAL_S = 3600  # how often cached customer views past their TTL are deleted
 
 
 def resources_dir() -> Path:
@@ -159,6 +160,9 @@ class PanelSession(QtCore.QObject):
         """Periodic sync and router housekeeping, a first sync, and the store's problem if any."""
         self.scheduler.every(self.config.sync.interval_s, self.controller.request_sync, "sync")
         self.scheduler.every(60, self.router.sweep, "router-sweep")
+        # Cached customer data must not outlive its TTL (cache.ttl_h) on the workstation: purged at start
+        # and every hour after (pops already ignore expired views; this removes them from disk).
+        self.scheduler.every(CACHE_EXPIRY_INTERVAL_S, self._purge_expired_cache, "cache-expiry", run_now=True)
         self.controller.request_sync()
         if self.store_events:
             serious = any(isinstance(event, SetAside | UsingFallback) for event in self.store_events)
@@ -171,6 +175,13 @@ class PanelSession(QtCore.QObject):
             # read-only pool; the "db" writer is not held up).
             self.runner.submit("reports", check_in_background, self.store, name="store.check", owner=self,
                                on_done=self._store_checked)
+
+    def _purge_expired_cache(self) -> None:
+        def not_purged(exc: BaseException) -> None:
+            log.warning("expired cache not purged", extra={"error_code": getattr(exc, "code", type(exc).__name__)})
+
+        self.runner.submit("db", self.pop_service.purge_expired_cache, name="cache.expire", owner=self,
+                           on_error=not_purged)
 
     def _store_checked(self, sound: bool) -> None:
         if not sound:

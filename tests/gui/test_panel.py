@@ -343,3 +343,27 @@ def test_a_revoked_token_asks_to_sign_in_again_and_loses_nothing(qapp, qtbot, tm
     finally:
         app.close()
         engine.dispose()
+
+
+def test_cached_customer_data_past_its_ttl_is_deleted_from_the_workstation(qapp, qtbot, tmp_path, server,
+                                                                          memory_keyring):
+    """Pops ignore a cached view older than cache.ttl_h; the data itself must not stay on disk either: the
+    session purges it at start (and every hour)."""
+    import datetime as dt
+    import sqlite3
+
+    app = make_app(qapp, tmp_path, server.base_url, server.token)
+    now = dt.datetime.now(dt.UTC)
+    app.store.views.put(["cust:C-OLD"], "C-OLD", {"customer": {"customer_id": "C-OLD"}}, now - dt.timedelta(hours=25))
+    app.store.views.put(["cust:C-NEW"], "C-NEW", {"customer": {"customer_id": "C-NEW"}}, now - dt.timedelta(hours=1))
+    database = sqlite3.connect(tmp_path / "data" / "callcue.sqlite3")
+    try:
+        def cached() -> set[str]:
+            return {row[0] for row in database.execute("SELECT customer_id FROM cached_documents")}
+
+        assert cached() == {"C-OLD", "C-NEW"}
+        app.start(show=True)
+        qtbot.waitUntil(lambda: cached() == {"C-NEW"}, timeout=5000)
+    finally:
+        database.close()
+        app.close()
