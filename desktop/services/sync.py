@@ -124,7 +124,7 @@ class SyncService:
         counts = self._store.outcomes.counts()
         with self._state_lock:
             last_synced = self._last_synced_at
-            snapshot = (self._offline_since, self._last_error, self._next_attempt_at)
+            snapshot = (self._offline_since, self._last_error, self._next_attempt_at, self._client is not None)
         if last_synced is None:
             last_synced = self._store.outcomes.last_delivered_at()
         return SyncState(
@@ -134,10 +134,16 @@ class SyncService:
             last_synced_at=last_synced,
             last_error=snapshot[1],
             next_attempt_at=snapshot[2],
+            signed_in=snapshot[3],
         )
 
     def needs_attention(self) -> list[OutboxEntry]:
         return self._store.outcomes.entries(OutboxStatus.NEEDS_ATTENTION)
+
+    def waiting(self) -> list[OutboxEntry]:
+        """What the sync drawer lists: outcomes needing attention, then those waiting to be sent, oldest first."""
+        return [*self._store.outcomes.entries(OutboxStatus.NEEDS_ATTENTION),
+                *self._store.outcomes.entries(OutboxStatus.PENDING)]
 
     def retry_attention(self, outcome_id: str) -> bool:
         """Send a rejected item again (e.g. after the server's catalog was fixed). False if not found."""

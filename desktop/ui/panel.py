@@ -111,6 +111,7 @@ class PanelWidget(Localized, QtWidgets.QWidget):
     choose_again_requested = Signal(str)  # call id
     language_requested = Signal(str)
     sync_details_requested = Signal()
+    retry_requested = Signal(str)  # call id: ask the server again for its pop
 
     def __init__(self, texts: Texts, shortcuts: dict[str, str] | None = None, parent=None, *,
                  embedded: bool = True) -> None:
@@ -194,6 +195,9 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         find.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut if embedded
                         else Qt.ShortcutContext.WindowShortcut)
         find.activated.connect(self.focus_search)
+        retry = QtGui.QShortcut(QtGui.QKeySequence("F5"), self)
+        retry.setContext(find.context())
+        retry.activated.connect(lambda: self.current_call_id() and self.retry_requested.emit(self.current_call_id()))
         self._update_idle()
 
     # ------------------------------------------------------------------ calls
@@ -250,6 +254,7 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         view.offer_selected.connect(lambda _offer_id: self._refresh_outcome_target())
         view.candidate_chosen.connect(lambda customer_id, v=view: self._candidate_chosen(v, customer_id))
         view.choose_again.connect(lambda v=view: self._choose_again(v))
+        view.retry_requested.connect(lambda v=view: self._call_of(v) and self.retry_requested.emit(self._call_of(v)))
         return view
 
     def _call_of(self, view: PopView) -> str | None:
@@ -302,6 +307,11 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         if view is not None:
             view.setProperty("call_state", state)
             self._set_tab_title(call_id)
+
+    def show_retrying(self, call_id: str) -> None:
+        view = self._views.get(call_id)
+        if view is not None:
+            view.show_retrying()
 
     def current_call_id(self) -> str | None:
         widget = self.tabs.currentWidget()

@@ -1,0 +1,93 @@
+"""Offline heals itself: the real server taken down and brought back at the same address (pytest-qt,
+offscreen). Pops shown stale or failed are asked again once the server answers; a failed pop has a retry
+button and key; the sync badge, its drawer and the tray say what is true."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import pytest
+
+from desktop.domain.states import PopState
+from desktop.ui.qt import Qt
+from server_stub.live import free_port, live_server
+from tests.gui.conftest import CALM, COMPLAINT, _populate, make_app, wait_for_state
+from tests.gui.test_panel import ring
+
+# No sync timer run during a test: each sync is the test's own (what the timer would do, at a known time).
+QUIET = {"sync.interval_s": "3600"}
+
+
+@pytest.fixture
+def outage(tmp_path):
+    """A server that the test stops and starts again on the same port: `up()` is a context manager."""
+    url = f"sqlite:///{tmp_path / 'server.sqlite3'}"
+    token = _populate(url)
+    port = free_port()
+
+    @contextmanager
+    def up():
+        with live_server(url, tmp_path / "server-logs", token_cache_seconds=0, port=port) as running:
+            yield running
+
+    return up, f"http://127.0.0.1:{port}", token
+
+
+@pytest.fixture
+def offline_panel(qapp, tmp_path, outage, memory_keyring):
+    """A panel that saw 王芳 (CALM) live once, then lost its server."""
+    up, base_url, token = outage
+    app = make_app(qapp, tmp_path, base_url, token, **QUIET)
+    app.start(show=True)
+    yield app, up
+    app.close()
+
+
+def _see_calm_live_then_lose_the_server(qtbot, app, up):
+    with up():
+        ring(app, "call-seen", CALM[1])
+        wait_for_state(qtbot, app, "call-seen", PopState.LIVE)
+        app.controller.request_sync()
+        qtbot.waitUntil(lambda: "All outcomes synced" in app.window.sync_badge.text(), timeout=5000)
+
+
+def test_stale_and_failed_pops_are_fetched_again_when_the_server_is_back(qtbot, offline_panel):
+    app, up = offline_panel
+    _see_calm_live_then_lose_the_server(qtbot, app, up)
+    ring(app, "call-stale", CALM[1])  # cached: shown stale
+    ring(app, "call-failed", COMPLAINT[1])  # never seen: nothing to show
+    wait_for_state(qtbot, app, "call-stale", PopState.STALE)
+    wait_for_state(qtbot, app, "call-failed", PopState.ERROR)
+    # A delivery attempt while the server is still down changes nothing (and does not loop).
+    app.controller.request_sync()
+    qtbot.waitUntil(lambda: not app.controller._sync_running, timeout=5000)
+    assert app.window.view("call-stale").result.state is PopState.STALE
+    with up():
+        app.controller.request_sync()  # what the sync timer does: the server answers, the badge is green
+        wait_for_state(qtbot, app, "call-stale", PopState.LIVE)
+        view = wait_for_state(qtbot, app, "call-failed", PopState.LIVE)
+        assert view.result.document.customer.display_name == "刘洋"
+        assert not view.retry_button.isVisibleTo(view)
+
+
+def test_a_failed_pop_has_a_retry_button_and_key(qtbot, offline_panel):
+    app, up = offline_panel
+    _see_calm_live_then_lose_the_server(qtbot, app, up)
+    ring(app, "call-stale", CALM[1])
+    ring(app, "call-failed", COMPLAINT[1])
+    stale = wait_for_state(qtbot, app, "call-stale", PopState.STALE)
+    failed = wait_for_state(qtbot, app, "call-failed", PopState.ERROR)
+    assert failed.retry_button.isVisibleTo(failed) and failed.retry_button.isEnabled()
+    # Pressed while the server is still down: asked again, failed again, the button is back.
+    qtbot.mouseClick(failed.retry_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: failed.retry_button.isEnabled(), timeout=5000)
+    assert failed.result.state is PopState.ERROR
+    with up():
+        # No sync runs: only the button (on the failed call) and the key (on the call in front) ask again.
+        qtbot.mouseClick(failed.retry_button, Qt.MouseButton.LeftButton)
+        wait_for_state(qtbot, app, "call-failed", PopState.LIVE)
+        assert app.window.view("call-stale").result.state is PopState.STALE
+        app.window.tabs.setCurrentWidget(stale)
+        app.window.activateWindow()
+        qtbot.keyClick(app.window, Qt.Key.Key_F5)
+        wait_for_state(qtbot, app, "call-stale", PopState.LIVE)
