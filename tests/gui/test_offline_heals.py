@@ -9,7 +9,8 @@ from contextlib import contextmanager
 import pytest
 
 from desktop.domain.states import PopState
-from desktop.ui.qt import Qt
+from desktop.ui.qt import Qt, QtWidgets
+from desktop.ui.tray import Tray
 from server_stub.live import free_port, live_server
 from tests.gui.conftest import CALM, COMPLAINT, _populate, make_app, wait_for_state
 from tests.gui.test_panel import ring
@@ -77,7 +78,9 @@ def test_a_failed_pop_has_a_retry_button_and_key(qtbot, offline_panel):
     ring(app, "call-failed", COMPLAINT[1])
     stale = wait_for_state(qtbot, app, "call-stale", PopState.STALE)
     failed = wait_for_state(qtbot, app, "call-failed", PopState.ERROR)
-    assert failed.retry_button.isVisibleTo(failed) and failed.retry_button.isEnabled()
+    # (a sync run that ends now asks again by itself: wait until that retry is back)
+    qtbot.waitUntil(lambda: failed.retry_button.isEnabled(), timeout=5000)
+    assert failed.retry_button.isVisibleTo(failed)
     # Pressed while the server is still down: asked again, failed again, the button is back.
     qtbot.mouseClick(failed.retry_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: failed.retry_button.isEnabled(), timeout=5000)
@@ -91,3 +94,68 @@ def test_a_failed_pop_has_a_retry_button_and_key(qtbot, offline_panel):
         app.window.activateWindow()
         qtbot.keyClick(app.window, Qt.Key.Key_F5)
         wait_for_state(qtbot, app, "call-stale", PopState.LIVE)
+
+
+def _drawer(qtbot, app) -> QtWidgets.QDialog:
+    app.window.sync_badge.click()
+    qtbot.waitUntil(lambda: app.window.findChild(QtWidgets.QDialog, "SyncDrawer") is not None, timeout=5000)
+    return app.window.findChild(QtWidgets.QDialog, "SyncDrawer")
+
+
+def _drawer_text(drawer) -> str:
+    listing = drawer.findChild(QtWidgets.QListWidget)
+    items = [listing.item(i).text() for i in range(listing.count())] if listing is not None else []
+    return "\n".join([*(label.text() for label in drawer.findChildren(QtWidgets.QLabel)), *items])
+
+
+def test_the_sync_drawer_lists_what_waits_with_its_age_and_tells_the_truth(qtbot, offline_panel):
+    app, up = offline_panel
+    _see_calm_live_then_lose_the_server(qtbot, app, up)
+    ring(app, "call-stale", CALM[1], state="answered")
+    wait_for_state(qtbot, app, "call-stale", PopState.STALE)
+    for result in ("considering", "declined"):
+        with qtbot.waitSignal(app.controller.outcome_recorded, timeout=5000):
+            app.window.outcome_bar.buttons[result].click()
+    qtbot.waitUntil(lambda: "2 pending" in app.window.sync_badge.text(), timeout=5000)
+    drawer = _drawer(qtbot, app)
+    text = _drawer_text(drawer)
+    assert "accepted" not in text.replace("Accepted", "")  # today: "every outcome was accepted"
+    assert "2 waiting to be sent" in text
+    listing = drawer.findChild(QtWidgets.QListWidget)
+    assert listing.count() == 2
+    for i in range(2):
+        assert "just now" in listing.item(i).text() and "waiting to be sent" in listing.item(i).text()
+    drawer.close()
+    qtbot.waitUntil(lambda: app.window.findChild(QtWidgets.QDialog, "SyncDrawer") is None, timeout=5000)
+    with up():
+        app.controller.request_sync(force=True)  # past the backoff (the timer's run would wait for it)
+        qtbot.waitUntil(lambda: "All outcomes synced" in app.window.sync_badge.text(), timeout=10000)
+        drawer = _drawer(qtbot, app)
+        assert "Nothing is waiting to be sent" in _drawer_text(drawer)
+        assert drawer.findChild(QtWidgets.QListWidget) is None
+        drawer.close()
+
+
+def test_a_panel_that_never_signed_in_does_not_claim_all_outcomes_synced(qapp, qtbot, tmp_path, memory_keyring):
+    app = make_app(qapp, tmp_path, "http://127.0.0.1:9", "", **QUIET)
+    app.start(show=True)
+    try:
+        assert not app.session.current_token()  # a server and agent configured, never signed in
+        app.controller.request_sync()
+        qtbot.waitUntil(lambda: "Not signed in" in app.window.sync_badge.text(), timeout=5000)
+        assert "synced" not in app.window.sync_badge.text()
+    finally:
+        app.close()
+
+
+def test_the_tray_tooltip_says_the_sync_state(qtbot, offline_panel):
+    app, up = offline_panel
+    app.tray = Tray(app)  # offscreen Qt has no system tray: the app's own wiring fills this one
+    _see_calm_live_then_lose_the_server(qtbot, app, up)
+    assert "All outcomes synced" in app.tray.toolTip()
+    ring(app, "call-stale", CALM[1], state="answered")
+    wait_for_state(qtbot, app, "call-stale", PopState.STALE)
+    with qtbot.waitSignal(app.controller.outcome_recorded, timeout=5000):
+        app.window.outcome_bar.buttons["considering"].click()
+    qtbot.waitUntil(lambda: "Offline since" in app.tray.toolTip() and "1 pending" in app.tray.toolTip(),
+                    timeout=5000)
