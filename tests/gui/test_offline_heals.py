@@ -69,6 +69,9 @@ def test_stale_and_failed_pops_are_fetched_again_when_the_server_is_back(qtbot, 
         view = wait_for_state(qtbot, app, "call-failed", PopState.LIVE)
         assert view.result.document.customer.display_name == "刘洋"
         assert not view.retry_button.isVisibleTo(view)
+    # What was fetched again is cached like any live pop: the next outage shows it saved, not "unreachable".
+    ring(app, "call-again", COMPLAINT[1])
+    assert wait_for_state(qtbot, app, "call-again", PopState.STALE).result.document.customer.display_name == "刘洋"
 
 
 def test_a_failed_pop_has_a_retry_button_and_key(qtbot, offline_panel):
