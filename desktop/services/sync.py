@@ -22,7 +22,7 @@ import logging
 import random
 import threading
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from desktop.domain.errors import UserError
@@ -141,9 +141,16 @@ class SyncService:
         return self._store.outcomes.entries(OutboxStatus.NEEDS_ATTENTION)
 
     def waiting(self) -> list[OutboxEntry]:
-        """What the sync drawer lists: outcomes needing attention, then those waiting to be sent, oldest first."""
-        return [*self._store.outcomes.entries(OutboxStatus.NEEDS_ATTENTION),
-                *self._store.outcomes.entries(OutboxStatus.PENDING)]
+        """What the sync drawer lists: outcomes needing attention, then those waiting to be sent, oldest first,
+        each with its customer's name when this PC still has their pop cached (else the id only)."""
+        entries = [*self._store.outcomes.entries(OutboxStatus.NEEDS_ATTENTION),
+                   *self._store.outcomes.entries(OutboxStatus.PENDING)]
+        names: dict[str, str | None] = {}
+        for customer_id in {entry.customer_id for entry in entries}:
+            cached = self._store.views.get([f"cust:{customer_id}"], not_before=dt.datetime.min.replace(tzinfo=dt.UTC))
+            customer = cached[0].get("customer") if cached is not None else None
+            names[customer_id] = customer.get("display_name") if isinstance(customer, dict) else None
+        return [replace(entry, customer_name=names[entry.customer_id]) for entry in entries]
 
     def retry_attention(self, outcome_id: str) -> bool:
         """Send a rejected item again (e.g. after the server's catalog was fixed). False if not found."""

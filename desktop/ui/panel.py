@@ -462,7 +462,7 @@ class PanelWidget(Localized, QtWidgets.QWidget):
             for entry in refused + waiting:
                 what = entry.server_reason_in(self.language) if entry in refused else self.tr("waiting to be sent")
                 mark = "⚠ " if entry in refused else ""
-                listing.addItem(f"{mark}{self._age(now - entry.recorded_at)} · {entry.customer_id} · "
+                listing.addItem(f"{mark}{self._age(now - entry.recorded_at)} · {entry.customer_name or entry.customer_id} · "
                                 f"{result_label(entry.result, self.texts)} — {what}")
             layout.addWidget(listing)
         close = QtWidgets.QPushButton(self.tr("Close"))

@@ -7,10 +7,13 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import pytest
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
 
 from desktop.domain.states import PopState
 from desktop.ui.qt import Qt, QtWidgets
 from desktop.ui.tray import Tray
+from server_stub.db.models import Outcome
 from server_stub.live import free_port, live_server
 from tests.gui.conftest import CALM, COMPLAINT, _populate, make_app, wait_for_state
 from tests.gui.test_panel import ring
@@ -31,13 +34,13 @@ def outage(tmp_path):
         with live_server(url, tmp_path / "server-logs", token_cache_seconds=0, port=port) as running:
             yield running
 
-    return up, f"http://127.0.0.1:{port}", token
+    return up, f"http://127.0.0.1:{port}", token, url
 
 
 @pytest.fixture
 def offline_panel(qapp, tmp_path, outage, memory_keyring):
     """A panel that saw 王芳 (CALM) live once, then lost its server."""
-    up, base_url, token = outage
+    up, base_url, token, _url = outage
     app = make_app(qapp, tmp_path, base_url, token, **QUIET)
     app.start(show=True)
     yield app, up
@@ -111,11 +114,11 @@ def _drawer_text(drawer) -> str:
     return "\n".join([*(label.text() for label in drawer.findChildren(QtWidgets.QLabel)), *items])
 
 
-def test_the_sync_drawer_lists_what_waits_with_its_age_and_tells_the_truth(qtbot, offline_panel):
+def test_the_sync_drawer_lists_what_waits_with_its_age_and_tells_the_truth(qtbot, offline_panel, outage):
     app, up = offline_panel
     _see_calm_live_then_lose_the_server(qtbot, app, up)
     ring(app, "call-stale", CALM[1], state="answered")
-    wait_for_state(qtbot, app, "call-stale", PopState.STALE)
+    decision_id = wait_for_state(qtbot, app, "call-stale", PopState.STALE).result.document.decision_id
     for result in ("considering", "declined"):
         with qtbot.waitSignal(app.controller.outcome_recorded, timeout=5000):
             app.window.outcome_bar.buttons[result].click()
@@ -127,7 +130,8 @@ def test_the_sync_drawer_lists_what_waits_with_its_age_and_tells_the_truth(qtbot
     listing = drawer.findChild(QtWidgets.QListWidget)
     assert listing.count() == 2
     for i in range(2):
-        assert "just now" in listing.item(i).text() and "waiting to be sent" in listing.item(i).text()
+        line = listing.item(i).text()
+        assert "just now" in line and "waiting to be sent" in line and "王芳" in line and "C-CALM" not in line
     drawer.close()
     qtbot.waitUntil(lambda: app.window.findChild(QtWidgets.QDialog, "SyncDrawer") is None, timeout=5000)
     with up():
@@ -137,6 +141,12 @@ def test_the_sync_drawer_lists_what_waits_with_its_age_and_tells_the_truth(qtbot
         assert "Nothing is waiting to be sent" in _drawer_text(drawer)
         assert drawer.findChild(QtWidgets.QListWidget) is None
         drawer.close()
+    # Recorded on a stale pop, both answer the decision of the cached pop, and the server took them.
+    engine = create_engine(outage[3])
+    with Session(engine) as session:
+        stored = session.scalars(select(Outcome.result).where(Outcome.decision_id == decision_id)).all()
+    engine.dispose()
+    assert sorted(stored) == ["considering", "declined"]
 
 
 def test_a_panel_that_never_signed_in_does_not_claim_all_outcomes_synced(qapp, qtbot, tmp_path, memory_keyring):
