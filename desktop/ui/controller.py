@@ -230,8 +230,12 @@ class PanelController(QtCore.QObject):
                 call.retrying = False
             self._show(call_id, generation, result)
 
+        def crashed(exc: BaseException) -> None:
+            done(None)
+            self._fetch_crashed(call_id, generation, call.key, exc)
+
         self.runner.submit("net", self.pops.fetch_again, call.shown, name="pop.retry", owner=self, on_done=done,
-                           on_error=lambda exc: done(None) or self._fetch_crashed(call_id, generation, call.key, exc))
+                           on_error=crashed)
         return True
 
     # ------------------------------------------------------------------ shared numbers
