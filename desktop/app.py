@@ -87,6 +87,7 @@ class CallCueApp(QtCore.QObject):
         self.bridge = None  # the local bridge for hosts in other processes (docs/bridge.md), from start()
         self.controller.auth_failed.connect(self._auth_failed)
         self.controller.callback_due.connect(self._notify)
+        self.controller.sync_state_changed.connect(self._show_sync_in_tray)
         self.tray: Tray | None = None
         if not headless and QtWidgets.QSystemTrayIcon.isSystemTrayAvailable():
             self.tray = Tray(self)
@@ -170,6 +171,8 @@ class CallCueApp(QtCore.QObject):
             self._start_bridge()  # after the window: the agent sees the panel first
         self.memory.start()
         if self.session.account is None or not self.session.current_token():
+            # No token: nothing can be sent, and the sync badge must not call that "synced".
+            self.panel.use_client(None, self.controller.agent_id)
             if not self.headless:
                 self.ask_sign_in()
             else:
@@ -269,6 +272,10 @@ class CallCueApp(QtCore.QObject):
         if self._sign_in_dialog is not None:
             self._sign_in_dialog.deleteLater()
         self._sign_in_dialog = None
+
+    def _show_sync_in_tray(self, _state) -> None:
+        if self.tray is not None:
+            self.tray.show_sync(self.window.sync_badge.text())
 
     def _sign_in(self, server_url: str, agent_id: str, token: str) -> None:
         self.runner.submit("net", self.session.sign_in, server_url, agent_id, token, name="sign_in", owner=self,

@@ -246,8 +246,8 @@ class PanelSession(QtCore.QObject):
     # ------------------------------------------------------------------ misc
 
     def _show_attention(self) -> None:
-        self.runner.submit("db", self.sync_service.needs_attention, name="attention", owner=self,
-                           on_done=lambda entries: self.window.show_attention(entries),
+        self.runner.submit("db", self.sync_service.waiting, name="sync.drawer", owner=self,
+                           on_done=lambda entries: self.window.show_sync_drawer(entries),
                            on_error=self.controller.store_trouble)
 
 

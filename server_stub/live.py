@@ -59,6 +59,7 @@ def live_server(
     log_level: str = "INFO",
     die_with_parent: bool = False,
     rate_limits: RateLimits | None = None,
+    port: int | None = None,
 ) -> Iterator[LiveServer]:
     """`die_with_parent` (Linux): the server also gets SIGTERM if the calling thread's process dies without
     cleaning up (SIGKILL, a Qt abort), for long benchmarks that must never leave a server behind. Only from
@@ -69,7 +70,7 @@ def live_server(
     from server_stub.services.limits import RateLimits
 
     limits = rate_limits or RateLimits.off()
-    port = free_port()
+    port = port or free_port()
     command = [sys.executable, "-m", "server_stub.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                "--database-url", database_url, "--workers", str(workers), "--log-dir", str(log_dir),
                "--token-cache-seconds", str(token_cache_seconds), "--log-level", log_level]

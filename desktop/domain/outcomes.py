@@ -243,6 +243,7 @@ class OutboxEntry:
     server_reason_zh: str | None = None
     last_error: str | None = None
     delivered_at: dt.datetime | None = None
+    customer_name: str | None = None  # from this PC's cached pop, when there is one (the sync drawer's lines)
 
     def server_reason_in(self, language: str) -> str:
         """The server's reason in `language` ('zh_CN' or 'en'); English when no Chinese one was given."""

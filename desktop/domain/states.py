@@ -99,6 +99,10 @@ class PopKey:
         return [f"ani:{self.ani}"] if self.ani else []
 
 
+# UserError codes of a pop fetch that says nothing about the caller: the server was down, slow or broken.
+RETRYABLE_POP_ERRORS = frozenset({"server_unreachable", "timeout", "server_error", "rate_limited", "bad_response"})
+
+
 @dataclass(frozen=True)
 class PopResult:
     state: PopState
@@ -111,6 +115,14 @@ class PopResult:
     server_document: PopDocument | None = field(default=None, repr=False, compare=False)
     # AMBIGUOUS: the customers sharing the caller's number, in the server's order.
     candidates: tuple[CallerCandidate, ...] = ()
+
+    @property
+    def can_retry(self) -> bool:
+        """The server could not answer this pop for a reason that passes (down, slow, overloaded, a bad
+        answer): asking again may succeed. The panel offers a retry and asks again by itself once the server
+        is back. Not after a refused token or request (sign in / nothing to retry)."""
+        return self.state in (PopState.STALE, PopState.ERROR) and self.error is not None \
+            and self.error.code in RETRYABLE_POP_ERRORS
 
     def age(self, now: dt.datetime) -> dt.timedelta | None:
         """How old the shown data is ("data from 2 h ago")."""
@@ -125,10 +137,13 @@ class SyncState:
     last_synced_at: dt.datetime | None = None
     last_error: UserError | None = None
     next_attempt_at: dt.datetime | None = None
+    # False while no account is signed in: nothing is sent, so nothing may be called "synced".
+    signed_in: bool = True
 
     @property
     def kind(self) -> str:
-        """'attention' | 'offline' | 'pending' | 'synced': what the status line leads with.
+        """'attention' | 'offline' | 'pending' | 'synced': what the status line leads with (the panel also
+        says when no account is signed in: `signed_in`; hosts' `kind` values stay these four).
 
         Rejected items come first because only a person can resolve them; the other fields stay
         available so the panel can also say "offline since 10:42, 3 pending".

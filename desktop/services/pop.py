@@ -133,6 +133,14 @@ class PopService:
             return PopResult(PopState.LIVE, key, self._with_local(document), fetched_at)
         return PopResult(PopState.LIVE, key, self._with_local(document), fetched_at, server_document=document)
 
+    def fetch_again(self, shown: PopResult) -> PopResult:
+        """Ask the server again for a pop it could not answer (`shown.can_retry`: the agent pressed retry,
+        or the server is back). The answer is cached here, before it is returned; a pop that needs no
+        retry comes back as it is, without a request. Blocking: call on a worker."""
+        if not shown.can_retry:
+            return shown
+        return self.fetch(shown.key, remember=True)
+
     def remember(self, result: PopResult) -> None:
         """Keep a live result's document for later pops of the same caller (and for when the server is
         down). Local outcomes applied to it are not stored: they are re-applied on every read."""

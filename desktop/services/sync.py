@@ -22,7 +22,7 @@ import logging
 import random
 import threading
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from desktop.domain.errors import UserError
@@ -124,7 +124,7 @@ class SyncService:
         counts = self._store.outcomes.counts()
         with self._state_lock:
             last_synced = self._last_synced_at
-            snapshot = (self._offline_since, self._last_error, self._next_attempt_at)
+            snapshot = (self._offline_since, self._last_error, self._next_attempt_at, self._client is not None)
         if last_synced is None:
             last_synced = self._store.outcomes.last_delivered_at()
         return SyncState(
@@ -134,10 +134,23 @@ class SyncService:
             last_synced_at=last_synced,
             last_error=snapshot[1],
             next_attempt_at=snapshot[2],
+            signed_in=snapshot[3],
         )
 
     def needs_attention(self) -> list[OutboxEntry]:
         return self._store.outcomes.entries(OutboxStatus.NEEDS_ATTENTION)
+
+    def waiting(self) -> list[OutboxEntry]:
+        """What the sync drawer lists: outcomes needing attention, then those waiting to be sent, oldest first,
+        each with its customer's name when this PC still has their pop cached (else the id only)."""
+        entries = [*self._store.outcomes.entries(OutboxStatus.NEEDS_ATTENTION),
+                   *self._store.outcomes.entries(OutboxStatus.PENDING)]
+        names: dict[str, str | None] = {}
+        for customer_id in {entry.customer_id for entry in entries}:
+            cached = self._store.views.get([f"cust:{customer_id}"], not_before=dt.datetime.min.replace(tzinfo=dt.UTC))
+            customer = cached[0].get("customer") if cached is not None else None
+            names[customer_id] = customer.get("display_name") if isinstance(customer, dict) else None
+        return [replace(entry, customer_name=names[entry.customer_id]) for entry in entries]
 
     def retry_attention(self, outcome_id: str) -> bool:
         """Send a rejected item again (e.g. after the server's catalog was fixed). False if not found."""

@@ -48,6 +48,7 @@ class _CallView:
     # the agent chose (None until then: no outcome can be recorded for the call).
     candidates: tuple = ()
     chosen: str | None = None
+    retrying: bool = False  # a fetch_again is on its way (the retry key or the server coming back)
 
 
 # UserError codes of the local store (desktop/storage/engine.py): the agent must hear of them.
@@ -91,6 +92,7 @@ class PanelController(QtCore.QObject):
         window.search.customer_chosen.connect(self.pop_customer)
         window.caller_chosen.connect(self.choose_customer)
         window.choose_again_requested.connect(self.choose_again)
+        window.retry_requested.connect(self.retry_pop)
 
     def attach_window(self, window) -> None:
         """A new window (e.g. after a language switch) takes over every open call as it is."""
@@ -213,6 +215,28 @@ class PanelController(QtCore.QObject):
 
     def dismiss(self, call_id: str) -> None:
         self.router.dismiss(call_id)
+
+    def retry_pop(self, call_id: str) -> bool:
+        """Ask the server again for a pop it could not answer (the retry button or key, or the server back:
+        see _sync_state). False when the call needs no retry or one is on its way."""
+        call = self._calls.get(call_id)
+        if call is None or call.retrying or not call.shown.can_retry:
+            return False
+        call.retrying, generation = True, call.generation
+        self.window.show_retrying(call_id)
+
+        def done(result: PopResult | None) -> None:
+            if self._calls.get(call_id) is call:
+                call.retrying = False
+            self._show(call_id, generation, result)
+
+        def crashed(exc: BaseException) -> None:
+            done(None)
+            self._fetch_crashed(call_id, generation, call.key, exc)
+
+        self.runner.submit("net", self.pops.fetch_again, call.shown, name="pop.retry", owner=self, on_done=done,
+                           on_error=crashed)
+        return True
 
     # ------------------------------------------------------------------ shared numbers
 
@@ -386,6 +410,11 @@ class PanelController(QtCore.QObject):
         else:
             self._store_problem_told = None
         self.window.set_sync_state(state)
+        if state.signed_in and state.offline_since is None:
+            # The server answered the last delivery (or nothing waited for it): pops it could not answer
+            # before are asked again, paced by the sync runs (an outage with outcomes waiting holds them).
+            for call_id in list(self._calls):
+                self.retry_pop(call_id)
         if self._store_damaged is not None:
             self.window.sync_badge.show_problem(self._store_damaged)
         self.sync_state_changed.emit(state)

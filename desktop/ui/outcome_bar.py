@@ -215,6 +215,11 @@ class SyncBadge(Localized, QtWidgets.QPushButton):
             kind = state.kind
             if kind == "attention":
                 text = self.tr("⚠ %1 outcome(s) need attention").replace("%1", str(state.needs_attention))
+            elif not state.signed_in:
+                # Nothing is sent without an account: never "synced", whatever the counts say.
+                kind = "pending"
+                text = (self.tr("Not signed in · %1 pending").replace("%1", str(state.pending)) if state.pending
+                        else self.tr("Not signed in: outcomes are kept on this PC"))
             elif kind == "offline":
                 since = state.offline_since.astimezone().strftime("%H:%M") if state.offline_since else ""
                 text = self.tr("Offline since %1 · %2 pending").replace("%1", since).replace("%2", str(state.pending))
@@ -222,7 +227,7 @@ class SyncBadge(Localized, QtWidgets.QPushButton):
                 text = self.tr("%1 pending").replace("%1", str(state.pending))
             else:
                 text = self.tr("✓ All outcomes synced")
-            reason = self.reason(state.last_error) if kind in ("offline", "pending") else ""
+            reason = self.reason(state.last_error) if kind in ("offline", "pending") and state.signed_in else ""
             if reason:
                 # Say what is wrong, not only that it is: "offline" alone reads the same for a pulled cable,
                 # a server error and an untrusted certificate, and IT needs to know which.

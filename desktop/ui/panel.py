@@ -10,6 +10,9 @@ A pop never takes keyboard focus: agents are typing into the softphone when the 
 
 from __future__ import annotations
 
+import datetime as dt
+
+from desktop.domain.outcomes import OutboxStatus
 from desktop.ui.i18n import Localized, Texts, pick
 from desktop.ui.outcome_bar import OutcomeBar, SyncBadge, result_label
 from desktop.ui.pop_view import PopView
@@ -111,6 +114,7 @@ class PanelWidget(Localized, QtWidgets.QWidget):
     choose_again_requested = Signal(str)  # call id
     language_requested = Signal(str)
     sync_details_requested = Signal()
+    retry_requested = Signal(str)  # call id: ask the server again for its pop
 
     def __init__(self, texts: Texts, shortcuts: dict[str, str] | None = None, parent=None, *,
                  embedded: bool = True) -> None:
@@ -194,6 +198,9 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         find.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut if embedded
                         else Qt.ShortcutContext.WindowShortcut)
         find.activated.connect(self.focus_search)
+        retry = QtGui.QShortcut(QtGui.QKeySequence("F5"), self)
+        retry.setContext(find.context())
+        retry.activated.connect(lambda: self.current_call_id() and self.retry_requested.emit(self.current_call_id()))
         self._update_idle()
 
     # ------------------------------------------------------------------ calls
@@ -250,6 +257,7 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         view.offer_selected.connect(lambda _offer_id: self._refresh_outcome_target())
         view.candidate_chosen.connect(lambda customer_id, v=view: self._candidate_chosen(v, customer_id))
         view.choose_again.connect(lambda v=view: self._choose_again(v))
+        view.retry_requested.connect(lambda v=view: self._call_of(v) and self.retry_requested.emit(self._call_of(v)))
         return view
 
     def _call_of(self, view: PopView) -> str | None:
@@ -302,6 +310,11 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         if view is not None:
             view.setProperty("call_state", state)
             self._set_tab_title(call_id)
+
+    def show_retrying(self, call_id: str) -> None:
+        view = self._views.get(call_id)
+        if view is not None:
+            view.show_retrying()
 
     def current_call_id(self) -> str | None:
         widget = self.tabs.currentWidget()
@@ -421,28 +434,53 @@ class PanelWidget(Localized, QtWidgets.QWidget):
             self.call_sources.style().unpolish(self.call_sources)
             self.call_sources.style().polish(self.call_sources)
 
-    def show_attention(self, entries) -> None:
-        """Outcomes the server rejected, with its reason: a person has to decide about each."""
+    def show_sync_drawer(self, entries, now: dt.datetime | None = None) -> QtWidgets.QDialog:
+        """What the sync badge stands for, item by item, with its age: outcomes the server refused (with its
+        reason: a person has to decide about each) first, then those waiting to be sent."""
+        now = now or dt.datetime.now(dt.UTC)
         dialog = QtWidgets.QDialog(self)
-        dialog.setWindowTitle(self.tr("Outcomes that need attention"))
+        dialog.setObjectName("SyncDrawer")
+        dialog.setWindowTitle(self.tr("Outcomes waiting"))
         layout = QtWidgets.QVBoxLayout(dialog)
+        refused = [e for e in entries if e.status is OutboxStatus.NEEDS_ATTENTION]
+        waiting = [e for e in entries if e.status is OutboxStatus.PENDING]
         if not entries:
-            layout.addWidget(QtWidgets.QLabel(self.tr("Nothing needs attention: every outcome was accepted.")))
+            layout.addWidget(QtWidgets.QLabel(self.tr("Nothing is waiting to be sent and nothing needs attention.")))
         else:
-            layout.addWidget(QtWidgets.QLabel(self.tr(
-                "The server refused these outcomes. They are kept on this PC; tell your team lead.")))
+            lines = []
+            if refused:
+                lines.append(self.tr("%1 refused by the server: kept on this PC; tell your team lead.")
+                             .replace("%1", str(len(refused))))
+            if waiting:
+                lines.append(self.tr("%1 waiting to be sent: they go as soon as the server answers.")
+                             .replace("%1", str(len(waiting))))
+            summary = QtWidgets.QLabel("\n".join(lines))
+            summary.setWordWrap(True)
+            layout.addWidget(summary)
             listing = QtWidgets.QListWidget()
-            listing.setAccessibleName(self.tr("Refused outcomes"))
-            for entry in entries:
-                when = entry.recorded_at.astimezone().strftime("%m-%d %H:%M")
-                listing.addItem(f"{when} · {entry.customer_id} · {result_label(entry.result, self.texts)} — "
-                                f"{entry.server_reason_in(self.language)}")
+            listing.setAccessibleName(self.tr("Outcomes waiting"))
+            for entry in refused + waiting:
+                what = entry.server_reason_in(self.language) if entry in refused else self.tr("waiting to be sent")
+                mark = "⚠ " if entry in refused else ""
+                listing.addItem(f"{mark}{self._age(now - entry.recorded_at)} · {entry.customer_name or entry.customer_id} · "
+                                f"{result_label(entry.result, self.texts)} — {what}")
             layout.addWidget(listing)
         close = QtWidgets.QPushButton(self.tr("Close"))
         close.clicked.connect(dialog.accept)
         layout.addWidget(close)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
+        return dialog
+
+    def _age(self, age: dt.timedelta) -> str:
+        minutes = max(0, int(age.total_seconds() // 60))
+        if minutes < 1:
+            return self.tr("just now")
+        if minutes < 60:
+            return self.tr("%1 min ago").replace("%1", str(minutes))
+        if minutes < 48 * 60:
+            return self.tr("%1 h ago").replace("%1", str(minutes // 60))
+        return self.tr("%1 days ago").replace("%1", str(minutes // (24 * 60)))
 
     # ------------------------------------------------------------------ misc
 

@@ -575,6 +575,7 @@ class PopView(Localized, QtWidgets.QWidget):
     offer_selected = Signal(str)
     candidate_chosen = Signal(str)  # customer id
     choose_again = Signal()
+    retry_requested = Signal()  # ask the server again for a pop it could not answer
 
     def __init__(self, texts: Texts, parent=None, *, choice_keys: list[str] | None = None) -> None:
         self.texts = texts
@@ -643,6 +644,13 @@ class PopView(Localized, QtWidgets.QWidget):
         self.state_label = _label(wrap=True)
         self.state_label.setAccessibleName(self.tr("Data status"))
         state_layout.addWidget(self.state_label, 1)
+        # A pop the server could not answer (down, slow, broken): ask again now (F5), without waiting for
+        # the panel to ask by itself once the server is back.
+        self.retry_button = QtWidgets.QPushButton(self.tr("Try again (F5)"))
+        self.retry_button.setAccessibleName(self.tr("Fetch this customer's data again"))
+        self.retry_button.clicked.connect(self.retry_requested)
+        self.retry_button.setVisible(False)
+        state_layout.addWidget(self.retry_button, 0, Qt.AlignmentFlag.AlignTop)
         self.body.addWidget(self.state_frame)
 
         self.unknown_box = QtWidgets.QFrame()
@@ -790,6 +798,12 @@ class PopView(Localized, QtWidgets.QWidget):
                 "Do not pitch offers until the customer is identified."))
         self._render_choice(result, choosing)
 
+    def show_retrying(self) -> None:
+        """The retry is on its way: the button says so and cannot be pressed twice."""
+        if self.result is not None and self.result.can_retry:
+            self.retry_button.setEnabled(False)
+            self.retry_button.setText(self.tr("Asking the server…"))
+
     # ------------------------------------------------------------------ shared numbers
 
     def asks_for_caller(self) -> bool:
@@ -854,6 +868,10 @@ class PopView(Localized, QtWidgets.QWidget):
             text = texts.get(state, state)
         if self.state_label.text() != text:
             self.state_label.setText(text)
+        _set_visible(self.retry_button, result.can_retry)
+        if result.can_retry:
+            self.retry_button.setEnabled(True)
+            self.retry_button.setText(self.tr("Try again (F5)"))
         for widget in (self.state_frame, self.state_label):
             _set_property(widget, "state", state)
 

@@ -56,5 +56,10 @@ class Tray(QtWidgets.QSystemTrayIcon):
         if reason == QtWidgets.QSystemTrayIcon.ActivationReason.Trigger:
             self.show_requested.emit()
 
+    def show_sync(self, text: str) -> None:
+        """The sync state in the tooltip (the sync badge's words): outcomes waiting or refused are seen
+        without opening the panel."""
+        self.setToolTip(f"{self.tr('CallCue agent assistant')}\n{text}" if text else self.tr("CallCue agent assistant"))
+
     def set_signed_in(self, signed_in: bool) -> None:
         self.sign_out_action.setEnabled(signed_in)

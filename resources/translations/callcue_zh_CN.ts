@@ -486,20 +486,40 @@
         <translation>来电来源：%1</translation>
     </message>
     <message>
-        <source>Outcomes that need attention</source>
-        <translation>需要处理的营销结果</translation>
+        <source>Outcomes waiting</source>
+        <translation>待处理的结果</translation>
     </message>
     <message>
-        <source>Nothing needs attention: every outcome was accepted.</source>
-        <translation>没有需要处理的记录：所有结果均已被接收。</translation>
+        <source>Nothing is waiting to be sent and nothing needs attention.</source>
+        <translation>没有待发送的结果，也没有需要处理的结果。</translation>
     </message>
     <message>
-        <source>The server refused these outcomes. They are kept on this PC; tell your team lead.</source>
-        <translation>服务器拒收了以下营销结果，已保留在本机，请告知班组长。</translation>
+        <source>%1 refused by the server: kept on this PC; tell your team lead.</source>
+        <translation>%1 条被服务器拒绝：已保留在本机，请告知班组长。</translation>
     </message>
     <message>
-        <source>Refused outcomes</source>
-        <translation>被拒收的结果</translation>
+        <source>%1 waiting to be sent: they go as soon as the server answers.</source>
+        <translation>%1 条等待发送：服务器恢复响应后立即发送。</translation>
+    </message>
+    <message>
+        <source>waiting to be sent</source>
+        <translation>等待发送</translation>
+    </message>
+    <message>
+        <source>just now</source>
+        <translation>刚刚</translation>
+    </message>
+    <message>
+        <source>%1 min ago</source>
+        <translation>%1 分钟前</translation>
+    </message>
+    <message>
+        <source>%1 h ago</source>
+        <translation>%1 小时前</translation>
+    </message>
+    <message>
+        <source>%1 days ago</source>
+        <translation>%1 天前</translation>
     </message>
     <message>
         <source>Close</source>
@@ -600,6 +620,14 @@
         <translation>服务状态</translation>
     </message>
     <message>
+        <source>Try again (F5)</source>
+        <translation>重试 (F5)</translation>
+    </message>
+    <message>
+        <source>Fetch this customer&apos;s data again</source>
+        <translation>重新获取该客户的资料</translation>
+    </message>
+    <message>
         <source>Choose again</source>
         <translation>重新选择</translation>
     </message>
@@ -622,6 +650,10 @@
     <message>
         <source>Contact guidance</source>
         <translation>接触指引</translation>
+    </message>
+    <message>
+        <source>Asking the server…</source>
+        <translation>正在询问服务器…</translation>
     </message>
     <message>
         <source>Shared number: you confirmed this caller among %1 customers.</source>
@@ -1238,6 +1270,14 @@
     <message>
         <source>⚠ %1 outcome(s) need attention</source>
         <translation>⚠ %1 条结果需要处理</translation>
+    </message>
+    <message>
+        <source>Not signed in · %1 pending</source>
+        <translation>未登录 · %1 条待发送</translation>
+    </message>
+    <message>
+        <source>Not signed in: outcomes are kept on this PC</source>
+        <translation>未登录：结果保存在本机</translation>
     </message>
     <message>
         <source>Offline since %1 · %2 pending</source>
