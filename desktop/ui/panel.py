@@ -10,6 +10,7 @@ A pop never takes keyboard focus: agents are typing into the softphone when the 
 
 from __future__ import annotations
 
+from desktop.ui.callbacks import IdleView
 from desktop.ui.i18n import Localized, Texts, pick
 from desktop.ui.outcome_bar import OutcomeBar, SyncBadge, result_label
 from desktop.ui.pop_view import PopView
@@ -138,11 +139,10 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         self.tabs.setTabsClosable(True)
         self.tabs.tabCloseRequested.connect(self._close_requested)
         self.tabs.currentChanged.connect(self._tab_brought_forward)
-        self.idle = QtWidgets.QLabel(self.tr("Waiting for a call. Incoming calls appear here automatically."))
-        self.idle.setProperty("role", "muted")
-        self.idle.setWordWrap(True)
-        self.idle.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.idle.setAutoFillBackground(True)
+        # Between calls: "waiting for a call" and today's callbacks (desktop/ui/callbacks.py).
+        self.idle = IdleView(texts)
+        self.callback_key = self.idle.install_key(self, Qt.ShortcutContext.WindowShortcut if embedded
+                                                  else Qt.ShortcutContext.ApplicationShortcut)
         # Between calls the idle note covers the (empty) tabs instead of the tabs being hidden: showing the
         # tab widget again with a pop in it cost each first call ~2.5 ms (every widget in it shown anew).
         calls_area = QtWidgets.QWidget()
