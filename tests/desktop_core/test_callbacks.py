@@ -29,11 +29,12 @@ def cache(store, customer_id: str, name: str, masked: str) -> None:
 
 
 def fill(store) -> dict[str, OutcomeRecord]:
-    """C1: considering, then a callback in 2 h (open); C2: a callback 1 h ago (open, overdue); C3: a callback
+    """C1: declined, considering, then a callback in 2 h (open); C2: a callback 1 h ago (open, overdue); C3: a callback
     that a later outcome kept (not open); C4: a callback tomorrow (open, not today); C5: two callbacks, only
     the later one open; C6: a callback 8 days ago (history)."""
     minute = dt.timedelta(minutes=1)
     kept = {
+        "declined": record("C1", "declined", at=NOW - 40 * minute, offer_id="O2"),
         "considering": record("C1", "considering", at=NOW - 30 * minute, offer_id="O1"),
         "c1": record("C1", "callback", at=NOW - 29 * minute, callback_at=NOW + dt.timedelta(hours=2)),
         "c2": record("C2", "callback", at=NOW - 3 * 60 * minute, callback_at=NOW - 60 * minute),

@@ -87,12 +87,14 @@ def test_the_idle_screen_lists_todays_callbacks_overdue_ones_in_the_warning_colo
     wait_for_state(qtbot, panel, "call-l1", PopState.LIVE)
     with qtbot.waitSignal(panel.controller.outcome_recorded, timeout=5000):
         panel.window.outcome_bar.buttons["considering"].click()
-    agree_callback(qtbot, panel, "call-l1", CALM[1], now - dt.timedelta(minutes=1))  # just missed: overdue
+    with qtbot.waitSignal(panel.controller.callback_due, timeout=5000):  # just missed: overdue, reminded now
+        agree_callback(qtbot, panel, "call-l1", CALM[1], now - dt.timedelta(minutes=1))
     later = min(now + dt.timedelta(minutes=2), dt.datetime.combine(
         now.astimezone().date(), dt.time(23, 59)).astimezone().astimezone(dt.UTC))
     agree_callback(qtbot, panel, "call-l2", COMPLAINT[1], later)
     qtbot.waitUntil(lambda: len(rows(panel)) == 2, timeout=5000)
     late, open_ = rows(panel)
+    assert len(callback_jobs(panel)) == 1  # the overdue one was reminded once, not again at each re-read
     assert late.property("overdue") is True and open_.property("overdue") is False
     late_text = "\n".join(label.text() for label in late.findChildren(QtWidgets.QLabel))
     assert "王芳" in late_text and "138****8000" in late_text and "Considering" in late_text
@@ -132,6 +134,9 @@ def test_the_picker_keeps_the_exact_minute_the_agent_typed(qtbot):
     qtbot.keyClicks(edit, "30")
     assert edit.text() == "2026-12-07 14:30"
     assert dialog.callback_at() == local(2026, 12, 7, 14, 30)  # not 14:30:47
+    # Whatever seconds the editor holds (a calendar pick, a host's default), the minute shown is the time.
+    edit.setDateTime(QtCore.QDateTime(QtCore.QDate(2026, 12, 7), QtCore.QTime(15, 45, 59)))
+    assert edit.text() == "2026-12-07 15:45" and dialog.callback_at() == local(2026, 12, 7, 15, 45)
 
 
 def test_the_picker_never_moves_a_typed_time_to_now(qtbot):
