@@ -38,12 +38,15 @@ class IdleView(Localized, QtWidgets.QFrame):
         self.heading.setProperty("role", "section")
         layout.addWidget(self.heading)
         self.rows_area = QtWidgets.QWidget()
+        self.rows_area.setObjectName("CallbackRows")
         self.rows = QtWidgets.QVBoxLayout(self.rows_area)
         self.rows.setContentsMargins(0, 0, 0, 0)
         self.rows.setSpacing(4)
         scroll = QtWidgets.QScrollArea()
+        scroll.setObjectName("CallbackScroll")
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # rows wrap instead
         scroll.setWidget(self.rows_area)
         layout.addWidget(scroll, 1)
         self.callbacks: list[ScheduledCallback] = []
@@ -63,9 +66,12 @@ class IdleView(Localized, QtWidgets.QFrame):
     def remind(self, customer_id: str) -> None:
         self.reminded = customer_id
 
+    def _key_target(self) -> str | None:
+        """Who the key opens: the reminded customer, else the earliest callback listed."""
+        return self.reminded or (self.callbacks[0].customer_id if self.callbacks else None)
+
     def open_next(self) -> None:
-        """The reminded customer, else the earliest callback listed."""
-        customer_id = self.reminded or (self.callbacks[0].customer_id if self.callbacks else None)
+        customer_id = self._key_target()
         if customer_id is not None:
             self.reminded = None
             self.open_requested.emit(customer_id)
@@ -84,11 +90,13 @@ class IdleView(Localized, QtWidgets.QFrame):
                                  .replace("%2", str(overdue)))
         else:
             self.heading.setText(self.tr("Callbacks today: %1").replace("%1", str(len(callbacks))))
-        for index, callback in enumerate(callbacks):
-            self.rows.addWidget(self._row(callback, now, first=index == 0))
+        target = self._key_target()
+        for callback in callbacks:
+            self.rows.addWidget(self._row(callback, now, first=callback.customer_id == target))
         self.rows.addStretch(1)
 
     def _row(self, callback: ScheduledCallback, now: dt.datetime, *, first: bool) -> QtWidgets.QFrame:
+        """`first`: the row the key opens (its button names the key)."""
         late = callback.overdue(now)
         row = QtWidgets.QFrame()
         row.setObjectName("CallbackRow")
@@ -102,6 +110,7 @@ class IdleView(Localized, QtWidgets.QFrame):
         grid.addWidget(time_label, 0, 0)
         name = QtWidgets.QLabel(callback.display_name or self.tr("Customer %1").replace("%1", callback.customer_id))
         name.setProperty("callback", "name")
+        name.setWordWrap(True)
         grid.addWidget(name, 0, 1)
         grid.setColumnStretch(1, 1)
         details = [callback.masked_number or self.tr("number not on this PC")]
@@ -111,6 +120,7 @@ class IdleView(Localized, QtWidgets.QFrame):
             details.append(self.tr("overdue"))
         info = QtWidgets.QLabel(" · ".join(details))
         info.setProperty("callback", "overdue" if late else "info")
+        info.setWordWrap(True)
         grid.addWidget(info, 1, 1)
         button = QtWidgets.QPushButton(self.tr("Open") + (f" ({OPEN_CALLBACK_KEY})" if first else ""))
         button.setAccessibleName(self.tr("Open %1").replace("%1", name.text()))
