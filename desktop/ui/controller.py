@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from desktop.calls.events import CallEvent
 from desktop.calls.router import Activate, Closed, Ended, Ignored, Pop, RouterAction, UpdatePop
-from desktop.domain.callbacks import due_today
+from desktop.domain.callbacks import due_today, local_day
 from desktop.domain.guidance import apply_local_outcomes
 from desktop.domain.outcomes import LocalContact
 from desktop.domain.states import PopKey, PopResult, PopState
@@ -420,6 +420,9 @@ class PanelController(QtCore.QObject):
             for callback in callbacks:
                 if callback.outcome_id not in self._reminded:  # an overdue one is reminded once per session
                     self.schedule_callback(callback)
+            # At midnight the idle screen moves on to the new day's callbacks (they are already in memory).
+            self.scheduler.once_at(local_day(now.astimezone())[1], lambda: self._show_callbacks(self._clock()),
+                                   "callbacks-new-day")
         self._show_callbacks(now)
 
     def _show_callbacks(self, now: dt.datetime) -> None:

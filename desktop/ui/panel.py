@@ -141,7 +141,8 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         self.tabs.currentChanged.connect(self._tab_brought_forward)
         # Between calls: "waiting for a call" and today's callbacks (desktop/ui/callbacks.py).
         self.idle = IdleView(texts)
-        self.callback_key = self.idle.install_key(self, Qt.ShortcutContext.WindowShortcut if embedded
+        # Ctrl+B opens the customer to call back; embedded, only from inside the panel (as Ctrl+F).
+        self.callback_key = self.idle.install_key(self, Qt.ShortcutContext.WidgetWithChildrenShortcut if embedded
                                                   else Qt.ShortcutContext.ApplicationShortcut)
         # Between calls the idle note covers the (empty) tabs instead of the tabs being hidden: showing the
         # tab widget again with a pop in it cost each first call ~2.5 ms (every widget in it shown anew).
