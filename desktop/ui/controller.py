@@ -420,10 +420,17 @@ class PanelController(QtCore.QObject):
             for callback in callbacks:
                 if callback.outcome_id not in self._reminded:  # an overdue one is reminded once per session
                     self.schedule_callback(callback)
-            # At midnight the idle screen moves on to the new day's callbacks (they are already in memory).
-            self.scheduler.once_at(local_day(now.astimezone())[1], lambda: self._show_callbacks(self._clock()),
-                                   "callbacks-new-day")
+            self._schedule_new_day(now)
         self._show_callbacks(now)
+
+    def _schedule_new_day(self, now: dt.datetime) -> None:
+        """At midnight the idle screen moves on to the new day's callbacks (already in memory)."""
+        self.scheduler.once_at(local_day(now.astimezone())[1], self._new_day, "callbacks-new-day")
+
+    def _new_day(self) -> None:
+        now = self._clock()
+        self._show_callbacks(now)
+        self._schedule_new_day(now)
 
     def _show_callbacks(self, now: dt.datetime) -> None:
         self.window.idle.show_callbacks(due_today(list(self._callback_queue.values()), now.astimezone()), now)

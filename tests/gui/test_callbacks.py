@@ -162,3 +162,18 @@ def test_the_picker_presets(qtbot):
     late = picker(qtbot, local(2026, 12, 7, 20, 15), language="zh_CN")
     assert not late.presets["evening"].isEnabled()  # this evening has passed
     assert late.presets["tomorrow"].text() != "Tomorrow 09:00"  # translated
+
+
+def test_tomorrows_callback_is_reminded_but_listed_from_midnight(qtbot, panel):
+    tomorrow = dt.datetime.now().astimezone().date() + dt.timedelta(days=1)
+    due = dt.datetime.combine(tomorrow, dt.time(9, 0)).astimezone()
+    agree_callback(qtbot, panel, "call-t1", CALM[1], due)
+    qtbot.waitUntil(lambda: len(callback_jobs(panel)) == 1, timeout=5000)
+    assert not rows(panel) and "No callbacks due today" in idle_text(panel)
+    midnight = dt.datetime.combine(tomorrow, dt.time(0, 0)).astimezone()
+    assert panel.scheduler.next_run_time("callbacks-new-day") == midnight
+    panel.controller._clock = lambda: midnight.astimezone(dt.UTC) + dt.timedelta(seconds=1)
+    panel.controller._new_day()  # what the job runs at midnight
+    assert len(rows(panel)) == 1 and "王芳" in idle_text(panel)
+    assert panel.scheduler.next_run_time("callbacks-new-day") == dt.datetime.combine(
+        tomorrow + dt.timedelta(days=1), dt.time(0, 0)).astimezone()
