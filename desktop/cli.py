@@ -4,6 +4,7 @@
   callcue pop --ani NUMBER [--call-id ID] [--customer-id ID]   # forwards to the running panel
   callcue demo [--headless] [--screenshot PATH] [--lang zh_CN|en]  # server + sample data + a real pop
   callcue stats --from DATE --to DATE [--agent A] [--format csv|json]  # local statistics, no GUI needed
+  callcue callbacks [--json] [--store PATH]  # open callbacks in the local data file, earliest first
   callcue store rescue FILE [--store PATH]  # outcomes of a damaged / set-aside data file into the outbox
 
 A second `callcue …` hands its command to the running instance and exits; softphones that run a command on
@@ -69,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--store", help="local data file (default: the platform data directory)")
     stats.add_argument("--server-url", help="analytics server asked for your role (GET /v1/me)")
     stats.add_argument("--agent-id", help="who you are (default: the last sign-in)")
+    callbacks = sub.add_parser("callbacks", help="the callbacks still to make, from the local data file",
+                               description="Open callbacks (no outcome for that customer since it was agreed), "
+                                           "overdue ones of the last 7 days included, earliest first; times in "
+                                           "this computer's time zone. 列出待回拨（本机数据文件）。")
+    callbacks.add_argument("--json", action="store_true", help="one JSON array (times with their UTC offset)")
+    callbacks.add_argument("--store", help="local data file (default: the platform data directory)")
     store = sub.add_parser("store", help="the local data file: rescue outcomes from a damaged copy")
     store_sub = store.add_subparsers(dest="store_command", required=True)
     rescue = store_sub.add_parser(
@@ -401,6 +408,56 @@ def run_stats(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------------- callbacks
+
+
+def run_callbacks(args: argparse.Namespace) -> int:
+    """`callcue callbacks [--json]`: the open callbacks of the local data file; no Qt, no network."""
+    import datetime as dt
+
+    from desktop.domain.errors import UserFacingError
+    from desktop.services.callbacks import CallbackService
+    from desktop.services.config import ConfigError, default_paths, load_config
+    from desktop.storage import open_store
+
+    paths = default_paths()
+    try:
+        config = load_config(machine_file=paths.machine_file, user_file=paths.user_file, environ=dict(os.environ),
+                             cli={"store.path": args.store})
+    except ConfigError as exc:
+        print(f"callcue callbacks: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    path = Path(config.store.path or paths.store_file)
+    if not path.is_file():
+        print(f"callcue callbacks: there is no CallCue data file at {path} (--store PATH)"
+              f"（{path} 没有 CallCue 数据文件）", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        store = open_store(path)
+    except UserFacingError as exc:
+        print(f"callcue callbacks: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        callbacks = CallbackService(store).scheduled()
+    except UserFacingError as exc:
+        print(f"callcue callbacks: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps([c.to_json() | {"due_at": c.due_at.astimezone().isoformat()} for c in callbacks],
+                         ensure_ascii=False, indent=1))
+        return EXIT_OK
+    now = dt.datetime.now(dt.UTC)
+    for c in callbacks:
+        print("\t".join((c.due_at.astimezone().strftime("%Y-%m-%d %H:%M"), c.masked_number or "-",
+                         c.display_name or c.customer_id, c.last_result or "-",
+                         "overdue（已逾期）" if c.overdue(now) else "")).rstrip())
+    if not callbacks:
+        print("no callbacks scheduled（没有待回拨）")
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------------- store rescue
 
 _RESCUE_TEXTS = {
@@ -497,6 +554,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_stats(args)
     if command == "store":
         return run_store_rescue(args)
+    if command == "callbacks":
+        return run_callbacks(args)
     if command == "pop":
         return forward_pop(args)
     if command == "demo":

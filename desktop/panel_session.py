@@ -33,6 +33,7 @@ from desktop.runtime.scheduler import JobScheduler
 from desktop.runtime.tasks import TaskRunner
 from desktop.runtime.wrap_up import WrapUpReminders
 from desktop.services import store_recovery
+from desktop.services.callbacks import CallbackService
 from desktop.services.config import Config
 from desktop.services.outcomes import OutcomeService
 from desktop.services.pop import PopService
@@ -130,7 +131,7 @@ class PanelSession(QtCore.QObject):
             self.tokens = apply_theme_to_widget(self.container, self.theme, self.resources / "themes")
         self.controller = PanelController(
             self.window, self.runner, self.router, self.pop_service, self.outcome_service, self.sync_service,
-            agent_id=agent_id, scheduler=self.scheduler, parent=self)
+            agent_id=agent_id, scheduler=self.scheduler, callbacks=CallbackService(self.store), parent=self)
         self.reminders.reminder_due.connect(self.controller.remind)
 
     @property
@@ -164,6 +165,7 @@ class PanelSession(QtCore.QObject):
         # and every hour after (pops already ignore expired views; this removes them from disk).
         self.scheduler.every(CACHE_EXPIRY_INTERVAL_S, self._purge_expired_cache, "cache-expiry", run_now=True)
         self.controller.request_sync()
+        self.controller.load_callbacks()  # reminders of callbacks agreed before a restart
         if self.store_events:
             serious = any(isinstance(event, SetAside | UsingFallback) for event in self.store_events)
             self.window.show_notice("\n".join(describe_store_event(event, self.texts) for event in self.store_events),

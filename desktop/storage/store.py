@@ -19,10 +19,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.exc import SQLAlchemyError
 
+from desktop.domain.callbacks import ScheduledCallback
 from desktop.domain.outcomes import (
     LocalContact,
     OutboxEntry,
@@ -132,6 +133,17 @@ class _Repository:
         # ms between tries: an outcome save behind a sync's commit used to wait ~10 ms for nothing.
         with self._write_lock, self._write.begin() as conn:
             yield conn
+
+
+def _utc_text(value: dt.datetime) -> str:
+    """An aware time as the store's UTC text (what its DateTime columns hold), for raw comparisons."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: the store compares aware times only")
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _utc_from_text(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
 
 
 def _opt_dt(value: str | None) -> dt.datetime | None:
@@ -324,6 +336,30 @@ class OutcomeRepository(_Repository):
                          r.agent_id, r.campaign_id, r.wave)
             for r in rows
         ]
+
+    @_guarded
+    def open_callbacks(self, since: dt.datetime, until: dt.datetime) -> list[ScheduledCallback]:
+        """Callbacks agreed for a time in [since, until) with no outcome for that customer recorded after
+        them (see desktop/domain/callbacks.py), earliest first; name and masked number from the cached pop."""
+        sql = text(
+            "SELECT cb.outcome_id, cb.customer_id, cb.callback_at, cb.recorded_at,"
+            " (SELECT prev.result FROM local_contacts AS prev INDEXED BY ix_local_contacts_customer"
+            "   WHERE prev.customer_id = cb.customer_id AND prev.recorded_at <= cb.recorded_at"
+            "   AND prev.result != 'callback' ORDER BY prev.recorded_at DESC LIMIT 1) AS last_result,"
+            " json_extract(d.document, '$.customer.display_name') AS display_name,"
+            " json_extract(d.document, '$.customer.masked_msisdn') AS masked_number"
+            " FROM local_contacts AS cb INDEXED BY ix_local_contacts_callback_kept"
+            " LEFT JOIN cached_documents AS d ON d.customer_id = cb.customer_id"
+            " WHERE cb.result = 'callback' AND cb.callback_at >= :since AND cb.callback_at < :until"
+            " AND NOT EXISTS (SELECT 1 FROM local_contacts AS later INDEXED BY ix_local_contacts_customer"
+            "   WHERE later.customer_id = cb.customer_id AND later.recorded_at > cb.recorded_at)"
+            " ORDER BY cb.callback_at, cb.recorded_at")
+        params = {"since": _utc_text(since), "until": _utc_text(until)}
+        with self._read.connect() as conn:
+            rows = conn.execute(sql, params).all()
+        return [ScheduledCallback(r.outcome_id, r.customer_id, _utc_from_text(r.callback_at),
+                                  _utc_from_text(r.recorded_at), r.display_name, r.masked_number, r.last_result)
+                for r in rows]
 
     @_guarded
     def pending(self, limit: int, exclude: Iterable[str] = ()) -> list[tuple[str, dict[str, Any]]]:

@@ -13,9 +13,11 @@ from dataclasses import dataclass, replace
 
 from desktop.calls.events import CallEvent
 from desktop.calls.router import Activate, Closed, Ended, Ignored, Pop, RouterAction, UpdatePop
+from desktop.domain.callbacks import due_today, local_day
 from desktop.domain.guidance import apply_local_outcomes
 from desktop.domain.outcomes import LocalContact
 from desktop.domain.states import PopKey, PopResult, PopState
+from desktop.ui.callbacks import OPEN_CALLBACK_KEY
 from desktop.ui.i18n import pick
 from desktop.ui.outcome_bar import result_label
 from desktop.ui.pop_view import describe_error
@@ -65,7 +67,7 @@ class PanelController(QtCore.QObject):
     callback_due = Signal(str)  # what to tell the agent: who to call back
 
     def __init__(self, window, runner, router, pop_service, outcome_service, sync_service, *,
-                 agent_id: str | None, scheduler=None, clock=None, parent=None) -> None:
+                 agent_id: str | None, scheduler=None, clock=None, callbacks=None, parent=None) -> None:
         super().__init__(parent)
         self.window = window
         self.runner = runner
@@ -82,6 +84,10 @@ class PanelController(QtCore.QObject):
         self._sync_again = False
         self._store_problem_told: str | None = None  # the store problem code the agent was last told about
         self._store_damaged = None  # UserError once the store was found damaged: stays on the badge
+        self.callbacks = callbacks  # CallbackService: the open callbacks in the local store
+        self._callback_queue: dict = {}  # outcome id -> ScheduledCallback, as last read
+        self._reminded: set[str] = set()  # outcome ids reminded in this session
+        self._names: dict[str, str] = {}  # customer id -> name seen on a pop here (the cache may lack it)
         router.add_listener(self.on_router_action)
         self._connect(window)
 
@@ -93,6 +99,7 @@ class PanelController(QtCore.QObject):
         window.caller_chosen.connect(self.choose_customer)
         window.choose_again_requested.connect(self.choose_again)
         window.retry_requested.connect(self.retry_pop)
+        window.idle.open_requested.connect(self.open_callback)
 
     def attach_window(self, window) -> None:
         """A new window (e.g. after a language switch) takes over every open call as it is."""
@@ -100,6 +107,7 @@ class PanelController(QtCore.QObject):
         self._connect(window)
         for call_id, call in self._calls.items():
             window.show_pop(call_id, call.shown, activate=False)
+        self._show_callbacks(self._clock())
         self.refresh_sync_state()
 
     # ------------------------------------------------------------------ calls
@@ -325,9 +333,9 @@ class PanelController(QtCore.QObject):
             call.shown = replace(call.shown, document=updated)
             self.window.show_pop(call_id, call.shown, activate=False)
         self.router.outcome_recorded(call_id)
-        if record.callback_at is not None and self.scheduler is not None:
-            name = call.shown.document.customer.display_name if call and call.shown.document else record.customer_id
-            self.schedule_callback(record.outcome_id, record.callback_at, name)
+        if call is not None and call.shown.document is not None:  # the reminder's name if not cached
+            self._names[record.customer_id] = call.shown.document.customer.display_name
+        self.load_callbacks()  # a new callback is reminded; one this outcome kept is not
         self.outcome_recorded.emit({
             "outcome_id": record.outcome_id, "call_id": call_id, "customer_id": record.customer_id,
             "offer_id": record.offer_id, "result": str(record.result),
@@ -421,15 +429,63 @@ class PanelController(QtCore.QObject):
         if state.last_error is not None and state.last_error.code == "auth_failed":
             self.auth_failed.emit()
 
-    def schedule_callback(self, outcome_id: str, when: dt.datetime, name: str) -> None:
-        """The reminder fires at the agreed time (or at once if that time has passed)."""
-        when = max(when, self._clock() + dt.timedelta(seconds=1))
-        self.scheduler.once_at(when, lambda: self._callback_now(name), f"callback:{outcome_id}")
+    # ------------------------------------------------------------------ callbacks
 
-    def _callback_now(self, name: str) -> None:
-        text = self.window.texts.translate("Messages", "Time to call back %1").replace("%1", name)
-        self.window.show_notice("☎ " + text, "attention")
+    def load_callbacks(self) -> None:
+        """Read the open callbacks from the local store (at start, and after each outcome: a new callback,
+        or one kept by this outcome) and set their reminders; the idle screen lists today's."""
+        if self.callbacks is None:
+            return
+        self.runner.submit("db", self.callbacks.queue, name="callbacks.load", owner=self,
+                           on_done=self._callbacks_loaded, on_error=self.store_trouble)
+
+    def _callbacks_loaded(self, loaded) -> None:
+        callbacks, now = loaded
+        self._callback_queue = {c.outcome_id: c for c in callbacks}
+        if self.scheduler is not None:
+            for job_id in self.scheduler.job_ids():  # kept (another outcome since) or gone: no reminder
+                if job_id.startswith("callback:") and job_id[9:] not in self._callback_queue:
+                    self.scheduler.cancel(job_id)
+            for callback in callbacks:
+                if callback.outcome_id not in self._reminded:  # an overdue one is reminded once per session
+                    self.schedule_callback(callback)
+            self._schedule_new_day(now)
+        self._show_callbacks(now)
+
+    def _schedule_new_day(self, now: dt.datetime) -> None:
+        """At midnight the idle screen moves on to the new day's callbacks (already in memory)."""
+        self.scheduler.once_at(local_day(now.astimezone())[1], self._new_day, "callbacks-new-day")
+
+    def _new_day(self) -> None:
+        now = self._clock()
+        self._show_callbacks(now)
+        self._schedule_new_day(now)
+
+    def _show_callbacks(self, now: dt.datetime) -> None:
+        self.window.idle.show_callbacks(due_today(list(self._callback_queue.values()), now.astimezone()), now)
+
+    def schedule_callback(self, callback) -> None:
+        """The reminder fires at the agreed time (or at once if that time has passed)."""
+        when = max(callback.due_at, self._clock() + dt.timedelta(seconds=1))
+        self.scheduler.once_at(when, lambda: self._callback_now(callback.outcome_id), f"callback:{callback.outcome_id}")
+
+    def _callback_now(self, outcome_id: str) -> None:
+        callback = self._callback_queue.get(outcome_id)
+        if callback is None:
+            return
+        self._reminded.add(outcome_id)
+        name = callback.display_name or self._names.get(callback.customer_id) or callback.masked_number or ""
+        texts = self.window.texts
+        text = texts.translate("Messages", "Time to call back %1").replace("%1", name)
+        self.window.idle.remind(callback.customer_id)
+        self.window.show_notice("☎ " + text + " — " + texts.translate("Messages", "%1 opens the customer")
+                                .replace("%1", OPEN_CALLBACK_KEY), "attention")
+        self._show_callbacks(self._clock())  # it is overdue now
         self.callback_due.emit(text)
+
+    def open_callback(self, customer_id: str) -> list[RouterAction]:
+        """The reminder key or a row of the idle screen: the customer pops like a search result."""
+        return self.pop_customer(customer_id, source="callback")
 
     def remind(self, call_id: str) -> None:
         view = self.window.view(call_id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from desktop.domain.outcomes import CALLBACK_PAST_TOLERANCE
 from desktop.ui.i18n import Localized, Texts
 from desktop.ui.qt import Qt, QtCore, QtGui, QtWidgets, Signal
 
@@ -34,28 +35,83 @@ def result_label(result: str, texts: Texts) -> str:
 
 
 class CallbackDialog(Localized, QtWidgets.QDialog):
-    """Pick when to call back; the reminder fires then."""
+    """Pick when to call back; the reminder fires then.
+
+    The time is exactly the minute shown (no hidden seconds carried over from "now", no silent clamp to
+    the present): a time that has passed is refused with a message, the agent decides. Presets: in an
+    hour, this evening 19:00 (while it is before then), tomorrow 09:00.
+    """
+
+    EVENING, MORNING = dt.time(19, 0), dt.time(9, 0)
 
     def __init__(self, texts: Texts, parent=None, now: dt.datetime | None = None) -> None:
         self.texts = texts
         super().__init__(parent)
         self.setWindowTitle(self.tr("Call back"))
-        now = now or dt.datetime.now().astimezone()
+        self._now = now
+        now = self.now()
         layout = QtWidgets.QFormLayout(self)
-        self.when = QtWidgets.QDateTimeEdit(QtCore.QDateTime.fromSecsSinceEpoch(int(now.timestamp()) + 3600))
+        self.when = QtWidgets.QDateTimeEdit()
         self.when.setCalendarPopup(True)
         self.when.setDisplayFormat("yyyy-MM-dd HH:mm")
-        self.when.setMinimumDateTime(QtCore.QDateTime.currentDateTime())
         self.when.setAccessibleName(self.tr("Callback time"))
+        self.set_time(now + dt.timedelta(hours=1))
         layout.addRow(self.tr("Call back at"), self.when)
+        presets = QtWidgets.QHBoxLayout()
+        self.presets: dict[str, QtWidgets.QPushButton] = {}
+        for key, label in (("hour", self.tr("In 1 hour")), ("evening", self.tr("This evening 19:00")),
+                           ("tomorrow", self.tr("Tomorrow 09:00"))):
+            button = QtWidgets.QPushButton(label)
+            button.setAutoDefault(False)
+            button.clicked.connect(lambda _checked=False, k=key: self.use_preset(k))
+            presets.addWidget(button)
+            self.presets[key] = button
+        self.presets["evening"].setEnabled(now.time() < self.EVENING)
+        layout.addRow(presets)
+        self.problem = QtWidgets.QLabel()
+        self.problem.setProperty("sync", "attention")
+        self.problem.setWordWrap(True)
+        self.problem.setVisible(False)
+        layout.addRow(self.problem)
         buttons = QtWidgets.QDialogButtonBox(
             QtWidgets.QDialogButtonBox.StandardButton.Ok | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout.addRow(buttons)
 
+    def now(self) -> dt.datetime:
+        """Local, aware."""
+        return (self._now or dt.datetime.now()).astimezone()
+
+    def set_time(self, when: dt.datetime) -> None:
+        local = when.astimezone()
+        self.when.setDateTime(QtCore.QDateTime(QtCore.QDate(local.year, local.month, local.day),
+                                               QtCore.QTime(local.hour, local.minute)))
+
+    def use_preset(self, key: str) -> None:
+        now = self.now()
+        if key == "hour":
+            when = now + dt.timedelta(hours=1)
+        elif key == "evening":
+            when = dt.datetime.combine(now.date(), self.EVENING)
+        else:
+            when = dt.datetime.combine(now.date() + dt.timedelta(days=1), self.MORNING)
+        self.set_time(when)
+        self.problem.setVisible(False)
+
     def callback_at(self) -> dt.datetime:
-        return dt.datetime.fromtimestamp(self.when.dateTime().toSecsSinceEpoch(), dt.UTC)
+        """The minute shown, in this computer's time zone, as UTC."""
+        shown = self.when.dateTime()
+        date, time = shown.date(), shown.time()
+        local = dt.datetime(date.year(), date.month(), date.day(), time.hour(), time.minute()).astimezone()
+        return local.astimezone(dt.UTC)
+
+    def accept(self) -> None:
+        if self.callback_at() < self.now() - CALLBACK_PAST_TOLERANCE:
+            self.problem.setText(self.tr("That time has already passed: choose a later time."))
+            self.problem.setVisible(True)
+            return
+        super().accept()
 
 
 class NotOfferedDialog(Localized, QtWidgets.QDialog):

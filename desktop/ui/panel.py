@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 
 from desktop.domain.outcomes import OutboxStatus
+from desktop.ui.callbacks import IdleView
 from desktop.ui.i18n import Localized, Texts, pick
 from desktop.ui.outcome_bar import OutcomeBar, SyncBadge, result_label
 from desktop.ui.pop_view import PopView
@@ -142,11 +143,11 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         self.tabs.setTabsClosable(True)
         self.tabs.tabCloseRequested.connect(self._close_requested)
         self.tabs.currentChanged.connect(self._tab_brought_forward)
-        self.idle = QtWidgets.QLabel(self.tr("Waiting for a call. Incoming calls appear here automatically."))
-        self.idle.setProperty("role", "muted")
-        self.idle.setWordWrap(True)
-        self.idle.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.idle.setAutoFillBackground(True)
+        # Between calls: "waiting for a call" and today's callbacks (desktop/ui/callbacks.py).
+        self.idle = IdleView(texts)
+        # Ctrl+B opens the customer to call back; embedded, only from inside the panel (as Ctrl+F).
+        self.callback_key = self.idle.install_key(self, Qt.ShortcutContext.WidgetWithChildrenShortcut if embedded
+                                                  else Qt.ShortcutContext.ApplicationShortcut)
         # Between calls the idle note covers the (empty) tabs instead of the tabs being hidden: showing the
         # tab widget again with a pop in it cost each first call ~2.5 ms (every widget in it shown anew).
         calls_area = QtWidgets.QWidget()

@@ -15,6 +15,22 @@
         <source>Call back at</source>
         <translation>回访时间</translation>
     </message>
+    <message>
+        <source>In 1 hour</source>
+        <translation>1 小时后</translation>
+    </message>
+    <message>
+        <source>This evening 19:00</source>
+        <translation>今晚 19:00</translation>
+    </message>
+    <message>
+        <source>Tomorrow 09:00</source>
+        <translation>明天 09:00</translation>
+    </message>
+    <message>
+        <source>That time has already passed: choose a later time.</source>
+        <translation>这个时间已经过去了，请选择更晚的时间。</translation>
+    </message>
 </context>
 <context>
     <name>CallerChooser</name>
@@ -33,6 +49,49 @@
     <message>
         <source>%1 (key %2)</source>
         <translation>%1（按键 %2）</translation>
+    </message>
+</context>
+<context>
+    <name>IdleView</name>
+    <message>
+        <source>Waiting for a call. Incoming calls appear here automatically.</source>
+        <translation>等待来电，来电时自动弹屏。</translation>
+    </message>
+    <message>
+        <source>No callbacks due today</source>
+        <translation>今天没有待回访</translation>
+    </message>
+    <message>
+        <source>Callbacks today: %1 (%2 overdue)</source>
+        <translation>今日待回访：%1 个（%2 个已逾期）</translation>
+    </message>
+    <message>
+        <source>Callbacks today: %1</source>
+        <translation>今日待回访：%1 个</translation>
+    </message>
+    <message>
+        <source>Customer %1</source>
+        <translation>客户 %1</translation>
+    </message>
+    <message>
+        <source>number not on this PC</source>
+        <translation>本机无号码</translation>
+    </message>
+    <message>
+        <source>last: %1</source>
+        <translation>上次：%1</translation>
+    </message>
+    <message>
+        <source>overdue</source>
+        <translation>已逾期</translation>
+    </message>
+    <message>
+        <source>Open</source>
+        <translation>打开</translation>
+    </message>
+    <message>
+        <source>Open %1</source>
+        <translation>打开 %1</translation>
     </message>
 </context>
 <context>
@@ -262,6 +321,10 @@
         <translation>该给 %1 回电了</translation>
     </message>
     <message>
+        <source>%1 opens the customer</source>
+        <translation>按 %1 打开该客户</translation>
+    </message>
+    <message>
         <source>Wrap-up: record an outcome for %1</source>
         <translation>话后处理：请为 %1 记录营销结果</translation>
     </message>
@@ -432,10 +495,6 @@
     <message>
         <source>Calls</source>
         <translation>通话</translation>
-    </message>
-    <message>
-        <source>Waiting for a call. Incoming calls appear here automatically.</source>
-        <translation>等待来电，来电时自动弹屏。</translation>
     </message>
     <message>
         <source>Last action</source>
