@@ -95,6 +95,7 @@ class Ended:
     answered: bool
     reason: EndReason
     remind_at: datetime | None
+    to_agent: str | None = None  # transferred_away: the colleague the call went to
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,7 +336,7 @@ class CallRouter:
         if call is not None and call.state == "ringing" and event.state == "answered":
             return [self._close(call.call_id, "answered_elsewhere", now)]  # ring group: a colleague took it
         if call is not None and call.state != "wrap_up" and event.state == "transferred":
-            return self._end(call, "transferred_away", now)
+            return self._end(call, "transferred_away", now, to_agent=event.agent_id)
         return [Ignored(event.call_id, "other_agent", f"'{event.state}' for another agent")]
 
     def _for_another_agent(self, event: CallEvent) -> bool:
@@ -347,14 +348,16 @@ class CallRouter:
             and event.state != "ended"
         )
 
-    def _end(self, call: OpenCall, reason: EndReason, now: datetime) -> list[RouterAction]:
+    def _end(
+        self, call: OpenCall, reason: EndReason, now: datetime, to_agent: str | None = None
+    ) -> list[RouterAction]:
         remind_at = None
         if self._wrap_up_reminder_after is not None and not call.outcome_recorded:
             remind_at = now + self._wrap_up_reminder_after
         self._open[call.call_id] = replace(
             call, state="wrap_up", updated_at=now, ended_at=now, remind_at=remind_at
         )
-        actions: list[RouterAction] = [Ended(call.call_id, call.answered, reason, remind_at)]
+        actions: list[RouterAction] = [Ended(call.call_id, call.answered, reason, remind_at, to_agent)]
         if call.outcome_recorded:
             actions.append(self._close(call.call_id, "outcome", now))
         return actions

@@ -124,10 +124,14 @@ class PanelController(QtCore.QObject):
                 self._start_pop(action.call_id, PopKey(ani=action.key.ani, customer_id=action.key.customer_id))
             changed = _another_party(action.previous_key, action.key)
             now = PopKey(ani=action.key.ani, customer_id=action.key.customer_id)
-            self.window.mark_transfer(action.call_id, to_agent=action.event.agent_id, previous=before,
+            to_agent = action.event.agent_id if action.event.agent_id not in (None, self.agent_id) else None
+            self.window.mark_transfer(action.call_id, to_agent=to_agent, previous=before,
                                       now=(now.masked() or now.customer_id or "") if changed else None)
         elif isinstance(action, Activate | Ended):
             self._mark_phase(action.call_id)
+            if isinstance(action, Ended) and action.reason == "transferred_away":
+                self.window.mark_transfer(action.call_id, to_agent=action.to_agent or "?",
+                                          previous="", now=None)
         elif isinstance(action, Front):
             self.window.bring_to_front(action.call_id)
         elif isinstance(action, Closed):

@@ -152,6 +152,12 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         self.call_list.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # a pop never takes the keyboard
         self.call_list.currentRowChanged.connect(self._list_row_chosen)
         layout.addWidget(self.call_list)
+        # The list has no close buttons of its own: this one closes the call in front (asking first, as a tab's).
+        self.close_front_button = QtWidgets.QPushButton(self.tr("Close this call"))
+        self.close_front_button.setProperty("flat", True)
+        self.close_front_button.setVisible(False)
+        self.close_front_button.clicked.connect(lambda: self._close_requested(self.tabs.currentIndex()))
+        layout.addWidget(self.close_front_button, 0, Qt.AlignmentFlag.AlignRight)
         self._phases: dict[str, tuple[str, dt.datetime | None]] = {}  # call id -> (phase, wrap-up since)
         self._transfers: dict[str, str] = {}  # call id -> transfer marker ('⇄ to …')
         self._notices: dict[str | None, tuple[str, str]] = {}  # call id (None: the panel's) -> text, kind
@@ -363,12 +369,13 @@ class PanelWidget(Localized, QtWidgets.QWidget):
             self._wrap_up_timer.stop()
 
     def mark_transfer(self, call_id: str, *, to_agent: str | None, previous: str, now: str | None) -> None:
-        """A transfer was applied to the call: a marker on its tab (to whom), and when the customer changed
-        (`now`: who the call is with now) the call's notice says so instead of silently swapping the tab."""
+        """A transfer was applied to the call: a marker on its tab (to a colleague `to_agent`, or to this
+        agent: None), and when the customer changed (`now`: who the call is with now) the call's notice says
+        so instead of silently swapping the tab."""
         if call_id not in self._views:
             return
         self._transfers[call_id] = (self.tr("⇄ to %1").replace("%1", to_agent) if to_agent
-                                    else self.tr("⇄ transferred"))
+                                    else self.tr("⇄ transferred to you"))
         self._set_tab_title(call_id)
         if now is not None:
             self.show_notice(self.tr("⇄ Transferred: the customer changed from %1 to %2. Check who you are "
@@ -458,6 +465,7 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         as_list = len(self._views) > MAX_TABS
         self.tabs.tabBar().setVisible(not as_list)
         self.call_list.setVisible(as_list)
+        self.close_front_button.setVisible(as_list)
         if not as_list:
             return
         ids = [self._call_of(self.tabs.widget(i)) for i in range(self.tabs.count())]

@@ -448,6 +448,10 @@ Stops all marketing</source>
         <translation>当前通话</translation>
     </message>
     <message>
+        <source>Close this call</source>
+        <translation>关闭此通话</translation>
+    </message>
+    <message>
         <source>Waiting for a call. Incoming calls appear here automatically.</source>
         <translation>等待来电，来电时自动弹屏。</translation>
     </message>
@@ -464,8 +468,8 @@ Stops all marketing</source>
         <translation>⇄ 转给 %1</translation>
     </message>
     <message>
-        <source>⇄ transferred</source>
-        <translation>⇄ 已转接</translation>
+        <source>⇄ transferred to you</source>
+        <translation>⇄ 已转给您</translation>
     </message>
     <message>
         <source>⇄ Transferred: the customer changed from %1 to %2. Check who you are talking to.</source>

@@ -250,7 +250,7 @@ def test_events_for_other_agents(clock: FakeClock) -> None:
     router.handle(ev("c3", "ringing"))
     router.handle(ev("c3", "answered", agent_id="me"))
     [ended] = router.handle(ev("c3", "transferred", agent_id="you", customer_id="CUST-3"))
-    assert isinstance(ended, Ended) and ended.reason == "transferred_away"
+    assert isinstance(ended, Ended) and ended.reason == "transferred_away" and ended.to_agent == "you"
     # "ended" counts whoever reports it.
     router.handle(ev("c4", "ringing"))
     assert kinds(router.handle(ev("c4", "ended", agent_id="you"))) == ["Ended"]

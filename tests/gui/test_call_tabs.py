@@ -93,6 +93,9 @@ def test_more_than_two_calls_become_a_list_whose_names_are_never_cut_off(qtbot, 
         assert rect.width() >= wanted or rect.height() > listing.fontMetrics().height() * 1.5  # fits or wraps
     listing.setCurrentRow(0)  # the agent picks a call from the list
     assert panel.window.current_call_id() == "c1" and panel.router.front_call_id() == "c1"
+    panel.window.close_front_button.click()  # no tab close buttons in a list: this one, asking first
+    next(b for b in _close_box(panel.window).buttons() if b.text() == "Keep it open").click()
+    assert panel.router.call("c1") is not None
     panel.router.dismiss("c3")
     assert not listing.isVisible() and panel.window.tabs.tabBar().isVisible()
 
@@ -109,7 +112,7 @@ def test_a_transfer_is_marked_and_a_changed_customer_is_said(qtbot, panel):
         ),
         timeout=5000,
     )
-    assert "⇄ to agent-007" in panel.window.tabs.tabText(0)
+    assert "⇄ transferred to you" in panel.window.tabs.tabText(0)
     notice = panel.window.notice.text()
     assert "customer changed" in notice and "王芳" in notice and "139****9000" in notice
     assert PRICE_SENSITIVE[1] not in notice
@@ -185,3 +188,10 @@ def test_a_do_not_disturb_armed_on_one_call_does_not_confirm_on_another(qtbot, p
     assert bar.armed()
     panel.window.tabs.setCurrentWidget(panel.window.view("call-a"))
     assert not bar.armed()
+
+
+def test_a_call_transferred_to_a_colleague_says_to_whom(qtbot, panel):
+    ring(panel, "call-x", CALM[1], state="answered")
+    wait_for_state(qtbot, panel, "call-x", PopState.LIVE)
+    ring(panel, "call-x", CALM[1], state="transferred", agent_id="agent-042")
+    assert "⇄ to agent-042" in panel.window.tabs.tabText(0)
