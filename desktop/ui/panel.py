@@ -153,7 +153,7 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         self.call_list.currentRowChanged.connect(self._list_row_chosen)
         layout.addWidget(self.call_list)
         # The list has no close buttons of its own: this one closes the call in front (asking first, as a tab's).
-        self.close_front_button = QtWidgets.QPushButton(self.tr("Close this call"))
+        self.close_front_button = QtWidgets.QPushButton()
         self.close_front_button.setProperty("flat", True)
         self.close_front_button.setVisible(False)
         self.close_front_button.clicked.connect(lambda: self._close_requested(self.tabs.currentIndex()))
@@ -463,9 +463,10 @@ class PanelWidget(Localized, QtWidgets.QWidget):
     def _refresh_call_list(self) -> None:
         """More than MAX_TABS calls: one full line per call in a list instead of cut-off tab titles."""
         as_list = len(self._views) > MAX_TABS
-        self.tabs.tabBar().setVisible(not as_list)
-        self.call_list.setVisible(as_list)
-        self.close_front_button.setVisible(as_list)
+        if as_list != self.call_list.isVisibleTo(self):  # setVisible() costs even when nothing changes
+            self.tabs.tabBar().setVisible(not as_list)
+            self.call_list.setVisible(as_list)
+            self.close_front_button.setVisible(as_list)
         if not as_list:
             return
         ids = [self._call_of(self.tabs.widget(i)) for i in range(self.tabs.count())]
@@ -483,6 +484,11 @@ class PanelWidget(Localized, QtWidgets.QWidget):
                     item.setToolTip(title)
                 item.setData(Qt.ItemDataRole.UserRole, call_id)
             self.call_list.setCurrentRow(self.tabs.currentIndex())
+            front = self.current_call_id()
+            view = self._views.get(front) if front else None
+            name = view.result.document.customer.display_name if view is not None and view.result is not None \
+                and view.result.document is not None else ""
+            self.close_front_button.setText(self.tr("Close call %1").replace("%1", name).strip())
             self.call_list.setFixedHeight(self.call_list.sizeHintForRow(0) * len(ids)
                                           + 2 * self.call_list.frameWidth() + 2)
         finally:
@@ -511,7 +517,7 @@ class PanelWidget(Localized, QtWidgets.QWidget):
             view.ensure_built()
         self._refresh_outcome_target()
         self._show_front_notice()
-        if self.call_list.isVisible():
+        if self.call_list.isVisibleTo(self):
             self._refresh_call_list()
         call_id = self.current_call_id()
         if not self._programmatic and call_id is not None:

@@ -448,10 +448,6 @@ Stops all marketing</source>
         <translation>当前通话</translation>
     </message>
     <message>
-        <source>Close this call</source>
-        <translation>关闭此通话</translation>
-    </message>
-    <message>
         <source>Waiting for a call. Incoming calls appear here automatically.</source>
         <translation>等待来电，来电时自动弹屏。</translation>
     </message>

@@ -93,6 +93,7 @@ def test_more_than_two_calls_become_a_list_whose_names_are_never_cut_off(qtbot, 
         assert rect.width() >= wanted or rect.height() > listing.fontMetrics().height() * 1.5  # fits or wraps
     listing.setCurrentRow(0)  # the agent picks a call from the list
     assert panel.window.current_call_id() == "c1" and panel.router.front_call_id() == "c1"
+    assert "王芳" in panel.window.close_front_button.text()  # says which call it closes
     panel.window.close_front_button.click()  # no tab close buttons in a list: this one, asking first
     next(b for b in _close_box(panel.window).buttons() if b.text() == "Keep it open").click()
     assert panel.router.call("c1") is not None
