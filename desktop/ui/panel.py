@@ -398,7 +398,10 @@ class PanelWidget(Localized, QtWidgets.QWidget):
             label = {"ringing": self.tr("ringing"), "talking": self.tr("talking"),
                      "recorded": self.tr("✓ outcome recorded")}.get(phase, "")
         marker = self._transfers.get(call_id, "")
-        return " · ".join(part for part in (marker, name, label) if part)
+        # A warning of this call (the wrap-up reminder, a save that failed) shows on its tab too: the notice
+        # itself shows only while the call is in front.
+        warning = "⚠" if self._notices.get(call_id, ("", ""))[1] == "attention" else ""
+        return " · ".join(part for part in (warning, marker, name, label) if part)
 
     def _tick_wrap_up(self) -> None:
         for call_id, (phase, _since) in list(self._phases.items()):
@@ -561,6 +564,8 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         else:
             self._notices.pop(call_id, None)
         self._show_front_notice()
+        if call_id in self._views:
+            self._set_tab_title(call_id)
 
     def notice_of(self, call_id: str | None) -> str:
         return self._notices.get(call_id, ("", ""))[0]

@@ -70,6 +70,8 @@ def test_notices_belong_to_their_call(qtbot, panel):
     assert "Saved" not in notice.text() and not notice.isVisible()  # not under 张伟
     panel.controller.remind("call-a")  # the wrap-up reminder of a is a's
     assert "Wrap-up" not in notice.text()
+    assert panel.window.tabs.tabText(0).startswith("⚠")  # a's tab says a warning waits there
+    assert "⚠" not in panel.window.tabs.tabText(1)
     panel.window.tabs.setCurrentWidget(panel.window.view("call-a"))
     assert "Wrap-up" in notice.text() and notice.isVisible()
 
