@@ -200,10 +200,14 @@ class PanelHandle(QtCore.QObject):
 
     def calls(self) -> list[dict[str, Any]]:
         """The open calls (one tab each), oldest first: call_id, state ('ringing', 'active', 'wrap_up'),
-        source, transfers, outcome_recorded."""
+        phase ('ringing', 'talking', 'wrap_up', 'recorded'), in_front (true on exactly one call: the one
+        the outcome keys act on), source, transfers, outcome_recorded."""
         self._check_open()
-        return [{"call_id": c.call_id, "state": c.state, "source": c.source, "transfers": c.transfers,
-                 "outcome_recorded": c.outcome_recorded} for c in self._session.router.calls()]
+        router = self._session.router
+        front = router.front_call_id()
+        return [{"call_id": c.call_id, "state": c.state, "phase": c.phase, "in_front": c.call_id == front,
+                 "source": c.source, "transfers": c.transfers, "outcome_recorded": c.outcome_recorded}
+                for c in router.calls()]
 
     # ------------------------------------------------------------------ events
 

@@ -233,8 +233,9 @@ def panel_result(visible: bool) -> dict[str, Any]:
 
 
 def state_snapshot(calls: Iterable[OpenCall], pops: Mapping[str, Mapping[str, Any]],
-                   sync: Mapping[str, Any] | None, visible: bool) -> dict[str, Any]:
-    """GET /v1/state: the open calls (oldest first), what each one shows, the panel and the sync state."""
+                   sync: Mapping[str, Any] | None, visible: bool, front: str | None = None) -> dict[str, Any]:
+    """GET /v1/state: the open calls (oldest first), what each one shows, the panel and the sync state.
+    `front`: the call in front (`in_front: true` on it alone)."""
     return {
         "v": PROTOCOL_VERSION,
         "type": "state",
@@ -243,6 +244,8 @@ def state_snapshot(calls: Iterable[OpenCall], pops: Mapping[str, Mapping[str, An
             {
                 "call_id": call.call_id,
                 "state": call.state,
+                "phase": call.phase,
+                "in_front": call.call_id == front,
                 "customer_id": call.key.customer_id,
                 "ani": masked_ani(call.key.ani),
                 "source": call.source,
@@ -317,9 +320,11 @@ def sync_state_data(state: SyncState) -> dict[str, Any]:
     }
 
 
-def call_updated_data(action: UpdatePop) -> dict[str, Any]:
-    return {"call_id": action.call_id, "customer_id": action.key.customer_id, "ani": masked_ani(action.key.ani),
-            "refetch": action.identity_changed}
+def call_updated_data(call: OpenCall, *, change: str, in_front: bool, refetch: bool = False) -> dict[str, Any]:
+    """An open call changed: `change` is 'transfer' (a transfer was applied; `refetch`: the party changed),
+    'phase' (answered or ended: see `phase`) or 'front' (this call came to the front)."""
+    return {"call_id": call.call_id, "customer_id": call.key.customer_id, "ani": masked_ani(call.key.ani),
+            "refetch": refetch, "change": change, "phase": call.phase, "in_front": in_front}
 
 
 def call_ignored_data(action: Ignored) -> dict[str, Any]:

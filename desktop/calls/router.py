@@ -7,6 +7,9 @@ Closed, Ignored) and hands each to its listeners. It decides, the UI and service
   Ignored, so a call never pops twice;
 - a transfer updates the existing pop (UpdatePop); a transfer of a call we have not seen yet pops it once;
 - concurrent calls are separate call ids, hence separate tabs;
+- one open call is in front (what the outcome keys act on): `answered` brings its call to the front, the
+  agent may bring any call forward (`bring_to_front`); each change is a Front action (desktop.calls.front);
+- an `answered` for a ringing call the agent closed (by mistake) opens it again;
 - after "ended" a call stays in wrap-up until `outcome_recorded()` or `dismiss()`; Ended carries the time
   a wrap-up reminder is due (the app schedules it);
 - memory is bounded: closed call ids are remembered for replay detection for `forget_closed_after` and at
@@ -26,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from desktop.calls.events import CallEvent, InvalidCallEvent, parse_call_event
+from desktop.calls.front import FrontCall, Phase, phase_of
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +95,7 @@ class Ended:
     answered: bool
     reason: EndReason
     remind_at: datetime | None
+    to_agent: str | None = None  # transferred_away: the colleague the call went to
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +115,14 @@ class Ignored:
     detail: str
 
 
-RouterAction = Pop | UpdatePop | Activate | Ended | Closed | Ignored
+@dataclass(frozen=True, slots=True)
+class Front:
+    """This call is now in front: the panel shows it and the outcome keys act on it."""
+
+    call_id: str
+
+
+RouterAction = Pop | UpdatePop | Activate | Ended | Closed | Ignored | Front
 RouterListener = Callable[[RouterAction], None]
 
 
@@ -129,6 +141,10 @@ class OpenCall:
     outcome_recorded: bool = False
     ended_at: datetime | None = None
     remind_at: datetime | None = None
+
+    @property
+    def phase(self) -> Phase:
+        return phase_of(self)
 
 
 def _utc_now() -> datetime:
@@ -167,6 +183,9 @@ class CallRouter:
         self._last_transfer: dict[str, tuple[object, ...]] = {}
         self._closed_at: OrderedDict[str, datetime] = OrderedDict()  # oldest first
         self._listeners: list[RouterListener] = []
+        self._front = FrontCall()
+        # Ringing calls the agent closed: an `answered` for one opens it again (closed by mistake).
+        self._dismissed_ringing: OrderedDict[str, PopKey] = OrderedDict()
 
     # --- listeners ------------------------------------------------------------------------------------
 
@@ -212,9 +231,24 @@ class CallRouter:
 
     def dismiss(self, call_id: str) -> list[RouterAction]:
         """The agent closed the tab without an outcome (at any state)."""
-        if call_id not in self._open:
+        call = self._open.get(call_id)
+        if call is None:
             return self._emit([Ignored(call_id, "unknown_call", "no open call with this id")])
+        if call.state == "ringing":
+            self._dismissed_ringing[call_id] = call.key
+            while len(self._dismissed_ringing) > self._remember_closed:
+                self._dismissed_ringing.popitem(last=False)
         return self._emit([self._close(call_id, "dismissed", self._clock())])
+
+    def bring_to_front(self, call_id: str) -> list[RouterAction]:
+        """The agent brought this call's tab forward (a click): it is the call in front."""
+        if call_id not in self._open or not self._front.chosen(call_id):
+            return []
+        return self._broadcast([Front(call_id)])
+
+    def front_call_id(self) -> str | None:
+        """The call in front (None while no call is open)."""
+        return self._front.call_id
 
     def sweep(self) -> list[RouterAction]:
         """Housekeeping (also done on every event): closes stale ringing calls, forgets old call ids.
@@ -237,6 +271,11 @@ class CallRouter:
         call = self._open.get(call_id)
         if self._for_another_agent(event):
             return self._other_agent(event, call, now)
+        if call_id in self._dismissed_ringing and event.state == "answered":
+            # The agent closed the ringing tab, then took the call: the customer is on the line, pop again.
+            key = self._dismissed_ringing.pop(call_id)
+            self._closed_at.pop(call_id, None)
+            return self._first_event(event, now, fallback_key=key)
         if call_id in self._closed_at:
             return [Ignored(call_id, "closed", f"'{event.state}' for a call that is already closed")]
         if call is None:
@@ -253,11 +292,13 @@ class CallRouter:
             return [Activate(call_id)]
         return self._end(call, "hangup", now)
 
-    def _first_event(self, event: CallEvent, now: datetime) -> list[RouterAction]:
+    def _first_event(
+        self, event: CallEvent, now: datetime, fallback_key: PopKey | None = None
+    ) -> list[RouterAction]:
         call_id = event.call_id
         if event.state == "ended":
             return [Ignored(call_id, "unknown_call", "'ended' for a call that never popped")]
-        key = PopKey.from_event(event)
+        key = PopKey.from_event(event) or fallback_key
         if key is None:
             return [Ignored(call_id, "no_identity", f"'{event.state}' without ani or customer_id cannot pop")]
         actions: list[RouterAction] = self._make_room(now)
@@ -295,7 +336,7 @@ class CallRouter:
         if call is not None and call.state == "ringing" and event.state == "answered":
             return [self._close(call.call_id, "answered_elsewhere", now)]  # ring group: a colleague took it
         if call is not None and call.state != "wrap_up" and event.state == "transferred":
-            return self._end(call, "transferred_away", now)
+            return self._end(call, "transferred_away", now, to_agent=event.agent_id)
         return [Ignored(event.call_id, "other_agent", f"'{event.state}' for another agent")]
 
     def _for_another_agent(self, event: CallEvent) -> bool:
@@ -307,14 +348,16 @@ class CallRouter:
             and event.state != "ended"
         )
 
-    def _end(self, call: OpenCall, reason: EndReason, now: datetime) -> list[RouterAction]:
+    def _end(
+        self, call: OpenCall, reason: EndReason, now: datetime, to_agent: str | None = None
+    ) -> list[RouterAction]:
         remind_at = None
         if self._wrap_up_reminder_after is not None and not call.outcome_recorded:
             remind_at = now + self._wrap_up_reminder_after
         self._open[call.call_id] = replace(
             call, state="wrap_up", updated_at=now, ended_at=now, remind_at=remind_at
         )
-        actions: list[RouterAction] = [Ended(call.call_id, call.answered, reason, remind_at)]
+        actions: list[RouterAction] = [Ended(call.call_id, call.answered, reason, remind_at, to_agent)]
         if call.outcome_recorded:
             actions.append(self._close(call.call_id, "outcome", now))
         return actions
@@ -345,6 +388,7 @@ class CallRouter:
             if now - closed_at < self._forget_closed_after:
                 break
             del self._closed_at[call_id]
+            self._dismissed_ringing.pop(call_id, None)
         stale = [
             call.call_id
             for call in self._open.values()
@@ -352,7 +396,29 @@ class CallRouter:
         ]
         return [self._close(call_id, "stale", now) for call_id in stale]
 
+    def _with_front(self, actions: list[RouterAction]) -> list[RouterAction]:
+        """`actions`, each followed by the Front action it causes (see desktop.calls.front)."""
+        out: list[RouterAction] = []
+        for action in actions:
+            out.append(action)
+            front: str | None = None
+            if isinstance(action, Pop) and action.event.state != "answered" and action.call_id in self._open:
+                front = action.call_id if self._front.opened(action.call_id, self._open) else None
+            elif isinstance(action, Activate) and action.call_id in self._open:
+                front = action.call_id if self._front.answered(action.call_id) else None
+            elif isinstance(action, Closed):
+                front = self._front.closed(action.call_id, self._open.values())
+            if front is not None:
+                out.append(Front(front))
+        return out
+
     def _emit(self, actions: list[RouterAction]) -> list[RouterAction]:
+        """Give `actions` to the listeners, each followed by the Front change it caused; returns `actions`
+        (what the event decided; who is in front is the listeners' and `front_call_id()`'s business)."""
+        self._broadcast(self._with_front(actions))
+        return actions
+
+    def _broadcast(self, actions: list[RouterAction]) -> list[RouterAction]:
         for action in actions:
             logger.debug("call router: %r", action)
             for listener in list(self._listeners):

@@ -50,7 +50,7 @@ from desktop.calls.bridge_protocol import (
     sync_state_data,
 )
 from desktop.calls.events import CallEvent
-from desktop.calls.router import CallRouter, Closed, Ignored, RouterAction, UpdatePop
+from desktop.calls.router import Activate, CallRouter, Closed, Ended, Front, Ignored, RouterAction, UpdatePop
 from desktop.domain.states import SyncState
 
 logger = logging.getLogger(__name__)
@@ -259,7 +259,8 @@ class BridgeHost(QObject):
         return panel_result(self._is_visible())
 
     def _handle_state(self) -> dict[str, Any]:
-        return state_snapshot(self._router.calls(), self._pops, self._sync, self._is_visible())
+        return state_snapshot(self._router.calls(), self._pops, self._sync, self._is_visible(),
+                              self._router.front_call_id())
 
     # ------------------------------------------------------------------ events (GUI thread)
 
@@ -300,8 +301,14 @@ class BridgeHost(QObject):
         self._publish("sync.state", data)
 
     def _on_router_action(self, action: RouterAction) -> None:
-        if isinstance(action, UpdatePop):
-            self._publish("call.updated", call_updated_data(action))
+        if isinstance(action, UpdatePop | Activate | Ended | Front):
+            call = self._router.call(action.call_id)
+            if call is None:
+                return  # ended and closed at once (an outcome was recorded): call.closed follows
+            change = {UpdatePop: "transfer", Front: "front"}.get(type(action), "phase")
+            self._publish("call.updated", call_updated_data(
+                call, change=change, in_front=call.call_id == self._router.front_call_id(),
+                refetch=isinstance(action, UpdatePop) and action.identity_changed))
         elif isinstance(action, Ignored):
             self._publish("call.ignored", call_ignored_data(action))
         elif isinstance(action, Closed):

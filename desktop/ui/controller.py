@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, replace
 
 from desktop.calls.events import CallEvent
-from desktop.calls.router import Activate, Closed, Ended, Ignored, Pop, RouterAction, UpdatePop
+from desktop.calls.router import Activate, Closed, Ended, Front, Ignored, Pop, RouterAction, UpdatePop
 from desktop.domain.callbacks import due_today, local_day
 from desktop.domain.guidance import apply_local_outcomes
 from desktop.domain.outcomes import LocalContact
@@ -51,6 +51,12 @@ class _CallView:
     candidates: tuple = ()
     chosen: str | None = None
     retrying: bool = False  # a fetch_again is on its way (the retry key or the server coming back)
+
+
+def _another_party(before, after) -> bool:
+    """A transfer names a different customer (an id or a number that differs from the one before)."""
+    return any(old is not None and new is not None and old != new
+               for old, new in ((before.customer_id, after.customer_id), (before.ani, after.ani)))
 
 
 # UserError codes of the local store (desktop/storage/engine.py): the agent must hear of them.
@@ -100,6 +106,7 @@ class PanelController(QtCore.QObject):
         window.choose_again_requested.connect(self.choose_again)
         window.retry_requested.connect(self.retry_pop)
         window.idle.open_requested.connect(self.open_callback)
+        window.front_requested.connect(self.router.bring_to_front)
 
     def attach_window(self, window) -> None:
         """A new window (e.g. after a language switch) takes over every open call as it is."""
@@ -107,6 +114,10 @@ class PanelController(QtCore.QObject):
         self._connect(window)
         for call_id, call in self._calls.items():
             window.show_pop(call_id, call.shown, activate=False)
+            self._mark_phase(call_id)
+        front = self.router.front_call_id()
+        if front is not None:
+            window.bring_to_front(front)
         self._show_callbacks(self._clock())
         self.refresh_sync_state()
 
@@ -115,19 +126,42 @@ class PanelController(QtCore.QObject):
     def on_router_action(self, action: RouterAction) -> None:
         if isinstance(action, Pop):
             self._start_pop(action.call_id, PopKey(ani=action.key.ani, customer_id=action.key.customer_id))
-            self.window.mark_call_state(action.call_id, "ringing" if action.event.state == "ringing" else "active")
+            self._mark_phase(action.call_id)
         elif isinstance(action, UpdatePop):
+            previous = self._calls.get(action.call_id)
+            before = self._who(previous) if previous is not None else ""
             if action.identity_changed:
                 self._start_pop(action.call_id, PopKey(ani=action.key.ani, customer_id=action.key.customer_id))
-        elif isinstance(action, Activate):
-            self.window.mark_call_state(action.call_id, "active")
-        elif isinstance(action, Ended):
-            self.window.mark_call_state(action.call_id, "wrap_up")
+            changed = _another_party(action.previous_key, action.key)
+            now = PopKey(ani=action.key.ani, customer_id=action.key.customer_id)
+            to_agent = action.event.agent_id if action.event.agent_id not in (None, self.agent_id) else None
+            self.window.mark_transfer(action.call_id, to_agent=to_agent, previous=before,
+                                      now=(now.masked() or now.customer_id or "") if changed else None)
+        elif isinstance(action, Activate | Ended):
+            self._mark_phase(action.call_id)
+            if isinstance(action, Ended) and action.reason == "transferred_away":
+                self.window.mark_transfer(action.call_id, to_agent=action.to_agent or "?",
+                                          previous="", now=None)
+        elif isinstance(action, Front):
+            self.window.bring_to_front(action.call_id)
         elif isinstance(action, Closed):
             self._calls.pop(action.call_id, None)
             self.window.close_call(action.call_id)
         elif isinstance(action, Ignored):
             log.debug("call event ignored", extra={"reason": action.reason})
+
+    def _mark_phase(self, call_id: str) -> None:
+        """The call's phase (desktop.calls.front) on its tab; a wrap-up counts from the hang-up."""
+        call = self.router.call(call_id)
+        if call is not None:
+            self.window.mark_call_state(call_id, call.phase, call.ended_at)
+
+    @staticmethod
+    def _who(call: _CallView) -> str:
+        """The customer's name on screen (else the masked number): for the agent's eyes, never logged."""
+        if call.shown.document is not None:
+            return call.shown.document.customer.display_name
+        return call.key.masked() or call.key.customer_id or ""
 
     def _start_pop(self, call_id: str, key: PopKey, *, chosen: str | None = None) -> None:
         self._generation += 1
@@ -148,7 +182,7 @@ class PanelController(QtCore.QObject):
         self._calls[call_id] = _CallView(key, self._generation, loading,
                                          announced=previous is not None and previous.announced,
                                          candidates=candidates, chosen=chosen)
-        self.window.show_pop(call_id, loading)
+        self.window.show_pop(call_id, loading, activate=False)  # the router says which call is in front
         generation = self._generation
         # Cached view and server fetch run at once on their own pools; whichever is better wins.
         if instant is None:
@@ -302,7 +336,7 @@ class PanelController(QtCore.QObject):
             "db", self._record_call(call.shown, call, call_id, offer_id or None, result, extras),
             name="outcome.record", owner=self, durable=True,  # a key pressed just before a close is still saved
             on_done=lambda record: self._recorded(call_id, record),
-            on_error=self._record_failed,
+            on_error=lambda exc: self._record_failed(call_id, exc),
         )
 
     def _record_call(self, shown: PopResult, call: _CallView, call_id: str, offer_id, result: str, extras: dict):
@@ -323,8 +357,9 @@ class PanelController(QtCore.QObject):
     def _recorded(self, call_id: str, record) -> None:
         # Only now, with the outcome committed: "saved", and the note it carried cleared (a note the agent
         # has typed since, for the next outcome, stays).
-        self.window.outcome_saved(str(record.result), record.note)
         call = self._calls.get(call_id)
+        self.window.outcome_saved(str(record.result), record.note, call_id=call_id,
+                                  name=self._who(call) if call is not None else "")
         if call is not None and call.shown.document is not None:
             # Local guidance at once, even offline: what was just refused is not pitched again.
             contact = LocalContact(record.outcome_id, record.customer_id, record.offer_id, record.result,
@@ -333,6 +368,7 @@ class PanelController(QtCore.QObject):
             call.shown = replace(call.shown, document=updated)
             self.window.show_pop(call_id, call.shown, activate=False)
         self.router.outcome_recorded(call_id)
+        self._mark_phase(call_id)  # still talking: "✓ outcome recorded" on its tab
         if call is not None and call.shown.document is not None:  # the reminder's name if not cached
             self._names[record.customer_id] = call.shown.document.customer.display_name
         self.load_callbacks()  # a new callback is reminded; one this outcome kept is not
@@ -343,11 +379,11 @@ class PanelController(QtCore.QObject):
         })
         self.request_sync(force=True)
 
-    def _record_failed(self, exc: BaseException) -> None:
+    def _record_failed(self, call_id: str, exc: BaseException) -> None:
         error = getattr(exc, "user_error", None)
         message = describe_error(error, self.window.texts) if error is not None else str(exc)
         log.warning("outcome not saved", extra={"error": type(exc).__name__})
-        self.window.outcome_failed(message)
+        self.window.outcome_failed(message, call_id=call_id)
 
     # ------------------------------------------------------------------ sync
 
@@ -497,7 +533,7 @@ class PanelController(QtCore.QObject):
             name = call.shown.document.customer.display_name
         self.window.show_notice(
             self.window.texts.translate("Messages", "Wrap-up: record an outcome for %1").replace("%1", name),
-            "attention")
+            "attention", call_id=call_id)
 
 
 __all__ = ["PanelController", "pick", "result_label"]

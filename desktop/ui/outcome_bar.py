@@ -21,6 +21,9 @@ DEFAULT_SHORTCUTS = {
     "not_offered": "Ctrl+5",
     "do_not_disturb": "Ctrl+6",
 }
+# Do-not-disturb stops all marketing to the customer: the first press arms it, a second within this long
+# records it (by key or by mouse).
+CONFIRM_MS = 5000
 
 
 def result_label(result: str, texts: Texts) -> str:
@@ -200,6 +203,11 @@ class OutcomeBar(Localized, QtWidgets.QFrame):
         self.note.setAccessibleName(self.tr("Note"))
         self.note.setMaxLength(2000)
         layout.addWidget(self.note)
+        self._confirm_timer = QtCore.QTimer(self)
+        self._confirm_timer.setSingleShot(True)
+        self._confirm_timer.setInterval(CONFIRM_MS)
+        self._confirm_timer.timeout.connect(self.disarm)
+        self._dnd_text = self.buttons["do_not_disturb"].text()
         self.set_target(None, has_customer=False)
 
     def set_target(self, offer_title: str | None, *, has_customer: bool, awaiting_choice: bool = False) -> None:
@@ -226,6 +234,10 @@ class OutcomeBar(Localized, QtWidgets.QFrame):
     def request(self, result: str) -> None:
         if not self._enabled(result):
             return
+        if result == "do_not_disturb" and not self.armed():
+            self._arm()
+            return
+        self.disarm()
         extras: dict = {"note": self.note.text().strip() or None}
         if result == "callback":
             when = self._ask_callback()
@@ -238,6 +250,30 @@ class OutcomeBar(Localized, QtWidgets.QFrame):
                 return
             extras["reason"] = reason
         self.outcome_requested.emit(result, extras)
+
+    def armed(self) -> bool:
+        """Do-not-disturb was pressed once: the next press within CONFIRM_MS records it."""
+        return self._confirm_timer.isActive()
+
+    def _arm(self) -> None:
+        button = self.buttons["do_not_disturb"]
+        button.setText(self.tr("Press again to confirm\nStops all marketing"))
+        button.setProperty("armed", True)
+        button.style().unpolish(button)
+        button.style().polish(button)
+        self.target.setText(self.tr("Do not disturb stops all marketing to this customer. Press it again to "
+                                    "confirm."))
+        self._confirm_timer.start()
+
+    def disarm(self) -> None:
+        if not self._confirm_timer.isActive() and not self.buttons["do_not_disturb"].property("armed"):
+            return
+        self._confirm_timer.stop()
+        button = self.buttons["do_not_disturb"]
+        button.setText(self._dnd_text)
+        button.setProperty("armed", False)
+        button.style().unpolish(button)
+        button.style().polish(button)
 
     def clear_note(self, saved: str | None = None) -> None:
         """After a save: clear the note field if it still holds the note that was saved (`saved`, None for

@@ -26,6 +26,8 @@ SPARE_VIEW_DELAY_MS = 400
 # type bare digits into the softphone). The first modifier none of whose digits is an outcome key.
 CHOICE_MODIFIERS = ("Alt", "Ctrl+Alt", "Ctrl+Shift", "Meta")
 CHOICE_KEYS = 9
+# More open calls than this: the tabs become a list, one full line per call (tab titles would be cut off).
+MAX_TABS = 2
 
 
 def choice_key_sequences(taken) -> list:
@@ -116,6 +118,7 @@ class PanelWidget(Localized, QtWidgets.QWidget):
     language_requested = Signal(str)
     sync_details_requested = Signal()
     retry_requested = Signal(str)  # call id: ask the server again for its pop
+    front_requested = Signal(str)  # call id: the agent brought this call forward (a click on its tab)
 
     def __init__(self, texts: Texts, shortcuts: dict[str, str] | None = None, parent=None, *,
                  embedded: bool = True) -> None:
@@ -148,6 +151,30 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         # Ctrl+B opens the customer to call back; embedded, only from inside the panel (as Ctrl+F).
         self.callback_key = self.idle.install_key(self, Qt.ShortcutContext.WidgetWithChildrenShortcut if embedded
                                                   else Qt.ShortcutContext.ApplicationShortcut)
+        # More than MAX_TABS calls: this list replaces the tab titles (names never cut off).
+        self.call_list = QtWidgets.QListWidget()
+        self.call_list.setAccessibleName(self.tr("Open calls"))
+        self.call_list.setWordWrap(True)
+        self.call_list.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.call_list.setVisible(False)
+        self.call_list.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # a pop never takes the keyboard
+        self.call_list.currentRowChanged.connect(self._list_row_chosen)
+        layout.addWidget(self.call_list)
+        # The list has no close buttons of its own: this one closes the call in front (asking first, as a tab's).
+        self.close_front_button = QtWidgets.QPushButton()
+        self.close_front_button.setProperty("flat", True)
+        self.close_front_button.setVisible(False)
+        self.close_front_button.clicked.connect(lambda: self._close_requested(self.tabs.currentIndex()))
+        layout.addWidget(self.close_front_button, 0, Qt.AlignmentFlag.AlignRight)
+        self._phases: dict[str, tuple[str, dt.datetime | None]] = {}  # call id -> (phase, wrap-up since)
+        self._transfers: dict[str, str] = {}  # call id -> transfer marker ('⇄ to …')
+        self._notices: dict[str | None, tuple[str, str]] = {}  # call id (None: the panel's) -> text, kind
+        self._programmatic = 0  # >0 while the panel itself changes the call in front
+        self.now = lambda: dt.datetime.now(dt.UTC)
+        self._wrap_up_timer = QtCore.QTimer(self)
+        self._wrap_up_timer.setInterval(1000)
+        self._wrap_up_timer.timeout.connect(self._tick_wrap_up)
+        self._confirm_close: QtWidgets.QMessageBox | None = None
         # Between calls the idle note covers the (empty) tabs instead of the tabs being hidden: showing the
         # tab widget again with a pop in it cost each first call ~2.5 ms (every widget in it shown anew).
         calls_area = QtWidgets.QWidget()
@@ -224,13 +251,17 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         # A new call's view is rendered before it joins the tabs, while it is hidden: in a visible view,
         # each label that appears makes Qt lay out the whole panel at once (~0.35 ms each, several per pop).
         view.render(result, defer=not in_front)
-        if new_call:
-            self.tabs.addTab(view, "")
-            if not self._spare_timer.isActive():  # restarting it on every call would starve it in a burst
-                self._spare_timer.start()
-        self._set_tab_title(call_id)
-        if activate:
-            self.tabs.setCurrentWidget(view)
+        self._programmatic += 1
+        try:
+            if new_call:
+                self.tabs.addTab(view, "")
+                if not self._spare_timer.isActive():  # restarting it on every call would starve it in a burst
+                    self._spare_timer.start()
+            self._set_tab_title(call_id)
+            if activate:
+                self.tabs.setCurrentWidget(view)
+        finally:
+            self._programmatic -= 1
         self._update_idle()
         self._refresh_outcome_target()
         if not self.embedded and not self.isVisible():
@@ -296,8 +327,19 @@ class PanelWidget(Localized, QtWidgets.QWidget):
 
     def close_call(self, call_id: str) -> None:
         view = self._views.pop(call_id, None)
+        self._phases.pop(call_id, None)
+        self._transfers.pop(call_id, None)
+        notice = self._notices.pop(call_id, None)
+        if notice is not None and notice[1] == "synced":
+            self._notices[None] = notice  # "✓ Saved … for <name>" outlives the tab it closed
+        if self._confirm_close is not None and self._confirm_close.property("call_id") == call_id:
+            self._confirm_close.reject()
         if view is not None:
-            self.tabs.removeTab(self.tabs.indexOf(view))
+            self._programmatic += 1
+            try:
+                self.tabs.removeTab(self.tabs.indexOf(view))
+            finally:
+                self._programmatic -= 1
             if len(self._spare_views) < SPARE_VIEWS:
                 view.reset()
                 self._spare_views.append(view)
@@ -305,12 +347,73 @@ class PanelWidget(Localized, QtWidgets.QWidget):
                 view.deleteLater()
         self._update_idle()
         self._refresh_outcome_target()
+        self._refresh_call_list()
+        self._show_front_notice()
 
-    def mark_call_state(self, call_id: str, state: str) -> None:
+    def bring_to_front(self, call_id: str) -> None:
+        """This call is in front (an `answered`, or the call in front closed): its tab shows, the outcome
+        keys act on it. Takes no keyboard focus."""
+        view = self._views.get(call_id)
+        if view is None or self.tabs.currentWidget() is view:
+            return
+        self._programmatic += 1
+        try:
+            self.tabs.setCurrentWidget(view)
+        finally:
+            self._programmatic -= 1
+
+    def mark_call_state(self, call_id: str, state: str, since: dt.datetime | None = None) -> None:
+        """The call's phase ('ringing', 'talking', 'wrap_up' since `since`, 'recorded') on its tab."""
         view = self._views.get(call_id)
         if view is not None:
             view.setProperty("call_state", state)
+            self._phases[call_id] = (state, since)
             self._set_tab_title(call_id)
+        if any(phase == "wrap_up" for phase, _since in self._phases.values()):
+            if not self._wrap_up_timer.isActive():
+                self._wrap_up_timer.start()
+        else:
+            self._wrap_up_timer.stop()
+
+    def mark_transfer(self, call_id: str, *, to_agent: str | None, previous: str, now: str | None) -> None:
+        """A transfer was applied to the call: a marker on its tab (to a colleague `to_agent`, or to this
+        agent: None), and when the customer changed (`now`: who the call is with now) the call's notice says
+        so instead of silently swapping the tab."""
+        if call_id not in self._views:
+            return
+        self._transfers[call_id] = (self.tr("⇄ to %1").replace("%1", to_agent) if to_agent
+                                    else self.tr("⇄ transferred to you"))
+        self._set_tab_title(call_id)
+        if now is not None:
+            self.show_notice(self.tr("⇄ Transferred: the customer changed from %1 to %2. Check who you are "
+                                     "talking to.").replace("%1", previous or "?").replace("%2", now or "?"),
+                             "attention", call_id=call_id)
+
+    def call_title(self, call_id: str) -> str:
+        """What the call's tab (or list line) says: transfer marker, name, phase."""
+        view = self._views[call_id]
+        result = view.result
+        name = ""
+        if result is not None:
+            name = result.document.customer.display_name if result.document else (
+                result.key.masked() or result.key.customer_id or "")
+        phase, since = self._phases.get(call_id, (view.property("call_state") or "", None))
+        if phase == "wrap_up":
+            elapsed = int((self.now() - since).total_seconds()) if since is not None else 0
+            label = self.tr("wrap-up %1").replace("%1", f"{max(elapsed, 0) // 60}:{max(elapsed, 0) % 60:02d}")
+        else:
+            label = {"ringing": self.tr("ringing"), "talking": self.tr("talking"),
+                     "recorded": self.tr("✓ outcome recorded")}.get(phase, "")
+        marker = self._transfers.get(call_id, "")
+        # A warning of this call (the wrap-up reminder, a save that failed) shows on its tab too: the notice
+        # itself shows only while the call is in front.
+        warning = "⚠" if self._notices.get(call_id, ("", ""))[1] == "attention" else ""
+        return " · ".join(part for part in (warning, marker, name, label) if part)
+
+    def _tick_wrap_up(self) -> None:
+        for call_id, (phase, _since) in list(self._phases.items()):
+            if phase == "wrap_up" and call_id in self._views:
+                self._set_tab_title(call_id)
 
     def show_retrying(self, call_id: str) -> None:
         view = self._views.get(call_id)
@@ -328,12 +431,12 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         if result is not None:
             name = result.document.customer.display_name if result.document else (
                 result.key.masked() or result.key.customer_id or "")
-        state = view.property("call_state")
-        marks = {"wrap_up": self.tr("wrap-up"), "ringing": self.tr("ringing")}
-        suffix = f" · {marks[state]}" if state in marks else ""
+        title = self.call_title(call_id)
         index = self.tabs.indexOf(view)
-        self.tabs.setTabText(index, f"{name}{suffix}")
-        self.tabs.setTabToolTip(index, f"{name}{suffix}")
+        if self.tabs.tabText(index) != title:
+            self.tabs.setTabText(index, title)
+            self.tabs.setTabToolTip(index, title)
+            self._refresh_call_list()
         close_button = self.tabs.tabBar().tabButton(index, QtWidgets.QTabBar.ButtonPosition.RightSide)
         if close_button is not None:
             close_button.setAccessibleName(self.tr("Close call %1").replace("%1", name))
@@ -342,8 +445,76 @@ class PanelWidget(Localized, QtWidgets.QWidget):
     def _close_requested(self, index: int) -> None:
         widget = self.tabs.widget(index)
         call_id = next((cid for cid, v in self._views.items() if v is widget), None)
-        if call_id is not None:
+        if call_id is None:
+            return
+        phase = self._phases.get(call_id, ("", None))[0]
+        if phase not in ("ringing", "wrap_up"):
             self.dismiss_requested.emit(call_id)
+            return
+        # A ringing call closed by mistake loses its pop; a wrap-up closed loses its outcome: ask first.
+        box = QtWidgets.QMessageBox(self)
+        box.setIcon(QtWidgets.QMessageBox.Icon.Question)
+        box.setWindowTitle(self.tr("Close call"))
+        name = self.call_title(call_id)
+        box.setText(self.tr("Close the ringing call %1?").replace("%1", name) if phase == "ringing" else
+                    self.tr("Close %1 without recording an outcome?").replace("%1", name))
+        close = box.addButton(self.tr("Close call"), QtWidgets.QMessageBox.ButtonRole.AcceptRole)
+        keep = box.addButton(self.tr("Keep it open"), QtWidgets.QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+        box.setEscapeButton(keep)
+        box.setProperty("call_id", call_id)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def finished(_result: int) -> None:
+            if self._confirm_close is box:
+                self._confirm_close = None
+            if box.clickedButton() is close and call_id in self._views:
+                self.dismiss_requested.emit(call_id)
+
+        box.finished.connect(finished)
+        self._confirm_close = box
+        box.open()
+
+    def _refresh_call_list(self) -> None:
+        """More than MAX_TABS calls: one full line per call in a list instead of cut-off tab titles."""
+        as_list = len(self._views) > MAX_TABS
+        if as_list != self.call_list.isVisibleTo(self):  # setVisible() costs even when nothing changes
+            self.tabs.tabBar().setVisible(not as_list)
+            self.call_list.setVisible(as_list)
+            self.close_front_button.setVisible(as_list)
+        if not as_list:
+            return
+        ids = [self._call_of(self.tabs.widget(i)) for i in range(self.tabs.count())]
+        self._programmatic += 1
+        try:
+            while self.call_list.count() > len(ids):
+                self.call_list.takeItem(self.call_list.count() - 1)
+            for row, call_id in enumerate(ids):
+                item = self.call_list.item(row) or QtWidgets.QListWidgetItem()
+                if self.call_list.row(item) < 0:
+                    self.call_list.addItem(item)
+                title = self.call_title(call_id) if call_id else ""
+                if item.text() != title:
+                    item.setText(title)
+                    item.setToolTip(title)
+                item.setData(Qt.ItemDataRole.UserRole, call_id)
+            self.call_list.setCurrentRow(self.tabs.currentIndex())
+            front = self.current_call_id()
+            view = self._views.get(front) if front else None
+            name = view.result.document.customer.display_name if view is not None and view.result is not None \
+                and view.result.document is not None else ""
+            self.close_front_button.setText(self.tr("Close call %1").replace("%1", name).strip())
+            self.call_list.setFixedHeight(self.call_list.sizeHintForRow(0) * len(ids)
+                                          + 2 * self.call_list.frameWidth() + 2)
+        finally:
+            self._programmatic -= 1
+
+    def _list_row_chosen(self, row: int) -> None:
+        if self._programmatic or row < 0:
+            return
+        call_id = self.call_list.item(row).data(Qt.ItemDataRole.UserRole)
+        if call_id in self._views:
+            self.tabs.setCurrentWidget(self._views[call_id])  # the agent's choice: reported by currentChanged
 
     def _update_idle(self) -> None:
         has_calls = bool(self._views)
@@ -360,9 +531,18 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         if isinstance(view, PopView):
             view.ensure_built()
         self._refresh_outcome_target()
+        self._show_front_notice()
+        if self.call_list.isVisibleTo(self):
+            self._refresh_call_list()
+        call_id = self.current_call_id()
+        if not self._programmatic and call_id is not None:
+            self.front_requested.emit(call_id)  # the agent's click: the router decides what is in front
 
     def _refresh_outcome_target(self) -> None:
         call_id = self.current_call_id()
+        if call_id != getattr(self, "_outcome_call", None):
+            self._outcome_call = call_id
+            self.outcome_bar.disarm()  # a do-not-disturb armed for one call never confirms for another
         view = self._views.get(call_id) if call_id else None
         choosing = view is not None and view.asks_for_caller()
         if choosing != self._choosing:
@@ -384,23 +564,49 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         offer_id = view.selected_offer_id or ""
         if result in ("do_not_disturb",):
             offer_id = ""
-        self.show_notice(self.tr("Saving “%1”…").replace("%1", result_label(result, self.texts)), "pending")
+        self.show_notice(self.tr("Saving “%1”…").replace("%1", result_label(result, self.texts)), "pending",
+                         call_id=call_id)
         self.outcome_requested.emit(call_id, offer_id, result, extras)
 
-    def show_notice(self, text: str, kind: str = "synced") -> None:
-        self.notice.setText(text)
-        self.notice.setProperty("sync", kind)
+    def show_notice(self, text: str, kind: str = "synced", *, call_id: str | None = None) -> None:
+        """A notice of the call `call_id` (shown only while that call is in front) or of the panel (None:
+        shown whatever call is in front, below the call's own)."""
+        if text:
+            self._notices[call_id] = (text, kind)
+        else:
+            self._notices.pop(call_id, None)
+        self._show_front_notice()
+        if call_id in self._views:
+            self._set_tab_title(call_id)
+
+    def notice_of(self, call_id: str | None) -> str:
+        return self._notices.get(call_id, ("", ""))[0]
+
+    def _show_front_notice(self) -> None:
+        shown = [notice for notice in (self._notices.get(self.current_call_id()), self._notices.get(None)) if notice]
+        text = "\n".join(text for text, _kind in shown)
+        kinds = {kind for _text, kind in shown}
+        kind = next((k for k in ("attention", "pending") if k in kinds), "synced")
+        if self.notice.text() != text:
+            self.notice.setText(text)
         self.notice.setVisible(bool(text))
-        self.notice.style().unpolish(self.notice)
-        self.notice.style().polish(self.notice)
+        if self.notice.property("sync") != kind:
+            self.notice.setProperty("sync", kind)
+            self.notice.style().unpolish(self.notice)
+            self.notice.style().polish(self.notice)
 
-    def outcome_saved(self, result: str, note: str | None = None) -> None:
-        """The outcome is committed: say so, and clear the note it carried (not one typed since)."""
+    def outcome_saved(self, result: str, note: str | None = None, *, call_id: str | None = None,
+                      name: str = "") -> None:
+        """The outcome is committed: say so (naming the customer), and clear the note it carried (not one
+        typed since)."""
         self.outcome_bar.clear_note(note)
-        self.show_notice(self.tr("✓ Saved “%1” on this PC").replace("%1", result_label(result, self.texts)), "synced")
+        label = result_label(result, self.texts)
+        text = (self.tr("✓ Saved “%1” for %2 on this PC").replace("%1", label).replace("%2", name) if name
+                else self.tr("✓ Saved “%1” on this PC").replace("%1", label))
+        self.show_notice(text, "synced", call_id=call_id)
 
-    def outcome_failed(self, message: str) -> None:
-        self.show_notice(self.tr("✗ Not saved: %1").replace("%1", message), "attention")
+    def outcome_failed(self, message: str, *, call_id: str | None = None) -> None:
+        self.show_notice(self.tr("✗ Not saved: %1").replace("%1", message), "attention", call_id=call_id)
 
     def set_sync_state(self, state) -> None:
         self.sync_badge.show_state(state)

@@ -485,6 +485,16 @@
         <source>No offer selected: only Not offered, Call back or DND apply.</source>
         <translation>未选择推荐项：只能记录未推荐、预约回访或免打扰。</translation>
     </message>
+    <message>
+        <source>Press again to confirm
+Stops all marketing</source>
+        <translation>再按一次确认
+将停止所有营销</translation>
+    </message>
+    <message>
+        <source>Do not disturb stops all marketing to this customer. Press it again to confirm.</source>
+        <translation>免打扰会停止对该客户的所有营销。再按一次确认。</translation>
+    </message>
 </context>
 <context>
     <name>PanelWidget</name>
@@ -497,6 +507,10 @@
         <translation>通话</translation>
     </message>
     <message>
+        <source>Open calls</source>
+        <translation>当前通话</translation>
+    </message>
+    <message>
         <source>Last action</source>
         <translation>最近操作</translation>
     </message>
@@ -505,20 +519,60 @@
         <translation>来电来源</translation>
     </message>
     <message>
-        <source>wrap-up</source>
-        <translation>话后处理</translation>
+        <source>⇄ to %1</source>
+        <translation>⇄ 转给 %1</translation>
+    </message>
+    <message>
+        <source>⇄ transferred to you</source>
+        <translation>⇄ 已转给您</translation>
+    </message>
+    <message>
+        <source>⇄ Transferred: the customer changed from %1 to %2. Check who you are talking to.</source>
+        <translation>⇄ 已转接：客户由 %1 变为 %2。请确认您正在与谁通话。</translation>
+    </message>
+    <message>
+        <source>wrap-up %1</source>
+        <translation>话后处理 %1</translation>
     </message>
     <message>
         <source>ringing</source>
         <translation>振铃中</translation>
     </message>
     <message>
+        <source>talking</source>
+        <translation>通话中</translation>
+    </message>
+    <message>
+        <source>✓ outcome recorded</source>
+        <translation>✓ 已记录结果</translation>
+    </message>
+    <message>
         <source>Close call %1</source>
         <translation>关闭通话 %1</translation>
     </message>
     <message>
+        <source>Close call</source>
+        <translation>关闭通话</translation>
+    </message>
+    <message>
+        <source>Close the ringing call %1?</source>
+        <translation>关闭正在振铃的通话 %1 吗？</translation>
+    </message>
+    <message>
+        <source>Close %1 without recording an outcome?</source>
+        <translation>不记录结果就关闭 %1 吗？</translation>
+    </message>
+    <message>
+        <source>Keep it open</source>
+        <translation>保留</translation>
+    </message>
+    <message>
         <source>Saving “%1”…</source>
         <translation>正在保存“%1”…</translation>
+    </message>
+    <message>
+        <source>✓ Saved “%1” for %2 on this PC</source>
+        <translation>✓ 已在本机为 %2 保存“%1”</translation>
     </message>
     <message>
         <source>✓ Saved “%1” on this PC</source>

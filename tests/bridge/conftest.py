@@ -91,7 +91,10 @@ class FakePanel:
                                               "customer_id": action.key.customer_id, "decision_id": None,
                                               "offers": [], "update": False})
         elif isinstance(action, UpdatePop):
-            self.fanout.publish("call.updated", call_updated_data(action))
+            call = self.router.call(action.call_id)
+            self.fanout.publish("call.updated", call_updated_data(
+                call, change="transfer", in_front=action.call_id == self.router.front_call_id(),
+                refetch=action.identity_changed))
         elif isinstance(action, Ignored):
             self.fanout.publish("call.ignored", call_ignored_data(action))
         elif isinstance(action, Closed):
@@ -106,7 +109,7 @@ class FakePanel:
         return panel_result(False)
 
     def state(self) -> dict[str, Any]:
-        return state_snapshot(self.router.calls(), {}, None, self.visible)
+        return state_snapshot(self.router.calls(), {}, None, self.visible, self.router.front_call_id())
 
 
 def preset_token() -> BridgeToken:

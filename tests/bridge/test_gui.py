@@ -115,10 +115,29 @@ def test_a_transfer_updates_the_tab_and_never_pops_twice(qtbot, session):
     assert (result.result, result.reason) == ("updated", "transfer")
     second = session.wait_for("pop.shown", count=2, call_id="b-t")[1]
     assert second["update"] is True and second["customer_id"] == PRICE_SENSITIVE[0]
-    assert session.wait_for("call.updated", call_id="b-t")[0]["refetch"] is True
+    assert session.wait_for("call.updated", call_id="b-t", change="transfer")[0]["refetch"] is True
     assert app.window.tabs.count() == 1
     ended = session.run(client.send_call, "b-t", "ended")
     assert (ended.result, ended.reason) == ("ended", "hangup")
+
+
+def test_hosts_see_which_call_is_in_front_and_each_calls_phase(qtbot, session):
+    app, client = session.app, session.client
+    session.run(client.send_call, "f-a", "ringing", ani=CALM[1])
+    session.run(client.send_call, "f-b", "ringing", ani=PRICE_SENSITIVE[1])
+    state = validate(session.run(client.state))
+    assert [(c["call_id"], c["phase"], c["in_front"]) for c in state["calls"]] == [
+        ("f-a", "ringing", False), ("f-b", "ringing", True)]
+    session.run(client.send_call, "f-a", "answered")
+    front = session.wait_for("call.updated", call_id="f-a", change="front", phase="talking")[0]
+    assert front["in_front"] is True
+    assert session.wait_for("call.updated", call_id="f-a", change="phase")[0]["phase"] == "talking"
+    state = validate(session.run(client.state))
+    assert [(c["call_id"], c["phase"], c["in_front"]) for c in state["calls"]] == [
+        ("f-a", "talking", True), ("f-b", "ringing", False)]
+    assert app.window.current_call_id() == "f-a"
+    session.run(client.send_call, "f-a", "ended")
+    assert session.wait_for("call.updated", call_id="f-a", change="phase", phase="wrap_up")
 
 
 def test_an_outcome_and_its_sync_reach_the_host(qtbot, session):

@@ -16,6 +16,7 @@ from desktop.calls.router import (
     CallRouter,
     Closed,
     Ended,
+    Front,
     Ignored,
     Pop,
     PopKey,
@@ -161,7 +162,57 @@ def test_dismiss_closes_at_any_state(router: CallRouter) -> None:
     router.handle(ev("c1", "ringing"))
     assert router.dismiss("c1") == [Closed("c1", "dismissed")]
     assert reasons(router.dismiss("c1")) == ["unknown_call"]
-    assert reasons(router.handle(ev("c1", "answered"))) == ["closed"]
+    assert reasons(router.handle(ev("c1", "ringing"))) == ["closed"]
+    router.handle(ev("c2", "ringing"))
+    router.handle(ev("c2", "answered"))
+    assert router.dismiss("c2") == [Closed("c2", "dismissed")]
+    assert reasons(router.handle(ev("c2", "answered"))) == ["closed"]  # closed while talking: stays closed
+
+
+def test_answered_for_a_ringing_call_the_agent_closed_pops_it_again(router: CallRouter) -> None:
+    router.handle(ev("c1", "ringing", ani=PHONE))
+    router.dismiss("c1")  # by mistake
+    actions = router.handle(ev("c1", "answered"))  # the event names no number: the call's own is used
+    assert kinds(actions) == ["Pop", "Activate"]
+    assert actions[0].key == PopKey(customer_id=None, ani=PHONE)
+    assert router.front_call_id() == "c1"
+    assert reasons(router.handle(ev("c1", "answered"))) == ["duplicate"]
+
+
+def test_answered_brings_its_call_to_the_front(router: CallRouter) -> None:
+    heard: list[RouterAction] = []
+    router.add_listener(heard.append)
+    router.handle(ev("a", "ringing", ani=PHONE))
+    router.handle(ev("b", "ringing", ani=OTHER_PHONE))
+    assert router.front_call_id() == "b"  # a new ringing call shows while nobody is talking
+    router.handle(ev("a", "answered"))
+    assert router.front_call_id() == "a"
+    assert heard[-2:] == [Activate("a"), Front("a")]
+    assert [c.phase for c in router.calls()] == ["talking", "ringing"]
+
+
+def test_a_new_call_does_not_take_the_front_from_the_call_being_talked_on(router: CallRouter) -> None:
+    router.handle(ev("a", "answered", ani=PHONE))
+    router.handle(ev("b", "ringing", ani=OTHER_PHONE))
+    assert router.front_call_id() == "a"
+    assert router.bring_to_front("b") == [Front("b")]  # the agent clicks b's tab
+    assert router.bring_to_front("b") == []
+    assert router.bring_to_front("nope") == []
+    router.handle(ev("b", "ended"))
+    router.dismiss("b")
+    assert router.front_call_id() == "a"  # the front closed: the call being talked on takes its place
+    router.handle(ev("a", "ended"))
+    assert router.call("a").phase == "wrap_up"
+    router.outcome_recorded("a")
+    assert router.front_call_id() is None
+
+
+def test_the_phase_says_when_an_outcome_is_recorded(router: CallRouter) -> None:
+    router.handle(ev("a", "ringing"))
+    assert router.call("a").phase == "ringing"
+    router.handle(ev("a", "answered"))
+    router.outcome_recorded("a")
+    assert router.call("a").phase == "recorded"
 
 
 def test_an_outcome_during_the_call_closes_it_when_it_ends(router: CallRouter) -> None:
@@ -199,7 +250,7 @@ def test_events_for_other_agents(clock: FakeClock) -> None:
     router.handle(ev("c3", "ringing"))
     router.handle(ev("c3", "answered", agent_id="me"))
     [ended] = router.handle(ev("c3", "transferred", agent_id="you", customer_id="CUST-3"))
-    assert isinstance(ended, Ended) and ended.reason == "transferred_away"
+    assert isinstance(ended, Ended) and ended.reason == "transferred_away" and ended.to_agent == "you"
     # "ended" counts whoever reports it.
     router.handle(ev("c4", "ringing"))
     assert kinds(router.handle(ev("c4", "ended", agent_id="you"))) == ["Ended"]
@@ -261,11 +312,11 @@ def test_listeners_hear_every_action_and_one_failure_does_not_silence_the_others
     with caplog.at_level(logging.ERROR, logger="desktop.calls.router"):
         router.handle(ev("c1", "ringing"))
         router.handle(ev("c1", "answered"))
-    assert kinds(heard) == ["Pop", "Activate"]
+    assert kinds(heard) == ["Pop", "Front", "Activate"]
     assert "listener" in caplog.text
     remove()
     router.handle(ev("c1", "ended"))
-    assert kinds(heard) == ["Pop", "Activate"]
+    assert kinds(heard) == ["Pop", "Front", "Activate"]
 
 
 def test_bad_data_is_logged_without_the_number_and_raised(
@@ -313,12 +364,16 @@ def test_random_event_sequences_never_pop_a_call_twice(steps: list[object]) -> N
     clock = FakeClock()
     router = CallRouter(clock=clock, agent_id="me", max_open_calls=2)
     pops: Counter[str] = Counter()
+    allowed: Counter[str] = Counter()  # a ringing call the agent closed may pop again when it is answered
     for step in steps:
         clock.advance(seconds=7)
         if isinstance(step, CallEvent):
             actions = router.handle(step)
         else:
             op, call_id = step  # type: ignore[misc]
+            closing = router.call(call_id)
+            if op == "dismiss" and closing is not None and closing.state == "ringing":
+                allowed[call_id] += 1
             actions = {
                 "outcome": router.outcome_recorded,
                 "dismiss": router.dismiss,
@@ -326,8 +381,10 @@ def test_random_event_sequences_never_pop_a_call_twice(steps: list[object]) -> N
             }[op](call_id)
         pops.update(action.call_id for action in actions if isinstance(action, Pop))
         assert len(router.calls()) <= 2
+        open_ids = {call.call_id for call in router.calls()}
+        assert (router.front_call_id() in open_ids) if open_ids else router.front_call_id() is None
         for action in actions:
             if isinstance(action, Activate | Ended | UpdatePop):
                 assert router.call(action.call_id) is not None or isinstance(action, Ended)
     # Nothing is forgotten within this short run (< 500 ids, < 30 minutes), so no call pops twice.
-    assert all(count == 1 for count in pops.values()), pops
+    assert all(count <= 1 + allowed[call_id] for call_id, count in pops.items()), (pops, allowed)

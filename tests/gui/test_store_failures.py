@@ -48,9 +48,9 @@ def notices_seen(app) -> list[str]:
     window = app.window
     original = window.show_notice
 
-    def show_notice(text: str, kind: str = "synced") -> None:
+    def show_notice(text: str, kind: str = "synced", **where) -> None:
         seen.append(text)
-        original(text, kind)
+        original(text, kind, **where)
 
     window.show_notice = show_notice
     return seen

@@ -54,10 +54,10 @@ def callcue_threads() -> list[str]:
 
 
 def test_api_version_is_major_minor_and_supported():
-    assert API_VERSION == "1.1"  # 1.1 added pop_ambiguous and pop_shown's chosen
+    assert API_VERSION == "1.2"  # 1.1 added pop_ambiguous and pop_shown's chosen; 1.2 calls()' phase, in_front
     assert API_VERSION in SUPPORTED_API_VERSIONS
-    assert plugin_sdk.api_supported("1.0") and plugin_sdk.api_supported("1.1")
-    assert not plugin_sdk.api_supported("1.2")
+    assert plugin_sdk.api_supported("1.0") and plugin_sdk.api_supported("1.1") and plugin_sdk.api_supported("1.2")
+    assert not plugin_sdk.api_supported("1.3")
     assert not plugin_sdk.api_supported("2.0")
     plugin_sdk.require_api("1.0")
     with pytest.raises(IncompatibleApiError, match=r"needs CallCue SDK API 2\.0"):
@@ -92,7 +92,7 @@ def test_a_bad_config_fails_at_once_naming_the_field(fields, field):
 
 def test_a_host_needing_a_newer_api_fails_fast(qapp, tmp_path):
     config = PanelConfig(server_url="http://127.0.0.1:9", agent_id="a1", store_path=tmp_path / "s.sqlite3",
-                         require_api="1.2")
+                         require_api="1.3")
     with pytest.raises(IncompatibleApiError):
         embed_panel(None, config, credentials=lambda: "cc_x")
     assert not (tmp_path / "s.sqlite3").exists()  # nothing was started
@@ -162,6 +162,19 @@ def test_call_events_say_what_happened_and_transfers_never_pop_twice(qtbot, host
     assert late.result == "ignored"
     assert handle.calls()[0]["state"] == "wrap_up"
     assert len(pops) == 2
+
+
+def test_calls_say_which_call_is_in_front_and_each_calls_phase(qtbot, host_window, embed):
+    handle = embed(host_window)
+    handle.call_event("a", "ringing", ani=CALM[1])
+    handle.call_event("b", "ringing", ani=PRICE_SENSITIVE[1])
+    handle.call_event("a", "answered")
+    assert [(c["call_id"], c["phase"], c["in_front"]) for c in handle.calls()] == [
+        ("a", "talking", True), ("b", "ringing", False)]
+    assert panel_of(handle).current_call_id() == "a"
+    handle.call_event("a", "ended")
+    assert [(c["call_id"], c["phase"], c["in_front"]) for c in handle.calls()] == [
+        ("a", "wrap_up", True), ("b", "ringing", False)]
 
 
 def test_queue_and_transferred_in_calls_pop_once_and_bad_events_say_why(qtbot, host_window, embed):
