@@ -1,0 +1,44 @@
+"""Readable in 3 seconds: search results that close, names instead of codes, drawn icons."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from desktop.ui.qt import Qt, QtWidgets
+
+
+def _search(qtbot, search, text: str) -> None:
+    search.edit.setText(text)
+    search.edit.returnPressed.emit()
+    qtbot.waitUntil(lambda: search.results.isVisible() or "No customer" in search.message.text(), timeout=5000)
+
+
+def test_search_results_close_with_esc_and_with_the_clear_button(qtbot, panel):
+    search = panel.window.search
+    _search(qtbot, search, "刘")
+    assert search.results.isVisible() and search.results.hasFocus()
+    qtbot.keyClick(search.results, Qt.Key.Key_Escape)
+    assert not search.results.isVisible() and not search.message.isVisible()
+    assert search.edit.hasFocus()  # the agent can type the next search at once
+
+    _search(qtbot, search, "刘")
+    clear = next(b for b in search.edit.findChildren(QtWidgets.QToolButton) if b.isVisible())
+    qtbot.mouseClick(clear, Qt.MouseButton.LeftButton)
+    assert search.edit.text() == "" and not search.results.isVisible()
+
+    _search(qtbot, search, "no such person")
+    assert search.message.isVisible()
+    qtbot.keyClick(search.edit, Qt.Key.Key_Escape)
+    assert not search.message.isVisible()
+
+
+def test_an_answer_arriving_after_the_search_was_cleared_stays_closed(qtbot, panel):
+    search = panel.window.search
+    search.edit.setText("刘")
+    search.edit.returnPressed.emit()
+    assert search.message.isVisible()  # "Searching…"
+    search.edit.clear()
+    assert not search.message.isVisible()
+    late = SimpleNamespace(customer_id="C-COMPLAINT", display_name="刘雅丽", msisdns=["13700137000"])
+    search.show_results([late])  # the controller hands over the answer when it comes
+    assert not search.results.isVisible() and not search.message.isVisible()
