@@ -70,7 +70,7 @@ class SearchBox(Localized, QtWidgets.QWidget):
         self.edit.installEventFilter(self)
         self.results.installEventFilter(self)
 
-    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt's name
+    def eventFilter(self, watched, event) -> bool:
         if (event.type() == QtCore.QEvent.Type.KeyPress and event.key() == Qt.Key.Key_Escape
                 and (self.results.isVisible() or self.message.isVisible())):
             self.close_results()
