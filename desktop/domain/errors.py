@@ -19,6 +19,8 @@ ERROR_MESSAGES_EN: dict[str, str] = {
     "rate_limited": "The analytics server asks to wait: this sign-in opened many customers in a short time. "
                     "Showing saved data; try again in a minute. Outcomes are kept.",
     "auth_failed": "You are signed out or your token expired. Sign in again; nothing you recorded is lost.",
+    "token_refused": "The server did not accept this token. Check that it is complete and meant for this agent "
+                     "ID and server, or ask your team lead for a new one.",
     "unknown_caller": "This number is not a known customer: treat as a new caller, or search by name.",
     "ambiguous_caller": "This number belongs to several customers: ask who is calling and choose before "
                         "recording an outcome.",

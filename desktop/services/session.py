@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from desktop.domain.errors import UserError, UserFacingError
-from desktop.remote.api_client import AnalyticsClient
+from desktop.remote.api_client import AnalyticsClient, AuthFailed
 from desktop.remote.credentials import CredentialStore, CredentialsUnavailable, token_from_environment
 from desktop.services.config import Config
 from desktop.storage import LocalStore
@@ -25,6 +25,13 @@ class InvalidSignIn(UserFacingError):
     """The sign-in form is incomplete or malformed; the message names the field."""
 
     code = "invalid_input"
+
+
+class TokenRefused(UserFacingError):
+    """At sign-in the server refused the token typed in (wrong, mistyped, another agent's or server's):
+    not an expired sign-in, which is what `auth_failed` tells an agent who was signed in."""
+
+    code = "token_refused"
 
 
 def make_client_factory(config: Config) -> ClientFactory:
@@ -118,6 +125,8 @@ class SignInService:
         probe = self._factory(server_url, lambda: token)
         try:
             owner, role = probe.identity()  # 401 here means the token is wrong
+        except AuthFailed:
+            raise TokenRefused() from None  # the message says it all; the server's words add nothing
         finally:
             probe.close()
         if owner != agent_id:

@@ -1186,6 +1186,9 @@ def describe_error(error, texts: Texts) -> str:
         "rate_limited": texts.translate("Messages", "The analytics server asks to wait: you opened many customers "
                                         "in a short time. Try again in a minute; outcomes are kept."),
         "auth_failed": texts.translate("Messages", "Your sign-in has expired or was revoked. Sign in again; nothing is lost."),
+        "token_refused": texts.translate("Messages", "The server did not accept this token. Check that it is "
+                                         "complete and meant for this agent ID and server, or ask your team lead "
+                                         "for a new one."),
         "unknown_caller": texts.translate("Messages", "No customer has this number. Search by name or customer ID."),
         "ambiguous_caller": texts.translate("Messages", "Several customers share this number: ask who is calling "
                                             "and choose before recording an outcome."),

@@ -218,6 +218,10 @@
         <translation>登录已过期或被撤销，请重新登录；数据不会丢失。</translation>
     </message>
     <message>
+        <source>The server did not accept this token. Check that it is complete and meant for this agent ID and server, or ask your team lead for a new one.</source>
+        <translation>服务器不接受此令牌。请检查令牌是否完整、是否属于此坐席工号和服务器，或向组长索取新令牌。</translation>
+    </message>
+    <message>
         <source>No customer has this number. Search by name or customer ID.</source>
         <translation>该号码未匹配到客户，请按姓名或客户编号查询。</translation>
     </message>

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+
 from desktop.ui.qt import Qt, QtWidgets
+from tests.gui.conftest import make_app
 
 
 def _search(qtbot, search, text: str) -> None:
@@ -42,3 +45,30 @@ def test_an_answer_arriving_after_the_search_was_cleared_stays_closed(qtbot, pan
     late = SimpleNamespace(customer_id="C-COMPLAINT", display_name="刘雅丽", msisdns=["13700137000"])
     search.show_results([late])  # the controller hands over the answer when it comes
     assert not search.results.isVisible() and not search.message.isVisible()
+
+
+def _sign_in_with(qtbot, app, token: str) -> str:
+    app.ask_sign_in()
+    dialog = app._sign_in_dialog
+    dialog.server.setText(app.config.server.url)
+    dialog.agent.setText("agent-007")
+    dialog.token.setText(token)
+    dialog.buttons.accepted.emit()
+    qtbot.waitUntil(lambda: dialog.buttons.isEnabled(), timeout=10000)
+    return dialog.message.text()
+
+
+@pytest.mark.parametrize("language", ["en", "zh_CN"])
+def test_a_wrong_token_at_sign_in_is_called_wrong_not_expired(qapp, qtbot, tmp_path, server, memory_keyring,
+                                                              language):
+    app = make_app(qapp, tmp_path, server.base_url, server.token, language=language)
+    app.start(show=True)
+    try:
+        message = _sign_in_with(qtbot, app, "cc_wrong_token")
+        assert app._sign_in_dialog is not None  # still open: the agent fixes the token
+        if language == "en":
+            assert "did not accept this token" in message and "expired" not in message
+        else:
+            assert "令牌" in message and "过期" not in message and "token" not in message.lower()
+    finally:
+        app.close()
