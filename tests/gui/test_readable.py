@@ -72,3 +72,20 @@ def test_a_wrong_token_at_sign_in_is_called_wrong_not_expired(qapp, qtbot, tmp_p
             assert "令牌" in message and "过期" not in message and "token" not in message.lower()
     finally:
         app.close()
+
+
+@pytest.mark.parametrize(("language", "ok", "cancel"), [("zh_CN", "确定", "取消"), ("en", "OK", "Cancel")])
+def test_a_panel_dialog_shows_qt_standard_buttons_in_the_panel_language_without_an_app_translator(
+        qtbot, language, ok, cancel):
+    from desktop.ui.i18n import Texts
+    from desktop.ui.outcome_bar import NotOfferedDialog
+
+    dialog = NotOfferedDialog(Texts(language))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    box = dialog.findChild(QtWidgets.QDialogButtonBox)
+    assert box.button(QtWidgets.QDialogButtonBox.StandardButton.Ok).text() == ok
+    assert box.button(QtWidgets.QDialogButtonBox.StandardButton.Cancel).text() == cancel
+    # Nothing was installed in the (host's) application: its own standard texts stay as they were.
+    assert QtWidgets.QApplication.translate("QPlatformTheme", "Cancel") == "Cancel"
