@@ -376,6 +376,10 @@
         <translation>推荐理由：%1</translation>
     </message>
     <message>
+        <source>Say: %1</source>
+        <translation>开场：%1</translation>
+    </message>
+    <message>
         <source>Show script</source>
         <translation>查看话术</translation>
     </message>
@@ -598,6 +602,10 @@
     <message>
         <source>Star level</source>
         <translation>星级</translation>
+    </message>
+    <message>
+        <source>Sensitivity</source>
+        <translation>敏感度</translation>
     </message>
     <message>
         <source>Service status</source>
