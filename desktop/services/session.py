@@ -27,9 +27,10 @@ class InvalidSignIn(UserFacingError):
     code = "invalid_input"
 
 
-class TokenRefused(UserFacingError):
+class TokenRefused(AuthFailed):
     """At sign-in the server refused the token typed in (wrong, mistyped, another agent's or server's):
-    not an expired sign-in, which is what `auth_failed` tells an agent who was signed in."""
+    not an expired sign-in, which is what `auth_failed` tells an agent who was signed in. Still an
+    AuthFailed for code that handles any refused token."""
 
     code = "token_refused"
 

@@ -44,8 +44,9 @@ def test_sign_in_checks_the_token_and_keeps_it_in_the_keyring(live, store, memor
 
 def test_wrong_token_or_url_is_refused_and_nothing_stored(live, store, memory_keyring):
     session = SignInService(factory, CredentialStore(), store, environ={})
-    with pytest.raises(AuthFailed):
+    with pytest.raises(AuthFailed) as refused:
         session.sign_in(live.base_url, AGENT, "cc_0000000000000000_wrong")
+    assert refused.value.user_error.code == "token_refused"  # a wrong token, not an expired sign-in
     with pytest.raises(Unreachable):
         session.sign_in(f"http://127.0.0.1:{free_port()}", AGENT, live.token)
     for url, agent, token, field in (("analytics.local", AGENT, "t", "server URL"), (live.base_url, "", "t", "agent id"),
