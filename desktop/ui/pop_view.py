@@ -675,7 +675,7 @@ class PopView(Localized, QtWidgets.QWidget):
         header.addWidget(self.star)
         header.addWidget(self.tier)
         header_rows.addLayout(header)
-        self.sensitivity_chip = _label(chip="danger", wrap=True)  # the highest sensitivity, in a word
+        self.sensitivity_chip = _label(chip="danger")  # the highest sensitivity, in a word
         self.sensitivity_chip.setAccessibleName(self.tr("Sensitivity"))
         self.sensitivity_chip.setVisible(False)
         header_rows.addWidget(self.sensitivity_chip, 0, Qt.AlignmentFlag.AlignLeft)
