@@ -654,7 +654,11 @@ class StatsWindow(QtWidgets.QWidget):
             self._fill(table, *self._breakdown_rows(report.by_campaign, self.tr("Campaign"),
                                                     label=lambda key: report.name("campaign", key, self.language)))
         elif table is self.table_wave:
-            self._fill(table, *self._breakdown_rows(report.by_wave, self.tr("Campaign · wave")))
+            def wave_label(key: str) -> str:  # "CMP-1 · 2" -> "冬季挽留 · 2"
+                campaign, _, wave = key.rpartition(" · ")
+                return f"{report.name('campaign', campaign, self.language)} · {wave}" if campaign else key
+
+            self._fill(table, *self._breakdown_rows(report.by_wave, self.tr("Campaign · wave"), label=wave_label))
         elif table is self.table_day:
             per_day = {d.day.isoformat(): d for d in report.daily}
             self._fill(table, *self._breakdown_rows(

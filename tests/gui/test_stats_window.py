@@ -182,6 +182,8 @@ def test_offers_and_campaigns_are_shown_by_name_in_the_window_and_its_export(qtb
     window.tables.setCurrentWidget(window.table_campaign)
     assert window.table_campaign.item(0, 0).text() == campaign
     assert campaign in [window.campaign_box.itemText(i) for i in range(window.campaign_box.count())]
+    window.tables.setCurrentWidget(window.table_wave)
+    assert window.table_wave.item(0, 0).text() == f"{campaign} · 1"
     text = window.export_csv(tmp_path / "stats.csv").read_text(encoding="utf-8-sig")
     assert "by_offer,OFF-A,name_zh,5G畅享套餐" in text and "by_campaign,CMP-1,name_en,Winter retention" in text
 
