@@ -1251,6 +1251,12 @@ def describe_error(error, texts: Texts) -> str:
         "rate_limited": texts.translate("Messages", "The analytics server asks to wait: you opened many customers "
                                         "in a short time. Try again in a minute; outcomes are kept."),
         "auth_failed": texts.translate("Messages", "Your sign-in has expired or was revoked. Sign in again; nothing is lost."),
+        "server_url_invalid": texts.translate("Messages", "The server URL must start with http:// or https://, "
+                                              "e.g. https://analytics.example.com."),
+        "agent_id_invalid": texts.translate("Messages", "Enter your agent ID (1 to 64 characters)."),
+        "token_missing": texts.translate("Messages", "Paste the token your team lead gave you."),
+        "token_other_agent": texts.translate("Messages", "This token belongs to another agent ID. Check the agent "
+                                             "ID, or ask your team lead for your own token."),
         "token_refused": texts.translate("Messages", "The server did not accept this token. Check that it is "
                                          "complete and meant for this agent ID and server, or ask your team lead "
                                          "for a new one."),

@@ -190,3 +190,18 @@ def test_every_symbol_the_ui_writes_is_in_debians_default_font():
             if (0x2190 <= code <= 0x2BFF or code >= 0x1F000) and not metrics.inFontUcs4(code):
                 missing.setdefault(char, []).append(path.name)
     assert not missing, missing
+
+
+def test_a_sign_in_form_mistake_is_told_in_the_agents_language(qapp, qtbot, tmp_path, server, memory_keyring):
+    app = make_app(qapp, tmp_path, server.base_url, server.token, language="zh_CN")
+    app.start(show=True)
+    try:
+        message = _sign_in_with(qtbot, app, "   ")  # no token pasted
+        assert message == "请粘贴组长给您的令牌。", message  # complete, Chinese, no English detail appended
+        app._sign_in_dialog.server.setText("analytics.local")
+        app._sign_in_dialog.token.setText("cc_x")
+        app._sign_in_dialog.buttons.accepted.emit()
+        qtbot.waitUntil(lambda: app._sign_in_dialog.buttons.isEnabled(), timeout=10000)
+        assert app._sign_in_dialog.message.text().startswith("服务器地址须以 http:// 或 https:// 开头")
+    finally:
+        app.close()
