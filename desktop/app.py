@@ -337,7 +337,8 @@ class CallCueApp(QtCore.QObject):
         from desktop.ui.stats_window import StatsWindow
 
         window = StatsWindow(StatsService(self.store), self.runner, self.viewer(),
-                             describe=lambda exc: describe_error(exc.user_error, self.panel.texts))
+                             describe=lambda exc: describe_error(exc.user_error, self.panel.texts),
+                             language=self.language)
         window.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         key = id(window)
         window.destroyed.connect(lambda _obj=None: self._stats_closed(key))

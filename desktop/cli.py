@@ -1,8 +1,10 @@
 """`callcue`: the agent panel.
 
   callcue [--headless] [--server-url URL] [--agent-id ID] [--lang zh_CN|en] [--theme light|dark]
+  (these panel options may also come before a subcommand: `callcue --lang zh_CN run`)
   callcue pop --ani NUMBER [--call-id ID] [--customer-id ID]   # forwards to the running panel
   callcue demo [--headless] [--screenshot PATH] [--lang zh_CN|en]  # server + sample data + a real pop
+                                                 # (a visible demo is the panel `callcue pop` reaches)
   callcue stats --from DATE --to DATE [--agent A] [--format csv|json]  # local statistics, no GUI needed
   callcue callbacks [--json] [--store PATH]  # open callbacks in the local data file, earliest first
   callcue store rescue FILE [--store PATH]  # outcomes of a damaged / set-aside data file into the outbox
@@ -14,6 +16,7 @@ an incoming call use `callcue pop`.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import os
@@ -87,11 +90,58 @@ def build_parser() -> argparse.ArgumentParser:
     rescue.add_argument("file", metavar="FILE", help="the damaged file, e.g. callcue.sqlite3.damaged-20261123-101500")
     rescue.add_argument("--store", help="the live data file to rescue into (default: the panel's)")
     rescue.add_argument("--lang", choices=["system", "zh_CN", "en"], help="language of the report")
-    for p in (parser,):
-        for action in common._actions:
-            if action.option_strings and action.dest != "help":
-                p._add_action(action)
+    # The panel options are also accepted before the subcommand (`callcue --lang zh_CN run`): as copies with
+    # their own dest, because a subcommand's defaults would otherwise overwrite them silently; parse_args
+    # moves them to the subcommand, or refuses them where the subcommand has no such option.
+    for action in common._actions:
+        if action.option_strings and action.dest != "help":
+            leading = copy.copy(action)
+            leading.dest, leading.default = LEADING + action.dest, None
+            if action.nargs != 0 and action.metavar is None and action.choices is None:
+                leading.metavar = action.dest.upper()
+            parser._add_action(leading)
+    parser.set_defaults(subcommands=sub.choices)
     return parser
+
+
+LEADING = "leading_"
+
+
+def _accepted_dests(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, argparse.Action]:
+    """The options a subcommand (and its chosen sub-subcommand, e.g. `store rescue`) takes, by dest."""
+    accepted: dict[str, argparse.Action] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = action.choices.get(getattr(args, action.dest, None) or "")
+            if chosen is not None:
+                accepted.update(_accepted_dests(chosen, args))
+        elif action.option_strings:
+            accepted[action.dest] = action
+    return accepted
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; options given before the subcommand apply to it, or are refused with a message."""
+    parser = build_parser()
+    raw = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(raw)
+    if args.command is None:  # `callcue [options]` is `callcue run [options]`
+        args = parser.parse_args([*raw, "run"])
+    accepted = _accepted_dests(args.subcommands[args.command], args)
+    for dest in [name for name in vars(args) if name.startswith(LEADING)]:
+        value, dest = getattr(args, dest), dest.removeprefix(LEADING)
+        delattr(args, LEADING + dest)
+        if value is None:
+            continue
+        option = next(a.option_strings[-1] for a in parser._actions if a.dest == LEADING + dest)
+        if dest not in accepted:
+            parser.error(f"{option} does not apply to `callcue {args.command}` (see `callcue {args.command} --help`)")
+        given_after = getattr(args, dest, None)
+        if given_after not in (None, False) and given_after != value:
+            parser.error(f"{option} is given twice, before and after `{args.command}`, with different values")
+        setattr(args, dest, value)
+    del args.subcommands
+    return args
 
 
 def _config_overrides(args: argparse.Namespace) -> dict[str, object]:
@@ -303,9 +353,24 @@ def run_demo(args: argparse.Namespace) -> int:
         from PySide6 import QtCore
 
         from desktop.app import CallCueApp
+        from desktop.runtime.single_instance import SingleInstance, SingleInstanceError
 
+        # A visible demo is this user's panel: `callcue pop` reaches it instead of starting a second one. A
+        # headless demo takes its screenshot and exits, so it claims nothing (several may run side by side).
+        instance = None if args.headless else SingleInstance("callcue")
+        try:
+            if instance is not None and not instance.listen():
+                print("callcue demo: a CallCue panel is already running; quit it (tray menu) before starting the "
+                      "demo, or send it calls with `callcue pop`（已有 CallCue 面板在运行：请先退出它）", file=sys.stderr)
+                return EXIT_USAGE
+        except SingleInstanceError as exc:
+            print(f"callcue demo: {exc}", file=sys.stderr)
+            return EXIT_FAILED
         app = CallCueApp(qapp, config, paths, environ=environ, headless=args.headless)
         qapp.aboutToQuit.connect(app.close)
+        if instance is not None:
+            instance.set_handler(app.handle_command)
+            qapp.aboutToQuit.connect(instance.close)
         app.start(show=True)
         screenshot = Path(args.screenshot).resolve() if args.screenshot else (
             server.data_dir / f"callcue-demo-{app.language}.png" if args.headless else None)
@@ -544,7 +609,7 @@ def run_store_rescue(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     if args.self_test:
         from desktop.selftest import run_self_test
 

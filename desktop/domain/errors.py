@@ -19,6 +19,13 @@ ERROR_MESSAGES_EN: dict[str, str] = {
     "rate_limited": "The analytics server asks to wait: this sign-in opened many customers in a short time. "
                     "Showing saved data; try again in a minute. Outcomes are kept.",
     "auth_failed": "You are signed out or your token expired. Sign in again; nothing you recorded is lost.",
+    "server_url_invalid": "The server URL must start with http:// or https://, e.g. https://analytics.example.com.",
+    "agent_id_invalid": "Enter your agent ID (1 to 64 characters).",
+    "token_missing": "Paste the token your team lead gave you.",
+    "token_other_agent": "This token belongs to another agent ID. Check the agent ID, or ask your team lead for "
+                         "your own token.",
+    "token_refused": "The server did not accept this token. Check that it is complete and meant for this agent "
+                     "ID and server, or ask your team lead for a new one.",
     "unknown_caller": "This number is not a known customer: treat as a new caller, or search by name.",
     "ambiguous_caller": "This number belongs to several customers: ask who is calling and choose before "
                         "recording an outcome.",

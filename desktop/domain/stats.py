@@ -170,6 +170,17 @@ class StatsReport:
     backlog: SyncBacklog
     agents: tuple[str, ...] = field(default=())  # filter choices
     campaigns: tuple[tuple[str, int | None], ...] = field(default=())
+    # kind ("offer" / "campaign") -> id -> (zh, en): the names pops gave them (ids stay the keys).
+    names: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
+
+    def name(self, kind: str, key: str | None, language: str) -> str:
+        """The display name of an offer or campaign in `language`, or its id when no pop named it."""
+        if key is None:
+            return ""
+        found = self.names.get(kind, {}).get(key)
+        if found is None:
+            return key
+        return (found[0] if language == "zh_CN" else found[1]) or key
 
     @property
     def empty(self) -> bool:
@@ -219,6 +230,12 @@ def _breakdown_json(b: Breakdown) -> dict[str, Any]:
             "acceptance_rate": _rate(b), "by_result": dict(b.by_result)}
 
 
+def _named(report: StatsReport, kind: str, row: dict[str, Any]) -> dict[str, Any]:
+    """A breakdown row with the name a pop gave its offer or campaign ({"zh", "en"}; None when unknown)."""
+    found = report.names.get(kind, {}).get(row["key"])
+    return {**row, "name": {"zh": found[0], "en": found[1]} if found else None}
+
+
 def report_to_json(report: StatsReport) -> dict[str, Any]:
     """Every figure as plain JSON types (dates ISO 8601, times UTC)."""
     f = report.filters
@@ -230,8 +247,8 @@ def report_to_json(report: StatsReport) -> dict[str, Any]:
         "pops": report.pops,
         "offers_presented": report.offers_presented,
         "outcomes": _breakdown_json(report.totals),
-        "by_offer": [_breakdown_json(x) for x in report.by_offer],
-        "by_campaign": [_breakdown_json(x) for x in report.by_campaign],
+        "by_offer": [_named(report, "offer", _breakdown_json(x)) for x in report.by_offer],
+        "by_campaign": [_named(report, "campaign", _breakdown_json(x)) for x in report.by_campaign],
         "by_wave": [_breakdown_json(x) for x in report.by_wave],
         "by_agent": [_breakdown_json(x) for x in report.by_agent],
         "by_hour": [_breakdown_json(x) for x in report.by_hour],
@@ -265,6 +282,9 @@ def report_rows(report: StatsReport) -> Iterable[tuple[str, str, str, Any]]:
         rows = [data[section]] if section == "outcomes" else data[section]
         for row in rows:
             key = "" if section == "outcomes" else row["key"]
+            if row.get("name"):
+                yield section, key, "name_zh", row["name"]["zh"]
+                yield section, key, "name_en", row["name"]["en"]
             for metric in ("outcomes", "accepted", "answered", "acceptance_rate"):
                 yield section, key, metric, row[metric]
             for result in RESULTS:

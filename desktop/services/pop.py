@@ -171,7 +171,14 @@ class PopService:
         presented: list[str] = []
         suppressed: list[dict[str, Any]] = []
         campaign_id = wave = None
+        names: list[tuple[str, str, str, str]] = []
         if doc is not None:
+            # What the server calls them, so statistics show names (kept by the same write as the log).
+            names = [("offer", o.offer_id, o.title.zh or o.title.en, o.title.en or o.title.zh)
+                     for o in doc.offers if o.title is not None]
+            if doc.contact.campaign is not None and doc.contact.campaign.name is not None:
+                name = doc.contact.campaign.name
+                names.append(("campaign", doc.contact.campaign.campaign_id, name.zh or name.en, name.en or name.zh))
             presented = [o.offer_id for o in doc.offers if o.pitchable]
             suppressed = [
                 {"offer_id": o.offer_id, "codes": [r.code for r in o.suppressed_by]}
@@ -186,6 +193,7 @@ class PopService:
                 customer_id=doc.customer.customer_id if doc else result.key.customer_id,
                 decision_id=doc.decision_id if doc else None, agent_id=agent_id,
                 offers_presented=presented, suppressed=suppressed, campaign_id=campaign_id, wave=wave,
+                names=names,
             )
         except StoreError as exc:
             log.warning("pop not logged", extra={"error_code": exc.code})

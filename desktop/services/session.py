@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from desktop.domain.errors import UserError, UserFacingError
-from desktop.remote.api_client import AnalyticsClient
+from desktop.remote.api_client import AnalyticsClient, AuthFailed
 from desktop.remote.credentials import CredentialStore, CredentialsUnavailable, token_from_environment
 from desktop.services.config import Config
 from desktop.storage import LocalStore
@@ -22,9 +22,26 @@ ClientFactory = Callable[[str, TokenProvider], AnalyticsClient]
 
 
 class InvalidSignIn(UserFacingError):
-    """The sign-in form is incomplete or malformed; the message names the field."""
+    """The sign-in form is incomplete or malformed; the message names the field, `code` tells the agent
+    which (server_url_invalid, agent_id_invalid, token_missing, token_other_agent) in their language."""
 
     code = "invalid_input"
+
+    def __init__(self, message: str, code: str = "invalid_input") -> None:
+        super().__init__(message)
+        self.code = code
+
+    @property
+    def user_error(self) -> UserError:
+        return UserError(self.code, "" if self.code != "invalid_input" else str(self))
+
+
+class TokenRefused(AuthFailed):
+    """At sign-in the server refused the token typed in (wrong, mistyped, another agent's or server's):
+    not an expired sign-in, which is what `auth_failed` tells an agent who was signed in. Still an
+    AuthFailed for code that handles any refused token."""
+
+    code = "token_refused"
 
 
 def make_client_factory(config: Config) -> ClientFactory:
@@ -110,19 +127,22 @@ class SignInService:
         server_url, agent_id, token = server_url.strip().rstrip("/"), agent_id.strip(), token.strip()
         parts = urlsplit(server_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise InvalidSignIn("server URL: must start with http:// or https://, e.g. https://analytics.example.com")
+            raise InvalidSignIn("server URL: must start with http:// or https://, e.g. https://analytics.example.com",
+                                "server_url_invalid")
         if not agent_id or len(agent_id) > 64:
-            raise InvalidSignIn("agent id: 1 to 64 characters")
+            raise InvalidSignIn("agent id: 1 to 64 characters", "agent_id_invalid")
         if not token:
-            raise InvalidSignIn("token: paste the token your team lead gave you")
+            raise InvalidSignIn("token: paste the token your team lead gave you", "token_missing")
         probe = self._factory(server_url, lambda: token)
         try:
             owner, role = probe.identity()  # 401 here means the token is wrong
+        except AuthFailed:
+            raise TokenRefused() from None  # the message says it all; the server's words add nothing
         finally:
             probe.close()
         if owner != agent_id:
             # Otherwise every outcome would later be refused as "not the signed-in agent".
-            raise InvalidSignIn(f"agent id: this token belongs to {owner!r}, not {agent_id!r}")
+            raise InvalidSignIn(f"agent id: this token belongs to {owner!r}, not {agent_id!r}", "token_other_agent")
         self._credentials.set_token(server_url, agent_id, token)
         previous = self._account
         with self._lock:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import os
 import threading
 from collections import Counter, defaultdict
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from desktop.domain.errors import UserFacingError
 from desktop.domain.outcomes import OutboxStatus
 from desktop.domain.stats import (  # noqa: F401 - re-exported: the service's public types
     ANSWERED,
@@ -68,6 +70,7 @@ from desktop.storage.stats import (
     utc_day_start,
 )
 
+log = logging.getLogger(__name__)
 CSV_ENCODING = "utf-8-sig"  # with a BOM, so Excel shows Chinese agent and campaign names right
 
 
@@ -96,12 +99,21 @@ class StatsService:
 
     def __init__(self, store: LocalStore, zone: dt.tzinfo | None = None, clock: Clock = utc_now) -> None:
         self._repo = StatsRepository(store.engine, store.path)
+        self._store = store
         self.zone = zone if zone is not None else local_zone()
         self._clock = clock
         self._cache = _DayCache()
         self._lock = threading.Lock()  # one report at a time per service (the cache is not shared otherwise)
         self._widths: dict[tuple[dt.datetime, dt.datetime], int | None] = {}
         self._agg_cache = _AggregateCache()
+
+    def _names(self) -> dict[str, dict[str, tuple[str, str]]]:
+        """Offer and campaign names (statistics still count when they cannot be read: ids then)."""
+        try:
+            return self._store.pops.names()
+        except UserFacingError as exc:
+            log.warning("display names not read", extra={"error_code": exc.code})
+            return {}
 
     def today(self) -> dt.date:
         return self._clock().astimezone(self.zone).date()
@@ -341,7 +353,7 @@ class StatsService:
                                         nearest_rank(histogram, 0.5), nearest_rank(histogram, 0.9)),
             suppressed=tuple(sorted(f.suppressed.items(), key=lambda r: (-r[1], r[0]))),
             callbacks=Callbacks(*f.callbacks), backlog=backlog,
-            agents=tuple(agents), campaigns=tuple(campaigns),
+            agents=tuple(agents), campaigns=tuple(campaigns), names=self._names(),
         )
 
 

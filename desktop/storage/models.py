@@ -200,6 +200,18 @@ class StatsBlock(Base):
     us: Mapped[int] = mapped_column(BigInteger)
 
 
+class DisplayName(Base):
+    """What the server calls an offer or a campaign (kind "offer" / "campaign"), from the latest pop that
+    named it: statistics show names, not ids. Not customer data (kept after sign-out)."""
+
+    __tablename__ = "display_names"
+
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    zh: Mapped[str] = mapped_column(Text)
+    en: Mapped[str] = mapped_column(Text)
+
+
 class CachedDocument(Base):
     """The latest pop document per customer (customer data: cleared on sign-out, expires after the TTL)."""
 

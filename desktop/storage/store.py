@@ -557,16 +557,34 @@ class PopLogRepository(_Repository):
         suppressed: list[dict[str, Any]],
         campaign_id: str | None,
         wave: int | None,
+        names: list[tuple[str, str, str, str]] = (),
     ) -> int:
+        """`names`: (kind, key, zh, en) the pop gave for its offers and campaign, kept in the same write."""
         self._keep_space_for_outcomes("pop log")
         with self._writing() as conn:
-            return conn.execute(
+            pop_id = conn.execute(
                 insert(models.PopLog).values(
                     popped_at=popped_at, state=state, call_id=call_id, customer_id=customer_id,
                     decision_id=decision_id, agent_id=agent_id, offers_presented=offers_presented,
                     suppressed=suppressed, campaign_id=campaign_id, wave=wave,
                 ).returning(models.PopLog.id)
             ).scalar_one()
+            if names:
+                upsert = insert(models.DisplayName).values(
+                    [{"kind": k, "key": key[:64], "zh": zh, "en": en} for k, key, zh, en in names])
+                conn.execute(upsert.on_conflict_do_update(
+                    index_elements=["kind", "key"], set_={"zh": upsert.excluded.zh, "en": upsert.excluded.en}))
+            return pop_id
+
+    @_guarded
+    def names(self) -> dict[str, dict[str, tuple[str, str]]]:
+        """kind -> key -> (zh, en): every offer and campaign name a pop has shown on this computer."""
+        found: dict[str, dict[str, tuple[str, str]]] = {}
+        with self._read.connect() as conn:
+            for kind, key, zh, en in conn.execute(select(models.DisplayName.kind, models.DisplayName.key,
+                                                          models.DisplayName.zh, models.DisplayName.en)):
+                found.setdefault(kind, {})[key] = (zh, en)
+        return found
 
 
 class LocalStore:

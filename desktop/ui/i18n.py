@@ -8,7 +8,9 @@ looks strings up there (the `Localized` mixin), so two panels in one process may
 languages, and embedding a panel never installs a translator into the host's QApplication (which would
 change the host's own texts). Only the desktop shell, which owns its process, also installs translators
 app-wide (`Translations`): for the tray, the sign-in dialog and Qt's own texts (standard buttons).
-Qt's own texts inside an embedded panel therefore follow the host's translators.
+Inside a panel, Qt's own texts come from the panel's `Texts` too: it also loads Qt's base catalog
+(qtbase_zh_CN from PySide6's translations directory), and a panel dialog's standard buttons (OK, Cancel …)
+are given their text from it when shown, so an embedded panel's dialogs speak its language, not the host's.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from desktop.ui.qt import QtCore
+from desktop.ui.qt import QtCore, QtWidgets
 
 SUPPORTED = ("zh_CN", "en")
 
@@ -26,6 +28,11 @@ def translations_dir() -> Path:
     frozen_root = getattr(sys, "_MEIPASS", None)
     root = Path(frozen_root) / "resources" if frozen_root else Path(__file__).resolve().parents[2] / "resources"
     return root / "translations"
+
+
+def qt_translations_dir() -> str:
+    """Qt's own catalogs (qtbase_zh_CN.qm …): PySide6's translations directory, also in a frozen build."""
+    return QtCore.QLibraryInfo.path(QtCore.QLibraryInfo.LibraryPath.TranslationsPath)
 
 
 def resolve_language(setting: str, system_locale: str | None = None) -> str:
@@ -47,10 +54,14 @@ class Texts:
         # Localized.tr's answers (the catalog never changes): a pop asks ~130 of them, ~70 µs each uncached.
         self.tr_cache: dict[tuple, str] = {}
         self._translator: QtCore.QTranslator | None = None
+        self._qt_translator: QtCore.QTranslator | None = None
         if language != "en":
             translator = QtCore.QTranslator()
             if translator.load(f"callcue_{language}", str(directory or translations_dir())):
                 self._translator = translator
+            qt_own = QtCore.QTranslator()
+            if qt_own.load(f"qtbase_{language}", qt_translations_dir()):
+                self._qt_translator = qt_own
 
     @property
     def loaded(self) -> bool:
@@ -62,6 +73,20 @@ class Texts:
         if self._translator is None:
             return ""
         return self._translator.translate(context, source, disambiguation, n)
+
+    def qt_text(self, context: str, source: str) -> str:
+        """Qt's own text (e.g. ("QPlatformTheme", "Cancel")) in this language, or `source` unchanged."""
+        if self._qt_translator is None:
+            return source
+        return self._qt_translator.translate(context, source) or source
+
+    def localize_standard_buttons(self, widget: QtWidgets.QWidget) -> None:
+        """The standard buttons of every button box in `widget` in this language (a text set by CallCue,
+        e.g. "Sign in", has no Qt translation and stays)."""
+        for box in widget.findChildren(QtWidgets.QDialogButtonBox):
+            for button in box.buttons():
+                if box.standardButton(button) != QtWidgets.QDialogButtonBox.StandardButton.NoButton:
+                    button.setText(self.qt_text("QPlatformTheme", button.text()))
 
     def translate(self, context: str, source: str, disambiguation: str | None = None, n: int = -1) -> str:
         key = (context, source, disambiguation, n)
@@ -96,6 +121,12 @@ class Localized:
             texts.tr_cache[key] = found
         return found
 
+    def showEvent(self, event) -> None:
+        """A panel dialog's standard buttons in the panel's language (no app-wide translator needed)."""
+        if isinstance(self, QtWidgets.QDialog):
+            self.texts.localize_standard_buttons(self)
+        super().showEvent(event)
+
 
 class Translations:
     """App-wide translators (CallCue's and Qt's own) for one language; switchable at run time.
@@ -124,9 +155,8 @@ class Translations:
             return False
         self._app.installTranslator(ours)
         self._installed.append(ours)
-        qt_dir = QtCore.QLibraryInfo.path(QtCore.QLibraryInfo.LibraryPath.TranslationsPath)
         qt_own = QtCore.QTranslator(self._app)
-        if qt_own.load(f"qtbase_{language}", qt_dir):
+        if qt_own.load(f"qtbase_{language}", qt_translations_dir()):
             self._app.installTranslator(qt_own)
             self._installed.append(qt_own)
         return True

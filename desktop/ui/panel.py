@@ -71,6 +71,23 @@ class SearchBox(Localized, QtWidgets.QWidget):
         self.message.setProperty("role", "muted")
         self.message.setVisible(False)
         layout.addWidget(self.message)
+        # Esc (in the field or the list) and the field's clear button close the results and any message.
+        self.edit.textChanged.connect(lambda text: None if text else self.close_results())
+        self.edit.installEventFilter(self)
+        self.results.installEventFilter(self)
+
+    def eventFilter(self, watched, event) -> bool:
+        if (event.type() == QtCore.QEvent.Type.KeyPress and event.key() == Qt.Key.Key_Escape
+                and (self.results.isVisible() or self.message.isVisible())):
+            self.close_results()
+            self.edit.setFocus(Qt.FocusReason.OtherFocusReason)
+            return True
+        return super().eventFilter(watched, event)
+
+    def close_results(self) -> None:
+        self.results.clear()
+        self.results.setVisible(False)
+        self.message.setVisible(False)
 
     def _submit(self) -> None:
         text = self.edit.text().strip()
@@ -80,6 +97,8 @@ class SearchBox(Localized, QtWidgets.QWidget):
             self.search_requested.emit(text)
 
     def show_results(self, items) -> None:
+        if not self.edit.text().strip():
+            return  # the agent cleared the search while it ran: the answer is no longer wanted
         self.results.clear()
         for item in items:
             numbers = ", ".join(f"{n[:3]}****{n[-4:]}" for n in item.msisdns[:2])

@@ -11,9 +11,10 @@ labels are emptied first (`reset`), so nothing of the previous caller can be rea
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from desktop.ui.i18n import Localized, Texts, pick
-from desktop.ui.qt import Qt, QtCore, QtWidgets, Signal
+from desktop.ui.qt import Qt, QtCore, QtGui, QtWidgets, Signal
 
 LEVEL_ORDER = {"none": 0, "low": 1, "medium": 2, "high": 3}
 # Pitchable offers shown at once: the agent pitches the first, the next two are the fallbacks; the rest
@@ -112,6 +113,36 @@ def _set_visible(widget: QtWidgets.QWidget, visible: bool) -> None:
         widget.setVisible(visible)
 
 
+def no_entry_pixmap(colour: QtGui.QColor, size: int = 14, ratio: float = 1.0) -> QtGui.QPixmap:
+    """A drawn "do not" sign (a filled circle with a bar), not the no-entry emoji U+26D4, which no font of a
+    stock Debian desktop has (it renders as an empty box). `ratio`: the screen's device pixel ratio."""
+    pixmap = QtGui.QPixmap(round(size * ratio), round(size * ratio))
+    pixmap.setDevicePixelRatio(ratio)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QtGui.QPainter(pixmap)
+    painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(colour)
+    painter.drawEllipse(QtCore.QRectF(0.5, 0.5, size - 1, size - 1))
+    painter.setBrush(QtGui.QColor("white"))
+    painter.drawRect(QtCore.QRectF(size * 0.22, size * 0.42, size * 0.56, size * 0.16))
+    painter.end()
+    return pixmap
+
+
+_FIRST_SENTENCE = re.compile(r"^.+?(?:[。！？!?]|\.(?=\s|$))")
+
+
+def first_line(text: str) -> str:
+    """The script's opening line (its first sentence): what the agent says first."""
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if line:
+            found = _FIRST_SENTENCE.match(line)
+            return found.group(0) if found else line
+    return ""
+
+
 def local_time(value: dt.datetime | None) -> str:
     return value.astimezone().strftime("%H:%M") if value else ""
 
@@ -151,8 +182,18 @@ class OfferCard(Localized, QtWidgets.QFrame):
         self.fee = _label(role="muted")
         top.addWidget(self.fee)
         layout.addLayout(top)
+        why = QtWidgets.QHBoxLayout()
+        why.setSpacing(4)
+        self.why_icon = QtWidgets.QLabel()  # a drawn "do not" sign beside the reasons of a suppressed offer
+        self.why_icon.setVisible(False)
+        why.addWidget(self.why_icon, 0, Qt.AlignmentFlag.AlignTop)
         self.why = _label(role="muted", wrap=True)  # the reason to pitch, or (suppressed) why not
-        layout.addWidget(self.why)
+        why.addWidget(self.why, 1)
+        layout.addLayout(why)
+        # Offer #1: the script's first line, readable without a click (the agent may start with it).
+        self.opening = _label(wrap=True, selectable=True, role="opening")
+        self.opening.setVisible(False)
+        layout.addWidget(self.opening)
         self.script_button = QtWidgets.QPushButton()
         self.script_button.setProperty("flat", True)
         self.script_button.clicked.connect(self.toggle_script)
@@ -173,15 +214,21 @@ class OfferCard(Localized, QtWidgets.QFrame):
         _show_text(self.fee, self.tr("%1¥%2/mo").replace("%1", "+" if fee > 0 else "−")
                    .replace("%2", f"{abs(fee):g}") if fee else "")
         if suppressed:
-            _show_text(self.why, "\n".join("⛔ " + pick(reason, language) for reason in offer.suppressed_by))
+            _show_text(self.why, "\n".join(pick(reason, language) for reason in offer.suppressed_by))
             _set_property(self.why, "role", None)
             _set_property(self.why, "reason", "suppressed")
+            if self.why_icon.pixmap().isNull():
+                self.why_icon.setPixmap(no_entry_pixmap(self.why.palette().color(QtGui.QPalette.ColorRole.WindowText),
+                                                        ratio=self.devicePixelRatioF()))
             self.setAccessibleName(self.tr("Do not offer: %1").replace("%1", title))
         else:
             _show_text(self.why, self.tr("Why: %1").replace("%1", pick(offer.reason, language)))
             _set_property(self.why, "reason", None)
             _set_property(self.why, "role", "muted")
             self.setAccessibleName(self.tr("Offer %1: %2").replace("%1", str(offer.rank)).replace("%2", title))
+        _set_visible(self.why_icon, suppressed)
+        opening = first_line(pick(offer.script, language)) if offer.rank == 1 and not suppressed else ""
+        _show_text(self.opening, self.tr("Say: %1").replace("%1", opening) if opening else "")
         _set_visible(self.script_button, not suppressed)
         self.script_button.setText(self.tr("Show script"))
         self.script_button.setAccessibleName(self.tr("Show script for %1").replace("%1", title))
@@ -196,6 +243,7 @@ class OfferCard(Localized, QtWidgets.QFrame):
         visible = not self.script.isVisible()
         self.script.setText(pick(self.offer.script, self.texts.language) if visible else "")
         self.script.setVisible(visible)
+        _set_visible(self.opening, bool(self.opening.text()) and not visible)  # the whole script includes it
         self.script_button.setText(self.tr("Hide script") if visible else self.tr("Show script"))
 
     def set_selected(self, selected: bool) -> None:
@@ -604,6 +652,14 @@ class PopView(Localized, QtWidgets.QWidget):
         self.body.setContentsMargins(10, 8, 10, 8)
         self.body.setSpacing(8)
         self.scroll.setWidget(body)
+
+        # The header (who is calling, how sensitive) stays pinned while the rest scrolls.
+        self.header = QtWidgets.QFrame()
+        self.header.setObjectName("PopHeader")
+        header_rows = QtWidgets.QVBoxLayout(self.header)
+        header_rows.setContentsMargins(10, 8, 10, 6)
+        header_rows.setSpacing(4)
+        outer.addWidget(self.header)
         outer.addWidget(self.scroll)
 
         header = QtWidgets.QHBoxLayout()
@@ -619,7 +675,11 @@ class PopView(Localized, QtWidgets.QWidget):
         header.addStretch(1)
         header.addWidget(self.star)
         header.addWidget(self.tier)
-        self.body.addLayout(header)
+        header_rows.addLayout(header)
+        self.sensitivity_chip = _label(chip="danger")  # the highest sensitivity, in a word
+        self.sensitivity_chip.setAccessibleName(self.tr("Sensitivity"))
+        self.sensitivity_chip.setVisible(False)
+        header_rows.addWidget(self.sensitivity_chip, 0, Qt.AlignmentFlag.AlignLeft)
         self.facts = _label(role="muted", wrap=True)
         self.body.addWidget(self.facts)
         self.relation = _label(role="muted", wrap=True)  # 主副卡 / 家庭 / 集团 and the account manager
@@ -833,6 +893,7 @@ class PopView(Localized, QtWidgets.QWidget):
         self._shown_document = doc
         if doc is None:
             _set_visible(self.content, False)
+            _show_text(self.sensitivity_chip, "")
             return
         self._render_recent(doc)
         self._render_warnings(doc)
@@ -879,7 +940,7 @@ class PopView(Localized, QtWidgets.QWidget):
         doc = result.document
         if doc is None:
             _show_text(self.name, result.key.masked() or result.key.customer_id or "—")
-            for label in (self.number, self.tier, self.star, self.facts, self.relation):
+            for label in (self.number, self.tier, self.star, self.facts, self.relation, self.sensitivity_chip):
                 _show_text(label, "")
             _set_visible(self.account, False)
             return
@@ -948,6 +1009,10 @@ class PopView(Localized, QtWidgets.QWidget):
         items = [("complaint", complaint, self.tr("Complaint-sensitive")),
                  ("price", price, self.tr("Price-sensitive"))]
         items.sort(key=lambda item: -LEVEL_ORDER[item[1].level])
+        chips = [f"{title} · {level_name(sensitivity.level, self.texts)}" for _kind, sensitivity, title in items
+                 if sensitivity.level != "none"]
+        _set_property(self.sensitivity_chip, "chip", "danger" if LEVEL_ORDER[items[0][1].level] >= 2 else "warn")
+        _show_text(self.sensitivity_chip, "⚠ " + " · ".join(chips) if chips else "")
         for index, (kind, sensitivity, title) in enumerate(items):
             box = self.warning_boxes[kind]
             if self.warnings.indexOf(box) != index:
@@ -1204,6 +1269,15 @@ def describe_error(error, texts: Texts) -> str:
         "rate_limited": texts.translate("Messages", "The analytics server asks to wait: you opened many customers "
                                         "in a short time. Try again in a minute; outcomes are kept."),
         "auth_failed": texts.translate("Messages", "Your sign-in has expired or was revoked. Sign in again; nothing is lost."),
+        "server_url_invalid": texts.translate("Messages", "The server URL must start with http:// or https://, "
+                                              "e.g. https://analytics.example.com."),
+        "agent_id_invalid": texts.translate("Messages", "Enter your agent ID (1 to 64 characters)."),
+        "token_missing": texts.translate("Messages", "Paste the token your team lead gave you."),
+        "token_other_agent": texts.translate("Messages", "This token belongs to another agent ID. Check the agent "
+                                             "ID, or ask your team lead for your own token."),
+        "token_refused": texts.translate("Messages", "The server did not accept this token. Check that it is "
+                                         "complete and meant for this agent ID and server, or ask your team lead "
+                                         "for a new one."),
         "unknown_caller": texts.translate("Messages", "No customer has this number. Search by name or customer ID."),
         "ambiguous_caller": texts.translate("Messages", "Several customers share this number: ask who is calling "
                                             "and choose before recording an outcome."),

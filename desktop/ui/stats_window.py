@@ -109,9 +109,10 @@ class StatsWindow(QtWidgets.QWidget):
     failed = Signal(str)
 
     def __init__(self, service, runner: TaskRunner, viewer: Viewer, *,
-                 describe: Callable[[UserFacingError], str] | None = None,
+                 describe: Callable[[UserFacingError], str] | None = None, language: str = "en",
                  parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent, Qt.WindowType.Window)
+        self.language = language  # offers and campaigns are shown by name in this language
         self.service = service
         self.runner = runner
         self.viewer = viewer
@@ -433,7 +434,8 @@ class StatsWindow(QtWidgets.QWidget):
             box.blockSignals(False)
 
         fill(self.agent_box, [(a, a) for a in report.agents])
-        fill(self.campaign_box, [(c, c) for c in dict.fromkeys(c for c, _w in report.campaigns)])
+        fill(self.campaign_box, [(report.name("campaign", c, self.language), c)
+                                 for c in dict.fromkeys(c for c, _w in report.campaigns)])
         campaign = self.campaign_box.currentData()
         waves = sorted({w for c, w in report.campaigns if w is not None and campaign in (None, c)})
         fill(self.wave_box, [(self.tr("Wave %1").replace("%1", str(w)), w) for w in waves])
@@ -482,7 +484,7 @@ class StatsWindow(QtWidgets.QWidget):
         series.setLabelsPosition(QtCharts.QAbstractBarSeries.LabelsPosition.LabelsInsideEnd)
         chart.addSeries(series)
         categories = QtCharts.QBarCategoryAxis()
-        categories.append([b.key for b in offers] or ["—"])
+        categories.append([report.name("offer", b.key, self.language) for b in offers] or ["—"])
         small = categories.labelsFont()
         small.setPixelSize(11)
         categories.setLabelsFont(small)
@@ -623,11 +625,11 @@ class StatsWindow(QtWidgets.QWidget):
 
     def _breakdown_rows(self, rows: tuple[Breakdown, ...] | list[Breakdown], key_name: str,
                         extra: Callable[[Breakdown], list[object]] | None = None,
-                        extra_headers: list[str] | None = None):
+                        extra_headers: list[str] | None = None, label: Callable[[str], str] = str):
         names = result_names()
         headers = [key_name, self.tr("Outcomes"), *names.values(), self.tr("Acceptance rate"),
                    *(extra_headers or [])]
-        body = [[b.key, b.outcomes, *(b.by_result.get(r, 0) for r in names), percent(b.rate),
+        body = [[label(b.key), b.outcomes, *(b.by_result.get(r, 0) for r in names), percent(b.rate),
                  *(extra(b) if extra else [])] for b in rows]
         return headers, body
 
@@ -646,11 +648,17 @@ class StatsWindow(QtWidgets.QWidget):
         self._stale_tables.discard(index)
         table = self.tables.widget(index)
         if table is self.table_offer:
-            self._fill(table, *self._breakdown_rows(report.by_offer, self.tr("Offer")))
+            self._fill(table, *self._breakdown_rows(report.by_offer, self.tr("Offer"),
+                                                    label=lambda key: report.name("offer", key, self.language)))
         elif table is self.table_campaign:
-            self._fill(table, *self._breakdown_rows(report.by_campaign, self.tr("Campaign")))
+            self._fill(table, *self._breakdown_rows(report.by_campaign, self.tr("Campaign"),
+                                                    label=lambda key: report.name("campaign", key, self.language)))
         elif table is self.table_wave:
-            self._fill(table, *self._breakdown_rows(report.by_wave, self.tr("Campaign · wave")))
+            def wave_label(key: str) -> str:  # "CMP-1 · 2" -> "冬季挽留 · 2"
+                campaign, _, wave = key.rpartition(" · ")
+                return f"{report.name('campaign', campaign, self.language)} · {wave}" if campaign else key
+
+            self._fill(table, *self._breakdown_rows(report.by_wave, self.tr("Campaign · wave"), label=wave_label))
         elif table is self.table_day:
             per_day = {d.day.isoformat(): d for d in report.daily}
             self._fill(table, *self._breakdown_rows(
@@ -672,7 +680,8 @@ class StatsWindow(QtWidgets.QWidget):
                        [self.tr("Recorded"), self.tr("Customer"), self.tr("Offer"), self.tr("Result"),
                         self.tr("Server's reason")],
                        [[e.recorded_at.astimezone(self.service.zone).strftime("%Y-%m-%d %H:%M"), e.customer_id,
-                         e.offer_id, names.get(e.result.value, e.result.value), e.server_reason]
+                         report.name("offer", e.offer_id, self.language) or "—",
+                         names.get(e.result.value, e.result.value), e.server_reason]
                         for e in report.backlog.items])
 
     # ------------------------------------------------------------------ export

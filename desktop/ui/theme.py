@@ -15,13 +15,13 @@ LIGHT = {
     "bg": "#f4f6f8", "card": "#ffffff", "text": "#1f2328", "muted": "#5f6b7a", "border": "#d5dbe1",
     "accent": "#1664d9", "accent_text": "#ffffff", "danger_bg": "#fdecea", "danger": "#b42318",
     "warn_bg": "#fff4e0", "warn": "#8a5300", "ok": "#1a7f37", "ok_bg": "#e8f5ec", "info_bg": "#eaf2ff",
-    "suppressed": "#8b949e", "selected": "#e3edff",
+    "suppressed": "#8b949e", "selected": "#e3edff", "focus": "#0a3a8c",
 }
 DARK = {
     "bg": "#1c1d20", "card": "#27292d", "text": "#e8e8e8", "muted": "#a0a7b0", "border": "#3b3e44",
     "accent": "#5b9dff", "accent_text": "#0d1117", "danger_bg": "#4a1d1b", "danger": "#ff9b8f",
     "warn_bg": "#45340f", "warn": "#ffcf70", "ok": "#56d364", "ok_bg": "#163222", "info_bg": "#1b2a44",
-    "suppressed": "#7d848c", "selected": "#223656",
+    "suppressed": "#7d848c", "selected": "#223656", "focus": "#ffd866",
 }
 
 

@@ -277,6 +277,26 @@
         <translation>登录已过期或被撤销，请重新登录；数据不会丢失。</translation>
     </message>
     <message>
+        <source>The server URL must start with http:// or https://, e.g. https://analytics.example.com.</source>
+        <translation>服务器地址须以 http:// 或 https:// 开头，例如 https://analytics.example.com。</translation>
+    </message>
+    <message>
+        <source>Enter your agent ID (1 to 64 characters).</source>
+        <translation>请输入坐席工号（1 到 64 个字符）。</translation>
+    </message>
+    <message>
+        <source>Paste the token your team lead gave you.</source>
+        <translation>请粘贴组长给您的令牌。</translation>
+    </message>
+    <message>
+        <source>This token belongs to another agent ID. Check the agent ID, or ask your team lead for your own token.</source>
+        <translation>此令牌属于另一个坐席工号。请检查工号，或向组长索取您自己的令牌。</translation>
+    </message>
+    <message>
+        <source>The server did not accept this token. Check that it is complete and meant for this agent ID and server, or ask your team lead for a new one.</source>
+        <translation>服务器不接受此令牌。请检查令牌是否完整、是否属于此坐席工号和服务器，或向组长索取新令牌。</translation>
+    </message>
+    <message>
         <source>No customer has this number. Search by name or customer ID.</source>
         <translation>该号码未匹配到客户，请按姓名或客户编号查询。</translation>
     </message>
@@ -433,6 +453,10 @@
     <message>
         <source>Why: %1</source>
         <translation>推荐理由：%1</translation>
+    </message>
+    <message>
+        <source>Say: %1</source>
+        <translation>开场：%1</translation>
     </message>
     <message>
         <source>Show script</source>
@@ -727,6 +751,10 @@ Stops all marketing</source>
     <message>
         <source>Star level</source>
         <translation>星级</translation>
+    </message>
+    <message>
+        <source>Sensitivity</source>
+        <translation>敏感度</translation>
     </message>
     <message>
         <source>Service status</source>

@@ -721,7 +721,7 @@ def rank_offers(
         else:
             reasons.append(
                 {"code": "catalog_prior",
-                 **ranking.prior_text.render({"base_pct": round(100 * candidate.base_score)})}
+                 **ranking.prior_text.render({"segment": segment, "base_pct": round(100 * candidate.base_score)})}
             )
 
         suppressed: list[dict[str, str]] = []

@@ -218,3 +218,18 @@ def test_pop_log_records_what_was_shown(live, store, clock):
 def test_search(live, store, clock):
     live.add_customer("C-SEARCH", name="欧阳锋")
     assert [c.customer_id for c in PopService(live.client(), store, clock).search("欧阳")] == ["C-SEARCH"]
+
+
+def test_a_logged_pop_keeps_the_names_of_its_offers_and_campaign_for_statistics(live, store, clock):
+    msisdn = live.add_customer("C-POP-NAMES")
+    pops = PopService(live.client(), store, clock)
+    result = pops.fetch(PopKey(ani=msisdn))
+    pops.log_pop(result, "call-n", "agent-007")
+    names = store.pops.names()
+    for offer in result.document.offers:
+        assert names["offer"][offer.offer_id] == (offer.title.zh, offer.title.en)
+    campaign = result.document.contact.campaign
+    if campaign is not None:
+        assert names["campaign"][campaign.campaign_id] == (campaign.name.zh, campaign.name.en)
+    store.views.clear()  # the pop cache goes (sign-out, TTL): the names stay
+    assert store.pops.names() == names

@@ -44,17 +44,21 @@ def test_sign_in_checks_the_token_and_keeps_it_in_the_keyring(live, store, memor
 
 def test_wrong_token_or_url_is_refused_and_nothing_stored(live, store, memory_keyring):
     session = SignInService(factory, CredentialStore(), store, environ={})
-    with pytest.raises(AuthFailed):
+    with pytest.raises(AuthFailed) as refused:
         session.sign_in(live.base_url, AGENT, "cc_0000000000000000_wrong")
+    assert refused.value.user_error.code == "token_refused"  # a wrong token, not an expired sign-in
     with pytest.raises(Unreachable):
         session.sign_in(f"http://127.0.0.1:{free_port()}", AGENT, live.token)
-    for url, agent, token, field in (("analytics.local", AGENT, "t", "server URL"), (live.base_url, "", "t", "agent id"),
-                                     (live.base_url, AGENT, " ", "token")):
+    for url, agent, token, field, code in (("analytics.local", AGENT, "t", "server URL", "server_url_invalid"),
+                                           (live.base_url, "", "t", "agent id", "agent_id_invalid"),
+                                           (live.base_url, AGENT, " ", "token", "token_missing")):
         with pytest.raises(InvalidSignIn, match=field) as caught:
             session.sign_in(url, agent, token)
-        assert isinstance(caught.value, UserFacingError) and caught.value.user_error.code == "invalid_input"
-    with pytest.raises(InvalidSignIn, match="belongs to"):
+        # A code per field: the agent reads which field in their language, not an English detail.
+        assert isinstance(caught.value, UserFacingError) and caught.value.user_error.code == code
+    with pytest.raises(InvalidSignIn, match="belongs to") as caught:
         session.sign_in(live.base_url, "someone-else", live.token)
+    assert caught.value.user_error.code == "token_other_agent"
     assert memory_keyring.passwords == {} and session.account is None
 
 

@@ -65,3 +65,39 @@ def test_second_callcue_forwards_pop_and_bad_events_are_refused(tmp_path, qapp, 
         panel.wait(timeout=15)
         panel.stdout.close()
         panel.stderr.close()
+
+
+def test_callcue_pop_reaches_a_running_demo_instead_of_opening_a_second_panel(tmp_path, qapp, monkeypatch):
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path), "TMPDIR": str(tmp_path),
+           "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_DATA_HOME": str(tmp_path / "data"),
+           "XDG_STATE_HOME": str(tmp_path / "state")}
+    # Not --headless: a visible demo (offscreen platform here) is the panel the agent works in.
+    demo = subprocess.Popen([sys.executable, "-m", "desktop.cli", "demo", "--customers", "200"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        monkeypatch.setenv("TMPDIR", str(tmp_path))
+        instance = SingleInstance("callcue")
+        listening = False
+        for _ in range(300):
+            try:
+                listening = instance.try_forward(["show"], timeout_ms=2000)
+            except InstanceNotResponding:
+                listening = False
+            if listening or demo.poll() is not None:
+                break
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                demo.wait(timeout=0.1)
+        assert listening, "the demo panel never listened for `callcue pop`"
+        forwarded = subprocess.run(
+            [sys.executable, "-m", "desktop.cli", "pop", "--ani", "13800138000", "--call-id", "c-demo-2"],
+            capture_output=True, text=True, timeout=60, env=env)
+        assert forwarded.returncode == 0, forwarded.stderr
+        assert demo.poll() is None
+        second = subprocess.run([sys.executable, "-m", "desktop.cli", "demo", "--customers", "50"],
+                                capture_output=True, text=True, timeout=60, env=env)
+        assert second.returncode == 2 and "already running" in second.stderr
+    finally:
+        demo.terminate()
+        demo.wait(timeout=30)
+        demo.stdout.close()
+        demo.stderr.close()

@@ -156,3 +156,39 @@ def test_nobody_signed_in_is_told_to_sign_in(qtbot, store, runner):
         window.show()
     assert "sign in first" in failed.args[0] and "请先登录" in failed.args[0]
     assert window.report is None
+
+
+@pytest.mark.parametrize(("language", "offer", "campaign"), [("zh_CN", "5G畅享套餐", "冬季挽留"),
+                                                             ("en", "5G Plan", "Winter retention")])
+def test_offers_and_campaigns_are_shown_by_name_in_the_window_and_its_export(qtbot, store, runner, tmp_path,
+                                                                              language, offer, campaign):
+    from desktop.ui.stats_window import StatsWindow
+
+    seed_team(store)
+    # A pop named them (the desktop keeps what the server called them with the pop log).
+    store.pops.log(popped_at=T0, state="live", call_id=None, customer_id="C1", decision_id=None,
+                   agent_id="agent-007", offers_presented=["OFF-A"], suppressed=[], campaign_id="CMP-1", wave=1,
+                   names=[("offer", "OFF-A", "5G畅享套餐", "5G Plan"), ("campaign", "CMP-1", "冬季挽留", "Winter retention")])
+    window = StatsWindow(StatsService(store, SHANGHAI, clock=lambda: NOW), runner, Viewer("lead-01", "lead", True),
+                         language=language)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.report_shown, timeout=10_000):
+        window.show()
+    assert window.table_offer.item(0, 0).text() == offer
+    from PySide6 import QtCharts
+
+    axes = [a for a in window.offer_chart.chart().axes() if isinstance(a, QtCharts.QBarCategoryAxis)]
+    assert axes[0].categories() == [offer]
+    window.tables.setCurrentWidget(window.table_campaign)
+    assert window.table_campaign.item(0, 0).text() == campaign
+    assert campaign in [window.campaign_box.itemText(i) for i in range(window.campaign_box.count())]
+    window.tables.setCurrentWidget(window.table_wave)
+    assert window.table_wave.item(0, 0).text() == f"{campaign} · 1"
+    text = window.export_csv(tmp_path / "stats.csv").read_text(encoding="utf-8-sig")
+    assert "by_offer,OFF-A,name_zh,5G畅享套餐" in text and "by_campaign,CMP-1,name_en,Winter retention" in text
+
+
+def test_an_offer_no_pop_named_keeps_its_id(qtbot, store, runner):
+    seed_team(store)
+    window = open_window(qtbot, store, runner, Viewer("lead-01", "lead", True))
+    assert window.table_offer.item(0, 0).text() == "OFF-A"

@@ -303,3 +303,17 @@ def test_facts_lists_exactly_what_the_pop_computes():
                         dnd=False)
     facts = customer_facts(CustomerRecord(customer, [], None, [], []), NOW)
     assert set(facts) | DERIVED_FACTS == set(FACTS)
+
+
+@pytest.mark.parametrize("stats", [{}, {"PLAN_X": (10, 4)}], ids=["no responses yet", "observed"])
+def test_a_reason_states_a_fact_about_the_customer_before_a_probability(stats):
+    rules = parse_rules(RAW)
+    ranked = rank_offers(rules, heavy_user_facts(rules, value_tier="gold", data_mb=10),
+                         [candidate("PLAN_X", "plan"), candidate("ADDON_DATA_30G", "add-on")], stats, {}, NOW)
+    rates = [r for offer in ranked for r in offer.reasons if r["code"] in ("catalog_prior", "observed_acceptance")]
+    assert len(rates) == 2
+    for reason in rates:
+        for language, segment in (("zh", "金卡"), ("en", "gold")):
+            text = reason[language]
+            assert segment in text and "%" in text, (language, text)
+            assert text.startswith(segment), f"the customer comes before the rate: {text!r}"
