@@ -90,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
 
     original_failed = window.outcome_failed
 
-    def outcome_failed(message: str) -> None:
-        original_failed(message)
+    def outcome_failed(message: str, **where) -> None:  # where: the call it belongs to (call_id=…)
+        original_failed(message, **where)
         emit("failed", notice=notice(), note=window.outcome_bar.note.text())
         state["busy"] = False
         end_call()

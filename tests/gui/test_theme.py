@@ -3,11 +3,13 @@ keyboard focus is clearly visible on every kind of button (light and dark)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from desktop.domain.states import SyncState
 from desktop.ui.i18n import Texts
 from desktop.ui.outcome_bar import OutcomeBar, SyncBadge
 from desktop.ui.qt import QtGui, QtWidgets
@@ -16,11 +18,11 @@ from desktop.ui.theme import apply_theme_to_widget, theme_tokens
 THEMES = Path(__file__).resolve().parents[2] / "resources" / "themes"
 
 
-class _State:
-    def __init__(self, kind: str) -> None:
-        self.kind, self.pending, self.needs_attention = kind, 2, 0
-        self.offline_since = None
-        self.last_error = None
+def _sync_state(kind: str) -> SyncState:
+    """A real sync state of that kind, 2 outcomes pending."""
+    since = dt.datetime(2026, 12, 7, 10, 42, tzinfo=dt.UTC)
+    return {"offline": SyncState(pending=2, offline_since=since), "attention": SyncState(pending=2, needs_attention=1),
+            "synced": SyncState()}[kind]
 
 
 def _colours(widget: QtWidgets.QWidget) -> Counter:
@@ -66,11 +68,11 @@ def test_disabled_declined_button_is_not_red_or_bold(themed):
 def test_offline_badge_uses_the_warning_colour(themed):
     _panel, _bar, badge, theme = themed
     tokens = theme_tokens(theme)
-    badge.show_state(_State("offline"))
+    badge.show_state(_sync_state("offline"))
     colours = _colours(badge)
     assert colours[tokens["warn_bg"]] > 0 and colours[tokens["accent"]] == 0
     assert badge.palette().color(QtGui.QPalette.ColorRole.ButtonText).name() == tokens["warn"]
-    badge.show_state(_State("attention"))
+    badge.show_state(_sync_state("attention"))
     assert badge.palette().color(QtGui.QPalette.ColorRole.ButtonText).name() == tokens["danger"]
 
 
@@ -78,7 +80,7 @@ def test_offline_badge_uses_the_warning_colour(themed):
 def test_focus_outline_is_visible_on_every_button(themed, qtbot, which):
     _panel, bar, badge, theme = themed
     bar.set_target("Roaming pack", has_customer=True)
-    badge.show_state(_State("synced"))
+    badge.show_state(_sync_state("synced"))
     button = badge if which == "badge" else bar.buttons[which]
     bar.note.setFocus()
     qtbot.waitUntil(bar.note.hasFocus)
