@@ -29,23 +29,23 @@ NOW = dt.datetime.now(dt.UTC)
 TODAY = NOW.date()
 
 OFFERS = [
-    # offer_id, category, base score, fee delta (fen)
-    ("PLAN-5G-199", "plan", 0.30, 6000),
-    ("ADDON-DATA-20G", "add-on", 0.40, 2000),
-    ("RBT-CLASSIC", "ringback", 0.25, 500),
-    ("ROAM-ASIA-7D", "roaming", 0.35, 3000),
-    ("CARE-CHECKUP", "care", 0.50, 0),
-    ("RET-DISCOUNT-20", "retention", 0.45, -2000),
-    ("PAY-AUTOPAY", "payment", 0.30, 0),
-    ("CAMP-FAMILY-PLAN", "plan", 0.35, 4000),
+    # offer_id, category, base score, fee delta (fen), name zh / en (as a carrier's catalog names them)
+    ("PLAN-5G-199", "plan", 0.30, 6000, "5G畅享199元套餐", "5G Unlimited 199 plan"),
+    ("ADDON-DATA-20G", "add-on", 0.40, 2000, "20GB流量加油包", "20 GB data add-on"),
+    ("RBT-CLASSIC", "ringback", 0.25, 500, "经典彩铃", "Classic ringback tone"),
+    ("ROAM-ASIA-7D", "roaming", 0.35, 3000, "亚洲7天漫游包", "Asia roaming, 7 days"),
+    ("CARE-CHECKUP", "care", 0.50, 0, "套餐体检", "Plan check-up"),
+    ("RET-DISCOUNT-20", "retention", 0.45, -2000, "老客户月减20元", "Loyalty discount ¥20 a month"),
+    ("PAY-AUTOPAY", "payment", 0.30, 0, "银行卡自动缴费", "Autopay by bank card"),
+    ("CAMP-FAMILY-PLAN", "plan", 0.35, 4000, "家庭融合套餐", "Family bundle plan"),
 ]
 
 
 def add_catalog(session: Session, *, wave_channel: str = "inbound_call", inbound_any: bool = False,
                 inbound_cap: int = 2) -> None:
-    for offer_id, category, score, fee in OFFERS:
+    for offer_id, category, score, fee, name_zh, name_en in OFFERS:
         session.add(Offer(
-            offer_id=offer_id, category=category, title_zh=f"{offer_id} 标题", title_en=f"{offer_id} title",
+            offer_id=offer_id, category=category, title_zh=name_zh, title_en=name_en,
             script_zh=f"{offer_id} 话术", script_en=f"{offer_id} script", monthly_fee_delta_fen=fee,
             base_score=score, active=True, created_at=NOW,
         ))
