@@ -114,7 +114,9 @@ class PanelSession(QtCore.QObject):
         self._retired_clients: list[AnalyticsClient] = []
         self.pop_service = PopService(client, self.store, cache_ttl=dt.timedelta(hours=config.cache.ttl_h))
         self.outcome_service = OutcomeService(self.store)
-        self.sync_service = SyncService(self.store, client)
+        # hold=0 until the panel offers undo (banner and Ctrl+Z, then a sync when the window passes): an
+        # outcome is sent at once, as before; OutcomeService.undo then retracts it.
+        self.sync_service = SyncService(self.store, client, hold=dt.timedelta(0))
 
         self.runner = TaskRunner(self)
         self.scheduler = JobScheduler(self)
