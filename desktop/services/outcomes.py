@@ -21,9 +21,11 @@ from desktop.storage import LocalStore
 
 
 class OutcomeService:
-    def __init__(self, store: LocalStore, clock: Clock = utc_now) -> None:
+    def __init__(self, store: LocalStore, clock: Clock = utc_now, *, undo_window: dt.timedelta = UNDO_WINDOW) -> None:
         self._store = store
         self._clock = clock
+        # Must equal the sync service's hold: an outcome younger than this is known not to be in flight.
+        self.undo_window = undo_window
 
     def record(
         self,
@@ -62,11 +64,11 @@ class OutcomeService:
         return self._store.record_outcome(draft.finalize(recorded_at=now, pop_id=pop_id), link_pop=True)
 
     def undo(self, outcome_id: str) -> UndoResult:
-        """Take an outcome back. Within UNDO_WINDOW of recording it has not left the workstation (sync holds
+        """Take an outcome back. Within the undo window (UNDO_WINDOW) of recording it has not left the workstation (sync holds
         it) and is simply removed; later, a retraction is queued that sync sends once the outcome is on the
         server. Either way it stops counting here at once (local statistics, local guidance). Raises a
         StoreError when the store cannot be written (nothing changed)."""
-        return self._store.outcomes.undo(outcome_id, self._clock(), UNDO_WINDOW)
+        return self._store.outcomes.undo(outcome_id, self._clock(), self.undo_window)
 
     def recent_local_contacts(self, customer_id: str) -> list[LocalContact]:
         """Outcomes recorded here for this customer in the local-guidance window (30 days)."""

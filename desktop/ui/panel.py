@@ -10,6 +10,7 @@ A pop never takes keyboard focus: agents are typing into the softphone when the 
 
 from __future__ import annotations
 
+from desktop.domain.outcomes import UNDO_WINDOW
 from desktop.ui.i18n import Localized, Texts, pick
 from desktop.ui.outcome_bar import OutcomeBar, SyncBadge, result_label
 from desktop.ui.pop_view import PopView
@@ -111,6 +112,7 @@ class PanelWidget(Localized, QtWidgets.QWidget):
     choose_again_requested = Signal(str)  # call id
     language_requested = Signal(str)
     sync_details_requested = Signal()
+    undo_requested = Signal(str)  # outcome id: Ctrl+Z while the "recorded — Ctrl+Z to undo" banner is up
 
     def __init__(self, texts: Texts, shortcuts: dict[str, str] | None = None, parent=None, *,
                  embedded: bool = True) -> None:
@@ -194,6 +196,18 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         find.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut if embedded
                         else Qt.ShortcutContext.WindowShortcut)
         find.activated.connect(self.focus_search)
+        # Ctrl+Z undoes the outcome just recorded, only while its banner is up (UNDO_WINDOW): the rest of the
+        # time the key belongs to the text fields.
+        self._undo_id: str | None = None
+        self._undo_shortcut = QtGui.QShortcut(QtGui.QKeySequence("Ctrl+Z"), self)
+        self._undo_shortcut.setContext(Qt.ShortcutContext.WindowShortcut if embedded
+                                       else Qt.ShortcutContext.ApplicationShortcut)
+        self._undo_shortcut.setEnabled(False)
+        self._undo_shortcut.activated.connect(self._undo_pressed)
+        self._undo_timer = QtCore.QTimer(self)
+        self._undo_timer.setSingleShot(True)
+        self._undo_timer.setInterval(int(UNDO_WINDOW.total_seconds() * 1000))
+        self._undo_timer.timeout.connect(self._undo_expired)
         self._update_idle()
 
     # ------------------------------------------------------------------ calls
@@ -384,6 +398,37 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         """The outcome is committed: say so, and clear the note it carried (not one typed since)."""
         self.outcome_bar.clear_note(note)
         self.show_notice(self.tr("✓ Saved “%1” on this PC").replace("%1", result_label(result, self.texts)), "synced")
+
+    def offer_undo(self, outcome_id: str, result: str, name: str) -> None:
+        """After an outcome: "Recorded Declined · 刘雅丽 — Ctrl+Z to undo" for UNDO_WINDOW."""
+        label = result_label(result, self.texts)
+        if name:
+            text = self.tr("✓ Recorded “%1” · %2 — Ctrl+Z to undo")
+        else:
+            text = self.tr("✓ Recorded “%1” — Ctrl+Z to undo")
+        self.show_notice(text.replace("%1", label).replace("%2", name), "synced")
+        self._undo_id = outcome_id
+        self._undo_saved_text = self.tr("✓ Saved “%1” on this PC").replace("%1", label)
+        self._undo_shortcut.setEnabled(True)
+        self._undo_timer.start()
+
+    def _undo_pressed(self) -> None:
+        outcome_id, self._undo_id = self._undo_id, None
+        self._undo_timer.stop()
+        self._undo_shortcut.setEnabled(False)
+        if outcome_id is not None:
+            self.undo_requested.emit(outcome_id)
+
+    def _undo_expired(self) -> None:
+        self._undo_id = None
+        self._undo_shortcut.setEnabled(False)
+        self.show_notice(self._undo_saved_text, "synced")
+
+    def outcome_undone(self) -> None:
+        self.show_notice(self.tr("↶ Outcome undone: it no longer counts"), "synced")
+
+    def outcome_undo_failed(self, message: str) -> None:
+        self.show_notice(self.tr("✗ Not undone: %1").replace("%1", message), "attention")
 
     def outcome_failed(self, message: str) -> None:
         self.show_notice(self.tr("✗ Not saved: %1").replace("%1", message), "attention")
