@@ -114,8 +114,10 @@ class PanelSession(QtCore.QObject):
         self._client = client
         self._retired_clients: list[AnalyticsClient] = []
         self.pop_service = PopService(client, self.store, cache_ttl=dt.timedelta(hours=config.cache.ttl_h))
-        self.outcome_service = OutcomeService(self.store)
-        self.sync_service = SyncService(self.store, client)
+        self.outcome_service = OutcomeService(self.store, undo_window=dt.timedelta(0))  # = the sync's hold below
+        # hold=0 until the panel offers undo (banner and Ctrl+Z, then a sync when the window passes): an
+        # outcome is sent at once, as before, and an undo always queues a retraction (sent after the outcome).
+        self.sync_service = SyncService(self.store, client, hold=dt.timedelta(0))
 
         self.runner = TaskRunner(self)
         self.scheduler = JobScheduler(self)

@@ -18,6 +18,16 @@ CALL_ID_MAX_CHARS = 100
 AGENT_ID_MAX_CHARS = 64
 # A callback "in the past" by more than this is a typo, not clock drift.
 CALLBACK_PAST_TOLERANCE = dt.timedelta(minutes=5)
+# An outcome can be undone this long after it was recorded before anything leaves the workstation: sync
+# sends no outcome younger than this. Undone later (once sent), it is retracted on the server.
+UNDO_WINDOW = dt.timedelta(seconds=8)
+
+
+class UndoResult(enum.StrEnum):
+    REMOVED = "removed"  # never sent: gone from the outbox and the local contacts
+    RETRACTING = "retracting"  # sent (or about to be): a retraction is queued, sync sends it once
+    ALREADY = "already"  # undone before
+    NOT_FOUND = "not_found"  # no such outcome in this store
 
 
 class OutcomeResult(enum.StrEnum):

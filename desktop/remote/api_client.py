@@ -131,6 +131,12 @@ class AmbiguousCaller(RemoteError):
         self.candidates = candidates
 
 
+class OutcomeNotFound(RemoteError):
+    """404 outcome_not_found: the server holds no such outcome of this agent's (nothing to retract)."""
+
+    code = "outcome_not_found"
+
+
 class InvalidRequest(RemoteError):
     """400/422: the server refused the request itself (e.g. a 3-digit extension as caller id)."""
 
@@ -243,6 +249,12 @@ class AnalyticsClient:
         except MalformedResponse as exc:
             raise BadResponse(f"/v1/outcomes: {exc}") from None
         return results
+
+    def retract_outcome(self, outcome_id: str) -> None:
+        """POST /v1/outcomes/{outcome_id}/retraction (idempotent). OutcomeNotFound: nothing to take back."""
+        data = self._json("POST", f"/v1/outcomes/{outcome_id}/retraction", timeout=self.sync_timeout)
+        if not isinstance(data, dict) or data.get("outcome_id") != outcome_id:
+            raise BadResponse("/v1/outcomes/…/retraction: the answer does not name the outcome")
 
     def offers(self) -> list[dict[str, Any]]:
         """GET /v1/offers (the catalog); also the cheapest authenticated call, used to check a token."""
@@ -384,6 +396,8 @@ class AnalyticsClient:
             except MalformedResponse as exc:
                 raise BadResponse(f"{path}: HTTP 409 ambiguous_caller: {exc}") from None
             raise AmbiguousCaller(candidates)
+        if status == 404 and code == "outcome_not_found":
+            raise OutcomeNotFound(message)
         if status == 404:
             raise BadResponse(f"{path} not found on {self._host}: is the server URL right?")
         if status == 413:

@@ -5,7 +5,15 @@ from __future__ import annotations
 import datetime as dt
 
 from desktop.domain.guidance import LOCAL_MEMORY
-from desktop.domain.outcomes import InvalidOutcome, LocalContact, OutcomeDraft, OutcomeRecord, OutcomeResult
+from desktop.domain.outcomes import (
+    UNDO_WINDOW,
+    InvalidOutcome,
+    LocalContact,
+    OutcomeDraft,
+    OutcomeRecord,
+    OutcomeResult,
+    UndoResult,
+)
 from desktop.domain.pop import PopDocument
 from desktop.domain.states import PopResult, PopState
 from desktop.services.clock import Clock, utc_now
@@ -13,9 +21,11 @@ from desktop.storage import LocalStore
 
 
 class OutcomeService:
-    def __init__(self, store: LocalStore, clock: Clock = utc_now) -> None:
+    def __init__(self, store: LocalStore, clock: Clock = utc_now, *, undo_window: dt.timedelta = UNDO_WINDOW) -> None:
         self._store = store
         self._clock = clock
+        # Must equal the sync service's hold: an outcome younger than this is known not to be in flight.
+        self.undo_window = undo_window
 
     def record(
         self,
@@ -52,6 +62,13 @@ class OutcomeService:
         draft.check_time(now)
         # The pop it answers is looked up in the save's own transaction (one transaction per click).
         return self._store.record_outcome(draft.finalize(recorded_at=now, pop_id=pop_id), link_pop=True)
+
+    def undo(self, outcome_id: str) -> UndoResult:
+        """Take an outcome back. Within the undo window (UNDO_WINDOW) of recording it has not left the workstation (sync holds
+        it) and is simply removed; later, a retraction is queued that sync sends once the outcome is on the
+        server. Either way it stops counting here at once (local statistics, local guidance). Raises a
+        StoreError when the store cannot be written (nothing changed)."""
+        return self._store.outcomes.undo(outcome_id, self._clock(), self.undo_window)
 
     def recent_local_contacts(self, customer_id: str) -> list[LocalContact]:
         """Outcomes recorded here for this customer in the local-guidance window (30 days)."""

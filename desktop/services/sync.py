@@ -26,9 +26,16 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from desktop.domain.errors import UserError
-from desktop.domain.outcomes import ItemResult, OutboxEntry, OutboxStatus
+from desktop.domain.outcomes import UNDO_WINDOW, ItemResult, OutboxEntry, OutboxStatus
 from desktop.domain.states import SyncState
-from desktop.remote.api_client import AnalyticsClient, AuthFailed, PayloadTooLarge, RemoteError, ServerFailed
+from desktop.remote.api_client import (
+    AnalyticsClient,
+    AuthFailed,
+    OutcomeNotFound,
+    PayloadTooLarge,
+    RemoteError,
+    ServerFailed,
+)
 from desktop.services.clock import Clock, utc_now
 from desktop.storage import LocalStore, StoreError
 
@@ -55,6 +62,7 @@ class SyncReport:
     accepted: int = 0
     duplicate: int = 0
     rejected: int = 0
+    retracted: int = 0  # retractions the server applied (or had nothing to apply to)
     unconfirmed: int = 0  # sent, but the answer did not name them unambiguously: still pending
     error: UserError | None = None
     skipped: str | None = None  # 'busy' (another run in progress) | 'backing_off' | 'not_signed_in'
@@ -84,7 +92,9 @@ class SyncService:
         *,
         batch_max_items: int = BATCH_MAX_ITEMS,
         batch_max_bytes: int = BATCH_MAX_BYTES,
+        hold: dt.timedelta = UNDO_WINDOW,
     ) -> None:
+        self.hold = hold  # outcomes younger than this are not sent: the agent may still undo them
         self._store = store
         self._client = client
         self._clock = clock
@@ -116,7 +126,8 @@ class SyncService:
         if waiting and not force:
             return False
         try:
-            return self._store.outcomes.counts()[OutboxStatus.PENDING] > 0
+            outcomes = self._store.outcomes
+            return outcomes.counts()[OutboxStatus.PENDING] > 0 or outcomes.count_pending_retractions() > 0
         except StoreError:
             return False
 
@@ -128,7 +139,7 @@ class SyncService:
         if last_synced is None:
             last_synced = self._store.outcomes.last_delivered_at()
         return SyncState(
-            pending=counts[OutboxStatus.PENDING],
+            pending=counts[OutboxStatus.PENDING] + self._store.outcomes.count_pending_retractions(),
             needs_attention=counts[OutboxStatus.NEEDS_ATTENTION],
             offline_since=snapshot[0],
             last_synced_at=last_synced,
@@ -178,12 +189,13 @@ class SyncService:
             self._store.sync_lock.release()
 
     def _deliver(self, client: AnalyticsClient) -> SyncReport:
-        totals = {"sent": 0, "accepted": 0, "duplicate": 0, "rejected": 0}
+        totals = {"sent": 0, "accepted": 0, "duplicate": 0, "rejected": 0, "retracted": 0}
         unanswered: set[str] = set()  # ids the server's answer did not confirm: pending, not resent this run
         max_items = self.batch_max_items
         try:
             while True:
-                rows = self._store.outcomes.pending(max_items, exclude=unanswered)
+                rows = self._store.outcomes.pending(max_items, exclude=unanswered,
+                                                    recorded_before=self._clock() - self.hold)
                 if not rows:
                     break
                 batch = self._fit(rows)
@@ -202,6 +214,16 @@ class SyncService:
                     return self._failed(exc, totals, len(unanswered))
                 totals["sent"] += len(batch)
                 self._apply(batch, results, totals, unanswered)
+            for outcome_id in self._store.outcomes.pending_retractions():
+                try:
+                    client.retract_outcome(outcome_id)
+                except OutcomeNotFound:
+                    pass  # the server never stored it (or it was refused): nothing there counts it
+                except RemoteError as exc:
+                    self._store.outcomes.mark_retraction_attempted(outcome_id, exc.user_error.code)
+                    return self._failed(exc, totals, len(unanswered))
+                self._store.outcomes.mark_retracted(outcome_id, self._clock())
+                totals["retracted"] += 1
         except StoreError as exc:
             # Disk trouble while updating the outbox: items stay pending and come back "duplicate" later.
             log.warning("outbox update failed", extra={"error_code": exc.code})
@@ -209,7 +231,7 @@ class SyncService:
                 self._last_error = exc.user_error
             return SyncReport(**totals, unconfirmed=len(unanswered), error=exc.user_error)
         now = self._clock()
-        answered = totals["accepted"] + totals["duplicate"] + totals["rejected"]
+        answered = totals["accepted"] + totals["duplicate"] + totals["rejected"] + totals["retracted"]
         if answered:
             try:
                 self._store.outcomes.prune_delivered(now - OUTBOX_RETENTION)

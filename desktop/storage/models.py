@@ -161,6 +161,20 @@ class LocalContact(Base):
     )
 
 
+class Retraction(Base):
+    """An outcome undone after it may have reached the server: POST /v1/outcomes/{id}/retraction, once
+    (migration 0008). Its local_contacts row is deleted when the retraction is recorded."""
+
+    __tablename__ = "retractions"
+
+    outcome_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    requested_at: Mapped[dt.datetime]
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending, delivered
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[dt.datetime | None]
+
+
 class StatsSlot(Base):
     """Pops, offers presented and outcomes of each result per UTC slot of `width` minutes (60 or 15; slot
     'YYYY-MM-DD HH' or 'YYYY-MM-DD HH:MM'). Counters kept by the triggers of migration 0005: statistics read

@@ -30,6 +30,7 @@ from desktop.domain.outcomes import (
     OutboxStatus,
     OutcomeRecord,
     OutcomeResult,
+    UndoResult,
 )
 from desktop.storage import models
 from desktop.storage.engine import (
@@ -190,7 +191,8 @@ def _content(payload: dict[str, Any]) -> str:
 _EARLIER_OUTCOMES = (
     select(models.OutboxItem.payload, models.OutboxItem.pop_id, models.OutboxItem.popped_at)
     .where(models.OutboxItem.decision_id == bindparam("decision_id"),
-           models.OutboxItem.recorded_at >= bindparam("since"))
+           models.OutboxItem.recorded_at >= bindparam("since"),
+           models.OutboxItem.outcome_id.not_in(select(models.Retraction.outcome_id)))  # an undone one is no repeat
 )
 _INSERT_OUTBOX = insert(models.OutboxItem)
 _INSERT_CONTACT = insert(models.LocalContact)
@@ -361,9 +363,70 @@ class OutcomeRepository(_Repository):
                                   _utc_from_text(r.recorded_at), r.display_name, r.masked_number, r.last_result)
                 for r in rows]
 
+    def undo(self, outcome_id: str, now: dt.datetime, window: dt.timedelta) -> UndoResult:
+        """Take back an outcome recorded here, in one transaction. Still pending and recorded less than
+        `window` before `now` (sync sends nothing younger): deleted from the outbox. Otherwise, if it may be on
+        the server (sent, or pending and about to be), a retraction is queued for sync. Its local contact is
+        deleted either way (statistics and local guidance forget it; migration 0008 keeps the counters)."""
+        o, c, r = models.OutboxItem, models.LocalContact, models.Retraction
+        with self._writing() as conn:
+            if conn.execute(select(r.outcome_id).where(r.outcome_id == outcome_id)).first() is not None:
+                return UndoResult.ALREADY
+            row = conn.execute(select(o.status, o.recorded_at).where(o.outcome_id == outcome_id)).first()
+            known = conn.execute(select(c.outcome_id).where(c.outcome_id == outcome_id)).first() is not None
+            if row is None and not known:
+                return UndoResult.NOT_FOUND
+            self.generation += 1  # local contacts change (as in record_outcome, before the commit)
+            conn.execute(delete(c).where(c.outcome_id == outcome_id))
+            if row is not None and row.status == OutboxStatus.PENDING.value and row.recorded_at > now - window:
+                conn.execute(delete(o).where(o.outcome_id == outcome_id))
+                return UndoResult.REMOVED
+            if row is not None and row.status in (OutboxStatus.NEEDS_ATTENTION.value, OutboxStatus.DISMISSED.value):
+                # Refused by the server: nothing of it is there to retract.
+                conn.execute(update(o).where(o.outcome_id == outcome_id).values(status=OutboxStatus.DISMISSED.value))
+                return UndoResult.REMOVED
+            conn.execute(insert(r).values(outcome_id=outcome_id, requested_at=now,
+                                          status=OutboxStatus.PENDING.value, attempts=0))
+            return UndoResult.RETRACTING
+
     @_guarded
-    def pending(self, limit: int, exclude: Iterable[str] = ()) -> list[tuple[str, dict[str, Any]]]:
-        """Oldest pending items first: (outcome_id, payload)."""
+    def pending_retractions(self, limit: int = 200) -> list[str]:
+        """Retractions to send: those whose outcome is no longer waiting in the outbox (the server must have
+        the outcome before it can take it back), oldest first."""
+        o, r = models.OutboxItem, models.Retraction
+        waiting = select(o.outcome_id).where(o.status == OutboxStatus.PENDING.value)
+        with self._read.connect() as conn:
+            return list(conn.scalars(
+                select(r.outcome_id)
+                .where(r.status == OutboxStatus.PENDING.value, r.outcome_id.not_in(waiting))
+                .order_by(r.requested_at, r.outcome_id).limit(limit)))
+
+    @_guarded
+    def count_pending_retractions(self) -> int:
+        r = models.Retraction
+        with self._read.connect() as conn:
+            return conn.scalar(select(func.count()).where(r.status == OutboxStatus.PENDING.value)) or 0
+
+    @_guarded
+    def mark_retracted(self, outcome_id: str, at: dt.datetime) -> None:
+        r = models.Retraction
+        with self._writing() as conn:
+            conn.execute(update(r).where(r.outcome_id == outcome_id, r.status == OutboxStatus.PENDING.value)
+                         .values(status=OutboxStatus.DELIVERED.value, delivered_at=at, attempts=r.attempts + 1,
+                                 last_error=None))
+
+    @_guarded
+    def mark_retraction_attempted(self, outcome_id: str, error: str) -> None:
+        r = models.Retraction
+        with self._writing() as conn:
+            conn.execute(update(r).where(r.outcome_id == outcome_id)
+                         .values(attempts=r.attempts + 1, last_error=error))
+
+    @_guarded
+    def pending(self, limit: int, exclude: Iterable[str] = (),
+                recorded_before: dt.datetime | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """Oldest pending items first: (outcome_id, payload); with `recorded_before`, only those recorded
+        before it (sync holds the ones the agent may still undo)."""
         t = models.OutboxItem
         query = (
             select(t.outcome_id, t.payload)
@@ -371,6 +434,8 @@ class OutcomeRepository(_Repository):
             .order_by(t.recorded_at, t.outcome_id)
             .limit(limit)
         )
+        if recorded_before is not None:
+            query = query.where(t.recorded_at <= recorded_before)
         excluded = list(exclude)
         if excluded:
             query = query.where(t.outcome_id.not_in(excluded))

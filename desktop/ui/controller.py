@@ -107,6 +107,7 @@ class PanelController(QtCore.QObject):
         window.retry_requested.connect(self.retry_pop)
         window.idle.open_requested.connect(self.open_callback)
         window.front_requested.connect(self.router.bring_to_front)
+        window.undo_requested.connect(self.undo_outcome)
 
     def attach_window(self, window) -> None:
         """A new window (e.g. after a language switch) takes over every open call as it is."""
@@ -377,7 +378,25 @@ class PanelController(QtCore.QObject):
             "offer_id": record.offer_id, "result": str(record.result),
             "recorded_at": record.recorded_at.isoformat(),
         })
+        name = call.shown.document.customer.display_name if call and call.shown.document else ""
+        self.window.offer_undo(record.outcome_id, str(record.result), name, call_id=call_id)
         self.request_sync(force=True)
+
+    def undo_outcome(self, outcome_id: str) -> None:
+        """Ctrl+Z on the banner: removed if not sent yet, else retracted on the server by the next sync."""
+        outcomes = self.outcomes
+        self.runner.submit("db", lambda: outcomes.undo(outcome_id), name="outcome.undo", owner=self,
+                           durable=True, on_done=lambda _result: self._undone(), on_error=self._undo_failed)
+
+    def _undone(self) -> None:
+        self.window.outcome_undone()
+        self.load_callbacks()  # an undone callback is no longer reminded
+        self.request_sync(force=True)
+
+    def _undo_failed(self, exc: BaseException) -> None:
+        error = getattr(exc, "user_error", None)
+        log.warning("outcome not undone", extra={"error": type(exc).__name__})
+        self.window.outcome_undo_failed(describe_error(error, self.window.texts) if error is not None else str(exc))
 
     def _record_failed(self, call_id: str, exc: BaseException) -> None:
         error = getattr(exc, "user_error", None)

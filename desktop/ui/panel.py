@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from desktop.domain.outcomes import OutboxStatus
+from desktop.domain.outcomes import UNDO_WINDOW, OutboxStatus
 from desktop.ui.callbacks import IdleView
 from desktop.ui.i18n import Localized, Texts, pick
 from desktop.ui.outcome_bar import OutcomeBar, SyncBadge, result_label
@@ -138,6 +138,7 @@ class PanelWidget(Localized, QtWidgets.QWidget):
     sync_details_requested = Signal()
     retry_requested = Signal(str)  # call id: ask the server again for its pop
     front_requested = Signal(str)  # call id: the agent brought this call forward (a click on its tab)
+    undo_requested = Signal(str)  # outcome id: Ctrl+Z while the "recorded — Ctrl+Z to undo" banner is up
 
     def __init__(self, texts: Texts, shortcuts: dict[str, str] | None = None, parent=None, *,
                  embedded: bool = True) -> None:
@@ -248,6 +249,20 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         retry = QtGui.QShortcut(QtGui.QKeySequence("F5"), self)
         retry.setContext(find.context())
         retry.activated.connect(lambda: self.current_call_id() and self.retry_requested.emit(self.current_call_id()))
+        # Ctrl+Z undoes the outcome just recorded, only while its banner is up (UNDO_WINDOW): the rest of the
+        # time the key belongs to the text fields.
+        self._undo_id: str | None = None
+        self._undo_call: str | None = None  # the call whose outcome the banner offers to undo
+        self._undo_saved_text = ""
+        self._undo_shortcut = QtGui.QShortcut(QtGui.QKeySequence("Ctrl+Z"), self)
+        self._undo_shortcut.setContext(Qt.ShortcutContext.WindowShortcut if embedded
+                                       else Qt.ShortcutContext.ApplicationShortcut)
+        self._undo_shortcut.setEnabled(False)
+        self._undo_shortcut.activated.connect(self._undo_pressed)
+        self._undo_timer = QtCore.QTimer(self)
+        self._undo_timer.setSingleShot(True)
+        self._undo_timer.setInterval(int(UNDO_WINDOW.total_seconds() * 1000))
+        self._undo_timer.timeout.connect(self._undo_expired)
         self._update_idle()
 
     # ------------------------------------------------------------------ calls
@@ -626,6 +641,39 @@ class PanelWidget(Localized, QtWidgets.QWidget):
 
     def outcome_failed(self, message: str, *, call_id: str | None = None) -> None:
         self.show_notice(self.tr("✗ Not saved: %1").replace("%1", message), "attention", call_id=call_id)
+
+    def offer_undo(self, outcome_id: str, result: str, name: str, *, call_id: str | None = None) -> None:
+        """After an outcome: "Recorded Declined · 刘雅丽 — Ctrl+Z to undo" on its call for UNDO_WINDOW, then the
+        call's "saved" notice again."""
+        label = result_label(result, self.texts)
+        if name:
+            text = self.tr("✓ Recorded “%1” · %2 — Ctrl+Z to undo")
+        else:
+            text = self.tr("✓ Recorded “%1” — Ctrl+Z to undo")
+        self._undo_saved_text = self.notice_of(call_id)
+        self._undo_call = call_id
+        self.show_notice(text.replace("%1", label).replace("%2", name), "synced", call_id=call_id)
+        self._undo_id = outcome_id
+        self._undo_shortcut.setEnabled(True)
+        self._undo_timer.start()
+
+    def _undo_pressed(self) -> None:
+        outcome_id, self._undo_id = self._undo_id, None
+        self._undo_timer.stop()
+        self._undo_shortcut.setEnabled(False)
+        if outcome_id is not None:
+            self.undo_requested.emit(outcome_id)
+
+    def _undo_expired(self) -> None:
+        self._undo_id = None
+        self._undo_shortcut.setEnabled(False)
+        self.show_notice(self._undo_saved_text, "synced", call_id=self._undo_call)
+
+    def outcome_undone(self) -> None:
+        self.show_notice(self.tr("↶ Outcome undone: it no longer counts"), "synced", call_id=self._undo_call)
+
+    def outcome_undo_failed(self, message: str) -> None:
+        self.show_notice(self.tr("✗ Not undone: %1").replace("%1", message), "attention", call_id=self._undo_call)
 
     def set_sync_state(self, state) -> None:
         self.sync_badge.show_state(state)

@@ -603,6 +603,22 @@ Stops all marketing</source>
         <translation>✓ 已在本机保存“%1”</translation>
     </message>
     <message>
+        <source>✓ Recorded “%1” · %2 — Ctrl+Z to undo</source>
+        <translation>✓ 已记录“%1” · %2 — 按 Ctrl+Z 撤销</translation>
+    </message>
+    <message>
+        <source>✓ Recorded “%1” — Ctrl+Z to undo</source>
+        <translation>✓ 已记录“%1” — 按 Ctrl+Z 撤销</translation>
+    </message>
+    <message>
+        <source>↶ Outcome undone: it no longer counts</source>
+        <translation>↶ 结果已撤销：不再计入统计</translation>
+    </message>
+    <message>
+        <source>✗ Not undone: %1</source>
+        <translation>✗ 未撤销：%1</translation>
+    </message>
+    <message>
         <source>✗ Not saved: %1</source>
         <translation>✗ 未保存：%1</translation>
     </message>

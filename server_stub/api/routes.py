@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Annotated
 
 import orjson
@@ -22,13 +23,14 @@ from server_stub.api.schemas import (
     OfferList,
     OutcomeBatch,
     OutcomeBatchResult,
+    OutcomeRetraction,
     PopDocument,
 )
 from server_stub.db.models import Customer, CustomerNumber
 from server_stub.services.audit import record_access
 from server_stub.services.auth import Principal
 from server_stub.services.limits import limit_messages, retry_after_seconds
-from server_stub.services.outcomes import ingest
+from server_stub.services.outcomes import ingest, retract
 from server_stub.services.pop import AmbiguousCaller, CustomerNotFound, build_pop, normalize_msisdn
 
 router = APIRouter(prefix="/v1")
@@ -162,6 +164,27 @@ def post_outcomes(request: Request, principal: PrincipalDep, batch: OutcomeBatch
         ],
         **counts,
     }
+
+
+@router.post(
+    "/outcomes/{outcome_id}/retraction",
+    response_model=OutcomeRetraction,
+    tags=["outcomes"],
+    responses={**_AUTH_ERRORS, 404: {"model": ErrorResponse, "description": "No such outcome of this agent's."}},
+)
+def retract_outcome(request: Request, principal: PrincipalDep, outcome_id: uuid.UUID):
+    """Take back an outcome recorded by mistake (the panel's undo once it was sent): it stays stored for the
+    audit but counts nowhere any more — contact history (caps, cool-downs), offer acceptance, and the
+    do-not-disturb it turned on. Only the agent it was recorded for, or a lead, may retract it; a repeated
+    retraction answers the same as the first (idempotent)."""
+    context = request.app.state.context
+    with open_session(request) as session:
+        done = retract(session, str(outcome_id), agent_id=principal.agent_id, is_lead=principal.is_lead,
+                       write_lock=context.write_lock)
+    if done is None:
+        raise ApiError(404, "outcome_not_found", f"No outcome {outcome_id} of yours is stored on the server.",
+                       message_zh=f"服务器上没有您的结果 {outcome_id}。")
+    return {"outcome_id": done.outcome_id, "retracted_at": done.retracted_at, "retracted_by": done.retracted_by}
 
 
 @router.get("/customers", response_model=CustomerSearchResult, tags=["customers"],

@@ -305,6 +305,12 @@ class OutcomeBatchResult(Strict):
     rejected: int
 
 
+class OutcomeRetraction(Strict):
+    outcome_id: str = Field(description="The outcome_id as the client sent it.")
+    retracted_at: dt.datetime = Field(description="When it was first retracted (a repeat answers the same).")
+    retracted_by: str = Field(description="The agent (or lead) who retracted it.")
+
+
 class CustomerSummary(Strict):
     customer_id: str
     display_name: str

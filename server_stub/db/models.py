@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -397,6 +398,11 @@ class Outcome(Base):
     recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     fingerprint: Mapped[str] = mapped_column(String(64))  # tells a true duplicate from a reused id
+    # Migration 0004: a retracted outcome is kept for the audit and counted nowhere (services/outcomes.py).
+    retracted_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    retracted_by: Mapped[str | None] = mapped_column(String(64))
+    set_dnd: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # it turned DND on
+    segment: Mapped[str | None] = mapped_column(String(20))  # the offer_stats segment it was counted in
 
     __table_args__ = (Index("ix_outcomes_customer", "customer_id", "recorded_at"),)
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -202,6 +202,7 @@ def ingest(
             "recorded_at": item.recorded_at,
             "received_at": now,
             "fingerprint": fingerprint,
+            "segment": tiers[item.customer_id],
         }
         index_of[key] = index
         items_by_id[key] = item
@@ -413,8 +414,86 @@ def _apply_side_effects(
 
     dnd_customers = sorted({item.customer_id for item, _row in stored if item.result == "do_not_disturb"})
     if dnd_customers:
-        session.execute(
+        turned_on = set(session.scalars(
             update(Customer)
             .where(Customer.customer_id.in_(dnd_customers), Customer.dnd.is_(False))
             .values(dnd=True, dnd_since=now)
+            .returning(Customer.customer_id)
+        ).all())
+        # The first such outcome of each customer is the one that turned DND on: only retracting it turns it off.
+        setters = {}
+        for item, row in stored:
+            if item.result == "do_not_disturb" and item.customer_id in turned_on:
+                setters.setdefault(item.customer_id, row["outcome_id"])
+        if setters:
+            session.execute(update(Outcome).where(Outcome.outcome_id.in_(list(setters.values()))).values(set_dnd=True))
+
+
+@dataclass(frozen=True)
+class Retraction:
+    outcome_id: str
+    retracted_at: dt.datetime
+    retracted_by: str
+
+
+def retract(
+    session: Session,
+    outcome_id: str,
+    *,
+    agent_id: str,
+    is_lead: bool,
+    now: dt.datetime | None = None,
+    write_lock: contextlib.AbstractContextManager | None = None,
+) -> Retraction | None:
+    """Take back a stored outcome: it stays for the audit but counts nowhere any more (contact history and
+    so refusal cool-downs and caps, offer acceptance, the DND it turned on). Only the agent it was recorded for
+    (or a lead) may; a repeated retraction answers the first one's time. None: no such outcome of this agent's
+    (another agent's outcome is answered as an unknown id, as in `ingest`)."""
+    now = now or dt.datetime.now(dt.UTC)
+    write_lock = write_lock or contextlib.nullcontext()
+    row = session.get(Outcome, outcome_id)
+    if row is None or (row.agent_id != agent_id and not is_lead):
+        # The agent's own outcome may be stored under a derived id (its client's id was another agent's).
+        row = session.get(Outcome, foreign_outcome_id(agent_id, outcome_id))
+        if row is None or row.agent_id != agent_id:
+            return None
+    stored_id = row.outcome_id
+    session.rollback()
+    with write_lock:
+        claimed = session.execute(
+            update(Outcome).where(Outcome.outcome_id == stored_id, Outcome.retracted_at.is_(None))
+            .values(retracted_at=now, retracted_by=agent_id)
+        ).rowcount
+        if claimed:  # this request retracts it: undo its effects exactly once
+            _undo_side_effects(session, session.get(Outcome, stored_id))
+        session.commit()
+    row = session.get(Outcome, stored_id)
+    session.refresh(row)
+    return Retraction(outcome_id, row.retracted_at, row.retracted_by)
+
+
+def _undo_side_effects(session: Session, row: Outcome) -> None:
+    session.execute(delete(ContactHistory).where(ContactHistory.outcome_id == row.outcome_id))
+    if row.offer_id and row.result in RESPONSE_RESULTS:
+        segment = row.segment or session.scalar(
+            select(Customer.value_tier).where(Customer.customer_id == row.customer_id))
+        session.execute(
+            update(OfferStat)
+            .where(OfferStat.offer_id == row.offer_id, OfferStat.segment == segment, OfferStat.responses > 0)
+            .values(responses=OfferStat.responses - 1,
+                    accepted=OfferStat.accepted - (1 if row.result == "accepted" else 0))
         )
+    if row.set_dnd:
+        # Another standing DND outcome of the customer's keeps DND on (and now counts as its setter).
+        successor = session.scalar(
+            select(Outcome.outcome_id)
+            .where(Outcome.customer_id == row.customer_id, Outcome.result == "do_not_disturb",
+                   Outcome.retracted_at.is_(None), Outcome.outcome_id != row.outcome_id)
+            .order_by(Outcome.recorded_at, Outcome.outcome_id).limit(1)
+        )
+        session.execute(update(Outcome).where(Outcome.outcome_id == row.outcome_id).values(set_dnd=False))
+        if successor is not None:
+            session.execute(update(Outcome).where(Outcome.outcome_id == successor).values(set_dnd=True))
+        else:
+            session.execute(update(Customer).where(Customer.customer_id == row.customer_id, Customer.dnd.is_(True))
+                            .values(dnd=False, dnd_since=None))

@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from desktop.domain.outcomes import OutboxStatus
+from desktop.domain.outcomes import UNDO_WINDOW, OutboxStatus
 from desktop.domain.states import PopKey, PopState
 from desktop.remote.api_client import AnalyticsClient
 from desktop.services.outcomes import OutcomeService
@@ -37,7 +37,13 @@ def record_outcomes(live, store, clock, customers: int, prefix: str) -> list[str
         offer = result.document.pitchable_offers[0].offer_id
         ids.append(outcomes.record(result, offer_id=offer, result="declined", agent_id=AGENT,
                                    call_id=f"{prefix}-call-{i}").outcome_id)
+    past_undo_window(clock)
     return ids
+
+
+def past_undo_window(clock) -> None:
+    """Sync holds outcomes the agent may still undo: move past that."""
+    clock.advance(seconds=UNDO_WINDOW.total_seconds())
 
 
 # --- backoff (pure) -----------------------------------------------------------------------------------
@@ -69,6 +75,7 @@ def test_outcomes_recorded_offline_are_delivered_exactly_once(tmp_path, store, c
                                         result="declined", agent_id=AGENT, call_id="c").outcome_id)
     recorded.append(outcomes.record(results[0], offer_id=None, result="do_not_disturb", agent_id=AGENT,
                                     call_id="c2").outcome_id)
+    past_undo_window(clock)
     sync = SyncService(store, pops._client, clock, random.Random(1))
     report = sync.sync_once(force=True)
     assert report.error.code == "server_unreachable" and report.delivered == 0
@@ -123,6 +130,7 @@ def test_rejected_items_need_attention_with_the_servers_reason(live, store, cloc
     # A mistyped agent id at sign-in: the server refuses outcomes attributed to someone else.
     wrong = outcomes.record(result, offer_id=None, result="callback", agent_id="agent-999", call_id="r2",
                             callback_at=clock.now + dt.timedelta(days=1))
+    past_undo_window(clock)
     sync = SyncService(store, live.client(), clock)
     report = sync.sync_once(force=True)
     assert (report.accepted, report.rejected) == (1, 1)
@@ -165,6 +173,7 @@ def test_server_errors_back_off_and_honour_retry_after(store, clock):
     from tests.desktop_core.test_storage import record
 
     store.record_outcome(record(at=clock.now))
+    past_undo_window(clock)
     with fault_server(Reply(503, {"error": {"code": "database_unavailable", "message": "later"}},
                             {"Retry-After": "120"})) as fault:
         sync = SyncService(store, AnalyticsClient(fault.base_url, lambda: "t"), clock, random.Random(4))
@@ -180,6 +189,7 @@ def test_consecutive_failures_grow_the_delay(store, clock):
     from tests.desktop_core.test_storage import record
 
     store.record_outcome(record(at=clock.now))
+    past_undo_window(clock)
     sync = SyncService(store, offline_client(), clock, random.Random(5))
     delays = []
     for _ in range(10):

@@ -65,9 +65,9 @@ def test_notices_belong_to_their_call(qtbot, panel):
     with qtbot.waitSignal(panel.controller.outcome_recorded, timeout=5000):
         qtbot.keyClick(panel.window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
     notice = panel.window.notice
-    assert "Saved" in notice.text() and "王芳" in notice.text()
+    assert "Recorded" in notice.text() and "王芳" in notice.text()  # the undo banner, on a's notice
     panel.window.tabs.setCurrentWidget(panel.window.view("call-b"))
-    assert "Saved" not in notice.text() and not notice.isVisible()  # not under 张伟
+    assert "Recorded" not in notice.text() and not notice.isVisible()  # not under 张伟
     panel.controller.remind("call-a")  # the wrap-up reminder of a is a's
     assert "Wrap-up" not in notice.text()
     assert panel.window.tabs.tabText(0).startswith("⚠")  # a's tab says a warning waits there

@@ -97,7 +97,7 @@ def test_one_key_records_durably_guides_locally_and_syncs_exactly_once(qtbot, pa
     with qtbot.waitSignal(panel.controller.outcome_recorded, timeout=5000) as recorded:
         qtbot.keyClick(panel.window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
     assert recorded.args[0]["offer_id"] == offer_id
-    assert "Saved" in panel.window.notice.text()
+    assert "Recorded" in panel.window.notice.text() and "Ctrl+Z" in panel.window.notice.text()
     # Local guidance at once: the refused offer is not pitched again, even before the server knows.
     qtbot.waitUntil(lambda: bool(view.result.document.offer(offer_id).suppressed_by))
     assert "recent_refusal" in {r.code for r in view.result.document.offer(offer_id).suppressed_by}

@@ -1,0 +1,149 @@
+"""Undo of an outcome (issue 15): held back while it may still be undone, removed if never sent, retracted
+on the server once if it was; local statistics forget it either way. Against the real server."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from desktop.domain.outcomes import UNDO_WINDOW, OutboxStatus, UndoResult
+from desktop.domain.states import PopKey
+from desktop.remote.api_client import AnalyticsClient
+from desktop.services.outcomes import OutcomeService
+from desktop.services.pop import PopService
+from desktop.services.sync import SyncService
+from server_stub.db.models import Outcome
+from tests.desktop_core.conftest import AGENT
+from tests.desktop_core.fault_server import Forward, fault_server
+
+RETRACT = "/v1/outcomes/{}/retraction"
+
+
+def _pop(live, store, clock, customer_id: str):
+    return PopService(live.client(), store, clock).fetch(PopKey(ani=live.add_customer(customer_id)))
+
+
+def _record(store, clock, pop, result: str = "declined", **extra):
+    offer = pop.document.pitchable_offers[0].offer_id if result in ("accepted", "declined") else None
+    return OutcomeService(store, clock).record(
+        pop, offer_id=offer, result=result, agent_id=AGENT, call_id=extra.pop("call_id", "call-1"), **extra
+    )
+
+
+def _counters(store) -> dict:
+    """Every counter of migration 0005, as the statistics read them."""
+    with store.engine.connect() as conn:
+        slots = conn.execute(
+            text(
+                "SELECT width, slot, accepted, declined, considering, callback, not_offered,"
+                " do_not_disturb FROM stats_slots ORDER BY 1, 2"
+            )
+        ).all()
+        blocks = conn.execute(
+            text(
+                "SELECT level, block, kind, k1, k2, result, n, us FROM stats_blocks"
+                " WHERE n != 0 OR us != 0 ORDER BY 1, 2, 3, 4, 5, 6"
+            )
+        ).all()
+        slots = [s for s in slots if any(s[2:])]
+    return {"slots": slots, "blocks": blocks}
+
+
+def _retracted_on_server(live, outcome_id: str) -> bool:
+    with Session(live.engine) as session:
+        return (
+            session.scalar(select(Outcome.retracted_at).where(Outcome.outcome_id == outcome_id)) is not None
+        )
+
+
+def test_sync_holds_an_outcome_for_the_undo_window(live, store, clock):
+    pop = _pop(live, store, clock, "C-UNDO-HOLD")
+    record = _record(store, clock, pop)
+    sync = SyncService(store, live.client(), clock)
+    assert sync.sync_once(force=True).sent == 0  # the agent may still undo it: nothing leaves
+    clock.advance(seconds=UNDO_WINDOW.total_seconds() - 0.5)
+    assert sync.sync_once(force=True).sent == 0
+    clock.advance(seconds=0.5)
+    assert sync.sync_once(force=True).accepted == 1
+    assert record.outcome_id in live.stored_outcome_ids()
+
+
+def test_undo_within_the_window_removes_it_before_it_is_sent(live, store, clock):
+    pop = _pop(live, store, clock, "C-UNDO-NOW")
+    before = _counters(store)
+    record = _record(store, clock, pop)
+    assert _counters(store) != before
+    clock.advance(seconds=UNDO_WINDOW.total_seconds() - 1)
+    assert OutcomeService(store, clock).undo(record.outcome_id) is UndoResult.REMOVED
+    assert store.outcomes.entry(record.outcome_id) is None
+    assert store.outcomes.local_contacts("C-UNDO-NOW", clock.now - dt.timedelta(days=1)) == []
+    assert _counters(store) == before  # statistics as if it was never recorded
+    clock.advance(seconds=60)
+    sync = SyncService(store, live.client(), clock)
+    assert sync.sync_once(force=True).sent == 0
+    assert record.outcome_id not in live.stored_outcome_ids()
+    assert OutcomeService(store, clock).undo(record.outcome_id) is UndoResult.NOT_FOUND
+    # The same press again is a new outcome, not a repeat of the undone one.
+    again = _record(store, clock, pop)
+    assert again.outcome_id != record.outcome_id
+
+
+def test_undo_after_delivery_is_retracted_on_the_server_exactly_once(live, store, clock):
+    pop = _pop(live, store, clock, "C-UNDO-LATE")
+    before = _counters(store)
+    record = _record(store, clock, pop)
+    clock.advance(seconds=UNDO_WINDOW.total_seconds())
+    with fault_server(Forward(live.base_url)) as proxy:
+        sync = SyncService(store, AnalyticsClient(proxy.base_url, lambda: live.token), clock)
+        assert sync.sync_once(force=True).accepted == 1
+        assert _counters(store) != before
+        assert OutcomeService(store, clock).undo(record.outcome_id) is UndoResult.RETRACTING
+        assert OutcomeService(store, clock).undo(record.outcome_id) is UndoResult.ALREADY
+        assert (
+            _counters(store) == before
+            and store.outcomes.local_contacts("C-UNDO-LATE", clock.now - dt.timedelta(days=1)) == []
+        )
+        assert sync.state().pending == 1 and sync.due()
+        report = sync.sync_once(force=True)
+        assert report.retracted == 1 and report.error is None
+        assert _retracted_on_server(live, record.outcome_id)
+        assert sync.state().pending == 0 and not sync.due()
+        assert sync.sync_once(force=True).retracted == 0
+        assert proxy.requests_seen.count(("POST", RETRACT.format(record.outcome_id))) == 1
+    # Pressing the same outcome again is a new outcome, not a repeat of the retracted one.
+    assert _record(store, clock, pop).outcome_id != record.outcome_id
+
+
+def test_a_retraction_waits_for_its_outcome_and_survives_the_server_being_away(live, store, clock):
+    pop = _pop(live, store, clock, "C-UNDO-QUEUE")
+    record = _record(store, clock, pop)
+    clock.advance(seconds=UNDO_WINDOW.total_seconds() + 1)
+    # Past the window but not yet sent (offline): undo queues a retraction behind the outcome.
+    assert OutcomeService(store, clock).undo(record.outcome_id) is UndoResult.RETRACTING
+    assert store.outcomes.pending_retractions() == []  # the server must have the outcome first
+    away = SyncService(
+        store, AnalyticsClient("http://127.0.0.1:9", lambda: live.token, timeout=(0.5, 0.5)), clock
+    )
+    assert away.sync_once(force=True).error.code == "server_unreachable"
+    sync = SyncService(store, live.client(), clock)
+    report = sync.sync_once(force=True)
+    assert (report.accepted, report.retracted) == (1, 1)
+    assert _retracted_on_server(live, record.outcome_id)
+    assert store.outcomes.entry(record.outcome_id).status is OutboxStatus.DELIVERED
+
+
+def test_undoing_the_outcome_that_kept_a_callback_reopens_it(live, store, clock):
+    pop = _pop(live, store, clock, "C-UNDO-CB")
+    _record(store, clock, pop, result="callback", callback_at=clock.now + dt.timedelta(hours=1), call_id="a")
+    clock.advance(minutes=30)
+    later = _record(store, clock, pop, call_id="b")
+
+    def kept() -> int:
+        with store.engine.connect() as conn:
+            return conn.execute(text("SELECT cb_kept FROM local_contacts WHERE result = 'callback'")).scalar()
+
+    assert kept() == 1
+    assert OutcomeService(store, clock).undo(later.outcome_id) is UndoResult.REMOVED
+    assert kept() == 0
