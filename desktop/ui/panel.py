@@ -617,7 +617,10 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         return self._notices.get(call_id, ("", ""))[0]
 
     def _show_front_notice(self) -> None:
-        shown = [notice for notice in (self._notices.get(self.current_call_id()), self._notices.get(None)) if notice]
+        front = self.current_call_id()
+        # The call's own notice, then the panel's (once: with no call in front they are the same slot).
+        shown = [notice for notice in (self._notices.get(front) if front is not None else None,
+                                       self._notices.get(None)) if notice]
         text = "\n".join(text for text, _kind in shown)
         kinds = {kind for _text, kind in shown}
         kind = next((k for k in ("attention", "pending") if k in kinds), "synced")

@@ -198,3 +198,16 @@ def test_a_call_transferred_to_a_colleague_says_to_whom(qtbot, panel):
     wait_for_state(qtbot, panel, "call-x", PopState.LIVE)
     ring(panel, "call-x", CALM[1], state="transferred", agent_id="agent-042")
     assert "⇄ to agent-042" in panel.window.tabs.tabText(0)
+
+
+def test_a_notice_that_outlives_its_call_is_shown_once(qtbot, panel):
+    """With no call in front the call's slot and the panel's are the same: the notice a closed call leaves
+    behind ("✓ Recorded … — Ctrl+Z to undo") must not be shown twice."""
+    ring(panel, "call-once", CALM[1], state="answered")
+    wait_for_state(qtbot, panel, "call-once", PopState.LIVE)
+    with qtbot.waitSignal(panel.controller.outcome_recorded, timeout=5000):
+        panel.window.outcome_bar.buttons["considering"].click()
+    panel.router.dismiss("call-once")
+    qtbot.waitUntil(lambda: panel.window.current_call_id() is None, timeout=5000)
+    text = panel.window.notice.text()
+    assert text and len(text.splitlines()) == 1, text
