@@ -46,7 +46,8 @@ def add_catalog(session: Session, *, wave_channel: str = "inbound_call", inbound
     for offer_id, category, score, fee, name_zh, name_en in OFFERS:
         session.add(Offer(
             offer_id=offer_id, category=category, title_zh=name_zh, title_en=name_en,
-            script_zh=f"{offer_id} 话术", script_en=f"{offer_id} script", monthly_fee_delta_fen=fee,
+            script_zh=f"您好，根据您最近的使用情况，为您推荐{name_zh}。", script_en=f"Based on how you use your line, "
+            f"may I suggest the {name_en}?", monthly_fee_delta_fen=fee,
             base_score=score, active=True, created_at=NOW,
         ))
     session.add(Campaign(campaign_id="CMP-FAMILY", name_zh="家庭融合", name_en="Family bundle",
