@@ -189,6 +189,8 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         self._phases: dict[str, tuple[str, dt.datetime | None]] = {}  # call id -> (phase, wrap-up since)
         self._transfers: dict[str, str] = {}  # call id -> transfer marker ('⇄ to …')
         self._notices: dict[str | None, tuple[str, str]] = {}  # call id (None: the panel's) -> text, kind
+        self._left_behind: tuple[str, str] | None = None  # a closed call's last word, shown until the next call
+        self._closed_calls: set[str] = set()
         self._programmatic = 0  # >0 while the panel itself changes the call in front
         self.now = lambda: dt.datetime.now(dt.UTC)
         self._wrap_up_timer = QtCore.QTimer(self)
@@ -281,6 +283,7 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         if new_call:
             view = self._spare_views.pop() if self._spare_views else self._new_view()
             self._views[call_id] = view
+            self._closed_calls.discard(call_id)  # reopened (answered after a mistaken close)
         in_front = activate or self.tabs.currentWidget() is view
         # A new call's view is rendered before it joins the tabs, while it is hidden: in a visible view,
         # each label that appears makes Qt lay out the whole panel at once (~0.35 ms each, several per pop).
@@ -361,11 +364,14 @@ class PanelWidget(Localized, QtWidgets.QWidget):
 
     def close_call(self, call_id: str) -> None:
         view = self._views.pop(call_id, None)
+        self._closed_calls.add(call_id)
         self._phases.pop(call_id, None)
         self._transfers.pop(call_id, None)
         notice = self._notices.pop(call_id, None)
         if notice is not None and notice[1] == "synced":
-            self._notices[None] = notice  # "✓ Saved … for <name>" outlives the tab it closed
+            # "✓ Saved … for <name>" outlives the tab it closed, until another call comes to the front: it
+            # must never stand under another customer.
+            self._left_behind = notice
         if self._confirm_close is not None and self._confirm_close.property("call_id") == call_id:
             self._confirm_close.reject()
         if view is not None:
@@ -605,7 +611,9 @@ class PanelWidget(Localized, QtWidgets.QWidget):
     def show_notice(self, text: str, kind: str = "synced", *, call_id: str | None = None) -> None:
         """A notice of the call `call_id` (shown only while that call is in front) or of the panel (None:
         shown whatever call is in front, below the call's own)."""
-        if text:
+        if call_id is not None and call_id in self._closed_calls:  # e.g. the undo banner of a closed call
+            self._left_behind = (text, kind) if text else None
+        elif text:
             self._notices[call_id] = (text, kind)
         else:
             self._notices.pop(call_id, None)
@@ -618,9 +626,11 @@ class PanelWidget(Localized, QtWidgets.QWidget):
 
     def _show_front_notice(self) -> None:
         front = self.current_call_id()
-        # The call's own notice, then the panel's (once: with no call in front they are the same slot).
-        shown = [notice for notice in (self._notices.get(front) if front is not None else None,
-                                       self._notices.get(None)) if notice]
+        if front is not None:
+            self._left_behind = None  # another customer is on screen now
+        # The call's own notice (or, between calls, what the last closed call left), then the panel's.
+        own = self._notices.get(front) if front is not None else self._left_behind
+        shown = [notice for notice in (own, self._notices.get(None)) if notice]
         text = "\n".join(text for text, _kind in shown)
         kinds = {kind for _text, kind in shown}
         kind = next((k for k in ("attention", "pending") if k in kinds), "synced")

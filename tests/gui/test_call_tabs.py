@@ -205,9 +205,28 @@ def test_a_notice_that_outlives_its_call_is_shown_once(qtbot, panel):
     behind ("✓ Recorded … — Ctrl+Z to undo") must not be shown twice."""
     ring(panel, "call-once", CALM[1], state="answered")
     wait_for_state(qtbot, panel, "call-once", PopState.LIVE)
-    with qtbot.waitSignal(panel.controller.outcome_recorded, timeout=5000):
-        panel.window.outcome_bar.buttons["considering"].click()
+    record_a_callback(qtbot, panel)  # needs no offer: earlier tests of this module set DND on the customers
     panel.router.dismiss("call-once")
     qtbot.waitUntil(lambda: panel.window.current_call_id() is None, timeout=5000)
     text = panel.window.notice.text()
     assert text and len(text.splitlines()) == 1, text
+
+
+def test_a_closed_calls_saved_notice_never_stands_under_the_next_customer(qtbot, panel):
+    """'✓ Saved … for 王芳' outlives her closed tab only until another call is in front."""
+    ring(panel, "call-first", CALM[1], state="answered")
+    wait_for_state(qtbot, panel, "call-first", PopState.LIVE)
+    record_a_callback(qtbot, panel)  # needs no offer: earlier tests of this module set DND on the customers
+    panel.router.dismiss("call-first")
+    qtbot.waitUntil(lambda: panel.window.current_call_id() is None, timeout=5000)
+    assert "王芳" in panel.window.notice.text()
+    ring(panel, "call-next", PRICE_SENSITIVE[1], state="answered")
+    wait_for_state(qtbot, panel, "call-next", PopState.LIVE)
+    assert "王芳" not in panel.window.notice.text()
+
+
+def record_a_callback(qtbot, panel) -> None:
+    bar = panel.window.outcome_bar
+    bar._ask_callback = lambda: dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
+    with qtbot.waitSignal(panel.controller.outcome_recorded, timeout=5000):
+        bar.buttons["callback"].click()

@@ -242,6 +242,8 @@ def test_a_wrong_secret_for_a_known_token_id_is_refused_on_every_route(api):
         ("GET", "/v1/me"): lambda c, h: c.get("/v1/me", headers=h),
         ("GET", "/v1/pop"): lambda c, h: c.get("/v1/pop", params={"customer_id": "C1"}, headers=h),
         ("POST", "/v1/outcomes"): lambda c, h: c.post("/v1/outcomes", json={"outcomes": [item]}, headers=h),
+        ("POST", "/v1/outcomes/{outcome_id}/retraction"):
+            lambda c, h: c.post(f"/v1/outcomes/{item['outcome_id']}/retraction", headers=h),
         ("GET", "/v1/customers"): lambda c, h: c.get("/v1/customers", params={"q": "C1"}, headers=h),
         ("GET", "/v1/offers"): lambda c, h: c.get("/v1/offers", headers=h),
         ("GET", "/v1/campaigns"): lambda c, h: c.get("/v1/campaigns", headers=h),
