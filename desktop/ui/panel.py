@@ -125,6 +125,16 @@ class SearchBox(Localized, QtWidgets.QWidget):
         self.customer_chosen.emit(customer_id, name)
 
 
+def _call_name(view) -> str:
+    """Who a call's view is about: the customer's name, else the masked number or the customer id."""
+    result = view.result
+    if result is None:
+        return ""
+    if result.document:
+        return result.document.customer.display_name
+    return result.key.masked() or result.key.customer_id or ""
+
+
 class PanelWidget(Localized, QtWidgets.QWidget):
     """The panel's content. `embedded`: a child of a host's window (plugin_sdk) — then a pop never shows,
     raises or activates anything, the outcome keys work while the host's window is active (not
@@ -432,11 +442,7 @@ class PanelWidget(Localized, QtWidgets.QWidget):
     def call_title(self, call_id: str) -> str:
         """What the call's tab (or list line) says: transfer marker, name, phase."""
         view = self._views[call_id]
-        result = view.result
-        name = ""
-        if result is not None:
-            name = result.document.customer.display_name if result.document else (
-                result.key.masked() or result.key.customer_id or "")
+        name = _call_name(view)
         phase, since = self._phases.get(call_id, (view.property("call_state") or "", None))
         if phase == "wrap_up":
             elapsed = int((self.now() - since).total_seconds()) if since is not None else 0
@@ -466,11 +472,7 @@ class PanelWidget(Localized, QtWidgets.QWidget):
 
     def _set_tab_title(self, call_id: str) -> None:
         view = self._views[call_id]
-        result = view.result
-        name = ""
-        if result is not None:
-            name = result.document.customer.display_name if result.document else (
-                result.key.masked() or result.key.customer_id or "")
+        name = _call_name(view)
         title = self.call_title(call_id)
         index = self.tabs.indexOf(view)
         if self.tabs.tabText(index) != title:
