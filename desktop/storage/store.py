@@ -44,6 +44,7 @@ from desktop.storage.engine import (
     writer,
 )
 from desktop.storage.salvage import SalvagedContact, SalvagedOutcome
+from desktop.storage.stats import parse_store_time, store_time
 
 log = logging.getLogger("callcue.storage")
 
@@ -134,17 +135,6 @@ class _Repository:
         # ms between tries: an outcome save behind a sync's commit used to wait ~10 ms for nothing.
         with self._write_lock, self._write.begin() as conn:
             yield conn
-
-
-def _utc_text(value: dt.datetime) -> str:
-    """An aware time as the store's UTC text (what its DateTime columns hold), for raw comparisons."""
-    if value.tzinfo is None:
-        raise ValueError("naive datetime: the store compares aware times only")
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def _utc_from_text(value: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
 
 
 def _opt_dt(value: str | None) -> dt.datetime | None:
@@ -356,11 +346,11 @@ class OutcomeRepository(_Repository):
             " AND NOT EXISTS (SELECT 1 FROM local_contacts AS later INDEXED BY ix_local_contacts_customer"
             "   WHERE later.customer_id = cb.customer_id AND later.recorded_at > cb.recorded_at)"
             " ORDER BY cb.callback_at, cb.recorded_at")
-        params = {"since": _utc_text(since), "until": _utc_text(until)}
+        params = {"since": store_time(since), "until": store_time(until)}
         with self._read.connect() as conn:
             rows = conn.execute(sql, params).all()
-        return [ScheduledCallback(r.outcome_id, r.customer_id, _utc_from_text(r.callback_at),
-                                  _utc_from_text(r.recorded_at), r.display_name, r.masked_number, r.last_result)
+        return [ScheduledCallback(r.outcome_id, r.customer_id, parse_store_time(r.callback_at),
+                                  parse_store_time(r.recorded_at), r.display_name, r.masked_number, r.last_result)
                 for r in rows]
 
     def undo(self, outcome_id: str, now: dt.datetime, window: dt.timedelta) -> UndoResult:
