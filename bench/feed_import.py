@@ -6,7 +6,9 @@
 A generated carrier export (the shipped `generic` mapping: Chinese headers, two phone-number columns, 20
 columns; deterministic) is imported by the real CLI in a child process, into a freshly migrated database:
   rate        customer rows/s of a first import of --rows rows (default 1,000,000), then of the same file
-              again (must change nothing), and the import process's peak RSS
+              again (must change nothing), and the import process's peak RSS; PostgreSQL also: the
+              database alone (the imported rows dumped, then COPYed from files into a fresh database):
+              what no client can beat on this machine
   rss         peak RSS of importing a --rss-rows file (default 5,000,000; PostgreSQL when available, else
               SQLite): memory must not grow with the file
   during      GET /v1/pop p99 at --pop-rate/s (default 200) by caller number, before and while a delta
@@ -178,6 +180,10 @@ def bench_backend(backend: str, args, env) -> dict[str, Any]:
         log(f"{backend}: first import of {args.rows:,} rows …")
         result["first"] = import_customers(files["rate"], db.url)
         log(f"  {result['first']['rows_per_s']:,} rows/s, peak RSS {result['first']['peak_rss_mib']} MiB")
+        if backend == "postgresql":
+            result["database_alone"] = database_alone(db.url, env)
+            log(f"  PostgreSQL alone (COPY of the converted rows, no client work): "
+                f"{result['database_alone']['rows_per_s']:,} customer rows/s")
         result["again"] = import_customers(files["rate"], db.url)
         log(f"  same file again: {result['again']['rows_per_s']:,} rows/s — {result['again']['summary']}")
         tokens = issue_tokens(db.url, 4)
@@ -200,6 +206,41 @@ def bench_backend(backend: str, args, env) -> dict[str, Any]:
             log(f"  p99 during the import {during['latency']['p99_ms']} ms, errors {during['errors']}; "
                 f"import: {during['import_summary']}")
     return result
+
+
+def database_alone(url: str, env) -> dict[str, Any]:
+    """The ceiling of any client: the imported customers and their numbers, dumped with COPY TO, loaded into
+    a fresh migrated database with COPY FROM (this process only sends the bytes; PostgreSQL parses, writes
+    the tables and their indexes, checks the numbers' foreign key). Seconds and customer rows/s."""
+    import psycopg
+
+    def plain(database_url: str) -> str:
+        return database_url.replace("postgresql+psycopg://", "postgresql://")
+
+    tables = {"customers": "customers", "customer_numbers": "customer_numbers (msisdn, customer_id, is_primary)"}
+    dumps = {name: env["workdir"] / f"{name}.copy" for name in tables}
+    with psycopg.connect(plain(url)) as conn, conn.cursor() as cursor:
+        customers = cursor.execute("SELECT count(*) FROM customers").fetchone()[0]
+        for name, path in dumps.items():
+            source = name if name == "customers" else "(SELECT msisdn, customer_id, is_primary FROM customer_numbers)"
+            with path.open("wb") as out, cursor.copy(f"COPY {source} TO STDOUT") as copy:
+                for data in copy:
+                    out.write(data)
+    try:
+        with database("postgresql", env, "alone") as db:
+            migrate(db.url)
+            with psycopg.connect(plain(db.url)) as conn, conn.cursor() as cursor:
+                started = time.perf_counter()
+                for name, target in tables.items():
+                    with dumps[name].open("rb") as source, cursor.copy(f"COPY {target} FROM STDIN") as copy:
+                        while data := source.read(1 << 20):
+                            copy.write(data)
+                conn.commit()
+                seconds = time.perf_counter() - started
+    finally:
+        for path in dumps.values():
+            path.unlink(missing_ok=True)
+    return {"customers": customers, "seconds": round(seconds, 2), "rows_per_s": round(customers / seconds)}
 
 
 def bench_rss(backend: str, args, env) -> dict[str, Any]:
@@ -277,6 +318,10 @@ def main() -> int:
                               run["first"]["rows_per_s"], "rows/s", target, ">="))
         figures.append(figure(f"{run['backend']}: customer rows/s, first import (the feed itself, as it reports)",
                               run["first"]["feed_rows_per_s"], "rows/s"))
+        if "database_alone" in run:
+            figures.append(figure("postgresql: the database alone, COPY of the converted rows from files (the "
+                                  "ceiling of any client), customer rows/s", run["database_alone"]["rows_per_s"],
+                                  "rows/s"))
         figures.append(figure(f"{run['backend']}: same file again (nothing changes), rows/s",
                               run["again"]["rows_per_s"], "rows/s"))
         figures.append(figure(f"{run['backend']}: pop p99 at {args.pop_rate:g}/s, no import",

@@ -211,12 +211,16 @@ class _Run:
         the worker stages each chunk; the merge comes after, under the write lock. One connection, one
         transaction: the worker and this thread take turns on it."""
         size = writer.chunk_rows if merge else SQLITE_STAGE_ROWS
+        direct = merge and writer.loads_directly()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="feed-db") as worker:
             pending: Future | None = None
             for chunk in _batches(rows, size):
                 if pending is not None:
                     pending.result()
-                if merge:
+                if direct:
+                    # A first load: the worker COPYs the chunk straight into the table.
+                    pending = worker.submit(self._load_chunk, writer, chunk)
+                elif merge:
                     writer.stage(chunk)
                     pending = worker.submit(self._merge_chunk, feed, writer)
                 else:
@@ -224,6 +228,13 @@ class _Run:
                 del chunk
             if pending is not None:
                 pending.result()
+
+    @staticmethod
+    def _load_chunk(writer: TableWriter, chunk: list[tuple]) -> None:
+        if not writer.load_directly(chunk):
+            # Delete rows or the rejected keys of a --full file in a first load: the direct path keeps no
+            # list of the keys it loaded, so the file is applied again the checked way (as a repeated key is).
+            raise _Redo
 
     def _rows(self, feed: FeedFile, records, converter: RowConverter) -> Iterator[tuple]:
         """The staged tuples of the file's rows, converted as they are read; bad rows are noted instead."""
@@ -327,7 +338,8 @@ class _Run:
 
 
 class _Redo(Exception):
-    """The chunked fast path met repeated keys: roll back and apply the file again, checked line by line."""
+    """The chunked fast path met repeated keys (or, in a first load, rows it does not take: deletes, rejected
+    keys): roll back and apply the file again, checked line by line."""
 
 
 def _batches(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:

@@ -186,6 +186,7 @@ class TableWriter:
         self._merging = False
         self._was_empty = False  # PostgreSQL: the table held nothing when the merge began (a first load)
         self._numbers_were_empty = False
+        self._direct: tuple[list[str], tuple] | None = None  # a first load's columns and the values it sets
         self._next_line = 0
         self._pending = 0  # rows staged by write()/delete() and not merged yet
 
@@ -240,6 +241,88 @@ class TableWriter:
             write_row = copy.write_row
             for row in rows:
                 write_row(row)
+
+    # ------------------------------------------------------------------------ a first load, by COPY
+
+    def loads_directly(self) -> bool:
+        """PostgreSQL, a first load (the table held nothing of this kind when the run began), a kind whose
+        rows need no SQL (no references to check, nothing derived in SQL): each chunk is COPYed straight
+        into the table (and the customers' numbers into theirs) — no staging, no merge. A key repeated in
+        the file fails the COPY on the table's unique index, and the run is redone line by line."""
+        if self.db.sqlite:
+            return False
+        self.begin_merge()
+        if not self._was_empty:
+            return False
+        if self.numbers and not self._numbers_were_empty:
+            return False
+        staged = frozenset(self.columns)
+        derived_in_sql = any(derive(staged) is not None for derive in self.kind.derived.values())
+        return not self.kind.references and not derived_in_sql
+
+    def load_directly(self, rows: Sequence[tuple]) -> bool:
+        """COPY one chunk of staged tuples into the table; False (nothing done) when the chunk holds anything
+        but upserts (deletes, rejected keys)."""
+        if any(row[1] != UPSERT for row in rows):
+            return False
+        names, extra = self._direct_columns()
+        width = len(self.columns)
+        db = self.db
+        with db.connection.cursor() as cursor:
+            with cursor.copy(f"COPY {self.kind.table.name} ({', '.join(names)}) FROM STDIN") as copy:
+                write_row = copy.write_row
+                end = 3 + width
+                for row in rows:
+                    write_row(row[3:end] + extra)
+            if self.numbers:
+                number_rows = []
+                for row in rows:
+                    listed = row[-1]
+                    if listed == "[]":
+                        continue
+                    customer_id = row[3]
+                    # The staged list is canonical JSON of digits only (values.numbers_converter): no escapes.
+                    for position, msisdn in enumerate(listed[2:-2].split('","')):
+                        number_rows.append((msisdn, customer_id, position == 0))
+                number_rows.sort()  # in key order the number index takes the chunk leaf by leaf
+                with cursor.copy("COPY customer_numbers (msisdn, customer_id, is_primary) FROM STDIN") as copy:
+                    write_row = copy.write_row
+                    for number_row in number_rows:
+                        write_row(number_row)
+        self.counts.inserted += len(rows)
+        return True
+
+    def _direct_columns(self) -> tuple[list[str], tuple]:
+        """The columns a direct load writes (the staged ones, then those the writer sets) and the values it
+        gives the latter: the same as the merge's INSERT (constants, the run's time, the model's defaults)."""
+        if self._direct is not None:
+            return self._direct
+        kind = self.kind
+        names, values = list(self.columns), []
+        for column, value in kind.constants.items():
+            if column not in names:
+                names.append(column)
+                values.append(value)
+        if kind.touch_column and kind.touch_column not in names:
+            names.append(kind.touch_column)
+            values.append(self.now)
+        for column in kind.table.c:
+            if column.name in names or column.nullable or self._is_serial(column.name):
+                continue
+            if column.name in kind.insert_only_now:
+                names.append(column.name)
+                values.append(self.now)
+                continue
+            default = column.default
+            if default is None:
+                raise FeedFailure(
+                    f"a {kind.name} feed must provide {column.name} (it has no default)",
+                    f"{kind.name} 数据必须提供 {column.name}（该列没有默认值）")
+            value = default.arg(None) if default.is_callable else default.arg
+            names.append(column.name)
+            values.append(json_text(value) if isinstance(value, list | dict) else value)
+        self._direct = (names, tuple(values))
+        return self._direct
 
     # -------------------------------------------------------------------------- the generator's API
 
@@ -340,6 +423,7 @@ class TableWriter:
             key = ", ".join([*self.kind.key, "_op", "_line"])
             db.execute(f"CREATE INDEX temp.feed_stage_key ON {STAGE} ({key})")
             self._was_empty = not db.scalar(f"SELECT EXISTS (SELECT 1 FROM {self.kind.table.name})")
+            self._numbers_were_empty = self.numbers and not db.scalar("SELECT EXISTS (SELECT 1 FROM customer_numbers)")
         else:
             # One feed at a time writes a table (SQLite's write lock does the same): the merge inserts the
             # keys it did not find without ON CONFLICT, so nobody else may insert them meanwhile.
@@ -566,6 +650,8 @@ class TableWriter:
         """--full: retire or remove the rows (in the kind's scope) that no line of the file holds; a line
         rejected with a readable key still holds its row."""
         kind, db = self.kind, self.db
+        if self._was_empty:
+            return 0  # every row there is now came from this file: none is absent from it
         table, keys = kind.table.name, db.temp(KEYS)
         conditions = [f"NOT EXISTS (SELECT 1 FROM {keys} s WHERE {self._where_key('t', 's')})"]
         if kind.full_filter:
@@ -597,11 +683,12 @@ class TableWriter:
         if db.sqlite:
             db.execute(f"CREATE TEMP TABLE {STAGE_NUMBERS} AS SELECT s.customer_id AS customer_id, j.value AS msisdn, "
                        f"j.key = 0 AS is_primary FROM {stage} s, json_each(s.{NUMBERS_COLUMN}) j WHERE {upserted}")
-            db.execute(f"CREATE INDEX temp.feed_numbers_key ON {STAGE_NUMBERS} (customer_id, msisdn)")
             db.execute(f"CREATE TEMP TABLE {STAGE_CHANGED} (customer_id VARCHAR(64) PRIMARY KEY)")
             if self._numbers_were_empty:
-                db.execute(f"INSERT INTO {changed} (customer_id) SELECT DISTINCT customer_id FROM {numbers}")
+                if not self._was_empty:  # a first load has no customer whose numbers could change
+                    db.execute(f"INSERT INTO {changed} (customer_id) SELECT DISTINCT customer_id FROM {numbers}")
                 return
+            db.execute(f"CREATE INDEX temp.feed_numbers_key ON {STAGE_NUMBERS} (customer_id, msisdn)")
             db.execute(
                 f"INSERT INTO {changed} (customer_id) "
                 f"SELECT n.customer_id FROM customer_numbers n WHERE n.customer_id IN "
