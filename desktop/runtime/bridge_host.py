@@ -37,21 +37,18 @@ from typing import Any, Protocol
 
 from PySide6.QtCore import QMetaObject, QObject, Qt, Slot
 
-from desktop.calls.bridge_protocol import (
-    call_closed_data,
-    call_ignored_data,
-    call_result,
-    call_updated_data,
-    outcome_recorded_data,
-    panel_result,
-    pop_ambiguous_data,
-    pop_shown_data,
-    state_snapshot,
-    sync_state_data,
-)
+from desktop.calls.bridge_protocol import call_result, panel_result, state_snapshot
 from desktop.calls.events import CallEvent
 from desktop.calls.router import Activate, CallRouter, Closed, Ended, Front, Ignored, RouterAction, UpdatePop
-from desktop.domain.states import SyncState
+from desktop.domain.events import (
+    CallClosed,
+    CallIgnored,
+    CallUpdated,
+    PanelEvent,
+    PopAmbiguous,
+    PopShown,
+    SyncStateChanged,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -95,8 +92,6 @@ class BridgeHost(QObject):
         self._inbox_lock = threading.Lock()
         self._drain_queued = False
         self._pops: dict[str, dict[str, Any]] = {}  # call id -> its last pop.shown data (GET /v1/state)
-        self._shown: set[str] = set()  # open calls that had a pop.shown (a later one is an update)
-        self._asked: set[str] = set()  # open calls that had a pop.ambiguous
         self._sync: dict[str, Any] | None = None
         self._remove_listener: Callable[[], None] | None = None
         self._stopped = False
@@ -117,11 +112,8 @@ class BridgeHost(QObject):
         return self.server.port if self.server is not None else 0
 
     def follow(self, controller: Any) -> None:
-        """Publish the controller's pop_shown, outcome_recorded and sync_state_changed signals."""
-        controller.pop_shown.connect(self.publish_pop_shown)
-        controller.pop_ambiguous.connect(self.publish_pop_ambiguous)
-        controller.outcome_recorded.connect(self.publish_outcome_recorded)
-        controller.sync_state_changed.connect(self.publish_sync_state)
+        """Publish the events the controller emits for hosts (desktop.domain.events)."""
+        controller.panel_event.connect(self.publish_event)
 
     def start(self, *, port: int | None = None) -> bool:
         """Start the bridge on bridge.port (`port` overrides it; 0 = any free port, for tests). Returns at
@@ -271,34 +263,20 @@ class BridgeHost(QObject):
             # it at once instead of waiting up to the 5 ms switch interval for the GUI thread to pause.
             time.sleep(0)
 
-    @Slot(dict)
-    def publish_pop_shown(self, payload: dict) -> None:
-        call_id = str(payload.get("call_id", ""))
-        data = pop_shown_data(payload, update=call_id in self._shown)
-        self._shown.add(call_id)
-        self._pops[call_id] = data
-        self._publish("pop.shown", data)
-
-    @Slot(dict)
-    def publish_pop_ambiguous(self, payload: dict) -> None:
-        call_id = str(payload.get("call_id", ""))
-        data = pop_ambiguous_data(payload, update=call_id in self._shown or call_id in self._asked)
-        # No customer is on screen for the call until the agent chooses: GET /v1/state shows no pop.
-        self._pops.pop(call_id, None)
-        self._asked.add(call_id)
-        self._publish("pop.ambiguous", data)
-
-    @Slot(dict)
-    def publish_outcome_recorded(self, payload: dict) -> None:
-        self._publish("outcome.recorded", outcome_recorded_data(payload))
-
     @Slot(object)
-    def publish_sync_state(self, state: SyncState) -> None:
-        data = sync_state_data(state)
-        if data == self._sync:
-            return  # refreshed but unchanged: not news for a host
-        self._sync = data
-        self._publish("sync.state", data)
+    def publish_event(self, event: PanelEvent) -> None:
+        """One of the panel's events (desktop.domain.events), as its v1 payload."""
+        data = event.to_json()
+        if isinstance(event, PopShown):
+            self._pops[event.call_id] = data
+        elif isinstance(event, PopAmbiguous):
+            # No customer is on screen for the call until the agent chooses: GET /v1/state shows no pop.
+            self._pops.pop(event.call_id, None)
+        elif isinstance(event, SyncStateChanged):
+            if data == self._sync:
+                return  # refreshed but unchanged: not news for a host
+            self._sync = data
+        self._publish(event.type, data)
 
     def _on_router_action(self, action: RouterAction) -> None:
         if isinstance(action, UpdatePop | Activate | Ended | Front):
@@ -306,13 +284,11 @@ class BridgeHost(QObject):
             if call is None:
                 return  # ended and closed at once (an outcome was recorded): call.closed follows
             change = {UpdatePop: "transfer", Front: "front"}.get(type(action), "phase")
-            self._publish("call.updated", call_updated_data(
-                call, change=change, in_front=call.call_id == self._router.front_call_id(),
-                refetch=isinstance(action, UpdatePop) and action.identity_changed))
+            self.publish_event(CallUpdated(call.call_id, call.key, change, call.phase,
+                                           in_front=call.call_id == self._router.front_call_id(),
+                                           refetch=isinstance(action, UpdatePop) and action.identity_changed))
         elif isinstance(action, Ignored):
-            self._publish("call.ignored", call_ignored_data(action))
+            self.publish_event(CallIgnored(action.call_id, action.reason, action.detail))
         elif isinstance(action, Closed):
             self._pops.pop(action.call_id, None)
-            self._shown.discard(action.call_id)
-            self._asked.discard(action.call_id)
-            self._publish("call.closed", call_closed_data(action))
+            self.publish_event(CallClosed(action.call_id, action.reason))

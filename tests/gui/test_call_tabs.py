@@ -31,8 +31,8 @@ def test_answered_brings_its_call_to_the_front_and_ctrl_1_records_for_it(qtbot, 
     assert panel.router.front_call_id() == "call-a"
     with qtbot.waitSignal(panel.controller.outcome_recorded, timeout=5000) as recorded:
         qtbot.keyClick(panel.window, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
-    assert recorded.args[0]["call_id"] == "call-a"
-    assert recorded.args[0]["customer_id"] == CALM[0]
+    assert recorded.args[0].call_id == "call-a"
+    assert recorded.args[0].customer_id == CALM[0]
 
 
 def test_a_new_ringing_call_does_not_take_the_keys_from_the_customer_on_the_line(qtbot, panel):
@@ -169,7 +169,7 @@ def test_do_not_disturb_needs_a_second_press_by_key_and_by_mouse(qtbot, panel):
     assert "stops all marketing" in bar.target.text()
     with qtbot.waitSignal(panel.controller.outcome_recorded, timeout=5000):
         qtbot.keyClick(panel.window, Qt.Key.Key_6, Qt.KeyboardModifier.ControlModifier)
-    assert [r["result"] for r in recorded] == ["do_not_disturb"] and not bar.armed()
+    assert [r.result for r in recorded] == ["do_not_disturb"] and not bar.armed()
     ring(panel, "call-p", PRICE_SENSITIVE[1], state="answered")
     wait_for_state(qtbot, panel, "call-p", PopState.LIVE)
     button = bar.buttons["do_not_disturb"]
@@ -180,7 +180,7 @@ def test_do_not_disturb_needs_a_second_press_by_key_and_by_mouse(qtbot, panel):
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: len(recorded) == 2, timeout=5000)
-    assert recorded[1]["call_id"] == "call-p"
+    assert recorded[1].call_id == "call-p"
 
 
 def test_a_do_not_disturb_armed_on_one_call_does_not_confirm_on_another(qtbot, panel):
