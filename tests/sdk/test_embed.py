@@ -8,6 +8,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import jsonschema_rs
 import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
 from sqlalchemy.orm import Session
@@ -23,6 +24,7 @@ from plugin_sdk import (
     PanelConfigError,
     PanelError,
     embed_panel,
+    protocol,
 )
 from tests.desktop_runtime.conftest import os_thread_names
 from tests.sdk.conftest import CALM, COMPLAINT, PRICE_SENSITIVE
@@ -267,6 +269,31 @@ def test_an_outcome_key_works_while_the_host_has_the_keyboard(qtbot, host_window
     assert set(outcomes[0]) == {"outcome_id", "call_id", "customer_id", "offer_id", "result", "recorded_at"}
     assert host_window.number.text() == ""  # the key went to the panel, not into the number
     qtbot.waitUntil(lambda: server.outcome_count() == before + 1, timeout=10000)
+
+
+def test_an_undone_outcome_reaches_the_host_as_outcome_retracted(qtbot, host_window, embed):
+    handle = embed(host_window)
+    host_window.layout().addWidget(handle.widget, 1)
+    host_window.show()
+    qtbot.waitExposed(host_window)
+    host_window.activateWindow()
+    handle.call_event("call-u", "answered", ani=CALM[1])
+    wait_pop(qtbot, handle, "call-u")
+    retracted: list[dict] = []
+    handle.subscribe("outcome.retracted", retracted.append)  # the wire name works too
+    with qtbot.waitSignal(handle.outcome_recorded, timeout=5000) as recorded:
+        qtbot.keyClick(host_window, QtCore.Qt.Key.Key_2, QtCore.Qt.KeyboardModifier.ControlModifier)
+    with qtbot.waitSignal(handle.outcome_retracted, timeout=5000) as signal:
+        qtbot.keyClick(host_window, QtCore.Qt.Key.Key_Z, QtCore.Qt.KeyboardModifier.ControlModifier)
+    payload = signal.args[0]
+    assert retracted == [payload]
+    assert set(payload) == {"outcome_id", "call_id", "customer_id", "offer_id", "result", "delivery", "retracted_at"}
+    assert payload["outcome_id"] == recorded.args[0]["outcome_id"] and payload["result"] == "declined"
+    assert payload["call_id"] == "call-u" and payload["customer_id"] == CALM[0]
+    assert payload["delivery"] in ("removed", "retracting")
+    # The same dict the bridge sends as outcome.retracted's data (one shape, checked by its schema).
+    message = {"v": 1, "type": "outcome.retracted", "seq": 1, "at": payload["retracted_at"], "data": payload}
+    jsonschema_rs.validator_for(protocol.schema("outcome.retracted"), validate_formats=True).validate(message)
 
 
 def test_sync_state_is_sent_on_change_only_and_subscribers_are_isolated(qtbot, host_window, embed):
