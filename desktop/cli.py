@@ -375,8 +375,8 @@ def run_demo(args: argparse.Namespace) -> int:
         screenshot = Path(args.screenshot).resolve() if args.screenshot else (
             server.data_dir / f"callcue-demo-{app.language}.png" if args.headless else None)
 
-        def on_pop(payload: dict) -> None:
-            if payload["state"] in ("loading",) or screenshot is None:
+        def on_pop(event) -> None:  # desktop.domain.events.PopShown
+            if event.state in ("loading",) or screenshot is None:
                 return
             app.controller.pop_shown.disconnect(on_pop)
             # Let the layout settle for one event-loop turn before grabbing the window.

@@ -114,7 +114,9 @@ class PanelSession(QtCore.QObject):
         self._client = client
         self._retired_clients: list[AnalyticsClient] = []
         self.pop_service = PopService(client, self.store, cache_ttl=dt.timedelta(hours=config.cache.ttl_h))
-        self.outcome_service = OutcomeService(self.store, undo_window=dt.timedelta(0))  # = the sync's hold below
+        self.callback_service = CallbackService(self.store)
+        # undo_window = the sync's hold below; a save re-reads the open callbacks in its own task.
+        self.outcome_service = OutcomeService(self.store, undo_window=dt.timedelta(0), callbacks=self.callback_service)
         # hold=0 until the panel offers undo (banner and Ctrl+Z, then a sync when the window passes): an
         # outcome is sent at once, as before, and an undo always queues a retraction (sent after the outcome).
         self.sync_service = SyncService(self.store, client, hold=dt.timedelta(0))
@@ -133,7 +135,7 @@ class PanelSession(QtCore.QObject):
             self.tokens = apply_theme_to_widget(self.container, self.theme, self.resources / "themes")
         self.controller = PanelController(
             self.window, self.runner, self.router, self.pop_service, self.outcome_service, self.sync_service,
-            agent_id=agent_id, scheduler=self.scheduler, callbacks=CallbackService(self.store), parent=self)
+            agent_id=agent_id, scheduler=self.scheduler, callbacks=self.callback_service, parent=self)
         self.reminders.reminder_due.connect(self.controller.remind)
 
     @property

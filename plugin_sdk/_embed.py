@@ -30,11 +30,7 @@ from desktop.services.config import APP_NAME, ConfigError, load_config
 from desktop.services.session import HostToken
 from plugin_sdk._types import (
     EVENT_NAMES,
-    OUTCOME_RECORDED_FIELDS,
-    POP_AMBIGUOUS_FIELDS,
-    POP_SHOWN_FIELDS,
     RESULTS,
-    SYNC_STATE_FIELDS,
     CallEventResult,
     PanelClosedError,
     PanelConfig,
@@ -96,11 +92,12 @@ def embed_panel(parent: QtWidgets.QWidget | None, config: PanelConfig, *,
 
 class PanelHandle(QtCore.QObject):
     """One embedded panel. Use it on the GUI thread. Events arrive on the GUI thread, as Qt signals and
-    through subscribe(); payloads are plain dicts (docs/sdk.md) — treat them as read-only."""
+    through subscribe(); payloads are plain dicts (docs/sdk.md), the same as the bridge's events' data."""
 
     pop_shown = QtCore.Signal(dict)
     pop_ambiguous = QtCore.Signal(dict)
     outcome_recorded = QtCore.Signal(dict)
+    outcome_retracted = QtCore.Signal(dict)  # API 1.3
     sync_state = QtCore.Signal(dict)
 
     def __init__(self, parent: QtWidgets.QWidget | None, config: PanelConfig, store_path: Path,
@@ -132,12 +129,7 @@ class PanelHandle(QtCore.QObject):
         self._widget = self._session.widget
         _OPEN_STORES[store_path] = self
         controller = self._session.controller
-        controller.pop_shown.connect(lambda payload: self._publish("pop_shown", _only(payload, POP_SHOWN_FIELDS)))
-        controller.pop_ambiguous.connect(
-            lambda payload: self._publish("pop_ambiguous", _only(payload, POP_AMBIGUOUS_FIELDS)))
-        controller.outcome_recorded.connect(
-            lambda payload: self._publish("outcome_recorded", _only(payload, OUTCOME_RECORDED_FIELDS)))
-        controller.sync_state_changed.connect(self._sync_state_changed)
+        controller.panel_event.connect(self._panel_event)
         self._session.language_requested.connect(self._session.set_language)
         # If the host deletes the panel's parent (or quits) without close(), stop the threads anyway.
         self._widget.destroyed.connect(self._widget_destroyed)
@@ -165,18 +157,21 @@ class PanelHandle(QtCore.QObject):
     # ------------------------------------------------------------------ calls
 
     def call_event(self, call_id: str, state: str, ani: str | None = None, customer_id: str | None = None, *,
-                   dnis: str | None = None, agent_id: str | None = None, at: Any = None) -> CallEventResult:
+                   dnis: str | None = None, agent_id: str | None = None, at: Any = None,
+                   from_agent: str | None = None) -> CallEventResult:
         """Feed one call event: state 'ringing', 'answered', 'transferred' or 'ended'.
 
         Send every event of a call with the same call_id. The first event of a call pops it (ringing, or
         answered/transferred for a call that reached the agent from a queue or a colleague without ringing
         here); repeats and late replays are ignored; a transfer updates the same tab. `ani` is the caller's
         number, `customer_id` the CRM id if you know it (preferred), `at` when it happened (aware datetime,
-        ISO 8601 or epoch seconds). Never raises for bad event data: the result says 'rejected' and why.
+        ISO 8601 or epoch seconds). On a 'transferred' event, `from_agent` (API 1.3) names who passed the
+        call on and `dnis` the number or queue it came through: the call's tab shows them ('⇄ from …').
+        Never raises for bad event data: the result says 'rejected' and why.
         """
         self._check_open()
         data = {"call_id": call_id, "state": state, "ani": ani, "dnis": dnis, "customer_id": customer_id,
-                "agent_id": agent_id, "at": at}
+                "agent_id": agent_id, "from_agent": from_agent, "at": at}
         try:
             actions = self._session.router.handle_data({k: v for k, v in data.items() if v is not None},
                                                        source="sdk")
@@ -213,7 +208,7 @@ class PanelHandle(QtCore.QObject):
 
     def subscribe(self, event: str, callback: Callable[[dict[str, Any]], object]) -> Unsubscribe:
         """Call `callback(payload)` for each `event` ('pop_shown', 'pop_ambiguous', 'outcome_recorded',
-        'sync_state'; the wire names 'pop.shown' … are accepted too). Returns the function that unsubscribes (idempotent).
+        'outcome_retracted', 'sync_state'; the wire names 'pop.shown' … are accepted too). Returns the function that unsubscribes (idempotent).
         A callback that raises is logged and does not affect the panel or other subscribers."""
         self._check_open()
         name = event_name(event)
@@ -244,11 +239,16 @@ class PanelHandle(QtCore.QObject):
         except Exception:
             log.exception("a host's %s subscriber failed", name)
 
-    def _sync_state_changed(self, state) -> None:
-        payload = _only(state.as_event(), SYNC_STATE_FIELDS)
-        if payload != self._last_sync_state:  # only changes: no event every 15 s
+    def _panel_event(self, event) -> None:
+        """One of the panel's events (desktop.domain.events): its to_json() under its SDK name."""
+        if event.name is None:  # call.* events: the bridge's only (calls() gives the picture here)
+            return
+        payload = event.to_json()
+        if event.name == "sync_state":
+            if payload == self._last_sync_state:  # only changes: no event every 15 s
+                return
             self._last_sync_state = payload
-            self._publish("sync_state", payload)
+        self._publish(event.name, payload)
 
     # ------------------------------------------------------------------ controls
 
@@ -324,11 +324,6 @@ def _keyring_token(server_url: str, agent_id: str) -> CredentialsCallback:
     return from_keyring
 
 
-
-
-def _only(payload: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
-    """Exactly the documented fields (the bridge's events carry the same)."""
-    return {name: payload.get(name) for name in fields}
 
 
 def _summarize(call_id: str | None, actions: list[RouterAction]) -> CallEventResult:

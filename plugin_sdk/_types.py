@@ -42,12 +42,13 @@ class PanelClosedError(PanelError, RuntimeError):
 
 # ---------------------------------------------------------------------------------------------- events
 
-EventName = Literal["pop_shown", "pop_ambiguous", "outcome_recorded", "sync_state"]
-EVENT_NAMES: tuple[str, ...] = ("pop_shown", "pop_ambiguous", "outcome_recorded", "sync_state")
-# The same events on the local bridge's WebSocket carry these type names (and the same payloads).
+EventName = Literal["pop_shown", "pop_ambiguous", "outcome_recorded", "outcome_retracted", "sync_state"]
+EVENT_NAMES: tuple[str, ...] = ("pop_shown", "pop_ambiguous", "outcome_recorded", "outcome_retracted", "sync_state")
+# The same events on the local bridge's WebSocket carry these type names (and the same payloads: both are
+# the to_json() of one event class, desktop/domain/events.py).
 WIRE_NAMES: Mapping[str, str] = MappingProxyType(
     {"pop_shown": "pop.shown", "pop_ambiguous": "pop.ambiguous", "outcome_recorded": "outcome.recorded",
-     "sync_state": "sync.state"})
+     "outcome_retracted": "outcome.retracted", "sync_state": "sync.state"})
 
 
 def event_name(name: str) -> str:
@@ -91,6 +92,20 @@ class OutcomeRecorded(TypedDict):
     recorded_at: str
 
 
+class OutcomeRetracted(TypedDict):
+    """`outcome_retracted` (API 1.3): the agent undid an outcome (Ctrl+Z on its banner); it no longer counts.
+    `delivery`: 'removed' (it never left the workstation) or 'retracting' (the server is told by the next
+    delivery). The other fields repeat those of its `outcome_recorded`."""
+
+    outcome_id: str
+    call_id: str | None
+    customer_id: str | None
+    offer_id: str | None
+    result: str
+    delivery: Literal["removed", "retracting"]
+    retracted_at: str
+
+
 class SyncStateEvent(TypedDict):
     """`sync_state`: delivery of outcomes to the server changed (sent only when something changed)."""
 
@@ -106,6 +121,7 @@ class SyncStateEvent(TypedDict):
 POP_SHOWN_FIELDS: tuple[str, ...] = tuple(PopShown.__annotations__)
 POP_AMBIGUOUS_FIELDS: tuple[str, ...] = tuple(PopAmbiguous.__annotations__)
 OUTCOME_RECORDED_FIELDS: tuple[str, ...] = tuple(OutcomeRecorded.__annotations__)
+OUTCOME_RETRACTED_FIELDS: tuple[str, ...] = tuple(OutcomeRetracted.__annotations__)
 SYNC_STATE_FIELDS: tuple[str, ...] = tuple(SyncStateEvent.__annotations__)
 
 

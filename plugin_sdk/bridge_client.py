@@ -151,13 +151,15 @@ class BridgeClient:
 
     def send_call(self, call_id: str, state: str, *, ani: str | None = None, dnis: str | None = None,
                   customer_id: str | None = None, agent_id: str | None = None,
-                  at: datetime | str | float | None = None) -> CallResult:
+                  at: datetime | str | float | None = None, from_agent: str | None = None) -> CallResult:
         """Report a call event. Send every state change of a call with the same `call_id` (ringing,
-        answered, transferred, ended): repeats are answered `ignored: duplicate`, never a second pop."""
+        answered, transferred, ended): repeats are answered `ignored: duplicate`, never a second pop.
+        On a transfer, `from_agent` names who passed the call on and `dnis` where it came through."""
         if state not in CALL_STATES:
             raise ValueError(f"state must be one of {', '.join(CALL_STATES)}")
         body: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": "call", "call_id": call_id, "state": state}
-        for name, value in (("ani", ani), ("dnis", dnis), ("customer_id", customer_id), ("agent_id", agent_id)):
+        for name, value in (("ani", ani), ("dnis", dnis), ("customer_id", customer_id), ("agent_id", agent_id),
+                            ("from_agent", from_agent)):
             if value is not None:
                 body[name] = value
         if at is not None:

@@ -23,7 +23,7 @@ CALL_STATES: Final = ("ringing", "answered", "transferred", "ended")
 COMMAND_TYPES: Final = ("call", "panel.show", "panel.hide", "state.get")
 REPLY_TYPES: Final = ("call.result", "panel.result", "state", "error")
 EVENT_TYPES: Final = ("pop.shown", "pop.ambiguous", "call.updated", "call.ignored", "call.closed", "outcome.recorded",
-                      "sync.state")
+                      "outcome.retracted", "sync.state")
 NOTICE_TYPES: Final = ("hello", "events.dropped")
 MESSAGE_TYPES: Final = (*COMMAND_TYPES, *REPLY_TYPES, *EVENT_TYPES, *NOTICE_TYPES)
 

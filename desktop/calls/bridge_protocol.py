@@ -9,7 +9,8 @@ Every message is a JSON object with `"v": 1` and a `"type"`:
     host -> panel   call, panel.show, panel.hide, state.get                 (HTTP body or WebSocket text)
     panel -> host   call.result, panel.result, state, error                  (the answer to one command)
                     hello, pop.shown, pop.ambiguous, call.updated, call.ignored, call.closed,
-                    outcome.recorded, sync.state, events.dropped             (WebSocket /v1/events only)
+                    outcome.recorded, outcome.retracted, sync.state,
+                    events.dropped                                          (WebSocket /v1/events only)
 
 Privacy: caller numbers never appear in an error message; in state and events they are masked.
 """
@@ -25,7 +26,9 @@ from typing import Any, Final
 
 from desktop.calls.events import CallEvent, InvalidCallEvent, parse_call_event
 from desktop.calls.router import Activate, Closed, Ended, Ignored, OpenCall, Pop, RouterAction, UpdatePop
-from desktop.domain.states import SyncState, mask_number, normalize_ani
+from desktop.domain.events import EVENT_TYPES as PANEL_EVENT_TYPES
+from desktop.domain.events import iso as _iso
+from desktop.domain.states import mask_number, normalize_ani
 
 PROTOCOL_VERSION: Final = 1
 WS_SUBPROTOCOL: Final = "callcue.v1"
@@ -36,13 +39,12 @@ MAX_ID_LENGTH: Final = 64
 
 COMMAND_TYPES: Final = ("call", "panel.show", "panel.hide", "state.get")
 REPLY_TYPES: Final = ("call.result", "panel.result", "state", "error")
-EVENT_TYPES: Final = ("pop.shown", "pop.ambiguous", "call.updated", "call.ignored", "call.closed", "outcome.recorded",
-                      "sync.state")
+EVENT_TYPES: Final = PANEL_EVENT_TYPES  # their payloads: desktop.domain.events (to_json)
 NOTICE_TYPES: Final = ("hello", "events.dropped")
 
 CALL_RESULTS: Final = ("popped", "updated", "answered", "ended", "closed", "ignored")
 _ENVELOPE_FIELDS: Final = frozenset(("v", "type", "id"))
-_CALL_EVENT_FIELDS: Final = ("call_id", "state", "ani", "dnis", "customer_id", "agent_id", "at")
+_CALL_EVENT_FIELDS: Final = ("call_id", "state", "ani", "dnis", "customer_id", "agent_id", "from_agent", "at")
 
 
 class BridgeRefusal(Exception):
@@ -268,71 +270,9 @@ def with_id(message: dict[str, Any], message_id: str | int | None) -> dict[str, 
 
 
 # --------------------------------------------------------------------------------------------------------
-# Events (the `data` of each; the server adds v, type, seq and at)
+# Events: the `data` of each is a desktop.domain.events PanelEvent's to_json(); the server adds v, type,
+# seq and at.
 # --------------------------------------------------------------------------------------------------------
-
-
-def pop_shown_data(payload: Mapping[str, Any], *, update: bool) -> dict[str, Any]:
-    """The panel painted a pop. `update`: this call already had one (a transfer to another customer, a
-    refresh): hosts can tell a new pop from an update of the same tab."""
-    offers = payload.get("offers") or []
-    return {
-        "call_id": str(payload.get("call_id", "")),
-        "state": str(payload.get("state", "")),
-        "customer_id": _optional_text(payload.get("customer_id")),
-        "decision_id": _optional_text(payload.get("decision_id")),
-        "offers": [str(offer) for offer in offers],
-        "update": update,
-        "chosen": bool(payload.get("chosen", False)),
-    }
-
-
-def pop_ambiguous_data(payload: Mapping[str, Any], *, update: bool) -> dict[str, Any]:
-    """The caller's number belongs to several customers: the panel asks the agent who is calling. Only
-    customer ids (no names, no numbers); `pop.shown` with `chosen: true` follows the agent's choice."""
-    return {
-        "call_id": str(payload.get("call_id", "")),
-        "candidates": [str(customer_id) for customer_id in payload.get("candidates") or []],
-        "update": update,
-    }
-
-
-def outcome_recorded_data(payload: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "outcome_id": str(payload.get("outcome_id", "")),
-        "call_id": _optional_text(payload.get("call_id")),
-        "customer_id": _optional_text(payload.get("customer_id")),
-        "offer_id": _optional_text(payload.get("offer_id")),
-        "result": str(payload.get("result", "")),
-        "recorded_at": str(payload.get("recorded_at", "")),
-    }
-
-
-def sync_state_data(state: SyncState) -> dict[str, Any]:
-    return {
-        "kind": state.kind,
-        "pending": state.pending,
-        "needs_attention": state.needs_attention,
-        "offline_since": _iso(state.offline_since),
-        "last_synced_at": _iso(state.last_synced_at),
-        "next_attempt_at": _iso(state.next_attempt_at),
-        "last_error": state.last_error.code if state.last_error is not None else None,
-    }
-
-
-def call_updated_data(call: OpenCall, *, change: str, in_front: bool, refetch: bool = False) -> dict[str, Any]:
-    """An open call changed: `change` is 'transfer' (a transfer was applied; `refetch`: the party changed),
-    'phase' (answered or ended: see `phase`) or 'front' (this call came to the front)."""
-    return {"call_id": call.call_id, "customer_id": call.key.customer_id, "ani": masked_ani(call.key.ani),
-            "refetch": refetch, "change": change, "phase": call.phase, "in_front": in_front}
-
-
-def call_ignored_data(action: Ignored) -> dict[str, Any]:
-    return {"call_id": action.call_id, "reason": action.reason, "detail": action.detail}
-
-
-def call_closed_data(action: Closed) -> dict[str, Any]:
-    return {"call_id": action.call_id, "reason": action.reason}
 
 
 def event_message(event_type: str, data: Mapping[str, Any], seq: int, at: datetime) -> dict[str, Any]:
@@ -361,14 +301,6 @@ def dropped_message(count: int) -> dict[str, Any]:
 def masked_ani(ani: str | None) -> str | None:
     digits = normalize_ani(ani)
     return mask_number(digits) if digits else None
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
-
-
-def _optional_text(value: object) -> str | None:
-    return None if value is None else str(value)
 
 
 def _printable_name(name: object) -> bool:

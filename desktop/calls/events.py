@@ -39,7 +39,7 @@ MAX_NUMBER_DIGITS: Final = 32
 DEFAULT_SOURCE: Final = "unknown"
 
 # The text fields of an event, in the order the error messages mention them.
-_TEXT_FIELDS: Final = ("call_id", "state", "ani", "dnis", "customer_id", "agent_id", "source")
+_TEXT_FIELDS: Final = ("call_id", "state", "ani", "dnis", "customer_id", "agent_id", "from_agent", "source")
 _KNOWN_FIELDS: Final = frozenset((*_TEXT_FIELDS, "at"))
 
 _NUMBER_FIELDS: Final = frozenset(("ani", "dnis"))
@@ -70,8 +70,10 @@ class CallEvent:
     """One thing that happened to one call, as reported by a call source.
 
     `call_id` is the source's identifier of the call (stable across ringing → answered → transferred →
-    ended). `ani` is the caller's number, `dnis` the number dialled, `customer_id` the CRM id when the
-    source already knows it. `at` is when it happened (UTC), if the source says so.
+    ended). `ani` is the caller's number, `dnis` the number dialled (for a transfer: the number or queue
+    it was transferred to), `customer_id` the CRM id when the source already knows it, `agent_id` the agent
+    the call is for. `from_agent`, on a transfer: the agent (or queue) who passed the call on, when the
+    source knows. `at` is when it happened (UTC), if the source says so.
     """
 
     call_id: str
@@ -82,13 +84,14 @@ class CallEvent:
     agent_id: str | None = None
     source: str = DEFAULT_SOURCE
     at: datetime | None = None
+    from_agent: str | None = None
 
     def __repr__(self) -> str:
         # Numbers are masked: reprs end up in logs and tracebacks.
         return (
             f"CallEvent(call_id={self.call_id!r}, state={self.state!r}, "
             f"ani={_presence(self.ani)}, dnis={_presence(self.dnis)}, customer_id={self.customer_id!r}, "
-            f"agent_id={self.agent_id!r}, source={self.source!r}, at={self.at!r})"
+            f"agent_id={self.agent_id!r}, from_agent={self.from_agent!r}, source={self.source!r}, at={self.at!r})"
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -100,6 +103,7 @@ class CallEvent:
             "dnis": self.dnis,
             "customer_id": self.customer_id,
             "agent_id": self.agent_id,
+            "from_agent": self.from_agent,
             "source": self.source,
             "at": self.at.isoformat() if self.at else None,
         }
@@ -151,6 +155,7 @@ def parse_call_event(data: object, *, source: str | None = None) -> CallEvent:
         agent_id=_text(data, "agent_id"),
         source=source,
         at=_timestamp(data.get("at")),
+        from_agent=_text(data, "from_agent"),
     )
 
 

@@ -30,6 +30,7 @@ from typing import Literal
 
 from desktop.calls.events import CallEvent, InvalidCallEvent, parse_call_event
 from desktop.calls.front import FrontCall, Phase, phase_of
+from desktop.domain.states import PopKey
 
 logger = logging.getLogger(__name__)
 
@@ -39,21 +40,12 @@ EndReason = Literal["hangup", "transferred_away"]
 CloseReason = Literal["outcome", "dismissed", "answered_elsewhere", "stale", "evicted"]
 
 
-@dataclass(frozen=True, slots=True)
-class PopKey:
-    """Whom to look up for a pop: the CRM id when known (exact), else the caller's number."""
-
-    customer_id: str | None
-    ani: str | None
-
-    @classmethod
-    def from_event(cls, event: CallEvent) -> PopKey | None:
-        if event.customer_id is None and event.ani is None:
-            return None
-        return cls(customer_id=event.customer_id, ani=event.ani)
-
-    def __repr__(self) -> str:
-        return f"PopKey(customer_id={self.customer_id!r}, ani={'None' if self.ani is None else '<set>'})"
+def key_of(event: CallEvent) -> PopKey | None:
+    """Whom to look up for a pop: the CRM id when known (exact), else the caller's number (None: the event
+    names neither)."""
+    if event.customer_id is None and event.ani is None:
+        return None
+    return PopKey(ani=event.ani, customer_id=event.customer_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +88,7 @@ class Ended:
     reason: EndReason
     remind_at: datetime | None
     to_agent: str | None = None  # transferred_away: the colleague the call went to
+    to_number: str | None = None  # transferred_away: the number or queue it went to (the event's dnis)
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,7 +291,7 @@ class CallRouter:
         call_id = event.call_id
         if event.state == "ended":
             return [Ignored(call_id, "unknown_call", "'ended' for a call that never popped")]
-        key = PopKey.from_event(event) or fallback_key
+        key = key_of(event) or fallback_key
         if key is None:
             return [Ignored(call_id, "no_identity", f"'{event.state}' without ani or customer_id cannot pop")]
         actions: list[RouterAction] = self._make_room(now)
@@ -324,7 +317,7 @@ class CallRouter:
         if call.state == "wrap_up":
             return [Ignored(call.call_id, "replay", "'transferred' arrived after the call ended")]
         # A transfer that names a party replaces the key; one that names nobody keeps it.
-        key = PopKey.from_event(event) or call.key
+        key = key_of(event) or call.key
         signature = _transfer_signature(event, key)
         if self._last_transfer.get(call.call_id) == signature:
             return [Ignored(call.call_id, "duplicate", "the same transfer was already received")]
@@ -336,7 +329,7 @@ class CallRouter:
         if call is not None and call.state == "ringing" and event.state == "answered":
             return [self._close(call.call_id, "answered_elsewhere", now)]  # ring group: a colleague took it
         if call is not None and call.state != "wrap_up" and event.state == "transferred":
-            return self._end(call, "transferred_away", now, to_agent=event.agent_id)
+            return self._end(call, "transferred_away", now, to_agent=event.agent_id, to_number=event.dnis)
         return [Ignored(event.call_id, "other_agent", f"'{event.state}' for another agent")]
 
     def _for_another_agent(self, event: CallEvent) -> bool:
@@ -349,7 +342,8 @@ class CallRouter:
         )
 
     def _end(
-        self, call: OpenCall, reason: EndReason, now: datetime, to_agent: str | None = None
+        self, call: OpenCall, reason: EndReason, now: datetime, to_agent: str | None = None,
+        to_number: str | None = None,
     ) -> list[RouterAction]:
         remind_at = None
         if self._wrap_up_reminder_after is not None and not call.outcome_recorded:
@@ -357,7 +351,7 @@ class CallRouter:
         self._open[call.call_id] = replace(
             call, state="wrap_up", updated_at=now, ended_at=now, remind_at=remind_at
         )
-        actions: list[RouterAction] = [Ended(call.call_id, call.answered, reason, remind_at, to_agent)]
+        actions: list[RouterAction] = [Ended(call.call_id, call.answered, reason, remind_at, to_agent, to_number)]
         if call.outcome_recorded:
             actions.append(self._close(call.call_id, "outcome", now))
         return actions

@@ -1,8 +1,8 @@
 """BridgeHost: runs the local bridge (desktop.calls.bridge) for the panel and answers it on the GUI thread.
 
 The bridge serves sockets on its own thread and never touches Qt. Its commands reach the panel here: the
-bridge thread appends the work and a concurrent Future to an inbox and, when the inbox was empty, queues
-one call of `_drain_inbox` on the GUI thread (QMetaObject.invokeMethod, queued). The GUI thread runs the
+bridge thread posts the work and a concurrent Future to the GUI thread's inbox (desktop.runtime.gui_thread,
+the one way back for every thread: tasks, connectors and scheduler jobs use it too). The GUI thread runs the
 commands in arrival order (the router and the window are GUI-thread objects), a few milliseconds' worth
 at a time so paints and timers interleave during a burst, and completes each Future, which the bridge
 awaits with a timeout (503 "panel busy" when the GUI thread does not get to it in time). Events travel
@@ -12,10 +12,6 @@ which only hand the event to the bridge's loop and return.
 After each command and each published event the GUI thread yields the interpreter lock (time.sleep(0)):
 the bridge's thread, just woken to send an answer or an event, then sends it at once rather than after
 the 5 ms switch interval (fan-out p99 halved in bench/bridge_burst.py).
-
-Why not a queued Signal.emit per command: PySide6 6.12 on CPython 3.11 drops a reference to True on
-every Python-side emit() (the interpreter aborts once True's count reaches zero); invokeMethod does not,
-and one wake-up per burst instead of one per command is cheaper anyway.
 
 Lifecycle (see the wiring in desktop/app.py): construct, `follow(controller)`, `start()` after the window
 is shown (everything else, imports, the token file and binding included, happens on the bridge's own
@@ -29,29 +25,26 @@ import concurrent.futures
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from PySide6.QtCore import QMetaObject, QObject, Qt, Slot
+from PySide6.QtCore import QObject, Slot
 
-from desktop.calls.bridge_protocol import (
-    call_closed_data,
-    call_ignored_data,
-    call_result,
-    call_updated_data,
-    outcome_recorded_data,
-    panel_result,
-    pop_ambiguous_data,
-    pop_shown_data,
-    state_snapshot,
-    sync_state_data,
-)
+from desktop.calls.bridge_protocol import call_result, panel_result, state_snapshot
 from desktop.calls.events import CallEvent
 from desktop.calls.router import Activate, CallRouter, Closed, Ended, Front, Ignored, RouterAction, UpdatePop
-from desktop.domain.states import SyncState
+from desktop.domain.events import (
+    CallClosed,
+    CallIgnored,
+    CallUpdated,
+    PanelEvent,
+    PopAmbiguous,
+    PopShown,
+    SyncStateChanged,
+)
+from desktop.runtime.gui_thread import GuiInbox
 
 logger = logging.getLogger(__name__)
 
@@ -91,12 +84,10 @@ class BridgeHost(QObject):
         self._hide = hide
         self._is_visible = is_visible
         self._answer_timeout_s = answer_timeout_s
-        self._inbox: deque[_GuiCall] = deque()  # bridge thread appends, GUI thread takes
-        self._inbox_lock = threading.Lock()
-        self._drain_queued = False
+        # The bridge thread posts commands, the GUI thread runs them, at most _DRAIN_SLICE_S at a time.
+        self._inbox = GuiInbox(self, slice_s=_DRAIN_SLICE_S, name="callcue-bridge-inbox")
+        self._lock = threading.Lock()  # stop() against the bridge thread's set-up
         self._pops: dict[str, dict[str, Any]] = {}  # call id -> its last pop.shown data (GET /v1/state)
-        self._shown: set[str] = set()  # open calls that had a pop.shown (a later one is an update)
-        self._asked: set[str] = set()  # open calls that had a pop.ambiguous
         self._sync: dict[str, Any] | None = None
         self._remove_listener: Callable[[], None] | None = None
         self._stopped = False
@@ -117,11 +108,8 @@ class BridgeHost(QObject):
         return self.server.port if self.server is not None else 0
 
     def follow(self, controller: Any) -> None:
-        """Publish the controller's pop_shown, outcome_recorded and sync_state_changed signals."""
-        controller.pop_shown.connect(self.publish_pop_shown)
-        controller.pop_ambiguous.connect(self.publish_pop_ambiguous)
-        controller.outcome_recorded.connect(self.publish_outcome_recorded)
-        controller.sync_state_changed.connect(self.publish_sync_state)
+        """Publish the events the controller emits for hosts (desktop.domain.events)."""
+        controller.panel_event.connect(self.publish_event)
 
     def start(self, *, port: int | None = None) -> bool:
         """Start the bridge on bridge.port (`port` overrides it; 0 = any free port, for tests). Returns at
@@ -162,7 +150,7 @@ class BridgeHost(QObject):
             logger.error(self.problem)
             self._set_up.set()
             return
-        with self._inbox_lock:
+        with self._lock:
             stopped = self._stopped
             if not stopped:
                 self.token, self.server = token, server
@@ -182,11 +170,10 @@ class BridgeHost(QObject):
     def stop(self, timeout: float = 5.0) -> None:
         """Refuse what is still waiting for the GUI thread (503 "closing"), close every connection and end
         the bridge thread. Idempotent."""
-        with self._inbox_lock:
+        with self._lock:
             self._stopped = True
-            waiting = list(self._inbox)
-            self._inbox.clear()
             server = self.server
+        waiting = [args[0] for _fn, args in self._inbox.close()]  # nothing is posted after this
         if self._remove_listener is not None:
             self._remove_listener()
             self._remove_listener = None
@@ -204,32 +191,9 @@ class BridgeHost(QObject):
     def _submit(self, fn: Callable[..., Mapping[str, Any]], *args: Any) -> concurrent.futures.Future:
         """On the bridge thread: queue `fn(*args)` for the GUI thread; the Future gets its answer."""
         future: concurrent.futures.Future = concurrent.futures.Future()
-        with self._inbox_lock:
-            if self._stopped:  # checked under the lock stop() takes: nothing slips in after it
-                future.cancel()
-                return future
-            self._inbox.append(_GuiCall(fn, args, future))
-            wake = not self._drain_queued
-            self._drain_queued = True
-        if wake:
-            QMetaObject.invokeMethod(self, "_drain_inbox", Qt.ConnectionType.QueuedConnection)
+        if not self._inbox.post(self._run, _GuiCall(fn, args, future)):
+            future.cancel()  # stopped: the bridge answers 503 "closing"
         return future
-
-    @Slot()
-    def _drain_inbox(self) -> None:
-        """On the GUI thread: run queued commands, oldest first, for at most _DRAIN_SLICE_S."""
-        deadline = time.perf_counter() + _DRAIN_SLICE_S
-        while True:
-            with self._inbox_lock:
-                if not self._inbox:
-                    self._drain_queued = False
-                    return
-                call = self._inbox.popleft()
-            self._run(call)
-            if time.perf_counter() >= deadline:
-                break
-        # More waiting: come back after the events already queued (paints, timers, task results).
-        QMetaObject.invokeMethod(self, "_drain_inbox", Qt.ConnectionType.QueuedConnection)
 
     def _run(self, call: _GuiCall) -> None:
         # A cancelled future timed out on the bridge (it answered 503) or the bridge stopped: skip it, so
@@ -271,34 +235,20 @@ class BridgeHost(QObject):
             # it at once instead of waiting up to the 5 ms switch interval for the GUI thread to pause.
             time.sleep(0)
 
-    @Slot(dict)
-    def publish_pop_shown(self, payload: dict) -> None:
-        call_id = str(payload.get("call_id", ""))
-        data = pop_shown_data(payload, update=call_id in self._shown)
-        self._shown.add(call_id)
-        self._pops[call_id] = data
-        self._publish("pop.shown", data)
-
-    @Slot(dict)
-    def publish_pop_ambiguous(self, payload: dict) -> None:
-        call_id = str(payload.get("call_id", ""))
-        data = pop_ambiguous_data(payload, update=call_id in self._shown or call_id in self._asked)
-        # No customer is on screen for the call until the agent chooses: GET /v1/state shows no pop.
-        self._pops.pop(call_id, None)
-        self._asked.add(call_id)
-        self._publish("pop.ambiguous", data)
-
-    @Slot(dict)
-    def publish_outcome_recorded(self, payload: dict) -> None:
-        self._publish("outcome.recorded", outcome_recorded_data(payload))
-
     @Slot(object)
-    def publish_sync_state(self, state: SyncState) -> None:
-        data = sync_state_data(state)
-        if data == self._sync:
-            return  # refreshed but unchanged: not news for a host
-        self._sync = data
-        self._publish("sync.state", data)
+    def publish_event(self, event: PanelEvent) -> None:
+        """One of the panel's events (desktop.domain.events), as its v1 payload."""
+        data = event.to_json()
+        if isinstance(event, PopShown):
+            self._pops[event.call_id] = data
+        elif isinstance(event, PopAmbiguous):
+            # No customer is on screen for the call until the agent chooses: GET /v1/state shows no pop.
+            self._pops.pop(event.call_id, None)
+        elif isinstance(event, SyncStateChanged):
+            if data == self._sync:
+                return  # refreshed but unchanged: not news for a host
+            self._sync = data
+        self._publish(event.type, data)
 
     def _on_router_action(self, action: RouterAction) -> None:
         if isinstance(action, UpdatePop | Activate | Ended | Front):
@@ -306,13 +256,11 @@ class BridgeHost(QObject):
             if call is None:
                 return  # ended and closed at once (an outcome was recorded): call.closed follows
             change = {UpdatePop: "transfer", Front: "front"}.get(type(action), "phase")
-            self._publish("call.updated", call_updated_data(
-                call, change=change, in_front=call.call_id == self._router.front_call_id(),
-                refetch=isinstance(action, UpdatePop) and action.identity_changed))
+            self.publish_event(CallUpdated(call.call_id, call.key, change, call.phase,
+                                           in_front=call.call_id == self._router.front_call_id(),
+                                           refetch=isinstance(action, UpdatePop) and action.identity_changed))
         elif isinstance(action, Ignored):
-            self._publish("call.ignored", call_ignored_data(action))
+            self.publish_event(CallIgnored(action.call_id, action.reason, action.detail))
         elif isinstance(action, Closed):
             self._pops.pop(action.call_id, None)
-            self._shown.discard(action.call_id)
-            self._asked.discard(action.call_id)
-            self._publish("call.closed", call_closed_data(action))
+            self.publish_event(CallClosed(action.call_id, action.reason))

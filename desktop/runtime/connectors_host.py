@@ -1,7 +1,7 @@
 """ConnectorsHost: runs the softphone/PBX connectors (desktop.calls.connectors) for the Qt app.
 
-Each connector reads its socket on its own thread and reports there. This QObject turns those reports into
-queued signals, so call events reach `handle_event` (the CallRouter's `handle`) and statuses reach
+Each connector reads its socket on its own thread and reports there. This QObject posts those reports to
+the GUI thread's inbox (desktop.runtime.gui_thread, the one way back for every thread), so call events reach `handle_event` (the CallRouter's `handle`) and statuses reach
 `status_changed` listeners on the GUI thread, one at a time, in the order they happened. Nothing here
 touches widgets.
 
@@ -20,11 +20,12 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QThread, Signal
 
 from desktop.calls.connector_base import ConnectorStatus, TcpConnector
 from desktop.calls.connectors import ConnectorSettingsLike, build_connectors
 from desktop.calls.events import CallEvent
+from desktop.runtime.gui_thread import GuiInbox
 
 logger = logging.getLogger("callcue.connectors")
 
@@ -33,8 +34,6 @@ class ConnectorsHost(QObject):
     """Owns the running connectors; delivers their events and statuses on the GUI thread."""
 
     status_changed = Signal(object)  # ConnectorStatus, on the GUI thread
-    _event_posted = Signal(object)
-    _status_posted = Signal(object)
 
     def __init__(self, handle_event: Callable[[CallEvent], object], parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -42,19 +41,18 @@ class ConnectorsHost(QObject):
         self._connectors: list[TcpConnector] = []
         self._statuses: dict[str, ConnectorStatus] = {}
         self._closed = False
-        # Queued even when emitted on the GUI thread: the router is never re-entered from a connector call.
-        self._event_posted.connect(self._deliver_event, Qt.ConnectionType.QueuedConnection)
-        self._status_posted.connect(self._deliver_status, Qt.ConnectionType.QueuedConnection)
+        # Queued even when posted on the GUI thread: the router is never re-entered from a connector call.
+        self._inbox = GuiInbox(self, name="callcue-connectors-inbox")
 
     # --- for the connectors (any thread) -------------------------------------------------------------
 
     def post_event(self, event: CallEvent) -> None:
         """The connectors' `on_event`: safe from any thread."""
-        self._event_posted.emit(event)
+        self._inbox.post(self._deliver_event, event)
 
     def post_status(self, status: ConnectorStatus) -> None:
         """The connectors' `on_status`: safe from any thread."""
-        self._status_posted.emit(status)
+        self._inbox.post(self._deliver_status, status)
 
     # --- lifecycle (GUI thread) ----------------------------------------------------------------------
 
@@ -95,7 +93,6 @@ class ConnectorsHost(QObject):
 
     # --- delivery (GUI thread) -----------------------------------------------------------------------
 
-    @Slot(object)
     def _deliver_event(self, event: CallEvent) -> None:
         if self._closed:
             return
@@ -104,7 +101,6 @@ class ConnectorsHost(QObject):
         except Exception:  # the router logs its own listeners' failures; this is the router itself
             logger.exception("routing call %s from %s failed", event.call_id, event.source)
 
-    @Slot(object)
     def _deliver_status(self, status: ConnectorStatus) -> None:
         self._statuses[status.connector] = status
         if not self._closed or status.state == "stopped":

@@ -8,8 +8,8 @@ Two deliberate differences from APScheduler's stock `QtScheduler`:
 - Its wake-up timer is `QTimer.singleShot(...)`, which returns None under PySide6, so it can never stop
   or replace that timer: every add_job starts one more timer chain and shutdown leaves them firing. Here
   one QTimer owned by the JobScheduler does it.
-- Its executor runs jobs on a thread pool. Here the executor only posts "job X is due" through a queued
-  signal, and the function runs on the GUI thread after APScheduler has finished its bookkeeping (so a
+- Its executor runs jobs on a thread pool. Here the executor only posts "job X is due" to the GUI thread's
+  inbox (desktop.runtime.gui_thread, the one way back for every thread), and the function runs on the GUI thread after APScheduler has finished its bookkeeping (so a
   job may safely cancel or reschedule itself). No extra thread exists.
 
 Add and cancel jobs from the GUI thread only (enforced): a timer cannot be started from another thread,
@@ -32,7 +32,9 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.base import STATE_STOPPED, BaseScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signal
+
+from desktop.runtime.gui_thread import GuiInbox
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ _MAX_TIMER_MS = 2**31 - 1
 
 
 class _PostToGuiThreadExecutor(BaseExecutor):
-    """Instead of running a due job, tells the JobScheduler (queued signal) that it is due."""
+    """Instead of running a due job, tells the JobScheduler (through its inbox) that it is due."""
 
     def __init__(self, post: Callable[[str, Job], None]) -> None:
         super().__init__()
@@ -96,7 +98,6 @@ class JobScheduler(QObject):
     with an existing id replaces it."""
 
     job_failed = Signal(str, object)  # job id, exception (also logged)
-    _job_due = Signal(str, object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -107,10 +108,10 @@ class JobScheduler(QObject):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
-        self._job_due.connect(self._run_due_job, Qt.ConnectionType.QueuedConnection)
+        self._inbox = GuiInbox(self, name="callcue-scheduler-inbox")
         self._scheduler = _QtTimerScheduler(
             self._timer,
-            self._job_due.emit,
+            lambda job_id, job: self._inbox.post(self._run_due_job, job_id, job),
             timezone=UTC,
             job_defaults={
                 "coalesce": True,  # after a sleep/hibernation, one catch-up run, not a burst
@@ -183,7 +184,6 @@ class JobScheduler(QObject):
         job = self._scheduler.add_job(fn, trigger, id=job_id, name=job_id, replace_existing=True, **options)
         self._entries[job_id] = _Entry(fn, job, repeating)
 
-    @Slot(str, object)
     def _run_due_job(self, job_id: str, job: Job) -> None:
         entry = self._entries.get(job_id)
         if entry is None or entry.job is not job:

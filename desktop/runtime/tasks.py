@@ -5,7 +5,8 @@ locks; "net" has a few, for HTTP calls that mostly wait; "reports" has one threa
 queries (team-lead statistics), so a report over a year of outcomes never delays an agent's outcome save
 (SQLite in WAL mode lets that reader and the "db" writer run at once). A task's function runs on a worker and must not
 touch widgets or any QObject of the GUI thread; its result (or exception) comes back on the GUI thread
-through a queued signal, where `on_done` / `on_error` run. Chaining belongs inside the task function (a
+through the GUI thread's inbox (desktop.runtime.gui_thread, the one way back for every thread), where
+`on_done` / `on_error` run. Chaining belongs inside the task function (a
 service call that does both steps), not in completion callbacks.
 
 `after_events=True` starts a task only once the events already queued on the GUI thread were handled (a
@@ -19,7 +20,6 @@ queued tasks (except durable ones), waits for running ones and leaves no thread 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -29,13 +29,16 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import shiboken6
-from PySide6.QtCore import QObject, Qt, QThread, QThreadPool, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QThread, QThreadPool, QTimer, Signal
+
+from desktop.runtime.gui_thread import GuiInbox
 
 logger = logging.getLogger(__name__)
 
 PoolName = Literal["db", "net", "reports"]
 POOL_NAMES: Final[tuple[PoolName, ...]] = ("db", "net", "reports")
 _RECENT_TIMINGS: Final = 1000
+_DELIVERY_SLICE_S: Final = 0.008  # results delivered per turn of the event loop, at most this long
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +78,6 @@ class _Callbacks:
     owner: QObject | None
 
 
-class _Relay(QObject):
-    """Lives in the GUI thread; workers emit on it, so the queued slot runs on the GUI thread."""
-
-    finished = Signal(object)
-
-
 class TaskRunner(QObject):
     """Runs functions on the "db" or "net" pool and hands results back on the GUI thread."""
 
@@ -88,17 +85,17 @@ class TaskRunner(QObject):
 
     def __init__(self, parent: QObject | None = None, *, net_threads: int = 4) -> None:
         super().__init__(parent)
-        # The pools are children created before the relay, so if this object is ever deleted without
-        # shutdown(), Qt destroys (and waits for) the pools before the relay the workers emit on.
+        # The pools are children created before the inbox, so if this object is ever deleted without
+        # shutdown(), Qt destroys (and waits for) the pools before the inbox the workers post to.
         self._pools: dict[PoolName, QThreadPool] = {name: QThreadPool(self) for name in POOL_NAMES}
         self._pools["db"].setMaxThreadCount(1)  # SQLite work strictly one after another
         self._pools["reports"].setMaxThreadCount(1)  # one report at a time, beside the "db" writer
         self._pools["net"].setMaxThreadCount(max(1, net_threads))
         for name, pool in self._pools.items():
             pool.setObjectName(f"callcue-{name}")
-        self._relay = _Relay(self)
-        # Queued: workers emit, the slot runs in this object's (the GUI) thread.
-        self._relay.finished.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
+        # Workers post results here; they are delivered on this object's (the GUI) thread, in order, a few
+        # milliseconds' worth at a time (paints and timers in between) — the one way back (gui_thread.py).
+        self._inbox = GuiInbox(self, slice_s=_DELIVERY_SLICE_S, name="callcue-tasks-inbox")
         self._callbacks: dict[int, _Callbacks] = {}  # GUI thread only
         # after_events tasks waiting for their turn: id -> (pool, run, durable). GUI thread only.
         self._deferred: dict[int, tuple[PoolName, Callable[[], None], bool]] = {}
@@ -143,10 +140,10 @@ class TaskRunner(QObject):
         with self._lock:
             self._submitted += 1
             self._not_started.add(task_id)
-        relay = self._relay
+        inbox = self._inbox
         queued_at = time.perf_counter()
 
-        def run() -> None:  # on a worker thread: no widgets, no GUI-thread QObjects except the relay
+        def run() -> None:  # on a worker thread: no widgets, no GUI-thread QObjects except the inbox
             with self._lock:
                 self._not_started.discard(task_id)
                 if self._dropping and not durable:
@@ -168,9 +165,8 @@ class TaskRunner(QObject):
             timing = TaskTiming(
                 task_id, pool, label, (started - queued_at) * 1000, (ended - started) * 1000, error is None
             )
-            # RuntimeError: the runner was deleted, there is nobody left to tell.
-            with contextlib.suppress(RuntimeError):
-                relay.finished.emit(_Finished(task_id, result, error, timing))
+            # The inbox drops it once the runner was deleted: there is nobody left to tell.
+            inbox.post(self._deliver, _Finished(task_id, result, error, timing))
 
         if after_events:
             self._deferred[task_id] = (pool, run, durable)
@@ -237,7 +233,6 @@ class TaskRunner(QObject):
             self._not_started.clear()
         return all_done
 
-    @Slot(object)
     def _deliver(self, finished: _Finished) -> None:
         self._recent.append(finished.timing)
         self.task_finished.emit(finished.timing)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from desktop.domain.guidance import LOCAL_MEMORY
+from desktop.domain.guidance import LOCAL_MEMORY, apply_local_outcomes
 from desktop.domain.outcomes import (
     UNDO_WINDOW,
     InvalidOutcome,
@@ -19,11 +21,37 @@ from desktop.domain.states import PopResult, PopState
 from desktop.services.clock import Clock, utc_now
 from desktop.storage import LocalStore
 
+if TYPE_CHECKING:
+    from desktop.services.callbacks import CallbackService
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What follows a save, done in the same task: the record; the pop it answers with the outcome applied
+    (local guidance, even offline: what was just refused is not pitched again); the open callbacks as they
+    are now (None without a callback service)."""
+
+    record: OutcomeRecord
+    guided: PopDocument | None
+    callbacks: tuple | None = None
+    callbacks_error: Exception | None = None  # the re-read failed (the save did not): tell the agent
+
+
+@dataclass(frozen=True, slots=True)
+class Undone:
+    """What an undo did, and the open callbacks after it (an undone callback is no longer reminded)."""
+
+    result: UndoResult
+    callbacks: tuple | None = None
+    callbacks_error: Exception | None = None
+
 
 class OutcomeService:
-    def __init__(self, store: LocalStore, clock: Clock = utc_now, *, undo_window: dt.timedelta = UNDO_WINDOW) -> None:
+    def __init__(self, store: LocalStore, clock: Clock = utc_now, *, undo_window: dt.timedelta = UNDO_WINDOW,
+                 callbacks: CallbackService | None = None) -> None:
         self._store = store
         self._clock = clock
+        self._callbacks = callbacks
         # Must equal the sync service's hold: an outcome younger than this is known not to be in flight.
         self.undo_window = undo_window
 
@@ -62,6 +90,32 @@ class OutcomeService:
         draft.check_time(now)
         # The pop it answers is looked up in the save's own transaction (one transaction per click).
         return self._store.record_outcome(draft.finalize(recorded_at=now, pop_id=pop_id), link_pop=True)
+
+    def record_and_follow(self, pop: PopResult, **fields) -> Recorded:
+        """`record(pop, **fields)`, then what follows it on the same worker: the pop re-guided with the
+        outcome, and the open callbacks re-read (a new callback is reminded; one this outcome kept is not).
+        Raises as `record` does (nothing saved, nothing followed)."""
+        record = self.record(pop, **fields)
+        guided = None
+        if pop.document is not None:
+            contact = LocalContact(record.outcome_id, record.customer_id, record.offer_id, record.result,
+                                   record.recorded_at, record.agent_id, record.campaign_id, record.wave)
+            guided = apply_local_outcomes(pop.document, [contact], self._clock())
+        return Recorded(record, guided, *self._open_callbacks())
+
+    def undo_and_follow(self, outcome_id: str) -> Undone:
+        """`undo(outcome_id)`, then the open callbacks re-read."""
+        return Undone(self.undo(outcome_id), *self._open_callbacks())
+
+    def _open_callbacks(self) -> tuple[tuple | None, Exception | None]:
+        """(CallbackService.queue(), None), or (None, None) without a callback service. A failed read is not
+        the save's failure: (None, the error)."""
+        if self._callbacks is None:
+            return None, None
+        try:
+            return self._callbacks.queue(), None
+        except Exception as exc:  # a StoreError (damaged file, …): the panel says so
+            return None, exc
 
     def undo(self, outcome_id: str) -> UndoResult:
         """Take an outcome back. Within the undo window (UNDO_WINDOW) of recording it has not left the workstation (sync holds

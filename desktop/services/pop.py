@@ -147,6 +147,13 @@ class PopService:
         if result.state is PopState.LIVE and result.server_document is not None and result.fetched_at is not None:
             self._cache(result.key, result.server_document, result.fetched_at)
 
+    def after_shown(self, result: PopResult, call_id: str | None, agent_id: str | None, log: bool = True) -> int | None:
+        """What follows a pop on screen, in one task: a live result's document is cached (`remember`) and,
+        when the pop settled for its call (`log`), the pop is logged. Returns the pop_log id (None when not
+        logged). Never raises for a store failure (a pop is never broken by its bookkeeping)."""
+        self.remember(result)
+        return self.log_pop(result, call_id, agent_id) if log else None
+
     def with_local_outcomes(self, result: PopResult) -> PopResult:
         """Re-apply outcomes recorded here (call after recording one: the panel updates at once)."""
         if result.document is None:

@@ -1,7 +1,10 @@
-"""PanelController: turns call-router decisions and agent actions into background work and views.
+"""PanelController: presents the open calls' view state and turns agent actions into background work.
 
-It owns no data and does no I/O itself: every service call goes through the TaskRunner (database work on
-the "db" pool, network on the "net" pool) and results come back here, on the GUI thread, to be shown.
+It owns no data and does no I/O or domain work itself: per-call state (pop, shared-number choice,
+transfer, outcomes) is kept and decided by desktop.domain.calls.CallViews; every service call goes
+through the TaskRunner (database work on the "db" pool, network on the "net" pool), and what follows a pop
+or an outcome (cache, pop log, local guidance, the callback queue) is chained inside that service call.
+Results come back here, on the GUI thread, to be shown, and leave for hosts as desktop.domain.events.
 """
 
 from __future__ import annotations
@@ -9,13 +12,21 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from desktop.calls.events import CallEvent
 from desktop.calls.router import Activate, Closed, Ended, Front, Ignored, Pop, RouterAction, UpdatePop
 from desktop.domain.callbacks import due_today, local_day
-from desktop.domain.guidance import apply_local_outcomes
-from desktop.domain.outcomes import LocalContact
+from desktop.domain.calls import CallViews, Transfer
+from desktop.domain.events import (
+    OutcomeRecorded,
+    OutcomeRetracted,
+    PanelEvent,
+    PopAmbiguous,
+    PopShown,
+    SyncStateChanged,
+)
+from desktop.domain.outcomes import UndoResult
 from desktop.domain.states import PopKey, PopResult, PopState
 from desktop.ui.callbacks import OPEN_CALLBACK_KEY
 from desktop.ui.i18n import pick
@@ -32,43 +43,19 @@ log = logging.getLogger("callcue.panel")
 # queued behind another) still writes it; the runner's shutdown runs it instead of dropping it.
 _BOOKKEEPING = {"after_events": True, "durable": True}
 
-# How fresh a result must be to replace what is on screen: a live answer is never replaced by the
-# cached copy that happened to arrive later.
-_PRIORITY = {PopState.LOADING: 0, PopState.STALE: 1, PopState.ERROR: 1, PopState.UNKNOWN_CALLER: 2,
-             PopState.AMBIGUOUS: 2, PopState.LIVE: 2}
-
-
-@dataclass
-class _CallView:
-    key: PopKey
-    generation: int
-    shown: PopResult
-    pop_id: int | None = None
-    popped_at: dt.datetime | None = None
-    announced: bool = False  # pop_shown was emitted for this call (a later one is an update)
-    # A shared number: the customers who share it (from the server's ambiguous_caller answer) and the one
-    # the agent chose (None until then: no outcome can be recorded for the call).
-    candidates: tuple = ()
-    chosen: str | None = None
-    retrying: bool = False  # a fetch_again is on its way (the retry key or the server coming back)
-
-
-def _another_party(before, after) -> bool:
-    """A transfer names a different customer (an id or a number that differs from the one before)."""
-    return any(old is not None and new is not None and old != new
-               for old, new in ((before.customer_id, after.customer_id), (before.ani, after.ani)))
-
-
 # UserError codes of the local store (desktop/storage/engine.py): the agent must hear of them.
 _STORE_PROBLEMS = frozenset({"store_corrupt", "store_failed", "disk_full", "read_only"})
 
 
 class PanelController(QtCore.QObject):
-    # Payloads for hosts (SDK, bridge): plain dicts, no phone numbers; documented in docs/sdk.md.
-    pop_shown = Signal(dict)
-    pop_ambiguous = Signal(dict)  # the caller's number belongs to several customers: the agent must choose
-    outcome_recorded = Signal(dict)
-    sync_state_changed = Signal(object)
+    # Events for hosts (SDK, bridge): desktop.domain.events objects; `panel_event` carries every one of
+    # them, the others one kind each (to_json() is the v1 payload, docs/sdk.md and docs/bridge.md).
+    panel_event = Signal(object)
+    pop_shown = Signal(object)  # PopShown
+    pop_ambiguous = Signal(object)  # PopAmbiguous: the caller's number belongs to several customers
+    outcome_recorded = Signal(object)  # OutcomeRecorded
+    outcome_retracted = Signal(object)  # OutcomeRetracted
+    sync_state_changed = Signal(object)  # SyncStateChanged (its `state`: the SyncState)
     auth_failed = Signal()
     callback_due = Signal(str)  # what to tell the agent: who to call back
 
@@ -84,8 +71,10 @@ class PanelController(QtCore.QObject):
         self.agent_id = agent_id
         self.scheduler = scheduler
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
-        self._calls: dict[str, _CallView] = {}
-        self._generation = 0
+        self.calls = CallViews()
+        self._signals = {PopShown: self.pop_shown, PopAmbiguous: self.pop_ambiguous,
+                         OutcomeRecorded: self.outcome_recorded, OutcomeRetracted: self.outcome_retracted,
+                         SyncStateChanged: self.sync_state_changed}
         self._sync_running = False
         self._sync_again = False
         self._store_problem_told: str | None = None  # the store problem code the agent was last told about
@@ -93,9 +82,15 @@ class PanelController(QtCore.QObject):
         self.callbacks = callbacks  # CallbackService: the open callbacks in the local store
         self._callback_queue: dict = {}  # outcome id -> ScheduledCallback, as last read
         self._reminded: set[str] = set()  # outcome ids reminded in this session
-        self._names: dict[str, str] = {}  # customer id -> name seen on a pop here (the cache may lack it)
+        # customer id -> (name, masked number) seen on a pop here: the cache may lack them (expired, or its
+        # write still waiting for the paint when the outcome's task read the callbacks).
+        self._names: dict[str, tuple[str, str | None]] = {}
         router.add_listener(self.on_router_action)
         self._connect(window)
+
+    def _emit(self, event: PanelEvent) -> None:
+        self._signals[type(event)].emit(event)
+        self.panel_event.emit(event)
 
     def _connect(self, window) -> None:
         window.outcome_requested.connect(self.record_outcome)
@@ -113,9 +108,11 @@ class PanelController(QtCore.QObject):
         """A new window (e.g. after a language switch) takes over every open call as it is."""
         self.window = window
         self._connect(window)
-        for call_id, call in self._calls.items():
+        for call_id, call in self.calls.items():
             window.show_pop(call_id, call.shown, activate=False)
             self._mark_phase(call_id)
+            if call.transfer is not None:
+                window.mark_transfer(call_id, call.transfer)
         front = self.router.front_call_id()
         if front is not None:
             window.bring_to_front(front)
@@ -126,27 +123,31 @@ class PanelController(QtCore.QObject):
 
     def on_router_action(self, action: RouterAction) -> None:
         if isinstance(action, Pop):
-            self._start_pop(action.call_id, PopKey(ani=action.key.ani, customer_id=action.key.customer_id))
+            self._start_pop(action.call_id, action.key)
             self._mark_phase(action.call_id)
         elif isinstance(action, UpdatePop):
-            previous = self._calls.get(action.call_id)
-            before = self._who(previous) if previous is not None else ""
+            event = action.event
+            to_agent = event.agent_id if event.agent_id not in (None, self.agent_id) else None
+            # Before the new lookup: the marker names who the call was with.
+            transfer = self.calls.transferred(action.call_id, action.previous_key, action.key, to_agent=to_agent,
+                                              from_agent=event.from_agent, via=event.dnis)
             if action.identity_changed:
-                self._start_pop(action.call_id, PopKey(ani=action.key.ani, customer_id=action.key.customer_id))
-            changed = _another_party(action.previous_key, action.key)
-            now = PopKey(ani=action.key.ani, customer_id=action.key.customer_id)
-            to_agent = action.event.agent_id if action.event.agent_id not in (None, self.agent_id) else None
-            self.window.mark_transfer(action.call_id, to_agent=to_agent, previous=before,
-                                      now=(now.masked() or now.customer_id or "") if changed else None)
+                self._start_pop(action.call_id, action.key)
+            if transfer is not None:
+                self.window.mark_transfer(action.call_id, transfer)
         elif isinstance(action, Activate | Ended):
             self._mark_phase(action.call_id)
             if isinstance(action, Ended) and action.reason == "transferred_away":
-                self.window.mark_transfer(action.call_id, to_agent=action.to_agent or "?",
-                                          previous="", now=None)
+                call = self.calls.get(action.call_id)
+                key = call.key if call is not None else PopKey()
+                transfer = self.calls.transferred(action.call_id, key, key,
+                                                  to_agent=action.to_agent or action.to_number or "?")
+                if transfer is not None:
+                    self.window.mark_transfer(action.call_id, transfer)
         elif isinstance(action, Front):
             self.window.bring_to_front(action.call_id)
         elif isinstance(action, Closed):
-            self._calls.pop(action.call_id, None)
+            self.calls.closed(action.call_id)
             self.window.close_call(action.call_id)
         elif isinstance(action, Ignored):
             log.debug("call event ignored", extra={"reason": action.reason})
@@ -157,36 +158,14 @@ class PanelController(QtCore.QObject):
         if call is not None:
             self.window.mark_call_state(call_id, call.phase, call.ended_at)
 
-    @staticmethod
-    def _who(call: _CallView) -> str:
-        """The customer's name on screen (else the masked number): for the agent's eyes, never logged."""
-        if call.shown.document is not None:
-            return call.shown.document.customer.display_name
-        return call.key.masked() or call.key.customer_id or ""
-
     def _start_pop(self, call_id: str, key: PopKey, *, chosen: str | None = None) -> None:
-        self._generation += 1
-        previous = self._calls.get(call_id)
-        candidates = previous.candidates if previous is not None else ()
-        if chosen is None and previous is not None and previous.chosen is not None \
-                and key.customer_id is None and key.ani == previous.key.ani:
-            chosen = previous.chosen  # the same caller again (a transfer, a refresh): the agent's choice holds
-        if chosen is not None:
-            key = PopKey(ani=key.ani, customer_id=chosen)  # the call keeps its number; the pop is by id
-        elif previous is None or key.ani != previous.key.ani:
-            candidates = ()
         # A caller seen moments ago is in memory: shown at once, no worker round trip.
-        instant = self.pops.cached_in_memory(key)
-        loading = instant or PopResult(PopState.LOADING, key)
-        if chosen is not None:
-            loading = replace(loading, candidates=candidates)
-        self._calls[call_id] = _CallView(key, self._generation, loading,
-                                         announced=previous is not None and previous.announced,
-                                         candidates=candidates, chosen=chosen)
-        self.window.show_pop(call_id, loading, activate=False)  # the router says which call is in front
-        generation = self._generation
+        call = self.calls.start(call_id, key, chosen=chosen, instant=self.pops.cached_in_memory)
+        instant = call.shown.document is not None
+        self.window.show_pop(call_id, call.shown, activate=False)  # the router says which call is in front
+        generation, key = call.generation, call.key
         # Cached view and server fetch run at once on their own pools; whichever is better wins.
-        if instant is None:
+        if not instant:
             self.runner.submit("db", self.pops.cached, key, name="pop.cached", owner=self,
                                on_done=lambda result: self._show(call_id, generation, result))
 
@@ -195,60 +174,30 @@ class PanelController(QtCore.QObject):
         self.runner.submit("net", self._fetch, key, name="pop.fetch", owner=self,
                            on_done=lambda result: self._show(call_id, generation, result),
                            on_error=lambda exc: self._fetch_crashed(call_id, generation, key, exc),
-                           after_events=instant is not None)
+                           after_events=instant)
 
     def _fetch(self, key: PopKey) -> PopResult:
         # The cache write waits until the live result is on screen (see _show).
         return self.pops.fetch(key, remember=False)
 
     def _show(self, call_id: str, generation: int, result: PopResult | None) -> None:
-        if result is not None and result.server_document is not None:
-            # After the paint (see _BOOKKEEPING), and durable: a panel closed right after a pop still caches it.
-            self.runner.submit("db", self.pops.remember, result, name="pop.remember", owner=self, **_BOOKKEEPING)
-        call = self._calls.get(call_id)
-        if result is None or call is None or call.generation != generation:
+        settled = self.calls.settle(call_id, generation, result)
+        logged = settled is not None and settled.log
+        if result is not None and (result.server_document is not None or logged):
+            # The live document cached and the settled pop logged, in one task after the paint (see
+            # _BOOKKEEPING), durable: a panel closed right after a pop still caches it.
+            shown = settled.shown if settled is not None else result
+            self.runner.submit("db", self.pops.after_shown, shown, call_id, self.agent_id, logged,
+                               name="pop.after_shown", owner=self,
+                               on_done=lambda pop_id: self.calls.logged(call_id, generation, pop_id) if logged
+                               else None, **_BOOKKEEPING)
+        if settled is None:
             return
-        if _PRIORITY[result.state] < _PRIORITY[call.shown.state]:
-            return
-        if result.state in (PopState.STALE, PopState.ERROR) and result.document is None \
-                and call.shown.document is not None:
-            # The fetch failed but a cached copy is on screen: keep it, say it is stale.
-            result = replace(call.shown, state=PopState.STALE, error=result.error)
-        if result.state is PopState.AMBIGUOUS:
-            call.candidates = result.candidates
-        elif call.chosen is not None:
-            # The chosen customer's view remembers who else shares the number (the agent may choose again).
-            result = replace(result, candidates=call.candidates)
-        call.shown = result
-        self.window.show_pop(call_id, result, activate=False)
-        if result.error is not None and result.error.code == "auth_failed":
+        self.window.show_pop(call_id, settled.shown, activate=False)
+        if settled.shown.error is not None and settled.shown.error.code == "auth_failed":
             self.auth_failed.emit()
-        if result.state != PopState.LOADING:
-            self.runner.submit("db", self.pops.log_pop, result, call_id, self.agent_id, name="pop.log", owner=self,
-                               on_done=lambda pop_id: self._logged(call_id, generation, pop_id), **_BOOKKEEPING)
-            update, call.announced = call.announced, True
-            if result.state is PopState.AMBIGUOUS:
-                self.pop_ambiguous.emit({
-                    "call_id": call_id,
-                    "candidates": [candidate.customer_id for candidate in result.candidates],
-                    "update": update,
-                })
-                return
-            document = result.document
-            self.pop_shown.emit({
-                "call_id": call_id,
-                "state": str(result.state),
-                "customer_id": document.customer.customer_id if document else None,
-                "decision_id": document.decision_id if document else None,
-                "offers": [o.offer_id for o in document.pitchable_offers] if document else [],
-                "update": update,
-                "chosen": call.chosen is not None,
-            })
-
-    def _logged(self, call_id: str, generation: int, pop_id: int | None) -> None:
-        call = self._calls.get(call_id)
-        if call is not None and call.generation == generation:
-            call.pop_id = pop_id
+        if settled.event is not None:
+            self._emit(settled.event)
 
     def _fetch_crashed(self, call_id: str, generation: int, key: PopKey, exc: BaseException) -> None:
         log.error("pop fetch crashed", exc_info=exc)
@@ -262,15 +211,14 @@ class PanelController(QtCore.QObject):
     def retry_pop(self, call_id: str) -> bool:
         """Ask the server again for a pop it could not answer (the retry button or key, or the server back:
         see _sync_state). False when the call needs no retry or one is on its way."""
-        call = self._calls.get(call_id)
-        if call is None or call.retrying or not call.shown.can_retry:
+        call = self.calls.begin_retry(call_id)
+        if call is None:
             return False
-        call.retrying, generation = True, call.generation
+        generation = call.generation
         self.window.show_retrying(call_id)
 
         def done(result: PopResult | None) -> None:
-            if self._calls.get(call_id) is call:
-                call.retrying = False
+            self.calls.end_retry(call_id, call)
             self._show(call_id, generation, result)
 
         def crashed(exc: BaseException) -> None:
@@ -287,10 +235,10 @@ class PanelController(QtCore.QObject):
         """The agent confirmed who is calling on a shared number: the call pops that customer by id (it
         keeps its number), and outcomes are theirs. Only one of the customers the server named may be
         chosen. Returns whether the choice was taken."""
-        call = self._calls.get(call_id)
+        call = self.calls.get(call_id)
         if call is None or call.shown.state is not PopState.AMBIGUOUS:
             return False
-        if customer_id not in {candidate.customer_id for candidate in call.candidates}:
+        if not self.calls.may_choose(call_id, customer_id):
             log.warning("choice refused: not one of the customers sharing the number")
             return False
         self._start_pop(call_id, PopKey(ani=call.key.ani), chosen=customer_id)
@@ -299,17 +247,11 @@ class PanelController(QtCore.QObject):
     def choose_again(self, call_id: str) -> bool:
         """The agent picked the wrong person: back to the list of customers sharing the number (no new
         request; outcomes wait until the next choice)."""
-        call = self._calls.get(call_id)
-        if call is None or call.chosen is None or not call.candidates:
+        event = self.calls.choose_again(call_id)
+        if event is None:
             return False
-        self._generation += 1  # what is still being fetched for the previous choice is not shown
-        call.generation, call.chosen = self._generation, None
-        call.key = PopKey(ani=call.key.ani)
-        call.pop_id = None
-        call.shown = PopResult(PopState.AMBIGUOUS, call.key, candidates=call.candidates)
-        self.window.show_pop(call_id, call.shown, activate=False)
-        self.pop_ambiguous.emit({"call_id": call_id, "candidates": [c.customer_id for c in call.candidates],
-                                 "update": True})
+        self.window.show_pop(call_id, self.calls.get(call_id).shown, activate=False)
+        self._emit(event)
         return True
 
     # ------------------------------------------------------------------ search
@@ -330,68 +272,67 @@ class PanelController(QtCore.QObject):
     # ------------------------------------------------------------------ outcomes
 
     def record_outcome(self, call_id: str, offer_id: str, result: str, extras: dict) -> None:
-        call = self._calls.get(call_id)
-        if call is None or call.shown.document is None or call.shown.state is PopState.AMBIGUOUS:
+        call = self.calls.get(call_id)
+        if call is None or not call.can_record:
             return
-        self.runner.submit(
-            "db", self._record_call(call.shown, call, call_id, offer_id or None, result, extras),
-            name="outcome.record", owner=self, durable=True,  # a key pressed just before a close is still saved
-            on_done=lambda record: self._recorded(call_id, record),
-            on_error=lambda exc: self._record_failed(call_id, exc),
-        )
-
-    def _record_call(self, shown: PopResult, call: _CallView, call_id: str, offer_id, result: str, extras: dict):
-        """The save, as it will run on the db worker: for the pop on screen now (`shown`); the service
-        refuses a call whose caller is not confirmed yet (a shared number)."""
-        outcomes, agent_id, pop_id = self.outcomes, self.agent_id, call.pop_id
+        # The save, as it will run on the db worker: for the pop on screen now; the service refuses a call
+        # whose caller is not confirmed yet (a shared number) and chains what follows a save.
+        shown, pop_id, outcomes, agent_id = call.shown, call.pop_id, self.outcomes, self.agent_id
 
         def record():
-            return outcomes.record(
-                shown, offer_id=offer_id, result=result, agent_id=agent_id,
+            return outcomes.record_and_follow(
+                shown, offer_id=offer_id or None, result=result, agent_id=agent_id,
                 call_id=None if call_id.startswith("search-") else call_id,
                 note=extras.get("note"), callback_at=extras.get("callback_at"), reason=extras.get("reason"),
                 pop_id=pop_id,
             )
 
-        return record
+        self.runner.submit(
+            "db", record, name="outcome.record", owner=self, durable=True,  # a key pressed just before a close is still saved
+            on_done=lambda done: self._recorded(call_id, done),
+            on_error=lambda exc: self._record_failed(call_id, exc),
+        )
 
-    def _recorded(self, call_id: str, record) -> None:
+    def _recorded(self, call_id: str, done) -> None:
         # Only now, with the outcome committed: "saved", and the note it carried cleared (a note the agent
         # has typed since, for the next outcome, stays).
-        call = self._calls.get(call_id)
+        record = done.record
+        call = self.calls.get(call_id)
+        event = self.calls.recorded(call_id, record, done.guided)
         self.window.outcome_saved(str(record.result), record.note, call_id=call_id,
-                                  name=self._who(call) if call is not None else "")
+                                  name=call.who if call is not None else "")
         if call is not None and call.shown.document is not None:
-            # Local guidance at once, even offline: what was just refused is not pitched again.
-            contact = LocalContact(record.outcome_id, record.customer_id, record.offer_id, record.result,
-                                   record.recorded_at, record.agent_id, record.campaign_id, record.wave)
-            updated = apply_local_outcomes(call.shown.document, [contact], self._clock())
-            call.shown = replace(call.shown, document=updated)
-            self.window.show_pop(call_id, call.shown, activate=False)
+            self.window.show_pop(call_id, call.shown, activate=False)  # local guidance at once, even offline
+            self._names[record.customer_id] = (call.name, call.shown.document.customer.masked_msisdn)
         self.router.outcome_recorded(call_id)
         self._mark_phase(call_id)  # still talking: "✓ outcome recorded" on its tab
-        if call is not None and call.shown.document is not None:  # the reminder's name if not cached
-            self._names[record.customer_id] = call.shown.document.customer.display_name
-        self.load_callbacks()  # a new callback is reminded; one this outcome kept is not
-        self.outcome_recorded.emit({
-            "outcome_id": record.outcome_id, "call_id": call_id, "customer_id": record.customer_id,
-            "offer_id": record.offer_id, "result": str(record.result),
-            "recorded_at": record.recorded_at.isoformat(),
-        })
-        name = call.shown.document.customer.display_name if call and call.shown.document else ""
-        self.window.offer_undo(record.outcome_id, str(record.result), name, call_id=call_id)
+        self._callbacks_read(done)  # a new callback is reminded; one this outcome kept is not
+        self._emit(event)
+        self.window.offer_undo(record.outcome_id, str(record.result), call.name if call is not None else "",
+                               call_id=call_id)
         self.request_sync(force=True)
 
     def undo_outcome(self, outcome_id: str) -> None:
         """Ctrl+Z on the banner: removed if not sent yet, else retracted on the server by the next sync."""
-        outcomes = self.outcomes
-        self.runner.submit("db", lambda: outcomes.undo(outcome_id), name="outcome.undo", owner=self,
-                           durable=True, on_done=lambda _result: self._undone(), on_error=self._undo_failed)
+        self.runner.submit("db", self.outcomes.undo_and_follow, outcome_id, name="outcome.undo", owner=self,
+                           durable=True, on_done=lambda done: self._undone(outcome_id, done),
+                           on_error=self._undo_failed)
 
-    def _undone(self) -> None:
+    def _undone(self, outcome_id: str, done) -> None:
         self.window.outcome_undone()
-        self.load_callbacks()  # an undone callback is no longer reminded
+        self._callbacks_read(done)  # an undone callback is no longer reminded
+        if done.result in (UndoResult.REMOVED, UndoResult.RETRACTING):
+            event = self.calls.retracted(outcome_id, str(done.result), self._clock())
+            if event is not None:
+                self._emit(event)
         self.request_sync(force=True)
+
+    def _callbacks_read(self, done) -> None:
+        """The callback queue a save or an undo re-read in its task (or why it could not)."""
+        if done.callbacks is not None:
+            self._callbacks_loaded(done.callbacks)
+        elif done.callbacks_error is not None:
+            self.store_trouble(done.callbacks_error)
 
     def _undo_failed(self, exc: BaseException) -> None:
         error = getattr(exc, "user_error", None)
@@ -476,11 +417,11 @@ class PanelController(QtCore.QObject):
         if state.signed_in and state.offline_since is None:
             # The server answered the last delivery (or nothing waited for it): pops it could not answer
             # before are asked again, paced by the sync runs (an outage with outcomes waiting holds them).
-            for call_id in list(self._calls):
+            for call_id in self.calls:
                 self.retry_pop(call_id)
         if self._store_damaged is not None:
             self.window.sync_badge.show_problem(self._store_damaged)
-        self.sync_state_changed.emit(state)
+        self._emit(SyncStateChanged(state))
         if state.last_error is not None and state.last_error.code == "auth_failed":
             self.auth_failed.emit()
 
@@ -496,6 +437,7 @@ class PanelController(QtCore.QObject):
 
     def _callbacks_loaded(self, loaded) -> None:
         callbacks, now = loaded
+        callbacks = [self._named(c) for c in callbacks]
         self._callback_queue = {c.outcome_id: c for c in callbacks}
         if self.scheduler is not None:
             for job_id in self.scheduler.job_ids():  # kept (another outcome since) or gone: no reminder
@@ -506,6 +448,14 @@ class PanelController(QtCore.QObject):
                     self.schedule_callback(callback)
             self._schedule_new_day(now)
         self._show_callbacks(now)
+
+    def _named(self, callback):
+        """The callback with the name and number seen on this customer's pop here, where the store had none."""
+        seen = self._names.get(callback.customer_id)
+        if seen is None or (callback.display_name and callback.masked_number):
+            return callback
+        return replace(callback, display_name=callback.display_name or seen[0],
+                       masked_number=callback.masked_number or seen[1])
 
     def _schedule_new_day(self, now: dt.datetime) -> None:
         """At midnight the idle screen moves on to the new day's callbacks (already in memory)."""
@@ -529,7 +479,7 @@ class PanelController(QtCore.QObject):
         if callback is None:
             return
         self._reminded.add(outcome_id)
-        name = callback.display_name or self._names.get(callback.customer_id) or callback.masked_number or ""
+        name = callback.display_name or callback.masked_number or ""
         texts = self.window.texts
         text = texts.translate("Messages", "Time to call back %1").replace("%1", name)
         self.window.idle.remind(callback.customer_id)
@@ -546,13 +496,11 @@ class PanelController(QtCore.QObject):
         view = self.window.view(call_id)
         if view is None:
             return
-        name = ""
-        call = self._calls.get(call_id)
-        if call is not None and call.shown.document is not None:
-            name = call.shown.document.customer.display_name
+        call = self.calls.get(call_id)
+        name = call.name if call is not None else ""
         self.window.show_notice(
             self.window.texts.translate("Messages", "Wrap-up: record an outcome for %1").replace("%1", name),
             "attention", call_id=call_id)
 
 
-__all__ = ["PanelController", "pick", "result_label"]
+__all__ = ["PanelController", "Transfer", "pick", "result_label"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from desktop.domain.calls import Transfer
 from desktop.domain.outcomes import UNDO_WINDOW, OutboxStatus
 from desktop.ui.callbacks import IdleView
 from desktop.ui.i18n import Localized, Texts, pick
@@ -425,19 +426,31 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         else:
             self._wrap_up_timer.stop()
 
-    def mark_transfer(self, call_id: str, *, to_agent: str | None, previous: str, now: str | None) -> None:
-        """A transfer was applied to the call: a marker on its tab (to a colleague `to_agent`, or to this
-        agent: None), and when the customer changed (`now`: who the call is with now) the call's notice says
-        so instead of silently swapping the tab."""
+    def mark_transfer(self, call_id: str, transfer: Transfer) -> None:
+        """A transfer was applied to the call (desktop.domain.calls.Transfer): a marker on its tab — to a
+        colleague, or to this agent from whom / through which queue when the call source said — and when
+        the customer changed (`transfer.now`) the call's notice says so instead of silently swapping the tab."""
         if call_id not in self._views:
             return
-        self._transfers[call_id] = (self.tr("⇄ to %1").replace("%1", to_agent) if to_agent
-                                    else self.tr("⇄ transferred to you"))
+        self._transfers[call_id] = self._transfer_marker(transfer)
         self._set_tab_title(call_id)
-        if now is not None:
-            self.show_notice(self.tr("⇄ Transferred: the customer changed from %1 to %2. Check who you are "
-                                     "talking to.").replace("%1", previous or "?").replace("%2", now or "?"),
-                             "attention", call_id=call_id)
+        if transfer.now is not None:
+            text = (self.tr("⇄ Transferred by %3: the customer changed from %1 to %2. Check who you are talking to.")
+                    if transfer.from_agent else
+                    self.tr("⇄ Transferred: the customer changed from %1 to %2. Check who you are talking to."))
+            self.show_notice(text.replace("%1", transfer.previous or "?").replace("%2", transfer.now or "?")
+                             .replace("%3", transfer.from_agent or ""), "attention", call_id=call_id)
+
+    def _transfer_marker(self, transfer: Transfer) -> str:
+        if transfer.to_agent:
+            return self.tr("⇄ to %1").replace("%1", transfer.to_agent)
+        if transfer.from_agent and transfer.via:
+            return self.tr("⇄ from %1 via %2").replace("%1", transfer.from_agent).replace("%2", transfer.via)
+        if transfer.from_agent:
+            return self.tr("⇄ from %1").replace("%1", transfer.from_agent)
+        if transfer.via:
+            return self.tr("⇄ transferred to you via %1").replace("%1", transfer.via)
+        return self.tr("⇄ transferred to you")
 
     def call_title(self, call_id: str) -> str:
         """What the call's tab (or list line) says: transfer marker, name, phase."""

@@ -22,15 +22,9 @@ import jsonschema_rs
 import pytest
 
 from desktop.calls.bridge import BridgeApp, BridgeHandlers, BridgeServer, BridgeToken, FanOut
-from desktop.calls.bridge_protocol import (
-    call_closed_data,
-    call_ignored_data,
-    call_result,
-    call_updated_data,
-    panel_result,
-    state_snapshot,
-)
+from desktop.calls.bridge_protocol import call_result, panel_result, state_snapshot
 from desktop.calls.router import CallRouter, Closed, Ignored, Pop, RouterAction, UpdatePop
+from desktop.domain.events import CallClosed, CallIgnored, CallUpdated, PopShown
 from plugin_sdk import protocol
 from tests.desktop_runtime.conftest import no_leftover_threads  # noqa: F401 - autouse: Qt tests leave no thread
 from tests.gui.conftest import make_app, memory_keyring, server  # noqa: F401 - fixtures for the GUI tests
@@ -87,18 +81,19 @@ class FakePanel:
         if self.fanout is None:
             return
         if isinstance(action, Pop):
-            self.fanout.publish("pop.shown", {"call_id": action.call_id, "state": "live",
-                                              "customer_id": action.key.customer_id, "decision_id": None,
-                                              "offers": [], "update": False})
+            event = PopShown(action.call_id, "live", action.key.customer_id, None, (), update=False)
         elif isinstance(action, UpdatePop):
             call = self.router.call(action.call_id)
-            self.fanout.publish("call.updated", call_updated_data(
-                call, change="transfer", in_front=action.call_id == self.router.front_call_id(),
-                refetch=action.identity_changed))
+            event = CallUpdated(call.call_id, call.key, "transfer", call.phase,
+                                in_front=action.call_id == self.router.front_call_id(),
+                                refetch=action.identity_changed)
         elif isinstance(action, Ignored):
-            self.fanout.publish("call.ignored", call_ignored_data(action))
+            event = CallIgnored(action.call_id, action.reason, action.detail)
         elif isinstance(action, Closed):
-            self.fanout.publish("call.closed", call_closed_data(action))
+            event = CallClosed(action.call_id, action.reason)
+        else:
+            return
+        self.fanout.publish(event.type, event.to_json())
 
     def show(self) -> dict[str, Any]:
         self.visible = True

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from desktop.domain.states import PopState
-from desktop.ui.qt import QtWidgets
+from desktop.ui.qt import Qt, QtWidgets
 from plugin_sdk.bridge_client import BridgeBusy, BridgeClient, BridgeRequestError, BridgeUnavailable
 from tests.bridge.conftest import validate, wire_bridge
 from tests.gui.conftest import CALM, PRICE_SENSITIVE, wait_for_state
@@ -154,6 +154,32 @@ def test_an_outcome_and_its_sync_reach_the_host(qtbot, session):
                                 for e in session.recorder.of_type("sync.state")), timeout=10000)
     seqs = [e["seq"] for e in session.recorder.events]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+
+
+def test_an_undone_outcome_reaches_the_host_as_outcome_retracted(qtbot, session):
+    app = session.app
+    session.run(session.client.send_call, "b-u", "answered", ani=PRICE_SENSITIVE[1])
+    wait_for_state(qtbot, app, "b-u", PopState.LIVE)
+    app.window.outcome_bar.buttons["declined"].click()
+    recorded = session.wait_for("outcome.recorded", call_id="b-u")[0]
+    qtbot.keyClick(app.window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    retracted = session.wait_for("outcome.retracted", outcome_id=recorded["outcome_id"])
+    assert len(retracted) == 1 and retracted[0]["delivery"] in ("removed", "retracting")
+    assert {k: retracted[0][k] for k in ("call_id", "customer_id", "offer_id", "result")} == {
+        k: recorded[k] for k in ("call_id", "customer_id", "offer_id", "result")}
+    # The undo banner is gone: a second Ctrl+Z retracts nothing more.
+    qtbot.keyClick(app.window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    session.run(session.client.state)  # a round trip through the GUI thread after the key
+    assert len(session.recorder.of_type("outcome.retracted")) == 1
+
+
+def test_a_transfer_names_who_passed_the_call_on(qtbot, session):
+    app, client = session.app, session.client
+    session.run(client.send_call, "b-f", "answered", ani=CALM[1])
+    wait_for_state(qtbot, app, "b-f", PopState.LIVE)
+    result = session.run(client.send_call, "b-f", "transferred", from_agent="张伟", dnis="8001")
+    assert (result.result, result.reason) == ("updated", "transfer")
+    assert app.window.call_title("b-f").startswith("⇄ from 张伟 via 8001")
 
 
 def test_show_and_hide_never_take_the_keyboard(qapp, qtbot, session):

@@ -22,6 +22,7 @@ from desktop.calls.bridge_protocol import (
 )
 from desktop.calls.events import CALL_STATES, CallEvent
 from desktop.calls.router import CallRouter
+from desktop.domain.events import SyncStateChanged
 from desktop.domain.states import SyncState
 from desktop.services.config import ConfigError, config_as_dict, load_config
 from plugin_sdk import protocol
@@ -131,7 +132,7 @@ def test_state_masks_numbers_and_lists_calls_oldest_first():
     router.handle(CallEvent(call_id="b", state="answered", customer_id="C-1", source="cli"))
     pops = {"a": {"call_id": "a", "state": "live", "customer_id": "C-A", "decision_id": "d", "offers": ["O1"],
                   "update": False}}
-    sync = bridge_protocol.sync_state_data(SyncState(pending=2, offline_since=datetime(2026, 1, 1, tzinfo=UTC)))
+    sync = SyncStateChanged(SyncState(pending=2, offline_since=datetime(2026, 1, 1, tzinfo=UTC))).to_json()
     snapshot = validate(state_snapshot(router.calls(), pops, sync, True))
     assert [c["call_id"] for c in snapshot["calls"]] == ["a", "b"]
     assert snapshot["calls"][0]["ani"] == "138****8000" and snapshot["calls"][0]["pop"]["customer_id"] == "C-A"

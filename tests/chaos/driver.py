@@ -99,15 +99,16 @@ def main(argv: list[str] | None = None) -> int:
 
     window.outcome_failed = outcome_failed  # observe what the agent is told (the panel still shows it)
 
-    def on_recorded(payload: dict) -> None:
+    def on_recorded(event) -> None:  # OutcomeRecorded
         state["n"] += 1
-        emit("confirmed", outcome_id=payload["outcome_id"], n=state["n"], notice=notice(),
+        emit("confirmed", outcome_id=event.outcome_id, n=state["n"], notice=notice(),
              note=window.outcome_bar.note.text())
         state["busy"] = False
         end_call()
         schedule_next()
 
-    def on_sync(sync_state) -> None:
+    def on_sync(event) -> None:  # SyncStateChanged
+        sync_state = event.state
         error = sync_state.last_error.code if sync_state.last_error is not None else None
         emit("sync", pending=sync_state.pending, attention=sync_state.needs_attention,
              badge=window.sync_badge.text(), error=error)
@@ -115,12 +116,12 @@ def main(argv: list[str] | None = None) -> int:
             emit("drained")
             qapp.quit()
 
-    def on_pop(payload: dict) -> None:
-        if payload["call_id"] != state["call"] or payload["state"] == "loading" or state["busy"]:
+    def on_pop(event) -> None:  # PopShown
+        if event.call_id != state["call"] or event.state == "loading" or state["busy"]:
             return
-        view = app.window.view(payload["call_id"])
+        view = app.window.view(event.call_id)
         if view is None or view.result is None or view.result.document is None:
-            emit("pop_failed", state=payload["state"], notice=notice())
+            emit("pop_failed", state=event.state, notice=notice())
             end_call()
             schedule_next(200)
             return

@@ -92,7 +92,7 @@ def record(qtbot, app, result: str = "declined") -> str:
         if not app.window.outcome_bar._enabled(result):
             result = "do_not_disturb"
         app.window.outcome_bar.request(result)
-    return blocker.args[0]["outcome_id"]
+    return blocker.args[0].outcome_id
 
 
 def pop(app, call_id: str, customer_id: str) -> None:

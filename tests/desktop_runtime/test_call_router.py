@@ -104,10 +104,10 @@ def test_a_transfer_updates_the_pop_without_a_second_pop(router: CallRouter) -> 
     [update] = router.handle(ev("c1", "transferred", ani=OTHER_PHONE))
     assert isinstance(update, UpdatePop)
     assert update.identity_changed
-    assert update.previous_key == PopKey(None, PHONE) and update.key == PopKey(None, OTHER_PHONE)
+    assert update.previous_key == PopKey(ani=PHONE) and update.key == PopKey(ani=OTHER_PHONE)
     assert reasons(router.handle(ev("c1", "transferred", ani=OTHER_PHONE))) == ["duplicate"]
     [second] = router.handle(ev("c1", "transferred", customer_id="CUST-3"))
-    assert isinstance(second, UpdatePop) and second.key == PopKey("CUST-3", None)
+    assert isinstance(second, UpdatePop) and second.key == PopKey(customer_id="CUST-3")
     call = router.call("c1")
     assert call is not None and call.state == "active" and call.transfers == 2
 
@@ -116,7 +116,7 @@ def test_a_transfer_naming_nobody_keeps_the_key(router: CallRouter) -> None:
     router.handle(ev("c1", "ringing", customer_id="CUST-1"))
     [update] = router.handle(ev("c1", "transferred", agent_id="a-2"))
     assert isinstance(update, UpdatePop)
-    assert not update.identity_changed and update.key == PopKey("CUST-1", None)
+    assert not update.identity_changed and update.key == PopKey(customer_id="CUST-1")
 
 
 def test_a_call_transferred_to_us_pops_once(router: CallRouter) -> None:

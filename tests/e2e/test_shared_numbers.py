@@ -155,7 +155,7 @@ def test_no_outcome_goes_to_a_customer_the_agent_did_not_confirm(qapp, qtbot, tm
                         qtbot.keyClick(app.window, OUTCOME_KEYS[result], Qt.KeyboardModifier.ControlModifier)
                     else:
                         bar.buttons["not_offered"].click()
-                assert recorded.args[0]["customer_id"] == caller
+                assert recorded.args[0].customer_id == caller
                 ring(app, call_id, "ended", number)  # the outcome is in: the tab closes
                 qtbot.waitUntil(lambda c=call_id: app.window.view(c) is None, timeout=10000)
             app.controller.request_sync(force=True)

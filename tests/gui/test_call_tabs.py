@@ -31,8 +31,8 @@ def test_answered_brings_its_call_to_the_front_and_ctrl_1_records_for_it(qtbot, 
     assert panel.router.front_call_id() == "call-a"
     with qtbot.waitSignal(panel.controller.outcome_recorded, timeout=5000) as recorded:
         qtbot.keyClick(panel.window, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
-    assert recorded.args[0]["call_id"] == "call-a"
-    assert recorded.args[0]["customer_id"] == CALM[0]
+    assert recorded.args[0].call_id == "call-a"
+    assert recorded.args[0].customer_id == CALM[0]
 
 
 def test_a_new_ringing_call_does_not_take_the_keys_from_the_customer_on_the_line(qtbot, panel):
@@ -121,6 +121,26 @@ def test_a_transfer_is_marked_and_a_changed_customer_is_said(qtbot, panel):
     assert PRICE_SENSITIVE[1] not in notice
 
 
+def test_a_transfer_says_from_whom_and_through_which_queue_in_both_languages(qtbot, panel):
+    ring(panel, "call-f", CALM[1], state="answered")
+    wait_for_state(qtbot, panel, "call-f", PopState.LIVE)
+    ring(panel, "call-f", PRICE_SENSITIVE[1], state="transferred", from_agent="张伟", dnis="8001")
+    view = panel.window.view("call-f")
+    qtbot.waitUntil(lambda: view.result.document is not None
+                    and view.result.document.customer.customer_id == PRICE_SENSITIVE[0], timeout=5000)
+    assert "⇄ from 张伟 via 8001 · " in panel.window.call_title("call-f")
+    notice = panel.window.notice.text()
+    assert "Transferred by 张伟: the customer changed from 王芳 to 139****9000" in notice
+    # The marker belongs to the call (desktop/domain/calls.py): a language switch rebuilds the panel with it.
+    panel.switch_language("zh_CN")
+    qtbot.waitUntil(lambda: panel.window.view("call-f") is not None, timeout=5000)
+    assert "⇄ 来自 张伟，经 8001 · " in panel.window.call_title("call-f")
+    assert "由 张伟 转接：客户由 王芳 变为 139****9000" in panel.window.notice.text()
+    # A transfer that names nobody but the queue: '⇄ transferred to you via …'; a phone number is masked.
+    ring(panel, "call-f", state="transferred", dnis="+86 139 0000 2222")
+    assert "⇄ 经 139****2222 转给您 · " in panel.window.call_title("call-f")
+
+
 def _close_box(window):
     return next(w for w in window.findChildren(QtWidgets.QMessageBox) if w.isVisible())
 
@@ -169,7 +189,7 @@ def test_do_not_disturb_needs_a_second_press_by_key_and_by_mouse(qtbot, panel):
     assert "stops all marketing" in bar.target.text()
     with qtbot.waitSignal(panel.controller.outcome_recorded, timeout=5000):
         qtbot.keyClick(panel.window, Qt.Key.Key_6, Qt.KeyboardModifier.ControlModifier)
-    assert [r["result"] for r in recorded] == ["do_not_disturb"] and not bar.armed()
+    assert [r.result for r in recorded] == ["do_not_disturb"] and not bar.armed()
     ring(panel, "call-p", PRICE_SENSITIVE[1], state="answered")
     wait_for_state(qtbot, panel, "call-p", PopState.LIVE)
     button = bar.buttons["do_not_disturb"]
@@ -180,7 +200,7 @@ def test_do_not_disturb_needs_a_second_press_by_key_and_by_mouse(qtbot, panel):
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: len(recorded) == 2, timeout=5000)
-    assert recorded[1]["call_id"] == "call-p"
+    assert recorded[1].call_id == "call-p"
 
 
 def test_a_do_not_disturb_armed_on_one_call_does_not_confirm_on_another(qtbot, panel):

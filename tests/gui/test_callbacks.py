@@ -177,3 +177,18 @@ def test_tomorrows_callback_is_reminded_but_listed_from_midnight(qtbot, panel):
     assert len(rows(panel)) == 1 and "王芳" in idle_text(panel)
     assert panel.scheduler.next_run_time("callbacks-new-day") == dt.datetime.combine(
         tomorrow + dt.timedelta(days=1), dt.time(0, 0)).astimezone()
+
+
+def test_a_callback_keeps_the_name_and_number_seen_on_its_pop_when_the_cache_has_none(qtbot, panel):
+    """The save re-reads the callbacks in its own task, which may run before the pop's cache write (that
+    waits for the paint), or after the cached copy expired: the reminder still names the customer."""
+    due = dt.datetime.combine(dt.datetime.now().astimezone().date() + dt.timedelta(days=1), dt.time(9, 0)).astimezone()
+    agree_callback(qtbot, panel, "call-n1", CALM[1], due)
+    qtbot.waitUntil(lambda: len(callback_jobs(panel)) == 1, timeout=5000)
+    panel.store.views.clear()  # no cached pop left to take the name from
+    with qtbot.waitSignal(panel.runner.task_finished, timeout=5000,
+                          check_params_cb=lambda timing: timing.name == "callbacks.load"):
+        panel.controller.load_callbacks()
+    qtbot.waitUntil(lambda: bool(panel.controller._callback_queue), timeout=5000)
+    (callback,) = panel.controller._callback_queue.values()
+    assert callback.display_name == "王芳" and callback.masked_number == "138****8000"

@@ -96,7 +96,7 @@ def test_one_key_records_durably_guides_locally_and_syncs_exactly_once(qtbot, pa
     assert offer_id is not None
     with qtbot.waitSignal(panel.controller.outcome_recorded, timeout=5000) as recorded:
         qtbot.keyClick(panel.window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
-    assert recorded.args[0]["offer_id"] == offer_id
+    assert recorded.args[0].offer_id == offer_id
     assert "Recorded" in panel.window.notice.text() and "Ctrl+Z" in panel.window.notice.text()
     # Local guidance at once: the refused offer is not pitched again, even before the server knows.
     qtbot.waitUntil(lambda: bool(view.result.document.offer(offer_id).suppressed_by))
@@ -211,9 +211,9 @@ def test_a_panel_closed_the_moment_a_pop_goes_live_still_caches_and_logs_it(qapp
     app.start(show=True)
     closed_at_live = []
 
-    def close_at_live(payload: dict) -> None:  # e.g. a host that closes the panel once it has popped
-        if payload["state"] == "live" and not closed_at_live:
-            closed_at_live.append(payload["call_id"])
+    def close_at_live(event) -> None:  # e.g. a host that closes the panel once it has popped
+        if event.state == "live" and not closed_at_live:
+            closed_at_live.append(event.call_id)
             app.close()
 
     app.controller.pop_shown.connect(close_at_live)

@@ -81,7 +81,7 @@ def test_a_save_that_fails_never_says_saved_and_keeps_the_note(qtbot, panel, ser
     with qtbot.waitSignal(panel.controller.outcome_recorded, timeout=10_000) as recorded:
         bar.request("declined")
     assert "✓" in panel.window.notice.text() and bar.note.text() == ""
-    assert stored(panel)[recorded.args[0]["outcome_id"]]["note"] == NOTE
+    assert stored(panel)[recorded.args[0].outcome_id]["note"] == NOTE
     qtbot.waitUntil(lambda: server.outcome_count() == before + 1, timeout=10_000)
 
 
@@ -97,7 +97,7 @@ def test_a_note_typed_while_the_save_runs_is_kept_for_the_next_outcome(qtbot, pa
         bar.request("declined")
         bar.note.setText("second: asks for a callback")  # typed while the first save waits for the disk
     assert "✓" in panel.window.notice.text()
-    assert stored(panel)[recorded.args[0]["outcome_id"]]["note"] == "first: declined the roaming pack"
+    assert stored(panel)[recorded.args[0].outcome_id]["note"] == "first: declined the roaming pack"
     assert bar.note.text() == "second: asks for a callback"
 
 

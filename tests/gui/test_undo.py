@@ -32,7 +32,7 @@ def test_ctrl_z_on_the_banner_takes_the_outcome_back(qtbot, panel, server):
     name = view.result.document.customer.display_name
     with qtbot.waitSignal(panel.controller.outcome_recorded, timeout=5000) as recorded:
         qtbot.keyClick(panel.window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
-    outcome_id = recorded.args[0]["outcome_id"]
+    outcome_id = recorded.args[0].outcome_id
     banner = panel.window.notice.text()
     assert "Declined" in banner and name in banner and "Ctrl+Z" in banner
     with qtbot.waitSignal(panel.window.undo_requested, timeout=5000) as undo:

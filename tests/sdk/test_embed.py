@@ -8,6 +8,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import jsonschema_rs
 import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
 from sqlalchemy.orm import Session
@@ -23,6 +24,7 @@ from plugin_sdk import (
     PanelConfigError,
     PanelError,
     embed_panel,
+    protocol,
 )
 from tests.desktop_runtime.conftest import os_thread_names
 from tests.sdk.conftest import CALM, COMPLAINT, PRICE_SENSITIVE
@@ -54,10 +56,12 @@ def callcue_threads() -> list[str]:
 
 
 def test_api_version_is_major_minor_and_supported():
-    assert API_VERSION == "1.2"  # 1.1 added pop_ambiguous and pop_shown's chosen; 1.2 calls()' phase, in_front
+    # 1.1 added pop_ambiguous and pop_shown's chosen; 1.2 calls()' phase, in_front; 1.3 outcome_retracted, from_agent
+    assert API_VERSION == "1.3"
     assert API_VERSION in SUPPORTED_API_VERSIONS
-    assert plugin_sdk.api_supported("1.0") and plugin_sdk.api_supported("1.1") and plugin_sdk.api_supported("1.2")
-    assert not plugin_sdk.api_supported("1.3")
+    assert plugin_sdk.api_supported("1.0") and plugin_sdk.api_supported("1.1") and plugin_sdk.api_supported("1.2") \
+        and plugin_sdk.api_supported("1.3")
+    assert not plugin_sdk.api_supported("1.4")
     assert not plugin_sdk.api_supported("2.0")
     plugin_sdk.require_api("1.0")
     with pytest.raises(IncompatibleApiError, match=r"needs CallCue SDK API 2\.0"):
@@ -92,7 +96,7 @@ def test_a_bad_config_fails_at_once_naming_the_field(fields, field):
 
 def test_a_host_needing_a_newer_api_fails_fast(qapp, tmp_path):
     config = PanelConfig(server_url="http://127.0.0.1:9", agent_id="a1", store_path=tmp_path / "s.sqlite3",
-                         require_api="1.3")
+                         require_api="1.4")
     with pytest.raises(IncompatibleApiError):
         embed_panel(None, config, credentials=lambda: "cc_x")
     assert not (tmp_path / "s.sqlite3").exists()  # nothing was started
@@ -265,6 +269,31 @@ def test_an_outcome_key_works_while_the_host_has_the_keyboard(qtbot, host_window
     assert set(outcomes[0]) == {"outcome_id", "call_id", "customer_id", "offer_id", "result", "recorded_at"}
     assert host_window.number.text() == ""  # the key went to the panel, not into the number
     qtbot.waitUntil(lambda: server.outcome_count() == before + 1, timeout=10000)
+
+
+def test_an_undone_outcome_reaches_the_host_as_outcome_retracted(qtbot, host_window, embed):
+    handle = embed(host_window)
+    host_window.layout().addWidget(handle.widget, 1)
+    host_window.show()
+    qtbot.waitExposed(host_window)
+    host_window.activateWindow()
+    handle.call_event("call-u", "answered", ani=CALM[1])
+    wait_pop(qtbot, handle, "call-u")
+    retracted: list[dict] = []
+    handle.subscribe("outcome.retracted", retracted.append)  # the wire name works too
+    with qtbot.waitSignal(handle.outcome_recorded, timeout=5000) as recorded:
+        qtbot.keyClick(host_window, QtCore.Qt.Key.Key_2, QtCore.Qt.KeyboardModifier.ControlModifier)
+    with qtbot.waitSignal(handle.outcome_retracted, timeout=5000) as signal:
+        qtbot.keyClick(host_window, QtCore.Qt.Key.Key_Z, QtCore.Qt.KeyboardModifier.ControlModifier)
+    payload = signal.args[0]
+    assert retracted == [payload]
+    assert set(payload) == {"outcome_id", "call_id", "customer_id", "offer_id", "result", "delivery", "retracted_at"}
+    assert payload["outcome_id"] == recorded.args[0]["outcome_id"] and payload["result"] == "declined"
+    assert payload["call_id"] == "call-u" and payload["customer_id"] == CALM[0]
+    assert payload["delivery"] in ("removed", "retracting")
+    # The same dict the bridge sends as outcome.retracted's data (one shape, checked by its schema).
+    message = {"v": 1, "type": "outcome.retracted", "seq": 1, "at": payload["retracted_at"], "data": payload}
+    jsonschema_rs.validator_for(protocol.schema("outcome.retracted"), validate_formats=True).validate(message)
 
 
 def test_sync_state_is_sent_on_change_only_and_subscribers_are_isolated(qtbot, host_window, embed):
