@@ -67,6 +67,9 @@ class SyncReport:
     error: UserError | None = None
     skipped: str | None = None  # 'busy' (another run in progress) | 'backing_off' | 'not_signed_in'
     next_attempt_at: dt.datetime | None = None
+    # The earliest time an outcome held for its undo window becomes sendable (None: none is held): the
+    # runtime schedules a run for then instead of asking again and again.
+    held_until: dt.datetime | None = None
 
     @property
     def delivered(self) -> int:
@@ -249,7 +252,17 @@ class SyncService:
             self._last_error = None
             if answered:
                 self._last_synced_at = now
-        return SyncReport(**totals)
+        return SyncReport(**totals, held_until=self._held_until(now))
+
+    def _held_until(self, now: dt.datetime) -> dt.datetime | None:
+        """When the first outcome still held for its undo window may be sent (None: none is held)."""
+        if self.hold <= dt.timedelta(0):
+            return None
+        try:
+            first = self._store.outcomes.first_pending_after(now - self.hold)
+        except StoreError:
+            return None
+        return None if first is None else first + self.hold
 
     def _fit(self, rows: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
         """The longest prefix under the byte budget (always at least one item)."""

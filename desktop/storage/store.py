@@ -433,6 +433,14 @@ class OutcomeRepository(_Repository):
             return [(r.outcome_id, r.payload) for r in conn.execute(query)]
 
     @_guarded
+    def first_pending_after(self, recorded_after: dt.datetime) -> dt.datetime | None:
+        """When the earliest pending outcome recorded after `recorded_after` was recorded (sync holds those)."""
+        t = models.OutboxItem
+        with self._read.connect() as conn:
+            return conn.execute(select(func.min(t.recorded_at)).where(
+                t.status == OutboxStatus.PENDING.value, t.recorded_at > recorded_after)).scalar()
+
+    @_guarded
     def mark_attempted(self, outcome_ids: Sequence[str], error: str | None) -> None:
         t = models.OutboxItem
         with self._writing() as conn:

@@ -424,9 +424,15 @@ class PanelController(QtCore.QObject):
 
     def _start_sync(self, job) -> None:
         self._sync_running = True
-        self.runner.submit("net", job, name="sync", owner=self,
-                           on_done=lambda _report: self._sync_finished(),
+        self.runner.submit("net", job, name="sync", owner=self, on_done=self._sync_done,
                            on_error=self._sync_finished)
+
+    def _sync_done(self, report) -> None:
+        held = getattr(report, "held_until", None)
+        if held is not None and self.scheduler is not None:
+            # Outcomes held for their undo window go when it ends: one run then, not polling meanwhile.
+            self.scheduler.once_at(held, lambda: self.request_sync(force=True), "sync-after-undo-window")
+        self._sync_finished()
 
     def _sync_finished(self, error: BaseException | None = None) -> None:
         self._sync_running = False

@@ -277,6 +277,11 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         self._undo_timer.timeout.connect(self._undo_expired)
         self._update_idle()
 
+    def set_undo_window(self, window: dt.timedelta) -> None:
+        """How long sync holds an outcome (undo removes it meanwhile): the banner stays up at least that long,
+        and never less than UNDO_WINDOW (undone later, the outcome is retracted on the server)."""
+        self._undo_timer.setInterval(int(max(window, UNDO_WINDOW).total_seconds() * 1000))
+
     # ------------------------------------------------------------------ calls
 
     def view(self, call_id: str) -> PopView | None:
