@@ -43,7 +43,7 @@ from desktop.storage.engine import (
     restrict_modes,
     writer,
 )
-from desktop.storage.salvage import SalvagedContact, SalvagedOutcome
+from desktop.storage.salvage import SalvagedContact, SalvagedOutcome, SalvagedRetraction
 from desktop.storage.stats import parse_store_time, store_time
 
 log = logging.getLogger("callcue.storage")
@@ -214,6 +214,7 @@ class Adopted:
     present: int = 0  # already here: left as they are
     invalid: int = 0  # unusable payloads
     contacts: int = 0  # statistics-only rows (their outbox row was gone)
+    retractions: int = 0  # undos new to this store
 
 
 class OutcomeRepository(_Repository):
@@ -261,16 +262,21 @@ class OutcomeRepository(_Repository):
         return record
 
     @_guarded
-    def adopt(self, outcomes: Iterable[SalvagedOutcome], contacts: Iterable[SalvagedContact] = ()) -> Adopted:
+    def adopt(self, outcomes: Iterable[SalvagedOutcome], contacts: Iterable[SalvagedContact] = (),
+              retractions: Iterable[SalvagedRetraction] = ()) -> Adopted:
         """Take in outcomes recorded in another store file (a fallback store, a rescued damaged store), in one
         transaction. Idempotent: an outcome this store already knows (outbox or local contacts) is left as it
         is, so adopting the same file twice adds nothing and a delivered outcome never becomes pending again.
         Each outcome keeps its delivery state; `contacts` without an outcome row only feed statistics and
-        local guidance (there is nothing to deliver)."""
+        local guidance (there is nothing to deliver). `retractions`: outcomes the agent undid there; each is
+        taken in once with its state (a pending one is sent after its outcome), and the undone outcome counts
+        nowhere here (no local contact), whichever file brought it."""
         known = select(models.LocalContact.outcome_id).where(models.LocalContact.outcome_id == bindparam("oid"))
         in_outbox = select(models.OutboxItem.outcome_id).where(models.OutboxItem.outcome_id == bindparam("oid"))
         report = Adopted()
         taken: set[str] = set()
+        retractions = list(retractions)
+        undone = {r.outcome_id for r in retractions}
         with self._writing() as conn:
             for outcome in outcomes:
                 try:
@@ -295,11 +301,13 @@ class OutcomeRepository(_Repository):
                     "last_error": outcome.last_error, "server_reason": outcome.server_reason,
                     "server_reason_zh": outcome.server_reason_zh,
                     "delivered_at": outcome.delivered_at})
-                conn.execute(_INSERT_CONTACT, common)
+                if outcome.outcome_id not in undone:
+                    conn.execute(_INSERT_CONTACT, common)
                 report.added += 1
                 report.undelivered += outcome.undelivered
             for contact in contacts:
-                if contact.outcome_id in taken or conn.execute(known, {"oid": contact.outcome_id}).first():
+                if contact.outcome_id in taken or contact.outcome_id in undone \
+                        or conn.execute(known, {"oid": contact.outcome_id}).first():
                     continue
                 conn.execute(_INSERT_CONTACT, {
                     "outcome_id": contact.outcome_id, "decision_id": contact.decision_id,
@@ -309,7 +317,17 @@ class OutcomeRepository(_Repository):
                     "pop_id": None, "popped_at": contact.popped_at,
                     "callback_at": contact.callback_at.replace(microsecond=0) if contact.callback_at else None})
                 report.contacts += 1
-            if report.added or report.contacts:
+            r = models.Retraction
+            for retraction in retractions:
+                added = conn.execute(insert(r).values(
+                    outcome_id=retraction.outcome_id, requested_at=retraction.requested_at, status=retraction.status,
+                    attempts=retraction.attempts, last_error=retraction.last_error,
+                    delivered_at=retraction.delivered_at).on_conflict_do_nothing(index_elements=[r.outcome_id])
+                ).rowcount
+                report.retractions += added
+                if added:  # undone there: the outcome counts nowhere here either (triggers of 0008 adjust)
+                    conn.execute(delete(models.LocalContact).where(models.LocalContact.outcome_id == retraction.outcome_id))
+            if report.added or report.contacts or report.retractions:
                 self.generation += 1  # before the commit, as in record_outcome
         return report
 
