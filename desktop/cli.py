@@ -516,7 +516,7 @@ def run_callbacks(args: argparse.Namespace) -> int:
     now = dt.datetime.now(dt.UTC)
     for c in callbacks:
         print("\t".join((c.due_at.astimezone().strftime("%Y-%m-%d %H:%M"), c.masked_number or "-",
-                         c.display_name or c.customer_id, c.last_result or "-",
+                         c.display_name or c.shown_id or "unknown caller（陌生来电）", c.last_result or "-",
                          "overdue（已逾期）" if c.overdue(now) else "")).rstrip())
     if not callbacks:
         print("no callbacks scheduled（没有待回拨）")

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from desktop.domain.errors import UserError
-from desktop.domain.outcomes import UNDO_WINDOW, ItemResult, OutboxEntry, OutboxStatus
+from desktop.domain.outcomes import UNDO_WINDOW, ItemResult, OutboxEntry, OutboxStatus, masked_key, number_of
 from desktop.domain.states import SyncState
 from desktop.remote.api_client import (
     AnalyticsClient,
@@ -161,6 +161,9 @@ class SyncService:
                    *self._store.outcomes.entries(OutboxStatus.PENDING)]
         names: dict[str, str | None] = {}
         for customer_id in {entry.customer_id for entry in entries}:
+            if number_of(customer_id) is not None:  # a caller without a customer record: the masked number
+                names[customer_id] = masked_key(customer_id)
+                continue
             cached = self._store.views.get([f"cust:{customer_id}"], not_before=dt.datetime.min.replace(tzinfo=dt.UTC))
             customer = cached[0].get("customer") if cached is not None else None
             names[customer_id] = customer.get("display_name") if isinstance(customer, dict) else None

@@ -178,7 +178,8 @@ def outcome_from_row(row: dict[str, Any]) -> SalvagedOutcome | None:
         return None
     if not isinstance(payload, dict) or payload.get("outcome_id") != outcome_id:
         return None
-    if payload.get("result") not in _RESULTS or not payload.get("decision_id") or not payload.get("customer_id") \
+    answers_a_pop = payload.get("decision_id") and payload.get("customer_id")
+    if payload.get("result") not in _RESULTS or not (answers_a_pop or payload.get("caller_number")) \
             or _utc(payload.get("recorded_at")) is None:
         return None
     status = row.get("status")
@@ -197,7 +198,7 @@ def contact_from_row(row: dict[str, Any]) -> SalvagedContact | None:
     if not _is_uuid(outcome_id) or recorded_at is None or row.get("result") not in _RESULTS:
         return None
     decision_id, customer_id = _text(row.get("decision_id")), _text(row.get("customer_id"))
-    if not decision_id or not customer_id:
+    if decision_id is None or not customer_id:  # '' is an outcome without a pop
         return None
     return SalvagedContact(
         outcome_id=outcome_id, decision_id=decision_id, customer_id=customer_id, result=row["result"],

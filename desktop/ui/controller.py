@@ -15,7 +15,7 @@ from desktop.calls.events import CallEvent
 from desktop.calls.router import Activate, Closed, Ended, Front, Ignored, Pop, RouterAction, UpdatePop
 from desktop.domain.callbacks import due_today, local_day
 from desktop.domain.guidance import apply_local_outcomes
-from desktop.domain.outcomes import LocalContact
+from desktop.domain.outcomes import LocalContact, number_of
 from desktop.domain.states import PopKey, PopResult, PopState
 from desktop.ui.callbacks import OPEN_CALLBACK_KEY
 from desktop.ui.i18n import pick
@@ -331,7 +331,9 @@ class PanelController(QtCore.QObject):
 
     def record_outcome(self, call_id: str, offer_id: str, result: str, extras: dict) -> None:
         call = self._calls.get(call_id)
-        if call is None or call.shown.document is None or call.shown.state is PopState.AMBIGUOUS:
+        # Without a customer on screen only an unknown or unreachable caller's number-based outcomes apply.
+        if call is None or call.shown.state is PopState.AMBIGUOUS \
+                or (call.shown.document is None and not call.shown.caller_only):
             return
         self.runner.submit(
             "db", self._record_call(call.shown, call, call_id, offer_id or None, result, extras),
@@ -378,7 +380,7 @@ class PanelController(QtCore.QObject):
             "offer_id": record.offer_id, "result": str(record.result),
             "recorded_at": record.recorded_at.isoformat(),
         })
-        name = call.shown.document.customer.display_name if call and call.shown.document else ""
+        name = self._who(call) if call is not None else ""  # an unknown caller: the masked number
         self.window.offer_undo(record.outcome_id, str(record.result), name, call_id=call_id)
         self.request_sync(force=True)
 
@@ -545,7 +547,12 @@ class PanelController(QtCore.QObject):
         self.callback_due.emit(text)
 
     def open_callback(self, customer_id: str) -> list[RouterAction]:
-        """The reminder key or a row of the idle screen: the customer pops like a search result."""
+        """The reminder key or a row of the idle screen: the customer pops like a search result (a caller
+        without a customer record pops by number)."""
+        number = number_of(customer_id)
+        if number is not None:
+            return self.router.handle(CallEvent(call_id=f"search-{uuid.uuid4().hex[:12]}", state="answered",
+                                                ani=number, agent_id=self.agent_id, source="callback"))
         return self.pop_customer(customer_id, source="callback")
 
     def remind(self, call_id: str) -> None:

@@ -598,7 +598,9 @@ class PanelWidget(Localized, QtWidgets.QWidget):
                 shortcut.setEnabled(choosing)
         document = view.result.document if view is not None and view.result is not None else None
         if document is None or choosing:
-            self.outcome_bar.set_target(None, has_customer=False, awaiting_choice=choosing)
+            caller = view.result.key.masked() if document is None and view is not None and view.result is not None \
+                and view.result.caller_only else None
+            self.outcome_bar.set_target(None, has_customer=False, awaiting_choice=choosing, caller=caller)
             return
         offer = document.offer(view.selected_offer_id) if view.selected_offer_id else None
         self.outcome_bar.set_target(pick(offer.title, self.language) if offer else None, has_customer=True)
