@@ -70,6 +70,10 @@
         <translation>今日待回访：%1 个</translation>
     </message>
     <message>
+        <source>Unknown caller</source>
+        <translation>陌生来电</translation>
+    </message>
+    <message>
         <source>Customer %1</source>
         <translation>客户 %1</translation>
     </message>
@@ -494,6 +498,10 @@
         <translation>备注</translation>
     </message>
     <message>
+        <source>No customer record for %1: Not offered, Call back or Do not disturb (for this number) can still be recorded.</source>
+        <translation>%1 没有客户资料：仍可记录未推荐、预约回访或免打扰（针对该号码）。</translation>
+    </message>
+    <message>
         <source>Choose who is calling first: outcomes are recorded for that customer.</source>
         <translation>请先确认来电人：结果将记录在该客户名下。</translation>
     </message>
@@ -514,6 +522,10 @@
 Stops all marketing</source>
         <translation>再按一次确认
 将停止所有营销</translation>
+    </message>
+    <message>
+        <source>Do not disturb stops all marketing to %1, whoever holds this number. Press it again to confirm.</source>
+        <translation>免打扰将停止对 %1 的所有营销（无论该号码属于哪位客户）。再按一次确认。</translation>
     </message>
     <message>
         <source>Do not disturb stops all marketing to this customer. Press it again to confirm.</source>

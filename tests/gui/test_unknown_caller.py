@@ -96,3 +96,18 @@ def test_a_failed_pop_takes_the_three_outcomes_into_the_outbox(qapp, qtbot, tmp_
         assert payload["caller_number"] == STRANGER and payload["reason"] == "No time on this call"
     finally:
         app.close()
+
+
+def test_the_unknown_caller_actions_speak_chinese(qapp, qtbot, tmp_path, server, memory_keyring):
+    app = make_app(qapp, tmp_path, server.base_url, server.token, language="zh_CN")
+    app.start(show=True)
+    try:
+        ring(app, "call-zh", STRANGER, state="answered")
+        wait_for_state(qtbot, app, "call-zh", PopState.UNKNOWN_CALLER)
+        bar = app.window.outcome_bar
+        assert "没有客户资料" in bar.target.text() and MASKED in bar.target.text()
+        qtbot.keyClick(app.window, Qt.Key.Key_6, Qt.KeyboardModifier.ControlModifier)
+        assert bar.armed() and "无论该号码属于哪位客户" in bar.target.text()
+        bar.disarm()
+    finally:
+        app.close()
