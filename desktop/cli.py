@@ -516,7 +516,7 @@ def run_callbacks(args: argparse.Namespace) -> int:
     now = dt.datetime.now(dt.UTC)
     for c in callbacks:
         print("\t".join((c.due_at.astimezone().strftime("%Y-%m-%d %H:%M"), c.masked_number or "-",
-                         c.display_name or c.customer_id, c.last_result or "-",
+                         c.display_name or c.shown_id or "unknown caller（陌生来电）", c.last_result or "-",
                          "overdue（已逾期）" if c.overdue(now) else "")).rstrip())
     if not callbacks:
         print("no callbacks scheduled（没有待回拨）")
@@ -531,6 +531,8 @@ _RESCUE_TEXTS = {
                 "{present} already present, {unreadable} unreadable.",
         "contacts": "callcue store rescue: {contacts} more outcome(s) were known only to statistics (their "
                     "delivery data is gone); they count in this computer's statistics again.",
+        "retractions": "callcue store rescue: {retractions} undo(s) of outcomes taken in: those outcomes count "
+                       "nowhere here, and the server is asked once to take back any it already has.",
         "send": "The panel sends them at its next sync (start CallCue if it is not running).",
         "unreadable": "Unreadable outcomes are recent outcomes the file names but whose details are damaged: tell "
                       "IT (a backup of the file may still have them).",
@@ -543,6 +545,8 @@ _RESCUE_TEXTS = {
         "done": "callcue store rescue：已找回 {rescued} 条结果到 {store}（其中 {to_send} 条待发送），"
                 "{present} 条已存在，{unreadable} 条无法读取。",
         "contacts": "callcue store rescue：另有 {contacts} 条结果只剩统计记录（发送数据已丢失），已重新计入本机统计。",
+        "retractions": "callcue store rescue：已找回 {retractions} 条撤销记录：这些结果在本机不再计入，"
+                       "服务器已收到的会被请求撤回一次。",
         "send": "面板会在下次同步时发送（如果面板未运行，请启动 CallCue）。",
         "unreadable": "无法读取的结果：文件中有记录但内容已损坏的近期结果，请联系 IT（文件的备份可能仍有这些结果）。",
         "missing": "callcue store rescue：文件 {file} 不存在",
@@ -601,6 +605,8 @@ def run_store_rescue(args: argparse.Namespace) -> int:
                                unreadable=report.unreadable))
     if report.contacts:
         print(texts["contacts"].format(contacts=report.contacts))
+    if report.retractions:
+        print(texts["retractions"].format(retractions=report.retractions))
     if report.to_send:
         print(texts["send"])
     if report.unreadable:

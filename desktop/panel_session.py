@@ -115,11 +115,13 @@ class PanelSession(QtCore.QObject):
         self._retired_clients: list[AnalyticsClient] = []
         self.pop_service = PopService(client, self.store, cache_ttl=dt.timedelta(hours=config.cache.ttl_h))
         self.callback_service = CallbackService(self.store)
-        # undo_window = the sync's hold below; a save re-reads the open callbacks in its own task.
-        self.outcome_service = OutcomeService(self.store, undo_window=dt.timedelta(0), callbacks=self.callback_service)
-        # hold=0 until the panel offers undo (banner and Ctrl+Z, then a sync when the window passes): an
-        # outcome is sent at once, as before, and an undo always queues a retraction (sent after the outcome).
-        self.sync_service = SyncService(self.store, client, hold=dt.timedelta(0))
+        # Undo within the window removes an outcome before anything is sent: sync holds each outcome that long
+        # (and runs again when it ends, see PanelController); undone later, it is retracted on the server.
+        # Both must use the same window. Closing the panel leaves held outcomes in the outbox for the next start.
+        # A save re-reads the open callbacks in its own task.
+        undo_window = dt.timedelta(seconds=config.sync.undo_window_s)
+        self.outcome_service = OutcomeService(self.store, undo_window=undo_window, callbacks=self.callback_service)
+        self.sync_service = SyncService(self.store, client, hold=undo_window)
 
         self.runner = TaskRunner(self)
         self.scheduler = JobScheduler(self)
@@ -155,6 +157,7 @@ class PanelSession(QtCore.QObject):
             if self.config.ui.always_on_top:
                 window.setWindowFlag(QtCore.Qt.WindowType.WindowStaysOnTopHint, True)
             self.tokens = apply_theme_to_widget(window, self.theme, self.resources / "themes")
+        window.set_undo_window(dt.timedelta(seconds=self.config.sync.undo_window_s))
         window.language_requested.connect(self.language_requested)
         window.sync_details_requested.connect(self._show_attention)
         return window

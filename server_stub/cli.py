@@ -464,7 +464,7 @@ def _rate_limits(args):
                 default.per_minute if getattr(args, f"{route}_per_minute") is None
                 else getattr(args, f"{route}_per_minute"),
                 default.burst if getattr(args, f"{route}_burst") is None else getattr(args, f"{route}_burst"))
-            for route, default in (("pop", limits.pop), ("search", limits.search))
+            for route, default in (("pop", limits.pop), ("search", limits.search), ("unpopped", limits.unpopped))
         })
     except ValueError as exc:
         raise CliError(f"rate limits: {exc}") from None
@@ -474,7 +474,8 @@ def _describe_limits(limits) -> str:
     def one(limit) -> str:
         return f"{limit.per_minute:g}/min, bursts of {limit.burst}" if limit.enabled else "off"
 
-    return f"per-token limits (each server process): pop {one(limits.pop)}; search {one(limits.search)}"
+    return (f"per-token limits (each server process): pop {one(limits.pop)}; search {one(limits.search)}; "
+            f"outcomes without a pop {one(limits.unpopped)}")
 
 
 def cmd_serve(args) -> int:
@@ -614,11 +615,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-key", help="the certificate's PEM private key")
     serve.add_argument("--rules", metavar="FILE", help=RULES_HELP)
     limits = serve.add_argument_group(
-        "per-token rate limits", "GET /v1/pop and GET /v1/customers per token, in each server process (429 with "
-        "Retry-After beyond them); 0 per minute turns a limit off. Defaults: pop 60/min in bursts of 60, search "
-        "10/min in bursts of 30, or $CALLCUE_SERVER_POP_PER_MINUTE, …_POP_BURST, …_SEARCH_PER_MINUTE, "
-        "…_SEARCH_BURST")
-    for route in ("pop", "search"):
+        "per-token rate limits", "GET /v1/pop, GET /v1/customers and outcomes without a pop (POST /v1/outcomes "
+        "items without decision_id, counted per item) per token, in each server process (429 with Retry-After "
+        "beyond them); 0 per minute turns a limit off. Defaults: pop 60/min in bursts of 60, search 10/min in "
+        "bursts of 30, unpopped 30/min in bursts of 200, or $CALLCUE_SERVER_POP_PER_MINUTE, …_POP_BURST, "
+        "…_SEARCH_PER_MINUTE, …_SEARCH_BURST, …_UNPOPPED_PER_MINUTE, …_UNPOPPED_BURST")
+    for route in ("pop", "search", "unpopped"):
         limits.add_argument(f"--{route}-per-minute", type=float, metavar="N", help=f"{route} requests a minute")
         limits.add_argument(f"--{route}-burst", type=int, metavar="N", help=f"{route} requests at once")
     serve.set_defaults(func=cmd_serve)

@@ -12,6 +12,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from desktop.domain.outcomes import number_of
+
 # How far back an open callback is still reminded and listed (overdue): older ones are history.
 OPEN_CALLBACK_WINDOW = dt.timedelta(days=7)
 
@@ -29,11 +31,22 @@ class ScheduledCallback:
     def overdue(self, now: dt.datetime) -> bool:
         return self.due_at <= now
 
+    @property
+    def caller_number(self) -> str | None:
+        """A callback for a caller without a customer record (unknown caller, failed pop): the number to pop
+        by when it is opened. Never shown: screens and scripts show masked_number."""
+        return number_of(self.customer_id)
+
+    @property
+    def shown_id(self) -> str | None:
+        """The customer id to show or hand to a script (None for a caller without a customer record)."""
+        return None if self.caller_number is not None else self.customer_id
+
     def to_json(self) -> dict[str, Any]:
         """For scripts (`callcue callbacks --json`): no full phone number, only the masked one."""
         return {
             "outcome_id": self.outcome_id,
-            "customer_id": self.customer_id,
+            "customer_id": self.shown_id,
             "due_at": self.due_at.isoformat(),
             "agreed_at": self.agreed_at.isoformat(),
             "display_name": self.display_name,

@@ -72,8 +72,11 @@ class CallView:
 
     @property
     def can_record(self) -> bool:
-        """A customer is on screen and confirmed: an outcome may be recorded for the call."""
-        return self.shown.document is not None and self.shown.state is not PopState.AMBIGUOUS
+        """A customer is on screen and confirmed, or no customer record but the caller's number (an unknown
+        or unreachable caller: the number-based outcomes only): an outcome may be recorded for the call."""
+        if self.shown.state is PopState.AMBIGUOUS:
+            return False
+        return self.shown.document is not None or self.shown.caller_only
 
 
 @dataclass(frozen=True, slots=True)

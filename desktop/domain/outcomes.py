@@ -11,6 +11,7 @@ from typing import Any
 from desktop.domain._json import Fields
 from desktop.domain.errors import UserError, UserFacingError
 from desktop.domain.pop import PopDocument
+from desktop.domain.states import MIN_ANI_DIGITS, PopKey, mask_number
 
 NOTE_MAX_CHARS = 2000  # the server's limits (OutcomeIn): checked here so the server never rejects them
 REASON_MAX_CHARS = 200
@@ -21,6 +22,27 @@ CALLBACK_PAST_TOLERANCE = dt.timedelta(minutes=5)
 # An outcome can be undone this long after it was recorded before anything leaves the workstation: sync
 # sends no outcome younger than this. Undone later (once sent), it is retracted on the server.
 UNDO_WINDOW = dt.timedelta(seconds=8)
+# An outcome without a pop (an unknown caller, a pop that failed) is one of these: no offer was shown. It names
+# the caller's number instead of a decision (the server's RESULTS_WITHOUT_POP).
+CALLER_NUMBER_MAX_DIGITS = 20
+# Where the local store keys such a caller when no customer id is known (local_contacts.customer_id): the
+# callback queue and "later outcome of the same caller" work by it. Never shown, never sent.
+CALLER_KEY_PREFIX = "tel:"
+
+
+def caller_key(number: str) -> str:
+    return CALLER_KEY_PREFIX + number
+
+
+def number_of(key: str | None) -> str | None:
+    """The caller's number of a local caller key ('tel:…'), None for a customer id."""
+    return key[len(CALLER_KEY_PREFIX):] if key and key.startswith(CALLER_KEY_PREFIX) else None
+
+
+def masked_key(key: str) -> str:
+    """A customer id as it is, a caller key as its masked number (what a screen or a script may show)."""
+    number = number_of(key)
+    return mask_number(number) if number is not None else key
 
 
 class UndoResult(enum.StrEnum):
@@ -42,6 +64,14 @@ class OutcomeResult(enum.StrEnum):
     def needs_offer(self) -> bool:
         """The agent answered about one specific offer."""
         return self in (OutcomeResult.ACCEPTED, OutcomeResult.DECLINED, OutcomeResult.CONSIDERING)
+
+    @property
+    def without_pop(self) -> bool:
+        """May be recorded for a caller no customer record was shown for (unknown caller, failed pop)."""
+        return self in RESULTS_WITHOUT_POP
+
+
+RESULTS_WITHOUT_POP = frozenset({OutcomeResult.NOT_OFFERED, OutcomeResult.CALLBACK, OutcomeResult.DO_NOT_DISTURB})
 
 
 class OutboxStatus(enum.StrEnum):
@@ -72,10 +102,13 @@ def _clean(text: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class OutcomeDraft:
-    """An outcome before it gets its id and time. Construction validates (raises InvalidOutcome)."""
+    """An outcome before it gets its id and time. Construction validates (raises InvalidOutcome).
 
-    decision_id: str
-    customer_id: str
+    Without a pop (`decision_id` None) it names `caller_number` instead, and only a result that needs no
+    offer (RESULTS_WITHOUT_POP); `customer_id` then when the panel knew the customer (a pop that failed)."""
+
+    decision_id: str | None
+    customer_id: str | None
     result: OutcomeResult
     offer_id: str | None = None
     campaign_id: str | None = None
@@ -86,6 +119,7 @@ class OutcomeDraft:
     reason: str | None = None
     agent_id: str | None = None
     call_id: str | None = None
+    caller_number: str | None = None  # national digits (the server keeps it: DND by number, callbacks)
 
     def __post_init__(self) -> None:
         try:
@@ -98,9 +132,22 @@ class OutcomeDraft:
         # Call ids come from softphones and can be long; they are only context, so trimming is harmless.
         call_id = _clean(self.call_id)
         object.__setattr__(self, "call_id", call_id[:CALL_ID_MAX_CHARS] if call_id else None)
+        if self.caller_number is not None and not (
+                self.caller_number.isascii() and self.caller_number.isdigit()
+                and MIN_ANI_DIGITS <= len(self.caller_number) <= CALLER_NUMBER_MAX_DIGITS):
+            raise InvalidOutcome("caller_number", f"the caller's number must have {MIN_ANI_DIGITS} to "
+                                                  f"{CALLER_NUMBER_MAX_DIGITS} digits")
         if not self.decision_id:
-            raise InvalidOutcome("decision_id", "an outcome answers a pop: decision_id is missing")
-        if not self.customer_id:
+            if not self.caller_number:
+                raise InvalidOutcome("decision_id", "an outcome answers a pop, or names the caller's number: "
+                                                    "neither is known")
+            if not result.without_pop:
+                raise InvalidOutcome("result", f"{result.value} answers an offer of a pop: without a pop only "
+                                               "not offered, call back or do not disturb apply")
+            if self.offer_id:
+                raise InvalidOutcome("offer_id", "without a pop no offer was made")
+            object.__setattr__(self, "decision_id", None)
+        elif not self.customer_id:
             raise InvalidOutcome("customer_id", "an outcome needs a known customer")
         if result.needs_offer and not self.offer_id:
             raise InvalidOutcome("offer_id", f"{result.value} needs the offer it answers")
@@ -159,6 +206,26 @@ class OutcomeDraft:
             call_id=call_id,
         )
 
+    @classmethod
+    def for_caller(
+        cls,
+        key: PopKey,
+        *,
+        result: OutcomeResult | str,
+        agent_id: str | None = None,
+        call_id: str | None = None,
+        note: str | None = None,
+        callback_at: dt.datetime | None = None,
+        reason: str | None = None,
+    ) -> OutcomeDraft:
+        """No customer record on screen (unknown caller, failed pop): the outcome names the caller's number
+        (and the customer id when the call named one)."""
+        return cls(
+            decision_id=None, customer_id=key.customer_id, result=result,  # type: ignore[arg-type]
+            note=note, callback_at=callback_at, reason=reason, agent_id=agent_id, call_id=call_id,
+            caller_number=key.ani,
+        )
+
     def check_time(self, now: dt.datetime) -> None:
         if self.callback_at is not None and self.callback_at < now - CALLBACK_PAST_TOLERANCE:
             raise InvalidOutcome("callback_at", "the callback time is in the past")
@@ -170,6 +237,8 @@ class OutcomeDraft:
         outcome_id: str | None = None,
         pop_id: int | None = None,
         popped_at: dt.datetime | None = None,
+        display_name: str | None = None,
+        masked_number: str | None = None,
     ) -> OutcomeRecord:
         if recorded_at.tzinfo is None:
             raise InvalidOutcome("recorded_at", "recorded_at needs a time zone")
@@ -178,6 +247,8 @@ class OutcomeDraft:
             recorded_at=recorded_at,
             pop_id=pop_id,
             popped_at=popped_at,
+            display_name=display_name,
+            masked_number=masked_number,
             **{f: getattr(self, f) for f in self.__dataclass_fields__},
         )
 
@@ -187,8 +258,8 @@ class OutcomeRecord:
     """A recorded outcome: durable in the local store, identified by its UUID (the idempotency key)."""
 
     outcome_id: str
-    decision_id: str
-    customer_id: str
+    decision_id: str | None  # None: recorded without a pop (then caller_number is set)
+    customer_id: str | None
     result: OutcomeResult
     recorded_at: dt.datetime
     offer_id: str | None = None
@@ -202,6 +273,19 @@ class OutcomeRecord:
     call_id: str | None = None
     pop_id: int | None = None  # pop_log row it answers (local statistics: time from pop to outcome)
     popped_at: dt.datetime | None = None
+    caller_number: str | None = None
+    # Kept with a callback on this PC only (the queue shows them after the cached pop expired).
+    display_name: str | None = None
+    masked_number: str | None = None
+
+    @property
+    def contact_key(self) -> str:
+        """Who the outcome is about in the local store: the customer id, else the caller's key ('tel:…')."""
+        if self.customer_id:
+            return self.customer_id
+        if self.caller_number:
+            return caller_key(self.caller_number)
+        raise InvalidOutcome("customer_id", "an outcome needs a customer or the caller's number")
 
     def to_payload(self) -> dict[str, Any]:
         """The item as POST /v1/outcomes takes it (OutcomeIn)."""
@@ -219,6 +303,7 @@ class OutcomeRecord:
             "note": self.note,
             "agent_id": self.agent_id,
             "call_id": self.call_id,
+            "caller_number": self.caller_number,
             "recorded_at": self.recorded_at.isoformat(),
         }
         return {k: v for k, v in payload.items() if v is not None}

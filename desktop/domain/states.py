@@ -124,6 +124,13 @@ class PopResult:
         return self.state in (PopState.STALE, PopState.ERROR) and self.error is not None \
             and self.error.code in RETRYABLE_POP_ERRORS
 
+    @property
+    def caller_only(self) -> bool:
+        """No customer record on screen (an unknown caller, a pop that failed) but the caller's number is
+        known: not offered, call back and do not disturb (by number) may still be recorded for the call."""
+        return self.document is None and len(self.key.ani or "") >= MIN_ANI_DIGITS and self.state in (
+            PopState.UNKNOWN_CALLER, PopState.ERROR, PopState.STALE)
+
     def age(self, now: dt.datetime) -> dt.timedelta | None:
         """How old the shown data is ("data from 2 h ago")."""
         return None if self.fetched_at is None else max(dt.timedelta(0), now - self.fetched_at)

@@ -162,6 +162,8 @@ SCHEMA: dict[str, _Setting] = {
     "ui.wrapup_reminder_s": _Setting("int", 30, low=0, high=3600),
     **{f"shortcuts.{r.value}": _Setting("str", key, check=_non_empty) for r, key in SHORTCUT_DEFAULTS.items()},
     "sync.interval_s": _Setting("int", 15, low=5, high=3600),
+    # An outcome waits this long before it is sent: undone meanwhile (Ctrl+Z), it never leaves the PC.
+    "sync.undo_window_s": _Setting("int", 8, low=0, high=60),
     "cache.ttl_h": _Setting("int", 24, low=1, high=720),
     "bridge.port": _Setting("int", 47615, low=0, high=65535),  # 0 turns the local bridge off
     "bridge.token": _Setting("opt_str", None, check=_check_bridge_token),
@@ -233,6 +235,7 @@ class ShortcutSettings:
 @dataclass(frozen=True)
 class SyncSettings:
     interval_s: int
+    undo_window_s: int = 8
 
 
 @dataclass(frozen=True)

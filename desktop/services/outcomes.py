@@ -80,16 +80,28 @@ class OutcomeService:
             raise InvalidOutcome("customer_id", "several customers share this number: choose who is calling "
                                                 "before recording an outcome")
         document = pop.document if isinstance(pop, PopResult) else pop
-        if document is None:
+        if document is not None:
+            draft = OutcomeDraft.for_pop(
+                document, result=result, offer_id=offer_id, agent_id=agent_id, call_id=call_id, note=note,
+                callback_at=callback_at, reason=reason,
+            )
+            name, masked = document.customer.display_name, document.customer.masked_msisdn
+        elif isinstance(pop, PopResult) and pop.caller_only:
+            # An unknown caller, or a pop that failed: the outcome names the number (kept for the server).
+            if offer_id:
+                raise InvalidOutcome("offer_id", "no offer was shown for this caller")
+            draft = OutcomeDraft.for_caller(pop.key, result=result, agent_id=agent_id, call_id=call_id, note=note,
+                                            callback_at=callback_at, reason=reason)
+            name, masked = None, pop.key.masked()
+        else:
             raise InvalidOutcome("decision_id", "there is no customer on screen to record an outcome for")
-        draft = OutcomeDraft.for_pop(
-            document, result=result, offer_id=offer_id, agent_id=agent_id, call_id=call_id, note=note,
-            callback_at=callback_at, reason=reason,
-        )
         now = self._clock()
         draft.check_time(now)
+        # A callback keeps who it is for on this PC (the queue names them after the cached pop expired).
+        details = {"display_name": name, "masked_number": masked or None} if draft.result is OutcomeResult.CALLBACK \
+            else {}
         # The pop it answers is looked up in the save's own transaction (one transaction per click).
-        return self._store.record_outcome(draft.finalize(recorded_at=now, pop_id=pop_id), link_pop=True)
+        return self._store.record_outcome(draft.finalize(recorded_at=now, pop_id=pop_id, **details), link_pop=True)
 
     def record_and_follow(self, pop: PopResult, **fields) -> Recorded:
         """`record(pop, **fields)`, then what follows it on the same worker: the pop re-guided with the

@@ -38,7 +38,7 @@ from desktop.services.clock import Clock, utc_now
 from desktop.services.logfiles import private_directory
 from desktop.services.sync import OUTBOX_RETENTION
 from desktop.storage import LocalStore, StoreCorrupt, StoreError, open_store, quarantine_corrupt_store
-from desktop.storage.salvage import Salvage, companions, contact_from_row, outcome_from_row, salvage_store
+from desktop.storage.salvage import TABLES, Salvage, companions, salvage_store
 from desktop.storage.store import Adopted, check_store_file, suspect_marker
 
 log = logging.getLogger("callcue.storage")
@@ -313,7 +313,8 @@ def drain_one(candidate: Path, store: LocalStore, clock: Clock = utc_now) -> Ado
         if not intact:
             salvage = salvage_store(candidate)
         try:
-            adopted = store.outcomes.adopt(salvage.outcomes.values(), salvage.contacts.values())
+            adopted = store.outcomes.adopt(salvage.outcomes.values(), salvage.contacts.values(),
+                                           salvage.retractions.values())
         except StoreError as exc:
             log.error("fallback store not drained", extra={"error_code": exc.code})
             return None
@@ -329,8 +330,8 @@ def drain_one(candidate: Path, store: LocalStore, clock: Clock = utc_now) -> Ado
 
 def _read_all(connection: sqlite3.Connection, salvage: Salvage) -> None:
     tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    for table, convert, target in (("outbox", outcome_from_row, salvage.outcomes),
-                                   ("local_contacts", contact_from_row, salvage.contacts)):
+    for table, convert, attribute in TABLES:
+        target = getattr(salvage, attribute)
         if table not in tables:
             continue
         cursor = connection.execute(f"SELECT * FROM {table}")
@@ -358,6 +359,7 @@ class RescueReport:
     present: int  # already in the live store: left as they are
     unreadable: int  # recent outcomes known to be in the file whose delivery data could not be read
     contacts: int  # statistics-only rows taken in
+    retractions: int = 0  # undos of outcomes taken in (sent to the server once, after their outcome)
 
 
 def rescue_into(file: Path, store: LocalStore, *, clock: Clock = utc_now) -> RescueReport:
@@ -367,8 +369,9 @@ def rescue_into(file: Path, store: LocalStore, *, clock: Clock = utc_now) -> Res
     if not file.exists() and not file.with_name(file.name + "-wal").exists():
         raise FileNotFoundError(file)
     salvage = salvage_store(file)
-    adopted = store.outcomes.adopt(salvage.outcomes.values(), salvage.contacts.values())
+    adopted = store.outcomes.adopt(salvage.outcomes.values(), salvage.contacts.values(), salvage.retractions.values())
     unreadable = len(salvage.unreadable(clock() - OUTBOX_RETENTION)) + adopted.invalid
     log.warning("store rescue", extra={"rescued": adopted.added, "present": adopted.present,
-                                       "unreadable": unreadable})
-    return RescueReport(adopted.added, adopted.undelivered, adopted.present, unreadable, adopted.contacts)
+                                       "unreadable": unreadable, "retractions": adopted.retractions})
+    return RescueReport(adopted.added, adopted.undelivered, adopted.present, unreadable, adopted.contacts,
+                        adopted.retractions)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from desktop.domain.errors import UserError
-from desktop.domain.outcomes import UNDO_WINDOW, ItemResult, OutboxEntry, OutboxStatus
+from desktop.domain.outcomes import UNDO_WINDOW, ItemResult, OutboxEntry, OutboxStatus, masked_key, number_of
 from desktop.domain.states import SyncState
 from desktop.remote.api_client import (
     AnalyticsClient,
@@ -67,6 +67,9 @@ class SyncReport:
     error: UserError | None = None
     skipped: str | None = None  # 'busy' (another run in progress) | 'backing_off' | 'not_signed_in'
     next_attempt_at: dt.datetime | None = None
+    # The earliest time an outcome held for its undo window becomes sendable (None: none is held): the
+    # runtime schedules a run for then instead of asking again and again.
+    held_until: dt.datetime | None = None
 
     @property
     def delivered(self) -> int:
@@ -158,6 +161,9 @@ class SyncService:
                    *self._store.outcomes.entries(OutboxStatus.PENDING)]
         names: dict[str, str | None] = {}
         for customer_id in {entry.customer_id for entry in entries}:
+            if number_of(customer_id) is not None:  # a caller without a customer record: the masked number
+                names[customer_id] = masked_key(customer_id)
+                continue
             cached = self._store.views.get([f"cust:{customer_id}"], not_before=dt.datetime.min.replace(tzinfo=dt.UTC))
             customer = cached[0].get("customer") if cached is not None else None
             names[customer_id] = customer.get("display_name") if isinstance(customer, dict) else None
@@ -249,7 +255,17 @@ class SyncService:
             self._last_error = None
             if answered:
                 self._last_synced_at = now
-        return SyncReport(**totals)
+        return SyncReport(**totals, held_until=self._held_until(now))
+
+    def _held_until(self, now: dt.datetime) -> dt.datetime | None:
+        """When the first outcome still held for its undo window may be sent (None: none is held)."""
+        if self.hold <= dt.timedelta(0):
+            return None
+        try:
+            first = self._store.outcomes.first_pending_after(now - self.hold)
+        except StoreError:
+            return None
+        return None if first is None else first + self.hold
 
     def _fit(self, rows: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
         """The longest prefix under the byte budget (always at least one item)."""

@@ -96,6 +96,8 @@ class OutboxItem(Base):
 
     outcome_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # exactly what POST /v1/outcomes gets
+    # '' for an outcome without a pop (unknown caller, failed pop), whose customer_id is then the customer's
+    # id when known, else the caller's key 'tel:<digits>' (desktop.domain.outcomes.caller_key).
     decision_id: Mapped[str] = mapped_column(String(36))
     customer_id: Mapped[str] = mapped_column(String(64))
     offer_id: Mapped[str | None] = mapped_column(String(40))
@@ -173,6 +175,17 @@ class Retraction(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[dt.datetime | None]
+
+
+class CallbackDetail(Base):
+    """Who a callback is for, kept when it is scheduled (migration 0009): the queue names the customer after the
+    cached pop expired. A caller without a customer record has only the masked number."""
+
+    __tablename__ = "callback_details"
+
+    outcome_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    display_name: Mapped[str | None] = mapped_column(Text)
+    masked_number: Mapped[str | None] = mapped_column(String(20))
 
 
 class StatsSlot(Base):

@@ -1,4 +1,5 @@
-"""Reading outcomes out of a store file that SQLite refuses to read: page by page, row by row.
+"""Reading outcomes (and their retractions) out of a store file that SQLite refuses to read: page by page,
+row by row.
 
 A damaged store (truncated, pages overwritten, a zero-length file beside its -wal) may still hold outcomes
 the agent was told were saved. SQLite stops at the first bad page of a b-tree; this reader does not walk
@@ -46,7 +47,9 @@ WAL_FRAME_HEADER = 24
 # written by an older CallCue may have fewer trailing columns; a missing one reads as None.
 OUTBOX_COLUMNS = tuple(models.OutboxItem.__table__.columns.keys())
 CONTACT_COLUMNS = tuple(models.LocalContact.__table__.columns.keys())
+RETRACTION_COLUMNS = tuple(models.Retraction.__table__.columns.keys())
 _STATUSES = frozenset(s.value for s in OutboxStatus)
+_RETRACTION_STATUSES = frozenset({OutboxStatus.PENDING.value, OutboxStatus.DELIVERED.value})
 _RESULTS = frozenset(r.value for r in OutcomeResult)
 _UUID_TEXT = 13 + 2 * 36  # serial type of a 36-byte text: how a row keyed by a UUID starts
 _SQL_RANK = 1 << 40  # rows SQLite itself could read outrank any page image
@@ -89,12 +92,26 @@ class SalvagedContact:
     callback_at: dt.datetime | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class SalvagedRetraction:
+    """A retractions row (migration 0008): the agent undid this outcome after it may have been sent; pending
+    until the server has taken it back."""
+
+    outcome_id: str
+    requested_at: dt.datetime
+    status: str
+    attempts: int = 0
+    last_error: str | None = None
+    delivered_at: dt.datetime | None = None
+
+
 @dataclasses.dataclass
 class Salvage:
     """What could be read from one store file (and its -wal)."""
 
     outcomes: dict[str, SalvagedOutcome] = dataclasses.field(default_factory=dict)
     contacts: dict[str, SalvagedContact] = dataclasses.field(default_factory=dict)
+    retractions: dict[str, SalvagedRetraction] = dataclasses.field(default_factory=dict)
     sql_complete: bool = False  # SQLite read the whole outbox: nothing can be missing from it
     damaged_cells: int = 0  # table-leaf cells that could not be decoded (a lost overflow page, garbage)
     finished: bool = True  # False: the time budget ran out before every page was read (counts are a floor)
@@ -161,7 +178,8 @@ def outcome_from_row(row: dict[str, Any]) -> SalvagedOutcome | None:
         return None
     if not isinstance(payload, dict) or payload.get("outcome_id") != outcome_id:
         return None
-    if payload.get("result") not in _RESULTS or not payload.get("decision_id") or not payload.get("customer_id") \
+    answers_a_pop = payload.get("decision_id") and payload.get("customer_id")
+    if payload.get("result") not in _RESULTS or not (answers_a_pop or payload.get("caller_number")) \
             or _utc(payload.get("recorded_at")) is None:
         return None
     status = row.get("status")
@@ -180,7 +198,7 @@ def contact_from_row(row: dict[str, Any]) -> SalvagedContact | None:
     if not _is_uuid(outcome_id) or recorded_at is None or row.get("result") not in _RESULTS:
         return None
     decision_id, customer_id = _text(row.get("decision_id")), _text(row.get("customer_id"))
-    if not decision_id or not customer_id:
+    if decision_id is None or not customer_id:  # '' is an outcome without a pop
         return None
     return SalvagedContact(
         outcome_id=outcome_id, decision_id=decision_id, customer_id=customer_id, result=row["result"],
@@ -188,6 +206,24 @@ def contact_from_row(row: dict[str, Any]) -> SalvagedContact | None:
         campaign_id=_text(row.get("campaign_id")), wave=_int(row.get("wave")), call_id=_text(row.get("call_id")),
         popped_at=_utc(row.get("popped_at")), callback_at=_utc(row.get("callback_at")),
     )
+
+
+def retraction_from_row(row: dict[str, Any]) -> SalvagedRetraction | None:
+    outcome_id, requested_at, status = row.get("outcome_id"), _utc(row.get("requested_at")), row.get("status")
+    if not _is_uuid(outcome_id) or requested_at is None or status not in _RETRACTION_STATUSES:
+        return None
+    if not isinstance(row.get("attempts"), int) or isinstance(row.get("attempts"), bool):
+        return None  # the column is NOT NULL: a row without it is something else
+    delivered_at = _utc(row.get("delivered_at"))
+    if status == OutboxStatus.DELIVERED.value and delivered_at is None:
+        status = OutboxStatus.PENDING.value  # unsure whether it got through: asking again is safe (idempotent)
+    return SalvagedRetraction(outcome_id, requested_at, status, row["attempts"], _text(row.get("last_error")),
+                              delivered_at)
+
+
+# The tables a salvage reads, with the converter and where each row goes.
+TABLES = (("outbox", outcome_from_row, "outcomes"), ("local_contacts", contact_from_row, "contacts"),
+          ("retractions", retraction_from_row, "retractions"))
 
 
 def _sql_rows(connection: sqlite3.Connection, table: str) -> Iterator[dict[str, Any]]:
@@ -214,8 +250,8 @@ def read_with_sql(path: Path, salvage: Salvage, *, deadline: float | None = None
                 connection.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
             # A truncated file: read the pages it still has instead of refusing the whole file.
             connection.execute("PRAGMA writable_schema=ON")
-            for table, convert, target in (("outbox", outcome_from_row, salvage.outcomes),
-                                           ("local_contacts", contact_from_row, salvage.contacts)):
+            for table, convert, attribute in TABLES:
+                target = getattr(salvage, attribute)
                 complete = False
                 try:
                     for row in _sql_rows(connection, table):
@@ -224,9 +260,13 @@ def read_with_sql(path: Path, salvage: Salvage, *, deadline: float | None = None
                             target[found.outcome_id] = found
                     complete = True
                 except sqlite3.Error as exc:
+                    # A store older than the table (retractions: migration 0008) has none of its rows to miss.
+                    complete = str(exc).startswith("no such table")
                     log.info("SQL read of a damaged store stopped", extra={"table": table, "error": str(exc)[:80]})
                 if table == "outbox":
                     salvage.sql_complete = complete
+                elif table == "retractions" and not complete:
+                    salvage.sql_complete = False  # the pages are read for what SQL could not
         finally:
             connection.close()
 
@@ -431,6 +471,7 @@ def read_pages(path: Path, salvage: Salvage, *, deadline: float | None = None) -
         pages = _Pages(main, wal)
         found_outcomes: dict[str, tuple[int, SalvagedOutcome]] = {}
         found_contacts: dict[str, tuple[int, SalvagedContact]] = {}
+        found_retractions: dict[str, tuple[int, SalvagedRetraction]] = {}
         for n, (rank, pgno) in enumerate(pages.order):
             if deadline is not None and n % 256 == 0 and time.monotonic() > deadline:
                 salvage.finished = False
@@ -461,10 +502,17 @@ def read_pages(path: Path, salvage: Salvage, *, deadline: float | None = None) -
                     contact = contact_from_row(dict(zip(CONTACT_COLUMNS, values, strict=False)))
                     if contact is not None:
                         _keep(found_contacts, contact.outcome_id, rank, contact)
+                        continue
+                if len(values) == len(RETRACTION_COLUMNS):
+                    retraction = retraction_from_row(dict(zip(RETRACTION_COLUMNS, values, strict=True)))
+                    if retraction is not None:
+                        _keep(found_retractions, retraction.outcome_id, rank, retraction)
         for outcome_id, (_rank, outcome) in found_outcomes.items():
             salvage.outcomes.setdefault(outcome_id, outcome)  # what SQL read stays authoritative
         for outcome_id, (_rank, contact) in found_contacts.items():
             salvage.contacts.setdefault(outcome_id, contact)
+        for outcome_id, (_rank, retraction) in found_retractions.items():
+            salvage.retractions.setdefault(outcome_id, retraction)
         del pages  # the page images reference the maps, which close with the stack
 
 

@@ -43,7 +43,7 @@ from desktop.storage.engine import (
     restrict_modes,
     writer,
 )
-from desktop.storage.salvage import SalvagedContact, SalvagedOutcome
+from desktop.storage.salvage import SalvagedContact, SalvagedOutcome, SalvagedRetraction
 from desktop.storage.stats import parse_store_time, store_time
 
 log = logging.getLogger("callcue.storage")
@@ -142,10 +142,13 @@ def _opt_dt(value: str | None) -> dt.datetime | None:
 
 
 def _record_from_payload(payload: dict[str, Any], pop_id: int | None, popped_at: dt.datetime | None) -> OutcomeRecord:
+    if not payload.get("decision_id") and not payload.get("caller_number"):
+        raise KeyError("decision_id")
     return OutcomeRecord(
         outcome_id=payload["outcome_id"],
-        decision_id=payload["decision_id"],
-        customer_id=payload["customer_id"],
+        decision_id=payload.get("decision_id"),
+        customer_id=payload.get("customer_id"),
+        caller_number=payload.get("caller_number"),
         result=OutcomeResult(payload["result"]),
         recorded_at=dt.datetime.fromisoformat(payload["recorded_at"]),
         offer_id=payload.get("offer_id"),
@@ -186,6 +189,7 @@ _EARLIER_OUTCOMES = (
 )
 _INSERT_OUTBOX = insert(models.OutboxItem)
 _INSERT_CONTACT = insert(models.LocalContact)
+_INSERT_CALLBACK_DETAIL = insert(models.CallbackDetail).on_conflict_do_nothing(index_elements=["outcome_id"])
 
 
 _POP_BY_ID = select(models.PopLog.id, models.PopLog.popped_at).where(models.PopLog.id == bindparam("pop_id"))
@@ -214,6 +218,7 @@ class Adopted:
     present: int = 0  # already here: left as they are
     invalid: int = 0  # unusable payloads
     contacts: int = 0  # statistics-only rows (their outbox row was gone)
+    retractions: int = 0  # undos new to this store
 
 
 class OutcomeRepository(_Repository):
@@ -240,13 +245,13 @@ class OutcomeRepository(_Repository):
                 record = _linked_to_pop(conn, record)
             payload = record.to_payload()
             earlier = conn.execute(_EARLIER_OUTCOMES, {
-                "decision_id": record.decision_id, "since": record.recorded_at - DOUBLE_PRESS_WINDOW}).all()
+                "decision_id": record.decision_id or "", "since": record.recorded_at - DOUBLE_PRESS_WINDOW}).all()
             for row in earlier:
                 if _content(row.payload) == _content(payload):
                     return _record_from_payload(row.payload, row.pop_id, row.popped_at)
             common = {
-                "outcome_id": record.outcome_id, "decision_id": record.decision_id,
-                "customer_id": record.customer_id, "offer_id": record.offer_id, "campaign_id": record.campaign_id,
+                "outcome_id": record.outcome_id, "decision_id": record.decision_id or "",
+                "customer_id": record.contact_key, "offer_id": record.offer_id, "campaign_id": record.campaign_id,
                 "wave": record.wave, "result": record.result.value, "agent_id": record.agent_id,
                 "call_id": record.call_id, "recorded_at": record.recorded_at, "pop_id": record.pop_id,
                 "popped_at": record.popped_at,
@@ -255,22 +260,31 @@ class OutcomeRepository(_Repository):
                                           "attempts": 0})
             self.generation += 1  # before the commit: a reader that races it sees a new generation
             conn.execute(_INSERT_CONTACT, common)
+            if record.result is OutcomeResult.CALLBACK and (record.display_name or record.masked_number):
+                conn.execute(_INSERT_CALLBACK_DETAIL, {"outcome_id": record.outcome_id,
+                                                       "display_name": record.display_name,
+                                                       "masked_number": record.masked_number})
         if not self._modes_restricted:
             restrict_modes(self._path)  # the first write creates -wal/-shm
             self._modes_restricted = True
         return record
 
     @_guarded
-    def adopt(self, outcomes: Iterable[SalvagedOutcome], contacts: Iterable[SalvagedContact] = ()) -> Adopted:
+    def adopt(self, outcomes: Iterable[SalvagedOutcome], contacts: Iterable[SalvagedContact] = (),
+              retractions: Iterable[SalvagedRetraction] = ()) -> Adopted:
         """Take in outcomes recorded in another store file (a fallback store, a rescued damaged store), in one
         transaction. Idempotent: an outcome this store already knows (outbox or local contacts) is left as it
         is, so adopting the same file twice adds nothing and a delivered outcome never becomes pending again.
         Each outcome keeps its delivery state; `contacts` without an outcome row only feed statistics and
-        local guidance (there is nothing to deliver)."""
+        local guidance (there is nothing to deliver). `retractions`: outcomes the agent undid there; each is
+        taken in once with its state (a pending one is sent after its outcome), and the undone outcome counts
+        nowhere here (no local contact), whichever file brought it."""
         known = select(models.LocalContact.outcome_id).where(models.LocalContact.outcome_id == bindparam("oid"))
         in_outbox = select(models.OutboxItem.outcome_id).where(models.OutboxItem.outcome_id == bindparam("oid"))
         report = Adopted()
         taken: set[str] = set()
+        retractions = list(retractions)
+        undone = {r.outcome_id for r in retractions}
         with self._writing() as conn:
             for outcome in outcomes:
                 try:
@@ -284,8 +298,8 @@ class OutcomeRepository(_Repository):
                     report.present += 1
                     continue
                 common = {
-                    "outcome_id": record.outcome_id, "decision_id": record.decision_id,
-                    "customer_id": record.customer_id, "offer_id": record.offer_id,
+                    "outcome_id": record.outcome_id, "decision_id": record.decision_id or "",
+                    "customer_id": record.contact_key, "offer_id": record.offer_id,
                     "campaign_id": record.campaign_id, "wave": record.wave, "result": record.result.value,
                     "agent_id": record.agent_id, "call_id": record.call_id, "recorded_at": record.recorded_at,
                     "pop_id": None, "popped_at": record.popped_at,
@@ -295,11 +309,13 @@ class OutcomeRepository(_Repository):
                     "last_error": outcome.last_error, "server_reason": outcome.server_reason,
                     "server_reason_zh": outcome.server_reason_zh,
                     "delivered_at": outcome.delivered_at})
-                conn.execute(_INSERT_CONTACT, common)
+                if outcome.outcome_id not in undone:
+                    conn.execute(_INSERT_CONTACT, common)
                 report.added += 1
                 report.undelivered += outcome.undelivered
             for contact in contacts:
-                if contact.outcome_id in taken or conn.execute(known, {"oid": contact.outcome_id}).first():
+                if contact.outcome_id in taken or contact.outcome_id in undone \
+                        or conn.execute(known, {"oid": contact.outcome_id}).first():
                     continue
                 conn.execute(_INSERT_CONTACT, {
                     "outcome_id": contact.outcome_id, "decision_id": contact.decision_id,
@@ -309,7 +325,17 @@ class OutcomeRepository(_Repository):
                     "pop_id": None, "popped_at": contact.popped_at,
                     "callback_at": contact.callback_at.replace(microsecond=0) if contact.callback_at else None})
                 report.contacts += 1
-            if report.added or report.contacts:
+            r = models.Retraction
+            for retraction in retractions:
+                added = conn.execute(insert(r).values(
+                    outcome_id=retraction.outcome_id, requested_at=retraction.requested_at, status=retraction.status,
+                    attempts=retraction.attempts, last_error=retraction.last_error,
+                    delivered_at=retraction.delivered_at).on_conflict_do_nothing(index_elements=[r.outcome_id])
+                ).rowcount
+                report.retractions += added
+                if added:  # undone there: the outcome counts nowhere here either (triggers of 0008 adjust)
+                    conn.execute(delete(models.LocalContact).where(models.LocalContact.outcome_id == retraction.outcome_id))
+            if report.added or report.contacts or report.retractions:
                 self.generation += 1  # before the commit, as in record_outcome
         return report
 
@@ -332,16 +358,18 @@ class OutcomeRepository(_Repository):
     @_guarded
     def open_callbacks(self, since: dt.datetime, until: dt.datetime) -> list[ScheduledCallback]:
         """Callbacks agreed for a time in [since, until) with no outcome for that customer recorded after
-        them (see desktop/domain/callbacks.py), earliest first; name and masked number from the cached pop."""
+        them (see desktop/domain/callbacks.py), earliest first; name and masked number from the cached pop,
+        else as kept with the callback (callback_details)."""
         sql = text(
             "SELECT cb.outcome_id, cb.customer_id, cb.callback_at, cb.recorded_at,"
             " (SELECT prev.result FROM local_contacts AS prev INDEXED BY ix_local_contacts_customer"
             "   WHERE prev.customer_id = cb.customer_id AND prev.recorded_at <= cb.recorded_at"
             "   AND prev.result != 'callback' ORDER BY prev.recorded_at DESC LIMIT 1) AS last_result,"
-            " json_extract(d.document, '$.customer.display_name') AS display_name,"
-            " json_extract(d.document, '$.customer.masked_msisdn') AS masked_number"
+            " coalesce(json_extract(d.document, '$.customer.display_name'), k.display_name) AS display_name,"
+            " coalesce(json_extract(d.document, '$.customer.masked_msisdn'), k.masked_number) AS masked_number"
             " FROM local_contacts AS cb INDEXED BY ix_local_contacts_callback_kept"
             " LEFT JOIN cached_documents AS d ON d.customer_id = cb.customer_id"
+            " LEFT JOIN callback_details AS k ON k.outcome_id = cb.outcome_id"
             " WHERE cb.result = 'callback' AND cb.callback_at >= :since AND cb.callback_at < :until"
             " AND NOT EXISTS (SELECT 1 FROM local_contacts AS later INDEXED BY ix_local_contacts_customer"
             "   WHERE later.customer_id = cb.customer_id AND later.recorded_at > cb.recorded_at)"
@@ -368,6 +396,7 @@ class OutcomeRepository(_Repository):
                 return UndoResult.NOT_FOUND
             self.generation += 1  # local contacts change (as in record_outcome, before the commit)
             conn.execute(delete(c).where(c.outcome_id == outcome_id))
+            conn.execute(delete(models.CallbackDetail).where(models.CallbackDetail.outcome_id == outcome_id))
             if row is not None and row.status == OutboxStatus.PENDING.value and row.recorded_at > now - window:
                 conn.execute(delete(o).where(o.outcome_id == outcome_id))
                 return UndoResult.REMOVED
@@ -431,6 +460,14 @@ class OutcomeRepository(_Repository):
             query = query.where(t.outcome_id.not_in(excluded))
         with self._read.connect() as conn:
             return [(r.outcome_id, r.payload) for r in conn.execute(query)]
+
+    @_guarded
+    def first_pending_after(self, recorded_after: dt.datetime) -> dt.datetime | None:
+        """When the earliest pending outcome recorded after `recorded_after` was recorded (sync holds those)."""
+        t = models.OutboxItem
+        with self._read.connect() as conn:
+            return conn.execute(select(func.min(t.recorded_at)).where(
+                t.status == OutboxStatus.PENDING.value, t.recorded_at > recorded_after)).scalar()
 
     @_guarded
     def mark_attempted(self, outcome_ids: Sequence[str], error: str | None) -> None:

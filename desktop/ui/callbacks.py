@@ -108,7 +108,13 @@ class IdleView(Localized, QtWidgets.QFrame):
         time_label = QtWidgets.QLabel(when)
         time_label.setProperty("callback", "overdue" if late else "due")
         grid.addWidget(time_label, 0, 0)
-        name = QtWidgets.QLabel(callback.display_name or self.tr("Customer %1").replace("%1", callback.customer_id))
+        if callback.display_name:
+            who = callback.display_name
+        elif callback.caller_number is not None:
+            who = self.tr("Unknown caller")  # no customer record: the masked number is on the line below
+        else:
+            who = self.tr("Customer %1").replace("%1", callback.customer_id)
+        name = QtWidgets.QLabel(who)
         name.setProperty("callback", "name")
         name.setWordWrap(True)
         grid.addWidget(name, 0, 1)

@@ -26,7 +26,7 @@ from desktop.domain.events import (
     PopShown,
     SyncStateChanged,
 )
-from desktop.domain.outcomes import UndoResult
+from desktop.domain.outcomes import UndoResult, number_of
 from desktop.domain.states import PopKey, PopResult, PopState
 from desktop.ui.callbacks import OPEN_CALLBACK_KEY
 from desktop.ui.i18n import pick
@@ -308,8 +308,8 @@ class PanelController(QtCore.QObject):
         self._mark_phase(call_id)  # still talking: "✓ outcome recorded" on its tab
         self._callbacks_read(done)  # a new callback is reminded; one this outcome kept is not
         self._emit(event)
-        self.window.offer_undo(record.outcome_id, str(record.result), call.name if call is not None else "",
-                               call_id=call_id)
+        name = call.who if call is not None else ""  # an unknown caller: the masked number
+        self.window.offer_undo(record.outcome_id, str(record.result), name, call_id=call_id)
         self.request_sync(force=True)
 
     def undo_outcome(self, outcome_id: str) -> None:
@@ -365,9 +365,15 @@ class PanelController(QtCore.QObject):
 
     def _start_sync(self, job) -> None:
         self._sync_running = True
-        self.runner.submit("net", job, name="sync", owner=self,
-                           on_done=lambda _report: self._sync_finished(),
+        self.runner.submit("net", job, name="sync", owner=self, on_done=self._sync_done,
                            on_error=self._sync_finished)
+
+    def _sync_done(self, report) -> None:
+        held = getattr(report, "held_until", None)
+        if held is not None and self.scheduler is not None:
+            # Outcomes held for their undo window go when it ends: one run then, not polling meanwhile.
+            self.scheduler.once_at(held, lambda: self.request_sync(force=True), "sync-after-undo-window")
+        self._sync_finished()
 
     def _sync_finished(self, error: BaseException | None = None) -> None:
         self._sync_running = False
@@ -489,7 +495,12 @@ class PanelController(QtCore.QObject):
         self.callback_due.emit(text)
 
     def open_callback(self, customer_id: str) -> list[RouterAction]:
-        """The reminder key or a row of the idle screen: the customer pops like a search result."""
+        """The reminder key or a row of the idle screen: the customer pops like a search result (a caller
+        without a customer record pops by number)."""
+        number = number_of(customer_id)
+        if number is not None:
+            return self.router.handle(CallEvent(call_id=f"search-{uuid.uuid4().hex[:12]}", state="answered",
+                                                ani=number, agent_id=self.agent_id, source="callback"))
         return self.pop_customer(customer_id, source="callback")
 
     def remind(self, call_id: str) -> None:

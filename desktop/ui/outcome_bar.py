@@ -210,12 +210,19 @@ class OutcomeBar(Localized, QtWidgets.QFrame):
         self._dnd_text = self.buttons["do_not_disturb"].text()
         self.set_target(None, has_customer=False)
 
-    def set_target(self, offer_title: str | None, *, has_customer: bool, awaiting_choice: bool = False) -> None:
+    def set_target(self, offer_title: str | None, *, has_customer: bool, awaiting_choice: bool = False,
+                   caller: str | None = None) -> None:
         """What the next outcome is for; outcomes about an offer need one, DND/not-offered do not.
-        `awaiting_choice`: the caller's number is shared and the agent has not said who is calling."""
-        self._has_customer = has_customer and not awaiting_choice
-        self._has_offer = offer_title is not None
-        if awaiting_choice:
+        `awaiting_choice`: the caller's number is shared and the agent has not said who is calling.
+        `caller`: no customer record on screen (unknown caller, failed pop), only this (masked) number: not
+        offered, call back and do not disturb by number still apply."""
+        self._caller = caller if not has_customer and not awaiting_choice else None
+        self._has_customer = (has_customer and not awaiting_choice) or self._caller is not None
+        self._has_offer = offer_title is not None and self._caller is None
+        if self._caller is not None:
+            self.target.setText(self.tr("No customer record for %1: Not offered, Call back or Do not disturb "
+                                        "(for this number) can still be recorded.").replace("%1", self._caller))
+        elif awaiting_choice:
             self.target.setText(self.tr("Choose who is calling first: outcomes are recorded for that customer."))
         elif not has_customer:
             self.target.setText(self.tr("Outcome buttons work once a customer is on screen."))
@@ -261,8 +268,12 @@ class OutcomeBar(Localized, QtWidgets.QFrame):
         button.setProperty("armed", True)
         button.style().unpolish(button)
         button.style().polish(button)
-        self.target.setText(self.tr("Do not disturb stops all marketing to this customer. Press it again to "
-                                    "confirm."))
+        if self._caller:
+            self.target.setText(self.tr("Do not disturb stops all marketing to %1, whoever holds this number. "
+                                        "Press it again to confirm.").replace("%1", self._caller))
+        else:
+            self.target.setText(self.tr("Do not disturb stops all marketing to this customer. Press it again to "
+                                        "confirm."))
         self._confirm_timer.start()
 
     def disarm(self) -> None:

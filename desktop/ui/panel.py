@@ -278,6 +278,11 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         self._undo_timer.timeout.connect(self._undo_expired)
         self._update_idle()
 
+    def set_undo_window(self, window: dt.timedelta) -> None:
+        """How long sync holds an outcome (undo removes it meanwhile): the banner stays up at least that long,
+        and never less than UNDO_WINDOW (undone later, the outcome is retracted on the server)."""
+        self._undo_timer.setInterval(int(max(window, UNDO_WINDOW).total_seconds() * 1000))
+
     # ------------------------------------------------------------------ calls
 
     def view(self, call_id: str) -> PopView | None:
@@ -606,7 +611,9 @@ class PanelWidget(Localized, QtWidgets.QWidget):
                 shortcut.setEnabled(choosing)
         document = view.result.document if view is not None and view.result is not None else None
         if document is None or choosing:
-            self.outcome_bar.set_target(None, has_customer=False, awaiting_choice=choosing)
+            caller = view.result.key.masked() if document is None and view is not None and view.result is not None \
+                and view.result.caller_only else None
+            self.outcome_bar.set_target(None, has_customer=False, awaiting_choice=choosing, caller=caller)
             return
         offer = document.offer(view.selected_offer_id) if view.selected_offer_id else None
         self.outcome_bar.set_target(pick(offer.title, self.language) if offer else None, has_customer=True)

@@ -1,4 +1,5 @@
-<?xml version='1.0' encoding='utf-8'?>
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
 <TS version="2.1" language="zh_CN">
 <context>
     <name>CallbackDialog</name>
@@ -42,7 +43,7 @@
         <translation>这个号码属于多位客户，请确认来电人</translation>
     </message>
     <message>
-        <source>Ask for the caller's name, then press their key. Outcomes are recorded for the customer you choose; none can be recorded before.</source>
+        <source>Ask for the caller&apos;s name, then press their key. Outcomes are recorded for the customer you choose; none can be recorded before.</source>
         <translation>先问清来电人姓名，再按对应的键。结果记录在您选定的客户名下；选定之前不能记录结果。</translation>
     </message>
     <message>
@@ -67,6 +68,10 @@
     <message>
         <source>Callbacks today: %1</source>
         <translation>今日待回访：%1 个</translation>
+    </message>
+    <message>
+        <source>Unknown caller</source>
+        <translation>陌生来电</translation>
     </message>
     <message>
         <source>Customer %1</source>
@@ -264,7 +269,7 @@
         <translation>服务器返回的数据无法识别，请联系 IT。</translation>
     </message>
     <message>
-        <source>The analytics server's answer was too large and was refused. Outcomes are kept and sent later; tell IT.</source>
+        <source>The analytics server&apos;s answer was too large and was refused. Outcomes are kept and sent later; tell IT.</source>
         <translation>服务器返回的数据过大，已拒绝接收；营销结果已保存，稍后上传。请联系 IT。</translation>
     </message>
     <message>
@@ -324,7 +329,7 @@
         <translation>输入无效。</translation>
     </message>
     <message>
-        <source>The server's security certificate is not trusted. Ask IT for the right CA bundle; outcomes are kept and sent later.</source>
+        <source>The server&apos;s security certificate is not trusted. Ask IT for the right CA bundle; outcomes are kept and sent later.</source>
         <translation>服务器的安全证书不受信任。请向 IT 索取正确的 CA 证书包；结果已保存在本机，稍后发送。</translation>
     </message>
     <message>
@@ -368,8 +373,8 @@
         <translation>本地数据文件已损坏，已另存为 %1 并新建了文件。</translation>
     </message>
     <message>
-        <source>It holds %1 outcome(s) not yet sent to the server. To send them, run: callcue store rescue "%2" (or tell IT).</source>
-        <translation>其中有 %1 条结果尚未发送到服务器。要发送这些结果，请运行：callcue store rescue "%2"（或联系 IT）。</translation>
+        <source>It holds %1 outcome(s) not yet sent to the server. To send them, run: callcue store rescue &quot;%2&quot; (or tell IT).</source>
+        <translation>其中有 %1 条结果尚未发送到服务器。要发送这些结果，请运行：callcue store rescue &quot;%2&quot;（或联系 IT）。</translation>
     </message>
     <message>
         <source>Nothing could be read back from it: if outcomes were waiting to be sent, tell IT.</source>
@@ -493,6 +498,10 @@
         <translation>备注</translation>
     </message>
     <message>
+        <source>No customer record for %1: Not offered, Call back or Do not disturb (for this number) can still be recorded.</source>
+        <translation>%1 没有客户资料：仍可记录未推荐、预约回访或免打扰（针对该号码）。</translation>
+    </message>
+    <message>
         <source>Choose who is calling first: outcomes are recorded for that customer.</source>
         <translation>请先确认来电人：结果将记录在该客户名下。</translation>
     </message>
@@ -513,6 +522,10 @@
 Stops all marketing</source>
         <translation>再按一次确认
 将停止所有营销</translation>
+    </message>
+    <message>
+        <source>Do not disturb stops all marketing to %1, whoever holds this number. Press it again to confirm.</source>
+        <translation>免打扰将停止对 %1 的所有营销（无论该号码属于哪位客户）。再按一次确认。</translation>
     </message>
     <message>
         <source>Do not disturb stops all marketing to this customer. Press it again to confirm.</source>
@@ -796,7 +809,7 @@ Stops all marketing</source>
         <translation>重试 (F5)</translation>
     </message>
     <message>
-        <source>Fetch this customer's data again</source>
+        <source>Fetch this customer&apos;s data again</source>
         <translation>重新获取该客户的资料</translation>
     </message>
     <message>
@@ -848,7 +861,7 @@ Stops all marketing</source>
         <translation>客户经理 %1</translation>
     </message>
     <message>
-        <source>No longer in the operator's data</source>
+        <source>No longer in the operator&apos;s data</source>
         <translation>已不在运营商资料中</translation>
     </message>
     <message>
@@ -1397,7 +1410,7 @@ Stops all marketing</source>
         <translation>结果</translation>
     </message>
     <message>
-        <source>Server's reason</source>
+        <source>Server&apos;s reason</source>
         <translation>服务器给出的原因</translation>
     </message>
     <message>
@@ -1484,11 +1497,11 @@ Stops all marketing</source>
         <translation>服务器报告错误</translation>
     </message>
     <message>
-        <source>the server's answer is unreadable</source>
+        <source>the server&apos;s answer is unreadable</source>
         <translation>服务器的应答无法读取</translation>
     </message>
     <message>
-        <source>the server's answer is too large</source>
+        <source>the server&apos;s answer is too large</source>
         <translation>服务器的应答过大</translation>
     </message>
     <message>
@@ -1496,7 +1509,7 @@ Stops all marketing</source>
         <translation>服务器要求稍候一分钟</translation>
     </message>
     <message>
-        <source>the server's certificate is not trusted</source>
+        <source>the server&apos;s certificate is not trusted</source>
         <translation>服务器证书不受信任</translation>
     </message>
     <message>

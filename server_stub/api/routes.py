@@ -30,7 +30,7 @@ from server_stub.db.models import Customer, CustomerNumber
 from server_stub.services.audit import record_access
 from server_stub.services.auth import Principal
 from server_stub.services.limits import limit_messages, retry_after_seconds
-from server_stub.services.outcomes import ingest, retract
+from server_stub.services.outcomes import ingest, retract, without_pop
 from server_stub.services.pop import AmbiguousCaller, CustomerNotFound, build_pop, normalize_msisdn
 
 router = APIRouter(prefix="/v1")
@@ -41,10 +41,10 @@ _RATE_LIMITED = {429: {"model": ErrorResponse,
                                       "(code rate_limited, message in English and message_zh in Chinese)."}}
 
 
-def check_rate(request: Request, principal: Principal, route: str) -> None:
-    """Take one request of `route` from the token's bucket, or answer 429 (services/limits.py)."""
+def check_rate(request: Request, principal: Principal, route: str, cost: int = 1) -> None:
+    """Take `cost` requests of `route` from the token's bucket, or answer 429 (services/limits.py)."""
     limiter = request.app.state.context.limiter
-    wait = limiter.take(route, principal.token_id or principal.agent_id, principal.agent_id)
+    wait = limiter.take(route, principal.token_id or principal.agent_id, principal.agent_id, cost)
     if wait is None:
         return
     seconds = retry_after_seconds(wait)
@@ -139,14 +139,26 @@ def pop(
     response_model=OutcomeBatchResult,
     tags=["outcomes"],
     responses={**_AUTH_ERRORS, 400: {"model": ErrorResponse, "description": "Malformed JSON."},
-               413: {"model": ErrorResponse, "description": "Body too large."}},
+               413: {"model": ErrorResponse, "description": "Body too large."},
+               429: {"model": ErrorResponse,
+                     "description": "Too many outcomes without a pop with this token: nothing of the batch was "
+                                    "stored; send it again after Retry-After seconds (code rate_limited)."}},
 )
 def post_outcomes(request: Request, principal: PrincipalDep, batch: OutcomeBatch):
     """Store outcomes idempotently: each item is accepted, a duplicate, or rejected with a reason (and
     reason_zh). An item answers a pop shown to the agent it is recorded for (its agent_id, else the signed-in
     agent; only leads record for others); recorded_at lies within 30 days before and 10 minutes after the
     server's clock, callback_at within 30 days before and a year after. outcome_id is the agent's own key:
-    another agent's id is answered as a fresh id would be."""
+    another agent's id is answered as a fresh id would be.
+
+    Without a pop (an unknown caller, a pop that failed), an item has no decision_id and no offer but the
+    caller_number (and the customer_id when known): not_offered (with its reason), callback (with
+    callback_at) or do_not_disturb, which then stops marketing to every customer holding that number. Only the
+    signed-in agent records these, for themselves; they count against a per-token limit of their own (the
+    whole batch answers 429 beyond it) and in no acceptance figure."""
+    unpopped = sum(1 for raw in batch.outcomes if without_pop(raw))
+    if unpopped:
+        check_rate(request, principal, "unpopped", unpopped)
     context = request.app.state.context
     with open_session(request) as session:
         results = ingest(

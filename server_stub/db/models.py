@@ -383,8 +383,10 @@ class Outcome(Base):
     __tablename__ = "outcomes"
 
     outcome_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    decision_id: Mapped[str] = mapped_column(String(36))
-    customer_id: Mapped[str] = mapped_column(String(64))
+    # Migration 0005: an outcome without a pop (unknown caller, failed pop) has no decision, maybe no customer,
+    # and names the caller's number instead (vocabulary.RESULTS_WITHOUT_POP only).
+    decision_id: Mapped[str | None] = mapped_column(String(36))
+    customer_id: Mapped[str | None] = mapped_column(String(64))
     offer_id: Mapped[str | None] = mapped_column(String(40))
     campaign_id: Mapped[str | None] = mapped_column(String(40))
     wave: Mapped[int | None] = mapped_column(Integer)
@@ -403,8 +405,23 @@ class Outcome(Base):
     retracted_by: Mapped[str | None] = mapped_column(String(64))
     set_dnd: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # it turned DND on
     segment: Mapped[str | None] = mapped_column(String(20))  # the offer_stats segment it was counted in
+    caller_number: Mapped[str | None] = mapped_column(String(20))  # national digits (migration 0005)
 
-    __table_args__ = (Index("ix_outcomes_customer", "customer_id", "recorded_at"),)
+    __table_args__ = (Index("ix_outcomes_customer", "customer_id", "recorded_at"),
+                      Index("ix_outcomes_caller_number", "caller_number"))
+
+
+class DndNumber(Base):
+    """Do-not-disturb by number (migration 0005): a caller no customer record was shown for asked for no more
+    marketing. Every customer holding the number is treated as DND (pops, audiences) while the row stands.
+    `outcome_id` is the outcome that set it: only retracting that one (with no other standing) removes it."""
+
+    __tablename__ = "dnd_numbers"
+
+    msisdn: Mapped[str] = mapped_column(String(20), primary_key=True)
+    since: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    outcome_id: Mapped[str] = mapped_column(String(36))
+    agent_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class FeedRun(Base):
@@ -458,6 +475,7 @@ __all__ = [
     "CustomerNumber",
     "CustomerScore",
     "Decision",
+    "DndNumber",
     "FeedRun",
     "Offer",
     "OfferStat",

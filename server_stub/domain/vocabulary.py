@@ -38,6 +38,9 @@ CONTACT_PURPOSES = ("marketing", "service")
 OUTCOME_RESULTS = ("accepted", "declined", "considering", "callback", "not_offered", "do_not_disturb")
 RESULTS_NEEDING_OFFER = ("accepted", "declined", "considering")
 RESPONSE_RESULTS = ("accepted", "declined", "considering", "callback")
+# What may be recorded without a pop (an unknown caller, or a pop that failed): no offer was made, so none of
+# these counts as a response to one. Such an outcome names the caller's number instead of a decision.
+RESULTS_WITHOUT_POP = ("not_offered", "callback", "do_not_disturb")
 # How an outbound call attempt ended, separate from the offer outcome (each wave may name a retry rule).
 OUTBOUND_CALL_RESULTS = (
     "connected", "no_answer", "busy", "voicemail", "wrong_number", "invalid_number", "refused_call",

@@ -1,4 +1,6 @@
-"""Per-token rate limits on the routes that read customers (pop, search): token buckets in this process.
+"""Per-token rate limits on the routes that read customers (pop, search) and on outcomes recorded without a
+pop ("unpopped": nothing ties them to a call the agent was shown, and a do-not-disturb by number silences
+whoever holds the number): token buckets in this process.
 
 A bucket holds up to `burst` requests and refills at `per_minute`; a request takes one, and an empty bucket
 answers 429 with Retry-After (api/routes.py). Defaults are far above what a person does (a busy agent pops a
@@ -28,6 +30,8 @@ ENV = {
     ("pop", "burst"): "CALLCUE_SERVER_POP_BURST",
     ("search", "per_minute"): "CALLCUE_SERVER_SEARCH_PER_MINUTE",
     ("search", "burst"): "CALLCUE_SERVER_SEARCH_BURST",
+    ("unpopped", "per_minute"): "CALLCUE_SERVER_UNPOPPED_PER_MINUTE",
+    ("unpopped", "burst"): "CALLCUE_SERVER_UNPOPPED_BURST",
 }
 ALERT_INTERVAL_S = 60.0  # one log line per token and route per minute while it keeps exceeding its limit
 _MAX_BUCKETS = 50_000
@@ -53,16 +57,20 @@ class Limit:
 
 DEFAULT_POP = Limit(per_minute=60, burst=60)
 DEFAULT_SEARCH = Limit(per_minute=10, burst=30)
+# Outcomes without a pop, per item: a person records a few an hour; a workstation back from a day-long outage
+# sends its backlog in batches of up to 200 (the desktop's batch), which a full bucket always takes.
+DEFAULT_UNPOPPED = Limit(per_minute=30, burst=200)
 
 
 @dataclass(frozen=True)
 class RateLimits:
     pop: Limit = DEFAULT_POP
     search: Limit = DEFAULT_SEARCH
+    unpopped: Limit = DEFAULT_UNPOPPED
 
     @classmethod
     def off(cls) -> RateLimits:
-        return cls(Limit(0, 0), Limit(0, 0))
+        return cls(Limit(0, 0), Limit(0, 0), Limit(0, 0))
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> RateLimits:
@@ -79,7 +87,7 @@ class RateLimits:
             except ValueError:
                 raise ValueError(f"{name}={raw!r} is not a number") from None
         limits = {}
-        for route, default in (("pop", DEFAULT_POP), ("search", DEFAULT_SEARCH)):
+        for route, default in (("pop", DEFAULT_POP), ("search", DEFAULT_SEARCH), ("unpopped", DEFAULT_UNPOPPED)):
             try:
                 limits[route] = Limit(values.get((route, "per_minute"), default.per_minute),
                                       int(values.get((route, "burst"), default.burst)))
@@ -95,7 +103,8 @@ class RateLimits:
         return getattr(self, route)
 
 
-ROUTE_WORDS = {"pop": ("pops", "弹屏请求"), "search": ("customer searches", "客户查询")}
+ROUTE_WORDS = {"pop": ("pops", "弹屏请求"), "search": ("customer searches", "客户查询"),
+               "unpopped": ("outcomes recorded without a pop", "无弹屏记录的结果")}
 
 
 @dataclass
@@ -115,11 +124,13 @@ class RateLimiter:
     _buckets: dict[tuple[str, str], _Bucket] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def take(self, route: str, token_id: str, agent_id: str) -> float | None:
-        """One request of `route` by this token: None when allowed, else the seconds until one would be."""
+    def take(self, route: str, token_id: str, agent_id: str, cost: int = 1) -> float | None:
+        """`cost` requests (at most the burst: a larger batch takes a full bucket) of `route` by this token:
+        None when allowed, else the seconds until they would be."""
         limit = self.limits.get(route)
         if not limit.enabled:
             return None
+        cost = max(1, min(cost, limit.burst))
         rate = limit.per_minute / 60.0
         now = self.clock()
         key = (route, token_id)
@@ -132,10 +143,10 @@ class RateLimiter:
             else:
                 bucket.tokens = min(float(limit.burst), bucket.tokens + (now - bucket.stamp) * rate)
                 bucket.stamp = now
-            if bucket.tokens >= 1.0:
-                bucket.tokens -= 1.0
+            if bucket.tokens >= cost:
+                bucket.tokens -= cost
                 return None
-            wait = (1.0 - bucket.tokens) / rate
+            wait = (cost - bucket.tokens) / rate
             bucket.refused += 1
             alert = bucket.alerted_at is None or now - bucket.alerted_at >= ALERT_INTERVAL_S
             refused = bucket.refused

@@ -9,6 +9,14 @@ Who may answer what: an outcome answers a decision (a pop) made for the agent th
 colleague pops again on the colleague's panel, so each agent answers their own decision; a lead recording
 for an agent answers that agent's decision.
 
+An outcome without a pop (an unknown caller, or a pop that failed): no decision_id, no offer, the caller's
+number instead (and the customer_id when the panel knew the customer), for the results that make sense
+without an offer only (vocabulary.RESULTS_WITHOUT_POP). Nothing ties it to a pop, so only the signed-in agent
+records it for themselves (a lead neither), and the route counts these items against a per-token limit of
+their own (services/limits.py "unpopped"). Its do-not-disturb is recorded by number (dnd_numbers): every
+customer holding that number is treated as DND from then on. It is never a response to an offer, so it counts
+in no acceptance figure.
+
 An outcome_id is an idempotency key of the agent's: another agent's id already on the server is answered
 exactly as a fresh id would be (the item is stored under an id derived from the agent and the client's id),
 so a replay reveals nothing about someone else's outcome.
@@ -20,6 +28,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import re
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -30,14 +39,16 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from server_stub.db.models import ContactHistory, Customer, Decision, OfferStat, Outcome
+from server_stub.db.models import ContactHistory, Customer, Decision, DndNumber, OfferStat, Outcome
 from server_stub.domain.vocabulary import (
     OUTCOME_CHANNELS,
     OUTCOME_RESULTS,
     RESPONSE_RESULTS,
     RESULTS_NEEDING_OFFER,
+    RESULTS_WITHOUT_POP,
 )
 from server_stub.services.catalog import Catalog
+from server_stub.services.pop import normalize_msisdn
 
 RESULTS = OUTCOME_RESULTS
 CHANNELS = OUTCOME_CHANNELS
@@ -57,8 +68,18 @@ class OutcomeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     outcome_id: uuid.UUID = Field(description="Client-made UUID; the idempotency key.")
-    decision_id: str = Field(min_length=1, max_length=36, description="decision_id of the pop it answers.")
-    customer_id: str = Field(min_length=1, max_length=64)
+    decision_id: str | None = Field(
+        default=None, min_length=1, max_length=36,
+        description="decision_id of the pop it answers. Omitted only for an outcome without a pop (unknown "
+                    "caller, failed pop): then caller_number is required and result is not_offered, callback or "
+                    "do_not_disturb (by number), with no offer.")
+    customer_id: str | None = Field(
+        default=None, min_length=1, max_length=64,
+        description="Required with a decision_id; without one, the customer when the panel knew them.")
+    caller_number: str | None = Field(
+        default=None, max_length=32,
+        description="The caller's number (stored as its national digits, 5 to 20). Required without a "
+                    "decision_id; a do_not_disturb without one stops marketing to every customer holding it.")
     offer_id: str | None = Field(default=None, max_length=40)
     campaign_id: str | None = Field(default=None, max_length=40)
     wave: int | None = Field(default=None, ge=1, le=99)
@@ -91,12 +112,36 @@ class OutcomeIn(BaseModel):
             raise ValueError("not_offered needs a reason")
         if self.result in RESULTS_NEEDING_OFFER and not self.offer_id:
             raise ValueError(f"{self.result} needs offer_id")
+        if self.caller_number is not None:
+            digits = normalize_msisdn(self.caller_number)
+            if not 5 <= len(digits) <= 20 or not re.fullmatch(r"[+0-9 ().-]+", self.caller_number):
+                raise ValueError("caller_number must be a phone number (5 to 20 digits)")
+            self.caller_number = digits
+        if self.decision_id is None:
+            if self.result not in RESULTS_WITHOUT_POP:
+                raise ValueError(f"{self.result} answers a pop: it needs decision_id (only "
+                                 f"{', '.join(RESULTS_WITHOUT_POP)} may be recorded without one)")
+            if self.caller_number is None:
+                raise ValueError("an outcome without decision_id needs caller_number")
+            if self.offer_id is not None:
+                raise ValueError("an outcome without decision_id names no offer_id (no offer was shown)")
+        elif self.customer_id is None:
+            raise ValueError("customer_id is required with decision_id")
         return self
 
     def fingerprint(self) -> str:
-        """Content hash: the same id with the same content is a duplicate, with other content a conflict."""
+        """Content hash: the same id with the same content is a duplicate, with other content a conflict.
+        Fields added since v1's first release count only when given, so an outcome stored before them
+        keeps its hash (its replay stays a duplicate)."""
         payload = self.model_dump(mode="json", exclude={"agent_id"})
+        if payload["caller_number"] is None:
+            del payload["caller_number"]
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def without_pop(raw: Any) -> bool:
+    """An item of a batch that names no decision (counted against the "unpopped" limit before it is checked)."""
+    return isinstance(raw, dict) and raw.get("decision_id") is None
 
 
 ItemStatus = Literal["accepted", "duplicate", "rejected"]
@@ -156,12 +201,12 @@ def ingest(
         except ValidationError as exc:
             results[index] = ItemResult(outcome_id, index, "rejected", _describe(exc))
 
-    decision_ids = {item.decision_id for _, item in parsed}
+    decision_ids = {item.decision_id for _, item in parsed if item.decision_id is not None}
     decisions = {
         d.decision_id: d
         for d in session.scalars(select(Decision).where(Decision.decision_id.in_(decision_ids)))
     } if decision_ids else {}
-    customer_ids = {item.customer_id for _, item in parsed}
+    customer_ids = {item.customer_id for _, item in parsed if item.customer_id is not None}
     tiers = dict(
         session.execute(
             select(Customer.customer_id, Customer.value_tier).where(Customer.customer_id.in_(customer_ids))
@@ -202,7 +247,8 @@ def ingest(
             "recorded_at": item.recorded_at,
             "received_at": now,
             "fingerprint": fingerprint,
-            "segment": tiers[item.customer_id],
+            "segment": tiers.get(item.customer_id) if item.customer_id is not None else None,
+            "caller_number": item.caller_number,
         }
         index_of[key] = index
         items_by_id[key] = item
@@ -331,6 +377,8 @@ def _check(
     refusal = _check_times(item, now)
     if refusal:
         return refusal
+    if item.decision_id is None:
+        return _check_without_pop(item, catalog, tiers, agent_id)
     decision = decisions.get(item.decision_id)
     if decision is None:
         return Refusal(f"decision_id {item.decision_id!r} was never issued by this server",
@@ -354,6 +402,20 @@ def _check(
         if item.offer_id not in (decision.offer_ids or []):
             return Refusal(f"offer {item.offer_id!r} was not part of decision {item.decision_id!r}",
                            f"产品 {item.offer_id!r} 不在决策 {item.decision_id!r} 展示的推荐中")
+    if item.campaign_id is not None and item.campaign_id not in catalog.campaigns:
+        return Refusal(f"unknown campaign_id {item.campaign_id!r}", f"未知的 campaign_id {item.campaign_id!r}")
+    return None
+
+
+def _check_without_pop(item: OutcomeIn, catalog: Catalog, tiers: dict[str, str], agent_id: str) -> Refusal | None:
+    """No pop shows the call was this agent's: only the signed-in agent records it, for themselves."""
+    if item.agent_id and item.agent_id != agent_id:
+        return Refusal(
+            f"an outcome without decision_id is recorded by the agent who took the call: agent_id {item.agent_id!r} "
+            "is not the signed-in agent",
+            f"没有 decision_id 的结果只能由接听该来电的坐席本人记录：agent_id {item.agent_id!r} 不是当前登录的坐席")
+    if item.customer_id is not None and item.customer_id not in tiers:
+        return Refusal(f"unknown customer_id {item.customer_id!r}", f"未知的 customer_id {item.customer_id!r}")
     if item.campaign_id is not None and item.campaign_id not in catalog.campaigns:
         return Refusal(f"unknown campaign_id {item.campaign_id!r}", f"未知的 campaign_id {item.campaign_id!r}")
     return None
@@ -384,9 +446,10 @@ def _apply_side_effects(
             "purpose": "marketing",
             "call_id": item.call_id,
         }
-        for item, row in stored
+        for item, row in stored if item.customer_id is not None  # an unknown caller has no history to keep
     ]
-    session.execute(_insert(session)(ContactHistory), history)
+    if history:
+        session.execute(_insert(session)(ContactHistory), history)
 
     responses: Counter[tuple[str, str]] = Counter()
     accepted: Counter[tuple[str, str]] = Counter()
@@ -412,7 +475,8 @@ def _apply_side_effects(
             ],
         )
 
-    dnd_customers = sorted({item.customer_id for item, _row in stored if item.result == "do_not_disturb"})
+    dnd_customers = sorted({item.customer_id for item, _row in stored
+                            if item.result == "do_not_disturb" and item.customer_id is not None})
     if dnd_customers:
         turned_on = set(session.scalars(
             update(Customer)
@@ -427,6 +491,16 @@ def _apply_side_effects(
                 setters.setdefault(item.customer_id, row["outcome_id"])
         if setters:
             session.execute(update(Outcome).where(Outcome.outcome_id.in_(list(setters.values()))).values(set_dnd=True))
+
+    # Do-not-disturb by number (no pop): the first standing one of a number sets it; a later one leaves it.
+    by_number: dict[str, dict[str, Any]] = {}
+    for item, row in stored:
+        if item.result == "do_not_disturb" and item.decision_id is None and item.caller_number:
+            by_number.setdefault(item.caller_number, {"msisdn": item.caller_number, "since": now,
+                                                      "outcome_id": row["outcome_id"], "agent_id": row["agent_id"]})
+    if by_number:
+        session.execute(_insert(session)(DndNumber).on_conflict_do_nothing(index_elements=["msisdn"]),
+                        [by_number[n] for n in sorted(by_number)])
 
 
 @dataclass(frozen=True)
@@ -483,6 +557,8 @@ def _undo_side_effects(session: Session, row: Outcome) -> None:
             .values(responses=OfferStat.responses - 1,
                     accepted=OfferStat.accepted - (1 if row.result == "accepted" else 0))
         )
+    if row.result == "do_not_disturb" and row.decision_id is None and row.caller_number:
+        _undo_number_dnd(session, row)
     if row.set_dnd:
         # Another standing DND outcome of the customer's keeps DND on (and now counts as its setter).
         successor = session.scalar(
@@ -497,3 +573,20 @@ def _undo_side_effects(session: Session, row: Outcome) -> None:
         else:
             session.execute(update(Customer).where(Customer.customer_id == row.customer_id, Customer.dnd.is_(True))
                             .values(dnd=False, dnd_since=None))
+
+
+def _undo_number_dnd(session: Session, row: Outcome) -> None:
+    """A retracted do-not-disturb by number: if it set the number's row, another standing one of the number
+    takes it over, else the number is no longer DND."""
+    if session.scalar(select(DndNumber.outcome_id).where(DndNumber.msisdn == row.caller_number)) != row.outcome_id:
+        return
+    successor = session.scalar(
+        select(Outcome.outcome_id)
+        .where(Outcome.caller_number == row.caller_number, Outcome.decision_id.is_(None),
+               Outcome.result == "do_not_disturb", Outcome.retracted_at.is_(None), Outcome.outcome_id != row.outcome_id)
+        .order_by(Outcome.recorded_at, Outcome.outcome_id).limit(1)
+    )
+    if successor is None:
+        session.execute(delete(DndNumber).where(DndNumber.msisdn == row.caller_number))
+    else:
+        session.execute(update(DndNumber).where(DndNumber.msisdn == row.caller_number).values(outcome_id=successor))

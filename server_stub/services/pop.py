@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import JSON, and_, bindparam, column, insert, or_, select, text
+from sqlalchemy import JSON, and_, bindparam, column, func, insert, or_, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,7 @@ from server_stub.db.models import (
     CustomerNumber,
     CustomerScore,
     Decision,
+    DndNumber,
     OfferStat,
     Subscription,
     UsageMonth,
@@ -59,6 +60,7 @@ SCORES = CustomerScore.__table__
 MEMBERS = CampaignMember.__table__
 HISTORY = ContactHistory.__table__
 STATS = OfferStat.__table__
+DND_NUMBERS = DndNumber.__table__
 
 COMPLAINT_LOOKBACK_DAYS = 180
 RECENT_CONTACT_DAYS = 30  # contact.recent_contacts: all channels, newest first …
@@ -117,6 +119,10 @@ _HISTORY = (select(*(HISTORY.c[name] for name in _HISTORY_FIELDS))
             .where(HISTORY.c.customer_id == bindparam("customer_id"),
                    or_(HISTORY.c.contacted_at > bindparam("since"),
                        and_(HISTORY.c.result == "accepted", HISTORY.c.offer_id.is_not(None)))))
+# Do-not-disturb by number (migration 0005): the earliest one standing on any of the customer's numbers.
+_NUMBER_DND = (select(func.min(DND_NUMBERS.c.since))
+               .select_from(DND_NUMBERS.join(NUMBERS, NUMBERS.c.msisdn == DND_NUMBERS.c.msisdn))
+               .where(NUMBERS.c.customer_id == bindparam("customer_id")))
 _INSERT_DECISION = insert(Decision.__table__)
 _INSERT_ACCESS = insert(CustomerAccess.__table__)
 # PostgreSQL: the decision and its access-audit row in one statement (a pop stays two round trips).
@@ -175,6 +181,17 @@ class CustomerRecord:
     bills: list[Any] = field(default_factory=list)  # BillRow, newest first, up to BILLS_SHOWN
     subscriptions: list[Any] = field(default_factory=list)  # SubscriptionRow held today, by product id
     score: ScoreRow | None = None  # the operator's own model scores
+    number_dnd_since: dt.datetime | None = None  # a do-not-disturb by number on one of their numbers
+
+    @property
+    def dnd(self) -> bool:
+        """Do-not-disturb: asked by the customer, or by number (a caller without a pop, on a number of theirs)."""
+        return bool(self.customer.dnd) or self.number_dnd_since is not None
+
+    @property
+    def dnd_since(self) -> dt.datetime | None:
+        since = [t for t in (self.customer.dnd_since if self.customer.dnd else None, self.number_dnd_since) if t]
+        return min(since) if since else None
 
     @property
     def churn_risk(self) -> float:
@@ -253,8 +270,9 @@ def read_inputs(conn: Connection, catalog: Catalog, rules: Rules, *, ani: str | 
     memberships = [MemberRow(*row) for row in conn.execute(_MEMBERSHIPS, key)]
     history_since = now - _history_lookback(catalog, rules, [m.campaign_id for m in memberships])
     history = [HistoryRow(*row) for row in conn.execute(_HISTORY, {**key, "since": history_since})]
+    number_dnd = conn.execute(_NUMBER_DND, key).scalar()  # func.min keeps the column's UtcDateTime type
     record = CustomerRecord(customer, list(numbers), matched, list(usage), list(complaints), bills,
-                            subscriptions, _score(customer))
+                            subscriptions, _score(customer), number_dnd)
     return PopInputs(record, sorted(memberships, key=lambda m: m.campaign_id), history, {}, None)
 
 
@@ -321,13 +339,15 @@ def _pg_inputs_statement(by_number: bool, segment_column: str | None):
               AND (h.contacted_at > :history_since OR (h.result = 'accepted' AND h.offer_id IS NOT NULL))
           ) AS pop_history,
           {stats} AS pop_stats,
-          {candidates} AS pop_candidates
+          {candidates} AS pop_candidates,
+          (SELECT min(d.since) FROM dnd_numbers d JOIN customer_numbers dn ON dn.msisdn = d.msisdn
+            WHERE dn.customer_id = c.customer_id) AS pop_number_dnd
         FROM customers c LEFT JOIN customer_scores s ON s.customer_id = c.customer_id
         WHERE {where}"""
     score_columns = [column(f"score_{name}", SCORES.c[name].type) for name in ("customer_id", *_SCORE_FIELDS)]
     return text(sql).columns(*CUSTOMERS.c, *score_columns, *(column(name, JSON) for name in (
         "pop_numbers", "pop_usage", "pop_bills", "pop_subscriptions", "pop_complaints", "pop_members", "pop_history",
-        "pop_stats", "pop_candidates")))
+        "pop_stats", "pop_candidates")), column("pop_number_dnd", DND_NUMBERS.c.since.type))
 
 
 _PG_STATEMENTS: dict[tuple[bool, str | None], Any] = {}
@@ -368,7 +388,7 @@ def read_inputs_postgresql(conn: Connection, catalog: Catalog, rules: Rules, *, 
     subscriptions = [SubscriptionRow(product, name, category, _date(since), _date(until))
                      for product, name, category, since, until in row.pop_subscriptions]
     record = CustomerRecord(row, row.pop_numbers, matched, [UsageRow(*u) for u in row.pop_usage], complaints,
-                            bills, subscriptions, _score(row))
+                            bills, subscriptions, _score(row), row.pop_number_dnd)
     stats = {offer_id: (responses, accepted) for offer_id, responses, accepted in row.pop_stats or ()}
     segment = None if segment_column is None else getattr(row, segment_column)
     memberships = sorted((MemberRow(*m) for m in row.pop_members), key=lambda m: m.campaign_id)
@@ -442,8 +462,8 @@ def customer_facts(record: CustomerRecord, now: dt.datetime, *, holds: Sequence[
         "roaming_activity": sum(u.roaming_data_mb + u.roaming_voice_min for u in record.usage),
         "ringback_active": latest.ringback_active if latest else False,
         "payment_autopay": is_autopay(c.payment_method),
-        "dnd": c.dnd,
-        "dnd_since": c.dnd_since.date().isoformat() if c.dnd_since else None,
+        "dnd": record.dnd,
+        "dnd_since": record.dnd_since.date().isoformat() if record.dnd_since else None,
     }
 
 
@@ -735,9 +755,9 @@ def _contact_view(
         "other_campaign_ids": sorted(k for k in contexts if primary is None or k != primary.campaign_id),
         "preferred_channel": c.preferred_channel,
         "preferred_channel_name": policy.channel_name(c.preferred_channel) if c.preferred_channel else None,
-        "dnd": c.dnd,
-        "dnd_since": c.dnd_since,
-        "eligible_now": not c.dnd,
+        "dnd": record.dnd,
+        "dnd_since": record.dnd_since,
+        "eligible_now": not record.dnd,
         "next_eligible_at": None,
         "recent_contacts": contacts.recent,
         "calls_7d": contacts.calls_7d,

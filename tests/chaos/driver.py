@@ -73,8 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     home = Path(args.home)
     environ = {"CALLCUE_SERVER_URL": args.server_url, "CALLCUE_AGENT_ID": args.agent_id,
                "CALLCUE_TOKEN": args.token}
+    # sync.undo_window_s 0: each outcome is sent at once (the kills test delivery, not the undo window's hold).
     cli = {"ui.language": args.lang, "ui.theme": "light", "bridge.port": "0", "sync.interval_s": "5",
-           "ui.wrapup_reminder_s": "0", "store.path": args.store, "server.ca_bundle": args.ca_bundle}
+           "sync.undo_window_s": "0", "ui.wrapup_reminder_s": "0", "store.path": args.store, "server.ca_bundle": args.ca_bundle}
     paths = ConfigPaths(machine_file=home / "machine.toml", user_file=home / "config.toml",
                         data_dir=home / "data", log_dir=home / "logs")
     config = load_config(machine_file=None, user_file=paths.user_file, environ=environ, cli=cli)

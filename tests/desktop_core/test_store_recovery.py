@@ -550,3 +550,124 @@ def test_a_fallback_store_someone_else_could_have_written_is_not_taken_in(tmp_pa
     opened = open_local_store(path, dirs=dirs)  # this user's own, private file: taken in
     opened.store.close()
     assert [(type(e), e.undelivered) for e in opened.events] == [(MovedBack, 1)]
+
+
+# ---------------------------------------------------------------------- retractions (undo) are rescued too
+
+
+def _retracted_on_server(live, outcome_id: str) -> bool:
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from server_stub.db.models import Outcome
+
+    with Session(live.engine) as session:
+        return session.scalar(select(Outcome.retracted_at).where(Outcome.outcome_id == outcome_id)) is not None
+
+
+def _undo_store(path: Path, live, clock) -> dict[str, str]:
+    """A store where the agent undid outcomes past their window: one already delivered (retraction pending),
+    one never sent (retraction waits behind it), one whose retraction the server already applied; and one
+    outcome that stands."""
+    from desktop.services.outcomes import OutcomeService
+    from desktop.services.sync import SyncService
+    from tests.desktop_core.test_sync_service import record_outcomes
+
+    with open_store(path) as store:
+        sent, applied, kept = record_outcomes(live, store, clock, 3, f"C-UNDO-RESCUE-{uuid.uuid4().hex[:6]}")
+        sync = SyncService(store, live.client(), clock)
+        assert sync.sync_once(force=True).accepted == 3
+        assert OutcomeService(store, clock).undo(applied).value == "retracting"
+        assert sync.sync_once(force=True).retracted == 1
+        unsent = record_outcomes(live, store, clock, 1, f"C-UNDO-RESCUE-{uuid.uuid4().hex[:6]}")[0]
+        for outcome_id in (sent, unsent):
+            assert OutcomeService(store, clock).undo(outcome_id).value == "retracting"
+    return {"sent": sent, "applied": applied, "kept": kept, "unsent": unsent}
+
+
+def _contacts(store) -> set[str]:
+    with store.engine.connect() as connection:
+        return set(connection.exec_driver_sql("SELECT outcome_id FROM local_contacts").scalars())
+
+
+def _retractions(store) -> dict[str, str]:
+    with store.engine.connect() as connection:
+        return dict(connection.exec_driver_sql("SELECT outcome_id, status FROM retractions").all())
+
+
+def test_rescue_carries_retractions_once_and_the_undone_outcomes_count_nowhere(tmp_path, live, clock):
+    from desktop.services.sync import SyncService
+
+    damaged = tmp_path / "callcue.sqlite3.damaged-20261209-101500"
+    ids = _undo_store(damaged, live, clock)
+    overwrite(damaged, [page for page, kind, _n in outbox_pages(damaged) if kind == "internal"] or [])
+    with open_store(tmp_path / "live.sqlite3") as store:
+        report = rescue_into(damaged, store)
+        assert report.rescued == 4 and report.retractions == 3
+        assert _retractions(store) == {ids["sent"]: "pending", ids["unsent"]: "pending", ids["applied"]: "delivered"}
+        assert _contacts(store) == {ids["kept"]}  # undone there: not counted here either
+        again = rescue_into(damaged, store)  # idempotent
+        assert (again.rescued, again.retractions) == (0, 0)
+        assert store.outcomes.count_pending_retractions() == 2
+        report = SyncService(store, live.client(), clock).sync_once(force=True)
+        assert report.accepted == 1 and report.retracted == 2  # the unsent outcome first, then both taken back
+        assert store.outcomes.count_pending_retractions() == 0
+    for key in ("sent", "unsent", "applied"):
+        assert _retracted_on_server(live, ids[key]), key
+    assert not _retracted_on_server(live, ids["kept"])
+
+
+def test_retractions_are_read_from_the_pages_when_sql_cannot(tmp_path, live, clock):
+    path = tmp_path / "undo.sqlite3"
+    ids = _undo_store(path, live, clock)
+    salvage = salvage_store(path, sql=False)  # the page reader alone
+    assert {oid: r.status for oid, r in salvage.retractions.items()} == {
+        ids["sent"]: "pending", ids["unsent"]: "pending", ids["applied"]: "delivered"}
+    assert set(salvage.outcomes) == set(ids.values())  # a retraction row is never taken for an outcome
+
+
+def test_an_outcome_already_here_is_undone_by_a_rescued_retraction(tmp_path, live, clock):
+    """The live store got the outcome from a fallback store before; the damaged store knew it was undone."""
+    path = tmp_path / "undo.sqlite3"
+    ids = _undo_store(path, live, clock)
+    salvage = salvage_store(path)
+    with open_store(tmp_path / "live.sqlite3") as store:
+        store.outcomes.adopt([salvage.outcomes[ids["sent"]]])  # taken in without its retraction
+        assert ids["sent"] in _contacts(store)
+        assert rescue_into(path, store).retractions == 3
+        assert ids["sent"] not in _contacts(store)
+
+
+def test_the_retraction_readers_column_order_is_the_migrated_table(tmp_path):
+    from desktop.storage.salvage import RETRACTION_COLUMNS
+
+    path = tmp_path / "fresh.sqlite3"
+    open_store(path).close()
+    with sqlite3.connect(path) as connection:
+        assert tuple(r[1] for r in connection.execute("PRAGMA table_info(retractions)")) == RETRACTION_COLUMNS
+
+
+def test_callcue_store_rescue_reports_the_retractions_in_both_languages(tmp_path, live, clock):
+    damaged = tmp_path / "callcue.sqlite3.damaged-20261209-111500"
+    _undo_store(damaged, live, clock)
+    target = tmp_path / "live.sqlite3"
+    done = run_rescue(tmp_path, str(damaged), "--store", str(target), "--lang", "en")
+    assert done.returncode == 0, done.stderr
+    assert "3 undo(s) of outcomes taken in" in done.stdout, done.stdout
+    zh = run_rescue(tmp_path, str(damaged), "--store", str(tmp_path / "other.sqlite3"), "--lang", "zh_CN")
+    assert "已找回 3 条撤销记录" in zh.stdout, zh.stdout
+
+
+def test_retractions_made_in_a_fallback_store_are_moved_back_with_its_outcomes(tmp_path, live, clock):
+    dirs = [tmp_path / "state" / "fallback"]
+    path = tmp_path / "data" / "callcue.sqlite3"
+    dirs[0].mkdir(parents=True, mode=0o700)
+    ids = _undo_store(dirs[0] / fallback_name(path), live, clock)  # the panel ran on it while data/ was unusable
+    opened = open_local_store(path, dirs=dirs)
+    try:
+        assert isinstance(opened.events[0], MovedBack)
+        assert _retractions(opened.store) == {ids["sent"]: "pending", ids["unsent"]: "pending",
+                                              ids["applied"]: "delivered"}
+        assert _contacts(opened.store) == {ids["kept"]}
+    finally:
+        opened.store.close()

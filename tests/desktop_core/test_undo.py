@@ -70,6 +70,25 @@ def test_sync_holds_an_outcome_for_the_undo_window(live, store, clock):
     assert record.outcome_id in live.stored_outcome_ids()
 
 
+def test_sync_says_when_the_first_held_outcome_may_go(live, store, clock):
+    """The runtime schedules one run at the end of the window from this (no polling meanwhile)."""
+    pop = _pop(live, store, clock, "C-UNDO-WHEN")
+    sync = SyncService(store, live.client(), clock)
+    assert sync.sync_once(force=True).held_until is None  # nothing held
+    first = _record(store, clock, pop)
+    clock.advance(seconds=2)
+    _record(store, clock, pop, result="not_offered", reason="no time")
+    report = sync.sync_once(force=True)
+    assert report.sent == 0 and report.held_until == first.recorded_at + UNDO_WINDOW
+    clock.advance(seconds=UNDO_WINDOW.total_seconds() - 2)
+    report = sync.sync_once(force=True)
+    assert report.accepted == 1 and report.held_until == first.recorded_at + dt.timedelta(seconds=2) + UNDO_WINDOW
+    clock.advance(seconds=2)
+    report = sync.sync_once(force=True)
+    assert report.accepted == 1 and report.held_until is None
+    assert SyncService(store, live.client(), clock, hold=dt.timedelta(0)).sync_once(force=True).held_until is None
+
+
 def test_undo_within_the_window_removes_it_before_it_is_sent(live, store, clock):
     pop = _pop(live, store, clock, "C-UNDO-NOW")
     before = _counters(store)

@@ -100,8 +100,10 @@ def make_app(qapp, tmp_path: Path, base_url: str, token: str, *, language: str =
     environ = {"CALLCUE_SERVER_URL": base_url, "CALLCUE_AGENT_ID": "agent-007", "CALLCUE_TOKEN": token}
     # bridge.port 0: the local bridge stays off unless a test turns it on (tests/bridge wires its own on a
     # free port), so tests never compete for 47615 or with a panel running on this machine.
+    # sync.undo_window_s 0: outcomes are sent at once (tests of the undo window set their own).
     config = load_config(machine_file=None, user_file=None, environ=environ,
-                         cli={"ui.language": language, "ui.theme": "light", "bridge.port": "0", **cli})
+                         cli={"ui.language": language, "ui.theme": "light", "bridge.port": "0",
+                              "sync.undo_window_s": "0", **cli})
     paths = ConfigPaths(machine_file=tmp_path / "machine.toml", user_file=tmp_path / "config.toml",
                         data_dir=tmp_path / "data", log_dir=tmp_path / "logs")
     return CallCueApp(qapp, config, paths, environ=environ, headless=True, credentials=CredentialStore())
