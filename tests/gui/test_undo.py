@@ -65,7 +65,7 @@ def _record_declined(qtbot, app, call_id: str) -> str:
     wait_for_state(qtbot, app, call_id, PopState.LIVE)
     with qtbot.waitSignal(app.controller.outcome_recorded, timeout=5000) as recorded:
         qtbot.keyClick(app.window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
-    return recorded.args[0]["outcome_id"]
+    return recorded.args[0].outcome_id
 
 
 def test_an_outcome_is_sent_when_its_undo_window_ends_by_a_scheduled_run(qapp, qtbot, tmp_path, server,

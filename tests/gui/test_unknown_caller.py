@@ -53,15 +53,15 @@ def test_an_unknown_caller_gets_not_offered_callback_and_dnd_on_the_usual_keys(q
         qtbot.keyClick(panel.window, Qt.Key.Key_5, Qt.KeyboardModifier.ControlModifier)
     with qtbot.waitSignal(panel.controller.outcome_recorded, timeout=5000):
         qtbot.keyClick(panel.window, Qt.Key.Key_4, Qt.KeyboardModifier.ControlModifier)
-    assert [r["result"] for r in recorded] == ["do_not_disturb", "not_offered", "callback"]
-    assert all(r["customer_id"] is None and r["offer_id"] is None for r in recorded)
+    assert [r.result for r in recorded] == ["do_not_disturb", "not_offered", "callback"]
+    assert all(r.customer_id is None and r.offer_id is None for r in recorded)
     assert MASKED in panel.window.notice.text() and STRANGER not in panel.window.notice.text()
 
     # Synced exactly once, with the full number for the server.
     qtbot.waitUntil(lambda: len(_server_outcomes(server)) == 3, timeout=10_000)
     qtbot.waitUntil(lambda: panel.sync_service.state().pending == 0, timeout=10_000)
     stored = _server_outcomes(server)
-    assert set(stored) == {r["outcome_id"] for r in recorded}
+    assert set(stored) == {r.outcome_id for r in recorded}
     assert {o.reason for o in stored.values() if o.result == "not_offered"} == {"只是咨询信号覆盖"}
     assert all(o.decision_id is None for o in stored.values())
 
@@ -91,7 +91,7 @@ def test_a_failed_pop_takes_the_three_outcomes_into_the_outbox(qapp, qtbot, tmp_
         assert {r for r, b in bar.buttons.items() if b.isEnabled()} == {"not_offered", "callback", "do_not_disturb"}
         with qtbot.waitSignal(app.controller.outcome_recorded, timeout=5000) as recorded:
             qtbot.keyClick(app.window, Qt.Key.Key_5, Qt.KeyboardModifier.ControlModifier)
-        entry = app.store.outcomes.entry(recorded.args[0]["outcome_id"])
+        entry = app.store.outcomes.entry(recorded.args[0].outcome_id)
         assert entry is not None and entry.status == "pending"  # kept until the server answers
         payload = dict(app.store.outcomes.pending(10))[entry.outcome_id]
         assert payload["caller_number"] == STRANGER and payload["reason"] == "No time on this call"
