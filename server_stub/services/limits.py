@@ -1,4 +1,5 @@
-"""Per-token rate limits on the routes that read customers (pop, search): token buckets in this process.
+"""Per-token rate limits on the routes that read customers (pop, search, the outbound worklist's next customer):
+token buckets in this process.
 
 A bucket holds up to `burst` requests and refills at `per_minute`; a request takes one, and an empty bucket
 answers 429 with Retry-After (api/routes.py). Defaults are far above what a person does (a busy agent pops a
@@ -28,7 +29,10 @@ ENV = {
     ("pop", "burst"): "CALLCUE_SERVER_POP_BURST",
     ("search", "per_minute"): "CALLCUE_SERVER_SEARCH_PER_MINUTE",
     ("search", "burst"): "CALLCUE_SERVER_SEARCH_BURST",
+    ("worklist", "per_minute"): "CALLCUE_SERVER_WORKLIST_PER_MINUTE",
+    ("worklist", "burst"): "CALLCUE_SERVER_WORKLIST_BURST",
 }
+ROUTES = ("pop", "search", "worklist")
 ALERT_INTERVAL_S = 60.0  # one log line per token and route per minute while it keeps exceeding its limit
 _MAX_BUCKETS = 50_000
 
@@ -53,16 +57,20 @@ class Limit:
 
 DEFAULT_POP = Limit(per_minute=60, burst=60)
 DEFAULT_SEARCH = Limit(per_minute=10, burst=30)
+# POST/GET /v1/worklist/next hands out a customer with their whole pop: an agent takes one every minute or
+# two (a skip is quicker), so this only stops a script walking the call lists.
+DEFAULT_WORKLIST = Limit(per_minute=30, burst=30)
 
 
 @dataclass(frozen=True)
 class RateLimits:
     pop: Limit = DEFAULT_POP
     search: Limit = DEFAULT_SEARCH
+    worklist: Limit = DEFAULT_WORKLIST
 
     @classmethod
     def off(cls) -> RateLimits:
-        return cls(Limit(0, 0), Limit(0, 0))
+        return cls(Limit(0, 0), Limit(0, 0), Limit(0, 0))
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> RateLimits:
@@ -79,7 +87,7 @@ class RateLimits:
             except ValueError:
                 raise ValueError(f"{name}={raw!r} is not a number") from None
         limits = {}
-        for route, default in (("pop", DEFAULT_POP), ("search", DEFAULT_SEARCH)):
+        for route, default in (("pop", DEFAULT_POP), ("search", DEFAULT_SEARCH), ("worklist", DEFAULT_WORKLIST)):
             try:
                 limits[route] = Limit(values.get((route, "per_minute"), default.per_minute),
                                       int(values.get((route, "burst"), default.burst)))
@@ -95,7 +103,8 @@ class RateLimits:
         return getattr(self, route)
 
 
-ROUTE_WORDS = {"pop": ("pops", "弹屏请求"), "search": ("customer searches", "客户查询")}
+ROUTE_WORDS = {"pop": ("pops", "弹屏请求"), "search": ("customer searches", "客户查询"),
+               "worklist": ("outbound worklist requests", "外呼名单取号请求")}
 
 
 @dataclass
