@@ -298,6 +298,27 @@ def cmd_audit_prune(args) -> int:
     return 0
 
 
+def cmd_report_outbound(args) -> int:
+    """外呼接通率 and acceptance per campaign, wave and attempt number (services/worklist.outbound_figures)."""
+    import json
+
+    from server_stub.services.worklist import outbound_figures, render_figures
+
+    since, until = _parse_when(args.since, "--since"), _parse_when(args.until, "--until")
+    engine = _engine(args)
+    try:
+        with engine.connect() as conn:
+            figures = outbound_figures(conn, campaign_id=args.campaign, since=since, until=until)
+    finally:
+        engine.dispose()
+    if args.json:
+        print(json.dumps({"since": since.isoformat() if since else None, "until": until.isoformat() if until else None,
+                          "rows": [row.as_dict() for row in figures.rows]}, ensure_ascii=False))
+    else:
+        print(render_figures(figures, args.lang))
+    return 0
+
+
 def cmd_token_revoke(args) -> int:
     from server_stub.services.auth import revoke_tokens
 
@@ -725,6 +746,17 @@ def build_parser() -> argparse.ArgumentParser:
     prune = audit.add_parser("prune", parents=[db_parent], help="delete access audit rows older than a date")
     prune.add_argument("--before", required=True, help="a date (UTC) or time with a zone")
     prune.set_defaults(func=cmd_audit_prune)
+
+    report = sub.add_parser("report", help="figures for the statistics").add_subparsers(
+        dest="report_command", required=True)
+    outbound = report.add_parser("outbound", parents=[db_parent],
+                                 help="外呼接通率 (connected ÷ attempts) and acceptance per campaign, wave and attempt")
+    outbound.add_argument("--campaign", help="one campaign id")
+    outbound.add_argument("--since", help="attempts from this date (UTC) or time with a zone, inclusive")
+    outbound.add_argument("--until", help="attempts to this date (UTC) or time with a zone, exclusive")
+    outbound.add_argument("--json", action="store_true", help="one JSON object")
+    outbound.add_argument("--lang", default="en", choices=["en", "zh_CN", "zh"], help="language of the table")
+    outbound.set_defaults(func=cmd_report_outbound)
 
     rules = sub.add_parser("rules", help="decision rules").add_subparsers(dest="rules_command", required=True)
     check = rules.add_parser(
