@@ -27,6 +27,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -56,8 +57,10 @@ from server_stub.services.pop import OUTBOUND_CHANNEL, HistoryRow, contact_times
 DEFAULT_LEASE_SECONDS = 300
 MIN_LEASE_SECONDS, MAX_LEASE_SECONDS = 30, 3600
 DEFAULT_SKIP_HOLD_MINUTES = 30
-BATCH = 16  # candidates read (and on PostgreSQL locked) per round
-MAX_ROUNDS = 8
+BATCH = 16  # candidates read per round (SQLite: claims are serialized)
+PG_BATCH = 4  # PostgreSQL: candidates locked per round (fewer locked rows: fewer for other claims to pass over)
+MAX_ROUNDS = 12
+BACKOFF_SECONDS = 0.002  # PostgreSQL: every due candidate is locked by other claims: wait this × round, again
 MAX_CLOCK_SKEW = dt.timedelta(minutes=10)
 MAX_AGE = dt.timedelta(days=30)
 
@@ -206,7 +209,8 @@ def _score_expression(segment_column: str | None, acceptance: dict[str, float], 
     return (CUSTOMERS.c.monthly_fee_fen * factor).label("score"), factor.label("acceptance")
 
 
-def _candidates(conn: Connection, wave: _Wave, score, acceptance, now: dt.datetime, limit: int) -> list[Any]:
+def _candidates(conn: Connection, wave: _Wave, score, acceptance, now: dt.datetime, limit: int, *,
+                lock: bool = True) -> list[Any]:
     progress = PROGRESS.alias("p")
     statement = (
         select(MEMBERS.c.customer_id, MEMBERS.c.priority, MEMBERS.c.reason, score, acceptance,
@@ -229,7 +233,7 @@ def _candidates(conn: Connection, wave: _Wave, score, acceptance, now: dt.dateti
         .order_by(MEMBERS.c.priority.desc(), score.desc(), MEMBERS.c.customer_id)
         .limit(limit)
     )
-    if conn.dialect.name == "postgresql":
+    if lock and conn.dialect.name == "postgresql":
         # Candidates another claim is looking at are passed over, not waited for.
         statement = statement.with_for_update(of=MEMBERS, skip_locked=True)
     return conn.execute(statement).all()
@@ -277,6 +281,24 @@ def _hold(conn: Connection, campaign_id: str, wave: int, customer_id: str, until
     conn.execute(insert.on_conflict_do_update(
         index_elements=["campaign_id", "wave", "customer_id"],
         set_={"next_attempt_at": insert.excluded.next_attempt_at, "hold_reason": insert.excluded.hold_reason}))
+
+
+def _claim_statement(conn: Connection, lease_id: str, customer_id: str, wave: _Wave, agent_id: str,
+                     now: dt.datetime, ttl: dt.timedelta):
+    """The lease insert, checking again — in its own statement, so on its own snapshot, taken after the member
+    row was locked — that the member is still due: on PostgreSQL the candidates' snapshot may predate another
+    claim of the same member that committed, and whose call result (ending its lease) is in by now. The open
+    lease of another agent is the unique index's to refuse (ON CONFLICT DO NOTHING)."""
+    key = and_(PROGRESS.c.campaign_id == wave.campaign.campaign_id, PROGRESS.c.wave == wave.wave.seq,
+               PROGRESS.c.customer_id == customer_id)
+    attempts = select(PROGRESS.c.attempts).where(key).scalar_subquery()
+    not_due = exists().where(key, or_(PROGRESS.c.closed_at.is_not(None), PROGRESS.c.next_attempt_at > now))
+    values = select(literal(lease_id), literal(customer_id), literal(wave.campaign.campaign_id),
+                    literal(wave.wave.seq), literal(agent_id), func.coalesce(attempts, 0) + 1,
+                    literal(now, LEASES.c.taken_at.type), literal(now + ttl, LEASES.c.expires_at.type)).where(~not_due)
+    columns = ["lease_id", "customer_id", "campaign_id", "wave", "agent_id", "attempt", "taken_at", "expires_at"]
+    return (_insert(conn)(LEASES).from_select(columns, values).on_conflict_do_nothing()
+            .returning(LEASES.c.lease_id, LEASES.c.attempt))
 
 
 def _held_lease(conn: Connection, agent_id: str) -> Any:
@@ -344,11 +366,19 @@ def next_for_agent(engine: Engine, catalog: Catalog, rules: Rules, *, agent_id: 
             acceptance, prior = _acceptance_by_segment(conn, catalog, rules, w.campaign)
             scoring[w.campaign.campaign_id] = _score_expression(segment_column, acceptance, prior)
         since = now - dt.timedelta(days=_longest_period(catalog, callable_now))
-        for _round in range(MAX_ROUNDS):
+        postgresql = conn.dialect.name == "postgresql"
+        batch = PG_BATCH if postgresql else BATCH
+        for round_ in range(MAX_ROUNDS):
             pool = []
             for w in callable_now:
                 score, acceptance = scoring[w.campaign.campaign_id]
-                pool += [(w, row) for row in _candidates(conn, w, score, acceptance, now, BATCH)]
+                pool += [(w, row) for row in _candidates(conn, w, score, acceptance, now, batch)]
+            if not pool and postgresql and any(
+                    _candidates(conn, w, *scoring[w.campaign.campaign_id], now, 1, lock=False) for w in callable_now):
+                # Members are due, but other claims hold them locked this instant: their transactions end in
+                # milliseconds (with a lease, or leaving the member to us). Never "done" while someone is due.
+                time.sleep(BACKOFF_SECONDS * (round_ + 1))
+                continue
             if not pool:
                 return Empty("worklist_done", "Nobody is due for a call now: every member is called, closed, "
                              "waiting for a retry, capped or held by another agent.",
@@ -362,13 +392,7 @@ def next_for_agent(engine: Engine, catalog: Catalog, rules: Rules, *, agent_id: 
                     _hold(conn, w.campaign.campaign_id, w.wave.seq, row.customer_id, cap.next_eligible_at, "cap")
                     continue
                 lease_id = str(uuid.uuid4())
-                inserted = conn.execute(
-                    _insert(conn)(LEASES).values(
-                        lease_id=lease_id, customer_id=row.customer_id, campaign_id=w.campaign.campaign_id,
-                        wave=w.wave.seq, agent_id=agent_id, attempt=row.attempts + 1, taken_at=now,
-                        expires_at=now + ttl)
-                    .on_conflict_do_nothing().returning(LEASES.c.lease_id)
-                ).first()
+                inserted = conn.execute(_claim_statement(conn, lease_id, row.customer_id, w, agent_id, now, ttl)).first()
                 if inserted is None:
                     held = _held_lease(conn, agent_id)
                     if held is not None:  # the same agent's concurrent request won: answer its lease
@@ -376,11 +400,21 @@ def next_for_agent(engine: Engine, catalog: Catalog, rules: Rules, *, agent_id: 
                         if claim is not None:
                             return claim
                     continue  # another agent took this customer a moment ago
-                return Claim(lease_id, row.customer_id, w.campaign, w.wave, w.outbound, row.attempts + 1, now,
+                return Claim(lease_id, row.customer_id, w.campaign, w.wave, w.outbound, inserted.attempt, now,
                              now + ttl, row.priority, row.reason, round((row.monthly_fee_fen or 0) / 100, 2),
                              round(float(row.acceptance), 4), False)
         return Empty("worklist_busy", "Every customer due now is being taken by other agents; ask again.",
                      "当前可呼叫的客户正被其他坐席领取，请稍后再试。")
+
+
+def _lock_member(conn: Connection, lease: Any) -> None:
+    """PostgreSQL: lock the member row a lease is for before ending the lease. A claim holds that row locked
+    from reading its candidates to inserting its lease, so ending a lease waits for such a claim, and a claim
+    passes over a member whose lease is being ended: the claim's own check (_claim_statement) then never sees
+    the lease gone without the member's new state (retry time, hold) beside it."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(MEMBERS.c.customer_id).where(MEMBERS.c.campaign_id == lease.campaign_id,
+                                                         MEMBERS.c.customer_id == lease.customer_id).with_for_update())
 
 
 def _own_lease(conn: Connection, lease_id: str, agent_id: str) -> Any:
@@ -439,6 +473,8 @@ def release(engine: Engine, lease_id: str, *, agent_id: str, reason: str,
     and the member is due again after `hold_minutes` (for any agent). Repeating it answers the same."""
     now = now or dt.datetime.now(dt.UTC)
     with _transaction(engine, write_lock or contextlib.nullcontext()) as conn:
+        lease = _own_lease(conn, lease_id, agent_id)
+        _lock_member(conn, lease)
         lease = _own_lease(conn, lease_id, agent_id)
         if lease.ended_at is not None:
             if lease.end_reason == "released":
@@ -524,6 +560,8 @@ def record_attempt(engine: Engine, catalog: Catalog, item: AttemptIn, *, agent_i
             raise WorklistError(409, "attempt_id_reused", "attempt_id was already used for a different call result: "
                                 "make a new attempt_id for a new result.",
                                 "attempt_id 已用于另一条呼叫结果：请为新结果生成新的 attempt_id。")
+        lease = _own_lease(conn, item.lease_id, agent_id)
+        _lock_member(conn, lease)
         lease = _own_lease(conn, item.lease_id, agent_id)
         if lease.end_reason == "result":
             raise WorklistError(409, "lease_has_result", f"Lease {lease.lease_id} already has its call result; "
