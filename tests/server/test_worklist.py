@@ -437,3 +437,17 @@ def test_two_apps_on_one_database_never_share_a_customer(migrated_engine):
             taken.append(doc["customer_id"])
     api_a.session.close()
     assert sorted(c for c in taken if c) == [f"C{n}" for n in range(6)] and taken[-2:] == [None, None]
+
+
+def test_the_sample_world_has_a_running_outbound_wave_to_try_at_once(migrated_engine):
+    from server_stub.seed import seed_database
+
+    seed_database(migrated_engine, 400, 7)
+    with Session(migrated_engine) as session:
+        token = create_token(session, "new-user")
+    with TestClient(create_app(engine=migrated_engine)) as client:
+        doc = client.post("/v1/worklist/next", headers={"Authorization": f"Bearer {token}"}).json()
+    WorklistNext.model_validate(doc)
+    assert doc["status"] == "leased", doc  # whatever the hour: the sample wave calls at any time
+    assert doc["campaign"]["campaign_id"] == "CMP_ROAMING_CARE" and doc["wave"]["channel"] == "outbound_call"
+    assert doc["pop"]["contact"]["channel"] == "outbound_call"
