@@ -27,6 +27,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -209,11 +210,75 @@ def _score_expression(segment_column: str | None, acceptance: dict[str, float], 
     return (CUSTOMERS.c.monthly_fee_fen * factor).label("score"), factor.label("acceptance")
 
 
+class _Order:
+    """A wave's members in worklist order (priority, then expected value × acceptance, then id), built in this
+    process and rebuilt after ORDER_TTL_SECONDS: a claim checks them window by window with indexed lookups
+    instead of sorting every member each time. Only a hint: whether a member is due (not closed, not retrying,
+    not held, not DND …) is checked in the database on every claim. `skip` remembers members found not due, by
+    the claim's clock, for SKIP_RECHECK."""
+
+    def __init__(self, ids: list[str], built: float) -> None:
+        self.ids, self.built = ids, built
+        self.skip: dict[str, dt.datetime] = {}
+
+
+ORDER_TTL_SECONDS = 30.0  # new members (feeds, audiences) and new acceptance figures reach the order after this
+SKIP_RECHECK = dt.timedelta(seconds=1)
+WINDOW = 64
+_ORDERS: dict[tuple[str, str, int], _Order] = {}
+_ORDERS_LOCK = threading.Lock()
+
+
+def _order(engine: Engine, wave: _Wave, score) -> _Order:
+    key = (engine.url.render_as_string(hide_password=True), wave.campaign.campaign_id, wave.wave.seq)
+    with _ORDERS_LOCK:
+        order = _ORDERS.get(key)
+        if order is not None and time.monotonic() - order.built < ORDER_TTL_SECONDS:
+            return order
+    with engine.connect() as conn:
+        ids = conn.execute(
+            select(MEMBERS.c.customer_id)
+            .select_from(MEMBERS.join(CUSTOMERS, CUSTOMERS.c.customer_id == MEMBERS.c.customer_id))
+            .where(MEMBERS.c.campaign_id == wave.campaign.campaign_id,
+                   or_(MEMBERS.c.wave.is_(None), MEMBERS.c.wave == wave.wave.seq))
+            .order_by(MEMBERS.c.priority.desc(), score.desc(), MEMBERS.c.customer_id)).scalars().all()
+    order = _Order(list(ids), time.monotonic())
+    with _ORDERS_LOCK:
+        _ORDERS[key] = order
+    return order
+
+
+def forget_orders() -> None:
+    """Drop every cached worklist order (tests that rewrite members within ORDER_TTL_SECONDS)."""
+    with _ORDERS_LOCK:
+        _ORDERS.clear()
+
+
 def _candidates(conn: Connection, wave: _Wave, score, acceptance, now: dt.datetime, limit: int, *,
-                lock: bool = True) -> list[Any]:
+                order: _Order) -> list[Any]:
+    """Up to `limit` due members in worklist order (PostgreSQL: locked, passing over those other claims hold)."""
+    for start in range(0, len(order.ids), WINDOW):
+        window = [c for c in order.ids[start:start + WINDOW] if order.skip.get(c, now) <= now]
+        if not window:
+            continue
+        rows = conn.execute(_due(wave, score, acceptance, now, limit, window, lock=True)).all()
+        if rows:
+            return rows
+        for customer_id in window:  # none due here: look again after a while (by the claim's clock)
+            order.skip[customer_id] = now + SKIP_RECHECK
+    return []
+
+
+def _any_due(conn: Connection, wave: _Wave, now: dt.datetime) -> bool:
+    """Is any member due (locked by other claims or not)?"""
+    return conn.execute(_due(wave, None, None, now, 1, None, lock=False)).first() is not None
+
+
+def _due(wave: _Wave, score, acceptance, now: dt.datetime, limit: int, window: list[str] | None, *, lock: bool):
     progress = PROGRESS.alias("p")
     statement = (
-        select(MEMBERS.c.customer_id, MEMBERS.c.priority, MEMBERS.c.reason, score, acceptance,
+        select(MEMBERS.c.customer_id, MEMBERS.c.priority, MEMBERS.c.reason,
+               *((score, acceptance) if score is not None else ()),
                CUSTOMERS.c.monthly_fee_fen, func.coalesce(progress.c.attempts, 0).label("attempts"))
         .select_from(
             MEMBERS.join(CUSTOMERS, CUSTOMERS.c.customer_id == MEMBERS.c.customer_id)
@@ -230,13 +295,16 @@ def _candidates(conn: Connection, wave: _Wave, score, acceptance, now: dt.dateti
             or_(progress.c.next_attempt_at.is_(None), progress.c.next_attempt_at <= now),
             ~exists().where(LEASES.c.customer_id == MEMBERS.c.customer_id, LEASES.c.ended_at.is_(None)),
         )
-        .order_by(MEMBERS.c.priority.desc(), score.desc(), MEMBERS.c.customer_id)
         .limit(limit)
     )
-    if lock and conn.dialect.name == "postgresql":
-        # Candidates another claim is looking at are passed over, not waited for.
+    if window is not None:
+        statement = statement.where(MEMBERS.c.customer_id.in_(window))
+    if score is not None:
+        statement = statement.order_by(MEMBERS.c.priority.desc(), score.desc(), MEMBERS.c.customer_id)
+    if lock:
+        # PostgreSQL: candidates another claim is looking at are passed over, not waited for.
         statement = statement.with_for_update(of=MEMBERS, skip_locked=True)
-    return conn.execute(statement).all()
+    return statement
 
 
 def _history(conn: Connection, customer_ids: Sequence[str], since: dt.datetime) -> dict[str, list[HistoryRow]]:
@@ -333,6 +401,16 @@ def next_for_agent(engine: Engine, catalog: Catalog, rules: Rules, *, agent_id: 
     write_lock = write_lock or contextlib.nullcontext()
     ttl = dt.timedelta(seconds=lease_seconds)
     waves = running_waves(catalog, now, agent_id=agent_id, team=team, campaign_id=campaign_id)
+    callable_now = [w for w in waves if w.outbound.hours.open_at(now)]
+    segment_column = rules.ranking.segment_fact if rules.ranking.segment_fact in SEGMENT_COLUMNS else None
+    scoring, orders = {}, {}
+    if callable_now:
+        with engine.connect() as conn:
+            for w in callable_now:
+                acceptance, prior = _acceptance_by_segment(conn, catalog, rules, w.campaign)
+                scoring[w.campaign.campaign_id] = _score_expression(segment_column, acceptance, prior)
+    for w in callable_now:  # outside the write transaction: SQLite's other writers need not wait for it
+        orders[w.campaign.campaign_id] = _order(engine, w, scoring[w.campaign.campaign_id][0])
     with _transaction(engine, write_lock) as conn:
         _expire_leases(conn, now)
         held = _held_lease(conn, agent_id)
@@ -353,18 +431,12 @@ def next_for_agent(engine: Engine, catalog: Catalog, rules: Rules, *, agent_id: 
                          "No outbound wave is running that is open to you"
                          + (f" in campaign {campaign_id}" if campaign_id else "") + ".",
                          "当前没有分配给您" + (f"（活动 {campaign_id}）" if campaign_id else "") + "、正在进行的外呼波次。")
-        callable_now = [w for w in waves if w.outbound.hours.open_at(now)]
         if not callable_now:
             opening = min((o for w in waves if (o := w.outbound.hours.next_opening(now)) is not None), default=None)
             hours = "; ".join(f"{w.campaign.campaign_id} {', '.join(w.outbound.hours.texts())} "
                               f"({w.outbound.hours.time_zone})" for w in waves)
             return Empty("outside_calling_hours", f"Outside the calling hours of every running outbound wave "
                          f"({hours}).", f"当前不在任何进行中外呼波次的呼叫时段内（{hours}）。", opening)
-        segment_column = rules.ranking.segment_fact if rules.ranking.segment_fact in SEGMENT_COLUMNS else None
-        scoring = {}
-        for w in callable_now:
-            acceptance, prior = _acceptance_by_segment(conn, catalog, rules, w.campaign)
-            scoring[w.campaign.campaign_id] = _score_expression(segment_column, acceptance, prior)
         since = now - dt.timedelta(days=_longest_period(catalog, callable_now))
         postgresql = conn.dialect.name == "postgresql"
         batch = PG_BATCH if postgresql else BATCH
@@ -372,12 +444,16 @@ def next_for_agent(engine: Engine, catalog: Catalog, rules: Rules, *, agent_id: 
             pool = []
             for w in callable_now:
                 score, acceptance = scoring[w.campaign.campaign_id]
-                pool += [(w, row) for row in _candidates(conn, w, score, acceptance, now, batch)]
-            if not pool and postgresql and any(
-                    _candidates(conn, w, *scoring[w.campaign.campaign_id], now, 1, lock=False) for w in callable_now):
-                # Members are due, but other claims hold them locked this instant: their transactions end in
-                # milliseconds (with a lease, or leaving the member to us). Never "done" while someone is due.
-                time.sleep(BACKOFF_SECONDS * (round_ + 1))
+                pool += [(w, row) for row in _candidates(conn, w, score, acceptance, now, batch,
+                                                         order=orders[w.campaign.campaign_id])]
+            if not pool and any(_any_due(conn, w, now) for w in callable_now):
+                # Members are due: set aside by this process's order a moment ago, or (PostgreSQL) locked by
+                # other claims this instant, whose transactions end in milliseconds (with a lease, or leaving
+                # the member to us). Never "done" while someone is due: look at every member again.
+                for order in orders.values():
+                    order.skip.clear()
+                if postgresql:
+                    time.sleep(BACKOFF_SECONDS * (round_ + 1))
                 continue
             if not pool:
                 return Empty("worklist_done", "Nobody is due for a call now: every member is called, closed, "
