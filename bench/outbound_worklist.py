@@ -7,7 +7,8 @@
 On a seeded database (200,000 customers; --quick 20,000) plus one outbound campaign fed through the catalog
 feed (a running outbound_call wave, its own outbound cap, the seed's per-customer caps) with --members members
 (default 50,000; --quick 5,000), the real `callcue-server serve` on 127.0.0.1, and --agents simulated agents
-(default 200; --quick 40), each its own token and connection, for --duration seconds (default 60; --quick 10):
+(default 200; --quick 40), each its own token and connection, starting at random moments over the first
+think time (a floor logs in over a while, not in one instant), for --duration seconds (default 60; --quick 10):
 POST /v1/worklist/next (the full preview pop included), a think/talk time of 0.5-1.5 × --think seconds
 (default 2), then POST /v1/outbound/attempts with a call result (connected 35 %, no answer 35 %, busy 10 %,
 voicemail 10 %, refused 5 %, wrong number 5 %), and again.
@@ -134,6 +135,7 @@ def agent_loop(n: int, agent_id: str, token: str, client: HttpClient, duration: 
     local = {"next": [], "result": [], "empty": Counter(), "errors": Counter(), "results": Counter()}
     start.wait()
     deadline = time.perf_counter() + duration
+    waiter.wait(rng.uniform(0, think))  # agents log in over a think time, as a floor does, not in one instant
     ask = json.dumps({"campaign_id": CAMPAIGN}).encode()
     while time.perf_counter() < deadline:
         began = time.perf_counter()
@@ -212,6 +214,18 @@ def cap_violations(url: str, started: dt.datetime) -> dict[str, int]:
         engine.dispose()
 
 
+def warm_up(client: HttpClient, token: str) -> None:
+    """One customer taken and released before the measurement: the server's first claim builds the wave's
+    order and compiles its statements (as a server that has been serving has done)."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    for _ in range(3):
+        status, body = client.request("POST", "/v1/worklist/next", headers, json.dumps({"campaign_id": CAMPAIGN}).encode())
+        doc = json.loads(body)
+        if status == 200 and doc["status"] == "leased":
+            client.request("POST", f"/v1/worklist/leases/{doc['lease']['lease_id']}/release", headers,
+                           json.dumps({"reason": "warm-up", "hold_minutes": 0}).encode())
+
+
 def run_backend(args, database: Database, workers: int, setup: dict[str, Any]) -> dict[str, Any]:
     tokens = issue_tokens(database.url, args.agents, prefix=f"caller-{workers}w")
     log_dir = Path(args.env.workdir) / f"logs-outbound-{database.backend}-{workers}"
@@ -221,6 +235,7 @@ def run_backend(args, database: Database, workers: int, setup: dict[str, Any]) -
     started_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     with running_server(database, workers, log_dir) as server:
         client = HttpClient(server.port, timeout=30)
+        warm_up(client, tokens[-1][1])
         start = threading.Barrier(args.agents + 1)
         threads = []
         meter = server.meter()
