@@ -223,7 +223,7 @@ class _Order:
 
 
 ORDER_TTL_SECONDS = 30.0  # new members (feeds, audiences) and new acceptance figures reach the order after this
-SKIP_RECHECK = dt.timedelta(seconds=1)
+SKIP_RECHECK = dt.timedelta(seconds=30)  # a claim that finds nobody due looks at every member again
 WINDOW = 64
 _ORDERS: dict[tuple[str, str, int], _Order] = {}
 _ORDERS_LOCK = threading.Lock()
