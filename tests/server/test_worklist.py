@@ -129,6 +129,21 @@ def test_priority_then_expected_value_times_acceptance(api):
     assert order == ["SILVER-299", "DIAMOND-99", "GOLD-199", "LOW-PRIO-RICH"]
 
 
+def test_priority_order_holds_across_a_long_list(api):
+    """More members than a claim looks at at once (WINDOW): the best ones come first wherever they sit."""
+    from server_stub.services.worklist import WINDOW
+
+    factories.add_outbound_campaign(api.session)
+    count = 2 * WINDOW + 20
+    customers(api.session, *((f"C{n:04d}", 5_000 + 10 * n, "gold", 0) for n in range(count)))
+    # Priority beats value; within a priority the higher monthly fee (same segment, same acceptance) first.
+    for customer_id, priority in (("C0003", 2), ("C0100", 1), ("C0007", 1)):
+        api.session.query(CampaignMember).filter_by(customer_id=customer_id).update({"priority": priority})
+    api.session.commit()
+    order = [take(api, create_token(api.session, f"agent-{n}"))["customer_id"] for n in range(5)]
+    assert order == ["C0003", "C0100", "C0007", f"C{count - 1:04d}", f"C{count - 2:04d}"]
+
+
 def test_dnd_retired_closed_numbers_and_held_customers_are_skipped(api):
     factories.add_outbound_campaign(api.session)
     customers(api.session, ("DND", 9_900, "gold", 9), ("RETIRED", 9_900, "gold", 8), ("CLOSED", 9_900, "gold", 7),
