@@ -418,7 +418,7 @@ def running_server(database: Database, workers: int, log_dir: Path) -> Iterator[
     # The per-token limits stay on, so their cost is measured, but far above any benchmark's rate.
     never = Limit(10**9, 10**9)
     with live_server(database.url, log_dir, workers=workers, startup_timeout=60,
-                     rate_limits=RateLimits(pop=never, search=never, unpopped=never)) as live:
+                     rate_limits=RateLimits(pop=never, search=never, unpopped=never, worklist=never)) as live:
         port = int(live.base_url.rsplit(":", 1)[1])
         roots = {"server": live.process.pid}
         if database.postmaster_pid:

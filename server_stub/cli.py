@@ -196,6 +196,22 @@ def cmd_agent_role(args) -> int:
     return 0
 
 
+def cmd_agent_team(args) -> int:
+    """Put an agent in a team (or in none with --none): outbound waves assigned to the team open to them."""
+    from server_stub.services.auth import RoleError, set_team
+
+    if bool(args.team) == bool(args.none):
+        raise CliError("give a team name, or --none to take the agent out of their team")
+    with _session(args) as session:
+        try:
+            old, new = set_team(session, args.agent, None if args.none else args.team)
+        except RoleError as exc:
+            raise CliError(str(exc)) from None
+    print(f"{args.agent}: team {old or '(none)'} -> {new or '(none)'} / {args.agent}：班组 {old or '（无）'} -> "
+          f"{new or '（无）'}")
+    return 0
+
+
 def cmd_agent_list(args) -> int:
     from sqlalchemy import func, select
 
@@ -207,7 +223,8 @@ def cmd_agent_list(args) -> int:
         ).all())
         agents = session.scalars(select(Agent).order_by(Agent.agent_id)).all()
         for agent in agents:
-            print(f"{agent.agent_id}\t{agent.role}\t{active.get(agent.agent_id, 0)} active token(s)")
+            print(f"{agent.agent_id}\t{agent.role}\tteam {agent.team or '-'}\t"
+                  f"{active.get(agent.agent_id, 0)} active token(s)")
     return 0
 
 
@@ -278,6 +295,27 @@ def cmd_audit_prune(args) -> int:
     with _session(args) as session:
         deleted = prune_access(session, before)
     print(f"deleted {deleted:,} access audit row(s) from before {before.isoformat()}")
+    return 0
+
+
+def cmd_report_outbound(args) -> int:
+    """外呼接通率 and acceptance per campaign, wave and attempt number (services/worklist.outbound_figures)."""
+    import json
+
+    from server_stub.services.worklist import outbound_figures, render_figures
+
+    since, until = _parse_when(args.since, "--since"), _parse_when(args.until, "--until")
+    engine = _engine(args)
+    try:
+        with engine.connect() as conn:
+            figures = outbound_figures(conn, campaign_id=args.campaign, since=since, until=until)
+    finally:
+        engine.dispose()
+    if args.json:
+        print(json.dumps({"since": since.isoformat() if since else None, "until": until.isoformat() if until else None,
+                          "rows": [row.as_dict() for row in figures.rows]}, ensure_ascii=False))
+    else:
+        print(render_figures(figures, args.lang))
     return 0
 
 
@@ -464,7 +502,8 @@ def _rate_limits(args):
                 default.per_minute if getattr(args, f"{route}_per_minute") is None
                 else getattr(args, f"{route}_per_minute"),
                 default.burst if getattr(args, f"{route}_burst") is None else getattr(args, f"{route}_burst"))
-            for route, default in (("pop", limits.pop), ("search", limits.search), ("unpopped", limits.unpopped))
+            for route, default in (("pop", limits.pop), ("search", limits.search), ("unpopped", limits.unpopped),
+                                   ("worklist", limits.worklist))
         })
     except ValueError as exc:
         raise CliError(f"rate limits: {exc}") from None
@@ -475,7 +514,7 @@ def _describe_limits(limits) -> str:
         return f"{limit.per_minute:g}/min, bursts of {limit.burst}" if limit.enabled else "off"
 
     return (f"per-token limits (each server process): pop {one(limits.pop)}; search {one(limits.search)}; "
-            f"outcomes without a pop {one(limits.unpopped)}")
+            f"outcomes without a pop {one(limits.unpopped)}; worklist {one(limits.worklist)}")
 
 
 def cmd_serve(args) -> int:
@@ -615,12 +654,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-key", help="the certificate's PEM private key")
     serve.add_argument("--rules", metavar="FILE", help=RULES_HELP)
     limits = serve.add_argument_group(
-        "per-token rate limits", "GET /v1/pop, GET /v1/customers and outcomes without a pop (POST /v1/outcomes "
-        "items without decision_id, counted per item) per token, in each server process (429 with Retry-After "
-        "beyond them); 0 per minute turns a limit off. Defaults: pop 60/min in bursts of 60, search 10/min in "
-        "bursts of 30, unpopped 30/min in bursts of 200, or $CALLCUE_SERVER_POP_PER_MINUTE, …_POP_BURST, "
-        "…_SEARCH_PER_MINUTE, …_SEARCH_BURST, …_UNPOPPED_PER_MINUTE, …_UNPOPPED_BURST")
-    for route in ("pop", "search", "unpopped"):
+        "per-token rate limits", "GET /v1/pop, GET /v1/customers, /v1/worklist/next and outcomes without a pop "
+        "(POST /v1/outcomes items without decision_id, counted per item) per token, in each server process (429 "
+        "with Retry-After beyond them); 0 per minute turns a limit off. Defaults: pop 60/min in bursts of 60, "
+        "search 10/min in bursts of 30, unpopped 30/min in bursts of 200, worklist (next customer) 30/min in "
+        "bursts of 30, or $CALLCUE_SERVER_POP_PER_MINUTE, …_POP_BURST, …_SEARCH_PER_MINUTE, …_SEARCH_BURST, "
+        "…_UNPOPPED_PER_MINUTE, …_UNPOPPED_BURST, …_WORKLIST_PER_MINUTE, …_WORKLIST_BURST")
+    for route in ("pop", "search", "unpopped", "worklist"):
         limits.add_argument(f"--{route}-per-minute", type=float, metavar="N", help=f"{route} requests a minute")
         limits.add_argument(f"--{route}-burst", type=int, metavar="N", help=f"{route} requests at once")
     serve.set_defaults(func=cmd_serve)
@@ -680,8 +720,14 @@ def build_parser() -> argparse.ArgumentParser:
     role.add_argument("role", choices=["agent", "lead"])
     role.add_argument("--reason", help="why, kept in the log (at most 200 characters)")
     role.set_defaults(func=cmd_agent_role)
-    agent.add_parser("list", parents=[db_parent], help="agents, roles and active tokens").set_defaults(
+    agent.add_parser("list", parents=[db_parent], help="agents, roles, teams and active tokens").set_defaults(
         func=cmd_agent_list)
+    team = agent.add_parser("team", parents=[db_parent],
+                            help="put an agent in a team (outbound waves may be assigned to teams)")
+    team.add_argument("agent", help="agent id")
+    team.add_argument("team", nargs="?", help="team name (1-40 of A-Z a-z 0-9 _ . : @ -)")
+    team.add_argument("--none", action="store_true", help="take the agent out of their team")
+    team.set_defaults(func=cmd_agent_team)
 
     audit = sub.add_parser("audit", help="who read which customer; role changes").add_subparsers(
         dest="audit_command", required=True)
@@ -689,7 +735,7 @@ def build_parser() -> argparse.ArgumentParser:
                               help="which agent read which customer, when, through which route (newest first)")
     access.add_argument("--agent", help="one agent id")
     access.add_argument("--customer", help="one customer id")
-    access.add_argument("--route", choices=["pop", "pop_ambiguous", "search"])
+    access.add_argument("--route", choices=["pop", "pop_ambiguous", "search", "worklist"])
     access.add_argument("--since", help="from this date (UTC) or time with a zone, inclusive")
     access.add_argument("--until", help="to this date (UTC) or time with a zone, exclusive")
     access.add_argument("--limit", type=int, default=100, help="at most this many rows (default 100)")
@@ -702,6 +748,17 @@ def build_parser() -> argparse.ArgumentParser:
     prune = audit.add_parser("prune", parents=[db_parent], help="delete access audit rows older than a date")
     prune.add_argument("--before", required=True, help="a date (UTC) or time with a zone")
     prune.set_defaults(func=cmd_audit_prune)
+
+    report = sub.add_parser("report", help="figures for the statistics").add_subparsers(
+        dest="report_command", required=True)
+    outbound = report.add_parser("outbound", parents=[db_parent],
+                                 help="外呼接通率 (connected ÷ attempts) and acceptance per campaign, wave and attempt")
+    outbound.add_argument("--campaign", help="one campaign id")
+    outbound.add_argument("--since", help="attempts from this date (UTC) or time with a zone, inclusive")
+    outbound.add_argument("--until", help="attempts to this date (UTC) or time with a zone, exclusive")
+    outbound.add_argument("--json", action="store_true", help="one JSON object")
+    outbound.add_argument("--lang", default="en", choices=["en", "zh_CN", "zh"], help="language of the table")
+    outbound.set_defaults(func=cmd_report_outbound)
 
     rules = sub.add_parser("rules", help="decision rules").add_subparsers(dest="rules_command", required=True)
     check = rules.add_parser(

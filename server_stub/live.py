@@ -74,7 +74,7 @@ def live_server(
     command = [sys.executable, "-m", "server_stub.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                "--database-url", database_url, "--workers", str(workers), "--log-dir", str(log_dir),
                "--token-cache-seconds", str(token_cache_seconds), "--log-level", log_level]
-    for route in ("pop", "search"):
+    for route in ("pop", "search", "worklist"):
         limit = limits.get(route)
         command += [f"--{route}-per-minute", f"{limit.per_minute:g}", f"--{route}-burst", str(max(1, limit.burst))]
     env = {**os.environ, **(extra_env or {})}

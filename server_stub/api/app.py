@@ -20,6 +20,7 @@ from server_stub.api.errors import install_error_handlers
 from server_stub.api.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from server_stub.api.openapi import openapi_document
 from server_stub.api.routes import router
+from server_stub.api.worklist_routes import router as worklist_router
 from server_stub.db.engine import make_engine, make_pop_engine, require_migrated
 from server_stub.domain.rules import Rules, load_rules
 from server_stub.paths import RULES_ENV, configured_rules_path, default_rules_path, resources_dir  # noqa: F401 - re-exported
@@ -92,6 +93,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(worklist_router)
     # Serve exactly the committed contract's generator, so the drift test covers the live document.
     app.openapi = lambda: openapi_document()
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)

@@ -50,11 +50,13 @@ def install_error_handlers(app: FastAPI) -> None:
                 return error_response(
                     400, "malformed_json",
                     f"The request body is not valid JSON ({e.get('ctx', {}).get('error', 'parse error')}).",
+                    message_zh=f"请求正文不是有效的 JSON（{e.get('ctx', {}).get('error', 'parse error')}）。",
                 )
             loc = [str(p) for p in e.get("loc", ())]
             details.append({"field": ".".join(loc), "problem": e.get("msg", "invalid")})
         fields = ", ".join(d["field"] for d in details[:5])
-        return error_response(422, "invalid_request", f"Invalid request: check {fields}.", details)
+        return error_response(422, "invalid_request", f"Invalid request: check {fields}.", details,
+                              message_zh=f"请求无效：请检查 {fields}。")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException):

@@ -9,6 +9,7 @@ from fastapi.openapi.utils import get_openapi
 
 from server_stub import __version__
 from server_stub.api.routes import router
+from server_stub.api.worklist_routes import router as worklist_router
 from server_stub.paths import resources_dir
 
 COMMITTED_PATH = resources_dir() / "openapi" / "server-v1.json"
@@ -17,6 +18,7 @@ COMMITTED_PATH = resources_dir() / "openapi" / "server-v1.json"
 def openapi_document() -> dict[str, Any]:
     app = FastAPI()
     app.include_router(router)
+    app.include_router(worklist_router)
     document = get_openapi(
         title="CallCue analytics server",
         version=__version__,

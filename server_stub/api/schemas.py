@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
@@ -244,7 +245,8 @@ class MemberView(Strict):
 
 
 class ContactView(Strict):
-    channel: str = Field(description="The channel of this interaction (an inbound call).")
+    channel: str = Field(description="The channel of this interaction: inbound_call, or outbound_call for the pop "
+                                     "of an outbound worklist lease (its caps and wave checks are that channel's).")
     campaign: CampaignRef | None
     wave: WaveView | None
     contacts_used: int | None
@@ -371,3 +373,145 @@ class Health(Strict):
 class Me(Strict):
     agent_id: str
     role: Literal["agent", "lead"]
+
+
+# ---------------------------------------------------------------------------------------------- outbound
+
+CallResult = Literal["connected", "no_answer", "busy", "voicemail", "wrong_number", "invalid_number", "refused_call"]
+
+
+class WorklistRequest(Strict):
+    campaign_id: str | None = Field(default=None, max_length=40,
+                                    description="Only this campaign's running outbound wave (default: every wave "
+                                                "open to the agent).")
+    lease_seconds: int = Field(default=300, ge=30, le=3600,
+                               description="How long the customer is held for the agent without a renewal.")
+
+
+class LeaseView(Strict):
+    lease_id: str
+    taken_at: dt.datetime
+    expires_at: dt.datetime = Field(description="Renew before this (POST /v1/worklist/leases/{id}/renew), or the "
+                                                "customer goes back to the worklist.")
+    call_id: str = Field(description="The call's id on the server: outcomes of this call default to it "
+                                     "(one contact), unless the attempt names the softphone's own call id.")
+    resumed: bool = Field(description="The agent already held this customer: a repeated request answers the same "
+                                      "lease (renewed) instead of taking a second customer.")
+
+
+class OutboundWaveView(Strict):
+    seq: int
+    of: int
+    channel: str
+    channel_name: LocalText
+    starts_on: dt.date
+    ends_on: dt.date
+    calling_hours: list[str] = Field(description="Windows HH:MM-HH:MM in time_zone.")
+    time_zone: str
+    max_attempts: int
+    retry_after_minutes: dict[str, int | None] = Field(
+        description="Per retryable result (no_answer, busy, voicemail, refused_call): minutes until the next "
+                    "attempt; null = the member is closed with that result.")
+
+
+class WhyThisCustomer(Strict):
+    priority: int = Field(description="The member's priority (higher first).")
+    member_reason: str | None = Field(description="Why the analyst chose them.")
+    expected_value: float = Field(description="The customer's monthly fee, yuan.")
+    acceptance: float = Field(description="Best smoothed acceptance of the campaign's offers in the customer's "
+                                          "segment.")
+    score: float = Field(description="expected_value × acceptance: the order within a priority.")
+
+
+class WorklistEmpty(Strict):
+    code: Literal["no_outbound_wave", "outside_calling_hours", "worklist_done", "worklist_busy"]
+    message: str
+    message_zh: str
+    next_at: dt.datetime | None = Field(description="When to ask again, where known (the next calling window).")
+
+
+class WorklistNext(Strict):
+    status: Literal["leased", "empty"]
+    lease: LeaseView | None
+    customer_id: str | None
+    campaign: CampaignRef | None
+    wave: OutboundWaveView | None
+    attempt: int | None = Field(description="This call's number for the member in the wave (1 = first call).")
+    why: WhyThisCustomer | None
+    pop: PopDocument | None = Field(description="The full pop for the preview, built for the outbound_call channel; "
+                                                "its decision_id is what the call's offer outcomes answer.")
+    empty: WorklistEmpty | None
+
+
+class RenewRequest(Strict):
+    lease_seconds: int = Field(default=300, ge=30, le=3600)
+
+
+class ReleaseRequest(Strict):
+    reason: str = Field(min_length=1, max_length=200, description="Why the agent skips the customer (kept).")
+    hold_minutes: int = Field(default=30, ge=0, le=10080,
+                              description="The customer comes back to the worklist after this long (0: at once).")
+
+
+class LeaseStateView(Strict):
+    lease_id: str
+    customer_id: str
+    campaign_id: str
+    wave: int
+    attempt: int
+    expires_at: dt.datetime
+    ended_at: dt.datetime | None
+    end_reason: Literal["result", "released", "expired"] | None
+    next_attempt_at: dt.datetime | None = Field(description="A released customer is due again from then.")
+
+
+class AttemptRequest(Strict):
+    attempt_id: uuid.UUID = Field(description="Client-made UUID: the idempotency key of this call result.")
+    lease_id: uuid.UUID = Field(description="The lease the call was made on (from worklist/next).")
+    result: CallResult
+    called_at: dt.datetime = Field(description="When the call was placed, with a time zone.")
+    call_id: str | None = Field(default=None, min_length=1, max_length=100,
+                                description="The softphone's call id, if any (default: the lease's call_id).")
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class OutcomeDefaults(Strict):
+    channel: Literal["outbound_call"]
+    campaign_id: str
+    wave: int
+    call_id: str
+
+
+class AttemptResult(Strict):
+    status: Literal["accepted", "duplicate"]
+    attempt_id: str
+    lease_id: str
+    customer_id: str
+    campaign_id: str
+    wave: int
+    attempt: int
+    result: CallResult
+    call_id: str
+    member: Literal["due_again", "closed"]
+    next_attempt_at: dt.datetime | None = Field(description="When the member is due again (retry rule of the wave).")
+    closed_reason: str | None = Field(description="connected, max_attempts, or the result that closed the member.")
+    outcome_defaults: OutcomeDefaults = Field(description="What the call's offer outcomes (POST /v1/outcomes, "
+                                                          "decision_id of the lease's pop) are recorded with.")
+
+
+class FigureView(Strict):
+    campaign_id: str
+    wave: int | None = Field(description="null: the whole campaign.")
+    attempt: int | None = Field(description="null: every attempt number.")
+    attempts: int
+    connected: int
+    connect_rate: float | None = Field(description="外呼接通率: connected ÷ attempts.")
+    accepted: int = Field(description="Connected calls with at least one accepted offer outcome (not retracted).")
+    acceptance_rate: float | None = Field(description="accepted ÷ connected.")
+
+
+class OutboundFigures(Strict):
+    since: dt.datetime | None
+    until: dt.datetime | None
+    rows: list[FigureView] = Field(description="Per campaign, wave and attempt number; then per campaign and wave; "
+                                               "then per campaign.")

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -225,6 +226,10 @@ class Campaign(Base):
     inbound_may_serve_any_wave: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     retired_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    # Migration 0006 (outbound): calling hours ["09:00-21:00", …] in time_zone (None: the defaults of
+    # domain/outbound.py); a wave may narrow them.
+    calling_hours: Mapped[list | None] = mapped_column(JSON)
+    time_zone: Mapped[str | None] = mapped_column(String(64))
 
 
 class CampaignOffer(Base):
@@ -246,6 +251,13 @@ class Wave(Base):
     channel: Mapped[str] = mapped_column(String(20))
     starts_on: Mapped[dt.date] = mapped_column(Date)
     ends_on: Mapped[dt.date] = mapped_column(Date)
+    # Migration 0006 (outbound waves): None means the campaign's / the defaults (domain/outbound.py).
+    calling_hours: Mapped[list | None] = mapped_column(JSON)
+    max_attempts: Mapped[int | None] = mapped_column(Integer)
+    retry: Mapped[dict | None] = mapped_column(JSON)  # result -> minutes (null: never), as the feed gave them
+    # Who may work the wave's worklist: nobody named = every agent; else these agents and these teams' agents.
+    assigned_agents: Mapped[list | None] = mapped_column(JSON)
+    assigned_teams: Mapped[list | None] = mapped_column(JSON)
 
 
 class ContactCap(Base):
@@ -319,6 +331,7 @@ class Agent(Base):
     role: Mapped[str] = mapped_column(String(10), default="agent")  # agent, lead
     display_name: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    team: Mapped[str | None] = mapped_column(String(40))  # migration 0006: a wave may be assigned to a team
 
 
 class AgentRoleChange(Base):
@@ -357,6 +370,12 @@ class Decision(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     rules_version: Mapped[str] = mapped_column(String(40))
     offer_ids: Mapped[list] = mapped_column(JSON, default=list)  # presented and suppressed, ranked
+    # Migration 0006: the pop of an outbound worklist lease (NULL: an inbound pop). Outcomes answering it take
+    # this channel, campaign and wave, and the lease's call as their call.
+    channel: Mapped[str | None] = mapped_column(String(20))
+    campaign_id: Mapped[str | None] = mapped_column(String(40))
+    wave: Mapped[int | None] = mapped_column(Integer)
+    lease_id: Mapped[str | None] = mapped_column(String(36))
 
 
 class CustomerAccess(Base):
@@ -424,6 +443,80 @@ class DndNumber(Base):
     agent_id: Mapped[str | None] = mapped_column(String(64))
 
 
+_OPEN = text("ended_at IS NULL")  # an open lease (partial indexes of outbound_leases)
+
+
+class OutboundLease(Base):
+    """One customer handed to one agent by the worklist (migration 0006). At most one lease per customer is
+    open (ended_at NULL) — a partial unique index, the guarantee that no two agents get the same customer; an
+    open lease past expires_at is taken over by the next claim. One agent holds at most one open lease (unique too)."""
+
+    __tablename__ = "outbound_leases"
+
+    lease_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(64))
+    campaign_id: Mapped[str] = mapped_column(String(40))
+    wave: Mapped[int] = mapped_column(Integer)
+    agent_id: Mapped[str] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column(Integer)  # the attempt this lease is for (1 = first call in the wave)
+    taken_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    end_reason: Mapped[str | None] = mapped_column(String(20))  # result, released, expired
+    release_reason: Mapped[str | None] = mapped_column(String(200))  # the agent's words when skipping
+
+    __table_args__ = (
+        Index("ux_outbound_leases_open_customer", "customer_id", unique=True,
+              sqlite_where=_OPEN, postgresql_where=_OPEN),
+        Index("ux_outbound_leases_open_agent", "agent_id", unique=True,
+              sqlite_where=_OPEN, postgresql_where=_OPEN),
+        Index("ix_outbound_leases_open_expiry", "expires_at",
+              sqlite_where=_OPEN, postgresql_where=_OPEN),
+    )
+
+
+class OutboundProgress(Base):
+    """A member's attempts in one outbound wave (migration 0006): due again at next_attempt_at, or closed."""
+
+    __tablename__ = "outbound_progress"
+
+    campaign_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    wave: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_result: Mapped[str | None] = mapped_column(String(20))
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    hold_reason: Mapped[str | None] = mapped_column(String(20))  # why not before next_attempt_at: retry, skip, cap
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    closed_reason: Mapped[str | None] = mapped_column(String(20))  # connected, max_attempts, or the result
+
+
+class OutboundAttempt(Base):
+    """One call of the worklist and how it ended (migration 0006), separate from the offer outcomes of the
+    call. Idempotent by the client's attempt_id."""
+
+    __tablename__ = "outbound_attempts"
+
+    attempt_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    lease_id: Mapped[str] = mapped_column(String(36), unique=True)
+    agent_id: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[str] = mapped_column(String(64))
+    campaign_id: Mapped[str] = mapped_column(String(40))
+    wave: Mapped[int] = mapped_column(Integer)
+    attempt: Mapped[int] = mapped_column(Integer)
+    result: Mapped[str] = mapped_column(String(20))
+    call_id: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(Text)
+    called_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    closed_reason: Mapped[str | None] = mapped_column(String(20))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_outbound_attempts_campaign", "campaign_id", "wave", "attempt"),)
+
+
 class FeedRun(Base):
     """One feed file applied (or refused): what it changed, for the operator's audit and for idempotency."""
 
@@ -479,6 +572,9 @@ __all__ = [
     "FeedRun",
     "Offer",
     "OfferStat",
+    "OutboundAttempt",
+    "OutboundLease",
+    "OutboundProgress",
     "Outcome",
     "Subscription",
     "UsageMonth",

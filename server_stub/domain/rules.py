@@ -6,6 +6,7 @@ history, this module turns them into sensitivity levels, eligibility, suppressio
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import operator
 import tomllib
@@ -26,6 +27,9 @@ DEFAULT_TEXTS: dict[str, tuple[str, str]] = {
         "({channel_name}); eligible again {next_on}"),
     "not_in_wave_text": ("客户在第 {member_wave} 波名单中，当前为第 {seq}/{of} 波",
                          "Targeted in wave {member_wave}; wave {seq} of {of} is running"),
+    # The pop of an outbound call (worklist) says this instead of wave_text.
+    "outbound_wave_text": ("当前波次 {seq}/{of} 指定 {channel_name}，外呼不可执行",
+                           "Wave {seq} of {of} runs on {channel_name}; an outbound call may not serve it"),
     "already_held": ("客户已办理此业务", "The customer already has this"),
     "not_eligible": ("不满足办理条件：{fact} {op} {value}", "Not eligible: needs {fact} {op} {value}"),
     "operator_model": ("运营商模型（{model}）评定为{level_name}", "Rated {level_name} by the operator's model ({model})"),
@@ -212,6 +216,15 @@ class ContactPolicy:
     channel_names: dict[str, Text]
     customer_cap_text: Text = field(default_factory=lambda: Text.of(DEFAULT_TEXTS["customer_cap_text"]))
     not_in_wave_text: Text = field(default_factory=lambda: Text.of(DEFAULT_TEXTS["not_in_wave_text"]))
+    outbound_wave_text: Text = field(default_factory=lambda: Text.of(DEFAULT_TEXTS["outbound_wave_text"]))
+
+    def for_channel(self, channel: str) -> ContactPolicy:
+        """The policy of a pop serving `channel` (an outbound call of the worklist instead of the rules file's
+        interaction channel): its caps and wave checks are that channel's."""
+        if channel == self.interaction_channel:
+            return self
+        wave_text = self.outbound_wave_text if channel == "outbound_call" else self.wave_text
+        return dataclasses.replace(self, interaction_channel=channel, wave_text=wave_text)
 
     def channel_name(self, channel: str) -> dict[str, str]:
         text = self.channel_names.get(channel)
@@ -385,6 +398,7 @@ def parse_rules(data: Mapping[str, Any]) -> Rules:
                        **{k: _text(names_table, k, "contact.channel_names") for k in names_table}},
         customer_cap_text=_optional_text(contact_table, "customer_cap_text", "contact"),
         not_in_wave_text=_optional_text(contact_table, "not_in_wave_text", "contact"),
+        outbound_wave_text=_optional_text(contact_table, "outbound_wave_text", "contact"),
     )
     ranking_table = _get(data, "ranking", "", dict)
     boosts = []
@@ -646,7 +660,9 @@ def _contact_suppressions(
     elif campaign.outside_member_wave(now.date()):
         reasons.append({"code": "not_in_wave", "kind": "contact", **policy.not_in_wave_text.render(
             {"member_wave": campaign.member_wave, "seq": wave.seq, "of": len(campaign.waves)})})
-    if wave is not None and wave.channel != policy.interaction_channel and not campaign.inbound_may_serve_any_wave:
+    # inbound_may_serve_any_wave lets an inbound call pitch whatever wave runs; other channels serve their own.
+    any_wave = campaign.inbound_may_serve_any_wave and policy.interaction_channel == "inbound_call"
+    if wave is not None and wave.channel != policy.interaction_channel and not any_wave:
         facts = {
             "seq": wave.seq,
             "of": len(campaign.waves),

@@ -35,7 +35,26 @@ The format (docs/feeds.md has the walk-through; resources/feeds/catalog.example.
     caps = [                                # per customer × this campaign × channel
         { channel = "inbound_call", max_contacts = 2, period_days = 30 },
     ]
+    calling_hours = ["09:00-12:00", "14:00-20:30"]  # outbound: when members may be called (default
+                                            # ["09:00-21:00"]); windows within one day, "24:00" = midnight
+    time_zone = "Asia/Shanghai"             # IANA name the hours are in (default Asia/Shanghai)
     # retired = true                        # delta: retire this campaign
+
+    # An outbound wave may say more (all optional). Inline in `waves = [...]`, or — easier to read — the
+    # campaign's waves written as tables instead of the inline list, one [[campaigns.waves]] each:
+    [[campaigns.waves]]
+    seq = 3
+    channel = "outbound_call"
+    starts_on = 2027-02-01
+    ends_on = 2027-02-28
+    calling_hours = ["10:00-20:00"]         # narrows the campaign's hours for this wave
+    max_attempts = 3                        # calls without a connection before the member is closed (1-20)
+    retry = { no_answer = "2h", busy = "30m", voicemail = "4h", refused_call = "never" }
+                                            # delay before the next call per result ("30m", "2h", "1d",
+                                            # minutes, or "never" = close the member); unnamed results keep
+                                            # these defaults; wrong_number / invalid_number always close
+    agents = ["agent-01"]                   # who works its worklist: these agents and the agents of
+    teams = ["retention-a"]                 # these teams (`callcue-server agent team`); none named = all
 
     [[customer_caps]]                       # per customer across ALL campaigns (避免重复打扰)
     channel = "*"                           # a channel, or "*" = every channel together
@@ -78,6 +97,14 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from server_stub.db.models import Campaign, CampaignOffer, ContactCap, CustomerCap, FeedRun, Offer, Wave
+from server_stub.domain.outbound import (
+    MAX_ATTEMPTS_LIMIT,
+    RETRYABLE_RESULTS,
+    OutboundRuleError,
+    parse_retry_minutes,
+    parse_time_zone,
+    parse_window,
+)
 from server_stub.domain.vocabulary import ANY_CHANNEL, CHANNELS, CONDITION_OPS, FACTS, OFFER_CATEGORIES
 from server_stub.feeds.report import FeedFailure, FeedReport, RowProblem
 
@@ -93,9 +120,12 @@ _OFFER_KEYS = (
     GENERATOR_KEY,
 )  # fmt: skip
 _CAMPAIGN_KEYS = (
-    "id", "name_zh", "name_en", "inbound_may_serve_any_wave", "offers", "waves", "caps", "retired", GENERATOR_KEY,
+    "id", "name_zh", "name_en", "inbound_may_serve_any_wave", "offers", "waves", "caps", "calling_hours",
+    "time_zone", "retired", GENERATOR_KEY,
 )  # fmt: skip
-_WAVE_KEYS = ("seq", "channel", "starts_on", "ends_on", "starts_day", "ends_day")
+_WAVE_KEYS = ("seq", "channel", "starts_on", "ends_on", "starts_day", "ends_day", "calling_hours", "max_attempts",
+              "retry", "agents", "teams")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$")  # an agent id or a team name
 _CAP_KEYS = ("channel", "max_contacts", "period_days")
 _CONDITION_KEYS = ("fact", "op", "value", "zh", "en")
 _NUMBER_OPS = (">", ">=", "<", "<=")
@@ -148,6 +178,19 @@ class WaveEntry:
     channel: str
     starts_on: dt.date
     ends_on: dt.date
+    # Outbound (None: the campaign's hours / the defaults of domain/outbound.py; nobody assigned = every agent).
+    calling_hours: tuple[str, ...] | None = None
+    max_attempts: int | None = None
+    retry: tuple[tuple[str, int | None], ...] | None = None  # (result, minutes or None = never), by result
+    assigned_agents: tuple[str, ...] | None = None
+    assigned_teams: tuple[str, ...] | None = None
+
+    def row(self) -> dict[str, Any]:
+        return {"seq": self.seq, "channel": self.channel, "starts_on": self.starts_on, "ends_on": self.ends_on,
+                "calling_hours": None if self.calling_hours is None else list(self.calling_hours),
+                "max_attempts": self.max_attempts, "retry": None if self.retry is None else dict(self.retry),
+                "assigned_agents": None if self.assigned_agents is None else list(self.assigned_agents),
+                "assigned_teams": None if self.assigned_teams is None else list(self.assigned_teams)}
 
 
 @dataclass(frozen=True)
@@ -168,6 +211,8 @@ class CampaignEntry:
     offer_ids: tuple[str, ...] = ()
     waves: tuple[WaveEntry, ...] = ()
     caps: tuple[CapEntry, ...] = ()
+    calling_hours: tuple[str, ...] | None = None
+    time_zone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -586,8 +631,11 @@ def _waves(entry: _Entry, raw: Any, today: dt.date) -> tuple[WaveEntry, ...]:
             entry.problem((*parts, "ends_on" if "ends_on" in wave else "ends_day"), ends,
                           f"wave {seq} ends ({ends}) before it starts ({starts})",
                           f"波次 {seq} 的结束日（{ends}）早于开始日（{starts}）")
-        if ok and seq is not None and starts and ends:
-            waves.append((i, WaveEntry(seq, channel, starts, ends)))
+        outbound = _wave_outbound(entry, parts, wave)
+        if outbound is None:
+            ok = False
+        if ok and seq is not None and starts and ends and outbound is not None:
+            waves.append((i, WaveEntry(seq, channel, starts, ends, **outbound)))
     if len(waves) != len(raw):
         return ()
     ordered = sorted(waves, key=lambda item: item[1].seq)
@@ -605,6 +653,74 @@ def _waves(entry: _Entry, raw: Any, today: dt.date) -> tuple[WaveEntry, ...]:
                           f"（{previous.ends_on}）：波次须依次进行")
             return ()
     return tuple(wave for _, wave in ordered)
+
+
+def _hours(entry: _Entry, parts: tuple[str | int, ...], value: Any) -> tuple[str, ...] | None:
+    """calling_hours: a list of "HH:MM-HH:MM" windows (problems reported at their path); None when bad."""
+    if not isinstance(value, list) or not value:
+        entry.problem(parts, value, "calling_hours must list windows like [\"09:00-12:00\", \"14:00-21:00\"]",
+                      "calling_hours 必须是时段列表，如 [\"09:00-12:00\", \"14:00-21:00\"]")
+        return None
+    ok = True
+    for i, window in enumerate(value):
+        try:
+            parse_window(window)
+        except OutboundRuleError as exc:
+            ok = False
+            entry.problem((*parts, i), window, exc.en, exc.zh)
+    return tuple(value) if ok else None
+
+
+def _names_list(entry: _Entry, parts: tuple[str | int, ...], value: Any, what_en: str, what_zh: str
+                ) -> tuple[str, ...] | None:
+    if not isinstance(value, list) or not all(isinstance(v, str) and _NAME.match(v) for v in value):
+        entry.problem(parts, value, f"{parts[-1]} must list {what_en} (1-64 of A-Z a-z 0-9 _ . : @ -)",
+                      f"{parts[-1]} 必须是{what_zh}列表（1-64 个字母、数字或 _ . : @ -）")
+        return None
+    return tuple(dict.fromkeys(value))
+
+
+def _wave_outbound(entry: _Entry, parts: tuple[str | int, ...], wave: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A wave's outbound keys (calling_hours, max_attempts, retry, agents, teams) as WaveEntry fields; None
+    when one is bad (reported)."""
+    fields: dict[str, Any] = {}
+    ok = True
+    if "calling_hours" in wave:
+        fields["calling_hours"] = _hours(entry, (*parts, "calling_hours"), wave["calling_hours"])
+        ok = ok and fields["calling_hours"] is not None
+    if "max_attempts" in wave:
+        fields["max_attempts"] = entry.integer("max_attempts", 1, MAX_ATTEMPTS_LIMIT, parts=(*parts, "max_attempts"),
+                                               table=wave)
+        ok = ok and fields["max_attempts"] is not None
+    if "retry" in wave:
+        retry = wave["retry"]
+        if not isinstance(retry, dict):
+            entry.problem((*parts, "retry"), retry, "retry must be a table like { no_answer = \"2h\", busy = "
+                          "\"30m\" }", "retry 必须是表，如 { no_answer = \"2h\", busy = \"30m\" }")
+            ok = False
+        else:
+            rules = []
+            for result, delay in retry.items():
+                if result not in RETRYABLE_RESULTS:
+                    ok = False
+                    entry.problem((*parts, "retry", result), delay,
+                                  f"retry names {result!r}: a retry rule is for {', '.join(RETRYABLE_RESULTS)} "
+                                  "(wrong_number and invalid_number always close the member)",
+                                  f"retry 中的 {result!r} 无效：重拨规则只适用于 {', '.join(RETRYABLE_RESULTS)}"
+                                  "（wrong_number、invalid_number 总是结束该客户）")
+                    continue
+                try:
+                    rules.append((result, parse_retry_minutes(delay)))
+                except OutboundRuleError as exc:
+                    ok = False
+                    entry.problem((*parts, "retry", result), delay, exc.en, exc.zh)
+            fields["retry"] = tuple(sorted(rules))
+    for key, what_en, what_zh, name in (("agents", "agent ids", "坐席编号", "assigned_agents"),
+                                        ("teams", "team names", "班组名", "assigned_teams")):
+        if key in wave:
+            fields[name] = _names_list(entry, (*parts, key), wave[key], what_en, what_zh)
+            ok = ok and fields[name] is not None
+    return fields if ok else None
 
 
 def _campaign(table: Any, index: int, problems: _Problems, today: dt.date) -> CampaignEntry | None:
@@ -639,8 +755,18 @@ def _campaign(table: Any, index: int, problems: _Problems, today: dt.date) -> Ca
         offer_ids=offer_ids,
         waves=_waves(entry, table.get("waves", _MISSING), today),
         caps=_caps(entry, table.get("caps", _MISSING), ("caps",), CHANNELS),
+        calling_hours=_hours(entry, ("calling_hours",), table["calling_hours"]) if "calling_hours" in table else None,
+        time_zone=_time_zone(entry, table["time_zone"]) if "time_zone" in table else None,
     )
     return campaign if len(problems.items) == before else None
+
+
+def _time_zone(entry: _Entry, value: Any) -> str | None:
+    try:
+        return parse_time_zone(value)
+    except OutboundRuleError as exc:
+        entry.problem("time_zone", value, exc.en, exc.zh)
+        return None
 
 
 def _repeats(entries: Sequence[Any], key: str, collection: str, problems: _Problems, label_en: str,
@@ -751,11 +877,15 @@ def _read_state(conn: Connection) -> _State:
     campaigns = {
         row.campaign_id: dict(row._mapping)
         for row in conn.execute(select(Campaign.campaign_id, Campaign.name_zh, Campaign.name_en,
-                                       Campaign.inbound_may_serve_any_wave, Campaign.active, Campaign.retired_at))
+                                       Campaign.inbound_may_serve_any_wave, Campaign.active, Campaign.retired_at,
+                                       Campaign.calling_hours, Campaign.time_zone))
     }
     waves: dict[str, list[WaveEntry]] = {}
     for row in conn.execute(select(Wave).order_by(Wave.campaign_id, Wave.seq)):
-        waves.setdefault(row.campaign_id, []).append(WaveEntry(row.seq, row.channel, row.starts_on, row.ends_on))
+        waves.setdefault(row.campaign_id, []).append(WaveEntry(
+            row.seq, row.channel, row.starts_on, row.ends_on, _tuple(row.calling_hours), row.max_attempts,
+            None if row.retry is None else tuple(sorted(_json(row.retry).items())),
+            _tuple(row.assigned_agents), _tuple(row.assigned_teams)))
     caps: dict[str, list[CapEntry]] = {}
     for row in conn.execute(select(ContactCap).order_by(ContactCap.campaign_id, ContactCap.channel)):
         caps.setdefault(row.campaign_id, []).append(CapEntry(row.channel, row.max_contacts, row.period_days))
@@ -768,6 +898,14 @@ def _read_state(conn: Connection) -> _State:
     }
     return _State(offers, campaigns, {k: tuple(v) for k, v in waves.items()},
                   {k: tuple(v) for k, v in caps.items()}, {k: tuple(v) for k, v in links.items()}, customer_caps)
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _tuple(value: Any) -> tuple[str, ...] | None:
+    return None if value is None else tuple(_json(value))
 
 
 def _check_references(document: CatalogDocument, state: _State, full: bool) -> None:
@@ -834,6 +972,8 @@ def _same(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
         have = stored.get(key)
         if key == "eligibility":
             have = json.loads(have) if isinstance(have, str) else (have or [])
+        elif key == "calling_hours":
+            have = _json(have)
         if isinstance(value, float) and isinstance(have, (int, float)):
             if abs(have - value) > 1e-12:
                 return False
@@ -894,7 +1034,9 @@ def apply_catalog_document(conn: Connection, document: CatalogDocument, *, full:
             continue
         wanted = {"name_zh": campaign.name_zh, "name_en": campaign.name_en,
                   "inbound_may_serve_any_wave": campaign.inbound_may_serve_any_wave, "active": True,
-                  "retired_at": None}
+                  "retired_at": None,
+                  "calling_hours": None if campaign.calling_hours is None else list(campaign.calling_hours),
+                  "time_zone": campaign.time_zone}
         parts_same = (
             state.waves.get(cid, ()) == campaign.waves
             and state.caps.get(cid, ()) == tuple(sorted(campaign.caps, key=lambda c: c.channel))
@@ -912,7 +1054,7 @@ def apply_catalog_document(conn: Connection, document: CatalogDocument, *, full:
         for model in (Wave, ContactCap, CampaignOffer):
             conn.execute(delete(model).where(model.campaign_id == cid))
         if campaign.waves:
-            conn.execute(insert(Wave), [{"campaign_id": cid, **dataclasses.asdict(w)} for w in campaign.waves])
+            conn.execute(insert(Wave), [{"campaign_id": cid, **w.row()} for w in campaign.waves])
         if campaign.caps:
             conn.execute(insert(ContactCap), [{"campaign_id": cid, **dataclasses.asdict(c)} for c in campaign.caps])
         conn.execute(insert(CampaignOffer), [{"campaign_id": cid, "offer_id": o} for o in campaign.offer_ids])

@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 from server_stub.db.models import AgentRoleChange, CustomerAccess
 
 # What a row's route means: the whole profile (pop), a summary of each owner of a shared number before the
-# agent chooses (pop_ambiguous, a 409), a summary per search hit (search).
-ROUTES = ("pop", "pop_ambiguous", "search")
+# agent chooses (pop_ambiguous, a 409), a summary per search hit (search), the whole profile of the customer
+# the outbound worklist handed to the agent (worklist).
+ROUTES = ("pop", "pop_ambiguous", "search", "worklist")
 ACCESS = CustomerAccess.__table__
 INSERT_ACCESS = insert(ACCESS)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import re
 import secrets
 import threading
 import time
@@ -27,6 +28,7 @@ class Principal:
     agent_id: str
     role: str
     token_id: str | None = None  # the public half of the token: what rate limits and the access audit key on
+    team: str | None = None  # the agent's team (`callcue-server agent team`): outbound waves may be assigned to it
 
     @property
     def is_lead(self) -> bool:
@@ -108,6 +110,27 @@ def set_role(session: Session, agent_id: str, role: str, *, changed_by: str | No
     return old, role
 
 
+TEAM_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,39}$")
+
+
+def set_team(session: Session, agent_id: str, team: str | None) -> tuple[str | None, str | None]:
+    """Put an agent in a team (None: in none). Outbound waves assigned to the team are then open to them
+    (within the servers' token cache time). Returns (old team, new team); RoleError for an unknown agent or a
+    malformed team name."""
+    if team is not None and not TEAM_PATTERN.match(team):
+        raise RoleError("a team name is 1-40 of A-Z a-z 0-9 _ . : @ - (starting with a letter or digit) / "
+                        "班组名须为 1-40 个字母、数字或 _ . : @ -（以字母或数字开头）")
+    agent = session.get(Agent, agent_id)
+    if agent is None:
+        raise RoleError(f"there is no agent {agent_id!r}; create one with: callcue-server token create --agent "
+                        f"{agent_id} / 没有坐席 {agent_id!r}；请用 callcue-server token create --agent {agent_id} 创建")
+    old = agent.team
+    if old != team:
+        agent.team = team
+        session.commit()
+    return old, team
+
+
 def revoke_tokens(session: Session, agent_id: str) -> int:
     now = dt.datetime.now(dt.UTC)
     tokens = session.scalars(
@@ -125,7 +148,7 @@ def verify_token(session: Session, token: str) -> Principal:
     if prefix != "cc" or len(token_id) != 16 or not secret:
         raise InvalidToken("the token is not a CallCue token (it should start with cc_)")
     row = session.execute(
-        select(ApiToken.secret_sha256, ApiToken.revoked_at, Agent.agent_id, Agent.role)
+        select(ApiToken.secret_sha256, ApiToken.revoked_at, Agent.agent_id, Agent.role, Agent.team)
         .join(Agent, Agent.agent_id == ApiToken.agent_id)
         .where(ApiToken.token_id == token_id)
     ).first()
@@ -135,7 +158,7 @@ def verify_token(session: Session, token: str) -> Principal:
         raise InvalidToken("the token is wrong or was never issued; ask your team lead for a new one")
     if row.revoked_at is not None:
         raise InvalidToken("the token was revoked; ask your team lead for a new one")
-    return Principal(row.agent_id, row.role, token_id)
+    return Principal(row.agent_id, row.role, token_id, row.team)
 
 
 class TokenCache:

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server_stub.db.models import Campaign, CampaignOffer, ContactCap, CustomerCap, Offer, Wave
+from server_stub.domain.outbound import CallingHours, OutboundRuleError, RetryRule
 from server_stub.domain.rules import OfferCondition, Text, WaveInfo, offer_condition_or_problem
 
 
@@ -36,6 +37,34 @@ class OfferRow:
 
 
 @dataclass(frozen=True)
+class WaveOutbound:
+    """What the worklist needs of one wave: when it may call, its retry rule, who may work it."""
+
+    hours: CallingHours
+    retry: RetryRule
+    agents: frozenset[str] = frozenset()
+    teams: frozenset[str] = frozenset()
+
+    def open_to(self, agent_id: str, team: str | None) -> bool:
+        """Nobody assigned: every agent; else the agents named and the agents of the teams named."""
+        if not self.agents and not self.teams:
+            return True
+        return agent_id in self.agents or (team is not None and team in self.teams)
+
+
+def _wave_outbound(wave, campaign) -> WaveOutbound:
+    def listed(value) -> frozenset[str]:
+        return frozenset(value or ())
+
+    try:
+        hours = CallingHours.of(wave.calling_hours or campaign.calling_hours, campaign.time_zone)
+    except OutboundRuleError:  # the feed validates; a hand-edited row must not break the worklist
+        hours = CallingHours((), campaign.time_zone or "UTC")
+    retry = RetryRule.of(wave.max_attempts, wave.retry if isinstance(wave.retry, dict) else None)
+    return WaveOutbound(hours, retry, listed(wave.assigned_agents), listed(wave.assigned_teams))
+
+
+@dataclass(frozen=True)
 class CampaignRow:
     campaign_id: str
     name: Text
@@ -44,6 +73,7 @@ class CampaignRow:
     waves: tuple[WaveInfo, ...]
     caps: dict[str, tuple[int, int]]
     offer_ids: tuple[str, ...]
+    outbound: dict[int, WaveOutbound] = field(default_factory=dict)  # wave seq -> its outbound settings
 
 
 @dataclass(frozen=True)
@@ -67,9 +97,14 @@ def load_catalog(session: Session) -> Catalog:
         )
         for o in session.scalars(select(Offer).order_by(Offer.offer_id))
     }
+    campaign_rows = list(session.scalars(select(Campaign).order_by(Campaign.campaign_id)))
+    by_id = {c.campaign_id: c for c in campaign_rows}
     waves: dict[str, list[WaveInfo]] = {}
+    outbound: dict[str, dict[int, WaveOutbound]] = {}
     for w in session.scalars(select(Wave).order_by(Wave.campaign_id, Wave.seq)):
         waves.setdefault(w.campaign_id, []).append(WaveInfo(w.seq, w.channel, w.starts_on, w.ends_on))
+        if w.channel == "outbound_call" and w.campaign_id in by_id:
+            outbound.setdefault(w.campaign_id, {})[w.seq] = _wave_outbound(w, by_id[w.campaign_id])
     caps: dict[str, dict[str, tuple[int, int]]] = {}
     for c in session.scalars(select(ContactCap)):
         caps.setdefault(c.campaign_id, {})[c.channel] = (c.max_contacts, c.period_days)
@@ -83,9 +118,9 @@ def load_catalog(session: Session) -> Catalog:
             c.campaign_id, Text(c.name_zh, c.name_en), c.inbound_may_serve_any_wave,
             c.active and c.retired_at is None,
             tuple(waves.get(c.campaign_id, ())), caps.get(c.campaign_id, {}),
-            tuple(links.get(c.campaign_id, ())),
+            tuple(links.get(c.campaign_id, ())), outbound.get(c.campaign_id, {}),
         )
-        for c in session.scalars(select(Campaign).order_by(Campaign.campaign_id))
+        for c in campaign_rows
     }
     customer_caps = {c.channel: (c.max_contacts, c.period_days) for c in session.scalars(select(CustomerCap))}
     return Catalog(offers, campaigns, {k: tuple(v) for k, v in by_offer.items()}, customer_caps)

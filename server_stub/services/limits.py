@@ -1,6 +1,6 @@
-"""Per-token rate limits on the routes that read customers (pop, search) and on outcomes recorded without a
-pop ("unpopped": nothing ties them to a call the agent was shown, and a do-not-disturb by number silences
-whoever holds the number): token buckets in this process.
+"""Per-token rate limits on the routes that read customers (pop, search, the outbound worklist's next
+customer) and on outcomes recorded without a pop ("unpopped": nothing ties them to a call the agent was
+shown, and a do-not-disturb by number silences whoever holds the number): token buckets in this process.
 
 A bucket holds up to `burst` requests and refills at `per_minute`; a request takes one, and an empty bucket
 answers 429 with Retry-After (api/routes.py). Defaults are far above what a person does (a busy agent pops a
@@ -32,7 +32,10 @@ ENV = {
     ("search", "burst"): "CALLCUE_SERVER_SEARCH_BURST",
     ("unpopped", "per_minute"): "CALLCUE_SERVER_UNPOPPED_PER_MINUTE",
     ("unpopped", "burst"): "CALLCUE_SERVER_UNPOPPED_BURST",
+    ("worklist", "per_minute"): "CALLCUE_SERVER_WORKLIST_PER_MINUTE",
+    ("worklist", "burst"): "CALLCUE_SERVER_WORKLIST_BURST",
 }
+ROUTES = ("pop", "search", "unpopped", "worklist")
 ALERT_INTERVAL_S = 60.0  # one log line per token and route per minute while it keeps exceeding its limit
 _MAX_BUCKETS = 50_000
 
@@ -60,6 +63,9 @@ DEFAULT_SEARCH = Limit(per_minute=10, burst=30)
 # Outcomes without a pop, per item: a person records a few an hour; a workstation back from a day-long outage
 # sends its backlog in batches of up to 200 (the desktop's batch), which a full bucket always takes.
 DEFAULT_UNPOPPED = Limit(per_minute=30, burst=200)
+# POST/GET /v1/worklist/next hands out a customer with their whole pop: an agent takes one every minute or
+# two (a skip is quicker), so this only stops a script walking the call lists.
+DEFAULT_WORKLIST = Limit(per_minute=30, burst=30)
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,7 @@ class RateLimits:
     pop: Limit = DEFAULT_POP
     search: Limit = DEFAULT_SEARCH
     unpopped: Limit = DEFAULT_UNPOPPED
+    worklist: Limit = DEFAULT_WORKLIST
 
     @classmethod
     def off(cls) -> RateLimits:
@@ -87,7 +94,8 @@ class RateLimits:
             except ValueError:
                 raise ValueError(f"{name}={raw!r} is not a number") from None
         limits = {}
-        for route, default in (("pop", DEFAULT_POP), ("search", DEFAULT_SEARCH), ("unpopped", DEFAULT_UNPOPPED)):
+        for route, default in (("pop", DEFAULT_POP), ("search", DEFAULT_SEARCH), ("unpopped", DEFAULT_UNPOPPED),
+                               ("worklist", DEFAULT_WORKLIST)):
             try:
                 limits[route] = Limit(values.get((route, "per_minute"), default.per_minute),
                                       int(values.get((route, "burst"), default.burst)))
@@ -104,7 +112,8 @@ class RateLimits:
 
 
 ROUTE_WORDS = {"pop": ("pops", "弹屏请求"), "search": ("customer searches", "客户查询"),
-               "unpopped": ("outcomes recorded without a pop", "无弹屏记录的结果")}
+               "unpopped": ("outcomes recorded without a pop", "无弹屏记录的结果"),
+               "worklist": ("outbound worklist requests", "外呼名单取号请求")}
 
 
 @dataclass

@@ -49,6 +49,7 @@ from server_stub.domain.vocabulary import (
 )
 from server_stub.services.catalog import Catalog
 from server_stub.services.pop import normalize_msisdn
+from server_stub.services.worklist import call_ids_of_leases, lease_call_id
 
 RESULTS = OUTCOME_RESULTS
 CHANNELS = OUTCOME_CHANNELS
@@ -83,7 +84,8 @@ class OutcomeIn(BaseModel):
     offer_id: str | None = Field(default=None, max_length=40)
     campaign_id: str | None = Field(default=None, max_length=40)
     wave: int | None = Field(default=None, ge=1, le=99)
-    channel: Channel = "inbound_call"
+    channel: Channel | None = Field(default=None, description="Default: the channel of the pop it answers "
+                                    "(outbound_call for a worklist lease's pop), else inbound_call.")
     result: Result
     reason: str | None = Field(default=None, max_length=200, description="Why not offered (not_offered).")
     callback_at: dt.datetime | None = Field(default=None, description="When to call back (callback).")
@@ -206,6 +208,11 @@ def ingest(
         d.decision_id: d
         for d in session.scalars(select(Decision).where(Decision.decision_id.in_(decision_ids)))
     } if decision_ids else {}
+    # An outcome of an outbound call's pop (a worklist lease) is on that call: its channel, campaign, wave and
+    # call id unless the item names them (a different channel is refused in _check).
+    call_ids = call_ids_of_leases(session.connection(), sorted({d.lease_id for d in decisions.values()
+                                                                if d.lease_id is not None}))
+    parsed = [(index, _on_its_call(item, decisions.get(item.decision_id), call_ids)) for index, item in parsed]
     customer_ids = {item.customer_id for _, item in parsed if item.customer_id is not None}
     tiers = dict(
         session.execute(
@@ -290,6 +297,25 @@ def ingest(
                 results[index_of[key]] = ItemResult(key, index_of[key], "accepted")
         session.commit()
     return [r for r in results if r is not None]
+
+
+def _on_its_call(item: OutcomeIn, decision: Decision | None, call_ids: dict[str, str]) -> OutcomeIn:
+    """The item with what its decision says filled in: the channel (default inbound_call) and, for a
+    worklist lease's pop, the campaign, wave and call id. The fingerprint is of the filled-in item, so a
+    client that omits the channel of an inbound outcome has the same fingerprint as before."""
+    if item.channel is not None and (decision is None or decision.channel is None):
+        return item
+    filled: dict[str, Any] = {}
+    if item.channel is None:
+        filled["channel"] = decision.channel if decision is not None and decision.channel else "inbound_call"
+    if decision is not None and decision.lease_id is not None and item.channel in (None, decision.channel):
+        if item.campaign_id is None:
+            filled["campaign_id"] = decision.campaign_id
+            if item.wave is None:
+                filled["wave"] = decision.wave
+        if item.call_id is None:
+            filled["call_id"] = call_ids.get(decision.lease_id) or lease_call_id(decision.lease_id)
+    return item.model_copy(update=filled) if filled else item
 
 
 def foreign_outcome_id(agent_id: str, outcome_id: str) -> str:
@@ -394,6 +420,12 @@ def _check(
     # The decision's customer is known to exist: comparing first says nothing about other customer ids.
     if decision.customer_id != item.customer_id:
         return Refusal("decision_id belongs to another customer", "decision_id 属于另一位客户")
+    if decision.channel is not None and item.channel != decision.channel:
+        return Refusal(
+            f"decision {item.decision_id!r} is the pop of an {decision.channel} (outbound worklist): record its "
+            f"outcomes with channel {decision.channel!r} (or leave channel out), not {item.channel!r}",
+            f"决策 {item.decision_id!r} 是外呼名单（{decision.channel}）的弹屏：其结果的 channel 应为 "
+            f"{decision.channel!r}（或不填），而不是 {item.channel!r}")
     if item.customer_id not in tiers:
         return Refusal(f"unknown customer_id {item.customer_id!r}", f"未知的 customer_id {item.customer_id!r}")
     if item.offer_id is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import re
 import uuid
@@ -128,14 +129,28 @@ _INSERT_ACCESS = insert(CustomerAccess.__table__)
 # PostgreSQL: the decision and its access-audit row in one statement (a pop stays two round trips).
 _INSERT_DECISION_AND_ACCESS = text("""
     WITH decision AS (
-      INSERT INTO decisions (decision_id, customer_id, agent_id, created_at, rules_version, offer_ids)
-      VALUES (:decision_id, :customer_id, :agent_id, :created_at, :rules_version, :offer_ids))
+      INSERT INTO decisions (decision_id, customer_id, agent_id, created_at, rules_version, offer_ids, channel,
+                             campaign_id, wave, lease_id)
+      VALUES (:decision_id, :customer_id, :agent_id, :created_at, :rules_version, :offer_ids, :channel,
+              :campaign_id, :wave, :lease_id))
     INSERT INTO customer_access (at, agent_id, token_id, route, customer_id, decision_id)
-    VALUES (:created_at, :agent_id, :token_id, 'pop', :customer_id, :decision_id)""").bindparams(
+    VALUES (:created_at, :agent_id, :token_id, :route, :customer_id, :decision_id)""").bindparams(
     bindparam("created_at", type_=Decision.__table__.c.created_at.type),
     bindparam("offer_ids", type_=Decision.__table__.c.offer_ids.type))
 _STATS = (select(STATS.c.offer_id, STATS.c.responses, STATS.c.accepted)
           .where(STATS.c.segment == bindparam("segment")))
+
+
+OUTBOUND_CHANNEL = "outbound_call"
+
+
+@dataclass(frozen=True)
+class OutboundCall:
+    """The worklist lease a pop is built for."""
+
+    campaign_id: str
+    wave: int
+    lease_id: str
 
 
 class CustomerNotFound(LookupError):
@@ -479,7 +494,7 @@ class ContactRecord:
     recent: list[dict[str, Any]]  # contact.recent_contacts
 
 
-def _contact_times(rows: Sequence[HistoryRow]) -> list[dt.datetime]:
+def contact_times(rows: Sequence[HistoryRow]) -> list[dt.datetime]:
     """When each contact happened: the outcomes of one call (same call_id) are one contact, at its first."""
     times, calls = [], {}
     for row in rows:
@@ -490,7 +505,7 @@ def _contact_times(rows: Sequence[HistoryRow]) -> list[dt.datetime]:
     return sorted(times + list(calls.values()))
 
 
-def _counts_toward_caps(row: HistoryRow) -> bool:
+def counts_toward_caps(row: HistoryRow) -> bool:
     return row.purpose == "marketing" and row.result not in NON_CONTACT_RESULTS
 
 
@@ -540,7 +555,7 @@ def contact_record(inputs: PopInputs, catalog: Catalog, rules: Rules, now: dt.da
     calls: list[HistoryRow] = []
     calls_start = now - dt.timedelta(days=REPEAT_CALL_DAYS)
     for row in inputs.history:
-        if _counts_toward_caps(row):
+        if counts_toward_caps(row):
             marketing.append(row)
             if row.campaign_id in mine and row.contacted_at > cap_window_start:
                 per_campaign.setdefault(row.campaign_id, {}).setdefault(row.channel, []).append(row)
@@ -551,18 +566,18 @@ def contact_record(inputs: PopInputs, catalog: Catalog, rules: Rules, now: dt.da
     contexts = {}
     for c in campaigns:
         member = members[c.campaign_id]
-        times = {channel: _contact_times(rows) for channel, rows in per_campaign.get(c.campaign_id, {}).items()}
+        times = {channel: contact_times(rows) for channel, rows in per_campaign.get(c.campaign_id, {}).items()}
         contexts[c.campaign_id] = CampaignContext(
             c.campaign_id, c.name, c.waves, c.caps, c.inbound_may_serve_any_wave, times,
             member.wave, member.priority or 0, member.reason,
         )
     channel = rules.contact.interaction_channel
-    caps = [window_cap(cap_channel, _contact_times([r for r in marketing if cap_channel in (ANY_CHANNEL, r.channel)]),
+    caps = [window_cap(cap_channel, contact_times([r for r in marketing if cap_channel in (ANY_CHANNEL, r.channel)]),
                        max_contacts, period_days, now)
             for cap_channel, (max_contacts, period_days) in sorted(catalog.customer_caps.items())
             if cap_channel in (ANY_CHANNEL, channel)]
     accepted = frozenset(r.offer_id for r in inputs.history if r.result == "accepted" and r.offer_id is not None)
-    return ContactRecord(contexts, refusals, accepted, binding_cap(caps), len(_contact_times(calls)),
+    return ContactRecord(contexts, refusals, accepted, binding_cap(caps), len(contact_times(calls)),
                          _recent_contacts(inputs.history, rules.contact, now))
 
 
@@ -731,12 +746,16 @@ def _sensitivity_view(result: Any) -> dict[str, Any]:
 
 def _contact_view(
     rules: Rules, record: CustomerRecord, ranked: Sequence[RankedOffer], contacts: ContactRecord, now: dt.datetime,
+    serves: str | None = None,
 ) -> dict[str, Any]:
     policy = rules.contact
     contexts = contacts.campaigns
-    # The campaign this call serves: that of the best pitchable campaign offer, else the first with a wave
-    # (the customer's wave first, then by their priority in it).
-    primary = next((r.candidate.campaign for r in ranked if r.candidate.campaign and not r.suppressed_by), None)
+    # The campaign this call serves: the one it was made for (an outbound call of the worklist), else that of
+    # the best pitchable campaign offer, else the first with a wave (the customer's wave first, then by their
+    # priority in it).
+    primary = contexts.get(serves) if serves else None
+    if primary is None:
+        primary = next((r.candidate.campaign for r in ranked if r.candidate.campaign and not r.suppressed_by), None)
     if primary is None:
         today = now.date()
         ordered = sorted(contexts.values(), key=lambda c: (c.current_wave(today) is None, c.outside_member_wave(today),
@@ -806,10 +825,17 @@ def build_pop(
     token_id: str | None = None,
     now: dt.datetime | None = None,
     write_lock: contextlib.AbstractContextManager | None = None,
+    outbound: OutboundCall | None = None,
 ) -> dict[str, Any]:
     """The pop document; CustomerNotFound for an unknown caller, AmbiguousCaller (no decision recorded) for a
-    number several customers share. The decision is written with its access-audit row (services/audit.py)."""
+    number several customers share. The decision is written with its access-audit row (services/audit.py).
+
+    `outbound`: the pop of a worklist lease (services/worklist.py): built for the outbound_call channel (its
+    caps, its wave checks), serving the lease's campaign, and its decision records channel, campaign, wave and
+    lease, which outcomes answering it take as theirs."""
     now = now or dt.datetime.now(dt.UTC)
+    if outbound is not None:
+        rules = dataclasses.replace(rules, contact=rules.contact.for_channel(OUTBOUND_CHANNEL))
     write_lock = write_lock or contextlib.nullcontext()
     postgresql = session.get_bind().dialect.name == "postgresql"
     if postgresql:
@@ -846,13 +872,19 @@ def build_pop(
     decision = {
         "decision_id": decision_id, "customer_id": record.customer.customer_id, "agent_id": agent_id,
         "created_at": now, "rules_version": rules.version, "offer_ids": [r.candidate.offer_id for r in ranked],
+        "channel": None, "campaign_id": None, "wave": None, "lease_id": None,
     }
+    route = "pop"
+    if outbound is not None:
+        decision.update(channel=OUTBOUND_CHANNEL, campaign_id=outbound.campaign_id, wave=outbound.wave,
+                        lease_id=outbound.lease_id)
+        route = "worklist"
     with write_lock:
         if postgresql:
-            session.execute(_INSERT_DECISION_AND_ACCESS, {**decision, "token_id": token_id})
+            session.execute(_INSERT_DECISION_AND_ACCESS, {**decision, "token_id": token_id, "route": route})
         else:
             session.execute(_INSERT_DECISION, decision)
-            session.execute(_INSERT_ACCESS, {"at": now, "agent_id": agent_id, "token_id": token_id, "route": "pop",
+            session.execute(_INSERT_ACCESS, {"at": now, "agent_id": agent_id, "token_id": token_id, "route": route,
                                              "customer_id": decision["customer_id"], "decision_id": decision_id})
         session.commit()
     complaints = sorted(record.complaints, key=lambda x: (x.status != "open", -x.opened_at.timestamp()))
@@ -876,9 +908,10 @@ def build_pop(
                           "recent_complaints": [_complaint_view(x) for x in complaints]},
         },
         "offers": offers,
-        "contact": _contact_view(rules, record, ranked, contacts, now),
+        "contact": _contact_view(rules, record, ranked, contacts, now,
+                                 outbound.campaign_id if outbound is not None else None),
     }
 
 
-__all__ = ["LEVEL_NAMES", "AmbiguousCaller", "CustomerNotFound", "build_pop", "customer_facts", "mask_msisdn",
+__all__ = ["LEVEL_NAMES", "OUTBOUND_CHANNEL", "AmbiguousCaller", "CustomerNotFound", "OutboundCall", "build_pop", "customer_facts", "mask_msisdn",
            "normalize_msisdn"]

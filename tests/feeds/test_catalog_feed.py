@@ -65,8 +65,8 @@ def runs(engine) -> list[tuple[str, str, int, int, int]]:
 def test_the_example_is_applied_then_re_applying_changes_nothing(migrated_engine, tmp_path):
     path = write(tmp_path, EXAMPLE_TEXT)
     report = apply_catalog(migrated_engine, path, today=TODAY, now=NOW)
-    assert (report.inserted, report.updated, report.unchanged, report.retired) == (12, 0, 0, 0)
-    assert report.rows_read == 12 and report.changed
+    assert (report.inserted, report.updated, report.unchanged, report.retired) == (13, 0, 0, 0)
+    assert report.rows_read == 13 and report.changed
 
     offers = {o.offer_id: o for o in rows(migrated_engine, Offer, Offer.offer_id)}
     assert len(offers) == 8 and all(o.active and o.retired_at is None for o in offers.values())
@@ -82,19 +82,19 @@ def test_the_example_is_applied_then_re_applying_changes_nothing(migrated_engine
     # Relative days count from the import day.
     assert ("CMP_NEW_CUSTOMER_CARE", 2, "inbound_call", TODAY - dt.timedelta(days=7),
             TODAY + dt.timedelta(days=30)) in waves
-    assert len(waves) == 5
+    assert len(waves) == 6
     caps = {(c.campaign_id, c.channel): (c.max_contacts, c.period_days) for c in rows(migrated_engine, ContactCap)}
-    assert caps[("CMP_AUTOPAY_BONUS", "sms")] == (2, 14) and len(caps) == 5
+    assert caps[("CMP_AUTOPAY_BONUS", "sms")] == (2, 14) and len(caps) == 6
     assert {c.channel: (c.max_contacts, c.period_days) for c in rows(migrated_engine, CustomerCap)} == {
         "*": (6, 30), "outbound_call": (2, 30)}
     links = {(link.campaign_id, link.offer_id) for link in rows(migrated_engine, CampaignOffer)}
-    assert ("CMP_AUTOPAY_BONUS", "PAY_AUTOPAY_BANK") in links and len(links) == 4
+    assert ("CMP_AUTOPAY_BONUS", "PAY_AUTOPAY_BANK") in links and len(links) == 5
 
     again = apply_catalog(migrated_engine, path, today=TODAY, now=NOW + dt.timedelta(hours=1))
-    assert (again.inserted, again.updated, again.unchanged, again.retired, again.deleted) == (0, 0, 12, 0, 0)
+    assert (again.inserted, again.updated, again.unchanged, again.retired, again.deleted) == (0, 0, 13, 0, 0)
     assert not again.changed
     assert "nothing changed" in again.summary("en") and "无任何变化" in again.summary("zh")
-    assert runs(migrated_engine) == [("applied", "delta", 12, 0, 0), ("unchanged", "delta", 0, 0, 12)]
+    assert runs(migrated_engine) == [("applied", "delta", 13, 0, 0), ("unchanged", "delta", 0, 0, 13)]
     with Session(migrated_engine) as session:
         run = session.scalars(select(FeedRun).order_by(FeedRun.run_id.desc())).first()
         assert run.kind == "catalog" and run.file_name == "catalog.toml" and len(run.file_sha256) == 64
@@ -106,7 +106,7 @@ def test_a_changed_title_updates_that_offer_only(migrated_engine, tmp_path):
     changed = changed.replace('{ channel = "sms", max_contacts = 2, period_days = 14 }',
                               '{ channel = "sms", max_contacts = 3, period_days = 14 }')
     report = apply_catalog(migrated_engine, write(tmp_path, changed), today=TODAY, now=NOW)
-    assert (report.inserted, report.updated, report.unchanged) == (0, 2, 10)
+    assert (report.inserted, report.updated, report.unchanged) == (0, 2, 11)
     offers = {o.offer_id: o for o in rows(migrated_engine, Offer)}
     assert offers["ADDON_DATA_30G"].title_zh == "30GB流量月包 限时29元/月"
     assert offers["ADDON_DATA_30G"].created_at == NOW, "an update keeps when the offer came"
@@ -118,7 +118,7 @@ def test_relative_days_move_with_the_import_day_absolute_dates_do_not(migrated_e
     path = write(tmp_path, EXAMPLE_TEXT)
     apply_catalog(migrated_engine, path, today=TODAY, now=NOW)
     report = apply_catalog(migrated_engine, path, today=TODAY + dt.timedelta(days=1), now=NOW)
-    assert (report.updated, report.unchanged) == (2, 10), "both campaigns' waves moved by a day"
+    assert (report.updated, report.unchanged) == (3, 10), "the three campaigns' waves moved by a day"
     starts = {(w.campaign_id, w.seq): w.starts_on for w in rows(migrated_engine, Wave)}
     assert starts[("CMP_NEW_CUSTOMER_CARE", 2)] == TODAY - dt.timedelta(days=6)
     absolute = EXAMPLE_TEXT.replace("starts_day = -7, ends_day = 30", "starts_on = 2026-11-16, ends_on = 2026-12-23")
@@ -183,7 +183,7 @@ def test_full_retires_an_absent_offer_keeps_its_history_and_a_comeback_reactivat
     # … a full snapshot retires it: never deleted, the outcome still points at it.
     later = NOW + dt.timedelta(days=1)
     report = apply_catalog(migrated_engine, smaller, today=TODAY, full=True, now=later)
-    assert (report.retired, report.unchanged, report.deleted) == (1, 11, 0)
+    assert (report.retired, report.unchanged, report.deleted) == (1, 12, 0)
     offers = {o.offer_id: o for o in rows(migrated_engine, Offer)}
     assert not offers["ADDON_VOICE_300"].active and offers["ADDON_VOICE_300"].retired_at == later
     assert sum(not o.active for o in offers.values()) == 1
@@ -193,10 +193,10 @@ def test_full_retires_an_absent_offer_keeps_its_history_and_a_comeback_reactivat
         assert session.scalar(select(FeedRun.deleted).order_by(FeedRun.run_id.desc()).limit(1)) == 1
     # Re-applying the same snapshot: already retired, nothing changes.
     again = apply_catalog(migrated_engine, smaller, today=TODAY, full=True, now=later)
-    assert not again.changed and again.unchanged == 11
+    assert not again.changed and again.unchanged == 12
 
     back = apply_catalog(migrated_engine, full, today=TODAY, full=True, now=later)
-    assert (back.updated, back.unchanged, back.retired) == (1, 11, 0)
+    assert (back.updated, back.unchanged, back.retired) == (1, 12, 0)
     offer = next(o for o in rows(migrated_engine, Offer) if o.offer_id == "ADDON_VOICE_300")
     assert offer.active and offer.retired_at is None and offer.created_at == NOW
 
@@ -219,9 +219,9 @@ def test_full_and_explicit_retirement_of_campaigns(migrated_engine, tmp_path):
     # … and a full file without it retires it and frees its offer, which no campaign of the file lists any
     # more: always on. Its waves stay as the record of what ran.
     start = EXAMPLE_TEXT.index('[[campaigns]]\nid = "CMP_AUTOPAY_BONUS"')
-    no_campaign = EXAMPLE_TEXT[:start] + EXAMPLE_TEXT[EXAMPLE_TEXT.index("[[customer_caps]]"):]
+    no_campaign = EXAMPLE_TEXT[:start] + EXAMPLE_TEXT[EXAMPLE_TEXT.index('[[campaigns]]\nid = "CMP_RETENTION_CALLS"'):]
     report = apply_catalog(migrated_engine, write(tmp_path, no_campaign, "n.toml"), today=TODAY, full=True, now=NOW)
-    assert (report.retired, report.updated, report.unchanged) == (1, 0, 11)
+    assert (report.retired, report.updated, report.unchanged) == (1, 0, 12)
     assert {c for c in linked() if c[0] == "CMP_AUTOPAY_BONUS"} == set()
     assert len([w for w in rows(migrated_engine, Wave) if w.campaign_id == "CMP_AUTOPAY_BONUS"]) == 2
     assert all(o.active for o in rows(migrated_engine, Offer))
@@ -372,7 +372,7 @@ def test_a_full_catalog_must_name_the_offers_of_its_campaigns_and_cannot_be_empt
         apply_catalog(migrated_engine, write(tmp_path, "format = 1\n" + only_campaign, "c.toml"), full=True)
     columns = [p.column for p in caught.value.problems]
     assert columns[0] == "offers" and "would retire every offer" in caught.value.problems[0].en
-    assert "campaigns[0].offers[0]" in columns and len(columns) == 5
+    assert "campaigns[0].offers[0]" in columns and len(columns) == 6
     assert all(o.active for o in rows(migrated_engine, Offer))
 
 

@@ -164,3 +164,40 @@ def set_offer(session: Session, offer_id: str, **fields) -> None:
 def set_campaign(session: Session, campaign_id: str, **fields) -> None:
     session.execute(update(Campaign).where(Campaign.campaign_id == campaign_id).values(**fields))
     session.commit()
+
+
+OUTBOUND = "CMP-OUT"  # add_outbound_campaign: a campaign whose outbound wave 2 runs today
+
+
+def add_outbound_campaign(session: Session, campaign_id: str = OUTBOUND, *, offers=("RET-DISCOUNT-20",),
+                          calling_hours: list[str] | None = None, time_zone: str | None = None,
+                          max_attempts: int | None = None, retry: dict | None = None,
+                          agents: list[str] | None = None, teams: list[str] | None = None,
+                          outbound_cap: int | None = None) -> None:
+    """A campaign of `offers` whose wave 2 (of 2) runs on outbound_call today; calling hours default to the
+    whole day so tests do not depend on the clock (None keeps the feed's defaults: give [] for that)."""
+    session.add(Campaign(campaign_id=campaign_id, name_zh="客户挽留外呼", name_en="Retention calls",
+                         inbound_may_serve_any_wave=False, active=True,
+                         calling_hours=["00:00-24:00"] if calling_hours is None else (calling_hours or None),
+                         time_zone=time_zone))
+    session.flush()
+    for offer_id in offers:
+        session.add(CampaignOffer(campaign_id=campaign_id, offer_id=offer_id))
+    session.add_all([
+        Wave(campaign_id=campaign_id, seq=1, channel="sms", starts_on=TODAY - dt.timedelta(days=20),
+             ends_on=TODAY - dt.timedelta(days=8)),
+        Wave(campaign_id=campaign_id, seq=2, channel="outbound_call", starts_on=TODAY - dt.timedelta(days=7),
+             ends_on=TODAY + dt.timedelta(days=7), max_attempts=max_attempts, retry=retry, assigned_agents=agents,
+             assigned_teams=teams),
+    ])
+    if outbound_cap is not None:
+        session.add(ContactCap(campaign_id=campaign_id, channel="outbound_call", max_contacts=outbound_cap,
+                               period_days=30))
+    session.commit()
+
+
+def add_member(session: Session, customer_id: str, campaign_id: str = OUTBOUND, *, priority: int = 0,
+               reason: str | None = None, wave: int | None = None) -> None:
+    session.add(CampaignMember(campaign_id=campaign_id, customer_id=customer_id, priority=priority, reason=reason,
+                               wave=wave, source="test", added_at=NOW))
+    session.commit()

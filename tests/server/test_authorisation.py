@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from server_stub.api.app import create_app
 from server_stub.db.models import ContactHistory, Outcome
 from server_stub.services.auth import create_token
+from tests.server import factories
 from tests.server.factories import add_customer
 from tests.server.test_pop_rules import outcome
 
@@ -238,6 +239,19 @@ def test_a_wrong_secret_for_a_known_token_id_is_refused_on_every_route(api):
     }
     doc = api.pop(customer_id="C1")
     item = outcome(doc, "considering", "CARE-CHECKUP")
+    factories.add_outbound_campaign(api.session)
+    factories.add_member(api.session, "C1")
+    right = api.headers()
+
+    def lease(client, headers) -> str:
+        body = client.post("/v1/worklist/next", headers=headers).json()
+        return body["lease"]["lease_id"] if body.get("lease") else str(uuid.uuid4())
+
+    def attempt(client, headers):
+        return client.post("/v1/outbound/attempts", headers=headers, json={
+            "attempt_id": str(uuid.uuid4()), "lease_id": lease(client, right), "result": "no_answer",
+            "called_at": dt.datetime.now(dt.UTC).isoformat()})
+
     requests = {
         ("GET", "/v1/me"): lambda c, h: c.get("/v1/me", headers=h),
         ("GET", "/v1/pop"): lambda c, h: c.get("/v1/pop", params={"customer_id": "C1"}, headers=h),
@@ -247,6 +261,16 @@ def test_a_wrong_secret_for_a_known_token_id_is_refused_on_every_route(api):
         ("GET", "/v1/customers"): lambda c, h: c.get("/v1/customers", params={"q": "C1"}, headers=h),
         ("GET", "/v1/offers"): lambda c, h: c.get("/v1/offers", headers=h),
         ("GET", "/v1/campaigns"): lambda c, h: c.get("/v1/campaigns", headers=h),
+        ("POST", "/v1/worklist/next"): lambda c, h: c.post("/v1/worklist/next", headers=h),
+        ("GET", "/v1/worklist/next"): lambda c, h: c.get("/v1/worklist/next", headers=h),
+        ("POST", "/v1/worklist/leases/{lease_id}/renew"):
+            lambda c, h: c.post(f"/v1/worklist/leases/{lease(c, right)}/renew", headers=h),
+        ("POST", "/v1/worklist/leases/{lease_id}/release"):
+            lambda c, h: c.post(f"/v1/worklist/leases/{lease(c, right)}/release", headers=h,
+                                json={"reason": "test", "hold_minutes": 0}),
+        ("POST", "/v1/outbound/attempts"): attempt,
+        ("GET", "/v1/outbound/figures"):
+            lambda c, h: c.get("/v1/outbound/figures", headers=api.headers(api.lead_token) if h == right else h),
     }
     app = create_app(engine=api.session.get_bind(), catalog_ttl_seconds=0, token_ttl_seconds=60)
     assert set(_route_families(app.routes)) - {("GET", "/v1/health")} == set(requests), "a route is not covered"

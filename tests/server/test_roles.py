@@ -87,7 +87,7 @@ def test_a_role_change_is_an_explicit_logged_command_for_every_token(api, capsys
     code, out, _ = cli(api, capsys, "agent", "role", "agent-007", "agent")
     assert code == 0 and role_of(api, older) == "agent"
     code, out, _ = cli(api, capsys, "agent", "list")
-    assert "agent-007\tagent\t3 active token(s)" in out.splitlines()  # 2 here, 1 by the CLI
+    assert "agent-007\tagent\tteam -\t3 active token(s)" in out.splitlines()  # 2 here, 1 by the CLI
     with pytest.raises(RoleError, match="200 characters"):
         set_role(api.session, "agent-007", "lead", reason="x" * 201)
 
