@@ -71,7 +71,9 @@ from server_stub.db.models import (
     Complaint,
     ContactHistory,
     Customer,
+    CustomerNumber,
     CustomerScore,
+    DndNumber,
     Subscription,
 )
 from server_stub.domain.rules import LEVEL_NAMES, Rules, SensitivitySpec
@@ -416,8 +418,7 @@ FACT_SQL: dict[str, _Fact] = {
                                                 "近180天严重投诉数"),
     "marketing_complaints_180d": _complaint_count("marketing_complaints_180d", "marketing complaints in 180 days",
                                                   "近180天营销投诉数"),
-    "dnd": _Bool(lambda q: CUSTOMERS.c.dnd == true(), lambda q: CUSTOMERS.c.dnd == false(),
-                 "do not disturb", "免打扰"),
+    "dnd": _Bool(lambda q: _do_not_disturb(), lambda q: ~_do_not_disturb(), "do not disturb", "免打扰"),
     "calls_7d": _Column(lambda q: q.calls(), "inbound calls (IVR included) in 7 days", "近7天呼入次数（含IVR）",
                         aggregate="calls"),
 }
@@ -865,6 +866,14 @@ class AudiencePreview:
         }
 
 
+def _do_not_disturb() -> ColumnElement:
+    """As the pop has it: the customer's own DND, or a number of theirs under do-not-disturb (an unknown
+    caller asked for it). The numbers under DND are few: one small set, looked up per customer."""
+    numbers = CustomerNumber.__table__
+    held = select(numbers.c.customer_id).where(numbers.c.msisdn.in_(select(DndNumber.__table__.c.msisdn)))
+    return or_(CUSTOMERS.c.dnd == true(), CUSTOMERS.c.customer_id.in_(held))
+
+
 _TIER_ORDER = VALUE_TIERS
 _BAND_KEYS = ("lt_20", "20_to_50", "ge_50")
 
@@ -958,7 +967,7 @@ def preview(engine: Engine, rules: Rules, campaign_id: str, wave: int | None, co
         _level_field("complaint", SCORES.c.complaint_level, complaint, complaint_span),
         _Field("churn_band", 3, _churn_band(_churn_value())),  # the main statement joins the scores
         _Field("churn_scored", 2, case((SCORES.c.churn_risk.is_(None), 0), else_=1)),
-        _Field("dnd", 2, case((CUSTOMERS.c.dnd == true(), 1), else_=0)),
+        _Field("dnd", 2, case((_do_not_disturb(), 1), else_=0)),
     ]
     source = query.source(scores=True)
     if not sqlite:

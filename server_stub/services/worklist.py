@@ -42,7 +42,9 @@ from server_stub.db.models import (
     CampaignMember,
     ContactHistory,
     Customer,
+    CustomerNumber,
     Decision,
+    DndNumber,
     OfferStat,
     OutboundAttempt,
     OutboundLease,
@@ -71,6 +73,8 @@ LEASES = OutboundLease.__table__
 PROGRESS = OutboundProgress.__table__
 ATTEMPTS = OutboundAttempt.__table__
 HISTORY = ContactHistory.__table__
+NUMBERS = CustomerNumber.__table__
+DND_NUMBERS = DndNumber.__table__
 SEGMENT_COLUMNS = ("value_tier", "contract", "payment_method", "city", "gender", "plan_id", "preferred_channel")
 
 
@@ -289,6 +293,9 @@ def _due(wave: _Wave, score, acceptance, now: dt.datetime, limit: int, window: l
             MEMBERS.c.campaign_id == wave.campaign.campaign_id,
             or_(MEMBERS.c.wave.is_(None), MEMBERS.c.wave == wave.wave.seq),
             CUSTOMERS.c.dnd.is_(False),
+            # Do-not-disturb by number (an unknown caller asked for no more marketing): whoever holds it.
+            ~exists().where(NUMBERS.c.customer_id == MEMBERS.c.customer_id,
+                            NUMBERS.c.msisdn.in_(select(DND_NUMBERS.c.msisdn))),
             CUSTOMERS.c.retired_at.is_(None),
             or_(CUSTOMERS.c.service_status.is_(None), CUSTOMERS.c.service_status != "closed"),
             progress.c.closed_at.is_(None),

@@ -33,7 +33,9 @@ from server_stub.db.models import (
     Complaint,
     ContactHistory,
     Customer,
+    CustomerNumber,
     CustomerScore,
+    DndNumber,
     Offer,
     Subscription,
     Wave,
@@ -169,6 +171,12 @@ def populate(engine, count: int = 90, seed: int = 7) -> None:
                 if rng.random() < 0.3:
                     session.add(CampaignMember(campaign_id=campaign, customer_id=cid,
                                                wave=rng.choice([None, 1, 2]), source="members"))
+        # Do-not-disturb by number (an unknown caller asked for it): both customers sharing it count as DND.
+        session.flush()
+        sharing = session.scalars(select(Customer.customer_id).where(Customer.dnd.is_(False))
+                                  .order_by(Customer.customer_id).limit(2)).all()
+        session.add_all([CustomerNumber(msisdn="13900000077", customer_id=cid, is_primary=False) for cid in sharing])
+        session.add(DndNumber(msisdn="13900000077", since=NOW, outcome_id="dnd-by-number", agent_id="agent-007"))
         session.commit()
 
 

@@ -18,7 +18,9 @@ from server_stub.db.models import (
     CampaignMember,
     ContactHistory,
     Customer,
+    CustomerNumber,
     Decision,
+    DndNumber,
     OfferStat,
     OutboundProgress,
     Outcome,
@@ -158,6 +160,22 @@ def test_dnd_retired_closed_numbers_and_held_customers_are_skipped(api):
     third = take(api, create_token(api.session, "agent-009"))
     assert third["status"] == "empty" and third["empty"]["code"] == "worklist_done"
     assert "没有需要呼叫的客户" in third["empty"]["message_zh"]
+
+
+def test_a_customer_holding_a_do_not_disturb_number_is_skipped(api):
+    """An unknown caller asked for no more marketing on a number (outcome without a pop): nobody holding that
+    number is called, whatever their own DND flag says."""
+    factories.add_outbound_campaign(api.session)
+    customers(api.session, ("SHARES-DND-NUMBER", 9_900, "gold", 9), ("OK", 9_900, "gold", 1))
+    api.session.add_all([
+        CustomerNumber(msisdn="13800000001", customer_id="SHARES-DND-NUMBER", is_primary=False),
+        CustomerNumber(msisdn="13800000002", customer_id="OK", is_primary=True),
+        DndNumber(msisdn="13800000001", since=NOW, outcome_id=str(uuid.uuid4()), agent_id="agent-007"),
+    ])
+    api.session.commit()
+    assert take(api)["customer_id"] == "OK"
+    again = take(api, create_token(api.session, "agent-008"))
+    assert again["status"] == "empty" and again["empty"]["code"] == "worklist_done"
 
 
 def test_members_over_a_cap_are_skipped_and_set_aside_until_it_frees(api):
