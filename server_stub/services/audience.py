@@ -1057,7 +1057,8 @@ def _pg_group_tasks(engine: Engine, group, workers: int | None) -> list[Callable
     """The grouping statement as one task per core, each over its own range of the customers' pages (a TID
     range scan), on connections sharing one snapshot: every customer version is counted exactly once even
     while feeds write. PostgreSQL's own parallel plan gathers every matching row into one process and groups
-    them there (it cannot know that a million rows fall into a few thousand groups): ~40 % more work."""
+    them there (it cannot know that a million rows fall into a few thousand groups). Measured under load ~3-5
+    on 1,000,000 customers, no condition: PostgreSQL CPU 3.5-4.3 s per preview this way, 4.2-4.6 s before."""
     parts = workers or min(2, os.cpu_count() or 1)
     with engine.connect() as conn:
         pages = conn.exec_driver_sql(
