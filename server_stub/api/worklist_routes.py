@@ -44,6 +44,7 @@ _LEASE_ERRORS = {404: {"model": ErrorResponse, "description": "No such lease of 
                  409: {"model": ErrorResponse, "description": "The lease has ended (lease_ended: a result was "
                                                               "recorded, it was released, or it expired)."}}
 _NO_STORE = {"Cache-Control": "no-store"}
+_MALFORMED = {400: {"model": ErrorResponse, "description": "The body is not valid JSON (malformed_json)."}}
 
 
 def _raise(error: WorklistError) -> None:
@@ -122,7 +123,7 @@ _NEXT_DOC = (
 
 
 @router.post("/worklist/next", response_model=WorklistNext, tags=["outbound"], description=_NEXT_DOC,
-             responses={**_AUTH_ERRORS, **_RATE_LIMITED,
+             responses={**_AUTH_ERRORS, **_RATE_LIMITED, **_MALFORMED,
                         404: {"model": ErrorResponse, "description": "Unknown campaign_id."},
                         409: {"model": ErrorResponse, "description": "The customer vanished while handed out."}})
 def worklist_next(request: Request, principal: PrincipalDep,
@@ -152,7 +153,7 @@ def _lease_view(state: LeaseState) -> dict[str, Any]:
 
 
 @router.post("/worklist/leases/{lease_id}/renew", response_model=LeaseStateView, tags=["outbound"],
-             responses={**_AUTH_ERRORS, **_LEASE_ERRORS})
+             responses={**_AUTH_ERRORS, **_LEASE_ERRORS, **_MALFORMED})
 def renew_lease(request: Request, principal: PrincipalDep, lease_id: uuid.UUID,
                 options: Annotated[RenewRequest | None, Body()] = None):
     """Keep holding the customer while previewing or on the call (the panel renews well before expires_at)."""
@@ -166,7 +167,7 @@ def renew_lease(request: Request, principal: PrincipalDep, lease_id: uuid.UUID,
 
 
 @router.post("/worklist/leases/{lease_id}/release", response_model=LeaseStateView, tags=["outbound"],
-             responses={**_AUTH_ERRORS, **_LEASE_ERRORS})
+             responses={**_AUTH_ERRORS, **_LEASE_ERRORS, **_MALFORMED})
 def release_lease(request: Request, principal: PrincipalDep, lease_id: uuid.UUID, body: ReleaseRequest):
     """Skip the customer without calling, with a reason: no attempt is counted and the customer comes back to
     the worklist after hold_minutes. Repeating it answers the same."""
@@ -181,7 +182,7 @@ def release_lease(request: Request, principal: PrincipalDep, lease_id: uuid.UUID
 
 
 @router.post("/outbound/attempts", response_model=AttemptResult, tags=["outbound"],
-             responses={**_AUTH_ERRORS, 404: _LEASE_ERRORS[404],
+             responses={**_AUTH_ERRORS, **_MALFORMED, 404: _LEASE_ERRORS[404],
                         409: {"model": ErrorResponse, "description": "attempt_id_reused, lease_has_result, or "
                                                                      "lease_ended (the lease was released)."}})
 def post_attempt(request: Request, principal: PrincipalDep, body: AttemptRequest):

@@ -484,3 +484,23 @@ def test_the_sample_world_has_a_running_outbound_wave_to_try_at_once(migrated_en
     assert doc["status"] == "leased", doc  # whatever the hour: the sample wave calls at any time
     assert doc["campaign"]["campaign_id"] == "CMP_ROAMING_CARE" and doc["wave"]["channel"] == "outbound_call"
     assert doc["pop"]["contact"]["channel"] == "outbound_call"
+
+
+def test_a_claim_that_read_its_candidates_before_a_result_does_not_hand_the_member_out_again(api):
+    """PostgreSQL's candidates come from a snapshot that may predate another claim of the same member and
+    that claim's call result: the lease insert checks again, on its own snapshot, that the member is due."""
+    from server_stub.services import worklist
+
+    factories.add_outbound_campaign(api.session)
+    customers(api.session, ("C1", 9_900, "gold", 0))
+    engine, rules = api.session.get_bind(), api.client.app.state.context.rules
+    now = dt.datetime.now(dt.UTC)
+    first = next_for_agent(engine, catalog(api), rules, agent_id="agent-a", now=now)
+    record_attempt(engine, catalog(api), AttemptIn(str(uuid.uuid4()), first.lease_id, "no_answer", now),
+                   agent_id="agent-a", now=now)
+    wave = worklist.running_waves(catalog(api), now)[0]
+    with engine.connect() as conn:  # a claim whose stale read still listed C1 as due
+        inserted = conn.execute(worklist._claim_statement(conn, str(uuid.uuid4()), "C1", wave, "agent-b", now,
+                                                          dt.timedelta(minutes=5))).first()
+        conn.commit()
+    assert inserted is None
