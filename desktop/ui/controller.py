@@ -310,7 +310,7 @@ class PanelController(QtCore.QObject):
         self._emit(event)
         name = call.who if call is not None else ""  # an unknown caller: the masked number
         self.window.offer_undo(record.outcome_id, str(record.result), name, call_id=call_id)
-        self.request_sync(force=True)
+        self._sync_read(done)  # its delivery is the sync service's (scheduled for its undo hold's end)
 
     def undo_outcome(self, outcome_id: str) -> None:
         """Ctrl+Z on the banner: removed if not sent yet, else retracted on the server by the next sync."""
@@ -325,7 +325,14 @@ class PanelController(QtCore.QObject):
             event = self.calls.retracted(outcome_id, str(done.result), self._clock())
             if event is not None:
                 self._emit(event)
-        self.request_sync(force=True)
+        self._sync_read(done)  # a retraction's delivery is the sync service's
+
+    def _sync_read(self, done) -> None:
+        """The sync state a save or an undo read in its task (else read it now)."""
+        if done.sync_state is not None:
+            self._sync_state(done.sync_state)
+        else:
+            self.refresh_sync_state()
 
     def _callbacks_read(self, done) -> None:
         """The callback queue a save or an undo re-read in its task (or why it could not)."""
@@ -365,15 +372,9 @@ class PanelController(QtCore.QObject):
 
     def _start_sync(self, job) -> None:
         self._sync_running = True
-        self.runner.submit("net", job, name="sync", owner=self, on_done=self._sync_done,
+        # Outcomes held for their undo window: the sync service has its own run scheduled for the hold's end.
+        self.runner.submit("net", job, name="sync", owner=self, on_done=lambda _report: self._sync_finished(),
                            on_error=self._sync_finished)
-
-    def _sync_done(self, report) -> None:
-        held = getattr(report, "held_until", None)
-        if held is not None and self.scheduler is not None:
-            # Outcomes held for their undo window go when it ends: one run then, not polling meanwhile.
-            self.scheduler.once_at(held, lambda: self.request_sync(force=True), "sync-after-undo-window")
-        self._sync_finished()
 
     def _sync_finished(self, error: BaseException | None = None) -> None:
         self._sync_running = False
