@@ -125,6 +125,13 @@ class PanelController(QtCore.QObject):
         if isinstance(action, Pop):
             self._start_pop(action.call_id, action.key)
             self._mark_phase(action.call_id)
+            if action.event.from_agent is not None:
+                # A call a colleague transferred before it reached this agent (a connector saw the transfer):
+                # its first event already says from whom and through which extension or queue.
+                transfer = self.calls.transferred(action.call_id, action.key, action.key,
+                                                  from_agent=action.event.from_agent, via=action.event.dnis)
+                if transfer is not None:
+                    self.window.mark_transfer(action.call_id, transfer)
         elif isinstance(action, UpdatePop):
             event = action.event
             to_agent = event.agent_id if event.agent_id not in (None, self.agent_id) else None
