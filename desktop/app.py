@@ -307,6 +307,7 @@ class CallCueApp(QtCore.QObject):
 
     def _signed_out(self) -> None:
         self.panel.use_client(None, self.controller.agent_id)
+        self.controller.signed_out()  # the idle screen's callback queue no longer names customers
         if self.tray is not None:
             self.tray.set_signed_in(False)
         self.ask_sign_in()

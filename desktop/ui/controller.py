@@ -441,6 +441,12 @@ class PanelController(QtCore.QObject):
 
     # ------------------------------------------------------------------ callbacks
 
+    def signed_out(self) -> None:
+        """The customer data on this PC was forgotten (sign-out): so are the names seen on pops here, and the
+        callback queue is read again (callbacks stay, by customer id)."""
+        self._names.clear()
+        self.load_callbacks()
+
     def load_callbacks(self) -> None:
         """Read the open callbacks from the local store (at start, and after each outcome: a new callback,
         or one kept by this outcome) and set their reminders; the idle screen lists today's."""
