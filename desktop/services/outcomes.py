@@ -22,7 +22,6 @@ from desktop.services.clock import Clock, utc_now
 from desktop.storage import LocalStore
 
 if TYPE_CHECKING:
-    from desktop.domain.states import SyncState
     from desktop.services.callbacks import CallbackService
     from desktop.services.sync import SyncService
 
@@ -31,25 +30,22 @@ if TYPE_CHECKING:
 class Recorded:
     """What follows a save, done in the same task: the record; the pop it answers with the outcome applied
     (local guidance, even offline: what was just refused is not pitched again); the open callbacks as they
-    are now (None without a callback service); the sync state with the outcome counted (None without a sync
-    service, or when it could not be read), the outcome's delivery being scheduled by then."""
+    are now (None without a callback service). Its delivery is the sync service's, scheduled by then."""
 
     record: OutcomeRecord
     guided: PopDocument | None
     callbacks: tuple | None = None
     callbacks_error: Exception | None = None  # the re-read failed (the save did not): tell the agent
-    sync_state: SyncState | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Undone:
-    """What an undo did, the open callbacks after it (an undone callback is no longer reminded) and the sync
-    state (a retraction being on its way to the server by then)."""
+    """What an undo did, and the open callbacks after it (an undone callback is no longer reminded); a
+    retraction's delivery is scheduled with the sync service by then."""
 
     result: UndoResult
     callbacks: tuple | None = None
     callbacks_error: Exception | None = None
-    sync_state: SyncState | None = None
 
 
 class OutcomeService:
@@ -113,8 +109,7 @@ class OutcomeService:
     def record_and_follow(self, pop: PopResult, **fields) -> Recorded:
         """`record(pop, **fields)`, then what follows it on the same worker: its delivery scheduled (when its
         undo hold ends), the pop re-guided with the outcome, the open callbacks re-read (a new callback is
-        reminded; one this outcome kept is not) and the sync state read (it counts the outcome). Raises as
-        `record` does (nothing saved, nothing followed)."""
+        reminded; one this outcome kept is not). Raises as `record` does (nothing saved, nothing followed)."""
         record = self.record(pop, **fields)
         if self._sync is not None:
             self._sync.outcome_recorded(record.recorded_at)
@@ -123,25 +118,15 @@ class OutcomeService:
             contact = LocalContact(record.outcome_id, record.customer_id, record.offer_id, record.result,
                                    record.recorded_at, record.agent_id, record.campaign_id, record.wave)
             guided = apply_local_outcomes(pop.document, [contact], self._clock())
-        return Recorded(record, guided, *self._open_callbacks(), sync_state=self._sync_state())
+        return Recorded(record, guided, *self._open_callbacks())
 
     def undo_and_follow(self, outcome_id: str) -> Undone:
-        """`undo(outcome_id)`, then its retraction's delivery scheduled (if it had left this PC), the open
-        callbacks re-read and the sync state read."""
+        """`undo(outcome_id)`, then its retraction's delivery scheduled (if it had left this PC) and the open
+        callbacks re-read."""
         result = self.undo(outcome_id)
         if result is UndoResult.RETRACTING and self._sync is not None:
             self._sync.retraction_queued()
-        return Undone(result, *self._open_callbacks(), sync_state=self._sync_state())
-
-    def _sync_state(self) -> SyncState | None:
-        """The sync state now (None without a sync service, or when the store cannot say: the panel's next
-        read tells the agent)."""
-        if self._sync is None:
-            return None
-        try:
-            return self._sync.state()
-        except Exception:  # a StoreError: the save stands; the badge is refreshed by the next run
-            return None
+        return Undone(result, *self._open_callbacks())
 
     def _open_callbacks(self) -> tuple[tuple | None, Exception | None]:
         """(CallbackService.queue(), None), or (None, None) without a callback service. A failed read is not

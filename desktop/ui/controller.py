@@ -317,7 +317,8 @@ class PanelController(QtCore.QObject):
         self._emit(event)
         name = call.who if call is not None else ""  # an unknown caller: the masked number
         self.window.offer_undo(record.outcome_id, str(record.result), name, call_id=call_id)
-        self._sync_read(done)  # its delivery is the sync service's (scheduled for its undo hold's end)
+        # Its delivery is the sync service's (scheduled for its undo hold's end); the badge counts it now.
+        self.refresh_sync_state()
 
     def undo_outcome(self, outcome_id: str) -> None:
         """Ctrl+Z on the banner: removed if not sent yet, else retracted on the server by the next sync."""
@@ -332,14 +333,7 @@ class PanelController(QtCore.QObject):
             event = self.calls.retracted(outcome_id, str(done.result), self._clock())
             if event is not None:
                 self._emit(event)
-        self._sync_read(done)  # a retraction's delivery is the sync service's
-
-    def _sync_read(self, done) -> None:
-        """The sync state a save or an undo read in its task (else read it now)."""
-        if done.sync_state is not None:
-            self._sync_state(done.sync_state)
-        else:
-            self.refresh_sync_state()
+        self.refresh_sync_state()  # a retraction's delivery is the sync service's
 
     def _callbacks_read(self, done) -> None:
         """The callback queue a save or an undo re-read in its task (or why it could not)."""

@@ -179,7 +179,7 @@ def test_the_sync_service_schedules_its_own_runs_for_outcomes_and_retractions(li
     first = outcomes.record_and_follow(pop, offer_id=pop.document.pitchable_offers[0].offer_id, result="declined",
                                        agent_id=AGENT, call_id="call-1")
     assert wakes == [first.record.recorded_at + UNDO_WINDOW]
-    assert first.sync_state is not None and first.sync_state.pending == 1  # the badge counts it at once
+    assert sync.state().pending == 1
     clock.advance(seconds=2)
     second = outcomes.record_and_follow(pop, offer_id=None, result="not_offered", reason="no time",
                                         agent_id=AGENT, call_id="c-2")
@@ -192,7 +192,7 @@ def test_the_sync_service_schedules_its_own_runs_for_outcomes_and_retractions(li
     assert sync.sync_once(force=True).accepted == 1
     undone = outcomes.undo_and_follow(first.record.outcome_id)  # sent already: a retraction, sent now
     assert undone.result is UndoResult.RETRACTING and wakes[-1] == clock.now
-    assert undone.sync_state.pending == 1
+    assert sync.state().pending == 1  # the retraction
     wakes.clear()
     held = outcomes.record_and_follow(pop, result="considering", agent_id=AGENT, call_id="c-3",
                                       offer_id=pop.document.pitchable_offers[0].offer_id)
