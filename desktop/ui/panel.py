@@ -745,6 +745,10 @@ class PanelWidget(Localized, QtWidgets.QWidget):
             layout.addWidget(summary)
             listing = QtWidgets.QListWidget()
             listing.setAccessibleName(self.tr("Outcomes waiting"))
+            # Each line whole (age, who, what, why), wrapped instead of cut off behind a scroll bar.
+            listing.setWordWrap(True)
+            listing.setTextElideMode(Qt.TextElideMode.ElideNone)
+            listing.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
             for entry in refused + waiting:
                 what = entry.server_reason_in(self.language) if entry in refused else self.tr("waiting to be sent")
                 mark = "⚠ " if entry in refused else ""
@@ -755,6 +759,7 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         close.clicked.connect(dialog.accept)
         layout.addWidget(close)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.resize(max(dialog.sizeHint().width(), 460), dialog.sizeHint().height())
         dialog.show()
         return dialog
 

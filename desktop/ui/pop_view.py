@@ -958,7 +958,8 @@ class PopView(Localized, QtWidgets.QWidget):
         if c.plan and c.plan.name:
             fee = f" · ¥{c.plan.monthly_fee:g}" if c.plan.monthly_fee is not None else ""
             facts.append(f"{c.plan.name}{fee}")
-        facts.append(self.tr("%1 months with us").replace("%1", str(c.tenure_months)))
+        facts.append(self.tr("1 month with us") if c.tenure_months == 1
+                     else self.tr("%1 months with us").replace("%1", str(c.tenure_months)))
         if c.city:
             facts.append(c.city)
         _show_text(self.facts, " · ".join(facts))

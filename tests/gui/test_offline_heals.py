@@ -129,6 +129,8 @@ def test_the_sync_drawer_lists_what_waits_with_its_age_and_tells_the_truth(qtbot
     assert "2 waiting to be sent" in text
     listing = drawer.findChild(QtWidgets.QListWidget)
     assert listing.count() == 2
+    # Each line whole: wrapped, never behind a horizontal scroll bar.
+    assert listing.wordWrap() and listing.horizontalScrollBarPolicy() == Qt.ScrollBarPolicy.ScrollBarAlwaysOff
     for i in range(2):
         line = listing.item(i).text()
         assert "just now" in line and "waiting to be sent" in line and "王芳" in line and "C-CALM" not in line

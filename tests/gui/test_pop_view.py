@@ -188,3 +188,15 @@ def test_wrapped_label_heights_follow_text_width_and_font(qtbot):
     label.setFont(font)
     assert label.heightForWidth(300) == QtWidgets.QLabel.heightForWidth(label, 300) > long_wide
     assert label.minimumSizeHint().width() < label.sizeHint().width() <= 300
+
+
+@pytest.mark.parametrize(("months", "en", "zh"), [(1, "1 month with us", "在网 1 个月"),
+                                                  (14, "14 months with us", "在网 14 个月")])
+def test_tenure_reads_as_a_sentence_in_both_languages(qtbot, server_docs, months, en, zh):  # noqa: F811
+    doc = parse_pop(server_docs["complaint"])
+    doc = dataclasses.replace(doc, customer=dataclasses.replace(doc.customer, tenure_months=months))
+    for language, expected in (("en", en), ("zh_CN", zh)):
+        widget = PopView(Texts(language, TRANSLATIONS))
+        qtbot.addWidget(widget)
+        widget.render(live(doc))
+        assert expected in all_text(widget).split(" · "), all_text(widget)
