@@ -1296,4 +1296,7 @@ def describe_error(error, texts: Texts) -> str:
                                                "sign-in. Tell IT."),
     }
     text = texts_by_code.get(error.code, error.code)
-    return f"{text} ({error.detail})" if getattr(error, "detail", "") else text
+    detail = getattr(error, "detail", "") or ""
+    if detail and texts.language != "en" and any("a" <= ch.lower() <= "z" for ch in detail):
+        detail = ""  # the transport's own English words ("cannot connect to …"): in the log for IT, not here
+    return f"{text} ({detail})" if detail else text

@@ -200,3 +200,17 @@ def test_tenure_reads_as_a_sentence_in_both_languages(qtbot, server_docs, months
         qtbot.addWidget(widget)
         widget.render(live(doc))
         assert expected in all_text(widget).split(" · "), all_text(widget)
+
+
+def test_the_transports_english_detail_stays_out_of_the_chinese_message():
+    """"(cannot connect to 127.0.0.1:44215)" stood in the middle of the Chinese stale-pop banner."""
+    from desktop.domain.errors import UserError
+    from desktop.ui.pop_view import describe_error
+
+    error = UserError("server_unreachable", "cannot connect to 127.0.0.1:44215")
+    assert describe_error(error, Texts("en", TRANSLATIONS)).endswith("(cannot connect to 127.0.0.1:44215)")
+    zh = describe_error(error, Texts("zh_CN", TRANSLATIONS))
+    assert not any("a" <= ch.lower() <= "z" for ch in zh), zh
+    # A detail without words (a number, an address) still helps IT in either language.
+    assert describe_error(UserError("server_unreachable", "127.0.0.1:44215"), Texts("zh_CN", TRANSLATIONS)) \
+        .endswith("(127.0.0.1:44215)")
