@@ -1257,6 +1257,11 @@ def tier_name(tier: str, texts: Texts) -> str:
             "diamond": texts.translate("Messages", "Diamond")}.get(tier, tier)
 
 
+# Errors whose detail is the network library's own English text (a file path or a setting stays: IT needs it).
+_TRANSPORT_CODES = frozenset({"server_unreachable", "timeout", "server_error", "bad_response", "answer_too_large",
+                              "rate_limited", "tls_failed"})
+
+
 def describe_error(error, texts: Texts) -> str:
     """Plain words for a UserError code: what happened and what to do."""
     texts_by_code = {
@@ -1297,6 +1302,7 @@ def describe_error(error, texts: Texts) -> str:
     }
     text = texts_by_code.get(error.code, error.code)
     detail = getattr(error, "detail", "") or ""
-    if detail and texts.language != "en" and any("a" <= ch.lower() <= "z" for ch in detail):
+    if detail and error.code in _TRANSPORT_CODES and texts.language != "en" \
+            and any("a" <= ch.lower() <= "z" for ch in detail):
         detail = ""  # the transport's own English words ("cannot connect to …"): in the log for IT, not here
     return f"{text} ({detail})" if detail else text
