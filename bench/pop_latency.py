@@ -854,8 +854,10 @@ def panel_app(workdir: Path, server_url: str, agent_id: str, token: str) -> Iter
     environ = {**os.environ, "CALLCUE_SERVER_URL": server_url, "CALLCUE_AGENT_ID": agent_id,
                "CALLCUE_TOKEN": token}
     environ.pop("CALLCUE_STORE_PATH", None)
-    # Periodic sync off (1 h), so the outbox phase measures its own drain; outcomes still force a sync.
-    config = load_config(machine_file=None, user_file=None, environ=environ, cli={"sync.interval_s": 3600})
+    # Periodic sync off (1 h), so the outbox phase measures its own drain; outcomes still force a sync. No
+    # undo hold: the drain measures delivery, not the 8 s an agent has to take an outcome back.
+    config = load_config(machine_file=None, user_file=None, environ=environ,
+                         cli={"sync.interval_s": 3600, "sync.undo_window_s": 0})
     qapp = _qt_application(True)
     from desktop.app import CallCueApp
 

@@ -275,7 +275,7 @@ class CallCueApp(QtCore.QObject):
 
     def _show_sync_in_tray(self, _state) -> None:
         if self.tray is not None:
-            self.tray.show_sync(self.window.sync_badge.text())
+            self.tray.show_sync(self.window.sync_badge.full_text())
 
     def _sign_in(self, server_url: str, agent_id: str, token: str) -> None:
         self.runner.submit("net", self.session.sign_in, server_url, agent_id, token, name="sign_in", owner=self,
@@ -307,6 +307,7 @@ class CallCueApp(QtCore.QObject):
 
     def _signed_out(self) -> None:
         self.panel.use_client(None, self.controller.agent_id)
+        self.controller.signed_out()  # the idle screen's callback queue no longer names customers
         if self.tray is not None:
             self.tray.set_signed_in(False)
         self.ask_sign_in()

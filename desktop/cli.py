@@ -533,6 +533,7 @@ _RESCUE_TEXTS = {
                     "delivery data is gone); they count in this computer's statistics again.",
         "retractions": "callcue store rescue: {retractions} undo(s) of outcomes taken in: those outcomes count "
                        "nowhere here, and the server is asked once to take back any it already has.",
+        "callbacks": "callcue store rescue: {callbacks} callback(s) keep the name of who to call back.",
         "send": "The panel sends them at its next sync (start CallCue if it is not running).",
         "unreadable": "Unreadable outcomes are recent outcomes the file names but whose details are damaged: tell "
                       "IT (a backup of the file may still have them).",
@@ -547,6 +548,7 @@ _RESCUE_TEXTS = {
         "contacts": "callcue store rescue：另有 {contacts} 条结果只剩统计记录（发送数据已丢失），已重新计入本机统计。",
         "retractions": "callcue store rescue：已找回 {retractions} 条撤销记录：这些结果在本机不再计入，"
                        "服务器已收到的会被请求撤回一次。",
+        "callbacks": "callcue store rescue：{callbacks} 条预约回访保留了回访对象的姓名。",
         "send": "面板会在下次同步时发送（如果面板未运行，请启动 CallCue）。",
         "unreadable": "无法读取的结果：文件中有记录但内容已损坏的近期结果，请联系 IT（文件的备份可能仍有这些结果）。",
         "missing": "callcue store rescue：文件 {file} 不存在",
@@ -607,6 +609,8 @@ def run_store_rescue(args: argparse.Namespace) -> int:
         print(texts["contacts"].format(contacts=report.contacts))
     if report.retractions:
         print(texts["retractions"].format(retractions=report.retractions))
+    if report.callback_details:
+        print(texts["callbacks"].format(callbacks=report.callback_details))
     if report.to_send:
         print(texts["send"])
     if report.unreadable:

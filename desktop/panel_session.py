@@ -50,6 +50,7 @@ from desktop.ui.theme import apply_theme_to_widget, resolve_theme
 
 log = logging.getLogger("callcue.panel_session")
 CACHE_EXPIRY_INTERVAL_S = 3600  # how often cached customer views past their TTL are deleted
+SYNC_RUN_JOB = "sync-after-undo-window"  # the run the sync service asked for (an undo hold's end, a retraction)
 
 
 def resources_dir() -> Path:
@@ -116,15 +117,16 @@ class PanelSession(QtCore.QObject):
         self.pop_service = PopService(client, self.store, cache_ttl=dt.timedelta(hours=config.cache.ttl_h))
         self.callback_service = CallbackService(self.store)
         # Undo within the window removes an outcome before anything is sent: sync holds each outcome that long
-        # (and runs again when it ends, see PanelController); undone later, it is retracted on the server.
+        # (and has a run of its own scheduled when it ends); undone later, it is retracted on the server.
         # Both must use the same window. Closing the panel leaves held outcomes in the outbox for the next start.
-        # A save re-reads the open callbacks in its own task.
-        undo_window = dt.timedelta(seconds=config.sync.undo_window_s)
-        self.outcome_service = OutcomeService(self.store, undo_window=undo_window, callbacks=self.callback_service)
-        self.sync_service = SyncService(self.store, client, hold=undo_window)
-
+        # A save schedules its delivery and re-reads the open callbacks and the sync state in its own task.
         self.runner = TaskRunner(self)
         self.scheduler = JobScheduler(self)
+        undo_window = dt.timedelta(seconds=config.sync.undo_window_s)
+        self.sync_service = SyncService(self.store, client, hold=undo_window, wake_at=self._sync_at)
+        self.outcome_service = OutcomeService(self.store, undo_window=undo_window, callbacks=self.callback_service,
+                                              sync=self.sync_service)
+
         self.router = CallRouter(agent_id=None,
                                  wrap_up_reminder_after=dt.timedelta(seconds=config.ui.wrapup_reminder_s))
         self.reminders = WrapUpReminders(self.scheduler, self)
@@ -184,6 +186,13 @@ class PanelSession(QtCore.QObject):
             # read-only pool; the "db" writer is not held up).
             self.runner.submit("reports", check_in_background, self.store, name="store.check", owner=self,
                                on_done=self._store_checked)
+
+    def _sync_at(self, when: dt.datetime) -> None:
+        """The sync service's own run at `when` (from any thread): through the panel's one sync runner."""
+        self.scheduler.post_once_at(when, self._sync_run_due, SYNC_RUN_JOB)
+
+    def _sync_run_due(self) -> None:
+        self.controller.request_sync(force=True)
 
     def _purge_expired_cache(self) -> None:
         def not_purged(exc: BaseException) -> None:

@@ -274,6 +274,10 @@ class _Call:
     reported: str | None = None  # ringing | answered | transferred | ended | silent (nothing to pop)
     answered_device: str | None = None
     last_transfer: str | None = None
+    # A colleague transferred the call before it reached this agent: who (their caller ID name, else
+    # extension, else device) and where to (the extension or queue): the first report here carries them.
+    transferred_by: str | None = None
+    transferred_via: str | None = None
 
 
 _ACTIVE = ("ringing", "answered", "transferred")
@@ -293,6 +297,11 @@ class AmiCallTracker:
     - answered: an agent leg goes Up, enters a bridge (BridgeEnter), DialEnd ANSWER, or AgentConnect.
     - transferred: BlindTransfer / AttendedTransfer (Result: Success) of an answered call, or a new
       DialBegin in an answered call toward another destination; dnis = the target's number when it is one.
+      `from_agent` names the transferer (TransfererCallerIDName, else TransfererCallerIDNum, else its
+      device; OrigTransferer… for an attended transfer) unless that is this agent's own leg. A call a
+      colleague blind-transferred before it reached this agent rings here with that `from_agent` and the
+      extension or queue it came through as `dnis`; an attended transfer that hands this agent's
+      consultation call the customer reports `transferred` with the customer's number as `ani`.
     - ended: with devices, when the call's last agent leg hangs up (the call is over *for this agent*);
       without, when the call's last channel hangs up.
     - a call without a usable caller number (withheld, "anonymous") is not popped, and stays silent.
@@ -435,6 +444,9 @@ class AmiCallTracker:
         call, _device = self._queue_leg(m)
         if call is None:
             return []
+        queue = _party_text(m.get("Queue"))
+        if call.transferred_by is not None and queue is not None:
+            call.transferred_via = queue  # transferred into a queue that now rings this agent
         return self._ringing(call, call.caller or phone_number(m.get("CallerIDNum")))
 
     def _on_agent_connect(self, m: AmiMessage) -> list[CallEvent]:
@@ -499,8 +511,13 @@ class AmiCallTracker:
         events: list[CallEvent] = []
         for linkedid in _distinct(m, "TransfereeLinkedid", "TransfererLinkedid"):
             call = self._known(linkedid)
-            if call is not None:
-                events += self._transferred(call, target, f"exten:{extension[:64]}")
+            if call is None:
+                continue
+            by = self._transferer(m, "Transferer", call)
+            if call.reported is None and by is not None:
+                # Not (yet) this agent's call: if it rings here next, it came from `by` through `extension`.
+                call.transferred_by, call.transferred_via = by, _party_text(extension)
+            events += self._transferred(call, target, f"exten:{extension[:64]}", from_agent=by)
         return events
 
     def _on_attended_transfer(self, m: AmiMessage) -> list[CallEvent]:
@@ -509,12 +526,33 @@ class AmiCallTracker:
         target = phone_number(m.get("TransferTargetCallerIDNum"))
         target_channel = m.get("TransferTargetChannel")
         signature = device_of(target_channel) if target_channel else f"target:{target}"
+        target_uid = _id(m, "TransferTargetUniqueid", required=False)
+        customer = phone_number(m.get("TransfereeCallerIDNum"))
         events: list[CallEvent] = []
-        for linkedid in _distinct(m, "OrigTransfererLinkedid", "SecondTransfererLinkedid", "TransfereeLinkedid"):
+        for linkedid in _distinct(m, "OrigTransfererLinkedid", "SecondTransfererLinkedid", "TransfereeLinkedid",
+                                  "TransferTargetLinkedid"):
             call = self._known(linkedid)
-            if call is not None:
-                events += self._transferred(call, target, signature)
+            if call is None:
+                continue
+            by = self._transferer(m, "OrigTransferer", call)
+            if target_uid is not None and target_uid in call.agent_legs and customer is not None:
+                # This agent is the target: the consultation call now carries the transferred customer.
+                if call.reported in ("answered", "transferred") and call.counterpart != customer:
+                    call.counterpart = customer
+                    events += self._transferred(call, None, f"customer:{customer}", from_agent=by)
+                continue
+            events += self._transferred(call, target, signature, from_agent=by)
         return events
+
+    def _transferer(self, m: AmiMessage, prefix: str, call: _Call) -> str | None:
+        """Who transferred (their caller ID name, else number, else device), None when it is this agent."""
+        channel = m.get(f"{prefix}Channel") or ""
+        uid = m.get(f"{prefix}Uniqueid")
+        device = device_of(channel) if channel else None
+        if (uid is not None and uid in call.agent_legs) or (self.devices and device in self.devices):
+            return None
+        return (_party_text(m.get(f"{prefix}CallerIDName")) or _party_text(m.get(f"{prefix}CallerIDNum"))
+                or _party_text(device))
 
     # --- state ----------------------------------------------------------------------------------------
 
@@ -580,21 +618,27 @@ class AmiCallTracker:
         call.answered_device = device
         return self._report(call, "answered")
 
-    def _transferred(self, call: _Call, target: str | None, signature: str) -> list[CallEvent]:
+    def _transferred(self, call: _Call, target: str | None, signature: str, *, from_agent: str | None = None
+                     ) -> list[CallEvent]:
         if call.reported not in ("answered", "transferred") or signature == call.last_transfer:
             return []
         call.last_transfer = signature
-        call.answered_device = signature if not signature.startswith(("exten:", "target:")) else call.answered_device
-        return self._report(call, "transferred", dnis=target)
+        call.answered_device = signature if not signature.startswith(("exten:", "target:", "customer:")) \
+            else call.answered_device
+        return self._report(call, "transferred", dnis=target, from_agent=from_agent)
 
     def _end(self, call: _Call) -> list[CallEvent]:
         if call.reported not in _ACTIVE:
             return []  # never popped (or already ended): nothing to say; a later leg may still ring
         return self._report(call, "ended")
 
-    def _report(self, call: _Call, state: str, *, dnis: str | None = None) -> list[CallEvent]:
+    def _report(self, call: _Call, state: str, *, dnis: str | None = None, from_agent: str | None = None
+                ) -> list[CallEvent]:
+        if call.reported is None and call.transferred_by is not None:
+            # The first report of a call a colleague transferred here: from whom, through which extension/queue.
+            from_agent, dnis = call.transferred_by, dnis or call.transferred_via
         data: dict[str, Any] = {"call_id": CALL_ID_PREFIX + call.linkedid, "state": state,
-                                "ani": call.counterpart, "dnis": dnis}
+                                "ani": call.counterpart, "dnis": dnis, "from_agent": from_agent}
         try:
             event = parse_call_event(data, source=SOURCE)
         except InvalidCallEvent as exc:
@@ -628,6 +672,17 @@ def _state(m: AmiMessage, prefix: str) -> int | None:
     if number is not None and number.isascii() and number.isdigit() and len(number) <= 3:
         return int(number)
     return _STATE_BY_NAME.get((m.get(f"{prefix}ChannelStateDesc") or "").lower())
+
+
+def _party_text(value: str | None) -> str | None:
+    """A caller ID name, extension, queue or device as a marker may show it: None when absent or Asterisk's
+    "<unknown>"; printable, at most 64 characters."""
+    if value is None:
+        return None
+    text = "".join(ch for ch in value.strip() if ch.isprintable())[:64].strip()
+    if not text or text.lower() in ("<unknown>", "unknown", "anonymous"):
+        return None
+    return text
 
 
 def _distinct(m: AmiMessage, *keys: str) -> list[str]:

@@ -12,12 +12,18 @@ Mapping (call_id = "baresip:" + the event's `id`, source = "baresip"):
 
 | baresip event                              | CallEvent                                               |
 | ------------------------------------------ | ------------------------------------------------------- |
-| CALL_INCOMING                              | ringing, ani = number in `peeruri` (the caller)          |
+| CALL_INCOMING                              | ringing, ani = number in `peeruri` (the caller); from_agent = the user part of `diverteruri` (who diverted or transferred the call here) when baresip reports one |
 | CALL_OUTGOING / CALL_RINGING / CALL_PROGRESS (direction outgoing) | ringing, ani = the number dialled — only with `pop_outgoing` and a customer-length number (extensions do not pop) |
 | CALL_ESTABLISHED                           | answered (pops too, if the call was not seen ringing)   |
 | CALL_TRANSFER                              | transferred (dnis = the transfer target's number, if any) |
 | CALL_CLOSED                                | ended                                                   |
 | anything else (SDP, RTCP, registration …)  | ignored                                                 |
+
+Transfers and `from_agent`: a CALL_TRANSFER event is baresip being asked (REFER) to call someone else: its
+`param` is only the Refer-To target, and baresip reports nothing about who sent the REFER (no
+Referred-By). A call transferred *to* the agent arrives as a new CALL_INCOMING; baresip versions that know
+the INVITE's Diversion header add `diverteruri` to call events (baresip 1.0 of Debian 12 does not), and
+that is the only referrer baresip reports: it becomes the ringing event's `from_agent`.
 
 An incoming call whose `peeruri` holds no phone number (withheld, "anonymous", a SIP name) has nothing to
 pop: it is logged (without the URI) and skipped. A message that cannot be understood raises
@@ -73,6 +79,7 @@ class BaresipEvent:
     peer_uri: str | None = None
     account: str | None = None  # `accountaor`: which of baresip's accounts the call is on
     param: str | None = None
+    diverter_uri: str | None = None  # `diverteruri`: who diverted/transferred the call here (newer baresip)
 
     def __repr__(self) -> str:  # URIs carry phone numbers: keep them out of logs
         return (f"BaresipEvent(type={self.type!r}, call_id={self.call_id!r}, direction={self.direction!r}, "
@@ -108,6 +115,7 @@ def decode_message(payload: bytes) -> BaresipEvent | BaresipResponse:
             peer_uri=_optional_text(message, "peeruri"),
             account=_optional_text(message, "accountaor"),
             param=_optional_text(message, "param"),
+            diverter_uri=_optional_text(message, "diverteruri"),
         )
     if message.get("response") is True:
         ok = message.get("ok")
@@ -148,6 +156,8 @@ def call_event_from_baresip(event: BaresipEvent, *, pop_outgoing: bool = True) -
     else:
         state = "ended"
     data: dict[str, Any] = {"call_id": call_id, "state": state, "ani": number}
+    if kind == "CALL_INCOMING":
+        data["from_agent"] = _sip_user(event.diverter_uri)
     if state == "transferred":
         data["dnis"] = number_from_uri(event.param)
     try:
@@ -243,6 +253,24 @@ class BaresipConnector(TcpConnector):
             return
         if result is not None:
             self._emit(result)
+
+
+def _sip_user(uri: str | None) -> str | None:
+    """Who a SIP URI names, for a marker: its number ('sip:1002@pbx' → '1002'), else its user part
+    ('sip:lina@pbx' → 'lina'), else None. Printable, at most 64 characters."""
+    if not uri:
+        return None
+    number = number_from_uri(uri)
+    if number is not None:
+        return number
+    text = uri.strip()
+    if "<" in text:
+        text = text[text.find("<") + 1:].split(">", 1)[0]
+    scheme, colon, rest = text.partition(":")
+    if not colon or scheme.strip().lower() not in ("sip", "sips") or "@" not in rest:
+        return None
+    user = "".join(ch for ch in rest.split("@", 1)[0].split(";", 1)[0] if ch.isprintable())[:64].strip()
+    return None if not user or user.lower() == "anonymous" else user
 
 
 def _optional_text(message: dict[str, Any], field: str, limit: int = MAX_TEXT_FIELD) -> str | None:

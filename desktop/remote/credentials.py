@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-
-import keyring
-import keyring.errors
+from types import ModuleType
 
 from desktop.domain.errors import UserFacingError
 
@@ -27,6 +25,15 @@ _NO_KEYRING = (
     "This computer has no password store for the CallCue token (on Linux: GNOME Keyring or KWallet; on "
     "Windows: Credential Manager). Ask IT to enable one, or set CALLCUE_TOKEN for automated use."
 )
+
+
+def _keyring() -> ModuleType:
+    """keyring, imported at its first use: a panel whose token comes from CALLCUE_TOKEN never loads it
+    (with its entry-point scan: ~3 MiB of the idle panel)."""
+    import keyring
+    import keyring.errors
+
+    return keyring
 
 
 def _account(server_url: str, agent_id: str) -> str:
@@ -46,6 +53,7 @@ class CredentialStore:
         self.service = service
 
     def get_token(self, server_url: str, agent_id: str) -> str | None:
+        keyring = _keyring()
         try:
             return keyring.get_password(self.service, _account(server_url, agent_id))
         except keyring.errors.NoKeyringError:
@@ -56,6 +64,7 @@ class CredentialStore:
             raise CredentialsUnavailable(f"The password store failed: {type(exc).__name__}.") from None
 
     def set_token(self, server_url: str, agent_id: str, token: str) -> None:
+        keyring = _keyring()
         try:
             keyring.set_password(self.service, _account(server_url, agent_id), token)
         except keyring.errors.NoKeyringError:
@@ -67,6 +76,7 @@ class CredentialStore:
 
     def delete_token(self, server_url: str, agent_id: str) -> None:
         """Remove the token; a token that is not there is fine (sign-out must always succeed)."""
+        keyring = _keyring()
         try:
             keyring.delete_password(self.service, _account(server_url, agent_id))
         except keyring.errors.PasswordDeleteError:

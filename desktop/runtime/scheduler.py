@@ -139,6 +139,14 @@ class JobScheduler(QObject):
         """Run `fn()` once after `delay`."""
         self.once_at(self._now() + delay, fn, job_id)
 
+    def post_once_at(self, when: datetime, fn: Callable[[], object], job_id: str) -> None:
+        """From any thread: `once_at(when, fn, job_id)` on the GUI thread (nothing once shut down)."""
+        self._inbox.post(self._once_at_if_running, when, fn, job_id)
+
+    def _once_at_if_running(self, when: datetime, fn: Callable[[], object], job_id: str) -> None:
+        if self._scheduler.state != STATE_STOPPED:
+            self.once_at(when, fn, job_id)
+
     def cancel(self, job_id: str) -> bool:
         """Remove the job; `fn` will not run after this returns, even if it was already due. Returns
         whether there was such a job."""

@@ -23,13 +23,14 @@ from desktop.storage import LocalStore
 
 if TYPE_CHECKING:
     from desktop.services.callbacks import CallbackService
+    from desktop.services.sync import SyncService
 
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
     """What follows a save, done in the same task: the record; the pop it answers with the outcome applied
     (local guidance, even offline: what was just refused is not pitched again); the open callbacks as they
-    are now (None without a callback service)."""
+    are now (None without a callback service). Its delivery is the sync service's, scheduled by then."""
 
     record: OutcomeRecord
     guided: PopDocument | None
@@ -39,7 +40,8 @@ class Recorded:
 
 @dataclass(frozen=True, slots=True)
 class Undone:
-    """What an undo did, and the open callbacks after it (an undone callback is no longer reminded)."""
+    """What an undo did, and the open callbacks after it (an undone callback is no longer reminded); a
+    retraction's delivery is scheduled with the sync service by then."""
 
     result: UndoResult
     callbacks: tuple | None = None
@@ -48,10 +50,11 @@ class Undone:
 
 class OutcomeService:
     def __init__(self, store: LocalStore, clock: Clock = utc_now, *, undo_window: dt.timedelta = UNDO_WINDOW,
-                 callbacks: CallbackService | None = None) -> None:
+                 callbacks: CallbackService | None = None, sync: SyncService | None = None) -> None:
         self._store = store
         self._clock = clock
         self._callbacks = callbacks
+        self._sync = sync  # told of each outcome (its delivery) and retraction
         # Must equal the sync service's hold: an outcome younger than this is known not to be in flight.
         self.undo_window = undo_window
 
@@ -104,10 +107,12 @@ class OutcomeService:
         return self._store.record_outcome(draft.finalize(recorded_at=now, pop_id=pop_id, **details), link_pop=True)
 
     def record_and_follow(self, pop: PopResult, **fields) -> Recorded:
-        """`record(pop, **fields)`, then what follows it on the same worker: the pop re-guided with the
-        outcome, and the open callbacks re-read (a new callback is reminded; one this outcome kept is not).
-        Raises as `record` does (nothing saved, nothing followed)."""
+        """`record(pop, **fields)`, then what follows it on the same worker: its delivery scheduled (when its
+        undo hold ends), the pop re-guided with the outcome, the open callbacks re-read (a new callback is
+        reminded; one this outcome kept is not). Raises as `record` does (nothing saved, nothing followed)."""
         record = self.record(pop, **fields)
+        if self._sync is not None:
+            self._sync.outcome_recorded(record.recorded_at)
         guided = None
         if pop.document is not None:
             contact = LocalContact(record.outcome_id, record.customer_id, record.offer_id, record.result,
@@ -116,8 +121,12 @@ class OutcomeService:
         return Recorded(record, guided, *self._open_callbacks())
 
     def undo_and_follow(self, outcome_id: str) -> Undone:
-        """`undo(outcome_id)`, then the open callbacks re-read."""
-        return Undone(self.undo(outcome_id), *self._open_callbacks())
+        """`undo(outcome_id)`, then its retraction's delivery scheduled (if it had left this PC) and the open
+        callbacks re-read."""
+        result = self.undo(outcome_id)
+        if result is UndoResult.RETRACTING and self._sync is not None:
+            self._sync.retraction_queued()
+        return Undone(result, *self._open_callbacks())
 
     def _open_callbacks(self) -> tuple[tuple | None, Exception | None]:
         """(CallbackService.queue(), None), or (None, None) without a callback service. A failed read is not

@@ -185,9 +185,10 @@ class SignInService:
         return role
 
     def sign_out(self) -> None:
-        """Forget the token (keyring and memory) and the cached customer data. Outcomes are kept.
+        """Forget the token (keyring and memory) and the customer data on this PC: the cached pops and the
+        names kept with callbacks. Outcomes (callbacks included) are kept.
 
-        The cache is cleared even if the keyring fails; that failure is raised afterwards.
+        The customer data is cleared even if the keyring fails; that failure is raised afterwards.
         """
         with self._lock:
             account = self._account
@@ -198,7 +199,8 @@ class SignInService:
                 self._credentials.delete_token(account.server_url, account.agent_id)
             except CredentialsUnavailable as exc:
                 problem = exc
-        self._store.views.clear()
+        self._store.outcomes.forget_callback_names()
+        self._store.views.clear()  # last: its checkpoint leaves no deleted row in the WAL file
         log.info("signed out")
         if problem is not None:
             raise problem

@@ -314,7 +314,7 @@ def drain_one(candidate: Path, store: LocalStore, clock: Clock = utc_now) -> Ado
             salvage = salvage_store(candidate)
         try:
             adopted = store.outcomes.adopt(salvage.outcomes.values(), salvage.contacts.values(),
-                                           salvage.retractions.values())
+                                           salvage.retractions.values(), salvage.callback_details.values())
         except StoreError as exc:
             log.error("fallback store not drained", extra={"error_code": exc.code})
             return None
@@ -360,6 +360,7 @@ class RescueReport:
     unreadable: int  # recent outcomes known to be in the file whose delivery data could not be read
     contacts: int  # statistics-only rows taken in
     retractions: int = 0  # undos of outcomes taken in (sent to the server once, after their outcome)
+    callback_details: int = 0  # names of the callbacks taken in (the queue shows who to call back)
 
 
 def rescue_into(file: Path, store: LocalStore, *, clock: Clock = utc_now) -> RescueReport:
@@ -369,9 +370,10 @@ def rescue_into(file: Path, store: LocalStore, *, clock: Clock = utc_now) -> Res
     if not file.exists() and not file.with_name(file.name + "-wal").exists():
         raise FileNotFoundError(file)
     salvage = salvage_store(file)
-    adopted = store.outcomes.adopt(salvage.outcomes.values(), salvage.contacts.values(), salvage.retractions.values())
+    adopted = store.outcomes.adopt(salvage.outcomes.values(), salvage.contacts.values(), salvage.retractions.values(),
+                                   salvage.callback_details.values())
     unreadable = len(salvage.unreadable(clock() - OUTBOX_RETENTION)) + adopted.invalid
     log.warning("store rescue", extra={"rescued": adopted.added, "present": adopted.present,
                                        "unreadable": unreadable, "retractions": adopted.retractions})
     return RescueReport(adopted.added, adopted.undelivered, adopted.present, unreadable, adopted.contacts,
-                        adopted.retractions)
+                        adopted.retractions, adopted.callback_details)

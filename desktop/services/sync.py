@@ -22,6 +22,7 @@ import logging
 import random
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -68,7 +69,7 @@ class SyncReport:
     skipped: str | None = None  # 'busy' (another run in progress) | 'backing_off' | 'not_signed_in'
     next_attempt_at: dt.datetime | None = None
     # The earliest time an outcome held for its undo window becomes sendable (None: none is held): the
-    # runtime schedules a run for then instead of asking again and again.
+    # service has a run scheduled for then (its `wake_at`) instead of being asked again and again.
     held_until: dt.datetime | None = None
 
     @property
@@ -96,8 +97,14 @@ class SyncService:
         batch_max_items: int = BATCH_MAX_ITEMS,
         batch_max_bytes: int = BATCH_MAX_BYTES,
         hold: dt.timedelta = UNDO_WINDOW,
+        wake_at: Callable[[dt.datetime], None] | None = None,
     ) -> None:
         self.hold = hold  # outcomes younger than this are not sent: the agent may still undo them
+        # How this service has a run of its own at a time (callable from any thread; the runtime's scheduler
+        # starts the run then, through the panel's one sync runner: never two at once). None: runs happen
+        # only when asked (scripts, tests).
+        self._wake_at = wake_at
+        self._wake_scheduled: dt.datetime | None = None
         self._store = store
         self._client = client
         self._clock = clock
@@ -119,6 +126,27 @@ class SyncService:
             self._next_attempt_at = None
             if client is not None and self._last_error is not None and self._last_error.code == "auth_failed":
                 self._last_error = None
+
+    # --- what follows an outcome --------------------------------------------------------------------
+
+    def outcome_recorded(self, recorded_at: dt.datetime) -> None:
+        """An outcome was recorded at `recorded_at`: a run when its undo hold ends (at once without a hold)."""
+        self._schedule_run(recorded_at + max(self.hold, dt.timedelta(0)))
+
+    def retraction_queued(self) -> None:
+        """An undo queued a retraction for the server: a run now."""
+        self._schedule_run(self._clock())
+
+    def _schedule_run(self, when: dt.datetime) -> None:
+        """A run at `when`, unless one is already scheduled before it (that run schedules the next)."""
+        if self._wake_at is None:
+            return
+        with self._state_lock:
+            scheduled = self._wake_scheduled
+            if scheduled is not None and self._clock() < scheduled <= when:
+                return
+            self._wake_scheduled = when
+        self._wake_at(when)
 
     # --- queries ------------------------------------------------------------------------------------
 
@@ -255,7 +283,10 @@ class SyncService:
             self._last_error = None
             if answered:
                 self._last_synced_at = now
-        return SyncReport(**totals, held_until=self._held_until(now))
+        held = self._held_until(now)
+        if held is not None:
+            self._schedule_run(held)  # outcomes held for their undo window go when it ends
+        return SyncReport(**totals, held_until=held)
 
     def _held_until(self, now: dt.datetime) -> dt.datetime | None:
         """When the first outcome still held for its undo window may be sent (None: none is held)."""

@@ -48,6 +48,7 @@ WAL_FRAME_HEADER = 24
 OUTBOX_COLUMNS = tuple(models.OutboxItem.__table__.columns.keys())
 CONTACT_COLUMNS = tuple(models.LocalContact.__table__.columns.keys())
 RETRACTION_COLUMNS = tuple(models.Retraction.__table__.columns.keys())
+CALLBACK_DETAIL_COLUMNS = tuple(models.CallbackDetail.__table__.columns.keys())
 _STATUSES = frozenset(s.value for s in OutboxStatus)
 _RETRACTION_STATUSES = frozenset({OutboxStatus.PENDING.value, OutboxStatus.DELIVERED.value})
 _RESULTS = frozenset(r.value for r in OutcomeResult)
@@ -105,6 +106,16 @@ class SalvagedRetraction:
     delivered_at: dt.datetime | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class SalvagedCallbackDetail:
+    """A callback_details row (migration 0009): who a callback is for, so the queue names them after the
+    cached pop expired."""
+
+    outcome_id: str
+    display_name: str | None = None
+    masked_number: str | None = None
+
+
 @dataclasses.dataclass
 class Salvage:
     """What could be read from one store file (and its -wal)."""
@@ -112,6 +123,7 @@ class Salvage:
     outcomes: dict[str, SalvagedOutcome] = dataclasses.field(default_factory=dict)
     contacts: dict[str, SalvagedContact] = dataclasses.field(default_factory=dict)
     retractions: dict[str, SalvagedRetraction] = dataclasses.field(default_factory=dict)
+    callback_details: dict[str, SalvagedCallbackDetail] = dataclasses.field(default_factory=dict)
     sql_complete: bool = False  # SQLite read the whole outbox: nothing can be missing from it
     damaged_cells: int = 0  # table-leaf cells that could not be decoded (a lost overflow page, garbage)
     finished: bool = True  # False: the time budget ran out before every page was read (counts are a floor)
@@ -221,9 +233,21 @@ def retraction_from_row(row: dict[str, Any]) -> SalvagedRetraction | None:
                               delivered_at)
 
 
+def callback_detail_from_row(row: dict[str, Any]) -> SalvagedCallbackDetail | None:
+    outcome_id, name, masked = row.get("outcome_id"), row.get("display_name"), row.get("masked_number")
+    if not _is_uuid(outcome_id) or set(row) - set(CALLBACK_DETAIL_COLUMNS):
+        return None
+    if not (name is None or (isinstance(name, str) and len(name) <= 200)) \
+            or not (masked is None or (isinstance(masked, str) and len(masked) <= 20 and "*" in masked)) \
+            or (name is None and masked is None):
+        return None  # never a full number: a masked one keeps its asterisks
+    return SalvagedCallbackDetail(outcome_id, name, masked)
+
+
 # The tables a salvage reads, with the converter and where each row goes.
 TABLES = (("outbox", outcome_from_row, "outcomes"), ("local_contacts", contact_from_row, "contacts"),
-          ("retractions", retraction_from_row, "retractions"))
+          ("retractions", retraction_from_row, "retractions"),
+          ("callback_details", callback_detail_from_row, "callback_details"))
 
 
 def _sql_rows(connection: sqlite3.Connection, table: str) -> Iterator[dict[str, Any]]:
@@ -472,6 +496,7 @@ def read_pages(path: Path, salvage: Salvage, *, deadline: float | None = None) -
         found_outcomes: dict[str, tuple[int, SalvagedOutcome]] = {}
         found_contacts: dict[str, tuple[int, SalvagedContact]] = {}
         found_retractions: dict[str, tuple[int, SalvagedRetraction]] = {}
+        found_details: dict[str, tuple[int, SalvagedCallbackDetail]] = {}
         for n, (rank, pgno) in enumerate(pages.order):
             if deadline is not None and n % 256 == 0 and time.monotonic() > deadline:
                 salvage.finished = False
@@ -507,12 +532,19 @@ def read_pages(path: Path, salvage: Salvage, *, deadline: float | None = None) -
                     retraction = retraction_from_row(dict(zip(RETRACTION_COLUMNS, values, strict=True)))
                     if retraction is not None:
                         _keep(found_retractions, retraction.outcome_id, rank, retraction)
+                        continue
+                if len(values) == len(CALLBACK_DETAIL_COLUMNS):
+                    detail = callback_detail_from_row(dict(zip(CALLBACK_DETAIL_COLUMNS, values, strict=True)))
+                    if detail is not None:
+                        _keep(found_details, detail.outcome_id, rank, detail)
         for outcome_id, (_rank, outcome) in found_outcomes.items():
             salvage.outcomes.setdefault(outcome_id, outcome)  # what SQL read stays authoritative
         for outcome_id, (_rank, contact) in found_contacts.items():
             salvage.contacts.setdefault(outcome_id, contact)
         for outcome_id, (_rank, retraction) in found_retractions.items():
             salvage.retractions.setdefault(outcome_id, retraction)
+        for outcome_id, (_rank, detail) in found_details.items():
+            salvage.callback_details.setdefault(outcome_id, detail)
         del pages  # the page images reference the maps, which close with the stack
 
 

@@ -43,7 +43,12 @@ from desktop.storage.engine import (
     restrict_modes,
     writer,
 )
-from desktop.storage.salvage import SalvagedContact, SalvagedOutcome, SalvagedRetraction
+from desktop.storage.salvage import (
+    SalvagedCallbackDetail,
+    SalvagedContact,
+    SalvagedOutcome,
+    SalvagedRetraction,
+)
 from desktop.storage.stats import parse_store_time, store_time
 
 log = logging.getLogger("callcue.storage")
@@ -219,6 +224,7 @@ class Adopted:
     invalid: int = 0  # unusable payloads
     contacts: int = 0  # statistics-only rows (their outbox row was gone)
     retractions: int = 0  # undos new to this store
+    callback_details: int = 0  # names of callbacks (who to call back) new to this store
 
 
 class OutcomeRepository(_Repository):
@@ -271,19 +277,22 @@ class OutcomeRepository(_Repository):
 
     @_guarded
     def adopt(self, outcomes: Iterable[SalvagedOutcome], contacts: Iterable[SalvagedContact] = (),
-              retractions: Iterable[SalvagedRetraction] = ()) -> Adopted:
+              retractions: Iterable[SalvagedRetraction] = (),
+              callback_details: Iterable[SalvagedCallbackDetail] = ()) -> Adopted:
         """Take in outcomes recorded in another store file (a fallback store, a rescued damaged store), in one
         transaction. Idempotent: an outcome this store already knows (outbox or local contacts) is left as it
         is, so adopting the same file twice adds nothing and a delivered outcome never becomes pending again.
         Each outcome keeps its delivery state; `contacts` without an outcome row only feed statistics and
         local guidance (there is nothing to deliver). `retractions`: outcomes the agent undid there; each is
         taken in once with its state (a pending one is sent after its outcome), and the undone outcome counts
-        nowhere here (no local contact), whichever file brought it."""
+        nowhere here (no local contact), whichever file brought it. `callback_details`: who each callback of
+        that file is for (the queue names them after the cached pop expired); only those of outcomes the file
+        brought, never replacing what this store already has."""
         known = select(models.LocalContact.outcome_id).where(models.LocalContact.outcome_id == bindparam("oid"))
         in_outbox = select(models.OutboxItem.outcome_id).where(models.OutboxItem.outcome_id == bindparam("oid"))
         report = Adopted()
         taken: set[str] = set()
-        retractions = list(retractions)
+        retractions, contacts = list(retractions), list(contacts)
         undone = {r.outcome_id for r in retractions}
         with self._writing() as conn:
             for outcome in outcomes:
@@ -335,7 +344,13 @@ class OutcomeRepository(_Repository):
                 report.retractions += added
                 if added:  # undone there: the outcome counts nowhere here either (triggers of 0008 adjust)
                     conn.execute(delete(models.LocalContact).where(models.LocalContact.outcome_id == retraction.outcome_id))
-            if report.added or report.contacts or report.retractions:
+            brought = taken | {contact.outcome_id for contact in contacts}
+            for detail in callback_details:
+                if detail.outcome_id in brought:
+                    report.callback_details += conn.execute(_INSERT_CALLBACK_DETAIL, {
+                        "outcome_id": detail.outcome_id, "display_name": detail.display_name,
+                        "masked_number": detail.masked_number}).rowcount
+            if report.added or report.contacts or report.retractions or report.callback_details:
                 self.generation += 1  # before the commit, as in record_outcome
         return report
 
@@ -380,6 +395,13 @@ class OutcomeRepository(_Repository):
         return [ScheduledCallback(r.outcome_id, r.customer_id, parse_store_time(r.callback_at),
                                   parse_store_time(r.recorded_at), r.display_name, r.masked_number, r.last_result)
                 for r in rows]
+
+    @_guarded
+    def forget_callback_names(self) -> int:
+        """Sign-out: the names and masked numbers kept with callbacks go with the rest of the customer data
+        (the callbacks themselves stay: the queue then shows customer ids). Returns how many went."""
+        with self._writing() as conn:
+            return conn.execute(delete(models.CallbackDetail)).rowcount
 
     def undo(self, outcome_id: str, now: dt.datetime, window: dt.timedelta) -> UndoResult:
         """Take back an outcome recorded here, in one transaction. Still pending and recorded less than

@@ -125,6 +125,13 @@ class PanelController(QtCore.QObject):
         if isinstance(action, Pop):
             self._start_pop(action.call_id, action.key)
             self._mark_phase(action.call_id)
+            if action.event.from_agent is not None:
+                # A call a colleague transferred before it reached this agent (a connector saw the transfer):
+                # its first event already says from whom and through which extension or queue.
+                transfer = self.calls.transferred(action.call_id, action.key, action.key,
+                                                  from_agent=action.event.from_agent, via=action.event.dnis)
+                if transfer is not None:
+                    self.window.mark_transfer(action.call_id, transfer)
         elif isinstance(action, UpdatePop):
             event = action.event
             to_agent = event.agent_id if event.agent_id not in (None, self.agent_id) else None
@@ -310,7 +317,8 @@ class PanelController(QtCore.QObject):
         self._emit(event)
         name = call.who if call is not None else ""  # an unknown caller: the masked number
         self.window.offer_undo(record.outcome_id, str(record.result), name, call_id=call_id)
-        self.request_sync(force=True)
+        # Its delivery is the sync service's (scheduled for its undo hold's end); the badge counts it now.
+        self.refresh_sync_state(after_run=False)
 
     def undo_outcome(self, outcome_id: str) -> None:
         """Ctrl+Z on the banner: removed if not sent yet, else retracted on the server by the next sync."""
@@ -325,7 +333,7 @@ class PanelController(QtCore.QObject):
             event = self.calls.retracted(outcome_id, str(done.result), self._clock())
             if event is not None:
                 self._emit(event)
-        self.request_sync(force=True)
+        self.refresh_sync_state(after_run=False)  # a retraction's delivery is the sync service's
 
     def _callbacks_read(self, done) -> None:
         """The callback queue a save or an undo re-read in its task (or why it could not)."""
@@ -365,15 +373,9 @@ class PanelController(QtCore.QObject):
 
     def _start_sync(self, job) -> None:
         self._sync_running = True
-        self.runner.submit("net", job, name="sync", owner=self, on_done=self._sync_done,
+        # Outcomes held for their undo window: the sync service has its own run scheduled for the hold's end.
+        self.runner.submit("net", job, name="sync", owner=self, on_done=lambda _report: self._sync_finished(),
                            on_error=self._sync_finished)
-
-    def _sync_done(self, report) -> None:
-        held = getattr(report, "held_until", None)
-        if held is not None and self.scheduler is not None:
-            # Outcomes held for their undo window go when it ends: one run then, not polling meanwhile.
-            self.scheduler.once_at(held, lambda: self.request_sync(force=True), "sync-after-undo-window")
-        self._sync_finished()
 
     def _sync_finished(self, error: BaseException | None = None) -> None:
         self._sync_running = False
@@ -384,8 +386,12 @@ class PanelController(QtCore.QObject):
             self._sync_again = False
             self.request_sync(force=True)
 
-    def refresh_sync_state(self) -> None:
-        self.runner.submit("db", self.sync.state, name="sync.state", owner=self, on_done=self._sync_state,
+    def refresh_sync_state(self, *, after_run: bool = True) -> None:
+        """Read the sync state and show it. `after_run=False`: only the counts changed (a save, an undo), the
+        server was not asked: what follows a delivery's answer (pops asked again, a sign-in prompt) waits
+        for the next run's."""
+        self.runner.submit("db", self.sync.state, name="sync.state", owner=self,
+                           on_done=lambda state: self._sync_state(state, after_run=after_run),
                            on_error=self.store_trouble)
 
     def store_trouble(self, exc: BaseException) -> None:
@@ -411,7 +417,7 @@ class PanelController(QtCore.QObject):
             self._store_problem_told = error.code
             self.window.show_notice("⚠ " + describe_error(error, self.window.texts), "attention")
 
-    def _sync_state(self, state) -> None:
+    def _sync_state(self, state, *, after_run: bool = True) -> None:
         error = state.last_error
         if error is not None and error.code in _STORE_PROBLEMS:
             # Delivery stopped on the local file (e.g. the outbox is damaged): the badge says why, and the
@@ -420,7 +426,7 @@ class PanelController(QtCore.QObject):
         else:
             self._store_problem_told = None
         self.window.set_sync_state(state)
-        if state.signed_in and state.offline_since is None:
+        if after_run and state.signed_in and state.offline_since is None:
             # The server answered the last delivery (or nothing waited for it): pops it could not answer
             # before are asked again, paced by the sync runs (an outage with outcomes waiting holds them).
             for call_id in self.calls:
@@ -428,10 +434,16 @@ class PanelController(QtCore.QObject):
         if self._store_damaged is not None:
             self.window.sync_badge.show_problem(self._store_damaged)
         self._emit(SyncStateChanged(state))
-        if state.last_error is not None and state.last_error.code == "auth_failed":
+        if after_run and state.last_error is not None and state.last_error.code == "auth_failed":
             self.auth_failed.emit()
 
     # ------------------------------------------------------------------ callbacks
+
+    def signed_out(self) -> None:
+        """The customer data on this PC was forgotten (sign-out): so are the names seen on pops here, and the
+        callback queue is read again (callbacks stay, by customer id)."""
+        self._names.clear()
+        self.load_callbacks()
 
     def load_callbacks(self) -> None:
         """Read the open callbacks from the local store (at start, and after each outcome: a new callback,

@@ -309,7 +309,30 @@ class SyncBadge(Localized, QtWidgets.QPushButton):
         super().__init__(parent)
         self.setProperty("flat", True)
         self.setAccessibleName(self.tr("Sync status"))
+        self._full = ""
         self.show_state(None)
+
+    def _set_full_text(self, text: str) -> None:
+        """The badge's text, on two lines (the state, then why) when one line is wider than the badge: a
+        centred line wider than the panel lost both its ends ("ffline since … cannot reach the serve")."""
+        self._full = text
+        self._fit()
+
+    def _fit(self) -> None:
+        text = self._full
+        room = self.width() - 24  # the button's own margins
+        if " — " in text and room > 0 and self.fontMetrics().horizontalAdvance(text) > room:
+            text = text.replace(" — ", "\n", 1)
+        if self.text() != text:
+            self.setText(text)
+
+    def full_text(self) -> str:
+        """What the badge says, on one line (its tooltip and accessible description)."""
+        return self._full
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit()
 
     def show_state(self, state) -> None:
         if state is None:
@@ -335,7 +358,7 @@ class SyncBadge(Localized, QtWidgets.QPushButton):
                 # Say what is wrong, not only that it is: "offline" alone reads the same for a pulled cable,
                 # a server error and an untrusted certificate, and IT needs to know which.
                 text = f"{text} — {reason}"
-        self.setText(text)
+        self._set_full_text(text)
         self.setToolTip(text)
         self.setProperty("sync", kind)
         self.setAccessibleDescription(text)
@@ -349,7 +372,7 @@ class SyncBadge(Localized, QtWidgets.QPushButton):
             text = self.tr("⚠ The local data file is damaged: restart CallCue")
         else:
             text = self.tr("⚠ Outcomes not readable — %1").replace("%1", self.reason(error))
-        self.setText(text)
+        self._set_full_text(text)
         self.setToolTip(text)
         self.setProperty("sync", "attention")
         self.setAccessibleDescription(text)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from desktop.domain.call_screen import CallScreen
 from desktop.domain.calls import Transfer
 from desktop.domain.outcomes import UNDO_WINDOW, OutboxStatus
 from desktop.ui.callbacks import IdleView
@@ -197,11 +198,9 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         self.close_front_button.setVisible(False)
         self.close_front_button.clicked.connect(lambda: self._close_requested(self.tabs.currentIndex()))
         layout.addWidget(self.close_front_button, 0, Qt.AlignmentFlag.AlignRight)
-        self._phases: dict[str, tuple[str, dt.datetime | None]] = {}  # call id -> (phase, wrap-up since)
-        self._transfers: dict[str, str] = {}  # call id -> transfer marker ('⇄ to …')
-        self._notices: dict[str | None, tuple[str, str]] = {}  # call id (None: the panel's) -> text, kind
-        self._left_behind: tuple[str, str] | None = None  # a closed call's last word, shown until the next call
-        self._closed_calls: set[str] = set()
+        # Each call's phase, transfer and notices, the closed call's last word and the undo banner's target
+        # (desktop.domain.call_screen): decided there, rendered here.
+        self.screen = CallScreen()
         self._programmatic = 0  # >0 while the panel itself changes the call in front
         self.now = lambda: dt.datetime.now(dt.UTC)
         self._wrap_up_timer = QtCore.QTimer(self)
@@ -264,9 +263,7 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         retry.activated.connect(lambda: self.current_call_id() and self.retry_requested.emit(self.current_call_id()))
         # Ctrl+Z undoes the outcome just recorded, only while its banner is up (UNDO_WINDOW): the rest of the
         # time the key belongs to the text fields.
-        self._undo_id: str | None = None
-        self._undo_call: str | None = None  # the call whose outcome the banner offers to undo
-        self._undo_saved_text = ""
+        self._undo_window = UNDO_WINDOW
         self._undo_shortcut = QtGui.QShortcut(QtGui.QKeySequence("Ctrl+Z"), self)
         self._undo_shortcut.setContext(Qt.ShortcutContext.WindowShortcut if embedded
                                        else Qt.ShortcutContext.ApplicationShortcut)
@@ -274,14 +271,13 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         self._undo_shortcut.activated.connect(self._undo_pressed)
         self._undo_timer = QtCore.QTimer(self)
         self._undo_timer.setSingleShot(True)
-        self._undo_timer.setInterval(int(UNDO_WINDOW.total_seconds() * 1000))
         self._undo_timer.timeout.connect(self._undo_expired)
         self._update_idle()
 
     def set_undo_window(self, window: dt.timedelta) -> None:
         """How long sync holds an outcome (undo removes it meanwhile): the banner stays up at least that long,
         and never less than UNDO_WINDOW (undone later, the outcome is retracted on the server)."""
-        self._undo_timer.setInterval(int(max(window, UNDO_WINDOW).total_seconds() * 1000))
+        self._undo_window = max(window, UNDO_WINDOW)
 
     # ------------------------------------------------------------------ calls
 
@@ -299,7 +295,7 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         if new_call:
             view = self._spare_views.pop() if self._spare_views else self._new_view()
             self._views[call_id] = view
-            self._closed_calls.discard(call_id)  # reopened (answered after a mistaken close)
+            self.screen.opened(call_id)  # (again: answered after a mistaken close)
         in_front = activate or self.tabs.currentWidget() is view
         # A new call's view is rendered before it joins the tabs, while it is hidden: in a visible view,
         # each label that appears makes Qt lay out the whole panel at once (~0.35 ms each, several per pop).
@@ -380,14 +376,7 @@ class PanelWidget(Localized, QtWidgets.QWidget):
 
     def close_call(self, call_id: str) -> None:
         view = self._views.pop(call_id, None)
-        self._closed_calls.add(call_id)
-        self._phases.pop(call_id, None)
-        self._transfers.pop(call_id, None)
-        notice = self._notices.pop(call_id, None)
-        if notice is not None and notice[1] == "synced":
-            # "✓ Saved … for <name>" outlives the tab it closed, until another call comes to the front: it
-            # must never stand under another customer.
-            self._left_behind = notice
+        self.screen.closed(call_id)
         if self._confirm_close is not None and self._confirm_close.property("call_id") == call_id:
             self._confirm_close.reject()
         if view is not None:
@@ -423,9 +412,9 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         view = self._views.get(call_id)
         if view is not None:
             view.setProperty("call_state", state)
-            self._phases[call_id] = (state, since)
+            self.screen.mark_phase(call_id, state, since)
             self._set_tab_title(call_id)
-        if any(phase == "wrap_up" for phase, _since in self._phases.values()):
+        if self.screen.clock_ticks():
             if not self._wrap_up_timer.isActive():
                 self._wrap_up_timer.start()
         else:
@@ -437,7 +426,7 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         the customer changed (`transfer.now`) the call's notice says so instead of silently swapping the tab."""
         if call_id not in self._views:
             return
-        self._transfers[call_id] = self._transfer_marker(transfer)
+        self.screen.mark_transfer(call_id, transfer)
         self._set_tab_title(call_id)
         if transfer.now is not None:
             text = (self.tr("⇄ Transferred by %3: the customer changed from %1 to %2. Check who you are talking to.")
@@ -461,22 +450,22 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         """What the call's tab (or list line) says: transfer marker, name, phase."""
         view = self._views[call_id]
         name = _call_name(view)
-        phase, since = self._phases.get(call_id, (view.property("call_state") or "", None))
-        if phase == "wrap_up":
-            elapsed = int((self.now() - since).total_seconds()) if since is not None else 0
-            label = self.tr("wrap-up %1").replace("%1", f"{max(elapsed, 0) // 60}:{max(elapsed, 0) % 60:02d}")
+        clock = self.screen.wrap_up_clock(call_id, self.now())
+        if clock is not None:
+            label = self.tr("wrap-up %1").replace("%1", clock)
         else:
             label = {"ringing": self.tr("ringing"), "talking": self.tr("talking"),
-                     "recorded": self.tr("✓ outcome recorded")}.get(phase, "")
-        marker = self._transfers.get(call_id, "")
+                     "recorded": self.tr("✓ outcome recorded")}.get(self.screen.phase(call_id), "")
+        transfer = self.screen.transfer(call_id)
+        marker = self._transfer_marker(transfer) if transfer is not None else ""
         # A warning of this call (the wrap-up reminder, a save that failed) shows on its tab too: the notice
         # itself shows only while the call is in front.
-        warning = "⚠" if self._notices.get(call_id, ("", ""))[1] == "attention" else ""
+        warning = "⚠" if self.screen.warns(call_id) else ""
         return " · ".join(part for part in (warning, marker, name, label) if part)
 
     def _tick_wrap_up(self) -> None:
-        for call_id, (phase, _since) in list(self._phases.items()):
-            if phase == "wrap_up" and call_id in self._views:
+        for call_id in self.screen.in_wrap_up():
+            if call_id in self._views:
                 self._set_tab_title(call_id)
 
     def show_retrying(self, call_id: str) -> None:
@@ -507,10 +496,10 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         call_id = next((cid for cid, v in self._views.items() if v is widget), None)
         if call_id is None:
             return
-        phase = self._phases.get(call_id, ("", None))[0]
-        if phase not in ("ringing", "wrap_up"):
+        if not self.screen.asks_before_closing(call_id):
             self.dismiss_requested.emit(call_id)
             return
+        phase = self.screen.phase(call_id)
         # A ringing call closed by mistake loses its pop; a wrap-up closed loses its outcome: ask first.
         box = QtWidgets.QMessageBox(self)
         box.setIcon(QtWidgets.QMessageBox.Icon.Question)
@@ -633,29 +622,18 @@ class PanelWidget(Localized, QtWidgets.QWidget):
     def show_notice(self, text: str, kind: str = "synced", *, call_id: str | None = None) -> None:
         """A notice of the call `call_id` (shown only while that call is in front) or of the panel (None:
         shown whatever call is in front, below the call's own)."""
-        if call_id is not None and call_id in self._closed_calls:  # e.g. the undo banner of a closed call
-            self._left_behind = (text, kind) if text else None
-        elif text:
-            self._notices[call_id] = (text, kind)
-        else:
-            self._notices.pop(call_id, None)
+        self.screen.set_notice(call_id, text, kind)
         self._show_front_notice()
         if call_id in self._views:
             self._set_tab_title(call_id)
 
     def notice_of(self, call_id: str | None) -> str:
-        return self._notices.get(call_id, ("", ""))[0]
+        return self.screen.notice_of(call_id)
 
     def _show_front_notice(self) -> None:
-        front = self.current_call_id()
-        if front is not None:
-            self._left_behind = None  # another customer is on screen now
         # The call's own notice (or, between calls, what the last closed call left), then the panel's.
-        own = self._notices.get(front) if front is not None else self._left_behind
-        shown = [notice for notice in (own, self._notices.get(None)) if notice]
-        text = "\n".join(text for text, _kind in shown)
-        kinds = {kind for _text, kind in shown}
-        kind = next((k for k in ("attention", "pending") if k in kinds), "synced")
+        line = self.screen.notice_line(self.current_call_id())
+        text, kind = line.text, line.kind
         if self.notice.text() != text:
             self.notice.setText(text)
         self.notice.setVisible(bool(text))
@@ -685,30 +663,29 @@ class PanelWidget(Localized, QtWidgets.QWidget):
             text = self.tr("✓ Recorded “%1” · %2 — Ctrl+Z to undo")
         else:
             text = self.tr("✓ Recorded “%1” — Ctrl+Z to undo")
-        self._undo_saved_text = self.notice_of(call_id)
-        self._undo_call = call_id
+        offer = self.screen.offer_undo(outcome_id, call_id, self.now(), self._undo_window)
         self.show_notice(text.replace("%1", label).replace("%2", name), "synced", call_id=call_id)
-        self._undo_id = outcome_id
         self._undo_shortcut.setEnabled(True)
-        self._undo_timer.start()
+        self._undo_timer.start(max(0, int((offer.deadline - self.now()).total_seconds() * 1000)))
 
     def _undo_pressed(self) -> None:
-        outcome_id, self._undo_id = self._undo_id, None
+        outcome_id = self.screen.take_undo()
         self._undo_timer.stop()
         self._undo_shortcut.setEnabled(False)
         if outcome_id is not None:
             self.undo_requested.emit(outcome_id)
 
     def _undo_expired(self) -> None:
-        self._undo_id = None
         self._undo_shortcut.setEnabled(False)
-        self.show_notice(self._undo_saved_text, "synced", call_id=self._undo_call)
+        ended = self.screen.end_undo()
+        if ended is not None:
+            self.show_notice(ended.text, "synced", call_id=ended.call_id)
 
     def outcome_undone(self) -> None:
-        self.show_notice(self.tr("↶ Outcome undone: it no longer counts"), "synced", call_id=self._undo_call)
+        self.show_notice(self.tr("↶ Outcome undone: it no longer counts"), "synced", call_id=self.screen.undo_call)
 
     def outcome_undo_failed(self, message: str) -> None:
-        self.show_notice(self.tr("✗ Not undone: %1").replace("%1", message), "attention", call_id=self._undo_call)
+        self.show_notice(self.tr("✗ Not undone: %1").replace("%1", message), "attention", call_id=self.screen.undo_call)
 
     def set_sync_state(self, state) -> None:
         self.sync_badge.show_state(state)
@@ -768,6 +745,10 @@ class PanelWidget(Localized, QtWidgets.QWidget):
             layout.addWidget(summary)
             listing = QtWidgets.QListWidget()
             listing.setAccessibleName(self.tr("Outcomes waiting"))
+            # Each line whole (age, who, what, why), wrapped instead of cut off behind a scroll bar.
+            listing.setWordWrap(True)
+            listing.setTextElideMode(Qt.TextElideMode.ElideNone)
+            listing.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
             for entry in refused + waiting:
                 what = entry.server_reason_in(self.language) if entry in refused else self.tr("waiting to be sent")
                 mark = "⚠ " if entry in refused else ""
@@ -778,6 +759,7 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         close.clicked.connect(dialog.accept)
         layout.addWidget(close)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.resize(max(dialog.sizeHint().width(), 460), dialog.sizeHint().height())
         dialog.show()
         return dialog
 

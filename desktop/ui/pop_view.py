@@ -958,7 +958,8 @@ class PopView(Localized, QtWidgets.QWidget):
         if c.plan and c.plan.name:
             fee = f" · ¥{c.plan.monthly_fee:g}" if c.plan.monthly_fee is not None else ""
             facts.append(f"{c.plan.name}{fee}")
-        facts.append(self.tr("%1 months with us").replace("%1", str(c.tenure_months)))
+        facts.append(self.tr("1 month with us") if c.tenure_months == 1
+                     else self.tr("%1 months with us").replace("%1", str(c.tenure_months)))
         if c.city:
             facts.append(c.city)
         _show_text(self.facts, " · ".join(facts))
@@ -1256,6 +1257,11 @@ def tier_name(tier: str, texts: Texts) -> str:
             "diamond": texts.translate("Messages", "Diamond")}.get(tier, tier)
 
 
+# Errors whose detail is the network library's own English text (a file path or a setting stays: IT needs it).
+_TRANSPORT_CODES = frozenset({"server_unreachable", "timeout", "server_error", "bad_response", "answer_too_large",
+                              "rate_limited", "tls_failed"})
+
+
 def describe_error(error, texts: Texts) -> str:
     """Plain words for a UserError code: what happened and what to do."""
     texts_by_code = {
@@ -1295,4 +1301,8 @@ def describe_error(error, texts: Texts) -> str:
                                                "sign-in. Tell IT."),
     }
     text = texts_by_code.get(error.code, error.code)
-    return f"{text} ({error.detail})" if getattr(error, "detail", "") else text
+    detail = getattr(error, "detail", "") or ""
+    if detail and error.code in _TRANSPORT_CODES and texts.language != "en" \
+            and any("a" <= ch.lower() <= "z" for ch in detail):
+        detail = ""  # the transport's own English words ("cannot connect to …"): in the log for IT, not here
+    return f"{text} ({detail})" if detail else text

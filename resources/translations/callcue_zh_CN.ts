@@ -1,5 +1,4 @@
-<?xml version="1.0" encoding="utf-8"?>
-<!DOCTYPE TS>
+<?xml version='1.0' encoding='utf-8'?>
 <TS version="2.1" language="zh_CN">
 <context>
     <name>CallbackDialog</name>
@@ -43,7 +42,7 @@
         <translation>这个号码属于多位客户，请确认来电人</translation>
     </message>
     <message>
-        <source>Ask for the caller&apos;s name, then press their key. Outcomes are recorded for the customer you choose; none can be recorded before.</source>
+        <source>Ask for the caller's name, then press their key. Outcomes are recorded for the customer you choose; none can be recorded before.</source>
         <translation>先问清来电人姓名，再按对应的键。结果记录在您选定的客户名下；选定之前不能记录结果。</translation>
     </message>
     <message>
@@ -269,7 +268,7 @@
         <translation>服务器返回的数据无法识别，请联系 IT。</translation>
     </message>
     <message>
-        <source>The analytics server&apos;s answer was too large and was refused. Outcomes are kept and sent later; tell IT.</source>
+        <source>The analytics server's answer was too large and was refused. Outcomes are kept and sent later; tell IT.</source>
         <translation>服务器返回的数据过大，已拒绝接收；营销结果已保存，稍后上传。请联系 IT。</translation>
     </message>
     <message>
@@ -329,7 +328,7 @@
         <translation>输入无效。</translation>
     </message>
     <message>
-        <source>The server&apos;s security certificate is not trusted. Ask IT for the right CA bundle; outcomes are kept and sent later.</source>
+        <source>The server's security certificate is not trusted. Ask IT for the right CA bundle; outcomes are kept and sent later.</source>
         <translation>服务器的安全证书不受信任。请向 IT 索取正确的 CA 证书包；结果已保存在本机，稍后发送。</translation>
     </message>
     <message>
@@ -373,8 +372,8 @@
         <translation>本地数据文件已损坏，已另存为 %1 并新建了文件。</translation>
     </message>
     <message>
-        <source>It holds %1 outcome(s) not yet sent to the server. To send them, run: callcue store rescue &quot;%2&quot; (or tell IT).</source>
-        <translation>其中有 %1 条结果尚未发送到服务器。要发送这些结果，请运行：callcue store rescue &quot;%2&quot;（或联系 IT）。</translation>
+        <source>It holds %1 outcome(s) not yet sent to the server. To send them, run: callcue store rescue "%2" (or tell IT).</source>
+        <translation>其中有 %1 条结果尚未发送到服务器。要发送这些结果，请运行：callcue store rescue "%2"（或联系 IT）。</translation>
     </message>
     <message>
         <source>Nothing could be read back from it: if outcomes were waiting to be sent, tell IT.</source>
@@ -809,7 +808,7 @@ Stops all marketing</source>
         <translation>重试 (F5)</translation>
     </message>
     <message>
-        <source>Fetch this customer&apos;s data again</source>
+        <source>Fetch this customer's data again</source>
         <translation>重新获取该客户的资料</translation>
     </message>
     <message>
@@ -857,11 +856,15 @@ Stops all marketing</source>
         <translation>%1星</translation>
     </message>
     <message>
+        <source>1 month with us</source>
+        <translation>在网 1 个月</translation>
+    </message>
+    <message>
         <source>Account manager %1</source>
         <translation>客户经理 %1</translation>
     </message>
     <message>
-        <source>No longer in the operator&apos;s data</source>
+        <source>No longer in the operator's data</source>
         <translation>已不在运营商资料中</translation>
     </message>
     <message>
@@ -1410,7 +1413,7 @@ Stops all marketing</source>
         <translation>结果</translation>
     </message>
     <message>
-        <source>Server&apos;s reason</source>
+        <source>Server's reason</source>
         <translation>服务器给出的原因</translation>
     </message>
     <message>
@@ -1497,11 +1500,11 @@ Stops all marketing</source>
         <translation>服务器报告错误</translation>
     </message>
     <message>
-        <source>the server&apos;s answer is unreadable</source>
+        <source>the server's answer is unreadable</source>
         <translation>服务器的应答无法读取</translation>
     </message>
     <message>
-        <source>the server&apos;s answer is too large</source>
+        <source>the server's answer is too large</source>
         <translation>服务器的应答过大</translation>
     </message>
     <message>
@@ -1509,7 +1512,7 @@ Stops all marketing</source>
         <translation>服务器要求稍候一分钟</translation>
     </message>
     <message>
-        <source>the server&apos;s certificate is not trusted</source>
+        <source>the server's certificate is not trusted</source>
         <translation>服务器证书不受信任</translation>
     </message>
     <message>

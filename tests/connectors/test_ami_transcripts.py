@@ -110,6 +110,35 @@ def test_attended_transfer_and_the_consultation_call_to_a_colleague(recorder):
     ]  # nothing for the consultation call 1730000400.5: an extension is not a customer
 
 
+def _with_from_agent(recorder, call_id: str) -> list[tuple]:
+    return [(e.state, e.ani, e.dnis, e.from_agent) for e in recorder.events if e.call_id == call_id]
+
+
+def test_this_agents_own_transfers_name_no_from_agent(recorder):
+    """The agent (PJSIP/1001) transferred the call away: the marker must not say it came from them."""
+    with ami_session(["blind_transfer.txt", "attended_transfer.txt"], recorder):
+        recorder.until_sentinel()
+    assert all(e.from_agent is None for e in recorder.events)
+
+
+def test_a_call_a_colleague_blind_transferred_into_a_queue_rings_here_from_them_via_the_queue(recorder):
+    with ami_session(["blind_transfer_to_agent.txt"], recorder):
+        recorder.until_sentinel()
+    assert _with_from_agent(recorder, call("1730000600.1")) == [
+        ("ringing", PRICE, "sales", "李娜"),  # TransfererCallerIDName; via the queue that rang this agent
+        ("answered", PRICE, None, None),
+    ]
+
+
+def test_a_colleagues_attended_transfer_hands_this_agents_consultation_call_the_customer(recorder):
+    with ami_session(["attended_transfer_to_agent.txt"], recorder):
+        recorder.until_sentinel()
+    consultation = _with_from_agent(recorder, call("1730000700.5"))
+    assert consultation[:2] == [("ringing", "1002", None, None), ("answered", "1002", None, None)]
+    # No caller ID name ("<unknown>"): the colleague's extension; the customer's number replaces theirs.
+    assert consultation[2:] == [("transferred", COMPLAINT, None, "1002")]
+
+
 def test_a_second_dial_to_another_destination_is_a_transfer_not_a_second_pop(recorder):
     with ami_session(["transfer_by_second_dial.txt"], recorder, devices=()):
         reported = recorder.until_sentinel()

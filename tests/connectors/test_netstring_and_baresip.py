@@ -133,6 +133,24 @@ def test_call_lifecycle_events(kind, state):
     assert event.dnis == ("13900139000" if state == "transferred" else None)
 
 
+@pytest.mark.parametrize(("diverter", "from_agent"), [
+    ("sip:1002@pbx.example", "1002"),  # the colleague's extension
+    ('"Li Na" <sip:lina@pbx.example>', "lina"),  # a SIP user name
+    ("sip:anonymous@anonymous.invalid", None),
+    (None, None),  # baresip 1.0 (Debian 12) sends no diverteruri at all
+])
+def test_an_incoming_call_names_who_diverted_it_here_when_baresip_reports_it(diverter, from_agent):
+    event = parse_frame(frame({**INCOMING, "diverteruri": diverter}))
+    assert event.state == "ringing" and event.from_agent == from_agent
+
+
+def test_a_refer_reports_only_its_target_so_a_transfer_names_no_referrer():
+    """CALL_TRANSFER's param is the Refer-To target; baresip says nothing of who sent the REFER."""
+    event = parse_frame(frame({**INCOMING, "type": "CALL_TRANSFER", "param": "sip:13900139000@pbx",
+                               "diverteruri": "sip:1002@pbx"}))
+    assert event.state == "transferred" and event.dnis == "13900139000" and event.from_agent is None
+
+
 def test_outgoing_calls_pop_the_dialled_customer_but_not_an_extension_or_when_off():
     out = {**INCOMING, "direction": "outgoing", "peeruri": "sip:13900139000@pbx"}
     for kind in ("CALL_OUTGOING", "CALL_RINGING", "CALL_PROGRESS"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import keyring
 import pytest
 from keyring.backends import fail
@@ -69,10 +71,17 @@ def test_sign_out_forgets_token_and_customer_data_but_keeps_outcomes(live, store
     result = pops.fetch(PopKey(customer_id="C-COMPLAINT"))
     saved = OutcomeService(store, clock).record(result, offer_id=None, result="do_not_disturb", agent_id=AGENT,
                                                 call_id="so-1")
+    callback = OutcomeService(store, clock).record(result, offer_id=None, result="callback", agent_id=AGENT,
+                                                   call_id="so-2", callback_at=clock.now + dt.timedelta(hours=1))
+    named = store.outcomes.open_callbacks(clock.now - dt.timedelta(days=1), clock.now + dt.timedelta(days=1))
+    assert [c.display_name for c in named] == [result.document.customer.display_name]
     session.sign_out()
     assert memory_keyring.passwords == {} and session.current_token() is None
     assert pops.cached(PopKey(customer_id="C-COMPLAINT")) is None
     assert store.outcomes.entry(saved.outcome_id) is not None  # unsent outcomes survive sign-out
+    # The name kept with the callback is customer data too: gone; the callback itself stays (by customer id).
+    left = store.outcomes.open_callbacks(clock.now - dt.timedelta(days=1), clock.now + dt.timedelta(days=1))
+    assert [(c.outcome_id, c.display_name, c.masked_number) for c in left] == [(callback.outcome_id, None, None)]
     session.sign_out()  # signing out twice is harmless
 
 

@@ -671,3 +671,73 @@ def test_retractions_made_in_a_fallback_store_are_moved_back_with_its_outcomes(t
         assert _contacts(opened.store) == {ids["kept"]}
     finally:
         opened.store.close()
+
+
+def _callback_store(path: Path, live, clock) -> str:
+    """A store with a callback agreed with a customer whose pop names them (callback_details keeps the name)."""
+    from desktop.domain.states import PopKey
+    from desktop.services.outcomes import OutcomeService
+    from desktop.services.pop import PopService
+
+    with open_store(path) as store:
+        pop = PopService(live.client(), store, clock).fetch(PopKey(ani=live.add_customer(f"C-CB-{uuid.uuid4().hex[:6]}")))
+        record = OutcomeService(store, clock).record(pop, offer_id=None, result="callback", agent_id="agent-007",
+                                                     call_id="cb-1", callback_at=clock.now + dt.timedelta(hours=2))
+        assert record.display_name  # kept with the callback
+    return record.outcome_id
+
+
+def _callback_names(store) -> dict[str, tuple]:
+    with store.engine.connect() as connection:
+        return {r[0]: (r[1], r[2]) for r in connection.exec_driver_sql(
+            "SELECT outcome_id, display_name, masked_number FROM callback_details").all()}
+
+
+def _queue_names(store, clock) -> dict[str, str | None]:
+    calls = store.outcomes.open_callbacks(clock.now - dt.timedelta(days=7), clock.now + dt.timedelta(days=1))
+    return {c.outcome_id: c.display_name for c in calls}
+
+
+def test_rescue_carries_the_names_of_callbacks_so_the_queue_still_says_who_to_call(tmp_path, live, clock):
+    damaged = tmp_path / "callcue.sqlite3.damaged-20261209-121500"
+    outcome_id = _callback_store(damaged, live, clock)
+    with sqlite3.connect(damaged) as connection:
+        name, masked = connection.execute("SELECT display_name, masked_number FROM callback_details").fetchone()
+    assert "*" in masked
+    # Read from the pages alone too (SQLite refuses a damaged file).
+    salvage = salvage_store(damaged, sql=False)
+    assert {oid: (d.display_name, d.masked_number) for oid, d in salvage.callback_details.items()} == {
+        outcome_id: (name, masked)}
+    with open_store(tmp_path / "live.sqlite3") as store:  # no cached pop here: only the rescued name tells
+        report = rescue_into(damaged, store)
+        assert report.rescued == 1 and report.callback_details == 1
+        assert _callback_names(store) == {outcome_id: (name, masked)}
+        assert _queue_names(store, clock) == {outcome_id: name}
+        assert rescue_into(damaged, store).callback_details == 0  # idempotent
+    done = run_rescue(tmp_path, str(damaged), "--store", str(tmp_path / "other.sqlite3"), "--lang", "en")
+    assert done.returncode == 0, done.stderr
+    assert "1 callback(s) keep the name of who to call back" in done.stdout, done.stdout
+
+
+def test_callback_names_of_a_fallback_store_are_moved_back_with_its_outcomes(tmp_path, live, clock):
+    dirs = [tmp_path / "state" / "fallback"]
+    path = tmp_path / "data" / "callcue.sqlite3"
+    dirs[0].mkdir(parents=True, mode=0o700)
+    outcome_id = _callback_store(dirs[0] / fallback_name(path), live, clock)
+    opened = open_local_store(path, dirs=dirs)
+    try:
+        assert isinstance(opened.events[0], MovedBack)
+        names = _callback_names(opened.store)
+        assert set(names) == {outcome_id} and names[outcome_id][0]
+    finally:
+        opened.store.close()
+
+
+def test_a_callback_name_row_is_never_taken_for_a_callback_without_its_outcome(tmp_path, live, clock):
+    """Only names of callbacks the rescued file brought: a stray row of another store names nobody here."""
+    from desktop.storage.salvage import SalvagedCallbackDetail
+
+    with open_store(tmp_path / "live.sqlite3") as store:
+        stray = SalvagedCallbackDetail(str(uuid.uuid4()), "王芳", "138****8000")
+        assert store.outcomes.adopt([], [], [], [stray]).callback_details == 0
+        assert _callback_names(store) == {}

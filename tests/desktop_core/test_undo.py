@@ -166,3 +166,36 @@ def test_undoing_the_outcome_that_kept_a_callback_reopens_it(live, store, clock)
     assert kept() == 1
     assert OutcomeService(store, clock).undo(later.outcome_id) is UndoResult.REMOVED
     assert kept() == 0
+
+
+def test_the_sync_service_schedules_its_own_runs_for_outcomes_and_retractions(live, store, clock):
+    """What follows an outcome is chained in the services: the save asks the sync service for a run when
+    its undo hold ends (earliest first, never a later one over an earlier), an undo after the hold for a run
+    at once, and a run that finds outcomes still held asks for a run when the first may go."""
+    wakes: list[dt.datetime] = []
+    sync = SyncService(store, live.client(), clock, wake_at=wakes.append)
+    outcomes = OutcomeService(store, clock, sync=sync)
+    pop = _pop(live, store, clock, "C-UNDO-CHAIN")
+    first = outcomes.record_and_follow(pop, offer_id=pop.document.pitchable_offers[0].offer_id, result="declined",
+                                       agent_id=AGENT, call_id="call-1")
+    assert wakes == [first.record.recorded_at + UNDO_WINDOW]
+    assert sync.state().pending == 1
+    clock.advance(seconds=2)
+    second = outcomes.record_and_follow(pop, offer_id=None, result="not_offered", reason="no time",
+                                        agent_id=AGENT, call_id="c-2")
+    assert wakes == [first.record.recorded_at + UNDO_WINDOW]  # the run already asked for comes first
+    clock.advance(seconds=UNDO_WINDOW.total_seconds() - 2)
+    report = sync.sync_once(force=True)  # the scheduled run: the first goes, the second is still held
+    assert report.accepted == 1
+    assert wakes[-1] == second.record.recorded_at + UNDO_WINDOW == report.held_until
+    clock.advance(seconds=60)
+    assert sync.sync_once(force=True).accepted == 1
+    undone = outcomes.undo_and_follow(first.record.outcome_id)  # sent already: a retraction, sent now
+    assert undone.result is UndoResult.RETRACTING and wakes[-1] == clock.now
+    assert sync.state().pending == 1  # the retraction
+    wakes.clear()
+    held = outcomes.record_and_follow(pop, result="considering", agent_id=AGENT, call_id="c-3",
+                                      offer_id=pop.document.pitchable_offers[0].offer_id)
+    assert wakes == [held.record.recorded_at + UNDO_WINDOW]
+    assert outcomes.undo_and_follow(held.record.outcome_id).result is UndoResult.REMOVED
+    assert wakes == [held.record.recorded_at + UNDO_WINDOW]  # nothing left to send: no run asked for

@@ -171,6 +171,30 @@ def test_jobs_are_added_from_the_gui_thread_only(qtbot, scheduler: JobScheduler)
     assert scheduler.job_ids() == []
 
 
+def test_a_worker_thread_may_ask_for_a_one_off_run_through_the_gui_thread(qtbot, scheduler: JobScheduler) -> None:
+    """post_once_at: what a service on a worker uses (the sync service's run at an undo hold's end)."""
+    runs: list[bool] = []
+    thread = threading.Thread(target=lambda: scheduler.post_once_at(soon(30), lambda: runs.append(on_gui_thread()),
+                                                                    "sync-after-undo-window"))
+    thread.start()
+    thread.join(WAIT_MS / 1000)
+    qtbot.waitUntil(lambda: runs == [True], timeout=WAIT_MS)
+    assert not scheduler.has_job("sync-after-undo-window")
+
+
+def test_a_run_asked_for_from_a_worker_after_shutdown_is_dropped(qtbot, caplog) -> None:
+    """A sync run asked for while the panel closes: dropped quietly (no "shut down" error in the log)."""
+    scheduler = JobScheduler()
+    runs: list[int] = []
+    scheduler.shutdown()
+    scheduler.post_once_at(soon(0), lambda: runs.append(1), "late")  # no "shut down" error on the GUI thread
+    qtbot.waitUntil(lambda: not scheduler._inbox._calls, timeout=WAIT_MS)  # the posted call ran
+    QCoreApplication.processEvents()
+    assert runs == [] and scheduler.job_ids() == []
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
+    shiboken6.delete(scheduler)
+
+
 def test_wrap_up_reminder_fires_after_the_call_ends_and_is_cancelled_by_an_outcome(
     qtbot, scheduler: JobScheduler
 ) -> None:

@@ -141,6 +141,17 @@ def test_a_transfer_says_from_whom_and_through_which_queue_in_both_languages(qtb
     assert "⇄ 经 139****2222 转给您 · " in panel.window.call_title("call-f")
 
 
+def test_a_call_transferred_before_it_reached_this_agent_rings_with_its_marker(qtbot, panel):
+    """A connector that saw a colleague's transfer (AMI BlindTransfer into a queue) reports the first ring
+    with from_agent and the queue: the new tab says so at once."""
+    ring(panel, "call-q", PRICE_SENSITIVE[1], from_agent="李娜", dnis="sales")
+    wait_for_state(qtbot, panel, "call-q", PopState.LIVE)
+    assert "⇄ from 李娜 via sales · " in panel.window.call_title("call-q")
+    ring(panel, "call-plain", CALM[1])
+    wait_for_state(qtbot, panel, "call-plain", PopState.LIVE)
+    assert "⇄" not in panel.window.call_title("call-plain")
+
+
 def _close_box(window):
     return next(w for w in window.findChildren(QtWidgets.QMessageBox) if w.isVisible())
 

@@ -192,3 +192,19 @@ def test_a_callback_keeps_the_name_and_number_seen_on_its_pop_when_the_cache_has
     qtbot.waitUntil(lambda: bool(panel.controller._callback_queue), timeout=5000)
     (callback,) = panel.controller._callback_queue.values()
     assert callback.display_name == "王芳" and callback.masked_number == "138****8000"
+
+
+def test_sign_out_forgets_who_the_callbacks_are_for_but_keeps_the_callbacks(qtbot, panel):
+    """Sign-out clears the customer data on this PC: the name kept with a callback and the one seen on its
+    pop go; the callback stays (the idle screen then shows the customer id)."""
+    due = dt.datetime.now().astimezone() + dt.timedelta(minutes=30)
+    agree_callback(qtbot, panel, "call-so", CALM[1], due)
+    qtbot.waitUntil(lambda: any(c.display_name == "王芳" for c in panel.controller._callback_queue.values()),
+                    timeout=5000)
+    with qtbot.waitSignal(panel.runner.task_finished, timeout=5000,
+                          check_params_cb=lambda timing: timing.name == "callbacks.load"):
+        panel.sign_out()
+    (callback,) = panel.controller._callback_queue.values()
+    assert callback.display_name is None and callback.customer_id == CALM[0]
+    qtbot.waitUntil(lambda: "王芳" not in idle_text(panel) and "Customer C-CALM" in idle_text(panel),
+                    timeout=5000)  # the old row goes at the next turn of the event loop

@@ -129,6 +129,8 @@ def test_the_sync_drawer_lists_what_waits_with_its_age_and_tells_the_truth(qtbot
     assert "2 waiting to be sent" in text
     listing = drawer.findChild(QtWidgets.QListWidget)
     assert listing.count() == 2
+    # Each line whole: wrapped, never behind a horizontal scroll bar.
+    assert listing.wordWrap() and listing.horizontalScrollBarPolicy() == Qt.ScrollBarPolicy.ScrollBarAlwaysOff
     for i in range(2):
         line = listing.item(i).text()
         assert "just now" in line and "waiting to be sent" in line and "王芳" in line and "C-CALM" not in line
@@ -172,3 +174,18 @@ def test_the_tray_tooltip_says_the_sync_state(qtbot, offline_panel):
         app.window.outcome_bar.buttons["considering"].click()
     qtbot.waitUntil(lambda: "Offline since" in app.tray.toolTip() and "1 pending" in app.tray.toolTip(),
                     timeout=5000)
+
+
+def test_a_save_only_updates_the_badge_the_servers_answer_comes_with_the_next_run(qtbot, panel):
+    """After a save or an undo the badge counts it at once; asking pops again and the sign-in prompt follow
+    a delivery's answer only (else each save doubled them: one for the count, one for the run)."""
+    from desktop.domain.errors import UserError
+    from desktop.domain.states import SyncState
+
+    prompts: list[bool] = []
+    panel.controller.auth_failed.connect(lambda: prompts.append(True))
+    refused = SyncState(pending=1, last_error=UserError("auth_failed"))
+    panel.controller._sync_state(refused, after_run=False)  # what a save's refresh shows
+    assert prompts == [] and "1 pending" in panel.window.sync_badge.text()
+    panel.controller._sync_state(refused, after_run=True)  # what a run's refresh shows
+    assert prompts == [True]

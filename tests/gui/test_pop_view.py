@@ -188,3 +188,29 @@ def test_wrapped_label_heights_follow_text_width_and_font(qtbot):
     label.setFont(font)
     assert label.heightForWidth(300) == QtWidgets.QLabel.heightForWidth(label, 300) > long_wide
     assert label.minimumSizeHint().width() < label.sizeHint().width() <= 300
+
+
+@pytest.mark.parametrize(("months", "en", "zh"), [(1, "1 month with us", "在网 1 个月"),
+                                                  (14, "14 months with us", "在网 14 个月")])
+def test_tenure_reads_as_a_sentence_in_both_languages(qtbot, server_docs, months, en, zh):  # noqa: F811
+    doc = parse_pop(server_docs["complaint"])
+    doc = dataclasses.replace(doc, customer=dataclasses.replace(doc.customer, tenure_months=months))
+    for language, expected in (("en", en), ("zh_CN", zh)):
+        widget = PopView(Texts(language, TRANSLATIONS))
+        qtbot.addWidget(widget)
+        widget.render(live(doc))
+        assert expected in all_text(widget).split(" · "), all_text(widget)
+
+
+def test_the_transports_english_detail_stays_out_of_the_chinese_message():
+    """"(cannot connect to 127.0.0.1:44215)" stood in the middle of the Chinese stale-pop banner."""
+    from desktop.domain.errors import UserError
+    from desktop.ui.pop_view import describe_error
+
+    error = UserError("server_unreachable", "cannot connect to 127.0.0.1:44215")
+    assert describe_error(error, Texts("en", TRANSLATIONS)).endswith("(cannot connect to 127.0.0.1:44215)")
+    zh = describe_error(error, Texts("zh_CN", TRANSLATIONS))
+    assert not any("a" <= ch.lower() <= "z" for ch in zh), zh
+    # A detail without words (a number, an address) still helps IT in either language.
+    assert describe_error(UserError("server_unreachable", "127.0.0.1:44215"), Texts("zh_CN", TRANSLATIONS)) \
+        .endswith("(127.0.0.1:44215)")

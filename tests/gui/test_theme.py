@@ -91,3 +91,22 @@ def test_focus_outline_is_visible_on_every_button(themed, qtbot, which):
     focus = theme_tokens(theme)["focus"]
     assert before[focus] == 0
     assert after[focus] >= 2 * (button.width() + button.height()), "a 2 px outline in the focus colour"
+
+
+def test_a_long_badge_is_never_cut_off_it_says_why_on_a_second_line(qtbot, themed):
+    """"Offline since 10:42 · 2 pending — the server's certificate is not trusted" centred in a panel
+    narrower than it lost both ends; it wraps at the dash (the tooltip keeps one line)."""
+    from desktop.domain.errors import UserError
+
+    panel, _bar, badge, _theme = themed
+    state = SyncState(pending=2, offline_since=dt.datetime(2026, 12, 7, 10, 42, tzinfo=dt.UTC),
+                      last_error=UserError("tls_failed"))
+    panel.resize(300, 320)
+    badge.show_state(state)
+    qtbot.waitUntil(lambda: "\n" in badge.text(), timeout=2000)
+    lines = badge.text().split("\n")
+    assert lines[1] == "the server's certificate is not trusted"
+    assert all(badge.fontMetrics().horizontalAdvance(line) <= badge.width() for line in lines)
+    assert "\n" not in badge.toolTip() and badge.full_text() == badge.toolTip()
+    panel.resize(900, 320)  # room enough: one line again
+    qtbot.waitUntil(lambda: "\n" not in badge.text(), timeout=2000)

@@ -130,3 +130,18 @@ def test_closing_keeps_held_outcomes_in_the_outbox_and_the_next_start_sends_them
         qtbot.waitUntil(lambda: again.store.outcomes.entry(outcome_id).status == "delivered", timeout=5000)
     finally:
         again.close()
+
+
+def test_when_the_banner_ends_the_calls_saved_notice_comes_back_and_ctrl_z_is_the_fields_again(qtbot, panel):
+    ring(panel, "call-banner-end", CALM[1], state="answered")
+    wait_for_state(qtbot, panel, "call-banner-end", PopState.LIVE)
+    with qtbot.waitSignal(panel.controller.outcome_recorded, timeout=5000):
+        qtbot.keyClick(panel.window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    assert "Ctrl+Z" in panel.window.notice.text()
+    assert panel.window._undo_timer.isActive()
+    panel.window._undo_timer.stop()
+    panel.window._undo_expired()  # what the banner's timer does when its time is up
+    notice = panel.window.notice.text()
+    assert "Saved" in notice and "Declined" in notice and "Ctrl+Z" not in notice
+    with qtbot.assertNotEmitted(panel.window.undo_requested, wait=100):
+        qtbot.keyClick(panel.window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)

@@ -34,3 +34,16 @@ def test_import_linter_contracts_hold() -> None:
         check=False,
     )
     assert result.returncode == 0, f"import-linter contracts broken:\n{result.stdout}\n{result.stderr}"
+
+
+def test_the_idle_panel_does_not_load_keyring_when_it_is_not_asked_for_a_token():
+    """keyring (and its entry-point scan, ~3 MiB of the idle panel) loads at its first use only."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import sys, desktop.app, desktop.cli; print('keyring' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code],
+                          capture_output=True, text=True, check=True,
+                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert done.stdout.strip() == "False"
