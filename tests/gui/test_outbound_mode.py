@@ -5,6 +5,8 @@ wave; Done shows the next customer prepared during wrap-up; skip with a reason; 
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
@@ -163,3 +165,24 @@ def test_outbound_mode_speaks_chinese(qapp, qtbot, tmp_path, server, memory_keyr
         assert "Why this customer" not in text
     finally:
         zh.close()
+
+
+def test_the_lease_is_renewed_by_a_scheduled_job_not_a_loop(qtbot, app, server):
+    outbound = app.panel.outbound
+    outbound.set_mode(True)
+    state = wait_phase(qtbot, outbound, Phase.PREVIEW)
+    scheduler = app.panel.scheduler
+    job = outbound._renewal_job
+    expires = state.previewed.lease.expires_at
+    assert scheduler.next_run_time(job) == outbound.service.renewal_due_at() == expires - dt.timedelta(seconds=100)
+    scheduler.once_at(dt.datetime.now(dt.UTC), outbound._renew, job)  # as if the renewal were due now
+    qtbot.waitUntil(lambda: outbound.service.state().previewed.lease.expires_at > expires and not outbound._busy,
+                    timeout=5000)
+    renewed = outbound.service.state().previewed.lease.expires_at
+    # Rescheduled for the renewed lease: one job, at its new time.
+    assert scheduler.next_run_time(job) == renewed - dt.timedelta(seconds=100)
+    assert sum(1 for j in scheduler.job_ids() if j.startswith("outbound-renewal")) == 1
+    outbound.skip("other")
+    qtbot.waitUntil(lambda: outbound.service.state().previewed is None or
+                    outbound.service.state().previewed.lease.lease_id != state.previewed.lease.lease_id)
+    qtbot.waitUntil(lambda: not outbound._busy)
