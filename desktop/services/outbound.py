@@ -27,10 +27,9 @@ reaches the server exactly once. A dead server loses nothing: the result waits, 
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import logging
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from desktop.domain.errors import UserError
 from desktop.domain.outbound import (
@@ -39,6 +38,9 @@ from desktop.domain.outbound import (
     CallResult,
     Empty,
     LeaseState,
+    OutboundState,
+    OutboundStateError,
+    Phase,
     Previewed,
 )
 from desktop.domain.outcomes import OutcomeRecord, OutcomeResult
@@ -56,42 +58,6 @@ from desktop.storage import LocalStore
 log = logging.getLogger("callcue.outbound")
 
 DEFAULT_LEASE_SECONDS = 300
-
-
-class Phase(enum.StrEnum):
-    IDLE = "idle"  # nobody previewed (outbound mode off, or nothing asked yet)
-    EMPTY = "empty"  # the worklist had nobody to call (state.empty says why)
-    PREVIEW = "preview"  # a customer is held and shown; not dialed yet
-    DIALING = "dialing"  # dial requested, not answered yet
-    TALKING = "talking"  # the call is connected
-    RESULT = "result"  # the call ended (or the agent pressed a result key): waiting for the call result
-    WRAP_UP = "wrap_up"  # connected call, result recorded: offer outcomes, then finish()
-    DONE = "done"  # result recorded (not connected), or wrap-up over: finish() shows the next customer
-
-
-class OutboundStateError(RuntimeError):
-    """An action that does not fit the current phase (e.g. dialing without a previewed customer)."""
-
-
-@dataclass(frozen=True)
-class OutboundState:
-    phase: Phase = Phase.IDLE
-    previewed: Previewed | None = None
-    empty: Empty | None = None
-    attempt: CallAttempt | None = None  # the call result recorded for the previewed customer
-    called_at: dt.datetime | None = None
-    call_id: str | None = None  # the softphone's id of the call, when it reported one
-    prepared: Previewed | None = None  # the next customer, fetched during wrap-up
-    paused: bool = False  # an inbound call is up: the preview waits
-    error: UserError | None = None  # the last failure the agent should read (None once something worked)
-    pending_results: int = 0  # call results stored here, not on the server yet
-
-    @property
-    def outcome_call_id(self) -> str | None:
-        """The call id the offer outcomes of this call carry (the attempt's, else the lease's)."""
-        if self.previewed is None:
-            return None
-        return self.call_id or self.previewed.lease.call_id
 
 
 class OutboundService:

@@ -27,9 +27,15 @@ import logging
 from collections.abc import Callable
 
 from desktop.domain.errors import UserError
-from desktop.domain.outbound import CALL_RESULT_NAMES, SKIP_REASONS, CallResult
+from desktop.domain.outbound import (
+    CALL_RESULT_NAMES,
+    SKIP_REASONS,
+    CallResult,
+    OutboundState,
+    OutboundStateError,
+    Phase,
+)
 from desktop.domain.states import PopKey, PopResult, PopState
-from desktop.services.outbound import OutboundService, OutboundState, OutboundStateError, Phase
 from desktop.ui.i18n import Localized, Texts, pick
 from desktop.ui.outcome_bar import OutcomeBar
 from desktop.ui.pop_view import PopView, describe_error
@@ -269,12 +275,13 @@ class OutboundWindow(Localized, QtWidgets.QWidget):
 
 
 class OutboundController(QtCore.QObject):
-    """Turns the outbound window's keys into service calls on the TaskRunner and renders the state."""
+    """Turns the outbound window's keys into service calls on the TaskRunner and renders the state.
+    `service`: a desktop.services.outbound.OutboundService (passed in: the UI reaches services it is given)."""
 
     state_changed = Signal(object)  # OutboundState
     mode_changed = Signal(bool)
 
-    def __init__(self, service: OutboundService, runner, scheduler, router, outcomes, texts: Texts, *,
+    def __init__(self, service, runner, scheduler, router, outcomes, texts: Texts, *,
                  agent_id: str | None, dial: Callable[[str], object] | None = None,
                  request_sync: Callable[[], object] | None = None, clock=None, parent=None) -> None:
         super().__init__(parent)
