@@ -230,6 +230,7 @@ class OutboundState:
     paused: bool = False  # an inbound call is up: the preview waits
     error: UserError | None = None  # the last failure the agent should read (None once something worked)
     pending_results: int = 0  # call results stored here, not on the server yet
+    suggested: CallResult | None = None  # what the softphone said about how the call ended (offered first)
 
     @property
     def outcome_call_id(self) -> str | None:
@@ -237,6 +238,55 @@ class OutboundState:
         if self.previewed is None:
             return None
         return self.call_id or self.previewed.lease.call_id
+
+
+# What a softphone says about how a call ended, as a call result to offer the agent first.
+_SIP_RESULTS = {
+    486: CallResult.BUSY, 600: CallResult.BUSY,  # Busy Here / Busy Everywhere
+    408: CallResult.NO_ANSWER, 480: CallResult.NO_ANSWER, 487: CallResult.NO_ANSWER,  # timeout, unavailable
+    403: CallResult.REFUSED_CALL, 603: CallResult.REFUSED_CALL,  # Forbidden / Decline (the callee rejected)
+    404: CallResult.INVALID_NUMBER, 484: CallResult.INVALID_NUMBER, 604: CallResult.INVALID_NUMBER,
+}
+_Q850_RESULTS = {
+    17: CallResult.BUSY,  # user busy
+    18: CallResult.NO_ANSWER, 19: CallResult.NO_ANSWER,  # no user responding / no answer
+    21: CallResult.REFUSED_CALL,  # call rejected
+    1: CallResult.INVALID_NUMBER, 22: CallResult.INVALID_NUMBER, 28: CallResult.INVALID_NUMBER,  # unallocated …
+}
+
+
+def dial_target(number: str, template: str | None) -> str:
+    """What the softphone is given: the plain number (it completes the address with its own account's
+    domain, as a desk phone does), or `template` with {number} replaced (e.g. 'sip:{number}@pbx.example.com')."""
+    number = number.strip()
+    if not template:
+        return number
+    if "{number}" not in template:
+        raise ValueError("a dial template must contain {number}")
+    return template.replace("{number}", number)
+
+
+def suggested_result(end_reason: str | None, *, answered: bool) -> CallResult | None:
+    """The call result a softphone's words suggest: 'SIP 486 Busy Here' or '486 Busy Here' (baresip's
+    CALL_CLOSED), 'Q.850 cause 17' (Asterisk's Hangup cause). An answered call is connected whatever the
+    reason of its end; None when the words say nothing useful (the agent chooses)."""
+    if answered:
+        return CallResult.CONNECTED
+    text = (end_reason or "").strip()
+    if not text:
+        return None
+    lowered = text.lower()
+    if lowered.startswith(("q.850", "cause")):
+        digits = "".join(ch for ch in lowered.split("cause")[-1] if ch.isdigit())
+        return _Q850_RESULTS.get(int(digits)) if digits else None
+    for token in lowered.replace("sip", " ").split():
+        if token.isdigit() and len(token) == 3:
+            return _SIP_RESULTS.get(int(token))
+    if "busy" in lowered:
+        return CallResult.BUSY
+    if "declin" in lowered or "reject" in lowered:
+        return CallResult.REFUSED_CALL
+    return None
 
 
 class InvalidCallResult(ValueError):

@@ -124,7 +124,7 @@ class OutboundService:
 
     def _show(self, previewed: Previewed) -> OutboundState:
         return self._set(phase=Phase.PREVIEW, previewed=previewed, empty=None, attempt=None, called_at=None,
-                         call_id=None, prepared=None, error=None)
+                         call_id=None, prepared=None, error=None, suggested=None)
 
     def skip(self, reason_code: str, note: str | None = None) -> LeaseState:
         """Release the previewed customer with a reason (no attempt is counted; they come back after the
@@ -176,7 +176,7 @@ class OutboundService:
         with self._lock:
             if self._state.phase not in (Phase.DIALING, Phase.TALKING):
                 return self._state
-            return self._set(phase=Phase.RESULT)
+            return self._set(phase=Phase.RESULT, suggested=suggested)
 
     def record_result(self, result: CallResult | str, note: str | None = None) -> CallAttempt:
         """Store the call result on this PC (committed on return: blocking, disk), then it is sent by

@@ -34,6 +34,7 @@ from desktop.domain.outbound import (
     OutboundState,
     OutboundStateError,
     Phase,
+    suggested_result,
 )
 from desktop.domain.states import PopKey, PopResult, PopState
 from desktop.ui.i18n import Localized, Texts, pick
@@ -57,6 +58,22 @@ _CALL_PHASES = (Phase.DIALING, Phase.TALKING, Phase.RESULT)
 def call_result_label(result: CallResult | str, texts: Texts) -> str:
     """A call result's name in the panel's language (never the code)."""
     return pick(CALL_RESULT_NAMES[CallResult(result)], texts.language)
+
+
+def make_dialer(settings, connectors):
+    """How this panel dials outbound calls: through the baresip connector when one runs, else a tel:/sip: URI
+    handed to the system (QDesktopServices). Templates from connectors.*_dial_template."""
+    from desktop.calls.baresip import BaresipConnector
+    from desktop.calls.dialer import BaresipDialer, UriDialer
+
+    for connector in connectors:
+        if isinstance(connector, BaresipConnector):
+            return BaresipDialer(connector, settings.baresip_dial_template)
+    return UriDialer(lambda uri: QtGui.QDesktopServices.openUrl(QtCore.QUrl(uri)), settings.system_dial_template)
+
+
+def _digits(number: str) -> str:
+    return "".join(ch for ch in number if ch.isdigit())
 
 
 class OutboundView(Localized, QtWidgets.QWidget):
@@ -207,8 +224,9 @@ class OutboundView(Localized, QtWidgets.QWidget):
         self.skip_button.setEnabled(not paused and phase is Phase.PREVIEW)
         self.finish_button.setEnabled(phase in (Phase.WRAP_UP, Phase.DONE))
         self.results_box.setVisible(phase in _CALL_PHASES)
-        for button in self.result_buttons.values():
+        for result, button in self.result_buttons.items():
             button.setEnabled(not paused and phase in _CALL_PHASES)
+            button.setDefault(state.suggested is not None and result == state.suggested.value)
         self.outcome_bar.setVisible(phase is Phase.WRAP_UP)
         for shortcut in self.outcome_bar.shortcuts.values():
             shortcut.setEnabled(not paused and phase is Phase.WRAP_UP)
@@ -243,6 +261,9 @@ class OutboundView(Localized, QtWidgets.QWidget):
             texts.append(self.tr("Connected."))
         elif phase is Phase.RESULT:
             texts.append(self.tr("The call ended: record how it went."))
+            if state.suggested is not None:
+                texts.append(self.tr("The softphone says: %1").replace(
+                    "%1", call_result_label(state.suggested, self.texts)))
         elif phase is Phase.WRAP_UP:
             texts.append(self.tr("Connected call: record the offer outcome, then Done."))
         elif phase is Phase.DONE:
@@ -282,7 +303,7 @@ class OutboundController(QtCore.QObject):
     mode_changed = Signal(bool)
 
     def __init__(self, service, runner, scheduler, router, outcomes, texts: Texts, *,
-                 agent_id: str | None, dial: Callable[[str], object] | None = None,
+                 agent_id: str | None, dialer=None,
                  request_sync: Callable[[], object] | None = None, clock=None, parent=None) -> None:
         super().__init__(parent)
         self.service = service
@@ -292,7 +313,11 @@ class OutboundController(QtCore.QObject):
         self.outcomes = outcomes
         self.texts = texts
         self.agent_id = agent_id
-        self.dial_number = dial  # blocking: runs on the "net" pool (a connector's command, a URI handed out)
+        # desktop.calls.dialer: dial() blocks (a connector's command, a URI handed out): runs on the "net" pool.
+        self.dialer = dialer
+        self._dialed: str | None = None  # the digits of the number dialed, until its call is claimed
+        self._call_id: str | None = None  # the softphone's id of the outbound call (its events are claimed)
+        self._answered = False
         self.request_sync = request_sync
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.window: OutboundWindow | None = None
@@ -422,10 +447,31 @@ class OutboundController(QtCore.QObject):
             self._notice(self.texts.translate("OutboundController", "This customer has no number to dial."))
             return
         self.service.dialing()
-        if self.dial_number is not None:
-            self._submit("net", self.dial_number, number, name="outbound.dial")
+        self._dialed, self._call_id, self._answered = _digits(number), None, False
+        if self.dialer is not None:
+            self._submit("net", self.dialer.dial, number, name="outbound.dial")
         else:
             self.render()
+
+    def claim(self, event) -> bool:
+        """A call event from a connector (GUI thread, before the router): True when it is the outbound call
+        this panel dialed (its tab is the outbound window, not an inbound pop): answered → connected, ended
+        → the call result keys, with the one the softphone's end reason suggests offered first."""
+        state = self.service.state()
+        ours = event.call_id == self._call_id if self._call_id is not None else (
+            self._dialed is not None and state.phase is Phase.DIALING and event.ani is not None
+            and _digits(event.ani)[-11:] == self._dialed[-11:])
+        if not ours:
+            return False
+        self._call_id = event.call_id
+        if event.state == "answered":
+            self._answered = True
+            self.service.connected(event.call_id)
+        elif event.state == "ended":
+            self.service.call_ended(suggested_result(event.end_reason, answered=self._answered))
+            self._dialed = None
+        self.render()
+        return True
 
     def skip(self, reason_code: str) -> None:
         self._submit("net", self.service.skip, reason_code, name="outbound.skip",

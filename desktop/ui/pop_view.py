@@ -1296,6 +1296,8 @@ def describe_error(error, texts: Texts) -> str:
         "lease_ended": texts.translate("Messages", "This customer is no longer held for you (the result was "
                                        "recorded, the customer was skipped, or the hold expired). Take the next "
                                        "customer."),
+        "dial_failed": texts.translate("Messages", "The call could not be placed through the softphone. Dial "
+                                       "by hand, then record the call result."),
         "outbound_refused": texts.translate("Messages", "The analytics server refused this outbound request. "
                                             "Take the next customer."),
     }

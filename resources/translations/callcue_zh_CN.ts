@@ -344,6 +344,10 @@
         <translation>该客户已不再为您保留（已记录结果、已跳过或保留已过期）。请领取下一位客户。</translation>
     </message>
     <message>
+        <source>The call could not be placed through the softphone. Dial by hand, then record the call result.</source>
+        <translation>无法通过软电话拨出。请手动拨号，然后记录呼叫结果。</translation>
+    </message>
+    <message>
         <source>The analytics server refused this outbound request. Take the next customer.</source>
         <translation>分析服务器拒绝了这次外呼请求。请领取下一位客户。</translation>
     </message>
@@ -582,6 +586,10 @@
     <message>
         <source>The call ended: record how it went.</source>
         <translation>通话已结束：请记录呼叫结果。</translation>
+    </message>
+    <message>
+        <source>The softphone says: %1</source>
+        <translation>软电话提示：%1</translation>
     </message>
     <message>
         <source>Connected call: record the offer outcome, then Done.</source>

@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from desktop.calls.events import CallEvent
+from desktop.domain.outbound import CallResult
 from desktop.services.outbound import Phase
 from desktop.ui.qt import Qt, QtWidgets
 from server_stub.db.engine import make_engine, upgrade
@@ -42,6 +43,9 @@ def server(tmp_path_factory):
             factories.add_customer(session, customer_id, msisdn, name=name, campaign=False, churn_risk=0.7)
             factories.add_member(session, customer_id, CAMPAIGN, priority=priority, reason="合约到期前挽留")
         factories.add_customer(session, "C-IN", "13800138000", name="王芳")
+        factories.add_outbound_campaign(session, "CMP-GUI2", offers=("CARE-CHECKUP",))
+        factories.add_customer(session, "OG-4", "13600136004", name="周杰", campaign=False, churn_risk=0.7)
+        factories.add_member(session, "OG-4", "CMP-GUI2")
         token = create_token(session, "agent-007")
     engine.dispose()
     with live_server(url, directory / "logs", token_cache_seconds=0) as running:
@@ -51,9 +55,21 @@ def server(tmp_path_factory):
 @pytest.fixture
 def app(qapp, qtbot, tmp_path, server, memory_keyring):
     opened = make_app(qapp, tmp_path, server.base_url, server.token)
+    opened.panel.outbound_service.campaign_id = CAMPAIGN  # CMP-GUI2 is the softphone test's
     opened.start(show=True)
     yield opened
     opened.close()
+
+
+class FakeDialer:
+    name = "test"
+
+    def __init__(self, dialed: list[str]) -> None:
+        self.dialed = dialed
+
+    def dial(self, number: str) -> str:
+        self.dialed.append(number)
+        return number
 
 
 def rows(server, model, **where):
@@ -88,7 +104,7 @@ def wait_phase(qtbot, outbound, phase: Phase, timeout: int = 5000):
 def test_a_whole_outbound_call_from_the_keyboard(qtbot, app, server):
     outbound = app.panel.outbound
     dialed: list[str] = []
-    outbound.dial_number = dialed.append
+    outbound.dialer = FakeDialer(dialed)
     activate(qtbot, app.window)
     qtbot.keyClick(app.window, Qt.Key.Key_O, CTRL | SHIFT)  # outbound mode
     state = wait_phase(qtbot, outbound, Phase.PREVIEW)
@@ -153,6 +169,7 @@ def test_an_inbound_call_pauses_the_outbound_preview(qtbot, app, server):
 
 def test_outbound_mode_speaks_chinese(qapp, qtbot, tmp_path, server, memory_keyring):
     zh = make_app(qapp, tmp_path, server.base_url, server.token, language="zh_CN")
+    zh.panel.outbound_service.campaign_id = CAMPAIGN
     zh.start(show=True)
     try:
         outbound = zh.panel.outbound
@@ -186,3 +203,30 @@ def test_the_lease_is_renewed_by_a_scheduled_job_not_a_loop(qtbot, app, server):
     qtbot.waitUntil(lambda: outbound.service.state().previewed is None or
                     outbound.service.state().previewed.lease.lease_id != state.previewed.lease.lease_id)
     qtbot.waitUntil(lambda: not outbound._busy)
+
+
+def test_the_softphone_reports_the_dialed_call_and_suggests_its_result(qtbot, app, server):
+    """Events of the call the panel dialed are the outbound window's (no inbound pop); an end reason such as
+    486 Busy Here offers Busy first; an answered call is connected."""
+    outbound = app.panel.outbound
+    outbound.service.campaign_id = "CMP-GUI2"
+    outbound.dialer = FakeDialer([])
+    outbound.set_mode(True)
+    qtbot.waitUntil(lambda: outbound.service.state().previewed is not None
+                    and outbound.service.state().previewed.customer_id == "OG-4" and not outbound._busy, timeout=5000)
+    outbound.dial()
+    qtbot.waitUntil(lambda: not outbound._busy)
+    for state, extra in (("ringing", {}), ("answered", {}), ("ended", {"end_reason": "486 Busy Here"})):
+        app._call_event(CallEvent(call_id="baresip:abc", state=state, ani="+8613600136004", source="baresip",
+                                  **extra))
+    assert app.router.calls() == [] and not app.window.has_calls()  # no inbound pop for our own call
+    state = outbound.service.state()
+    assert state.phase is Phase.RESULT and state.call_id == "baresip:abc"
+    # Answered, then ended: connected, whatever the end reason says.
+    view = outbound.window.view
+    assert state.suggested is CallResult.CONNECTED and view.result_buttons["connected"].isDefault()
+    assert "The softphone says: Connected" in view.status.text()
+    # Another call's events still reach the router (an inbound call pops as always).
+    app._call_event(CallEvent(call_id="in-2", state="ringing", ani="13800138000", source="baresip"))
+    assert [c.call_id for c in app.router.calls()] == ["in-2"]
+    app.router.dismiss("in-2")

@@ -1,0 +1,89 @@
+"""Outbound dialing (issue 16), Qt-free: dial templates, the dialers over baresip's ctrl_tcp and the system's
+tel:/sip: handler, and the call result a softphone's end reason suggests."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+
+import pytest
+
+from desktop.calls.baresip import BaresipResponse, parse_frame
+from desktop.calls.dialer import BaresipDialer, DialFailed, UriDialer
+from desktop.calls.events import parse_call_event
+from desktop.domain.outbound import CallResult, dial_target, suggested_result
+
+
+def test_a_plain_number_goes_as_it_is_and_a_template_rewrites_it():
+    assert dial_target(" 13600136001 ", None) == "13600136001"
+    assert dial_target("13600136001", "sip:{number}@pbx.example.com") == "sip:13600136001@pbx.example.com"
+    with pytest.raises(ValueError):
+        dial_target("13600136001", "sip:pbx.example.com")
+
+
+@pytest.mark.parametrize(("reason", "answered", "expected"), [
+    ("486 Busy Here", False, CallResult.BUSY),
+    ("SIP 600 Busy Everywhere", False, CallResult.BUSY),
+    ("603 Decline", False, CallResult.REFUSED_CALL),
+    ("480 Temporarily Unavailable", False, CallResult.NO_ANSWER),
+    ("408 Request Timeout", False, CallResult.NO_ANSWER),
+    ("404 Not Found", False, CallResult.INVALID_NUMBER),
+    ("Q.850 cause 17", False, CallResult.BUSY),
+    ("Q.850 cause 19", False, CallResult.NO_ANSWER),
+    ("Q.850 cause 21", False, CallResult.REFUSED_CALL),
+    ("Q.850 cause 1", False, CallResult.INVALID_NUMBER),
+    ("Q.850 cause 16", False, None),
+    ("Connection reset by user", False, None),
+    (None, False, None),
+    ("486 Busy Here", True, CallResult.CONNECTED),
+])
+def test_the_softphone_end_reason_suggests_the_call_result(reason, answered, expected):
+    assert suggested_result(reason, answered=answered) is expected
+
+
+def test_baresip_call_closed_carries_its_reason_and_a_v1_event_stays_as_it_was():
+    frame = (b'{"event":true,"type":"CALL_CLOSED","id":"c1","direction":"outgoing",'
+             b'"peeruri":"sip:13600136001@127.0.0.1","param":"486 Busy Here"}')
+    event = parse_frame(frame)
+    assert event.state == "ended" and event.end_reason == "486 Busy Here" and event.ani == "13600136001"
+    assert event.as_dict()["end_reason"] == "486 Busy Here"
+    assert parse_call_event(event.as_dict()).end_reason == "486 Busy Here"
+    plain = parse_call_event({"call_id": "x", "state": "ended"})
+    assert plain.end_reason is None and "end_reason" not in plain.as_dict()  # additive: v1 payloads unchanged
+
+
+class FakeBaresip:
+    def __init__(self, answer: BaresipResponse | BaseException | None) -> None:
+        self.answer = answer
+        self.sent: list[tuple[str, str]] = []
+
+    def send_command(self, command: str, params: str = "") -> Future:
+        self.sent.append((command, params))
+        future: Future = Future()
+        if isinstance(self.answer, BaseException):
+            future.set_exception(self.answer)
+        elif self.answer is not None:
+            future.set_result(self.answer)
+        return future
+
+
+def test_baresip_dialer_sends_dial_with_the_template_and_reports_refusals():
+    baresip = FakeBaresip(BaresipResponse(ok=True, data="", token="t"))
+    assert BaresipDialer(baresip, "sip:{number}@127.0.0.1:5070").dial("13600136001") == "sip:13600136001@127.0.0.1:5070"
+    assert baresip.sent == [("dial", "sip:13600136001@127.0.0.1:5070")]
+    with pytest.raises(DialFailed, match="refused") as refused:
+        BaresipDialer(FakeBaresip(BaresipResponse(ok=False, data="no account", token="t"))).dial("13600136001")
+    assert refused.value.user_error.code == "dial_failed"
+    with pytest.raises(DialFailed, match="not connected"):
+        BaresipDialer(FakeBaresip(ConnectionError("down"))).dial("13600136001")
+    with pytest.raises(DialFailed, match="in time"):
+        BaresipDialer(FakeBaresip(None), timeout_s=0.01).dial("13600136001")
+
+
+def test_uri_dialer_hands_a_tel_uri_to_the_system():
+    opened: list[str] = []
+    assert UriDialer(lambda uri: opened.append(uri) or True, None).dial("13600136001") == "tel:13600136001"
+    assert opened == ["tel:13600136001"]
+    with pytest.raises(DialFailed, match="no application"):
+        UriDialer(lambda uri: False).dial("13600136001")
+    with pytest.raises(DialFailed, match="URI"):
+        UriDialer(lambda uri: True, "{number}").dial("13600136001")
