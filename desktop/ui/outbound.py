@@ -22,6 +22,7 @@ preview: the lease stays held and renewed, dial and fetch wait (see the service'
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -324,7 +325,8 @@ class OutboundController(QtCore.QObject):
         self._mode_shortcuts: list[QtGui.QShortcut] = []
         self._renewal_job = f"outbound-renewal-{id(self)}"
         self._delivery_job = f"outbound-results-{id(self)}"
-        self._busy = False  # a service task is running: keys wait (one step at a time)
+        self._busy = False  # an agent's step is running: the next one waits in _queue
+        self._queue: collections.deque = collections.deque()
         self._remove_listener = router.add_listener(self._router_action) if router is not None else None
 
     @property
@@ -408,6 +410,7 @@ class OutboundController(QtCore.QObject):
 
     def _failed(self, exc: BaseException) -> None:
         self._busy = False
+        self._queue.clear()  # the steps pressed after a failed one assumed it worked
         error = getattr(exc, "user_error", None)
         if isinstance(exc, OutboundStateError):
             self._notice(str(exc))
@@ -418,9 +421,16 @@ class OutboundController(QtCore.QObject):
             self._notice(describe_error(UserError("store_failed", type(exc).__name__), self.texts))
         self.render()
 
-    def _submit(self, pool: str, fn, *args, name: str, on_done=None) -> bool:
-        if self._busy:
-            return False
+    def _submit(self, pool: str, fn, *args, name: str, on_done=None) -> None:
+        """An agent's step: one at a time, in the order pressed (a step pressed meanwhile waits its turn)."""
+        self._queue.append((pool, fn, args, name, on_done))
+        if not self._busy:
+            self._run_next()
+
+    def _run_next(self) -> None:
+        if not self._queue:
+            return
+        pool, fn, args, name, on_done = self._queue.popleft()
         self._busy = True
 
         def done(result) -> None:
@@ -428,9 +438,18 @@ class OutboundController(QtCore.QObject):
             if on_done is not None:
                 on_done(result)
             self.render()
+            self._run_next()
 
-        self.runner.submit(pool, fn, *args, name=name, owner=self, on_done=done, on_error=self._failed)
-        return True
+        def failed(exc: BaseException) -> None:
+            self._failed(exc)
+            self._run_next()
+
+        self.runner.submit(pool, fn, *args, name=name, owner=self, on_done=done, on_error=failed)
+
+    def _background(self, fn, *, name: str) -> None:
+        """Housekeeping beside the agent's steps (renewals, sending results): never queued behind them."""
+        self.runner.submit("net", fn, name=name, owner=self, on_done=lambda _result: self.render(),
+                           on_error=lambda exc: log.warning("%s failed: %s", name, type(exc).__name__))
 
     # --- the steps -------------------------------------------------------------------------------------
 
@@ -480,19 +499,18 @@ class OutboundController(QtCore.QObject):
     def _after_skip(self) -> None:
         self._notice(self.texts.translate("OutboundController", "Skipped: the customer comes back to the worklist later."))
         if self.active:
-            QtCore.QTimer.singleShot(0, self.take_next)  # after this task's bookkeeping (not inside it)
+            self.take_next()
 
     def record_result(self, result: str) -> None:
         def saved(attempt) -> None:
             self._notice(self.texts.translate("OutboundController", "Saved: %1").replace("%1", call_result_label(attempt.result, self.texts)))
-            QtCore.QTimer.singleShot(0, self.prepare_next)
+            self.prepare_next()
 
         self._submit("db", self.service.record_result, result, name="outbound.result", on_done=saved)
 
     def prepare_next(self) -> None:
         """Send the result and fetch the next customer while the agent wraps up."""
-        if not self._submit("net", self.service.prepare_next, name="outbound.prepare"):
-            QtCore.QTimer.singleShot(200, self.prepare_next)
+        self._submit("net", self.service.prepare_next, name="outbound.prepare")
 
     def record_outcome(self, offer_id: str, result: str, extras: dict) -> None:
         def record():
@@ -519,9 +537,7 @@ class OutboundController(QtCore.QObject):
             self.take_next()
 
     def deliver_pending(self) -> None:
-        if self._busy:
-            return
-        self._submit("net", self.service.deliver_pending, name="outbound.deliver")
+        self._background(self.service.deliver_pending, name="outbound.deliver")
 
     # --- the lease and inbound calls ----------------------------------------------------------------------
 
@@ -532,9 +548,7 @@ class OutboundController(QtCore.QObject):
             self.scheduler.once_at(due, self._renew, self._renewal_job)
 
     def _renew(self) -> None:
-        if not self._submit("net", self.service.renew, name="outbound.renew"):
-            # Another step is running: try again shortly (the margin is a third of the lease).
-            self.scheduler.once_in(dt.timedelta(seconds=2), self._renew, self._renewal_job)
+        self._background(self.service.renew, name="outbound.renew")
 
     def _router_action(self, _action) -> None:
         """Any open call of the router (a tab in the panel) is an inbound call: the preview waits."""
