@@ -46,6 +46,9 @@ def server(tmp_path_factory):
         factories.add_outbound_campaign(session, "CMP-GUI2", offers=("CARE-CHECKUP",))
         factories.add_customer(session, "OG-4", "13600136004", name="周杰", campaign=False, churn_risk=0.7)
         factories.add_member(session, "OG-4", "CMP-GUI2")
+        factories.add_outbound_campaign(session, "CMP-GUI3", offers=("CARE-CHECKUP",))
+        factories.add_customer(session, "OG-5", "13600136005", name="郑爽", campaign=False)
+        factories.add_member(session, "OG-5", "CMP-GUI3")
         token = create_token(session, "agent-007")
     engine.dispose()
     with live_server(url, directory / "logs", token_cache_seconds=0) as running:
@@ -230,3 +233,18 @@ def test_the_softphone_reports_the_dialed_call_and_suggests_its_result(qtbot, ap
     app._call_event(CallEvent(call_id="in-2", state="ringing", ani="13800138000", source="baresip"))
     assert [c.call_id for c in app.router.calls()] == ["in-2"]
     app.router.dismiss("in-2")
+
+
+def test_keys_pressed_while_a_step_runs_wait_their_turn(qtbot, app, server):
+    """Call, then at once No answer: the result waits for the dial step, then is recorded (never dropped)."""
+    outbound = app.panel.outbound
+    outbound.service.campaign_id = "CMP-GUI3"
+    outbound.dialer = FakeDialer([])
+    outbound.set_mode(True)
+    qtbot.waitUntil(lambda: outbound.service.state().phase is Phase.PREVIEW and not outbound._busy, timeout=5000)
+    outbound.dial()
+    assert outbound._busy  # the dial step is on its way
+    outbound.record_result("no_answer")
+    qtbot.waitUntil(lambda: outbound.service.state().phase is Phase.DONE, timeout=5000)
+    assert outbound.service.state().attempt.result is CallResult.NO_ANSWER
+    qtbot.waitUntil(lambda: not outbound._busy and not outbound._queue)
