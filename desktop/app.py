@@ -194,6 +194,7 @@ class CallCueApp(QtCore.QObject):
                                  show=lambda: self.window.show_without_focus(), hide=lambda: self.window.hide(),
                                  is_visible=lambda: self.window.isVisible(), parent=self)
         self.bridge.follow(self.controller)
+        self.bridge.follow_outbound(self.panel.outbound)
         self.bridge.start()
 
     def _settings(self) -> QtCore.QSettings:

@@ -178,6 +178,25 @@ class BridgeClient:
     def hide(self) -> bool:
         return bool(self._request("POST", "/v1/panel/hide", None, expect="panel.result")["visible"])
 
+    # --- outbound work (protocol v1, additive; docs/bridge.md "Outbound") ----------------------------
+
+    def outbound_next(self) -> dict[str, Any]:
+        """Preview the worklist's next customer (after a call's result: end the wrap-up). Returns the
+        `outbound.state` reply: `accepted`, `detail`, and `outbound` (the previewed customer, the call)."""
+        return self._request("POST", "/v1/outbound/next", None, expect="outbound.state")
+
+    def outbound_dial(self) -> dict[str, Any]:
+        """Dial the previewed customer through the panel's softphone connector."""
+        return self._request("POST", "/v1/outbound/dial", None, expect="outbound.state")
+
+    def outbound_result(self, result: str, note: str | None = None) -> dict[str, Any]:
+        """The outbound call's result: connected, no_answer, busy, voicemail, wrong_number, invalid_number or
+        refused_call (saved on the PC at once, sent to the server exactly once)."""
+        body: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": "outbound.result", "result": result}
+        if note is not None:
+            body["note"] = note
+        return self._request("POST", "/v1/outbound/result", body, expect="outbound.state")
+
     # --- events ------------------------------------------------------------------------------------------
 
     def subscribe(self) -> EventStream:

@@ -332,3 +332,44 @@ class CallAttempt:
         if self.note:
             body["note"] = self.note
         return body
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def outbound_json(state: OutboundState, *, mode: bool) -> dict[str, Any]:
+    """The outbound section of the bridge's `state` and of `outbound.state` replies (protocol v1, additive):
+    the previewed customer (masked number only), the campaign and wave, the lease, and the outbound call with
+    its channel. `mode`: the agent's outbound window is open."""
+    previewed = state.previewed
+    customer = previewed.pop.customer if previewed is not None else None
+    call = None
+    if previewed is not None and state.called_at is not None:
+        call = {"call_id": state.call_id or previewed.lease.call_id, "channel": OUTBOUND_CHANNEL,
+                "called_at": _iso(state.called_at),
+                "result": state.attempt.result.value if state.attempt is not None else None,
+                "suggested_result": state.suggested.value if state.suggested is not None else None}
+    return {
+        "mode": mode,
+        "phase": state.phase.value,
+        "paused": state.paused,
+        "customer_id": previewed.customer_id if previewed is not None else None,
+        "customer_name": customer.display_name if customer is not None else None,
+        "masked_number": customer.masked_msisdn if customer is not None else None,
+        "decision_id": previewed.pop.decision_id if previewed is not None else None,
+        "campaign": {"campaign_id": previewed.campaign_id, "name": {"zh": previewed.campaign_name.zh,
+                                                                    "en": previewed.campaign_name.en}}
+        if previewed is not None else None,
+        "wave": {"seq": previewed.wave.seq, "of": previewed.wave.of, "channel": previewed.wave.channel}
+        if previewed is not None else None,
+        "attempt": previewed.attempt if previewed is not None else None,
+        "lease": {"lease_id": previewed.lease.lease_id, "expires_at": _iso(previewed.lease.expires_at)}
+        if previewed is not None else None,
+        "call": call,
+        "next_ready": state.prepared is not None,
+        "empty": {"code": state.empty.code, "message": state.empty.message.en, "message_zh": state.empty.message.zh}
+        if state.empty is not None and state.phase is Phase.EMPTY else None,
+        "pending_results": state.pending_results,
+        "error": state.error.code if state.error is not None else None,
+    }

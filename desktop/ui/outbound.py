@@ -23,6 +23,7 @@ preview: the lease stays held and renewed, dial and fetch wait (see the service'
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from desktop.domain.outbound import (
     OutboundState,
     OutboundStateError,
     Phase,
+    outbound_json,
     suggested_result,
 )
 from desktop.domain.states import PopKey, PopResult, PopState
@@ -327,6 +329,7 @@ class OutboundController(QtCore.QObject):
         self._delivery_job = f"outbound-results-{id(self)}"
         self._busy = False  # an agent's step is running: the next one waits in _queue
         self._queue: collections.deque = collections.deque()
+        self._idle_waiters: list[Callable[[], object]] = []
         self._remove_listener = router.add_listener(self._router_action) if router is not None else None
 
     @property
@@ -429,6 +432,7 @@ class OutboundController(QtCore.QObject):
 
     def _run_next(self) -> None:
         if not self._queue:
+            self._idle()
             return
         pool, fn, args, name, on_done = self._queue.popleft()
         self._busy = True
@@ -501,12 +505,12 @@ class OutboundController(QtCore.QObject):
         if self.active:
             self.take_next()
 
-    def record_result(self, result: str) -> None:
+    def record_result(self, result: str, note: str | None = None) -> None:
         def saved(attempt) -> None:
             self._notice(self.texts.translate("OutboundController", "Saved: %1").replace("%1", call_result_label(attempt.result, self.texts)))
             self.prepare_next()
 
-        self._submit("db", self.service.record_result, result, name="outbound.result", on_done=saved)
+        self._submit("db", self.service.record_result, result, note, name="outbound.result", on_done=saved)
 
     def prepare_next(self) -> None:
         """Send the result and fetch the next customer while the agent wraps up."""
@@ -538,6 +542,63 @@ class OutboundController(QtCore.QObject):
 
     def deliver_pending(self) -> None:
         self._background(self.service.deliver_pending, name="outbound.deliver")
+
+    # --- hosts over the local bridge (outbound.next / .dial / .result) ------------------------------------
+
+    def bridge_state(self) -> dict:
+        """The outbound section of GET /v1/state (protocol v1, additive)."""
+        return outbound_json(self.service.state(), mode=self.active)
+
+    def bridge_command(self, kind: str, fields: dict) -> concurrent.futures.Future:
+        """A host's outbound step (GUI thread): a Future of (accepted, detail), set once the step is done."""
+        answer: concurrent.futures.Future = concurrent.futures.Future()
+        state = self.service.state()
+        phase = state.phase
+        refusal = None
+        if state.paused and kind != "outbound.result":
+            refusal = "an inbound call is up: the outbound preview waits"
+        elif kind == "outbound.next":
+            if phase in (Phase.WRAP_UP, Phase.DONE):
+                self.finish()  # the customer prepared during wrap-up, if any
+                phase = self.service.state().phase
+            if phase in (Phase.IDLE, Phase.EMPTY):
+                if not (self._busy or self._queue):
+                    self.take_next()
+            elif phase is not Phase.PREVIEW:
+                refusal = f"the outbound call has no result yet (phase {phase.value})"
+        elif kind == "outbound.dial":
+            if phase is not Phase.PREVIEW:
+                refusal = f"nothing previewed to dial (phase {phase.value})"
+            elif not state.previewed.number:
+                refusal = "the previewed customer has no number"
+            else:
+                self.dial()
+        elif kind == "outbound.result":
+            if phase not in _CALL_PHASES:
+                refusal = f"no outbound call to record a result for (phase {phase.value})"
+            else:
+                self.record_result(fields["result"], fields.get("note"))
+        else:
+            refusal = f"unknown outbound command {kind}"
+        if refusal is not None:
+            answer.set_result((False, refusal))
+        else:
+            self.when_idle(lambda: answer.set_result((True, "done")))
+        return answer
+
+    def when_idle(self, callback: Callable[[], object]) -> None:
+        """Run `callback` once no agent's step is running or waiting (at once if none is)."""
+        if not self._busy and not self._queue:
+            callback()
+        else:
+            self._idle_waiters.append(callback)
+
+    def _idle(self) -> None:
+        if self._busy or self._queue:
+            return
+        waiters, self._idle_waiters = self._idle_waiters, []
+        for callback in waiters:
+            callback()
 
     # --- the lease and inbound calls ----------------------------------------------------------------------
 
