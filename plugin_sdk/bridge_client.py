@@ -178,6 +178,18 @@ class BridgeClient:
     def hide(self) -> bool:
         return bool(self._request("POST", "/v1/panel/hide", None, expect="panel.result")["visible"])
 
+    def record_outcome(self, call_id: str, result: str, *, offer_id: str | None = None, note: str | None = None,
+                       reason: str | None = None, callback_at: datetime | str | None = None) -> dict[str, Any]:
+        """An offer outcome for an open call (inbound, or the outbound call in wrap-up), saved as the agent's
+        key would save it. Returns the `outcome.result` reply: `accepted`, `detail`, `outcome_id`, `channel`."""
+        body: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": "outcome.record", "call_id": call_id, "result": result}
+        for name, value in (("offer_id", offer_id), ("note", note), ("reason", reason)):
+            if value is not None:
+                body[name] = value
+        if callback_at is not None:
+            body["callback_at"] = callback_at.isoformat() if isinstance(callback_at, datetime) else callback_at
+        return self._request("POST", "/v1/outcomes", body, expect="outcome.result")
+
     # --- outbound work (protocol v1, additive; docs/bridge.md "Outbound") ----------------------------
 
     def outbound_next(self) -> dict[str, Any]:

@@ -39,8 +39,9 @@ MAX_ID_LENGTH: Final = 64
 
 # Protocol v1, additive: the outbound.* commands and their outbound.state reply came with issue 16.
 COMMAND_TYPES: Final = ("call", "panel.show", "panel.hide", "state.get", "outbound.next", "outbound.dial",
-                        "outbound.result")
-REPLY_TYPES: Final = ("call.result", "panel.result", "state", "error", "outbound.state")
+                        "outbound.result", "outcome.record")
+REPLY_TYPES: Final = ("call.result", "panel.result", "state", "error", "outbound.state", "outcome.result")
+OUTCOME_RESULT_VALUES: Final = ("accepted", "declined", "considering", "callback", "not_offered", "do_not_disturb")
 CALL_RESULT_VALUES: Final = ("connected", "no_answer", "busy", "voicemail", "wrong_number", "invalid_number",
                              "refused_call")
 MAX_NOTE_LENGTH: Final = 2000
@@ -170,6 +171,8 @@ def parse_command(data: object, *, expected_type: str | None = None, allow_id: b
         raise refuse("type", f"must be \"{expected_type}\" on this URL")
     if kind == "outbound.result":
         return _outbound_result(data, kind, message_id, refuse)
+    if kind == "outcome.record":
+        return _outcome_record(data, kind, message_id, refuse)
     if kind != "call":
         extra = [key for key in data if key not in _ENVELOPE_FIELDS]
         if extra:
@@ -199,6 +202,46 @@ def _outbound_result(data: Mapping[Any, Any], kind: str, message_id, refuse) -> 
     if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE_LENGTH):
         raise refuse("note", f"must be text of at most {MAX_NOTE_LENGTH} characters")
     return Command(kind, message_id, fields={"result": result, "note": note})
+
+
+_OUTCOME_FIELDS: Final = ("call_id", "offer_id", "result", "note", "reason", "callback_at")
+
+
+def _outcome_record(data: Mapping[Any, Any], kind: str, message_id, refuse) -> Command:
+    extra = [key for key in data if key not in _ENVELOPE_FIELDS and key not in _OUTCOME_FIELDS]
+    if extra:
+        raise refuse(_first_printable(extra), f"unknown field(s) for \"{kind}\": {_describe_names(extra)}; "
+                                              f"it has {', '.join(_OUTCOME_FIELDS)}")
+    call_id = data.get("call_id")
+    if not isinstance(call_id, str) or not call_id.strip() or len(call_id) > 128 or not call_id.isprintable():
+        raise refuse("call_id", "is required: the open call's id (at most 128 printable characters)")
+    result = data.get("result")
+    if result not in OUTCOME_RESULT_VALUES:
+        raise refuse("result", f"{_describe(result)} is not an outcome; use one of {', '.join(OUTCOME_RESULT_VALUES)}")
+    fields: dict[str, Any] = {"call_id": call_id.strip(), "result": result}
+    for name, limit in (("offer_id", 40), ("note", MAX_NOTE_LENGTH), ("reason", 200)):
+        value = data.get(name)
+        if value is not None and (not isinstance(value, str) or len(value) > limit or not value.isprintable()):
+            raise refuse(name, f"must be text of at most {limit} printable characters")
+        fields[name] = value or None
+    when = data.get("callback_at")
+    if when is not None:
+        try:
+            moment = datetime.fromisoformat(when) if isinstance(when, str) and len(when) <= 64 else None
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            raise refuse("callback_at", "must be an ISO-8601 time with a UTC offset, e.g. 2026-11-02T15:00:00+08:00")
+        when = moment
+    fields["callback_at"] = when
+    return Command(kind, message_id, fields=fields)
+
+
+def outcome_result(call_id: str, *, accepted: bool, detail: str, outcome_id: str | None = None,
+                   channel: str | None = None) -> dict[str, Any]:
+    """The reply to outcome.record: saved on the PC (then synced exactly once) or why not."""
+    return {"v": PROTOCOL_VERSION, "type": "outcome.result", "call_id": call_id, "accepted": accepted,
+            "detail": detail, "outcome_id": outcome_id, "channel": channel}
 
 
 def outbound_state(outbound: Mapping[str, Any], *, accepted: bool, detail: str) -> dict[str, Any]:

@@ -424,9 +424,9 @@ class OutboundController(QtCore.QObject):
             self._notice(describe_error(UserError("store_failed", type(exc).__name__), self.texts))
         self.render()
 
-    def _submit(self, pool: str, fn, *args, name: str, on_done=None) -> None:
+    def _submit(self, pool: str, fn, *args, name: str, on_done=None, on_error=None) -> None:
         """An agent's step: one at a time, in the order pressed (a step pressed meanwhile waits its turn)."""
-        self._queue.append((pool, fn, args, name, on_done))
+        self._queue.append((pool, fn, args, name, on_done, on_error))
         if not self._busy:
             self._run_next()
 
@@ -434,7 +434,7 @@ class OutboundController(QtCore.QObject):
         if not self._queue:
             self._idle()
             return
-        pool, fn, args, name, on_done = self._queue.popleft()
+        pool, fn, args, name, on_done, on_error = self._queue.popleft()
         self._busy = True
 
         def done(result) -> None:
@@ -446,6 +446,8 @@ class OutboundController(QtCore.QObject):
 
         def failed(exc: BaseException) -> None:
             self._failed(exc)
+            if on_error is not None:
+                on_error(exc)
             self._run_next()
 
         self.runner.submit(pool, fn, *args, name=name, owner=self, on_done=done, on_error=failed)
@@ -516,7 +518,18 @@ class OutboundController(QtCore.QObject):
         """Send the result and fetch the next customer while the agent wraps up."""
         self._submit("net", self.service.prepare_next, name="outbound.prepare")
 
-    def record_outcome(self, offer_id: str, result: str, extras: dict) -> None:
+    def owns_call(self, call_id: str) -> bool:
+        """`call_id` is this panel's outbound call, in wrap-up (its offer outcomes are recorded here)."""
+        state = self.service.state()
+        return state.phase is Phase.WRAP_UP and state.previewed is not None and call_id in (
+            state.outcome_call_id, state.previewed.lease.call_id)
+
+    def record_outcome(self, offer_id: str, result: str, extras: dict, then=None) -> None:
+        """`then(record or exception)`, if given, once saved or refused (a host's outcome.record)."""
+        if then is not None and not self.owns_call(self.service.state().outcome_call_id or ""):
+            then(OutboundStateError("offer outcomes follow a connected call's result"))
+            return
+
         def record():
             return self.service.record_outcome(self.outcomes, offer_id=offer_id or None, result=result,
                                                agent_id=self.agent_id, **extras)
@@ -527,8 +540,11 @@ class OutboundController(QtCore.QObject):
             self._notice(self.texts.translate("OutboundController", "Saved: %1").replace("%1", result_label(record.result.value, self.texts)))
             if self.request_sync is not None:
                 self.request_sync()
+            if then is not None:
+                then(record)
 
-        self._submit("db", record, name="outbound.outcome", on_done=saved)
+        self._submit("db", record, name="outbound.outcome", on_done=saved,
+                     on_error=(lambda exc: then(exc)) if then is not None else None)
 
     def finish(self) -> None:
         try:
