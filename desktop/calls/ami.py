@@ -274,6 +274,7 @@ class _Call:
     reported: str | None = None  # ringing | answered | transferred | ended | silent (nothing to pop)
     answered_device: str | None = None
     last_transfer: str | None = None
+    end_reason: str | None = None  # the Hangup's Q.850 cause of the customer's leg ('Q.850 cause 17')
 
 
 _ACTIVE = ("ringing", "answered", "transferred")
@@ -481,6 +482,12 @@ class AmiCallTracker:
         if call is None:
             return []
         call.channels.pop(uid, None)
+        cause = (m.get("Cause") or "").strip()
+        if cause.isascii() and cause.isdigit() and len(cause) <= 3 and int(cause) != 0 \
+                and (uid not in call.agent_legs or call.end_reason is None):
+            # Why the call ended (Q.850: 17 busy, 19 no answer, 21 rejected): the customer's leg says it best;
+            # the agent's leg only when it is all there is.
+            call.end_reason = f"Q.850 cause {int(cause)}"
         events: list[CallEvent] = []
         if uid in call.agent_legs:
             call.agent_legs.discard(uid)
@@ -595,6 +602,8 @@ class AmiCallTracker:
     def _report(self, call: _Call, state: str, *, dnis: str | None = None) -> list[CallEvent]:
         data: dict[str, Any] = {"call_id": CALL_ID_PREFIX + call.linkedid, "state": state,
                                 "ani": call.counterpart, "dnis": dnis}
+        if state == "ended" and call.end_reason:
+            data["end_reason"] = call.end_reason
         try:
             event = parse_call_event(data, source=SOURCE)
         except InvalidCallEvent as exc:

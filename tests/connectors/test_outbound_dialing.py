@@ -87,3 +87,36 @@ def test_uri_dialer_hands_a_tel_uri_to_the_system():
         UriDialer(lambda uri: False).dial("13600136001")
     with pytest.raises(DialFailed, match="URI"):
         UriDialer(lambda uri: True, "{number}").dial("13600136001")
+
+
+def _transcript_events(name: str) -> list:
+    """The PBX's events of a hand-written transcript (tests/connectors/transcripts), as AmiMessages."""
+    from pathlib import Path
+
+    from desktop.calls.ami import AmiMessage
+
+    blocks, current = [], []
+    for line in (Path(__file__).parent / "transcripts" / name).read_text().splitlines():
+        if ": " in line and not line.startswith("#"):
+            key, value = line.split(": ", 1)
+            current.append((key, value))
+        elif current:
+            blocks.append(current)
+            current = []
+    return [AmiMessage(tuple(block)) for block in blocks if block[0][0] == "Event"]
+
+
+def test_asterisk_hangup_cause_of_an_unanswered_outgoing_call_suggests_busy():
+    from desktop.calls.ami import AmiCallTracker, AmiMessage
+
+    tracker = AmiCallTracker(devices=["PJSIP/1001"])
+    events = []
+    for message in _transcript_events("outbound_call.txt"):
+        if message.event in ("DialEnd", "Newstate"):
+            continue  # the customer never answers
+        if message.event == "Hangup":  # the carrier says: user busy (Q.850 cause 17)
+            message = AmiMessage(tuple((k, "17" if k == "Cause" else v) for k, v in message.fields))
+        events += tracker.handle(message)
+    ended = [e for e in events if e.state == "ended"]
+    assert len(ended) == 1 and ended[0].end_reason == "Q.850 cause 17"
+    assert suggested_result(ended[0].end_reason, answered=False) is CallResult.BUSY
