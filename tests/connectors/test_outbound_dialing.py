@@ -111,11 +111,16 @@ def test_asterisk_hangup_cause_of_an_unanswered_outgoing_call_suggests_busy():
 
     tracker = AmiCallTracker(devices=["PJSIP/1001"])
     events = []
-    for message in _transcript_events("outbound_call.txt"):
-        if message.event in ("DialEnd", "Newstate"):
-            continue  # the customer never answers
-        if message.event == "Hangup":  # the carrier says: user busy (Q.850 cause 17)
-            message = AmiMessage(tuple((k, "17" if k == "Cause" else v) for k, v in message.fields))
+    messages = [m for m in _transcript_events("outbound_call.txt") if m.event not in ("DialEnd", "Newstate")]
+    hangups = [m for m in messages if m.event == "Hangup"]
+    # The customer's leg (the carrier's channel) ends first with "user busy" (Q.850 17), then the agent's
+    # phone hangs up normally (16): the customer's reason is the one that counts.
+    carrier = next(m for m in hangups if "carrier" in m.get("Channel"))
+    agent = next(m for m in hangups if m is not carrier)
+    ordered = [m for m in messages if m.event != "Hangup"] + [
+        AmiMessage(tuple((k, "17" if k == "Cause" else v) for k, v in carrier.fields)),
+        AmiMessage(tuple((k, "16" if k == "Cause" else v) for k, v in agent.fields))]
+    for message in ordered:
         events += tracker.handle(message)
     ended = [e for e in events if e.state == "ended"]
     assert len(ended) == 1 and ended[0].end_reason == "Q.850 cause 17"
