@@ -30,6 +30,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -683,9 +684,34 @@ class AmiConnector(TcpConnector):
         self._ping_id: str | None = None
         self._next_ping = 0.0
         self._resync_id: str | None = None
+        self._originating: dict[str, Future[AmiMessage]] = {}  # ActionID -> the Originate's answer (thread)
 
     def __repr__(self) -> str:
         return f"AmiConnector({self.address}, username={self.username!r})"
+
+    def originate(self, channel: str, exten: str, context: str, *, timeout_ms: int = 30000) -> Future[AmiMessage]:
+        """Ask the PBX to call `channel` (the agent's phone) and, once it answers, `exten` in `context` (the
+        customer): the AMI action Originate, asynchronous on the PBX (Async: true). From any thread; the
+        future resolves with the PBX's response (Response: Success or Error), or fails with ConnectionError
+        when not logged in. The call's progress then arrives as call events, as for any call."""
+        future: Future[AmiMessage] = Future()
+        fields = [("Channel", channel), ("Exten", exten), ("Context", context), ("Priority", "1"),
+                  ("Timeout", str(timeout_ms)), ("Async", "true")]
+        if any(ch in value for _key, value in fields for ch in "\r\n\0"):
+            future.set_exception(ValueError("Originate fields must be single-line text"))
+            return future
+
+        def send() -> None:  # connector thread
+            if self._phase != "ready":
+                future.set_exception(ConnectionError("not logged in to the PBX"))
+                return
+            self._originating[self._send_action("Originate", fields)] = future
+
+        if self._stopping.is_set() or self._sock is None:
+            future.set_exception(ConnectionError("not connected to the PBX"))
+        else:
+            self._post(send)
+        return future
 
     # --- protocol hooks (connector thread) ----------------------------------------------------------
 
@@ -732,6 +758,9 @@ class AmiConnector(TcpConnector):
     def _on_disconnected(self, reason: str) -> None:
         self._phase = "banner"
         self.tracker.cancel_resync()
+        waiting, self._originating = self._originating, {}
+        for future in waiting.values():
+            future.set_exception(ConnectionError(f"the PBX connection ended ({reason})"))
 
     # --- messages -------------------------------------------------------------------------------------
 
@@ -767,6 +796,9 @@ class AmiConnector(TcpConnector):
                 self.tracker.begin_resync()
                 self._resync_id = self._send_action("CoreShowChannels")
                 self._next_ping = time.monotonic() + self._keepalive_s
+            return
+        if action_id is not None and action_id in self._originating:
+            self._originating.pop(action_id).set_result(message)
             return
         if action_id is not None and action_id == self._ping_id:
             self._ping_id = None

@@ -5,6 +5,7 @@ as call events from the same connector (answered / ended with the softphone's en
 outbound mode claims for the dialed call.
 
 - BaresipDialer: baresip's ctrl_tcp command `dial` (the connector in desktop/calls/baresip.py).
+- AmiDialer: Asterisk's Originate (desktop/calls/ami.py): the PBX rings the agent's phone, then the customer.
 - UriDialer: a tel:/sip: URI handed to the system (the UI passes QDesktopServices.openUrl; a softphone
   registered for the scheme dials it). No progress comes back: the agent presses the result.
 - A host over the local bridge gets the panel event `dial.requested` and dials itself (see docs/bridge.md).
@@ -55,6 +56,31 @@ class BaresipDialer:
             raise DialFailed(f"baresip is not connected ({exc})") from None
         if not response.ok:
             raise DialFailed(f"baresip refused to dial: {response.data[:200]}")
+        return target
+
+
+class AmiDialer:
+    name = "ami"
+
+    def __init__(self, connector, device: str, context: str = "from-internal", template: str | None = None, *,
+                 timeout_s: float = DIAL_TIMEOUT_S) -> None:
+        self._connector = connector  # an AmiConnector (originate)
+        self.device = device  # the agent's phone, e.g. PJSIP/1001 (connectors.ami_device)
+        self.context = context
+        self.template = template
+        self.timeout_s = timeout_s
+
+    def dial(self, number: str) -> str:
+        target = dial_target(number, self.template)
+        future = self._connector.originate(self.device, target, self.context)
+        try:
+            response = future.result(timeout=self.timeout_s)
+        except FutureTimeout:
+            raise DialFailed("the PBX did not answer the Originate in time") from None
+        except (ConnectionError, ValueError) as exc:
+            raise DialFailed(f"the PBX cannot dial now ({exc})") from None
+        if (response.response or "").lower() != "success":
+            raise DialFailed(f"the PBX refused to dial: {(response.get('Message') or 'no reason given')[:200]}")
         return target
 
 

@@ -185,6 +185,8 @@ SCHEMA: dict[str, _Setting] = {
     # Outbound dialing (issue 16): what each way of dialing is given; None: the plain number.
     "connectors.baresip_dial_template": _Setting("opt_str", None, check=_check_dial_template),
     "connectors.system_dial_template": _Setting("opt_str", None, check=_check_dial_template),  # None: tel:{number}
+    "connectors.ami_dial_template": _Setting("opt_str", None, check=_check_dial_template),  # the Originate's Exten
+    "connectors.ami_dial_context": _Setting("str", "from-internal", check=_check_single_line),
     "store.path": _Setting("path", None),
 }
 SECTIONS = tuple(dict.fromkeys(k.split(".")[0] for k in SCHEMA))
@@ -270,6 +272,8 @@ class ConnectorSettings:
     ami_device: str | None  # the agent's endpoint(s), e.g. "PJSIP/1001" (comma-separated)
     baresip_dial_template: str | None = None  # outbound dialing through baresip: None = the plain number
     system_dial_template: str | None = None  # a URI handed to the system: None = tel:{number}
+    ami_dial_template: str | None = None  # outbound dialing through Asterisk Originate: the Exten (None: the number)
+    ami_dial_context: str = "from-internal"  # … and its dialplan context
 
     def __repr__(self) -> str:
         return (f"ConnectorSettings(baresip={self.baresip!r}, ami={self.ami!r}, ami_username={self.ami_username!r}, "

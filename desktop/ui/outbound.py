@@ -64,14 +64,20 @@ def call_result_label(result: CallResult | str, texts: Texts) -> str:
 
 
 def make_dialer(settings, connectors):
-    """How this panel dials outbound calls: through the baresip connector when one runs, else a tel:/sip: URI
-    handed to the system (QDesktopServices). Templates from connectors.*_dial_template."""
+    """How this panel dials outbound calls: through the baresip connector when one runs, else Asterisk's
+    Originate to the agent's phone (connectors.ami_device), else a tel:/sip: URI handed to the system
+    (QDesktopServices). Templates from connectors.*_dial_template."""
+    from desktop.calls.ami import AmiConnector
     from desktop.calls.baresip import BaresipConnector
-    from desktop.calls.dialer import BaresipDialer, UriDialer
+    from desktop.calls.dialer import AmiDialer, BaresipDialer, UriDialer
 
     for connector in connectors:
         if isinstance(connector, BaresipConnector):
             return BaresipDialer(connector, settings.baresip_dial_template)
+    devices = [d.strip() for d in (settings.ami_device or "").split(",") if d.strip()]
+    for connector in connectors:
+        if isinstance(connector, AmiConnector) and devices:
+            return AmiDialer(connector, devices[0], settings.ami_dial_context, settings.ami_dial_template)
     return UriDialer(lambda uri: QtGui.QDesktopServices.openUrl(QtCore.QUrl(uri)), settings.system_dial_template)
 
 

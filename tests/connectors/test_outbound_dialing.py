@@ -125,3 +125,32 @@ def test_asterisk_hangup_cause_of_an_unanswered_outgoing_call_suggests_busy():
     ended = [e for e in events if e.state == "ended"]
     assert len(ended) == 1 and ended[0].end_reason == "Q.850 cause 17"
     assert suggested_result(ended[0].end_reason, answered=False) is CallResult.BUSY
+
+
+def test_asterisk_originate_rings_the_agents_phone_then_the_customer():
+    from desktop.calls.ami import AmiConnector
+    from desktop.calls.connector_base import Backoff
+    from desktop.calls.dialer import AmiDialer
+    from tests.connectors.conftest import Recorder
+    from tests.connectors.fake_ami import ScriptedAmiServer
+
+    recorder = Recorder()
+    with ScriptedAmiServer(["originate.txt"]) as server:
+        connector = AmiConnector("127.0.0.1", server.port, "callcue", "s3cret", recorder.on_event, recorder.on_status,
+                                 devices=["PJSIP/1001"], backoff=Backoff(0.05, 0.2, jitter=0.1), keepalive_s=60.0)
+        with pytest.raises(DialFailed, match="cannot dial now"):
+            AmiDialer(connector, "PJSIP/1001").dial("13600136001")  # not started: nothing to send it on
+        connector.start()
+        try:
+            recorder.wait_for(lambda r: r.states("connected"), 5, "the AMI login")
+            dialer = AmiDialer(connector, "PJSIP/1001", "outbound-calls", "9{number}")
+            assert dialer.dial("13600136001") == "913600136001"
+            with pytest.raises(DialFailed, match="Extension does not exist"):
+                dialer.dial("13600136002")
+        finally:
+            assert connector.stop(5)
+        originate = next(a for a in server.connections[0].actions if a.get("action") == "Originate")
+        assert {k: originate.get(k.lower()) for k in ("Channel", "Exten", "Context", "Priority", "Async")} == {
+            "Channel": "PJSIP/1001", "Exten": "913600136001", "Context": "outbound-calls", "Priority": "1",
+            "Async": "true"}
+    assert not server.errors, server.errors

@@ -248,3 +248,24 @@ def test_keys_pressed_while_a_step_runs_wait_their_turn(qtbot, app, server):
     qtbot.waitUntil(lambda: outbound.service.state().phase is Phase.DONE, timeout=5000)
     assert outbound.service.state().attempt.result is CallResult.NO_ANSWER
     qtbot.waitUntil(lambda: not outbound._busy and not outbound._queue)
+
+
+def test_the_dialer_follows_the_connectors_the_agent_has():
+    from desktop.calls.ami import AmiConnector
+    from desktop.calls.baresip import BaresipConnector
+    from desktop.calls.dialer import AmiDialer, BaresipDialer, UriDialer
+    from desktop.services.config import ConnectorSettings
+    from desktop.ui.outbound import make_dialer
+
+    settings = ConnectorSettings(baresip="127.0.0.1:4444", ami="127.0.0.1:5038", ami_username="u", ami_secret="s",
+                                 ami_device="PJSIP/1001,PJSIP/1002", baresip_dial_template="sip:{number}@pbx",
+                                 ami_dial_template="9{number}", ami_dial_context="outbound")
+    baresip = BaresipConnector("127.0.0.1", 4444, lambda e: None)
+    ami = AmiConnector("127.0.0.1", 5038, "u", "s", lambda e: None)
+    chosen = make_dialer(settings, [ami, baresip])
+    assert isinstance(chosen, BaresipDialer) and chosen.template == "sip:{number}@pbx"
+    chosen = make_dialer(settings, [ami])
+    assert isinstance(chosen, AmiDialer) and (chosen.device, chosen.context, chosen.template) == (
+        "PJSIP/1001", "outbound", "9{number}")
+    system = make_dialer(ConnectorSettings(None, None, None, None, None, system_dial_template="sip:{number}@x"), [])
+    assert isinstance(system, UriDialer) and system.template == "sip:{number}@x"
