@@ -30,6 +30,7 @@ from desktop.services.config import Config, ConfigPaths, save_user_settings
 from desktop.services.logfiles import private_directory, private_file
 from desktop.services.session import SignInService, make_client_factory
 from desktop.ui.i18n import Translations, resolve_language
+from desktop.ui.outbound import make_dialer
 from desktop.ui.pop_view import describe_error
 from desktop.ui.sign_in import SignInDialog
 from desktop.ui.theme import apply_theme, resolve_theme
@@ -82,7 +83,8 @@ class CallCueApp(QtCore.QObject):
         self.panel.use_client(self.session.client(), agent_id)
         self.panel.language_requested.connect(self.switch_language)
         # Softphones and PBXs (baresip ctrl_tcp, Asterisk AMI): their threads post events to the router here.
-        self.connectors = ConnectorsHost(self.router.handle, parent=self)
+        # The outbound mode claims the events of the call it dialed first (issue 16); the rest go to the router.
+        self.connectors = ConnectorsHost(self._call_event, parent=self)
         self.connectors.status_changed.connect(self._show_call_sources)
         self.bridge = None  # the local bridge for hosts in other processes (docs/bridge.md), from start()
         self.controller.auth_failed.connect(self._auth_failed)
@@ -163,7 +165,8 @@ class CallCueApp(QtCore.QObject):
             told = [self.window.notice.text()] if self.window.notice.isVisible() else []
             told += [describe_error(problem.user_error, self.panel.texts) for problem in self.config_problems]
             self.window.show_notice("\n".join(told), "attention")
-        self.connectors.start_from_settings(self.config.connectors)
+        started = self.connectors.start_from_settings(self.config.connectors)
+        self.panel.outbound.dialer = make_dialer(self.config.connectors, started)
         if show:
             self.dock_window()
             self.window.show()
@@ -179,6 +182,10 @@ class CallCueApp(QtCore.QObject):
                 self.window.show_notice(describe_error(UserError("auth_failed", "not signed in"), self.panel.texts),
                                         "attention")
 
+    def _call_event(self, event) -> None:
+        if not self.panel.outbound.claim(event):
+            self.router.handle(event)
+
     def _start_bridge(self) -> None:
         # Imported here: the HTTP stack stays off the cold-start path. A taken port is logged, not fatal.
         from desktop.runtime.bridge_host import BridgeHost
@@ -187,6 +194,7 @@ class CallCueApp(QtCore.QObject):
                                  show=lambda: self.window.show_without_focus(), hide=lambda: self.window.hide(),
                                  is_visible=lambda: self.window.isVisible(), parent=self)
         self.bridge.follow(self.controller)
+        self.bridge.follow_outbound(self.panel.outbound)
         self.bridge.start()
 
     def _settings(self) -> QtCore.QSettings:

@@ -35,6 +35,7 @@ from desktop.runtime.wrap_up import WrapUpReminders
 from desktop.services import store_recovery
 from desktop.services.callbacks import CallbackService
 from desktop.services.config import Config
+from desktop.services.outbound import OutboundService
 from desktop.services.outcomes import OutcomeService
 from desktop.services.pop import PopService
 from desktop.services.store_recovery import SetAside, UsingFallback, check_in_background, open_local_store
@@ -42,6 +43,7 @@ from desktop.services.sync import SyncService
 from desktop.storage import LocalStore
 from desktop.ui.controller import PanelController
 from desktop.ui.i18n import Texts, resolve_language
+from desktop.ui.outbound import OutboundController
 from desktop.ui.outcome_bar import RESULTS
 from desktop.ui.panel import PanelContainer, PanelWidget, PanelWindow
 from desktop.ui.pop_view import describe_error
@@ -141,6 +143,12 @@ class PanelSession(QtCore.QObject):
             self.window, self.runner, self.router, self.pop_service, self.outcome_service, self.sync_service,
             agent_id=agent_id, scheduler=self.scheduler, callbacks=self.callback_service, parent=self)
         self.reminders.reminder_due.connect(self.controller.remind)
+        # Outbound campaign work (issue 16): its own window, opened with Ctrl+Shift+O from the panel.
+        self.outbound_service = OutboundService(self.store, client)
+        self.outbound = OutboundController(
+            self.outbound_service, self.runner, self.scheduler, self.router, self.outcome_service, self.texts,
+            agent_id=agent_id, request_sync=lambda: self.controller.request_sync(force=True), parent=self)
+        self._install_outbound_key()
 
     @property
     def widget(self) -> QtWidgets.QWidget:
@@ -170,6 +178,7 @@ class PanelSession(QtCore.QObject):
         """Periodic sync and router housekeeping, a first sync, and the store's problem if any."""
         self.scheduler.every(self.config.sync.interval_s, self.controller.request_sync, "sync")
         self.scheduler.every(60, self.router.sweep, "router-sweep")
+        self.outbound.start(self.config.sync.interval_s)
         # Cached customer data must not outlive its TTL (cache.ttl_h) on the workstation: purged at start
         # and every hour after (pops already ignore expired views; this removes them from disk).
         self.scheduler.every(CACHE_EXPIRY_INTERVAL_S, self._purge_expired_cache, "cache-expiry", run_now=True)
@@ -213,7 +222,9 @@ class PanelSession(QtCore.QObject):
         self._client = client
         self.pop_service.use_client(client)
         self.sync_service.use_client(client)
+        self.outbound_service.use_client(client)
         self.controller.agent_id = agent_id
+        self.outbound.agent_id = agent_id
 
     def close(self) -> None:
         """Stop every timer, thread and connection this session started, close its widget and its store.
@@ -221,6 +232,7 @@ class PanelSession(QtCore.QObject):
         if self._closed:
             return
         self._closed = True
+        self.outbound.close()
         self.scheduler.shutdown()
         self.runner.shutdown()
         for client in [*self._retired_clients, self._client]:
@@ -251,6 +263,8 @@ class PanelSession(QtCore.QObject):
         old = self.window
         self.window = self._make_window()
         self.controller.attach_window(self.window)
+        self.outbound.set_texts(self.texts)
+        self._install_outbound_key()
         if self.container is not None:
             self.container.set_panel(self.window)
         else:
@@ -262,6 +276,10 @@ class PanelSession(QtCore.QObject):
         old.deleteLater()
 
     # ------------------------------------------------------------------ misc
+
+    def _install_outbound_key(self) -> None:
+        self.outbound.install_mode_key(self.window, QtCore.Qt.ShortcutContext.WidgetWithChildrenShortcut
+                                       if self.embedded else QtCore.Qt.ShortcutContext.WindowShortcut)
 
     def _show_attention(self) -> None:
         self.runner.submit("db", self.sync_service.waiting, name="sync.drawer", owner=self,

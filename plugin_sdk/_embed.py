@@ -252,6 +252,46 @@ class PanelHandle(QtCore.QObject):
 
     # ------------------------------------------------------------------ controls
 
+    # ------------------------------------------------------------------ outbound work (API 1.4)
+
+    def outbound_state(self) -> dict[str, Any]:
+        """The agent's outbound work: the previewed customer (masked number), campaign, wave, lease, the
+        outbound call with its channel (the same object as the bridge's `state.outbound`, docs/bridge.md)."""
+        self._check_open()
+        return self._session.outbound.bridge_state()
+
+    def outbound_mode(self, on: bool = True) -> None:
+        """Open (or close) the panel's outbound window; opening it previews the next customer."""
+        self._check_open()
+        self._session.outbound.set_mode(bool(on))
+
+    def outbound_next(self, done: Callable[[dict[str, Any]], object] | None = None) -> None:
+        """Preview the worklist's next customer (after a call's result: end the wrap-up). `done(reply)` is
+        called on the GUI thread once the step is done: reply = {accepted, detail, outbound}."""
+        self._outbound("outbound.next", {}, done)
+
+    def outbound_dial(self, done: Callable[[dict[str, Any]], object] | None = None) -> None:
+        """Dial the previewed customer through the panel's softphone connector."""
+        self._outbound("outbound.dial", {}, done)
+
+    def outbound_result(self, result: str, note: str | None = None,
+                        done: Callable[[dict[str, Any]], object] | None = None) -> None:
+        """The outbound call's result: connected, no_answer, busy, voicemail, wrong_number, invalid_number or
+        refused_call (saved on the PC at once, sent to the server exactly once). ValueError for another."""
+        if result not in ("connected", "no_answer", "busy", "voicemail", "wrong_number", "invalid_number",
+                          "refused_call"):
+            raise ValueError(f"unknown call result {result!r}")
+        self._outbound("outbound.result", {"result": result, "note": note}, done)
+
+    def _outbound(self, kind: str, fields: dict[str, Any], done: Callable[[dict[str, Any]], object] | None) -> None:
+        self._check_open()
+        outbound = self._session.outbound
+        answer = outbound.bridge_command(kind, fields)
+        if done is not None:
+            answer.add_done_callback(lambda finished: done({
+                "accepted": finished.result()[0], "detail": finished.result()[1],
+                "outbound": outbound.bridge_state()}))
+
     def sync_now(self) -> None:
         """Send pending outcomes now (also ignores the backoff after failures)."""
         self._check_open()

@@ -178,6 +178,37 @@ class BridgeClient:
     def hide(self) -> bool:
         return bool(self._request("POST", "/v1/panel/hide", None, expect="panel.result")["visible"])
 
+    def record_outcome(self, call_id: str, result: str, *, offer_id: str | None = None, note: str | None = None,
+                       reason: str | None = None, callback_at: datetime | str | None = None) -> dict[str, Any]:
+        """An offer outcome for an open call (inbound, or the outbound call in wrap-up), saved as the agent's
+        key would save it. Returns the `outcome.result` reply: `accepted`, `detail`, `outcome_id`, `channel`."""
+        body: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": "outcome.record", "call_id": call_id, "result": result}
+        for name, value in (("offer_id", offer_id), ("note", note), ("reason", reason)):
+            if value is not None:
+                body[name] = value
+        if callback_at is not None:
+            body["callback_at"] = callback_at.isoformat() if isinstance(callback_at, datetime) else callback_at
+        return self._request("POST", "/v1/outcomes", body, expect="outcome.result")
+
+    # --- outbound work (protocol v1, additive; docs/bridge.md "Outbound") ----------------------------
+
+    def outbound_next(self) -> dict[str, Any]:
+        """Preview the worklist's next customer (after a call's result: end the wrap-up). Returns the
+        `outbound.state` reply: `accepted`, `detail`, and `outbound` (the previewed customer, the call)."""
+        return self._request("POST", "/v1/outbound/next", None, expect="outbound.state")
+
+    def outbound_dial(self) -> dict[str, Any]:
+        """Dial the previewed customer through the panel's softphone connector."""
+        return self._request("POST", "/v1/outbound/dial", None, expect="outbound.state")
+
+    def outbound_result(self, result: str, note: str | None = None) -> dict[str, Any]:
+        """The outbound call's result: connected, no_answer, busy, voicemail, wrong_number, invalid_number or
+        refused_call (saved on the PC at once, sent to the server exactly once)."""
+        body: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": "outbound.result", "result": result}
+        if note is not None:
+            body["note"] = note
+        return self._request("POST", "/v1/outbound/result", body, expect="outbound.state")
+
     # --- events ------------------------------------------------------------------------------------------
 
     def subscribe(self) -> EventStream:

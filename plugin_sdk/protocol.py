@@ -20,8 +20,9 @@ TOKEN_FILE_NAME: Final = "bridge-token"
 MAX_MESSAGE_BYTES: Final = 16 * 1024
 
 CALL_STATES: Final = ("ringing", "answered", "transferred", "ended")
-COMMAND_TYPES: Final = ("call", "panel.show", "panel.hide", "state.get")
-REPLY_TYPES: Final = ("call.result", "panel.result", "state", "error")
+COMMAND_TYPES: Final = ("call", "panel.show", "panel.hide", "state.get", "outbound.next", "outbound.dial",
+                        "outbound.result", "outcome.record")
+REPLY_TYPES: Final = ("call.result", "panel.result", "state", "error", "outbound.state", "outcome.result")
 EVENT_TYPES: Final = ("pop.shown", "pop.ambiguous", "call.updated", "call.ignored", "call.closed", "outcome.recorded",
                       "outcome.retracted", "sync.state")
 NOTICE_TYPES: Final = ("hello", "events.dropped")

@@ -30,6 +30,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -278,6 +279,7 @@ class _Call:
     # extension, else device) and where to (the extension or queue): the first report here carries them.
     transferred_by: str | None = None
     transferred_via: str | None = None
+    end_reason: str | None = None  # the Hangup's Q.850 cause of the customer's leg ('Q.850 cause 17')
 
 
 _ACTIVE = ("ringing", "answered", "transferred")
@@ -493,6 +495,12 @@ class AmiCallTracker:
         if call is None:
             return []
         call.channels.pop(uid, None)
+        cause = (m.get("Cause") or "").strip()
+        if cause.isascii() and cause.isdigit() and len(cause) <= 3 and int(cause) != 0 \
+                and (uid not in call.agent_legs or call.end_reason is None):
+            # Why the call ended (Q.850: 17 busy, 19 no answer, 21 rejected): the customer's leg says it best;
+            # the agent's leg only when it is all there is.
+            call.end_reason = f"Q.850 cause {int(cause)}"
         events: list[CallEvent] = []
         if uid in call.agent_legs:
             call.agent_legs.discard(uid)
@@ -639,6 +647,8 @@ class AmiCallTracker:
             from_agent, dnis = call.transferred_by, dnis or call.transferred_via
         data: dict[str, Any] = {"call_id": CALL_ID_PREFIX + call.linkedid, "state": state,
                                 "ani": call.counterpart, "dnis": dnis, "from_agent": from_agent}
+        if state == "ended" and call.end_reason:
+            data["end_reason"] = call.end_reason
         try:
             event = parse_call_event(data, source=SOURCE)
         except InvalidCallEvent as exc:
@@ -729,9 +739,34 @@ class AmiConnector(TcpConnector):
         self._ping_id: str | None = None
         self._next_ping = 0.0
         self._resync_id: str | None = None
+        self._originating: dict[str, Future[AmiMessage]] = {}  # ActionID -> the Originate's answer (thread)
 
     def __repr__(self) -> str:
         return f"AmiConnector({self.address}, username={self.username!r})"
+
+    def originate(self, channel: str, exten: str, context: str, *, timeout_ms: int = 30000) -> Future[AmiMessage]:
+        """Ask the PBX to call `channel` (the agent's phone) and, once it answers, `exten` in `context` (the
+        customer): the AMI action Originate, asynchronous on the PBX (Async: true). From any thread; the
+        future resolves with the PBX's response (Response: Success or Error), or fails with ConnectionError
+        when not logged in. The call's progress then arrives as call events, as for any call."""
+        future: Future[AmiMessage] = Future()
+        fields = [("Channel", channel), ("Exten", exten), ("Context", context), ("Priority", "1"),
+                  ("Timeout", str(timeout_ms)), ("Async", "true")]
+        if any(ch in value for _key, value in fields for ch in "\r\n\0"):
+            future.set_exception(ValueError("Originate fields must be single-line text"))
+            return future
+
+        def send() -> None:  # connector thread
+            if self._phase != "ready":
+                future.set_exception(ConnectionError("not logged in to the PBX"))
+                return
+            self._originating[self._send_action("Originate", fields)] = future
+
+        if self._stopping.is_set() or self._sock is None:
+            future.set_exception(ConnectionError("not connected to the PBX"))
+        else:
+            self._post(send)
+        return future
 
     # --- protocol hooks (connector thread) ----------------------------------------------------------
 
@@ -778,6 +813,9 @@ class AmiConnector(TcpConnector):
     def _on_disconnected(self, reason: str) -> None:
         self._phase = "banner"
         self.tracker.cancel_resync()
+        waiting, self._originating = self._originating, {}
+        for future in waiting.values():
+            future.set_exception(ConnectionError(f"the PBX connection ended ({reason})"))
 
     # --- messages -------------------------------------------------------------------------------------
 
@@ -813,6 +851,9 @@ class AmiConnector(TcpConnector):
                 self.tracker.begin_resync()
                 self._resync_id = self._send_action("CoreShowChannels")
                 self._next_ping = time.monotonic() + self._keepalive_s
+            return
+        if action_id is not None and action_id in self._originating:
+            self._originating.pop(action_id).set_result(message)
             return
         if action_id is not None and action_id == self._ping_id:
             self._ping_id = None

@@ -160,6 +160,11 @@ def call_event_from_baresip(event: BaresipEvent, *, pop_outgoing: bool = True) -
         data["from_agent"] = _sip_user(event.diverter_uri)
     if state == "transferred":
         data["dnis"] = number_from_uri(event.param)
+    elif state == "ended" and event.param:
+        # CALL_CLOSED's param is why ('486 Busy Here', '603 Decline', 'Connection reset by user'): kept (one
+        # printable line) so an outbound call's result can be suggested; never a number in the log.
+        reason = "".join(ch for ch in event.param if ch.isprintable())[:128].strip()
+        data["end_reason"] = reason or None
     try:
         return parse_call_event(data, source=SOURCE)
     except InvalidCallEvent as exc:

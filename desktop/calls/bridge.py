@@ -91,6 +91,9 @@ class BridgeHandlers:
     show: Callable[[], Answer]
     hide: Callable[[], Answer]
     state: Callable[[], Answer]
+    # outbound.next / .dial / .result (issue 16); None: this panel has no outbound work (503 outbound_unavailable)
+    outbound: Callable[[Command], Answer] | None = None
+    outcome: Callable[[Command], Answer] | None = None  # outcome.record
 
 
 @dataclass(frozen=True)
@@ -363,6 +366,10 @@ _HTTP_ROUTES: Final = {
     "/v1/state": ("GET", "state.get"),
     "/v1/panel/show": ("POST", "panel.show"),
     "/v1/panel/hide": ("POST", "panel.hide"),
+    "/v1/outbound/next": ("POST", "outbound.next"),
+    "/v1/outbound/dial": ("POST", "outbound.dial"),
+    "/v1/outbound/result": ("POST", "outbound.result"),
+    "/v1/outcomes": ("POST", "outcome.record"),
 }
 _EVENTS_PATH: Final = "/v1/events"
 _JSON_HEADERS: Final = [(b"content-type", b"application/json; charset=utf-8"), (b"cache-control", b"no-store"),
@@ -581,8 +588,8 @@ class BridgeApp:
                 return b"".join(chunks)
 
     def _http_command(self, command_type: str, headers: _RequestHeaders, body: bytes) -> Command:
-        if command_type != "call" and not body.strip():
-            return Command(command_type)  # show, hide and state need no body
+        if command_type not in ("call", "outbound.result", "outcome.record") and not body.strip():
+            return Command(command_type)  # show, hide, state, outbound.next and .dial need no body
         content_type = (headers.text(b"content-type") or "application/json").split(";")[0].strip().lower()
         if content_type != "application/json":
             raise BridgeRefusal(415, "unsupported_media_type", "send the body as Content-Type: application/json",
@@ -610,6 +617,16 @@ class BridgeApp:
             return self.handlers.show()
         if command.type == "panel.hide":
             return self.handlers.hide()
+        if command.type == "outcome.record":
+            if self.handlers.outcome is None:
+                raise BridgeRefusal(503, "panel_error", "this panel does not take outcomes from hosts",
+                                    message_id=command.message_id)
+            return self.handlers.outcome(command)
+        if command.type.startswith("outbound."):
+            if self.handlers.outbound is None:
+                raise BridgeRefusal(503, "outbound_unavailable", "this panel does not do outbound work",
+                                    message_id=command.message_id)
+            return self.handlers.outbound(command)
         return self.handlers.state()
 
     async def _dispatch(self, command: Command) -> dict[str, Any]:
@@ -742,6 +759,10 @@ class _WebSocketSession:
         await self.in_flight.acquire()
         try:
             answer = self.app.start_command(command)
+        except BridgeRefusal as refusal:
+            self.in_flight.release()
+            self._reply_error(refusal)
+            return
         except Exception:
             self.in_flight.release()
             logger.exception("the panel failed to take a bridge command")

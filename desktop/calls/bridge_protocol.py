@@ -37,8 +37,14 @@ BRIDGE_SOURCE: Final = "bridge"  # CallEvent.source of events that came through 
 MAX_MESSAGE_BYTES: Final = 16 * 1024  # an HTTP body or a WebSocket message; a call event needs < 1 KiB
 MAX_ID_LENGTH: Final = 64
 
-COMMAND_TYPES: Final = ("call", "panel.show", "panel.hide", "state.get")
-REPLY_TYPES: Final = ("call.result", "panel.result", "state", "error")
+# Protocol v1, additive: the outbound.* commands and their outbound.state reply came with issue 16.
+COMMAND_TYPES: Final = ("call", "panel.show", "panel.hide", "state.get", "outbound.next", "outbound.dial",
+                        "outbound.result", "outcome.record")
+REPLY_TYPES: Final = ("call.result", "panel.result", "state", "error", "outbound.state", "outcome.result")
+OUTCOME_RESULT_VALUES: Final = ("accepted", "declined", "considering", "callback", "not_offered", "do_not_disturb")
+CALL_RESULT_VALUES: Final = ("connected", "no_answer", "busy", "voicemail", "wrong_number", "invalid_number",
+                             "refused_call")
+MAX_NOTE_LENGTH: Final = 2000
 EVENT_TYPES: Final = PANEL_EVENT_TYPES  # their payloads: desktop.domain.events (to_json)
 NOTICE_TYPES: Final = ("hello", "events.dropped")
 
@@ -83,6 +89,7 @@ class Command:
     type: str
     message_id: str | int | None = None
     event: CallEvent | None = None
+    fields: Mapping[str, Any] | None = None  # "outbound.result": result, note
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -162,6 +169,10 @@ def parse_command(data: object, *, expected_type: str | None = None, allow_id: b
         raise refuse("type", f"{_describe(kind)} is not a command; use one of {', '.join(COMMAND_TYPES)}")
     if expected_type is not None and kind != expected_type:
         raise refuse("type", f"must be \"{expected_type}\" on this URL")
+    if kind == "outbound.result":
+        return _outbound_result(data, kind, message_id, refuse)
+    if kind == "outcome.record":
+        return _outcome_record(data, kind, message_id, refuse)
     if kind != "call":
         extra = [key for key in data if key not in _ENVELOPE_FIELDS]
         if extra:
@@ -177,6 +188,67 @@ def parse_command(data: object, *, expected_type: str | None = None, allow_id: b
     except InvalidCallEvent as exc:
         raise refuse(exc.field, str(exc)) from None
     return Command(kind, message_id, event)
+
+
+def _outbound_result(data: Mapping[Any, Any], kind: str, message_id, refuse) -> Command:
+    extra = [key for key in data if key not in _ENVELOPE_FIELDS and key not in ("result", "note")]
+    if extra:
+        raise refuse(_first_printable(extra), f"unknown field(s) for \"{kind}\": {_describe_names(extra)}; "
+                                              "it has result and note")
+    result = data.get("result")
+    if result not in CALL_RESULT_VALUES:
+        raise refuse("result", f"{_describe(result)} is not a call result; use one of {', '.join(CALL_RESULT_VALUES)}")
+    note = data.get("note")
+    if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE_LENGTH):
+        raise refuse("note", f"must be text of at most {MAX_NOTE_LENGTH} characters")
+    return Command(kind, message_id, fields={"result": result, "note": note})
+
+
+_OUTCOME_FIELDS: Final = ("call_id", "offer_id", "result", "note", "reason", "callback_at")
+
+
+def _outcome_record(data: Mapping[Any, Any], kind: str, message_id, refuse) -> Command:
+    extra = [key for key in data if key not in _ENVELOPE_FIELDS and key not in _OUTCOME_FIELDS]
+    if extra:
+        raise refuse(_first_printable(extra), f"unknown field(s) for \"{kind}\": {_describe_names(extra)}; "
+                                              f"it has {', '.join(_OUTCOME_FIELDS)}")
+    call_id = data.get("call_id")
+    if not isinstance(call_id, str) or not call_id.strip() or len(call_id) > 128 or not call_id.isprintable():
+        raise refuse("call_id", "is required: the open call's id (at most 128 printable characters)")
+    result = data.get("result")
+    if result not in OUTCOME_RESULT_VALUES:
+        raise refuse("result", f"{_describe(result)} is not an outcome; use one of {', '.join(OUTCOME_RESULT_VALUES)}")
+    fields: dict[str, Any] = {"call_id": call_id.strip(), "result": result}
+    for name, limit in (("offer_id", 40), ("note", MAX_NOTE_LENGTH), ("reason", 200)):
+        value = data.get(name)
+        if value is not None and (not isinstance(value, str) or len(value) > limit or not value.isprintable()):
+            raise refuse(name, f"must be text of at most {limit} printable characters")
+        fields[name] = value or None
+    when = data.get("callback_at")
+    if when is not None:
+        try:
+            moment = datetime.fromisoformat(when) if isinstance(when, str) and len(when) <= 64 else None
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            raise refuse("callback_at", "must be an ISO-8601 time with a UTC offset, e.g. 2026-11-02T15:00:00+08:00")
+        when = moment
+    fields["callback_at"] = when
+    return Command(kind, message_id, fields=fields)
+
+
+def outcome_result(call_id: str, *, accepted: bool, detail: str, outcome_id: str | None = None,
+                   channel: str | None = None) -> dict[str, Any]:
+    """The reply to outcome.record: saved on the PC (then synced exactly once) or why not."""
+    return {"v": PROTOCOL_VERSION, "type": "outcome.result", "call_id": call_id, "accepted": accepted,
+            "detail": detail, "outcome_id": outcome_id, "channel": channel}
+
+
+def outbound_state(outbound: Mapping[str, Any], *, accepted: bool, detail: str) -> dict[str, Any]:
+    """The reply to outbound.next / outbound.dial / outbound.result: whether the step was taken (`detail`
+    says why not) and the outbound state after it."""
+    return {"v": PROTOCOL_VERSION, "type": "outbound.state", "accepted": accepted, "detail": detail,
+            "outbound": dict(outbound)}
 
 
 def _message_id(data: Mapping[Any, Any]) -> str | int | None:
@@ -235,10 +307,14 @@ def panel_result(visible: bool) -> dict[str, Any]:
 
 
 def state_snapshot(calls: Iterable[OpenCall], pops: Mapping[str, Mapping[str, Any]],
-                   sync: Mapping[str, Any] | None, visible: bool, front: str | None = None) -> dict[str, Any]:
+                   sync: Mapping[str, Any] | None, visible: bool, front: str | None = None,
+                   outbound: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """GET /v1/state: the open calls (oldest first), what each one shows, the panel and the sync state.
-    `front`: the call in front (`in_front: true` on it alone)."""
+    `front`: the call in front (`in_front: true` on it alone). `outbound`: the outbound work (issue 16:
+    the previewed customer and the outbound call with its channel), when the panel has it (additive)."""
+    extra = {"outbound": dict(outbound)} if outbound is not None else {}
     return {
+        **extra,
         "v": PROTOCOL_VERSION,
         "type": "state",
         "panel": {"visible": bool(visible)},

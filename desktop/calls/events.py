@@ -39,7 +39,8 @@ MAX_NUMBER_DIGITS: Final = 32
 DEFAULT_SOURCE: Final = "unknown"
 
 # The text fields of an event, in the order the error messages mention them.
-_TEXT_FIELDS: Final = ("call_id", "state", "ani", "dnis", "customer_id", "agent_id", "from_agent", "source")
+_TEXT_FIELDS: Final = ("call_id", "state", "ani", "dnis", "customer_id", "agent_id", "from_agent", "source",
+                        "end_reason")
 _KNOWN_FIELDS: Final = frozenset((*_TEXT_FIELDS, "at"))
 
 _NUMBER_FIELDS: Final = frozenset(("ani", "dnis"))
@@ -85,6 +86,9 @@ class CallEvent:
     source: str = DEFAULT_SOURCE
     at: datetime | None = None
     from_agent: str | None = None
+    # On `ended`: how the call ended, in the softphone's words ('486 Busy Here', 'Q.850 cause 17'), when it
+    # says (outbound calls offer the matching call result first: desktop.domain.outbound.suggested_result).
+    end_reason: str | None = None
 
     def __repr__(self) -> str:
         # Numbers are masked: reprs end up in logs and tracebacks.
@@ -106,6 +110,7 @@ class CallEvent:
             "from_agent": self.from_agent,
             "source": self.source,
             "at": self.at.isoformat() if self.at else None,
+            **({"end_reason": self.end_reason} if self.end_reason else {}),  # additive: only when known
         }
 
 
@@ -156,6 +161,7 @@ def parse_call_event(data: object, *, source: str | None = None) -> CallEvent:
         source=source,
         at=_timestamp(data.get("at")),
         from_agent=_text(data, "from_agent"),
+        end_reason=_text(data, "end_reason"),
     )
 
 

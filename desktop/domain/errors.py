@@ -37,6 +37,11 @@ ERROR_MESSAGES_EN: dict[str, str] = {
     "invalid_input": "Some input is not valid (see details).",
     "tls_failed": "The server's security certificate is not trusted. Ask IT for the right CA bundle.",
     "keyring_unavailable": "This computer has no password store to keep your token. Tell IT.",
+    "lease_ended": "This customer is no longer held for you (the result was recorded, the customer was skipped, "
+                   "or the hold expired). Take the next customer.",
+    "dial_failed": "The call could not be placed through the softphone (see details). Dial by hand, then record "
+                   "the call result.",
+    "outbound_refused": "The analytics server refused this outbound request (see details). Take the next customer.",
 }
 
 ERROR_CODES = frozenset(ERROR_MESSAGES_EN)

@@ -27,6 +27,16 @@ from urllib3.exceptions import SSLError as Urllib3SSLError
 from urllib3.util import Retry
 
 from desktop.domain.errors import MalformedResponse, UserError, UserFacingError
+from desktop.domain.outbound import (
+    AttemptAnswer,
+    CallAttempt,
+    Empty,
+    LeaseState,
+    Previewed,
+    parse_attempt_answer,
+    parse_lease_state,
+    parse_worklist_next,
+)
 from desktop.domain.outcomes import ItemResult, parse_batch_result
 from desktop.domain.pop import (
     CallerCandidate,
@@ -145,6 +155,27 @@ class InvalidRequest(RemoteError):
 
 class PayloadTooLarge(InvalidRequest):
     """413: send smaller batches."""
+
+
+class LeaseEnded(RemoteError):
+    """404 lease_not_found / 409 lease_ended, lease_has_result: the customer is no longer held for this agent
+    (a result was recorded, it was released, or it expired and went to someone else)."""
+
+    code = "lease_ended"
+
+    def __init__(self, server_code: str, detail: str = "") -> None:
+        super().__init__(detail or server_code)
+        self.server_code = server_code
+
+
+class OutboundRefused(RemoteError):
+    """The worklist refused for another reason (campaign_not_found, customer_gone, attempt_id_reused)."""
+
+    code = "outbound_refused"
+
+    def __init__(self, server_code: str, detail: str = "") -> None:
+        super().__init__(detail or server_code)
+        self.server_code = server_code
 
 
 class _Answer(NamedTuple):
@@ -283,6 +314,45 @@ class AnalyticsClient:
             raise BadResponse("/v1/me: role should be 'agent' or 'lead'")
         return agent_id, role
 
+    # --- outbound (docs/outbound-api.md) -------------------------------------------------------------
+
+    def worklist_next(self, campaign_id: str | None = None, lease_seconds: int | None = None) -> Previewed | Empty:
+        """POST /v1/worklist/next: the next customer, held for this agent. Idempotent on the server (asking
+        again answers the lease already held), so a lost answer is simply asked again."""
+        body = {k: v for k, v in (("campaign_id", campaign_id), ("lease_seconds", lease_seconds)) if v is not None}
+        data = self._json("POST", "/v1/worklist/next", json_body=body or None)
+        try:
+            return parse_worklist_next(data)
+        except MalformedResponse as exc:
+            raise BadResponse(f"/v1/worklist/next: {exc}") from None
+
+    def renew_lease(self, lease_id: str, lease_seconds: int | None = None) -> LeaseState:
+        body = {"lease_seconds": lease_seconds} if lease_seconds is not None else None
+        return self._lease_call(f"/v1/worklist/leases/{lease_id}/renew", body)
+
+    def release_lease(self, lease_id: str, reason: str, hold_minutes: int) -> LeaseState:
+        """A skip (no attempt counted). Repeating it answers the same."""
+        return self._lease_call(f"/v1/worklist/leases/{lease_id}/release",
+                                {"reason": reason, "hold_minutes": hold_minutes})
+
+    def post_attempt(self, attempt: CallAttempt) -> AttemptAnswer:
+        """POST /v1/outbound/attempts; `attempt.attempt_id` makes a resend after a lost answer `duplicate`."""
+        data = self._json("POST", "/v1/outbound/attempts", json_body=attempt.to_payload(), timeout=self.sync_timeout)
+        try:
+            answer = parse_attempt_answer(data)
+        except MalformedResponse as exc:
+            raise BadResponse(f"/v1/outbound/attempts: {exc}") from None
+        if answer.attempt_id != attempt.attempt_id:
+            raise BadResponse("/v1/outbound/attempts: the answer names another attempt")
+        return answer
+
+    def _lease_call(self, path: str, body: dict[str, Any] | None) -> LeaseState:
+        data = self._json("POST", path, json_body=body)
+        try:
+            return parse_lease_state(data)
+        except MalformedResponse as exc:
+            raise BadResponse(f"{path.rsplit('/', 1)[-1]}: {exc}") from None
+
     def health(self) -> dict[str, Any]:
         data = self._json("GET", "/v1/health", authenticated=False)
         if not isinstance(data, dict):
@@ -398,6 +468,10 @@ class AnalyticsClient:
             raise AmbiguousCaller(candidates)
         if status == 404 and code == "outcome_not_found":
             raise OutcomeNotFound(message)
+        if status in (404, 409) and code in ("lease_not_found", "lease_ended", "lease_has_result"):
+            raise LeaseEnded(code, message)
+        if status in (404, 409) and code in ("campaign_not_found", "customer_gone", "attempt_id_reused"):
+            raise OutboundRefused(code, message)
         if status == 404:
             raise BadResponse(f"{path} not found on {self._host}: is the server URL right?")
         if status == 413:

@@ -32,7 +32,13 @@ from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, Slot
 
-from desktop.calls.bridge_protocol import call_result, panel_result, state_snapshot
+from desktop.calls.bridge_protocol import (
+    call_result,
+    outbound_state,
+    outcome_result,
+    panel_result,
+    state_snapshot,
+)
 from desktop.calls.events import CallEvent
 from desktop.calls.router import Activate, CallRouter, Closed, Ended, Front, Ignored, RouterAction, UpdatePop
 from desktop.domain.events import (
@@ -47,6 +53,15 @@ from desktop.domain.events import (
 from desktop.runtime.gui_thread import GuiInbox
 
 logger = logging.getLogger(__name__)
+
+
+def _relay(done: concurrent.futures.Future, to: concurrent.futures.Future) -> None:
+    if to.cancelled():
+        return
+    if done.exception() is not None:
+        to.set_exception(done.exception())
+    else:
+        to.set_result(done.result())
 
 
 class BridgeSettingsLike(Protocol):
@@ -96,6 +111,8 @@ class BridgeHost(QObject):
         self.server: Any = None  # desktop.calls.bridge.BridgeServer while running
         self.token: Any = None  # its BridgeToken
         self.problem: str | None = None  # why the bridge is not running, for logs and diagnostics
+        self._outbound: Any = None  # the panel's outbound work (desktop.ui.outbound.OutboundController)
+        self._controller: Any = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -110,6 +127,13 @@ class BridgeHost(QObject):
     def follow(self, controller: Any) -> None:
         """Publish the events the controller emits for hosts (desktop.domain.events)."""
         controller.panel_event.connect(self.publish_event)
+        self._controller = controller  # outcome.record of a panel call
+
+    def follow_outbound(self, outbound: Any) -> None:
+        """Serve outbound.next / .dial / .result and the outbound section of GET /v1/state (issue 16) from
+        `outbound`: its bridge_command(type, fields) returns a concurrent Future of the reply, its
+        bridge_state() the outbound section. Call before start()."""
+        self._outbound = outbound
 
     def start(self, *, port: int | None = None) -> bool:
         """Start the bridge on bridge.port (`port` overrides it; 0 = any free port, for tests). Returns at
@@ -140,6 +164,9 @@ class BridgeHost(QObject):
                 show=lambda: self._submit(self._handle_show),
                 hide=lambda: self._submit(self._handle_hide),
                 state=lambda: self._submit(self._handle_state),
+                outbound=(lambda command: self._submit(self._handle_outbound, command))
+                if self._outbound is not None else None,
+                outcome=lambda command: self._submit(self._handle_outcome, command),
             )
             server = BridgeServer(token=token, handlers=handlers, port=port,
                                   allowed_origins=self._settings.allowed_origins,
@@ -206,7 +233,10 @@ class BridgeHost(QObject):
             logger.exception("bridge command failed on the GUI thread")
             call.future.set_exception(exc)
         else:
-            call.future.set_result(result)
+            if isinstance(result, concurrent.futures.Future):  # answered later (an outbound step's task)
+                result.add_done_callback(lambda done: _relay(done, call.future))
+            else:
+                call.future.set_result(result)
         time.sleep(0)  # let the bridge's thread send the answer now (see _publish)
 
     # ------------------------------------------------------------------ commands (GUI thread)
@@ -224,7 +254,48 @@ class BridgeHost(QObject):
 
     def _handle_state(self) -> dict[str, Any]:
         return state_snapshot(self._router.calls(), self._pops, self._sync, self._is_visible(),
-                              self._router.front_call_id())
+                              self._router.front_call_id(),
+                              self._outbound.bridge_state() if self._outbound is not None else None)
+
+    def _handle_outcome(self, command: Any) -> concurrent.futures.Future:
+        """outcome.record: an offer outcome for an open call (inbound, or the outbound call in wrap-up), saved
+        as the agent's key would save it; the reply follows once it is saved (or refused)."""
+        fields = dict(command.fields or {})
+        call_id = fields.pop("call_id")
+        offer_id, result = fields.pop("offer_id"), fields.pop("result")
+        reply: concurrent.futures.Future = concurrent.futures.Future()
+        reply.set_running_or_notify_cancel()
+
+        def finished(saved: Any) -> None:
+            if isinstance(saved, BaseException):
+                reply.set_result(outcome_result(call_id, accepted=False, detail=str(saved)[:300]))
+            else:
+                reply.set_result(outcome_result(call_id, accepted=True, detail="saved", outcome_id=saved.outcome_id,
+                                                channel=saved.channel))
+
+        if self._outbound is not None and self._outbound.owns_call(call_id):
+            self._outbound.record_outcome(offer_id or "", result, fields, then=finished)
+        elif self._controller is not None:
+            self._controller.record_outcome(call_id, offer_id or "", result, fields, done=finished)
+        else:
+            finished(LookupError("no panel to record the outcome"))
+        return reply
+
+    def _handle_outbound(self, command: Any) -> concurrent.futures.Future:
+        """outbound.next / .dial / .result: the step runs on the panel's task runner; the reply (the
+        outbound state once the step is done) follows then."""
+        reply: concurrent.futures.Future = concurrent.futures.Future()
+        reply.set_running_or_notify_cancel()
+
+        def answered(done: concurrent.futures.Future) -> None:
+            if done.exception() is not None:
+                reply.set_exception(done.exception())
+                return
+            accepted, detail = done.result()
+            reply.set_result(outbound_state(self._outbound.bridge_state(), accepted=accepted, detail=detail))
+
+        self._outbound.bridge_command(command.type, command.fields or {}).add_done_callback(answered)
+        return reply
 
     # ------------------------------------------------------------------ events (GUI thread)
 

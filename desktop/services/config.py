@@ -133,6 +133,14 @@ def _check_single_line(value: str | None) -> str | None:
     return "must be one line of at most 256 characters"
 
 
+def _check_dial_template(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not _SINGLE_LINE.fullmatch(value) or "{number}" not in value or value.count("{") != 1:
+        return "must be one line with {number} once, e.g. 'sip:{number}@pbx.example.com'"
+    return None
+
+
 def _check_ami_devices(value: str | None) -> str | None:
     for device in (value or "").split(","):
         if device.strip() and not _AMI_DEVICE.fullmatch(device.strip()):
@@ -174,6 +182,11 @@ SCHEMA: dict[str, _Setting] = {
     "connectors.ami_username": _Setting("opt_str", None, check=_check_single_line),
     "connectors.ami_secret": _Setting("opt_str", None, check=_check_single_line),  # see _check_secret_file
     "connectors.ami_device": _Setting("opt_str", None, check=_check_ami_devices),
+    # Outbound dialing (issue 16): what each way of dialing is given; None: the plain number.
+    "connectors.baresip_dial_template": _Setting("opt_str", None, check=_check_dial_template),
+    "connectors.system_dial_template": _Setting("opt_str", None, check=_check_dial_template),  # None: tel:{number}
+    "connectors.ami_dial_template": _Setting("opt_str", None, check=_check_dial_template),  # the Originate's Exten
+    "connectors.ami_dial_context": _Setting("str", "from-internal", check=_check_single_line),
     "store.path": _Setting("path", None),
 }
 SECTIONS = tuple(dict.fromkeys(k.split(".")[0] for k in SCHEMA))
@@ -257,6 +270,10 @@ class ConnectorSettings:
     ami_username: str | None
     ami_secret: str | None  # never shown by config_as_dict
     ami_device: str | None  # the agent's endpoint(s), e.g. "PJSIP/1001" (comma-separated)
+    baresip_dial_template: str | None = None  # outbound dialing through baresip: None = the plain number
+    system_dial_template: str | None = None  # a URI handed to the system: None = tel:{number}
+    ami_dial_template: str | None = None  # outbound dialing through Asterisk Originate: the Exten (None: the number)
+    ami_dial_context: str = "from-internal"  # … and its dialplan context
 
     def __repr__(self) -> str:
         return (f"ConnectorSettings(baresip={self.baresip!r}, ami={self.ami!r}, ami_username={self.ami_username!r}, "

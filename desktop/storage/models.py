@@ -188,6 +188,30 @@ class CallbackDetail(Base):
     masked_number: Mapped[str | None] = mapped_column(String(20))
 
 
+class OutboundAttempt(Base):
+    """A call result of an outbound worklist call (migration 0010): stored when the agent presses its key, sent
+    to POST /v1/outbound/attempts (attempt_id is the idempotency key), the server's answer kept with it."""
+
+    __tablename__ = "outbound_attempts"
+
+    attempt_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # exactly what POST /v1/outbound/attempts gets
+    lease_id: Mapped[str] = mapped_column(String(36))
+    customer_id: Mapped[str] = mapped_column(String(64))
+    campaign_id: Mapped[str] = mapped_column(String(40))
+    wave: Mapped[int]
+    result: Mapped[str] = mapped_column(String(20))
+    called_at: Mapped[dt.datetime]
+    recorded_at: Mapped[dt.datetime]
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending, delivered, needs_attention
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[dt.datetime | None]
+    answer: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_outbound_attempts_status", "status", "recorded_at"),)
+
+
 class StatsSlot(Base):
     """Pops, offers presented and outcomes of each result per UTC slot of `width` minutes (60 or 15; slot
     'YYYY-MM-DD HH' or 'YYYY-MM-DD HH:MM'). Counters kept by the triggers of migration 0005: statistics read

@@ -712,6 +712,9 @@ class LocalStore:
         # Cache and pop log give way to outcomes when the disk is nearly full (see OUTCOME_RESERVE_BYTES).
         self.views = CachedViewRepository(engine, path, write_lock, reserve_bytes)
         self.pops = PopLogRepository(engine, path, write_lock, reserve_bytes)
+        from desktop.storage.outbound import AttemptRepository  # it builds on this module's _Repository
+
+        self.attempts = AttemptRepository(engine, path, write_lock)  # outbound call results (migration 0010)
         # Held by SyncService while it sends: one delivery run at a time per store, whatever thread asks.
         self.sync_lock = threading.Lock()
 

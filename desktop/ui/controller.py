@@ -278,9 +278,14 @@ class PanelController(QtCore.QObject):
 
     # ------------------------------------------------------------------ outcomes
 
-    def record_outcome(self, call_id: str, offer_id: str, result: str, extras: dict) -> None:
+    def record_outcome(self, call_id: str, offer_id: str, result: str, extras: dict, done=None) -> None:
+        """`done(record or exception)`, if given, is called once the outcome is saved or refused (a host's
+        outcome.record over the bridge waits for it)."""
         call = self.calls.get(call_id)
         if call is None or not call.can_record:
+            if done is not None:
+                done(LookupError("no open call with a customer to record an outcome for" if call is None
+                                 else "this call cannot take an outcome now (choose who is calling first)"))
             return
         # The save, as it will run on the db worker: for the pop on screen now; the service refuses a call
         # whose caller is not confirmed yet (a shared number) and chains what follows a save.
@@ -296,11 +301,11 @@ class PanelController(QtCore.QObject):
 
         self.runner.submit(
             "db", record, name="outcome.record", owner=self, durable=True,  # a key pressed just before a close is still saved
-            on_done=lambda done: self._recorded(call_id, done),
-            on_error=lambda exc: self._record_failed(call_id, exc),
+            on_done=lambda saved: self._recorded(call_id, saved, done),
+            on_error=lambda exc: self._record_failed(call_id, exc, done),
         )
 
-    def _recorded(self, call_id: str, done) -> None:
+    def _recorded(self, call_id: str, done, then=None) -> None:
         # Only now, with the outcome committed: "saved", and the note it carried cleared (a note the agent
         # has typed since, for the next outcome, stays).
         record = done.record
@@ -319,6 +324,8 @@ class PanelController(QtCore.QObject):
         self.window.offer_undo(record.outcome_id, str(record.result), name, call_id=call_id)
         # Its delivery is the sync service's (scheduled for its undo hold's end); the badge counts it now.
         self.refresh_sync_state(after_run=False)
+        if then is not None:
+            then(record)
 
     def undo_outcome(self, outcome_id: str) -> None:
         """Ctrl+Z on the banner: removed if not sent yet, else retracted on the server by the next sync."""
@@ -347,11 +354,13 @@ class PanelController(QtCore.QObject):
         log.warning("outcome not undone", extra={"error": type(exc).__name__})
         self.window.outcome_undo_failed(describe_error(error, self.window.texts) if error is not None else str(exc))
 
-    def _record_failed(self, call_id: str, exc: BaseException) -> None:
+    def _record_failed(self, call_id: str, exc: BaseException, then=None) -> None:
         error = getattr(exc, "user_error", None)
         message = describe_error(error, self.window.texts) if error is not None else str(exc)
         log.warning("outcome not saved", extra={"error": type(exc).__name__})
         self.window.outcome_failed(message, call_id=call_id)
+        if then is not None:
+            then(exc)
 
     # ------------------------------------------------------------------ sync
 

@@ -1299,6 +1299,13 @@ def describe_error(error, texts: Texts) -> str:
         "store_failed": texts.translate("Messages", "The local data file cannot be used right now. Tell IT."),
         "keyring_unavailable": texts.translate("Messages", "This computer has no password store to keep your "
                                                "sign-in. Tell IT."),
+        "lease_ended": texts.translate("Messages", "This customer is no longer held for you (the result was "
+                                       "recorded, the customer was skipped, or the hold expired). Take the next "
+                                       "customer."),
+        "dial_failed": texts.translate("Messages", "The call could not be placed through the softphone. Dial "
+                                       "by hand, then record the call result."),
+        "outbound_refused": texts.translate("Messages", "The analytics server refused this outbound request. "
+                                            "Take the next customer."),
     }
     text = texts_by_code.get(error.code, error.code)
     detail = getattr(error, "detail", "") or ""

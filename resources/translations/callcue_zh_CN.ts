@@ -1,4 +1,5 @@
-<?xml version='1.0' encoding='utf-8'?>
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
 <TS version="2.1" language="zh_CN">
 <context>
     <name>CallbackDialog</name>
@@ -42,7 +43,7 @@
         <translation>这个号码属于多位客户，请确认来电人</translation>
     </message>
     <message>
-        <source>Ask for the caller's name, then press their key. Outcomes are recorded for the customer you choose; none can be recorded before.</source>
+        <source>Ask for the caller&apos;s name, then press their key. Outcomes are recorded for the customer you choose; none can be recorded before.</source>
         <translation>先问清来电人姓名，再按对应的键。结果记录在您选定的客户名下；选定之前不能记录结果。</translation>
     </message>
     <message>
@@ -268,7 +269,7 @@
         <translation>服务器返回的数据无法识别，请联系 IT。</translation>
     </message>
     <message>
-        <source>The analytics server's answer was too large and was refused. Outcomes are kept and sent later; tell IT.</source>
+        <source>The analytics server&apos;s answer was too large and was refused. Outcomes are kept and sent later; tell IT.</source>
         <translation>服务器返回的数据过大，已拒绝接收；营销结果已保存，稍后上传。请联系 IT。</translation>
     </message>
     <message>
@@ -328,7 +329,7 @@
         <translation>输入无效。</translation>
     </message>
     <message>
-        <source>The server's security certificate is not trusted. Ask IT for the right CA bundle; outcomes are kept and sent later.</source>
+        <source>The server&apos;s security certificate is not trusted. Ask IT for the right CA bundle; outcomes are kept and sent later.</source>
         <translation>服务器的安全证书不受信任。请向 IT 索取正确的 CA 证书包；结果已保存在本机，稍后发送。</translation>
     </message>
     <message>
@@ -338,6 +339,18 @@
     <message>
         <source>This computer has no password store to keep your sign-in. Tell IT.</source>
         <translation>这台电脑没有可保存登录信息的密码库。请联系 IT。</translation>
+    </message>
+    <message>
+        <source>This customer is no longer held for you (the result was recorded, the customer was skipped, or the hold expired). Take the next customer.</source>
+        <translation>该客户已不再为您保留（已记录结果、已跳过或保留已过期）。请领取下一位客户。</translation>
+    </message>
+    <message>
+        <source>The call could not be placed through the softphone. Dial by hand, then record the call result.</source>
+        <translation>无法通过软电话拨出。请手动拨号，然后记录呼叫结果。</translation>
+    </message>
+    <message>
+        <source>The analytics server refused this outbound request. Take the next customer.</source>
+        <translation>分析服务器拒绝了这次外呼请求。请领取下一位客户。</translation>
     </message>
     <message>
         <source>Time to call back %1</source>
@@ -372,8 +385,8 @@
         <translation>本地数据文件已损坏，已另存为 %1 并新建了文件。</translation>
     </message>
     <message>
-        <source>It holds %1 outcome(s) not yet sent to the server. To send them, run: callcue store rescue "%2" (or tell IT).</source>
-        <translation>其中有 %1 条结果尚未发送到服务器。要发送这些结果，请运行：callcue store rescue "%2"（或联系 IT）。</translation>
+        <source>It holds %1 outcome(s) not yet sent to the server. To send them, run: callcue store rescue &quot;%2&quot; (or tell IT).</source>
+        <translation>其中有 %1 条结果尚未发送到服务器。要发送这些结果，请运行：callcue store rescue &quot;%2&quot;（或联系 IT）。</translation>
     </message>
     <message>
         <source>Nothing could be read back from it: if outcomes were waiting to be sent, tell IT.</source>
@@ -476,6 +489,131 @@
     <message>
         <source>Hide script</source>
         <translation>收起话术</translation>
+    </message>
+</context>
+<context>
+    <name>OutboundController</name>
+    <message>
+        <source>This customer has no number to dial.</source>
+        <translation>该客户没有可拨打的号码。</translation>
+    </message>
+    <message>
+        <source>Skipped: the customer comes back to the worklist later.</source>
+        <translation>已跳过：该客户稍后会回到外呼名单。</translation>
+    </message>
+    <message>
+        <source>Saved: %1</source>
+        <translation>已保存：%1</translation>
+    </message>
+</context>
+<context>
+    <name>OutboundView</name>
+    <message>
+        <source>Outbound status</source>
+        <translation>外呼状态</translation>
+    </message>
+    <message>
+        <source>Campaign and wave</source>
+        <translation>活动与波次</translation>
+    </message>
+    <message>
+        <source>Why this customer</source>
+        <translation>为什么是这位客户</translation>
+    </message>
+    <message>
+        <source>Script</source>
+        <translation>话术</translation>
+    </message>
+    <message>
+        <source>Next customer</source>
+        <translation>下一位客户</translation>
+    </message>
+    <message>
+        <source>Call</source>
+        <translation>拨打</translation>
+    </message>
+    <message>
+        <source>Skip…</source>
+        <translation>跳过…</translation>
+    </message>
+    <message>
+        <source>Done: next customer</source>
+        <translation>完成：下一位客户</translation>
+    </message>
+    <message>
+        <source>Last action</source>
+        <translation>最近操作</translation>
+    </message>
+    <message>
+        <source>%1 · wave %2 of %3 · call attempt %4</source>
+        <translation>%1 · 第 %2/%3 波次 · 第 %4 次呼叫</translation>
+    </message>
+    <message>
+        <source>priority %1</source>
+        <translation>优先级 %1</translation>
+    </message>
+    <message>
+        <source>expected ¥%1 × acceptance %2%</source>
+        <translation>预期 ¥%1 × 接受率 %2%</translation>
+    </message>
+    <message>
+        <source>Why this customer: %1</source>
+        <translation>为什么是这位客户：%1</translation>
+    </message>
+    <message>
+        <source>Script: %1</source>
+        <translation>话术：%1</translation>
+    </message>
+    <message>
+        <source>An inbound call is up: the outbound preview waits (the customer stays held for you).</source>
+        <translation>有来电正在处理：外呼预览暂停（该客户仍为您保留）。</translation>
+    </message>
+    <message>
+        <source>Outbound mode: press Next customer to preview the worklist&apos;s next customer.</source>
+        <translation>外呼模式：按“下一位客户”预览外呼名单中的下一位客户。</translation>
+    </message>
+    <message>
+        <source>Preview: read why this customer and the script, then call or skip.</source>
+        <translation>预览：先阅读选择该客户的原因和话术，然后拨打或跳过。</translation>
+    </message>
+    <message>
+        <source>Calling…</source>
+        <translation>正在呼叫…</translation>
+    </message>
+    <message>
+        <source>Connected.</source>
+        <translation>已接通。</translation>
+    </message>
+    <message>
+        <source>The call ended: record how it went.</source>
+        <translation>通话已结束：请记录呼叫结果。</translation>
+    </message>
+    <message>
+        <source>The softphone says: %1</source>
+        <translation>软电话提示：%1</translation>
+    </message>
+    <message>
+        <source>Connected call: record the offer outcome, then Done.</source>
+        <translation>已接通：记录推荐结果，然后按“完成”。</translation>
+    </message>
+    <message>
+        <source>Call result saved. Done shows the next customer.</source>
+        <translation>呼叫结果已保存。按“完成”显示下一位客户。</translation>
+    </message>
+    <message>
+        <source>Next customer ready.</source>
+        <translation>下一位客户已准备好。</translation>
+    </message>
+    <message>
+        <source>%1 call result(s) saved on this PC, not yet on the server: sent automatically.</source>
+        <translation>%1 条呼叫结果已保存在本机，尚未送达服务器：将自动发送。</translation>
+    </message>
+</context>
+<context>
+    <name>OutboundWindow</name>
+    <message>
+        <source>CallCue — outbound calls</source>
+        <translation>CallCue — 外呼</translation>
     </message>
 </context>
 <context>
@@ -808,7 +946,7 @@ Stops all marketing</source>
         <translation>重试 (F5)</translation>
     </message>
     <message>
-        <source>Fetch this customer's data again</source>
+        <source>Fetch this customer&apos;s data again</source>
         <translation>重新获取该客户的资料</translation>
     </message>
     <message>
@@ -864,7 +1002,7 @@ Stops all marketing</source>
         <translation>客户经理 %1</translation>
     </message>
     <message>
-        <source>No longer in the operator's data</source>
+        <source>No longer in the operator&apos;s data</source>
         <translation>已不在运营商资料中</translation>
     </message>
     <message>
@@ -1413,7 +1551,7 @@ Stops all marketing</source>
         <translation>结果</translation>
     </message>
     <message>
-        <source>Server's reason</source>
+        <source>Server&apos;s reason</source>
         <translation>服务器给出的原因</translation>
     </message>
     <message>
@@ -1500,11 +1638,11 @@ Stops all marketing</source>
         <translation>服务器报告错误</translation>
     </message>
     <message>
-        <source>the server's answer is unreadable</source>
+        <source>the server&apos;s answer is unreadable</source>
         <translation>服务器的应答无法读取</translation>
     </message>
     <message>
-        <source>the server's answer is too large</source>
+        <source>the server&apos;s answer is too large</source>
         <translation>服务器的应答过大</translation>
     </message>
     <message>
@@ -1512,7 +1650,7 @@ Stops all marketing</source>
         <translation>服务器要求稍候一分钟</translation>
     </message>
     <message>
-        <source>the server's certificate is not trusted</source>
+        <source>the server&apos;s certificate is not trusted</source>
         <translation>服务器证书不受信任</translation>
     </message>
     <message>

@@ -293,6 +293,7 @@ def wire_bridge(app, *, port: int = 0):
                       show=lambda: app.window.show_without_focus(), hide=lambda: app.window.hide(),
                       is_visible=lambda: app.window.isVisible(), parent=app)
     host.follow(app.controller)
+    host.follow_outbound(app.panel.outbound)
     assert host.start(port=port)
     assert host.wait_ready(15), host.problem
     return host

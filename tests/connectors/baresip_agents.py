@@ -110,7 +110,8 @@ class BaresipAgent:
 
 
 def start_agent(directory: Path, name: str, user: str, sip_port: int, ctrl_port: int, *,
-                lifetime_s: int = 120) -> BaresipAgent:
+                lifetime_s: int = 120, account_params: str = "") -> BaresipAgent:
+    """`account_params`: more account parameters, e.g. ';answermode=auto' (answers every call by itself)."""
     modules = module_dir()
     binary = baresip_binary()
     assert binary and modules, "baresip is not installed"
@@ -135,7 +136,7 @@ def start_agent(directory: Path, name: str, user: str, sip_port: int, ctrl_port:
         f"ctrl_tcp_listen 127.0.0.1:{ctrl_port}",
         "",
     ]))
-    (directory / "accounts").write_text(f"<sip:{user}@127.0.0.1:{sip_port}>;regint=0\n")
+    (directory / "accounts").write_text(f"<sip:{user}@127.0.0.1:{sip_port}>;regint=0{account_params}\n")
     log = (directory / "baresip.log").open("wb")
     try:
         process = subprocess.Popen([binary, "-f", str(directory), "-t", str(lifetime_s)], stdin=subprocess.DEVNULL,
