@@ -70,8 +70,15 @@ def test_a_callback_survives_a_restart_and_its_reminder_opens_the_customer(qapp,
         second.close()
 
 
+def later_today() -> dt.datetime:
+    """Ahead and still today: 30 minutes from now, or the day's last second (after 23:30 local time +30 min
+    would be tomorrow, out of today's list)."""
+    now = dt.datetime.now().astimezone()
+    return min(now + dt.timedelta(minutes=30), dt.datetime.combine(now.date(), dt.time(23, 59, 59), now.tzinfo))
+
+
 def test_a_callback_kept_by_a_later_outcome_is_not_reminded(qtbot, panel):
-    agree_callback(qtbot, panel, "call-k1", CALM[1], dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30))
+    agree_callback(qtbot, panel, "call-k1", CALM[1], later_today())
     qtbot.waitUntil(lambda: len(callback_jobs(panel)) == 1 and len(rows(panel)) == 1, timeout=5000)
     # The agent reaches the customer before the agreed time: another outcome for them keeps the callback.
     panel.window.outcome_bar._ask_reason = lambda: "No time on this call"
@@ -197,8 +204,7 @@ def test_a_callback_keeps_the_name_and_number_seen_on_its_pop_when_the_cache_has
 def test_sign_out_forgets_who_the_callbacks_are_for_but_keeps_the_callbacks(qtbot, panel):
     """Sign-out clears the customer data on this PC: the name kept with a callback and the one seen on its
     pop go; the callback stays (the idle screen then shows the customer id)."""
-    due = dt.datetime.now().astimezone() + dt.timedelta(minutes=30)
-    agree_callback(qtbot, panel, "call-so", CALM[1], due)
+    agree_callback(qtbot, panel, "call-so", CALM[1], later_today())
     qtbot.waitUntil(lambda: any(c.display_name == "王芳" for c in panel.controller._callback_queue.values()),
                     timeout=5000)
     with qtbot.waitSignal(panel.runner.task_finished, timeout=5000,
