@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from desktop.calls.baresip import BaresipConnector
@@ -28,6 +27,7 @@ from tests.connectors.baresip_agents import free_ports, start_agent
 from tests.connectors.conftest import Recorder
 from tests.connectors.test_baresip_real import _require_baresip
 from tests.gui.conftest import LiveServer, make_app
+from tests.gui.test_outbound_mode import rows
 from tests.server import factories
 
 pytestmark = pytest.mark.timeout(120)
@@ -74,18 +74,6 @@ def phones(tmp_path):
             agent.stop()
         for agent in started:
             assert agent.process.poll() is not None, f"baresip {agent.name} is still running"
-
-
-def rows(server, model, **where):
-    engine = create_engine(server.database_url)
-    try:
-        with Session(engine) as session:
-            query = select(model)
-            for field, value in where.items():
-                query = query.where(getattr(model, field) == value)
-            return list(session.scalars(query))
-    finally:
-        engine.dispose()
 
 
 def test_outbound_calls_through_real_baresip(qapp, qtbot, tmp_path, server, memory_keyring, phones):
