@@ -1002,7 +1002,7 @@ def preview(engine: Engine, rules: Rules, campaign_id: str, wave: int | None, co
     else:
         group = (select(*keys, func.count()).select_from(source).where(query.where)
                  .group_by(*(literal_column(str(i)) for i in range(1, len(keys) + 1))))
-        tasks += _pg_group_tasks(engine, group, workers)
+        tasks.append(lambda: _rows(engine, group, settings=_PG_SETTINGS))
     parts = min(len(tasks), workers or min(2, os.cpu_count() or 1))
     if parts > 1:
         with ThreadPoolExecutor(max_workers=parts, thread_name_prefix="audience") as pool:
@@ -1048,76 +1048,6 @@ def preview(engine: Engine, rules: Rules, campaign_id: str, wave: int | None, co
 # 100,000 matching customers). The planner cannot estimate the groups of the packed code (it assumes one per
 # row) and sorts a million rows to aggregate them (~1 s): the few thousand groups are hashed instead, in memory.
 _PG_SETTINGS = ("SET LOCAL jit = off", "SET LOCAL work_mem = '64MB'", "SET LOCAL enable_sort = off")
-
-
-_PG_PARALLEL_MIN_PAGES = 2_000  # ~100,000 customers: below this, one statement is quicker than two
-
-
-def _pg_group_tasks(engine: Engine, group, workers: int | None) -> list[Callable[[], list[tuple]]]:
-    """The grouping statement as one task per core, each over its own range of the customers' pages (a TID
-    range scan), on connections sharing one snapshot: every customer version is counted exactly once even
-    while feeds write. PostgreSQL's own parallel plan gathers every matching row into one process and groups
-    them there (it cannot know that a million rows fall into a few thousand groups). Measured under load ~3-5
-    on 1,000,000 customers, no condition: PostgreSQL CPU 3.5-4.3 s per preview this way, 4.2-4.6 s before."""
-    parts = workers or min(2, os.cpu_count() or 1)
-    with engine.connect() as conn:
-        pages = conn.exec_driver_sql(
-            "SELECT pg_relation_size('customers') / current_setting('block_size')::int").scalar() or 0
-    if parts < 2 or pages < _PG_PARALLEL_MIN_PAGES:
-        return [lambda: _rows(engine, group, settings=_PG_SETTINGS)]
-    step = pages // parts + 1
-    # The last range is open-ended: pages a feed appends meanwhile hold versions the snapshot cannot see.
-    bounds = [(i * step, (i + 1) * step if i < parts - 1 else None) for i in range(parts)]
-    snapshot = _SharedSnapshot(engine, parts)
-
-    def task(index: int) -> list[tuple]:
-        low, high = bounds[index]
-        ctid = literal_column("customers.ctid")
-        in_range = ctid >= literal_column(f"'({low},0)'::tid")
-        if high is not None:
-            in_range = and_(in_range, ctid < literal_column(f"'({high},0)'::tid"))
-        return snapshot.rows(index, group.where(in_range), (*_PG_SETTINGS, "SET LOCAL max_parallel_workers_per_gather = 0"))
-
-    return [lambda index=index: task(index) for index in range(parts)]
-
-
-class _SharedSnapshot:
-    """`parts` read-only REPEATABLE READ transactions on one snapshot (as pg_dump's parallel jobs share
-    theirs): the first exports it, the others import it, and none runs its statement before all have it (an
-    exported snapshot can only be imported while the exporting transaction is open)."""
-
-    def __init__(self, engine: Engine, parts: int) -> None:
-        import threading
-
-        self.engine = engine
-        self._snapshot: str | None = None
-        self._exported = threading.Event()
-        self._all_in = threading.Barrier(parts)
-
-    def rows(self, index: int, statement, settings: Sequence[str]) -> list[tuple]:
-        with self.engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
-            try:
-                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-                if index == 0:
-                    self._snapshot = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar()
-                    self._exported.set()
-                elif self._exported.wait(timeout=_SNAPSHOT_WAIT_S) and self._snapshot is not None:
-                    conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{self._snapshot}'")
-                else:
-                    raise RuntimeError("the audience preview's first connection did not share its snapshot")
-                self._all_in.wait(timeout=_SNAPSHOT_WAIT_S)
-            except BaseException:
-                self._exported.set()  # nobody waits for a part that failed
-                self._all_in.abort()
-                raise
-            for setting in settings:
-                conn.exec_driver_sql(setting)
-            rows = [tuple(row) for row in conn.execute(statement)]
-            conn.rollback()
-            return rows
-
-
-_SNAPSHOT_WAIT_S = 30.0
 
 
 def _in_members(campaign_ids: Sequence[str]) -> ColumnElement:

@@ -394,41 +394,6 @@ def test_sqlite_parts_and_workers_give_the_same_preview(sqlite_url, monkeypatch)
     engine.dispose()
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("rewritten_by", [0, 1], ids=["before-the-snapshot", "after-the-snapshot"])
-def test_postgresql_page_ranges_on_one_snapshot_give_the_same_preview_while_a_feed_writes(
-        database_url, migrated_engine, monkeypatch, rewritten_by):
-    """Two statements over halves of the customers' pages, on one shared snapshot: the same preview as one
-    statement, and customers rewritten meanwhile (new versions on pages past those counted) are counted
-    once: rewritten after the pages were counted but before the snapshot (the last range is open-ended),
-    or once the first part holds the snapshot (versions the second part must not see)."""
-    if not database_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL's page ranges")
-    populate(migrated_engine, count=150)
-    facts = pop_facts(migrated_engine)
-    conditions = [parse_condition("tenure_months >= 0")]
-    one = preview(migrated_engine, RULES, CAMPAIGN, None, conditions, now=NOW, workers=1).as_dict()
-    monkeypatch.setattr(audience, "_PG_PARALLEL_MIN_PAGES", 2)
-    assert len(audience._pg_group_tasks(migrated_engine, select(1), 2)) == 2
-    split = audience._SharedSnapshot.rows
-
-    def rows_while_a_feed_rewrites_everyone(self, index, statement, settings):
-        if index == rewritten_by:
-            if index == 1:
-                assert self._exported.wait(timeout=10)
-            with migrated_engine.begin() as conn:
-                conn.execute(update(Customer).values(points=Customer.points + 1))
-        return split(self, index, statement, settings)
-
-    monkeypatch.setattr(audience._SharedSnapshot, "rows", rows_while_a_feed_rewrites_everyone)
-    two = preview(migrated_engine, RULES, CAMPAIGN, None, conditions, now=NOW, workers=2)
-    check_breakdowns(two, expected_breakdowns(migrated_engine, facts, set(facts), CAMPAIGN))
-    two = two.as_dict()
-    for result in (one, two):
-        result.pop("elapsed_s")
-    assert two == one and two["count"] == len(facts)
-
-
 def test_an_operator_score_takes_precedence_and_a_level_range_says_what_is_not_evaluated(migrated_engine):
     with Session(migrated_engine) as session:
         factories.add_catalog(session)
