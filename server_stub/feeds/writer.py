@@ -306,21 +306,10 @@ class TableWriter:
         if kind.touch_column and kind.touch_column not in names:
             names.append(kind.touch_column)
             values.append(self.now)
-        for column in kind.table.c:
-            if column.name in names or column.nullable or self._is_serial(column.name):
-                continue
-            if column.name in kind.insert_only_now:
-                names.append(column.name)
-                values.append(self.now)
-                continue
-            default = column.default
-            if default is None:
-                raise FeedFailure(
-                    f"a {kind.name} feed must provide {column.name} (it has no default)",
-                    f"{kind.name} 数据必须提供 {column.name}（该列没有默认值）")
-            value = default.arg(None) if default.is_callable else default.arg
-            names.append(column.name)
-            values.append(json_text(value) if isinstance(value, list | dict) else value)
+        default_names, default_values = self._default_values(names)
+        now_names = [name for name in kind.insert_only_now if name not in names]  # as the merge's INSERT
+        names += [*default_names, *now_names]
+        values += [*default_values, *(self.now for _ in now_names)]
         self._direct = (names, tuple(values))
         return self._direct
 
@@ -560,7 +549,12 @@ class TableWriter:
         return names, expressions, compared
 
     def _defaults(self, written: Sequence[str]) -> tuple[list[str], list[str]]:
-        """NOT NULL columns this write does not set: their defaults on insert (the model's)."""
+        """NOT NULL columns this write does not set: their defaults on insert (the model's), as SQL literals."""
+        names, values = self._default_values(written)
+        return names, [self.db.literal(value) for value in values]
+
+    def _default_values(self, written: Sequence[str]) -> tuple[list[str], list[Any]]:
+        """NOT NULL columns this write does not set (the run's time ones aside) and the model's defaults."""
         names, values = [], []
         for column in self.kind.table.c:
             if column.name in written or column.nullable or self._is_serial(column.name):
@@ -574,7 +568,7 @@ class TableWriter:
                     f"{self.kind.name} 数据必须提供 {column.name}（该列没有默认值）")
             value = default.arg(None) if default.is_callable else default.arg
             names.append(column.name)
-            values.append(self.db.literal(json_text(value) if isinstance(value, list | dict) else value))
+            values.append(json_text(value) if isinstance(value, list | dict) else value)
         return names, values
 
     def _upsert(self, upserts: int) -> tuple[int, int]:
