@@ -252,7 +252,11 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         self._spare_timer.setSingleShot(True)
         self._spare_timer.setInterval(SPARE_VIEW_DELAY_MS)
         self._spare_timer.timeout.connect(self._prepare_spare_view)
-        self._spare_timer.start()
+        # The first calls may ring the moment the agent logs in (callers wait in the queue, a second line
+        # rings): their views are built now, with the panel, not in the pop (a view's build costs the GUI
+        # thread 8-17 ms, on top of the pop's own layout and paint).
+        while len(self._spare_views) < SPARE_VIEWS:
+            self._spare_views.append(self._polished_view())
         find = QtGui.QShortcut(QtGui.QKeySequence("Ctrl+F"), self)
         # Embedded, the host's window has its own Ctrl+F: the panel's works only from inside the panel.
         find.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut if embedded
@@ -368,11 +372,14 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         """Between calls: build and polish the next call's view, so a pop only sets texts. One per turn:
         each costs the GUI thread a few ms, and a pop may be waiting."""
         if len(self._spare_views) < SPARE_VIEWS:
-            view = self._new_view()
-            view.ensurePolished()
-            self._spare_views.append(view)
+            self._spare_views.append(self._polished_view())
         if len(self._spare_views) < SPARE_VIEWS:
             self._spare_timer.start()
+
+    def _polished_view(self) -> PopView:
+        view = self._new_view()
+        view.ensurePolished()
+        return view
 
     def close_call(self, call_id: str) -> None:
         view = self._views.pop(call_id, None)

@@ -117,6 +117,21 @@ def test_the_script_opens_on_request_and_closes_for_the_next_customer(view, serv
     assert card.script_button.text() == "Show script"
 
 
+def test_the_first_calls_after_login_pop_into_views_built_with_the_panel(qtbot, server_docs, monkeypatch):  # noqa: F811
+    """Callers wait in the queue while the agent logs in: the first two calls ring at once. Their views were
+    built with the panel; the pops only fill them (building one costs the GUI thread 8-17 ms)."""
+    panel = PanelWindow(Texts("en", TRANSLATIONS))
+    qtbot.addWidget(panel)
+    spares = list(panel._spare_views)
+    assert len(spares) == SPARE_VIEWS  # before the event loop ever ran
+    monkeypatch.setattr(panel, "_new_view", lambda: pytest.fail("a pop built its view"))
+    panel.show()
+    panel.show_pop("call-1", live(parse_pop(server_docs["complaint"])))
+    panel.show_pop("call-2", live(parse_pop(server_docs["plain"])))
+    assert {panel.view("call-1"), panel.view("call-2")} == set(spares)
+    monkeypatch.undo()
+
+
 def test_closed_calls_leave_their_views_ready_for_the_next_call(qtbot, server_docs):  # noqa: F811
     panel = PanelWindow(Texts("en", TRANSLATIONS))
     qtbot.addWidget(panel)
