@@ -500,7 +500,46 @@ def test_a_claim_that_read_its_candidates_before_a_result_does_not_hand_the_memb
                    agent_id="agent-a", now=now)
     wave = worklist.running_waves(catalog(api), now)[0]
     with engine.connect() as conn:  # a claim whose stale read still listed C1 as due
-        inserted = conn.execute(worklist._claim_statement(conn, str(uuid.uuid4()), "C1", wave, "agent-b", now,
-                                                          dt.timedelta(minutes=5))).first()
+        inserted = worklist._claim(conn, str(uuid.uuid4()), "C1", wave, "agent-b", now, dt.timedelta(minutes=5))
         conn.commit()
     assert inserted is None
+
+
+def test_a_stale_order_is_rebuilt_by_one_claim_while_the_others_keep_claiming(api, monkeypatch):
+    """Sorting a long member list takes ~100 ms: after ORDER_TTL_SECONDS one claim rebuilds the order, and the
+    other agents' claims are answered from the old order meanwhile instead of queueing behind the rebuild."""
+    import threading
+
+    from server_stub.services import worklist
+
+    factories.add_outbound_campaign(api.session)
+    customers(api.session, *((f"C{n}", 9_000 + n, "gold", 0) for n in range(4)))
+    engine, rules, world = api.session.get_bind(), api.client.app.state.context.rules, catalog(api)
+    first = next_for_agent(engine, world, rules, agent_id="agent-a")
+    assert isinstance(first, Claim)
+    for order in worklist._ORDERS.values():
+        order.built -= worklist.ORDER_TTL_SECONDS  # stale now
+    rebuilding, finish = threading.Event(), threading.Event()
+    build = worklist._build_order
+
+    def slow_build(*args):
+        rebuilding.set()
+        assert finish.wait(30)
+        return build(*args)
+
+    monkeypatch.setattr(worklist, "_build_order", slow_build)
+    rebuilder = threading.Thread(target=next_for_agent, args=(engine, world, rules), kwargs={"agent_id": "agent-b"})
+    rebuilder.start()
+    answered: list = []
+    taker = threading.Thread(target=lambda: answered.append(next_for_agent(engine, world, rules, agent_id="agent-c")))
+    try:
+        assert rebuilding.wait(30)
+        taker.start()
+        taker.join(10)
+        assert answered, "a claim waited for another claim's rebuild of the order"
+        assert isinstance(answered[0], Claim) and answered[0].customer_id != first.customer_id
+    finally:
+        finish.set()
+        rebuilder.join(30)
+        taker.join(30)
+    assert not rebuilder.is_alive() and not taker.is_alive()
