@@ -142,7 +142,11 @@ def _transaction(engine: Engine, write_lock: contextlib.AbstractContextManager) 
 
 
 def _insert(conn: Connection):
-    return pg_dialect.insert if conn.dialect.name == "postgresql" else sqlite_dialect.insert
+    return _dialect_insert(conn.dialect.name == "postgresql")
+
+
+def _dialect_insert(postgresql: bool):
+    return pg_dialect.insert if postgresql else sqlite_dialect.insert
 
 
 def _expire_leases(conn: Connection, now: dt.datetime) -> None:
@@ -432,7 +436,7 @@ def _claim_statement(postgresql: bool):
                     bindparam("agent_id", type_=LEASES.c.agent_id.type), func.coalesce(attempts, 0) + 1,
                     _NOW, bindparam("expires_at", type_=LEASES.c.expires_at.type)).where(~not_due)
     columns = ["lease_id", "customer_id", "campaign_id", "wave", "agent_id", "attempt", "taken_at", "expires_at"]
-    insert = (pg_dialect.insert if postgresql else sqlite_dialect.insert)(LEASES)
+    insert = _dialect_insert(postgresql)(LEASES)
     return (insert.from_select(columns, values).on_conflict_do_nothing()
             .returning(LEASES.c.lease_id, LEASES.c.attempt))
 
@@ -692,7 +696,7 @@ def record_attempt(engine: Engine, catalog: Catalog, item: AttemptIn, *, agent_i
     _check_time(item.called_at, now)
     fingerprint = item.fingerprint()
     with _transaction(engine, write_lock or contextlib.nullcontext()) as conn:
-        stored = conn.execute(select(ATTEMPTS).where(ATTEMPTS.c.attempt_id == item.attempt_id)).first()
+        stored = _stored_attempt(conn, item.attempt_id)
         if stored is not None:
             if stored.agent_id == agent_id and stored.fingerprint == fingerprint:
                 return _recorded(stored, "duplicate")
@@ -712,46 +716,69 @@ def record_attempt(engine: Engine, catalog: Catalog, item: AttemptIn, *, agent_i
         # by now; the attempt counts all the same).
         campaign = catalog.campaigns.get(lease.campaign_id)
         settings = campaign.outbound.get(lease.wave) if campaign else None
-        progress = conn.execute(select(PROGRESS.c.attempts).where(
-            PROGRESS.c.campaign_id == lease.campaign_id, PROGRESS.c.wave == lease.wave,
-            PROGRESS.c.customer_id == lease.customer_id)).scalar() or 0
+        progress = conn.execute(_statement(conn, "member_attempts", _member_attempts_statement), {
+            "campaign_id": lease.campaign_id, "wave": lease.wave, "customer_id": lease.customer_id}).scalar() or 0
         attempt = max(lease.attempt, progress + 1)
         if settings is not None:
             verdict = after_attempt(item.result, attempt, settings.retry, now)
         else:  # the wave left the catalog: nothing is called again
             verdict = AttemptVerdict(None, "connected" if item.result == "connected" else item.result)
         call_id = item.call_id or lease_call_id(lease.lease_id)
-        inserted = conn.execute(_insert(conn)(ATTEMPTS).values(
-            attempt_id=item.attempt_id, lease_id=lease.lease_id, agent_id=agent_id, customer_id=lease.customer_id,
-            campaign_id=lease.campaign_id, wave=lease.wave, attempt=attempt, result=item.result, call_id=call_id,
-            note=item.note, called_at=item.called_at, received_at=now, next_attempt_at=verdict.next_attempt_at,
-            closed_reason=verdict.closed_reason, fingerprint=fingerprint,
-        ).on_conflict_do_nothing().returning(*ATTEMPTS.c)).first()
+        inserted = conn.execute(_statement(conn, "insert_attempt", lambda pg: _dialect_insert(pg)(ATTEMPTS)
+                                           .on_conflict_do_nothing().returning(*ATTEMPTS.c)), {
+            "attempt_id": item.attempt_id, "lease_id": lease.lease_id, "agent_id": agent_id,
+            "customer_id": lease.customer_id, "campaign_id": lease.campaign_id, "wave": lease.wave, "attempt": attempt,
+            "result": item.result, "call_id": call_id, "note": item.note, "called_at": item.called_at,
+            "received_at": now, "next_attempt_at": verdict.next_attempt_at, "closed_reason": verdict.closed_reason,
+            "fingerprint": fingerprint}).first()
         if inserted is None:  # a concurrent request of the same attempt (or lease) won
             conn.rollback()
-            stored = conn.execute(select(ATTEMPTS).where(ATTEMPTS.c.attempt_id == item.attempt_id)).first()
+            stored = _stored_attempt(conn, item.attempt_id)
             if stored is not None and stored.agent_id == agent_id and stored.fingerprint == fingerprint:
                 return _recorded(stored, "duplicate")
             raise WorklistError(409, "lease_has_result", f"Lease {lease.lease_id} already has its call result.",
                                 f"租约 {lease.lease_id} 已有呼叫结果。")
-        if lease.ended_at is None:
-            conn.execute(update(LEASES).where(LEASES.c.lease_id == lease.lease_id)
-                         .values(ended_at=now, end_reason="result"))
-        else:
-            conn.execute(update(LEASES).where(LEASES.c.lease_id == lease.lease_id).values(end_reason="result"))
-        values = {"attempts": attempt, "last_result": item.result, "last_attempt_at": item.called_at,
-                  "next_attempt_at": verdict.next_attempt_at,
-                  "hold_reason": "retry" if verdict.next_attempt_at is not None else None,
-                  "closed_at": now if verdict.closed_reason else None, "closed_reason": verdict.closed_reason}
-        upsert = _insert(conn)(PROGRESS).values(campaign_id=lease.campaign_id, wave=lease.wave,
-                                                customer_id=lease.customer_id, **values)
-        conn.execute(upsert.on_conflict_do_update(index_elements=["campaign_id", "wave", "customer_id"],
-                                                  set_={k: upsert.excluded[k] for k in values}))
+        conn.execute(_statement(conn, "end_lease_with_result", _end_lease_statement),
+                     {"ended_lease": lease.lease_id, "now": now})
+        conn.execute(_statement(conn, "upsert_progress", _progress_upsert_statement), {
+            "campaign_id": lease.campaign_id, "wave": lease.wave, "customer_id": lease.customer_id,
+            "attempts": attempt, "last_result": item.result, "last_attempt_at": item.called_at,
+            "next_attempt_at": verdict.next_attempt_at,
+            "hold_reason": "retry" if verdict.next_attempt_at is not None else None,
+            "closed_at": now if verdict.closed_reason else None, "closed_reason": verdict.closed_reason})
         # The call is a contact of the customer's (caps, recent contacts); its offer outcomes share its call id.
-        conn.execute(_insert(conn)(HISTORY).values(
-            customer_id=lease.customer_id, campaign_id=lease.campaign_id, wave=lease.wave, channel=OUTBOUND_CHANNEL,
-            result=item.result, contacted_at=item.called_at, agent_id=agent_id, purpose="marketing", call_id=call_id))
+        conn.execute(_statement(conn, "insert_history", lambda pg: _dialect_insert(pg)(HISTORY)), {
+            "customer_id": lease.customer_id, "campaign_id": lease.campaign_id, "wave": lease.wave,
+            "channel": OUTBOUND_CHANNEL, "result": item.result, "contacted_at": item.called_at, "agent_id": agent_id,
+            "purpose": "marketing", "call_id": call_id})
         return _recorded(inserted, "accepted")
+
+
+def _stored_attempt(conn: Connection, attempt_id: str) -> Any:
+    return conn.execute(_statement(conn, "stored_attempt", lambda _pg: select(ATTEMPTS).where(
+        ATTEMPTS.c.attempt_id == bindparam("attempt_id", type_=ATTEMPTS.c.attempt_id.type))),
+        {"attempt_id": attempt_id}).first()
+
+
+def _member_attempts_statement(_postgresql: bool):
+    return select(PROGRESS.c.attempts).where(
+        PROGRESS.c.campaign_id == bindparam("campaign_id", type_=PROGRESS.c.campaign_id.type),
+        PROGRESS.c.wave == bindparam("wave", type_=PROGRESS.c.wave.type),
+        PROGRESS.c.customer_id == bindparam("customer_id", type_=PROGRESS.c.customer_id.type))
+
+
+def _end_lease_statement(_postgresql: bool):
+    """The lease ends with its result (an expired lease keeps the time it expired at)."""
+    return (update(LEASES).where(LEASES.c.lease_id == bindparam("ended_lease", type_=LEASES.c.lease_id.type))
+            .values(ended_at=func.coalesce(LEASES.c.ended_at, _NOW), end_reason="result"))
+
+
+def _progress_upsert_statement(postgresql: bool):
+    upsert = _dialect_insert(postgresql)(PROGRESS)
+    columns = ("attempts", "last_result", "last_attempt_at", "next_attempt_at", "hold_reason", "closed_at",
+               "closed_reason")
+    return upsert.on_conflict_do_update(index_elements=["campaign_id", "wave", "customer_id"],
+                                        set_={k: upsert.excluded[k] for k in columns})
 
 
 def call_ids_of_leases(conn: Connection, lease_ids: Sequence[str]) -> dict[str, str]:
