@@ -695,23 +695,25 @@ def record_attempt(engine: Engine, catalog: Catalog, item: AttemptIn, *, agent_i
                             f"result 必须是 {', '.join(OUTBOUND_CALL_RESULTS)} 之一。")
     _check_time(item.called_at, now)
     fingerprint = item.fingerprint()
+    try:
+        return _record_attempt(engine, catalog, item, agent_id, now, fingerprint, write_lock)
+    except _Duplicate as duplicate:
+        return duplicate.recorded
+
+
+def _record_attempt(engine: Engine, catalog: Catalog, item: AttemptIn, agent_id: str, now: dt.datetime,
+                    fingerprint: str, write_lock: contextlib.AbstractContextManager | None) -> AttemptRecorded:
     with _transaction(engine, write_lock or contextlib.nullcontext()) as conn:
-        stored = _stored_attempt(conn, item.attempt_id)
-        if stored is not None:
-            if stored.agent_id == agent_id and stored.fingerprint == fingerprint:
-                return _recorded(stored, "duplicate")
-            raise WorklistError(409, "attempt_id_reused", "attempt_id was already used for a different call result: "
-                                "make a new attempt_id for a new result.",
-                                "attempt_id 已用于另一条呼叫结果：请为新结果生成新的 attempt_id。")
         lease = _own_lease(conn, item.lease_id, agent_id)
         if _lock_member(conn, lease):
             lease = _own_lease(conn, item.lease_id, agent_id)  # as it is now that no claim holds its member
-        if lease.end_reason == "result":
+        if lease.end_reason in ("result", "released"):
+            _answer_again(conn, item, agent_id, fingerprint)  # a retried request: the same answer
+            if lease.end_reason == "released":
+                raise _ended(lease)
             raise WorklistError(409, "lease_has_result", f"Lease {lease.lease_id} already has its call result; "
                                 "take the next customer for a new call.",
                                 f"租约 {lease.lease_id} 已有呼叫结果；新的呼叫请领取下一位客户。")
-        if lease.end_reason == "released":
-            raise _ended(lease)
         # An expired lease still takes its result: the call happened (the member may be held by someone else
         # by now; the attempt counts all the same).
         campaign = catalog.campaigns.get(lease.campaign_id)
@@ -731,11 +733,9 @@ def record_attempt(engine: Engine, catalog: Catalog, item: AttemptIn, *, agent_i
             "result": item.result, "call_id": call_id, "note": item.note, "called_at": item.called_at,
             "received_at": now, "next_attempt_at": verdict.next_attempt_at, "closed_reason": verdict.closed_reason,
             "fingerprint": fingerprint}).first()
-        if inserted is None:  # a concurrent request of the same attempt (or lease) won
-            conn.rollback()
-            stored = _stored_attempt(conn, item.attempt_id)
-            if stored is not None and stored.agent_id == agent_id and stored.fingerprint == fingerprint:
-                return _recorded(stored, "duplicate")
+        if inserted is None:  # the attempt id is taken (a repeated request, or a reused id), or the lease's
+            conn.rollback()  # result came in from a concurrent request
+            _answer_again(conn, item, agent_id, fingerprint)
             raise WorklistError(409, "lease_has_result", f"Lease {lease.lease_id} already has its call result.",
                                 f"租约 {lease.lease_id} 已有呼叫结果。")
         conn.execute(_statement(conn, "end_lease_with_result", _end_lease_statement),
@@ -752,6 +752,25 @@ def record_attempt(engine: Engine, catalog: Catalog, item: AttemptIn, *, agent_i
             "channel": OUTBOUND_CHANNEL, "result": item.result, "contacted_at": item.called_at, "agent_id": agent_id,
             "purpose": "marketing", "call_id": call_id})
         return _recorded(inserted, "accepted")
+
+
+class _Duplicate(Exception):
+    def __init__(self, recorded: AttemptRecorded) -> None:
+        super().__init__(recorded.attempt_id)
+        self.recorded = recorded
+
+
+def _answer_again(conn: Connection, item: AttemptIn, agent_id: str, fingerprint: str) -> None:
+    """The attempt id is already stored: the same request again is answered as before (_Duplicate); the id
+    used for another result is refused. Returns when the id is not stored."""
+    stored = _stored_attempt(conn, item.attempt_id)
+    if stored is None:
+        return
+    if stored.agent_id == agent_id and stored.fingerprint == fingerprint:
+        raise _Duplicate(_recorded(stored, "duplicate"))
+    raise WorklistError(409, "attempt_id_reused", "attempt_id was already used for a different call result: "
+                        "make a new attempt_id for a new result.",
+                        "attempt_id 已用于另一条呼叫结果：请为新结果生成新的 attempt_id。")
 
 
 def _stored_attempt(conn: Connection, attempt_id: str) -> Any:

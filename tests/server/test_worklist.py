@@ -362,6 +362,19 @@ def test_call_results_are_idempotent_and_a_lease_takes_one(api):
     assert [(h.channel, h.result, h.campaign_id) for h in history] == [("outbound_call", "no_answer", OUTBOUND)]
 
 
+def test_an_attempt_id_used_again_for_another_lease_is_refused_and_the_lease_stays_open(api):
+    factories.add_outbound_campaign(api.session)
+    customers(api.session, ("C1", 9_900, "gold", 0), ("C2", 9_800, "gold", 0))
+    first = take(api)["lease"]["lease_id"]
+    body = {"attempt_id": str(uuid.uuid4()), "lease_id": first, "result": "busy",
+            "called_at": dt.datetime.now(dt.UTC).isoformat()}
+    assert api.client.post("/v1/outbound/attempts", json=body, headers=api.headers()).status_code == 200
+    second = take(api)["lease"]["lease_id"]
+    reused = api.client.post("/v1/outbound/attempts", json={**body, "lease_id": second}, headers=api.headers())
+    assert reused.status_code == 409 and reused.json()["error"]["code"] == "attempt_id_reused", reused.text
+    assert result(api, second, "no_answer").status_code == 200  # the second lease still takes its own result
+
+
 def test_the_outcome_of_a_connected_call_is_on_the_outbound_channel_and_its_cap(api):
     factories.add_outbound_campaign(api.session, outbound_cap=1)
     customers(api.session, ("C1", 9_900, "gold", 0))
