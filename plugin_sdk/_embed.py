@@ -158,7 +158,7 @@ class PanelHandle(QtCore.QObject):
 
     def call_event(self, call_id: str, state: str, ani: str | None = None, customer_id: str | None = None, *,
                    dnis: str | None = None, agent_id: str | None = None, at: Any = None,
-                   from_agent: str | None = None) -> CallEventResult:
+                   from_agent: str | None = None, outbound: dict[str, str] | None = None) -> CallEventResult:
         """Feed one call event: state 'ringing', 'answered', 'transferred' or 'ended'.
 
         Send every event of a call with the same call_id. The first event of a call pops it (ringing, or
@@ -167,11 +167,13 @@ class PanelHandle(QtCore.QObject):
         number, `customer_id` the CRM id if you know it (preferred), `at` when it happened (aware datetime,
         ISO 8601 or epoch seconds). On a 'transferred' event, `from_agent` (API 1.3) names who passed the
         call on and `dnis` the number or queue it came through: the call's tab shows them ('⇄ from …').
+        `outbound` (API 1.5): {"campaign_id": "…"} when the agent calls the customer for that campaign (the
+        pop is its outbound wave's; outcomes go out with channel outbound_call, the campaign and its wave).
         Never raises for bad event data: the result says 'rejected' and why.
         """
         self._check_open()
         data = {"call_id": call_id, "state": state, "ani": ani, "dnis": dnis, "customer_id": customer_id,
-                "agent_id": agent_id, "from_agent": from_agent, "at": at}
+                "agent_id": agent_id, "from_agent": from_agent, "at": at, "outbound": outbound}
         try:
             actions = self._session.router.handle_data({k: v for k, v in data.items() if v is not None},
                                                        source="sdk")
@@ -179,17 +181,27 @@ class PanelHandle(QtCore.QObject):
             return CallEventResult(call_id if isinstance(call_id, str) else None, "rejected", "invalid_event", str(exc))
         return _summarize(call_id, actions)
 
-    def show_customer(self, customer_id: str) -> CallEventResult:
+    def show_customer(self, customer_id: str, *, outbound: dict[str, str] | bool | None = None) -> CallEventResult:
         """Open a customer in a new tab as if they had called (e.g. an outbound call or a CRM click).
-        The result's call_id is the tab's id ('search-…'); pop_shown follows with source 'sdk'."""
+        The result's call_id is the tab's id ('search-…'); pop_shown follows with source 'sdk'.
+
+        `outbound` (API 1.5): {"campaign_id": "…"} — the agent calls the customer for that campaign (the pop
+        is its outbound wave's, outcomes go out with channel outbound_call, the campaign and its wave); False —
+        an inbound call or a lookup. None (default): when outbound campaigns the customer is on run for the
+        agent, the tab first asks the agent which it is (pop_shown follows the answer); else as False."""
         self._check_open()
         if not isinstance(customer_id, str) or not customer_id.strip():
             return CallEventResult(None, "rejected", "invalid_event", "customer_id: must be a non-empty str")
         try:  # the rule of every id in a call event: printable, no invisible or text-direction characters
             customer_id = checked_identifier("customer_id", customer_id)
+            campaign: str | bool | None = outbound if outbound is None or outbound is False else None
+            if campaign is None and outbound is not None:
+                if not isinstance(outbound, dict) or set(outbound) != {"campaign_id"}:
+                    raise InvalidCallEvent("outbound", 'must be {"campaign_id": "…"}, False or None')
+                campaign = checked_identifier("outbound.campaign_id", outbound["campaign_id"])
         except InvalidCallEvent as exc:
             return CallEventResult(None, "rejected", "invalid_event", str(exc))
-        actions = self._session.controller.pop_customer(customer_id, source="sdk")
+        actions = self._session.controller.pop_customer(customer_id, source="sdk", outbound=campaign)
         pop = next((a for a in actions if isinstance(a, Pop)), None)
         return _summarize(pop.call_id if pop else None, actions)
 

@@ -151,10 +151,13 @@ class BridgeClient:
 
     def send_call(self, call_id: str, state: str, *, ani: str | None = None, dnis: str | None = None,
                   customer_id: str | None = None, agent_id: str | None = None,
-                  at: datetime | str | float | None = None, from_agent: str | None = None) -> CallResult:
+                  at: datetime | str | float | None = None, from_agent: str | None = None,
+                  outbound_campaign: str | None = None) -> CallResult:
         """Report a call event. Send every state change of a call with the same `call_id` (ringing,
         answered, transferred, ended): repeats are answered `ignored: duplicate`, never a second pop.
-        On a transfer, `from_agent` names who passed the call on and `dnis` where it came through."""
+        On a transfer, `from_agent` names who passed the call on and `dnis` where it came through.
+        `outbound_campaign` (SDK 1.5): the agent calls the customer for this campaign (sent as
+        `"outbound": {"campaign_id": …}`): the pop is its outbound wave's, outcomes go out on outbound_call."""
         if state not in CALL_STATES:
             raise ValueError(f"state must be one of {', '.join(CALL_STATES)}")
         body: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": "call", "call_id": call_id, "state": state}
@@ -164,6 +167,8 @@ class BridgeClient:
                 body[name] = value
         if at is not None:
             body["at"] = at.isoformat() if isinstance(at, datetime) else at
+        if outbound_campaign is not None:
+            body["outbound"] = {"campaign_id": outbound_campaign}
         reply = self._request("POST", "/v1/calls", body, expect="call.result")
         return CallResult(reply["call_id"], reply["result"], reply.get("reason"), reply.get("detail", ""))
 

@@ -41,7 +41,7 @@ DEFAULT_SOURCE: Final = "unknown"
 # The text fields of an event, in the order the error messages mention them.
 _TEXT_FIELDS: Final = ("call_id", "state", "ani", "dnis", "customer_id", "agent_id", "from_agent", "source",
                         "end_reason")
-_KNOWN_FIELDS: Final = frozenset((*_TEXT_FIELDS, "at"))
+_KNOWN_FIELDS: Final = frozenset((*_TEXT_FIELDS, "at", "outbound"))
 
 _NUMBER_FIELDS: Final = frozenset(("ani", "dnis"))
 _NUMBER_SEPARATORS = re.compile(r"[ ().\-/]")  # after NFKC: no-break and ideographic spaces are spaces too
@@ -89,6 +89,9 @@ class CallEvent:
     # On `ended`: how the call ended, in the softphone's words ('486 Busy Here', 'Q.850 cause 17'), when it
     # says (outbound calls offer the matching call result first: desktop.domain.outbound.suggested_result).
     end_reason: str | None = None
+    # An outbound call the agent makes for this campaign (a host says so: `"outbound": {"campaign_id": …}`):
+    # the pop is the campaign's outbound wave's, and outcomes go out on outbound_call.
+    outbound: str | None = None
 
     def __repr__(self) -> str:
         # Numbers are masked: reprs end up in logs and tracebacks.
@@ -111,6 +114,7 @@ class CallEvent:
             "source": self.source,
             "at": self.at.isoformat() if self.at else None,
             **({"end_reason": self.end_reason} if self.end_reason else {}),  # additive: only when known
+            **({"outbound": {"campaign_id": self.outbound}} if self.outbound else {}),
         }
 
 
@@ -162,7 +166,23 @@ def parse_call_event(data: object, *, source: str | None = None) -> CallEvent:
         at=_timestamp(data.get("at")),
         from_agent=_text(data, "from_agent"),
         end_reason=_text(data, "end_reason"),
+        outbound=_outbound(data.get("outbound")),
     )
+
+
+def _outbound(value: object) -> str | None:
+    """`"outbound": {"campaign_id": "…"}`: an outbound call for that campaign (null or absent: not said)."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InvalidCallEvent("outbound", f'must be an object such as {{"campaign_id": "CMP-1"}}, not '
+                                           f"{_json_type_name(value)}")
+    unknown = [key for key in value if key != "campaign_id"]
+    if unknown:
+        raise InvalidCallEvent("outbound", f"unknown field(s): {_describe_field_names(unknown)}; it has campaign_id")
+    if value.get("campaign_id") is None:
+        raise InvalidCallEvent("outbound.campaign_id", "is required")
+    return checked_identifier("outbound.campaign_id", value["campaign_id"])
 
 
 def _text(data: Mapping[Any, Any], field: str, *, required: bool = False) -> str | None:

@@ -45,7 +45,7 @@ def key_of(event: CallEvent) -> PopKey | None:
     names neither)."""
     if event.customer_id is None and event.ani is None:
         return None
-    return PopKey(ani=event.ani, customer_id=event.customer_id)
+    return PopKey(ani=event.ani, customer_id=event.customer_id, outbound=event.outbound)
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,6 +318,9 @@ class CallRouter:
             return [Ignored(call.call_id, "replay", "'transferred' arrived after the call ended")]
         # A transfer that names a party replaces the key; one that names nobody keeps it.
         key = key_of(event) or call.key
+        if event.outbound is None and call.key.outbound and (key.ani, key.customer_id) == (
+                call.key.ani, call.key.customer_id):
+            key = call.key  # the same outbound call, on the same customer (the event did not repeat the campaign)
         signature = _transfer_signature(event, key)
         if self._last_transfer.get(call.call_id) == signature:
             return [Ignored(call.call_id, "duplicate", "the same transfer was already received")]

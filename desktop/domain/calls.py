@@ -227,6 +227,25 @@ class CallViews:
         call.shown = PopResult(PopState.AMBIGUOUS, call.key, candidates=call.candidates)
         return PopAmbiguous.of(call_id, call.shown, update=True)
 
+    # ------------------------------------------------------------------ inbound or outbound
+
+    def ask_channel(self, call_id: str, generation: int, campaigns) -> PopResult | None:
+        """The campaigns the agent may call this customer for arrived (lookup `generation`): the call asks
+        whether it is an outbound call (nothing is fetched, nothing may be recorded until the answer). None
+        when too late (another lookup since, the call closed) or there is nothing to ask."""
+        call = self._calls.get(call_id)
+        if call is None or call.generation != generation or call.shown.state is not PopState.LOADING \
+                or not campaigns:
+            return None
+        call.shown = replace(call.shown, channels=tuple(campaigns))
+        return call.shown
+
+    def may_choose_channel(self, call_id: str, campaign_id: str) -> bool:
+        """While the call asks: "" (inbound or a lookup) or one of the campaigns it offered."""
+        call = self._calls.get(call_id)
+        return call is not None and bool(call.shown.channels) and (
+            campaign_id == "" or campaign_id in {c.campaign_id for c in call.shown.channels})
+
     # ------------------------------------------------------------------ transfers
 
     def transferred(self, call_id: str, before: PopKey, after: PopKey, *, to_agent: str | None = None,

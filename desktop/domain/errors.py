@@ -41,6 +41,10 @@ ERROR_MESSAGES_EN: dict[str, str] = {
                    "or the hold expired). Take the next customer.",
     "dial_failed": "The call could not be placed through the softphone (see details). Dial by hand, then record "
                    "the call result.",
+    "outbound_not_running": "That campaign has no outbound calls running for you now. Close the tab and open the "
+                            "customer again as an inbound call or a lookup.",
+    "not_in_campaign": "This customer is not on that campaign's list. Close the tab and open them again as an "
+                       "inbound call or a lookup.",
     "outbound_refused": "The analytics server refused this outbound request (see details). Take the next customer.",
 }
 

@@ -187,6 +187,29 @@ def parse_worklist_next(data: Any) -> Previewed | Empty:
     return previewed
 
 
+@dataclass(frozen=True)
+class CallableCampaign:
+    """A campaign the agent may make an outbound call for outside the worklist (GET /v1/outbound/campaigns):
+    a customer opened from search may be called for it, and outcomes then go out on outbound_call."""
+
+    campaign_id: str
+    name: LocalText
+    wave: int
+    waves: int
+    calling_hours: tuple[str, ...] = ()
+    open_now: bool = True
+
+
+def parse_callable_campaigns(data: Any) -> tuple[CallableCampaign, ...]:
+    """A GET /v1/outbound/campaigns answer; raises MalformedResponse naming the first bad field."""
+    def campaign(c: Fields) -> CallableCampaign:
+        return CallableCampaign(
+            c.string("campaign_id"), c.obj("name", lambda n: LocalText(n.string("zh"), n.string("en"))),
+            c.obj("wave", lambda w: w.integer("seq")), c.obj("wave", lambda w: w.integer("of")),
+            c.strings("calling_hours"), c.boolean("open_now", True))
+    return Fields(data, "").items("items", campaign, required=True)
+
+
 def parse_lease_state(data: Any) -> LeaseState:
     f = Fields(data, "")
     return LeaseState(f.string("lease_id"), f.datetime("expires_at"), f.opt_datetime("ended_at"),

@@ -74,13 +74,18 @@ class PopKey:
 
     ani: str | None = None
     customer_id: str | None = None
+    # An outbound call the agent makes for this campaign (outside the worklist): the pop is built for the
+    # campaign's outbound wave, and its outcomes go out on outbound_call. None: an inbound call or a lookup.
+    outbound: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ani", normalize_ani(self.ani))
         object.__setattr__(self, "customer_id", (self.customer_id or "").strip() or None)
+        object.__setattr__(self, "outbound", (self.outbound or "").strip() or None)
 
     def __repr__(self) -> str:  # keeps full phone numbers out of logs and tracebacks
-        return f"PopKey(ani={self.masked()!r}, customer_id={self.customer_id!r})"
+        outbound = f", outbound={self.outbound!r}" if self.outbound else ""
+        return f"PopKey(ani={self.masked()!r}, customer_id={self.customer_id!r}{outbound})"
 
     @property
     def is_lookupable(self) -> bool:
@@ -93,10 +98,13 @@ class PopKey:
 
     def cache_keys(self) -> list[str]:
         """Where a cached view for this key may be found. With a customer id, only under that id: the
-        number may be shared with other customers, so its entry could be another customer's view."""
+        number may be shared with other customers, so its entry could be another customer's view. An outbound
+        call's view has keys of its own: it must never stand in for an inbound call's (its outcomes would go
+        out on the wrong channel)."""
+        suffix = f"|outbound:{self.outbound}" if self.outbound else ""
         if self.customer_id:
-            return [f"cust:{self.customer_id}"]
-        return [f"ani:{self.ani}"] if self.ani else []
+            return [f"cust:{self.customer_id}{suffix}"]
+        return [f"ani:{self.ani}{suffix}"] if self.ani else []
 
 
 # UserError codes of a pop fetch that says nothing about the caller: the server was down, slow or broken.
@@ -115,6 +123,10 @@ class PopResult:
     server_document: PopDocument | None = field(default=None, repr=False, compare=False)
     # AMBIGUOUS: the customers sharing the caller's number, in the server's order.
     candidates: tuple[CallerCandidate, ...] = ()
+    # LOADING, before anything is fetched: a customer opened from search (or a host's show_customer) while
+    # outbound campaigns run — the agent says whether this is an outbound call and for which of these
+    # campaigns (desktop.domain.outbound.CallableCampaign); nothing may be recorded before.
+    channels: tuple = ()
 
     @property
     def can_retry(self) -> bool:

@@ -29,11 +29,13 @@ from urllib3.util import Retry
 from desktop.domain.errors import MalformedResponse, UserError, UserFacingError
 from desktop.domain.outbound import (
     AttemptAnswer,
+    CallableCampaign,
     CallAttempt,
     Empty,
     LeaseState,
     Previewed,
     parse_attempt_answer,
+    parse_callable_campaigns,
     parse_lease_state,
     parse_worklist_next,
 )
@@ -178,6 +180,17 @@ class OutboundRefused(RemoteError):
         self.server_code = server_code
 
 
+class OutboundPopRefused(RemoteError):
+    """An outbound call's pop refused: the campaign has no outbound wave running for this agent any more
+    (campaign_not_found, no_outbound_wave: code outbound_not_running), or the customer is not on its list
+    (not_in_campaign). The server recorded no decision."""
+
+    def __init__(self, server_code: str, detail: str = "") -> None:
+        super().__init__(detail or server_code)
+        self.server_code = server_code
+        self.code = "not_in_campaign" if server_code == "not_in_campaign" else "outbound_not_running"
+
+
 class _Answer(NamedTuple):
     status: int
     retry_after: str | None
@@ -260,11 +273,23 @@ class AnalyticsClient:
     def pop(self, key: PopKey) -> PopDocument:
         """GET /v1/pop by customer id (preferred: unambiguous) or caller number."""
         params = {"customer_id": key.customer_id} if key.customer_id else {"ani": key.ani or ""}
+        if key.outbound:  # an outbound call for this campaign: the pop of its outbound wave
+            params.update(channel="outbound_call", campaign_id=key.outbound)
         data = self._json("GET", "/v1/pop", params=params)
         try:
             return parse_pop(data)
         except MalformedResponse as exc:
             raise BadResponse(f"/v1/pop: {exc}") from None
+
+    def callable_campaigns(self, customer_id: str | None = None) -> tuple[CallableCampaign, ...]:
+        """GET /v1/outbound/campaigns: the campaigns the agent may call for (with customer_id: whose list holds
+        that customer)."""
+        data = self._json("GET", "/v1/outbound/campaigns",
+                          params={"customer_id": customer_id} if customer_id else None)
+        try:
+            return parse_callable_campaigns(data)
+        except MalformedResponse as exc:
+            raise BadResponse(f"/v1/outbound/campaigns: {exc}") from None
 
     def search(self, q: str, limit: int = 10) -> list[CustomerSummary]:
         data = self._json("GET", "/v1/customers", params={"q": q, "limit": max(1, min(50, limit))})
@@ -470,6 +495,9 @@ class AnalyticsClient:
             raise OutcomeNotFound(message)
         if status in (404, 409) and code in ("lease_not_found", "lease_ended", "lease_has_result"):
             raise LeaseEnded(code, message)
+        if path == "/v1/pop" and status in (404, 409) and code in ("campaign_not_found", "no_outbound_wave",
+                                                                   "not_in_campaign"):
+            raise OutboundPopRefused(code, message)
         if status in (404, 409) and code in ("campaign_not_found", "customer_gone", "attempt_id_reused"):
             raise OutboundRefused(code, message)
         if status == 404:

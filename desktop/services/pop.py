@@ -22,6 +22,7 @@ from desktop.remote.api_client import (
     AnalyticsClient,
     AuthFailed,
     InvalidRequest,
+    OutboundPopRefused,
     RemoteError,
     UnknownCaller,
 )
@@ -124,6 +125,11 @@ class PopService:
             return self._failed(key, exc.user_error, stale_allowed=False)
         except InvalidRequest as exc:
             return self._failed(key, exc.user_error, stale_allowed=False)
+        except OutboundPopRefused as exc:
+            # Not this campaign's call (any more): no saved copy either, or outcomes would answer it. The
+            # agent's words come from the code; the server's (English) reason goes to the log.
+            log.info("outbound pop refused", extra={"error_code": exc.server_code})
+            return PopResult(PopState.ERROR, key, error=UserError(exc.code))
         except RemoteError as exc:  # unreachable, timed out, 5xx, unreadable answer
             log.info("pop fetch failed", extra={"error_code": exc.code})
             return self._failed(key, exc.user_error, stale_allowed=True)
@@ -166,6 +172,19 @@ class PopService:
         if self._client is None:
             raise AuthFailed("not signed in")
         return self._client.search(q, limit)
+
+    def callable_campaigns(self, customer_id: str) -> tuple:
+        """The campaigns the agent may call this customer for (running outbound waves open to the agent whose
+        list holds them), or () — also when the server cannot say (down, slow, older): then the customer
+        opens as before, without a question. Blocking: call on a worker."""
+        client = self._client
+        if client is None:
+            return ()
+        try:
+            return client.callable_campaigns(customer_id)
+        except RemoteError as exc:
+            log.info("outbound campaigns unavailable", extra={"error_code": exc.code})
+            return ()
 
     # --- statistics ---------------------------------------------------------------------------------
 
@@ -287,9 +306,10 @@ class PopService:
         # customer's other numbers, nor under the number of a call popped by id (a customer the agent chose
         # among several sharing it): a later call from a shared number must ask again, not show whoever
         # was cached under it.
-        keys = [f"cust:{customer.customer_id}"]
+        suffix = f"|outbound:{key.outbound}" if key.outbound else ""
+        keys = [f"cust:{customer.customer_id}{suffix}"]
         if key.customer_id is None and key.ani:
-            keys.append(f"ani:{key.ani}")
+            keys.append(f"ani:{key.ani}{suffix}")
         self._keep_in_memory(keys, document, fetched_at, self._store.views.generation)
         try:
             self._store.views.put(keys, customer.customer_id, document_to_json(document), fetched_at)

@@ -77,6 +77,7 @@ class PanelController(QtCore.QObject):
                          SyncStateChanged: self.sync_state_changed}
         self._sync_running = False
         self._sync_again = False
+        self._ask_channel: set[str] = set()  # calls about to open that ask "inbound or outbound?" first
         self._store_problem_told: str | None = None  # the store problem code the agent was last told about
         self._store_damaged = None  # UserError once the store was found damaged: stays on the badge
         self.callbacks = callbacks  # CallbackService: the open callbacks in the local store
@@ -98,6 +99,7 @@ class PanelController(QtCore.QObject):
         window.search.search_requested.connect(self.search)
         window.search.customer_chosen.connect(self.pop_customer)
         window.caller_chosen.connect(self.choose_customer)
+        window.channel_chosen.connect(self.choose_channel)
         window.choose_again_requested.connect(self.choose_again)
         window.retry_requested.connect(self.retry_pop)
         window.idle.open_requested.connect(self.open_callback)
@@ -123,7 +125,11 @@ class PanelController(QtCore.QObject):
 
     def on_router_action(self, action: RouterAction) -> None:
         if isinstance(action, Pop):
-            self._start_pop(action.call_id, action.key)
+            if action.call_id in self._ask_channel:
+                self._ask_channel.discard(action.call_id)
+                self._ask_for_channel(action.call_id, action.key)
+            else:
+                self._start_pop(action.call_id, action.key)
             self._mark_phase(action.call_id)
             if action.event.from_agent is not None:
                 # A call a colleague transferred before it reached this agent (a connector saw the transfer):
@@ -270,11 +276,51 @@ class PanelController(QtCore.QObject):
                                describe_error(exc.user_error, self.window.texts) if hasattr(exc, "user_error")
                                else str(exc)))
 
-    def pop_customer(self, customer_id: str, _name: str = "", *, source: str = "search") -> list[RouterAction]:
-        """A search result (or a host's show_customer) pops like a call would, in its own tab."""
-        event = CallEvent(call_id=f"search-{uuid.uuid4().hex[:12]}", state="answered", customer_id=customer_id,
-                          agent_id=self.agent_id, source=source)
-        return self.router.handle(event)
+    def pop_customer(self, customer_id: str, _name: str = "", *, source: str = "search",
+                     outbound: str | bool | None = None) -> list[RouterAction]:
+        """A search result (or a host's show_customer) pops like a call would, in its own tab.
+
+        `outbound`: a campaign id — an outbound call for that campaign (a host said so); False — an inbound
+        call or a lookup, no question; None — when outbound campaigns the customer is on run for this agent,
+        the tab first asks which it is (Enter: inbound or lookup), else it pops as an inbound call."""
+        call_id = f"search-{uuid.uuid4().hex[:12]}"
+        event = CallEvent(call_id=call_id, state="answered", customer_id=customer_id, agent_id=self.agent_id,
+                          source=source, outbound=outbound if isinstance(outbound, str) else None)
+        if outbound is None:
+            self._ask_channel.add(call_id)
+        try:
+            return self.router.handle(event)
+        finally:
+            self._ask_channel.discard(call_id)
+
+    def _ask_for_channel(self, call_id: str, key: PopKey) -> None:
+        """The tab opens at once (loading); a worker asks the server which outbound campaigns may call this
+        customer; none (or no answer): the usual pop, else the question."""
+        call = self.calls.start(call_id, key)
+        self.window.show_pop(call_id, call.shown, activate=False)
+        generation = call.generation
+        self.runner.submit("net", self.pops.callable_campaigns, key.customer_id, name="pop.campaigns", owner=self,
+                           on_done=lambda campaigns: self._channels_known(call_id, generation, key, campaigns),
+                           on_error=lambda _exc: self._channels_known(call_id, generation, key, ()))
+
+    def _channels_known(self, call_id: str, generation: int, key: PopKey, campaigns) -> None:
+        call = self.calls.get(call_id)
+        if call is None or call.generation != generation:
+            return  # closed (or popped again) meanwhile
+        asking = self.calls.ask_channel(call_id, generation, campaigns)
+        if asking is None:
+            self._start_pop(call_id, key)  # no outbound campaign for this customer: no question
+            return
+        self.window.show_pop(call_id, asking, activate=False)
+
+    def choose_channel(self, call_id: str, campaign_id: str) -> bool:
+        """The agent's answer: "" an inbound call or a lookup, else an outbound call for that campaign (one
+        the tab offered). The customer pops for that channel. Returns whether the answer was taken."""
+        if not self.calls.may_choose_channel(call_id, campaign_id):
+            return False
+        key = self.calls.get(call_id).key
+        self._start_pop(call_id, PopKey(ani=key.ani, customer_id=key.customer_id, outbound=campaign_id or None))
+        return True
 
     # ------------------------------------------------------------------ outcomes
 

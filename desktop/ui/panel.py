@@ -18,7 +18,7 @@ from desktop.domain.outcomes import UNDO_WINDOW, OutboxStatus
 from desktop.ui.callbacks import IdleView
 from desktop.ui.i18n import Localized, Texts, pick
 from desktop.ui.outcome_bar import OutcomeBar, SyncBadge, result_label
-from desktop.ui.pop_view import PopView
+from desktop.ui.pop_view import PopView, outbound_campaign
 from desktop.ui.qt import Qt, QtCore, QtGui, QtWidgets, Signal
 
 # Views kept ready for the next call (built while no pop is painting) and how long after a pop to build one.
@@ -145,6 +145,7 @@ class PanelWidget(Localized, QtWidgets.QWidget):
     outcome_requested = Signal(str, str, str, dict)  # call id, offer id ('' for none), result, extras
     dismiss_requested = Signal(str)  # call id
     caller_chosen = Signal(str, str)  # call id, customer id: who is calling on a shared number
+    channel_chosen = Signal(str, str)  # call id, campaign id of an outbound call ("" inbound or a lookup)
     choose_again_requested = Signal(str)  # call id
     language_requested = Signal(str)
     sync_details_requested = Signal()
@@ -319,6 +320,9 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         self._refresh_outcome_target()
         if not self.embedded and not self.isVisible():
             self.show_without_focus()
+        focus = QtWidgets.QApplication.focusWidget()
+        if view.asks_for_channel() and in_front and focus is not None and self.isAncestorOf(focus):
+            view.focus_channel_choice()  # the agent is in the panel (they just searched): Enter answers
 
     def show_without_focus(self) -> None:
         """Appear without taking the keyboard. WA_ShowWithoutActivating covers other applications' windows
@@ -342,6 +346,7 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         view.offer_selected.connect(lambda _offer_id: self._refresh_outcome_target())
         view.candidate_chosen.connect(lambda customer_id, v=view: self._candidate_chosen(v, customer_id))
         view.choose_again.connect(lambda v=view: self._choose_again(v))
+        view.channel_chosen.connect(lambda campaign_id, v=view: self._channel_chosen(v, campaign_id))
         view.retry_requested.connect(lambda v=view: self._call_of(v) and self.retry_requested.emit(self._call_of(v)))
         return view
 
@@ -353,6 +358,11 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         if call_id is not None:
             self.caller_chosen.emit(call_id, customer_id)
 
+    def _channel_chosen(self, view: PopView, campaign_id: str) -> None:
+        call_id = self._call_of(view)
+        if call_id is not None:
+            self.channel_chosen.emit(call_id, campaign_id)
+
     def _choose_again(self, view: PopView) -> None:
         call_id = self._call_of(view)
         if call_id is not None:
@@ -362,6 +372,11 @@ class PanelWidget(Localized, QtWidgets.QWidget):
         """Key `index` (0-based) of the call in front: its customer is the caller."""
         call_id = self.current_call_id()
         view = self._views.get(call_id) if call_id else None
+        if view is not None and view.asks_for_channel():
+            campaign_id = view.channel_id(index)  # the same keys choose an outbound call's campaign
+            if campaign_id is not None:
+                self.channel_chosen.emit(call_id, campaign_id)
+            return
         if view is None or not view.asks_for_caller():
             return
         customer_id = view.candidate_id(index)
@@ -465,6 +480,9 @@ class PanelWidget(Localized, QtWidgets.QWidget):
                      "recorded": self.tr("✓ outcome recorded")}.get(self.screen.phase(call_id), "")
         transfer = self.screen.transfer(call_id)
         marker = self._transfer_marker(transfer) if transfer is not None else ""
+        campaign = outbound_campaign(view.result.document if view.result is not None else None, self.language)
+        if campaign:
+            marker = " ".join(part for part in (marker, self.tr("↗ outbound %1").replace("%1", campaign)) if part)
         # A warning of this call (the wrap-up reminder, a save that failed) shows on its tab too: the notice
         # itself shows only while the call is in front.
         warning = "⚠" if self.screen.warns(call_id) else ""
@@ -600,7 +618,7 @@ class PanelWidget(Localized, QtWidgets.QWidget):
             self._outcome_call = call_id
             self.outcome_bar.disarm()  # a do-not-disturb armed for one call never confirms for another
         view = self._views.get(call_id) if call_id else None
-        choosing = view is not None and view.asks_for_caller()
+        choosing = view is not None and (view.asks_for_caller() or view.asks_for_channel())
         if choosing != self._choosing:
             self._choosing = choosing
             for shortcut in self._choice_shortcuts:

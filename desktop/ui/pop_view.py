@@ -517,6 +517,13 @@ class UsageTable(Localized, QtWidgets.QWidget):
         return amount, "none", " · ".join(tip)
 
 
+def outbound_campaign(doc, language: str) -> str:
+    """The campaign's name when `doc` is the pop of an outbound call ('' otherwise)."""
+    if doc is None or doc.contact.channel != "outbound_call" or doc.contact.campaign is None:
+        return ""
+    return pick(doc.contact.campaign.name, language) if doc.contact.campaign.name else doc.contact.campaign.campaign_id
+
+
 class CandidateCard(QtWidgets.QFrame):
     """One customer sharing the caller's number: its key, name and masked number, and what tells them
     apart (tier, city, brand, plan, relation or group). Click, Enter or its key chooses it."""
@@ -616,12 +623,70 @@ class CallerChooser(Localized, QtWidgets.QFrame):
             card.customer_id = ""
 
 
+class ChannelChooser(Localized, QtWidgets.QFrame):
+    """"Is this an outbound call?" for a customer opened from search (or by a host) while outbound campaigns
+    run: Enter (the first card, focused when the agent is in the panel) keeps the usual answer, an inbound
+    call or a lookup; a campaign's key (or a click) makes it an outbound call for that campaign."""
+
+    chosen = Signal(str)  # campaign id, "" for an inbound call or a lookup
+
+    def __init__(self, texts: Texts, parent=None) -> None:
+        self.texts = texts
+        super().__init__(parent)
+        self.setObjectName("Chooser")
+        self.setAccessibleName(self.tr("Is this an outbound call?"))
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(10, 8, 10, 10)
+        layout.setSpacing(6)
+        self.heading = _label(self.tr("Is this an outbound call?"), chooserTitle=True, wrap=True, static=True)
+        self.hint = _label(self.tr("Enter: no, an inbound call or a lookup. Calling the customer for a campaign? "
+                                   "Press its key: outcomes then count as that campaign's outbound call."),
+                           role="muted", wrap=True, static=True)
+        layout.addWidget(self.heading)
+        layout.addWidget(self.hint)
+        self.inbound = CandidateCard()
+        self.inbound.clicked.connect(self.chosen)
+        layout.addWidget(self.inbound)
+        self.cards_layout = QtWidgets.QVBoxLayout()
+        self.cards_layout.setSpacing(6)
+        layout.addLayout(self.cards_layout)
+        self.cards: list[CandidateCard] = []
+
+    def show_campaigns(self, campaigns, keys: list[str]) -> None:
+        language = self.texts.language
+        enter = self.tr("Enter")
+        title = self.tr("Inbound call or lookup")
+        self.inbound.show_candidate("", "⏎", title, "", self.tr("%1 (key %2)").replace("%1", title)
+                                    .replace("%2", enter))
+        while len(self.cards) < len(campaigns):
+            card = CandidateCard()
+            card.clicked.connect(self.chosen)
+            self.cards_layout.addWidget(card)
+            self.cards.append(card)
+        for index, (card, campaign) in enumerate(zip(self.cards, campaigns, strict=False)):
+            key = keys[index] if index < len(keys) else ""
+            title = self.tr("Outbound call: %1").replace("%1", pick(campaign.name, language))
+            details = self.tr("Wave %1 of %2").replace("%1", str(campaign.wave)).replace("%2", str(campaign.waves))
+            if campaign.calling_hours:
+                details += " · " + self.tr("calling hours %1").replace("%1", ", ".join(campaign.calling_hours))
+            if not campaign.open_now:
+                details += " · " + self.tr("outside calling hours now")
+            accessible = self.tr("%1 (key %2)").replace("%1", f"{title}, {details}").replace("%2", key) if key \
+                else f"{title}, {details}"
+            card.show_candidate(campaign.campaign_id, key, title, details, accessible)
+            _set_visible(card, True)
+        for card in self.cards[len(campaigns):]:
+            _set_visible(card, False)
+            card.customer_id = ""
+
+
 class PopView(Localized, QtWidgets.QWidget):
     """Renders one PopResult. Emits offer_selected when the agent picks the offer an outcome is for, and
     candidate_chosen when, on a shared number, the agent says which customer is calling."""
 
     offer_selected = Signal(str)
     candidate_chosen = Signal(str)  # customer id
+    channel_chosen = Signal(str)  # campaign id of an outbound call, "" for an inbound call or a lookup
     choose_again = Signal()
     retry_requested = Signal()  # ask the server again for a pop it could not answer
 
@@ -636,6 +701,7 @@ class PopView(Localized, QtWidgets.QWidget):
         self._shown_document = None
         self._now = dt.datetime.now(dt.UTC)
         self.chooser: CallerChooser | None = None  # built the first time a number is shared
+        self.channel_chooser: ChannelChooser | None = None  # built the first time it asks
         self.selected_offer_id: str | None = None
         self._cards: dict[str, OfferCard] = {}
         self._show_more = False
@@ -680,6 +746,11 @@ class PopView(Localized, QtWidgets.QWidget):
         self.sensitivity_chip.setAccessibleName(self.tr("Sensitivity"))
         self.sensitivity_chip.setVisible(False)
         header_rows.addWidget(self.sensitivity_chip, 0, Qt.AlignmentFlag.AlignLeft)
+        # An outbound call (the agent calls the customer for a campaign): which one, on every pop of the call.
+        self.outbound_note = _label(chip="quiet", wrap=True)
+        self.outbound_note.setAccessibleName(self.tr("Outbound call"))
+        self.outbound_note.setVisible(False)
+        header_rows.addWidget(self.outbound_note, 0, Qt.AlignmentFlag.AlignLeft)
         self.facts = _label(role="muted", wrap=True)
         self.body.addWidget(self.facts)
         self.relation = _label(role="muted", wrap=True)  # 主副卡 / 家庭 / 集团 and the account manager
@@ -857,6 +928,7 @@ class PopView(Localized, QtWidgets.QWidget):
                 "Greet the caller, ask for their name and ID number, then search above by name or customer ID. "
                 "Do not pitch offers until the customer is identified."))
         self._render_choice(result, choosing)
+        self._render_channel_choice(result)
 
     def show_retrying(self) -> None:
         """The retry is on its way: the button says so and cannot be pressed twice."""
@@ -874,6 +946,34 @@ class PopView(Localized, QtWidgets.QWidget):
         """The customer behind choice key `index` (0-based), while the view asks who is calling."""
         candidates = self.result.candidates if self.asks_for_caller() else ()
         return candidates[index].customer_id if 0 <= index < len(candidates) else None
+
+    # ------------------------------------------------------------------ inbound or outbound
+
+    def asks_for_channel(self) -> bool:
+        """A customer opened from search (or by a host) while outbound campaigns run: the agent has not said
+        whether this is an outbound call yet."""
+        return self.result is not None and bool(getattr(self.result, "channels", ()))
+
+    def channel_id(self, index: int) -> str | None:
+        """The campaign behind choice key `index` (0-based), while the view asks."""
+        channels = self.result.channels if self.asks_for_channel() else ()
+        return channels[index].campaign_id if 0 <= index < len(channels) else None
+
+    def focus_channel_choice(self) -> None:
+        """Enter answers "inbound or lookup" (the agent is in the panel already: no focus is taken)."""
+        if self.channel_chooser is not None and self.asks_for_channel():
+            self.channel_chooser.inbound.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def _render_channel_choice(self, result) -> None:
+        asking = bool(getattr(result, "channels", ()))
+        if asking and self.channel_chooser is None:
+            self.channel_chooser = ChannelChooser(self.texts)
+            self.channel_chooser.chosen.connect(self.channel_chosen)
+            self.body.insertWidget(self._chooser_index, self.channel_chooser)
+        if self.channel_chooser is not None:
+            if asking:
+                self.channel_chooser.show_campaigns(result.channels, self.choice_keys)
+            _set_visible(self.channel_chooser, asking)
 
     def _render_choice(self, result, choosing: bool) -> None:
         if choosing and self.chooser is None:
@@ -938,6 +1038,8 @@ class PopView(Localized, QtWidgets.QWidget):
 
     def _render_header(self, result) -> None:
         doc = result.document
+        campaign = outbound_campaign(doc, self.language)
+        _show_text(self.outbound_note, self.tr("↗ Outbound call for %1").replace("%1", campaign) if campaign else "")
         if doc is None:
             _show_text(self.name, result.key.masked() or result.key.customer_id or "—")
             for label in (self.number, self.tier, self.star, self.facts, self.relation, self.sensitivity_chip):
@@ -1304,6 +1406,11 @@ def describe_error(error, texts: Texts) -> str:
                                        "customer."),
         "dial_failed": texts.translate("Messages", "The call could not be placed through the softphone. Dial "
                                        "by hand, then record the call result."),
+        "outbound_not_running": texts.translate("Messages", "That campaign has no outbound calls running for you "
+                                                "now. Close the tab and open the customer again as an inbound "
+                                                "call or a lookup."),
+        "not_in_campaign": texts.translate("Messages", "This customer is not on that campaign's list. Close the tab "
+                                           "and open them again as an inbound call or a lookup."),
         "outbound_refused": texts.translate("Messages", "The analytics server refused this outbound request. "
                                             "Take the next customer."),
     }

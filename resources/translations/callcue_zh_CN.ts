@@ -52,6 +52,45 @@
     </message>
 </context>
 <context>
+    <name>ChannelChooser</name>
+    <message>
+        <source>Is this an outbound call?</source>
+        <translation>这是外呼吗？</translation>
+    </message>
+    <message>
+        <source>Enter: no, an inbound call or a lookup. Calling the customer for a campaign? Press its key: outcomes then count as that campaign&apos;s outbound call.</source>
+        <translation>回车：不是，是呼入或查询。若是为某个活动给客户打电话，请按该活动的按键：结果将记为该活动的外呼。</translation>
+    </message>
+    <message>
+        <source>Enter</source>
+        <translation>回车</translation>
+    </message>
+    <message>
+        <source>Inbound call or lookup</source>
+        <translation>呼入或查询</translation>
+    </message>
+    <message>
+        <source>%1 (key %2)</source>
+        <translation>%1（按键 %2）</translation>
+    </message>
+    <message>
+        <source>Outbound call: %1</source>
+        <translation>外呼：%1</translation>
+    </message>
+    <message>
+        <source>Wave %1 of %2</source>
+        <translation>第 %1/%2 波次</translation>
+    </message>
+    <message>
+        <source>calling hours %1</source>
+        <translation>呼叫时段 %1</translation>
+    </message>
+    <message>
+        <source>outside calling hours now</source>
+        <translation>当前不在呼叫时段内</translation>
+    </message>
+</context>
+<context>
     <name>IdleView</name>
     <message>
         <source>Waiting for a call. Incoming calls appear here automatically.</source>
@@ -347,6 +386,14 @@
     <message>
         <source>The call could not be placed through the softphone. Dial by hand, then record the call result.</source>
         <translation>无法通过软电话拨出。请手动拨号，然后记录呼叫结果。</translation>
+    </message>
+    <message>
+        <source>That campaign has no outbound calls running for you now. Close the tab and open the customer again as an inbound call or a lookup.</source>
+        <translation>该活动当前没有分配给您的外呼。请关闭此标签页，按呼入或查询重新打开该客户。</translation>
+    </message>
+    <message>
+        <source>This customer is not on that campaign&apos;s list. Close the tab and open them again as an inbound call or a lookup.</source>
+        <translation>该客户不在该活动的名单中。请关闭此标签页，按呼入或查询重新打开。</translation>
     </message>
     <message>
         <source>The analytics server refused this outbound request. Take the next customer.</source>
@@ -736,6 +783,10 @@ Stops all marketing</source>
         <translation>✓ 已记录结果</translation>
     </message>
     <message>
+        <source>↗ outbound %1</source>
+        <translation>↗ 外呼 %1</translation>
+    </message>
+    <message>
         <source>Close call %1</source>
         <translation>关闭通话 %1</translation>
     </message>
@@ -938,6 +989,10 @@ Stops all marketing</source>
         <translation>敏感度</translation>
     </message>
     <message>
+        <source>Outbound call</source>
+        <translation>外呼</translation>
+    </message>
+    <message>
         <source>Service status</source>
         <translation>服务状态</translation>
     </message>
@@ -988,6 +1043,10 @@ Stops all marketing</source>
     <message>
         <source>Showing saved data from %1 (%2 min old)</source>
         <translation>显示 %1 保存的数据（%2 分钟前）</translation>
+    </message>
+    <message>
+        <source>↗ Outbound call for %1</source>
+        <translation>↗ 外呼：%1</translation>
     </message>
     <message>
         <source>%1-star</source>

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
@@ -31,7 +31,16 @@ from server_stub.services.audit import record_access
 from server_stub.services.auth import Principal
 from server_stub.services.limits import limit_messages, retry_after_seconds
 from server_stub.services.outcomes import ingest, retract, without_pop
-from server_stub.services.pop import AmbiguousCaller, CustomerNotFound, build_pop, normalize_msisdn
+from server_stub.services.pop import (
+    OUTBOUND_CHANNEL,
+    AmbiguousCaller,
+    CustomerNotFound,
+    NotInCampaign,
+    OutboundCall,
+    build_pop,
+    normalize_msisdn,
+)
+from server_stub.services.worklist import WorklistError, outbound_wave_for_call
 
 router = APIRouter(prefix="/v1")
 _AUTH_ERRORS = {401: {"model": ErrorResponse, "description": "Missing or wrong token."},
@@ -87,33 +96,63 @@ def me(principal: PrincipalDep):
     "/pop",
     response_model=PopDocument,
     tags=["pop"],
-    responses={**_AUTH_ERRORS, **_RATE_LIMITED, 404: {"model": ErrorResponse, "description": "Unknown caller."},
+    responses={**_AUTH_ERRORS, **_RATE_LIMITED,
+               404: {"model": ErrorResponse, "description": "Unknown caller (customer_not_found), or with "
+                                                            "channel=outbound_call an unknown campaign_id "
+                                                            "(campaign_not_found)."},
                400: {"model": ErrorResponse, "description": "Neither ani nor customer_id given."},
                409: {"model": AmbiguousCallerResponse,
                      "description": "The number belongs to several customers: ask which one is calling, then pop "
-                                    "by customer_id. No decision is recorded."}},
+                                    "by customer_id. No decision is recorded. With channel=outbound_call: "
+                                    "no_outbound_wave (the campaign has no outbound wave running today open to "
+                                    "the agent) or not_in_campaign (the customer is not on its list), with "
+                                    "message and message_zh; no decision is recorded."},
+               },
 )
 def pop(
     request: Request,
     principal: PrincipalDep,
     ani: Annotated[str | None, Query(max_length=32, description="Caller number as the switch gives it.")] = None,
     customer_id: Annotated[str | None, Query(max_length=64)] = None,
+    channel: Annotated[Literal["inbound_call", "outbound_call"] | None, Query(
+        description="The call this pop is for: inbound_call (default) or outbound_call, an outbound call the agent "
+                    "makes outside the worklist (then campaign_id names the campaign it is for).")] = None,
+    campaign_id: Annotated[str | None, Query(max_length=40, description=(
+        "With channel=outbound_call: the campaign the call is for (GET /v1/outbound/campaigns lists those open to "
+        "the agent). The pop is built for the outbound_call channel of its running wave, and outcomes answering "
+        "its decision default to channel outbound_call, this campaign and wave."))] = None,
 ):
     """Everything a screen pop shows for one caller, with a decision_id that outcomes answer."""
-    reject_nul(ani=ani, customer_id=customer_id)
+    reject_nul(ani=ani, customer_id=customer_id, campaign_id=campaign_id)
     if not ani and not customer_id:
         raise ApiError(400, "missing_caller", "Give ani (the caller's number) or customer_id.")
     if ani and not customer_id and len(normalize_msisdn(ani)) < 5:
         raise ApiError(400, "invalid_ani", "ani must contain a phone number (at least 5 digits).")
+    if (channel == OUTBOUND_CHANNEL) != bool(campaign_id):
+        raise ApiError(422, "invalid_request",
+                       "An outbound call's pop needs both channel=outbound_call and campaign_id (an inbound pop "
+                       "neither).", message_zh="外呼弹屏需要同时给出 channel=outbound_call 和 campaign_id（呼入弹屏都不要）。")
     check_rate(request, principal, "pop")  # unknown numbers count too: probing numbers is reading customers
     context = request.app.state.context
     try:
         with context.pop_sessionmaker() as session:
+            catalog = context.catalog.get(session)
+            outbound = None
+            if campaign_id:
+                running = outbound_wave_for_call(catalog, dt.datetime.now(dt.UTC), agent_id=principal.agent_id,
+                                                 team=principal.team, campaign_id=campaign_id)
+                outbound = OutboundCall(campaign_id, running.wave.seq)
             document = build_pop(
-                session, context.rules, context.catalog.get(session),
+                session, context.rules, catalog,
                 ani=ani, customer_id=customer_id, agent_id=principal.agent_id, token_id=principal.token_id,
-                write_lock=context.write_lock,
+                write_lock=context.write_lock, outbound=outbound,
             )
+    except WorklistError as error:
+        raise ApiError(error.status, error.code, error.en, message_zh=error.zh) from None
+    except NotInCampaign:
+        raise ApiError(409, "not_in_campaign", f"This customer is not on the list of campaign {campaign_id!r}: "
+                       "open them as an inbound call or a lookup, or for another campaign.",
+                       message_zh=f"该客户不在活动 {campaign_id!r} 的名单中：请按呼入或查询打开，或选择其他活动。") from None
     except CustomerNotFound:
         raise ApiError(
             404, "customer_not_found",

@@ -414,6 +414,20 @@ class OutboundWaveView(Strict):
                     "attempt; null = the member is closed with that result.")
 
 
+class OutboundCampaign(Strict):
+    campaign_id: str
+    name: LocalText
+    wave: WaveView = Field(description="The campaign's wave running today (channel outbound_call).")
+    calling_hours: list[str] = Field(description="Windows HH:MM-HH:MM in time_zone.")
+    time_zone: str
+    open_now: bool = Field(description="Within the calling hours now (a pop is built outside them too: the "
+                                       "agent may be on the call already).")
+
+
+class OutboundCampaignList(Strict):
+    items: list[OutboundCampaign]
+
+
 class WhyThisCustomer(Strict):
     priority: int = Field(description="The member's priority (higher first).")
     member_reason: str | None = Field(description="Why the analyst chose them.")

@@ -18,6 +18,7 @@ from server_stub.api.schemas import (
     AttemptResult,
     ErrorResponse,
     LeaseStateView,
+    OutboundCampaignList,
     OutboundFigures,
     ReleaseRequest,
     RenewRequest,
@@ -32,6 +33,7 @@ from server_stub.services.worklist import (
     Empty,
     LeaseState,
     WorklistError,
+    campaigns_for_calls,
     next_for_agent,
     outbound_figures,
     record_attempt,
@@ -234,3 +236,39 @@ def figures(
     with context.engine.connect() as conn:
         result = outbound_figures(conn, campaign_id=campaign_id, since=since, until=until)
     return {"since": result.since, "until": result.until, "rows": [row.as_dict() for row in result.rows]}
+
+
+@router.get("/outbound/campaigns", response_model=OutboundCampaignList, tags=["outbound"],
+            responses={**_AUTH_ERRORS, **_RATE_LIMITED})
+def outbound_campaigns(
+    request: Request, principal: PrincipalDep,
+    customer_id: Annotated[str | None, Query(max_length=64, description=(
+        "Only the campaigns whose list holds this customer (the ones an outbound pop for them may name)."))] = None,
+):
+    """The campaigns the agent may make an outbound call for outside the worklist (a customer opened from search
+    or a host's show_customer): those whose current wave runs on outbound_call and is open to the agent, by
+    campaign id, with the running wave. Pop such a call with GET /v1/pop?customer_id=…&channel=outbound_call
+    &campaign_id=…. With customer_id (counted as a search: it tells about a customer), only the campaigns the
+    customer is a member of."""
+    reject_nul(customer_id=customer_id)
+    if customer_id is not None:
+        check_rate(request, principal, "search")
+    context = request.app.state.context
+    names = context.rules.contact.channel_name
+    now = dt.datetime.now(dt.UTC)
+    with context.sessionmaker() as session:
+        catalog = context.catalog.get(session)
+        waves = campaigns_for_calls(session.connection(), catalog, now, agent_id=principal.agent_id,
+                                    team=principal.team, customer_id=customer_id)
+    items = []
+    for w in waves:
+        wave, settings = w.wave, w.outbound
+        items.append({
+            "campaign_id": w.campaign.campaign_id,
+            "name": {"zh": w.campaign.name.zh, "en": w.campaign.name.en},
+            "wave": {"seq": wave.seq, "of": len(w.campaign.waves), "channel": wave.channel,
+                     "channel_name": names(wave.channel), "starts_on": wave.starts_on, "ends_on": wave.ends_on},
+            "calling_hours": settings.hours.texts(), "time_zone": settings.hours.time_zone,
+            "open_now": settings.hours.open_at(now),
+        })
+    return Response(orjson.dumps({"items": items}), media_type="application/json", headers=_NO_STORE)

@@ -85,7 +85,8 @@ class OutcomeIn(BaseModel):
     campaign_id: str | None = Field(default=None, max_length=40)
     wave: int | None = Field(default=None, ge=1, le=99)
     channel: Channel | None = Field(default=None, description="Default: the channel of the pop it answers "
-                                    "(outbound_call for a worklist lease's pop), else inbound_call.")
+                                    "(outbound_call for an outbound call's pop: a worklist lease's or one for a campaign "
+                                    "outside the worklist), else inbound_call.")
     result: Result
     reason: str | None = Field(default=None, max_length=200, description="Why not offered (not_offered).")
     callback_at: dt.datetime | None = Field(default=None, description="When to call back (callback).")
@@ -208,7 +209,7 @@ def ingest(
         d.decision_id: d
         for d in session.scalars(select(Decision).where(Decision.decision_id.in_(decision_ids)))
     } if decision_ids else {}
-    # An outcome of an outbound call's pop (a worklist lease) is on that call: its channel, campaign, wave and
+    # An outcome of an outbound call's pop (a worklist lease, or a campaign outside it) is on that call: its channel, campaign, wave and
     # call id unless the item names them (a different channel is refused in _check).
     call_ids = call_ids_of_leases(session.connection(), sorted({d.lease_id for d in decisions.values()
                                                                 if d.lease_id is not None}))
@@ -300,22 +301,30 @@ def ingest(
 
 
 def _on_its_call(item: OutcomeIn, decision: Decision | None, call_ids: dict[str, str]) -> OutcomeIn:
-    """The item with what its decision says filled in: the channel (default inbound_call) and, for a
-    worklist lease's pop, the campaign, wave and call id. The fingerprint is of the filled-in item, so a
+    """The item with what its decision says filled in: the channel (default inbound_call) and, for an
+    outbound call's pop (a worklist lease's, or one the agent made for a campaign outside the worklist), the
+    campaign, wave and call id. The fingerprint is of the filled-in item, so a
     client that omits the channel of an inbound outcome has the same fingerprint as before."""
     if item.channel is not None and (decision is None or decision.channel is None):
         return item
     filled: dict[str, Any] = {}
     if item.channel is None:
         filled["channel"] = decision.channel if decision is not None and decision.channel else "inbound_call"
-    if decision is not None and decision.lease_id is not None and item.channel in (None, decision.channel):
+    if decision is not None and decision.campaign_id is not None and item.channel in (None, decision.channel):
         if item.campaign_id is None:
             filled["campaign_id"] = decision.campaign_id
             if item.wave is None:
                 filled["wave"] = decision.wave
         if item.call_id is None:
-            filled["call_id"] = call_ids.get(decision.lease_id) or lease_call_id(decision.lease_id)
+            filled["call_id"] = (call_ids.get(decision.lease_id) or lease_call_id(decision.lease_id)
+                                 if decision.lease_id is not None else pop_call_id(decision.decision_id))
     return item.model_copy(update=filled) if filled else item
+
+
+def pop_call_id(decision_id: str) -> str:
+    """The call of an outbound pop outside the worklist (no lease): its outcomes without a call id of their
+    own share this one, so they are one contact on the outbound cap."""
+    return f"outbound-pop:{decision_id}"
 
 
 def foreign_outcome_id(agent_id: str, outcome_id: str) -> str:

@@ -146,15 +146,20 @@ OUTBOUND_CHANNEL = "outbound_call"
 
 @dataclass(frozen=True)
 class OutboundCall:
-    """The worklist lease a pop is built for."""
+    """The outbound call a pop is built for: a worklist lease's, or (lease_id None) one the agent makes
+    outside the worklist for a campaign of theirs (a customer opened from search, a host's show_customer)."""
 
     campaign_id: str
     wave: int
-    lease_id: str
+    lease_id: str | None = None
 
 
 class CustomerNotFound(LookupError):
     pass
+
+
+class NotInCampaign(LookupError):
+    """An outbound call outside the worklist for a campaign whose list does not hold the customer."""
 
 
 class AmbiguousCaller(LookupError):
@@ -830,9 +835,10 @@ def build_pop(
     """The pop document; CustomerNotFound for an unknown caller, AmbiguousCaller (no decision recorded) for a
     number several customers share. The decision is written with its access-audit row (services/audit.py).
 
-    `outbound`: the pop of a worklist lease (services/worklist.py): built for the outbound_call channel (its
-    caps, its wave checks), serving the lease's campaign, and its decision records channel, campaign, wave and
-    lease, which outcomes answering it take as theirs."""
+    `outbound`: the pop of an outbound call, a worklist lease's (services/worklist.py) or one the agent makes
+    for a campaign outside the worklist (no lease; NotInCampaign when the customer is not on its list): built
+    for the outbound_call channel (its caps, its wave checks), serving that campaign, and its decision records
+    channel, campaign, wave and lease, which outcomes answering it take as theirs."""
     now = now or dt.datetime.now(dt.UTC)
     if outbound is not None:
         rules = dataclasses.replace(rules, contact=rules.contact.for_channel(OUTBOUND_CHANNEL))
@@ -866,6 +872,8 @@ def build_pop(
     if not postgresql:
         session.rollback()  # end the read transaction: a SQLite write must not upgrade a stale snapshot
     contexts = contacts.campaigns
+    if outbound is not None and outbound.lease_id is None and outbound.campaign_id not in contexts:
+        raise NotInCampaign(outbound.campaign_id)  # before any decision is written
     ranked = rank_offers(rules, facts, _candidates(catalog, contexts, now.date()), stats, contacts.refusals, now,
                          customer_cap=contacts.customer_cap)
     decision_id = str(uuid.uuid4())
@@ -878,7 +886,7 @@ def build_pop(
     if outbound is not None:
         decision.update(channel=OUTBOUND_CHANNEL, campaign_id=outbound.campaign_id, wave=outbound.wave,
                         lease_id=outbound.lease_id)
-        route = "worklist"
+        route = "worklist" if outbound.lease_id is not None else "pop"
     with write_lock:
         if postgresql:
             session.execute(_INSERT_DECISION_AND_ACCESS, {**decision, "token_id": token_id, "route": route})
@@ -913,5 +921,5 @@ def build_pop(
     }
 
 
-__all__ = ["LEVEL_NAMES", "OUTBOUND_CHANNEL", "AmbiguousCaller", "CustomerNotFound", "OutboundCall", "build_pop", "customer_facts", "mask_msisdn",
+__all__ = ["LEVEL_NAMES", "OUTBOUND_CHANNEL", "AmbiguousCaller", "CustomerNotFound", "NotInCampaign", "OutboundCall", "build_pop", "customer_facts", "mask_msisdn",
            "normalize_msisdn"]

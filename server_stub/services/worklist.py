@@ -215,6 +215,39 @@ def running_waves(catalog: Catalog, now: dt.datetime, *, agent_id: str | None = 
     return found
 
 
+def outbound_wave_for_call(catalog: Catalog, now: dt.datetime, *, agent_id: str, team: str | None,
+                           campaign_id: str) -> _Wave:
+    """The running outbound wave of `campaign_id` open to the agent, for a call the agent makes outside the
+    worklist (a customer opened from search, a host's show_customer): WorklistError 404 campaign_not_found,
+    409 no_outbound_wave (no wave runs today, it runs on another channel, or it is not open to the agent).
+    Calling hours are not checked: the agent may be on the call already (they are shown in the list)."""
+    campaign = catalog.campaigns.get(campaign_id)
+    if campaign is None:
+        raise WorklistError(404, "campaign_not_found", f"There is no campaign {campaign_id!r}.",
+                            f"没有活动 {campaign_id!r}。")
+    found = running_waves(catalog, now, agent_id=agent_id, team=team, campaign_id=campaign_id)
+    if not found:
+        raise WorklistError(409, "no_outbound_wave",
+                            f"Campaign {campaign_id!r} has no outbound wave running today that is open to you: "
+                            "open the customer as an inbound call or a lookup.",
+                            f"活动 {campaign_id!r} 今天没有分配给您、正在进行的外呼波次：请按呼入或查询打开该客户。")
+    return found[0]
+
+
+def campaigns_for_calls(conn: Connection, catalog: Catalog, now: dt.datetime, *, agent_id: str,
+                        team: str | None, customer_id: str | None = None) -> list[_Wave]:
+    """The campaigns an agent may call for outside the worklist: running outbound waves open to the agent, by
+    campaign id; with `customer_id`, only the campaigns whose list holds that customer (the pop refuses the
+    others: not_in_campaign)."""
+    waves = sorted(running_waves(catalog, now, agent_id=agent_id, team=team), key=lambda w: w.campaign.campaign_id)
+    if customer_id is None or not waves:
+        return waves
+    member_of = set(conn.execute(select(MEMBERS.c.campaign_id).where(
+        MEMBERS.c.customer_id == customer_id,
+        MEMBERS.c.campaign_id.in_([w.campaign.campaign_id for w in waves]))).scalars())
+    return [w for w in waves if w.campaign.campaign_id in member_of]
+
+
 def _acceptance_by_segment(conn: Connection, catalog: Catalog, rules: Rules, campaign: CampaignRow
                            ) -> tuple[dict[str, float], float]:
     """Segment -> the best smoothed acceptance of the campaign's active offers there; and the prior (no
@@ -918,10 +951,12 @@ __all__ = [
     "LeaseState",
     "WorklistError",
     "call_ids_of_leases",
+    "campaigns_for_calls",
     "lease_call_id",
     "next_for_agent",
     "outbound_cap",
     "outbound_figures",
+    "outbound_wave_for_call",
     "record_attempt",
     "release",
     "render_figures",
