@@ -12,8 +12,8 @@ import re
 
 from plugin_sdk._types import IncompatibleApiError
 
-API_VERSION = "1.4"
-SUPPORTED_API_VERSIONS: tuple[str, ...] = ("1.4",)
+API_VERSION = "1.5"
+SUPPORTED_API_VERSIONS: tuple[str, ...] = ("1.5",)
 
 _VERSION = re.compile(r"(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})")
 

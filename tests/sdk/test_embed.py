@@ -57,12 +57,12 @@ def callcue_threads() -> list[str]:
 
 def test_api_version_is_major_minor_and_supported():
     # 1.1 added pop_ambiguous and pop_shown's chosen; 1.2 calls()' phase, in_front; 1.3 outcome_retracted,
-    # from_agent; 1.4 outbound work (outbound_state/_next/_dial/_result, outbound_mode)
-    assert API_VERSION == "1.4"
+    # from_agent; 1.4 outbound work (outbound_state/_next/_dial/_result, outbound_mode); 1.5 dial_requested
+    assert API_VERSION == "1.5"
     assert API_VERSION in SUPPORTED_API_VERSIONS
     assert plugin_sdk.api_supported("1.0") and plugin_sdk.api_supported("1.1") and plugin_sdk.api_supported("1.2") \
-        and plugin_sdk.api_supported("1.3") and plugin_sdk.api_supported("1.4")
-    assert not plugin_sdk.api_supported("1.5")
+        and plugin_sdk.api_supported("1.3") and plugin_sdk.api_supported("1.4") and plugin_sdk.api_supported("1.5")
+    assert not plugin_sdk.api_supported("1.6")
     assert not plugin_sdk.api_supported("2.0")
     plugin_sdk.require_api("1.0")
     with pytest.raises(IncompatibleApiError, match=r"needs CallCue SDK API 2\.0"):
@@ -97,7 +97,7 @@ def test_a_bad_config_fails_at_once_naming_the_field(fields, field):
 
 def test_a_host_needing_a_newer_api_fails_fast(qapp, tmp_path):
     config = PanelConfig(server_url="http://127.0.0.1:9", agent_id="a1", store_path=tmp_path / "s.sqlite3",
-                         require_api="1.5")
+                         require_api="1.6")
     with pytest.raises(IncompatibleApiError):
         embed_panel(None, config, credentials=lambda: "cc_x")
     assert not (tmp_path / "s.sqlite3").exists()  # nothing was started
