@@ -161,7 +161,7 @@ class PanelHandle(QtCore.QObject):
 
     def call_event(self, call_id: str, state: str, ani: str | None = None, customer_id: str | None = None, *,
                    dnis: str | None = None, agent_id: str | None = None, at: Any = None,
-                   from_agent: str | None = None) -> CallEventResult:
+                   from_agent: str | None = None, end_reason: str | None = None) -> CallEventResult:
         """Feed one call event: state 'ringing', 'answered', 'transferred' or 'ended'.
 
         Send every event of a call with the same call_id. The first event of a call pops it (ringing, or
@@ -169,12 +169,14 @@ class PanelHandle(QtCore.QObject):
         here); repeats and late replays are ignored; a transfer updates the same tab. `ani` is the caller's
         number, `customer_id` the CRM id if you know it (preferred), `at` when it happened (aware datetime,
         ISO 8601 or epoch seconds). On a 'transferred' event, `from_agent` (API 1.3) names who passed the
-        call on and `dnis` the number or queue it came through: the call's tab shows them ('⇄ from …').
+        call on and `dnis` the number or queue it came through: the call's tab shows them ('⇄ from …'). On
+        'ended', `end_reason` (API 1.5) is the softphone's words (e.g. '486 Busy Here'): for the outbound call
+        a host dialed (dial_requested) it suggests the call result.
         Never raises for bad event data: the result says 'rejected' and why.
         """
         self._check_open()
         data = {"call_id": call_id, "state": state, "ani": ani, "dnis": dnis, "customer_id": customer_id,
-                "agent_id": agent_id, "from_agent": from_agent, "at": at}
+                "agent_id": agent_id, "from_agent": from_agent, "at": at, "end_reason": end_reason}
         try:
             event = parse_call_event({k: v for k, v in data.items() if v is not None}, source="sdk")
         except InvalidCallEvent as exc:

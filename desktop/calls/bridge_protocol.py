@@ -54,7 +54,8 @@ NOTICE_TYPES: Final = ("hello", "events.dropped")
 
 CALL_RESULTS: Final = ("popped", "updated", "answered", "ended", "closed", "ignored", "outbound")
 _ENVELOPE_FIELDS: Final = frozenset(("v", "type", "id"))
-_CALL_EVENT_FIELDS: Final = ("call_id", "state", "ani", "dnis", "customer_id", "agent_id", "from_agent", "at")
+_CALL_EVENT_FIELDS: Final = ("call_id", "state", "ani", "dnis", "customer_id", "agent_id", "from_agent", "at",
+                              "end_reason")
 
 
 class BridgeRefusal(Exception):
