@@ -26,6 +26,7 @@ from pathlib import Path
 import shiboken6
 from PySide6 import QtCore, QtWidgets
 
+from desktop.calls.dialer import HostDialer
 from desktop.calls.router import CallRouter
 from desktop.domain.errors import UserError
 from desktop.remote.api_client import AnalyticsClient
@@ -144,10 +145,16 @@ class PanelSession(QtCore.QObject):
             agent_id=agent_id, scheduler=self.scheduler, callbacks=self.callback_service, parent=self)
         self.reminders.reminder_due.connect(self.controller.remind)
         # Outbound campaign work (issue 16): its own window, opened with Ctrl+Shift+O from the panel.
+        # Dialing: the owner sets a softphone connector's dialer (desktop/app.py); hosts that dial (bridge
+        # dialer.register, an SDK dial_requested subscriber) get dial.requested through the panel's one event
+        # stream. Offer outcomes of outbound calls go through the controller: outcome.recorded, Ctrl+Z.
         self.outbound_service = OutboundService(self.store, client)
         self.outbound = OutboundController(
             self.outbound_service, self.runner, self.scheduler, self.router, self.outcome_service, self.texts,
-            agent_id=agent_id, request_sync=lambda: self.controller.request_sync(force=True), parent=self)
+            agent_id=agent_id, host_dialer=HostDialer(config.connectors.host_dial_template),
+            dialer_choice=config.outbound.dialer, panel=self.controller, undo_window=undo_window,
+            request_sync=lambda: self.controller.request_sync(force=True), parent=self)
+        self.outbound.panel_event.connect(self.controller.panel_event)
         self._install_outbound_key()
 
     @property

@@ -21,7 +21,7 @@ from typing import Any
 import platformdirs
 from PySide6 import QtCore, QtWidgets
 
-from desktop.calls.events import InvalidCallEvent, checked_identifier
+from desktop.calls.events import InvalidCallEvent, checked_identifier, parse_call_event
 from desktop.calls.router import Activate, Closed, Ended, Ignored, Pop, RouterAction, UpdatePop
 from desktop.panel_session import PanelSession
 from desktop.remote.api_client import AnalyticsClient
@@ -99,6 +99,7 @@ class PanelHandle(QtCore.QObject):
     outcome_recorded = QtCore.Signal(dict)
     outcome_retracted = QtCore.Signal(dict)  # API 1.3
     sync_state = QtCore.Signal(dict)
+    dial_requested = QtCore.Signal(dict)  # API 1.5: only subscribe()rs make the panel dial through the host
 
     def __init__(self, parent: QtWidgets.QWidget | None, config: PanelConfig, store_path: Path,
                  credentials: CredentialsCallback | None) -> None:
@@ -130,6 +131,8 @@ class PanelHandle(QtCore.QObject):
         _OPEN_STORES[store_path] = self
         controller = self._session.controller
         controller.panel_event.connect(self._panel_event)
+        # A host that subscribed to dial_requested dials outbound calls for this panel (API 1.5).
+        self._session.outbound.host_dialer.add_source(lambda: bool(self._subscribers["dial_requested"]))
         self._session.language_requested.connect(self._session.set_language)
         # If the host deletes the panel's parent (or quits) without close(), stop the threads anyway.
         self._widget.destroyed.connect(self._widget_destroyed)
@@ -158,7 +161,8 @@ class PanelHandle(QtCore.QObject):
 
     def call_event(self, call_id: str, state: str, ani: str | None = None, customer_id: str | None = None, *,
                    dnis: str | None = None, agent_id: str | None = None, at: Any = None,
-                   from_agent: str | None = None, outbound: dict[str, str] | None = None) -> CallEventResult:
+                   from_agent: str | None = None, outbound: dict[str, str] | None = None,
+                   end_reason: str | None = None) -> CallEventResult:
         """Feed one call event: state 'ringing', 'answered', 'transferred' or 'ended'.
 
         Send every event of a call with the same call_id. The first event of a call pops it (ringing, or
@@ -168,18 +172,25 @@ class PanelHandle(QtCore.QObject):
         ISO 8601 or epoch seconds). On a 'transferred' event, `from_agent` (API 1.3) names who passed the
         call on and `dnis` the number or queue it came through: the call's tab shows them ('⇄ from …').
         `outbound` (API 1.5): {"campaign_id": "…"} when the agent calls the customer for that campaign (the
-        pop is its outbound wave's; outcomes go out with channel outbound_call, the campaign and its wave).
+        pop is its outbound wave's; outcomes go out with channel outbound_call, the campaign and its wave). On
+        'ended', `end_reason` (API 1.5) is the softphone's words (e.g. '486 Busy Here'): for the outbound call
+        a host dialed (dial_requested) it suggests the call result.
         Never raises for bad event data: the result says 'rejected' and why.
         """
         self._check_open()
         data = {"call_id": call_id, "state": state, "ani": ani, "dnis": dnis, "customer_id": customer_id,
-                "agent_id": agent_id, "from_agent": from_agent, "at": at, "outbound": outbound}
+                "agent_id": agent_id, "from_agent": from_agent, "at": at, "outbound": outbound,
+                "end_reason": end_reason}
         try:
-            actions = self._session.router.handle_data({k: v for k, v in data.items() if v is not None},
-                                                       source="sdk")
+            event = parse_call_event({k: v for k, v in data.items() if v is not None}, source="sdk")
         except InvalidCallEvent as exc:
+            log.warning("rejected a call event from sdk: %s", exc)
             return CallEventResult(call_id if isinstance(call_id, str) else None, "rejected", "invalid_event", str(exc))
-        return _summarize(call_id, actions)
+        if self._session.outbound.claim(event):  # the outbound call this host was asked to dial (API 1.5)
+            return CallEventResult(event.call_id, "outbound", event.state,
+                                   "the outbound call this panel asked you to dial: its progress goes to the "
+                                   "outbound window")
+        return _summarize(call_id, self._session.router.handle(event))
 
     def show_customer(self, customer_id: str, *, outbound: dict[str, str] | bool | None = None) -> CallEventResult:
         """Open a customer in a new tab as if they had called (e.g. an outbound call or a CRM click).
@@ -220,7 +231,8 @@ class PanelHandle(QtCore.QObject):
 
     def subscribe(self, event: str, callback: Callable[[dict[str, Any]], object]) -> Unsubscribe:
         """Call `callback(payload)` for each `event` ('pop_shown', 'pop_ambiguous', 'outcome_recorded',
-        'outcome_retracted', 'sync_state'; the wire names 'pop.shown' … are accepted too). Returns the function that unsubscribes (idempotent).
+        'outcome_retracted', 'sync_state', 'dial_requested'; the wire names 'pop.shown' … are accepted too). A
+        'dial_requested' subscriber makes this panel dial outbound calls through the host (API 1.5). Returns the function that unsubscribes (idempotent).
         A callback that raises is logged and does not affect the panel or other subscribers."""
         self._check_open()
         name = event_name(event)
@@ -300,9 +312,7 @@ class PanelHandle(QtCore.QObject):
         outbound = self._session.outbound
         answer = outbound.bridge_command(kind, fields)
         if done is not None:
-            answer.add_done_callback(lambda finished: done({
-                "accepted": finished.result()[0], "detail": finished.result()[1],
-                "outbound": outbound.bridge_state()}))
+            answer.add_done_callback(lambda finished: done({**finished.result(), "outbound": outbound.bridge_state()}))
 
     def sync_now(self) -> None:
         """Send pending outcomes now (also ignores the backoff after failures)."""

@@ -42,13 +42,15 @@ class PanelClosedError(PanelError, RuntimeError):
 
 # ---------------------------------------------------------------------------------------------- events
 
-EventName = Literal["pop_shown", "pop_ambiguous", "outcome_recorded", "outcome_retracted", "sync_state"]
-EVENT_NAMES: tuple[str, ...] = ("pop_shown", "pop_ambiguous", "outcome_recorded", "outcome_retracted", "sync_state")
+EventName = Literal["pop_shown", "pop_ambiguous", "outcome_recorded", "outcome_retracted", "sync_state",
+                    "dial_requested"]
+EVENT_NAMES: tuple[str, ...] = ("pop_shown", "pop_ambiguous", "outcome_recorded", "outcome_retracted", "sync_state",
+                                "dial_requested")
 # The same events on the local bridge's WebSocket carry these type names (and the same payloads: both are
 # the to_json() of one event class, desktop/domain/events.py).
 WIRE_NAMES: Mapping[str, str] = MappingProxyType(
     {"pop_shown": "pop.shown", "pop_ambiguous": "pop.ambiguous", "outcome_recorded": "outcome.recorded",
-     "outcome_retracted": "outcome.retracted", "sync_state": "sync.state"})
+     "outcome_retracted": "outcome.retracted", "sync_state": "sync.state", "dial_requested": "dial.requested"})
 
 
 def event_name(name: str) -> str:
@@ -118,6 +120,22 @@ class SyncStateEvent(TypedDict):
     last_error: str | None
 
 
+class DialRequested(TypedDict):
+    """`dial_requested` (API 1.5): the agent pressed Call on an outbound customer and this host dials for the
+    panel (it subscribed to this event): dial `number` (after connectors.host_dial_template; in clear, the one
+    payload with a number), then report the call with call_event(), best under this `call_id`."""
+
+    call_id: str
+    number: str
+    masked_number: str | None
+    customer_id: str
+    campaign_id: str
+    wave: dict  # seq, of, channel
+    attempt: int
+    lease: dict  # lease_id, expires_at
+    requested_at: str
+
+
 POP_SHOWN_FIELDS: tuple[str, ...] = tuple(PopShown.__annotations__)
 POP_AMBIGUOUS_FIELDS: tuple[str, ...] = tuple(PopAmbiguous.__annotations__)
 OUTCOME_RECORDED_FIELDS: tuple[str, ...] = tuple(OutcomeRecorded.__annotations__)
@@ -127,7 +145,7 @@ SYNC_STATE_FIELDS: tuple[str, ...] = tuple(SyncStateEvent.__annotations__)
 
 # ---------------------------------------------------------------------------------------------- results
 
-CallEventResultName = Literal["popped", "updated", "answered", "ended", "closed", "ignored", "rejected"]
+CallEventResultName = Literal["popped", "updated", "answered", "ended", "closed", "ignored", "rejected", "outbound"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +162,8 @@ class CallEventResult:
             ignored   nothing changed; reason 'duplicate', 'replay', 'closed', 'unknown_call',
                       'no_identity', 'other_agent' or 'no_change'
             rejected  the event is invalid (reason 'invalid_event'; `detail` names the field)
+            outbound  (1.5) the event belongs to the outbound call this host was asked to dial
+                      (dial_requested): the outbound window follows it; reason: the event's state
     `detail` is a sentence safe to log and show: it never contains a phone number.
     """
 

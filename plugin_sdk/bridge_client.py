@@ -152,17 +152,18 @@ class BridgeClient:
     def send_call(self, call_id: str, state: str, *, ani: str | None = None, dnis: str | None = None,
                   customer_id: str | None = None, agent_id: str | None = None,
                   at: datetime | str | float | None = None, from_agent: str | None = None,
-                  outbound_campaign: str | None = None) -> CallResult:
+                  outbound_campaign: str | None = None, end_reason: str | None = None) -> CallResult:
         """Report a call event. Send every state change of a call with the same `call_id` (ringing,
         answered, transferred, ended): repeats are answered `ignored: duplicate`, never a second pop.
-        On a transfer, `from_agent` names who passed the call on and `dnis` where it came through.
-        `outbound_campaign` (SDK 1.5): the agent calls the customer for this campaign (sent as
-        `"outbound": {"campaign_id": …}`): the pop is its outbound wave's, outcomes go out on outbound_call."""
+        On a transfer, `from_agent` names who passed the call on and `dnis` where it came through; on
+        `ended`, `end_reason` the softphone's words (e.g. '486 Busy Here'). `outbound_campaign` (SDK 1.5): the
+        agent calls the customer for this campaign (sent as `"outbound": {"campaign_id": …}`): the pop is its
+        outbound wave's, outcomes go out on outbound_call."""
         if state not in CALL_STATES:
             raise ValueError(f"state must be one of {', '.join(CALL_STATES)}")
         body: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": "call", "call_id": call_id, "state": state}
         for name, value in (("ani", ani), ("dnis", dnis), ("customer_id", customer_id), ("agent_id", agent_id),
-                            ("from_agent", from_agent)):
+                            ("from_agent", from_agent), ("end_reason", end_reason)):
             if value is not None:
                 body[name] = value
         if at is not None:
@@ -216,9 +217,11 @@ class BridgeClient:
 
     # --- events ------------------------------------------------------------------------------------------
 
-    def subscribe(self) -> EventStream:
+    def subscribe(self, *, dialer: bool = False) -> EventStream:
         """Open the event stream (WebSocket /v1/events). Use it as a context manager; iterate it or call
-        `next_event(timeout)`; `close()` may be called from another thread to end the iteration."""
+        `next_event(timeout)`; `close()` may be called from another thread to end the iteration.
+        `dialer=True`: this host dials the panel's outbound calls (it sends `dialer.register` and gets
+        `dial.requested` events while the stream is open; `stream.dialer` is the panel's `dialer.result`)."""
         from websockets.exceptions import InvalidStatus
         from websockets.sync.client import connect
 
@@ -244,7 +247,14 @@ class BridgeClient:
         if hello.get("type") != "hello" or hello.get("protocol") != PROTOCOL_VERSION:
             connection.close()
             raise BridgeProtocolError(f"expected a protocol {PROTOCOL_VERSION} hello, got {hello.get('type')!r}")
-        return EventStream(connection, hello)
+        stream = EventStream(connection, hello)
+        if dialer:
+            try:
+                stream.register_dialer(timeout=self.timeout)
+            except BaseException:
+                stream.close()
+                raise
+        return stream
 
     def events(self, *, timeout: float | None = None) -> Iterator[dict[str, Any]]:
         """Events as the panel publishes them (dicts with v, type, seq, at, data), plus `events.dropped`
@@ -341,13 +351,31 @@ class EventStream:
     def __init__(self, connection: Any, hello: dict[str, Any]) -> None:
         self._connection = connection
         self._closed_by_us = False
+        self._early: list[dict[str, Any]] = []  # events that arrived before a reply we waited for
         self.hello = hello
+        self.dialer: dict[str, Any] | None = None  # the dialer.result, once registered
+
+    def register_dialer(self, dials: bool = True, timeout: float | None = 5.0) -> dict[str, Any]:
+        """Tell the panel this host dials its outbound calls (`dial.requested` events follow) or, with
+        `dials=False`, no longer does. Returns the panel's `dialer.result`."""
+        self._connection.send(json.dumps({"v": PROTOCOL_VERSION, "type": "dialer.register", "dials": dials}))
+        while True:
+            message = _decode(self._connection.recv(timeout=timeout))
+            if message.get("type") == "dialer.result":
+                self.dialer = message
+                return message
+            if message.get("type") == "error":
+                raise _error_from_reply(int(message.get("status") or 400), json.dumps(message).encode())
+            if message.get("type") in EVENT_TYPES or message.get("type") == "events.dropped":
+                self._early.append(message)
 
     def next_event(self, timeout: float | None = None) -> dict[str, Any]:
         """The next event; TimeoutError after `timeout` seconds without one; StopIteration once closed
         here; BridgeUnavailable when the panel ended the stream (it quit or stopped its bridge)."""
         from websockets.exceptions import ConnectionClosed
 
+        if self._early:
+            return self._early.pop(0)
         while True:
             try:
                 message = _decode(self._connection.recv(timeout=timeout))

@@ -21,10 +21,13 @@ MAX_MESSAGE_BYTES: Final = 16 * 1024
 
 CALL_STATES: Final = ("ringing", "answered", "transferred", "ended")
 COMMAND_TYPES: Final = ("call", "panel.show", "panel.hide", "state.get", "outbound.next", "outbound.dial",
-                        "outbound.result", "outcome.record")
-REPLY_TYPES: Final = ("call.result", "panel.result", "state", "error", "outbound.state", "outcome.result")
+                        "outbound.result", "outcome.record", "dialer.register")
+REPLY_TYPES: Final = ("call.result", "panel.result", "state", "error", "outbound.state", "outcome.result",
+                      "dialer.result")
 EVENT_TYPES: Final = ("pop.shown", "pop.ambiguous", "call.updated", "call.ignored", "call.closed", "outcome.recorded",
-                      "outcome.retracted", "sync.state")
+                      "outcome.retracted", "sync.state", "dial.requested")
+# Sent only to WebSocket connections that asked (dial.requested: after dialer.register).
+OPT_IN_EVENT_TYPES: Final = ("dial.requested",)
 NOTICE_TYPES: Final = ("hello", "events.dropped")
 MESSAGE_TYPES: Final = (*COMMAND_TYPES, *REPLY_TYPES, *EVENT_TYPES, *NOTICE_TYPES)
 
@@ -49,6 +52,7 @@ __all__ = [
     "MAX_MESSAGE_BYTES",
     "MESSAGE_TYPES",
     "NOTICE_TYPES",
+    "OPT_IN_EVENT_TYPES",
     "PROTOCOL_VERSION",
     "REPLY_TYPES",
     "TOKEN_FILE_NAME",

@@ -49,12 +49,14 @@ from typing import Any, Final
 from desktop import __version__
 from desktop.calls.bridge_protocol import (
     MAX_MESSAGE_BYTES,
+    OPT_IN_EVENT_TYPES,
     TOKEN_SUBPROTOCOL_PREFIX,
     WS_SUBPROTOCOL,
     BridgeRefusal,
     Command,
     PanelUnavailable,
     decode_json,
+    dialer_result,
     dropped_message,
     encode_message,
     event_message,
@@ -249,6 +251,7 @@ class _Subscriber:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
+        self.dials = False  # the host sent dialer.register: it gets dial.requested (opt-in events)
         self.replies: deque[str] = deque()
         self.events: deque[str] = deque()
         self.dropped = 0
@@ -309,6 +312,11 @@ class FanOut:
     def subscriber_count(self) -> int:
         return len(self._subscribers)
 
+    @property
+    def dialer_count(self) -> int:
+        """Connected hosts that dial (sent dialer.register): read from any thread."""
+        return sum(1 for subscriber in list(self._subscribers) if subscriber.dials)
+
     def publish(self, event_type: str, data: Mapping[str, Any]) -> None:
         with self._lock:
             loop = self._loop
@@ -337,10 +345,16 @@ class FanOut:
             batch, self._pending = self._pending, []
             self._drain_scheduled = False
         for event_type, data, at in batch:
-            self.last_seq += 1
+            opt_in = event_type in OPT_IN_EVENT_TYPES
+            # An opt-in event is not counted: a host that never asked for it sees no gap in `seq` (it carries
+            # the seq of the event before it).
+            if not opt_in:
+                self.last_seq += 1
             text = encode_message(event_message(event_type, data, self.last_seq, at))
             self.published += 1
             for subscriber in self._subscribers:
+                if opt_in and not subscriber.dials:
+                    continue
                 if subscriber.push_event(text):
                     self.dropped += 1
 
@@ -756,6 +770,12 @@ class _WebSocketSession:
         except BridgeRefusal as refusal:
             self._reply_error(refusal)
             return
+        if command.type == "dialer.register":  # this connection's own business: answered here, at once
+            self.subscriber.dials = bool(command.fields and command.fields["dials"])
+            self.subscriber.push_reply(encode_message(with_id(dialer_result(self.subscriber.dials,
+                                                                            self.fanout.dialer_count),
+                                                              command.message_id)))
+            return
         await self.in_flight.acquire()
         try:
             answer = self.app.start_command(command)
@@ -885,6 +905,11 @@ class BridgeServer:
     def publish(self, event_type: str, data: Mapping[str, Any]) -> None:
         """Send an event to every WebSocket subscriber. Any thread; never blocks."""
         self.fanout.publish(event_type, data)
+
+    @property
+    def dialer_count(self) -> int:
+        """Connected hosts that dial outbound calls (dialer.register); any thread."""
+        return self.fanout.dialer_count
 
     def stats(self) -> BridgeStats:
         stats = self.app.stats

@@ -27,6 +27,7 @@ from typing import Any, Final
 from desktop.calls.events import CallEvent, InvalidCallEvent, parse_call_event
 from desktop.calls.router import Activate, Closed, Ended, Ignored, OpenCall, Pop, RouterAction, UpdatePop
 from desktop.domain.events import EVENT_TYPES as PANEL_EVENT_TYPES
+from desktop.domain.events import OPT_IN_EVENT_TYPES as PANEL_OPT_IN_EVENT_TYPES
 from desktop.domain.events import iso as _iso
 from desktop.domain.states import mask_number, normalize_ani
 
@@ -38,20 +39,23 @@ MAX_MESSAGE_BYTES: Final = 16 * 1024  # an HTTP body or a WebSocket message; a c
 MAX_ID_LENGTH: Final = 64
 
 # Protocol v1, additive: the outbound.* commands and their outbound.state reply came with issue 16.
+# dialer.register (WebSocket only): this connection's host dials outbound calls (it gets dial.requested).
 COMMAND_TYPES: Final = ("call", "panel.show", "panel.hide", "state.get", "outbound.next", "outbound.dial",
-                        "outbound.result", "outcome.record")
-REPLY_TYPES: Final = ("call.result", "panel.result", "state", "error", "outbound.state", "outcome.result")
+                        "outbound.result", "outcome.record", "dialer.register")
+REPLY_TYPES: Final = ("call.result", "panel.result", "state", "error", "outbound.state", "outcome.result",
+                      "dialer.result")
 OUTCOME_RESULT_VALUES: Final = ("accepted", "declined", "considering", "callback", "not_offered", "do_not_disturb")
 CALL_RESULT_VALUES: Final = ("connected", "no_answer", "busy", "voicemail", "wrong_number", "invalid_number",
                              "refused_call")
 MAX_NOTE_LENGTH: Final = 2000
 EVENT_TYPES: Final = PANEL_EVENT_TYPES  # their payloads: desktop.domain.events (to_json)
+OPT_IN_EVENT_TYPES: Final = PANEL_OPT_IN_EVENT_TYPES  # sent only to connections that asked (dial.requested)
 NOTICE_TYPES: Final = ("hello", "events.dropped")
 
-CALL_RESULTS: Final = ("popped", "updated", "answered", "ended", "closed", "ignored")
+CALL_RESULTS: Final = ("popped", "updated", "answered", "ended", "closed", "ignored", "outbound")
 _ENVELOPE_FIELDS: Final = frozenset(("v", "type", "id"))
 _CALL_EVENT_FIELDS: Final = ("call_id", "state", "ani", "dnis", "customer_id", "agent_id", "from_agent", "at",
-                              "outbound")
+                              "outbound", "end_reason")
 
 
 class BridgeRefusal(Exception):
@@ -174,6 +178,15 @@ def parse_command(data: object, *, expected_type: str | None = None, allow_id: b
         return _outbound_result(data, kind, message_id, refuse)
     if kind == "outcome.record":
         return _outcome_record(data, kind, message_id, refuse)
+    if kind == "dialer.register":
+        extra = [key for key in data if key not in _ENVELOPE_FIELDS and key != "dials"]
+        if extra:
+            raise refuse(_first_printable(extra), f"unknown field(s) for \"{kind}\": {_describe_names(extra)}; "
+                                                  "it has dials")
+        dials = data.get("dials", True)
+        if not isinstance(dials, bool):
+            raise refuse("dials", "must be true (this host dials outbound calls) or false (it no longer does)")
+        return Command(kind, message_id, fields={"dials": dials})
     if kind != "call":
         extra = [key for key in data if key not in _ENVELOPE_FIELDS]
         if extra:
@@ -238,18 +251,30 @@ def _outcome_record(data: Mapping[Any, Any], kind: str, message_id, refuse) -> C
     return Command(kind, message_id, fields=fields)
 
 
+def dialer_result(dials: bool, dialers: int) -> dict[str, Any]:
+    """The reply to dialer.register: whether this connection now gets dial.requested, and how many connected
+    hosts dial for the panel."""
+    return {"v": PROTOCOL_VERSION, "type": "dialer.result", "dials": dials, "dialers": dialers}
+
+
 def outcome_result(call_id: str, *, accepted: bool, detail: str, outcome_id: str | None = None,
-                   channel: str | None = None) -> dict[str, Any]:
-    """The reply to outcome.record: saved on the PC (then synced exactly once) or why not."""
-    return {"v": PROTOCOL_VERSION, "type": "outcome.result", "call_id": call_id, "accepted": accepted,
-            "detail": detail, "outcome_id": outcome_id, "channel": channel}
+                   channel: str | None = None, detail_zh: str | None = None,
+                   code: str | None = None) -> dict[str, Any]:
+    """The reply to outcome.record: saved on the PC (then synced exactly once) or why not (`detail` in
+    English, `detail_zh` in Chinese and `code` where the outbound work refused it)."""
+    message = {"v": PROTOCOL_VERSION, "type": "outcome.result", "call_id": call_id, "accepted": accepted,
+               "detail": detail, "outcome_id": outcome_id, "channel": channel}
+    if detail_zh is not None or code is not None:
+        message.update(detail_zh=detail_zh, code=code)
+    return message
 
 
-def outbound_state(outbound: Mapping[str, Any], *, accepted: bool, detail: str) -> dict[str, Any]:
+def outbound_state(outbound: Mapping[str, Any], *, accepted: bool, detail: str, detail_zh: str | None = None,
+                   code: str | None = None) -> dict[str, Any]:
     """The reply to outbound.next / outbound.dial / outbound.result: whether the step was taken (`detail`
-    says why not) and the outbound state after it."""
+    says why not, `detail_zh` the same in Chinese, `code` as a stable word) and the outbound state after it."""
     return {"v": PROTOCOL_VERSION, "type": "outbound.state", "accepted": accepted, "detail": detail,
-            "outbound": dict(outbound)}
+            "detail_zh": detail_zh, "code": code, "outbound": dict(outbound)}
 
 
 def _message_id(data: Mapping[Any, Any]) -> str | int | None:
@@ -296,6 +321,13 @@ def call_result(call_id: str, actions: Iterable[RouterAction]) -> dict[str, Any]
     if (ignored := first(Ignored)) is not None:
         return _call_result(call_id, "ignored", ignored.reason, ignored.detail)
     return _call_result(call_id, "ignored", "no_change", "the event changed nothing")
+
+
+def claimed_call_result(call_id: str, state: str) -> dict[str, Any]:
+    """A call event of the outbound call the panel asked this host to dial (dial.requested): the outbound
+    window follows it (no tab, no pop); `reason` is the event's state."""
+    return _call_result(call_id, "outbound", state, "the outbound call this panel asked you to dial: its "
+                                                    "progress goes to the outbound window")
 
 
 def _call_result(call_id: str, result: str, reason: str | None, detail: str) -> dict[str, Any]:

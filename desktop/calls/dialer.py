@@ -8,7 +8,9 @@ outbound mode claims for the dialed call.
 - AmiDialer: Asterisk's Originate (desktop/calls/ami.py): the PBX rings the agent's phone, then the customer.
 - UriDialer: a tel:/sip: URI handed to the system (the UI passes QDesktopServices.openUrl; a softphone
   registered for the scheme dials it). No progress comes back: the agent presses the result.
-- A host over the local bridge gets the panel event `dial.requested` and dials itself (see docs/bridge.md).
+- HostDialer: a host application dials (the panel event `dial.requested`, desktop/domain/events.py): bridge
+  hosts that sent `dialer.register`, SDK hosts subscribed to `dial_requested` (docs/bridge.md, docs/sdk.md).
+  The host reports the call with call events, which the outbound mode claims as it does a connector's.
 
 `dial()` blocks (a command and its answer): call it on a worker. Raises DialFailed with what to tell the agent.
 """
@@ -98,3 +100,33 @@ class UriDialer:
         if not self._open_uri(target):
             raise DialFailed("no application on this computer dials tel:/sip: links")
         return target
+
+
+class HostDialer:
+    """Dialing by a host application: the panel emits `dial.requested` (on the GUI thread: nothing blocks) to
+    the hosts that declared they dial. `template` (connectors.host_dial_template) rewrites the number as the
+    host's softphone should dial it. Sources say whether such a host is connected now (the local bridge's
+    registered connections, an SDK panel's subscribers); with none, the panel tells the agent and dials
+    nothing."""
+
+    name = "host"
+
+    def __init__(self, template: str | None = None) -> None:
+        self.template = template
+        self._sources: list[Callable[[], bool]] = []
+
+    def add_source(self, can_dial: Callable[[], bool]) -> Callable[[], None]:
+        """`can_dial()`: a host that dials is connected through this source now. Returns its remover."""
+        self._sources.append(can_dial)
+
+        def remove() -> None:
+            if can_dial in self._sources:
+                self._sources.remove(can_dial)
+
+        return remove
+
+    def available(self) -> bool:
+        return any(can_dial() for can_dial in list(self._sources))
+
+    def target(self, number: str) -> str:
+        return dial_target(number, self.template)

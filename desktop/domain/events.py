@@ -30,6 +30,7 @@ class PanelEvent:
 
     type: ClassVar[str]
     name: ClassVar[str | None] = None
+    opt_in: ClassVar[bool] = False
 
     def to_json(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -205,14 +206,56 @@ class CallClosed(PanelEvent):
         return {"call_id": self.call_id, "reason": self.reason}
 
 
+@dataclass(frozen=True, slots=True)
+class DialRequested(PanelEvent):
+    """The agent pressed Call on an outbound customer and a host application dials for this panel: the host's
+    softphone dials `number` (the customer's number after the host dial template: in clear, the one event that
+    carries a number, sent only to hosts that declared they dial), then reports the call with call events as
+    for any call (best with `call_id`, or with the number as `ani`); the outbound window follows them."""
+
+    type: ClassVar[str] = "dial.requested"
+    name: ClassVar[str | None] = "dial_requested"
+    opt_in: ClassVar[bool] = True  # only hosts that asked for it (bridge: dialer.register; SDK: a subscriber)
+
+    call_id: str
+    number: str
+    masked_number: str | None
+    customer_id: str
+    campaign_id: str
+    wave_seq: int
+    wave_of: int
+    channel: str
+    attempt: int
+    lease_id: str
+    lease_expires_at: dt.datetime
+    requested_at: dt.datetime
+
+    @classmethod
+    def of(cls, previewed: Any, number: str, at: dt.datetime) -> DialRequested:
+        """For a desktop.domain.outbound.Previewed customer; `number`: what the host's softphone dials."""
+        return cls(previewed.lease.call_id, number, previewed.pop.customer.masked_msisdn or None,
+                   previewed.customer_id, previewed.campaign_id, previewed.wave.seq, previewed.wave.of,
+                   previewed.wave.channel, previewed.attempt, previewed.lease.lease_id, previewed.lease.expires_at, at)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"call_id": self.call_id, "number": self.number, "masked_number": self.masked_number,
+                "customer_id": self.customer_id, "campaign_id": self.campaign_id,
+                "wave": {"seq": self.wave_seq, "of": self.wave_of, "channel": self.channel}, "attempt": self.attempt,
+                "lease": {"lease_id": self.lease_id, "expires_at": iso(self.lease_expires_at)},
+                "requested_at": iso(self.requested_at)}
+
+
 # The events hosts get, in the order the protocol lists them (EVENT_TYPES of the bridge).
 EVENT_CLASSES: tuple[type[PanelEvent], ...] = (PopShown, PopAmbiguous, CallUpdated, CallIgnored, CallClosed,
-                                              OutcomeRecorded, OutcomeRetracted, SyncStateChanged)
+                                              OutcomeRecorded, OutcomeRetracted, SyncStateChanged, DialRequested)
 EVENT_TYPES: tuple[str, ...] = tuple(cls.type for cls in EVENT_CLASSES)
+# Events a host gets only when it asked for them (a v1 host that never asked sees none of them).
+OPT_IN_EVENT_TYPES: tuple[str, ...] = tuple(cls.type for cls in EVENT_CLASSES if cls.opt_in)
 # The SDK's names of the events a PanelHandle publishes, and their wire names.
 SDK_EVENTS: dict[str, str] = {cls.name: cls.type for cls in EVENT_CLASSES if cls.name is not None}
 
 SETTLED = frozenset(s for s in PopState if s is not PopState.LOADING)
 
-__all__ = ["EVENT_CLASSES", "EVENT_TYPES", "SDK_EVENTS", "CallClosed", "CallIgnored", "CallUpdated", "OutcomeRecorded",
+__all__ = ["EVENT_CLASSES", "EVENT_TYPES", "OPT_IN_EVENT_TYPES", "SDK_EVENTS", "CallClosed", "CallIgnored", "CallUpdated",
+           "DialRequested", "OutcomeRecorded",
            "OutcomeRetracted", "PanelEvent", "PopAmbiguous", "PopShown", "SyncStateChanged", "iso"]

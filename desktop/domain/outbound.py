@@ -237,8 +237,35 @@ class Phase(enum.StrEnum):
     DONE = "done"  # result recorded (not connected), or wrap-up over: finish() shows the next customer
 
 
+# Why a step does not fit now: a stable code (bridge hosts read it) and the English words (logs, `detail`). The
+# panel shows them in its language: desktop/ui/outbound.py (outbound_message) holds the translatable texts.
+STATE_ERRORS: dict[str, str] = {
+    "not_signed_in": "not signed in",
+    "inbound_call_up": "an inbound call is up: the outbound preview waits",
+    "inbound_call_up_dial": "an inbound call is up: finish it before dialing",
+    "nothing_to_skip": "only a previewed customer who was not called can be skipped",
+    "nothing_to_dial": "nothing previewed to dial",
+    "no_number": "the previewed customer has no number",
+    "no_call": "no outbound call to record a result for",
+    "not_connected": "offer outcomes follow a connected call's result",
+    "no_result_yet": "the call has no result yet",
+    "no_dialing_host": "no host application that dials is connected",
+    "unknown_command": "unknown outbound command",
+    "no_refused_result": "no refused call result to retry or dismiss",
+}
+
+
 class OutboundStateError(RuntimeError):
-    """An action that does not fit the current phase (e.g. dialing without a previewed customer)."""
+    """An action that does not fit the current phase (e.g. dialing without a previewed customer). `code` is
+    one of STATE_ERRORS; `phase` the phase it met, when that says why."""
+
+    def __init__(self, code: str, phase: str | None = None) -> None:
+        if code not in STATE_ERRORS:
+            raise ValueError(f"unknown outbound state error {code!r}")
+        text = STATE_ERRORS[code] + (f" (phase {phase})" if phase else "")
+        super().__init__(text)
+        self.code = code
+        self.phase = phase
 
 
 @dataclass(frozen=True)
@@ -254,6 +281,7 @@ class OutboundState:
     error: UserError | None = None  # the last failure the agent should read (None once something worked)
     pending_results: int = 0  # call results stored here, not on the server yet
     suggested: CallResult | None = None  # what the softphone said about how the call ended (offered first)
+    refused: tuple[RefusedResult, ...] = ()  # call results the server refused: the agent retries or dismisses
 
     @property
     def outcome_call_id(self) -> str | None:
@@ -355,6 +383,27 @@ class CallAttempt:
         if self.note:
             body["note"] = self.note
         return body
+
+
+# Why the server refused a call result (the server's error code), in plain words; the panel shows them in its
+# language (desktop/ui/outbound.py, refusal_text). Anything else the server said is "invalid_request".
+REFUSAL_CODES = ("lease_ended", "lease_not_found", "lease_has_result", "attempt_id_reused", "campaign_not_found",
+                 "customer_gone", "invalid_request")
+
+
+def refusal_code(stored: str | None) -> str:
+    """The refusal's code from what the store kept ('lease_ended: the lease was released' -> 'lease_ended')."""
+    code = (stored or "").split(":", 1)[0].strip()
+    return code if code in REFUSAL_CODES else "invalid_request"
+
+
+@dataclass(frozen=True)
+class RefusedResult:
+    """A call result the server refused (kept on this PC, not resent by itself): retry or dismiss."""
+
+    attempt: CallAttempt
+    code: str  # one of REFUSAL_CODES
+    recorded_at: dt.datetime
 
 
 def _iso(value: dt.datetime | None) -> str | None:

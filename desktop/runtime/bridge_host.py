@@ -34,6 +34,7 @@ from PySide6.QtCore import QObject, Slot
 
 from desktop.calls.bridge_protocol import (
     call_result,
+    claimed_call_result,
     outbound_state,
     outcome_result,
     panel_result,
@@ -50,6 +51,7 @@ from desktop.domain.events import (
     PopShown,
     SyncStateChanged,
 )
+from desktop.domain.outbound import STATE_ERRORS
 from desktop.runtime.gui_thread import GuiInbox
 
 logger = logging.getLogger(__name__)
@@ -112,6 +114,7 @@ class BridgeHost(QObject):
         self.token: Any = None  # its BridgeToken
         self.problem: str | None = None  # why the bridge is not running, for logs and diagnostics
         self._outbound: Any = None  # the panel's outbound work (desktop.ui.outbound.OutboundController)
+        self._remove_dialer: Callable[[], None] | None = None
         self._controller: Any = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -134,6 +137,10 @@ class BridgeHost(QObject):
         `outbound`: its bridge_command(type, fields) returns a concurrent Future of the reply, its
         bridge_state() the outbound section. Call before start()."""
         self._outbound = outbound
+        host_dialer = getattr(outbound, "host_dialer", None)
+        if host_dialer is not None:  # hosts that sent dialer.register dial for the panel (dial.requested)
+            self._remove_dialer = host_dialer.add_source(lambda: self.server is not None and not self._stopped
+                                                         and self.server.dialer_count > 0)
 
     def start(self, *, port: int | None = None) -> bool:
         """Start the bridge on bridge.port (`port` overrides it; 0 = any free port, for tests). Returns at
@@ -201,6 +208,9 @@ class BridgeHost(QObject):
             self._stopped = True
             server = self.server
         waiting = [args[0] for _fn, args in self._inbox.close()]  # nothing is posted after this
+        if self._remove_dialer is not None:
+            self._remove_dialer()
+            self._remove_dialer = None
         if self._remove_listener is not None:
             self._remove_listener()
             self._remove_listener = None
@@ -242,6 +252,9 @@ class BridgeHost(QObject):
     # ------------------------------------------------------------------ commands (GUI thread)
 
     def _handle_call_event(self, event: CallEvent) -> dict[str, Any]:
+        if self._outbound is not None and self._outbound.claim(event):
+            # The outbound call this panel asked a host to dial (dial.requested): its window follows it.
+            return claimed_call_result(event.call_id, event.state)
         return call_result(event.call_id, self._router.handle(event))
 
     def _handle_show(self) -> dict[str, Any]:
@@ -268,7 +281,10 @@ class BridgeHost(QObject):
 
         def finished(saved: Any) -> None:
             if isinstance(saved, BaseException):
-                reply.set_result(outcome_result(call_id, accepted=False, detail=str(saved)[:300]))
+                extra = self._outbound.refusal_reply(saved) if self._outbound is not None \
+                    and getattr(saved, "code", None) in STATE_ERRORS else {}
+                reply.set_result(outcome_result(call_id, accepted=False, detail=str(saved)[:300],
+                                                detail_zh=extra.get("detail_zh"), code=extra.get("code")))
             else:
                 reply.set_result(outcome_result(call_id, accepted=True, detail="saved", outcome_id=saved.outcome_id,
                                                 channel=saved.channel))
@@ -291,8 +307,7 @@ class BridgeHost(QObject):
             if done.exception() is not None:
                 reply.set_exception(done.exception())
                 return
-            accepted, detail = done.result()
-            reply.set_result(outbound_state(self._outbound.bridge_state(), accepted=accepted, detail=detail))
+            reply.set_result(outbound_state(self._outbound.bridge_state(), **done.result()))
 
         self._outbound.bridge_command(command.type, command.fields or {}).add_done_callback(answered)
         return reply

@@ -187,6 +187,10 @@ SCHEMA: dict[str, _Setting] = {
     "connectors.system_dial_template": _Setting("opt_str", None, check=_check_dial_template),  # None: tel:{number}
     "connectors.ami_dial_template": _Setting("opt_str", None, check=_check_dial_template),  # the Originate's Exten
     "connectors.ami_dial_context": _Setting("str", "from-internal", check=_check_single_line),
+    "connectors.host_dial_template": _Setting("opt_str", None, check=_check_dial_template),  # dial.requested's number
+    # How outbound calls are dialed: auto (baresip, else AMI, else a host that dials, else the system's tel:/sip:
+    # handler) or host (always a host application over the bridge or the SDK: event dial.requested).
+    "outbound.dialer": _Setting("choice", "auto", choices=("auto", "host")),
     "store.path": _Setting("path", None),
 }
 SECTIONS = tuple(dict.fromkeys(k.split(".")[0] for k in SCHEMA))
@@ -274,10 +278,16 @@ class ConnectorSettings:
     system_dial_template: str | None = None  # a URI handed to the system: None = tel:{number}
     ami_dial_template: str | None = None  # outbound dialing through Asterisk Originate: the Exten (None: the number)
     ami_dial_context: str = "from-internal"  # … and its dialplan context
+    host_dial_template: str | None = None  # dialing by a host (dial.requested): None = the plain number
 
     def __repr__(self) -> str:
         return (f"ConnectorSettings(baresip={self.baresip!r}, ami={self.ami!r}, ami_username={self.ami_username!r}, "
                 f"ami_secret={'<set>' if self.ami_secret else None}, ami_device={self.ami_device!r})")
+
+
+@dataclass(frozen=True)
+class OutboundSettings:
+    dialer: str = "auto"  # auto | host
 
 
 @dataclass(frozen=True)
@@ -296,6 +306,7 @@ class Config:
     bridge: BridgeSettings
     connectors: ConnectorSettings
     store: StoreSettings
+    outbound: OutboundSettings = field(default_factory=OutboundSettings)
     # dotted key -> where its value came from: 'default', a file path, 'env CALLCUE_…' or 'command line'
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -307,7 +318,7 @@ class Config:
 _SECTION_TYPES = {
     "server": ServerSettings, "agent": AgentSettings, "ui": UiSettings, "shortcuts": ShortcutSettings,
     "sync": SyncSettings, "cache": CacheSettings, "bridge": BridgeSettings,
-    "connectors": ConnectorSettings, "store": StoreSettings,
+    "connectors": ConnectorSettings, "store": StoreSettings, "outbound": OutboundSettings,
 }
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import uuid
 from dataclasses import replace
 
 from desktop.domain.errors import UserError
@@ -42,8 +43,10 @@ from desktop.domain.outbound import (
     OutboundStateError,
     Phase,
     Previewed,
+    RefusedResult,
 )
 from desktop.domain.outcomes import OutcomeRecord, OutcomeResult
+from desktop.domain.states import PopKey, PopResult, PopState
 from desktop.remote.api_client import (
     AnalyticsClient,
     InvalidRequest,
@@ -52,12 +55,13 @@ from desktop.remote.api_client import (
     RemoteError,
 )
 from desktop.services.clock import Clock, utc_now
-from desktop.services.outcomes import OutcomeService
+from desktop.services.outcomes import OutcomeService, Recorded
 from desktop.storage import LocalStore
 
 log = logging.getLogger("callcue.outbound")
 
 DEFAULT_LEASE_SECONDS = 300
+_REFUSAL_ERRORS = frozenset({"lease_ended", "outbound_refused", "invalid_input"})  # UserError codes of a refusal
 
 
 class OutboundService:
@@ -91,7 +95,7 @@ class OutboundService:
         with self._lock:
             client = self._client
         if client is None:
-            raise OutboundStateError("not signed in")
+            raise OutboundStateError("not_signed_in")
         return client
 
     def _failed(self, exc: RemoteError) -> None:
@@ -105,7 +109,7 @@ class OutboundService:
         with self._lock:
             state = self._state
             if state.paused:
-                raise OutboundStateError("an inbound call is up: the outbound preview waits")
+                raise OutboundStateError("inbound_call_up")
             if state.phase in (Phase.PREVIEW, Phase.DIALING, Phase.TALKING, Phase.RESULT, Phase.WRAP_UP):
                 return state
             if state.prepared is not None:
@@ -134,7 +138,7 @@ class OutboundService:
         with self._lock:
             state = self._state
             if state.phase is not Phase.PREVIEW or state.previewed is None:
-                raise OutboundStateError("only a previewed customer who was not called can be skipped")
+                raise OutboundStateError("nothing_to_skip")
             previewed = state.previewed
         names, hold = SKIP_REASONS[reason_code]
         reason = names.en + (f": {note.strip()}" if note and note.strip() else "")
@@ -158,9 +162,9 @@ class OutboundService:
         with self._lock:
             state = self._state
             if state.paused:
-                raise OutboundStateError("an inbound call is up: finish it before dialing")
+                raise OutboundStateError("inbound_call_up_dial")
             if state.phase is not Phase.PREVIEW or state.previewed is None:
-                raise OutboundStateError("nothing previewed to dial")
+                raise OutboundStateError("nothing_to_dial")
             return self._set(phase=Phase.DIALING, called_at=self._clock())
 
     def connected(self, call_id: str | None = None) -> OutboundState:
@@ -186,7 +190,7 @@ class OutboundService:
             if state.attempt is not None:
                 return state.attempt  # a second key press (or a retried task) records nothing new
             if state.previewed is None or state.phase not in (Phase.DIALING, Phase.TALKING, Phase.RESULT):
-                raise OutboundStateError("no outbound call to record a result for")
+                raise OutboundStateError("no_call")
             attempt = CallAttempt.new(state.previewed, result, state.called_at or self._clock(),
                                       call_id=state.call_id, note=note)
             self._store.attempts.record(attempt, self._clock())  # raises StoreError: nothing saved, phase kept
@@ -200,12 +204,27 @@ class OutboundService:
                        reason: str | None = None) -> OutcomeRecord:
         """An offer outcome of the connected call, through the outbox (stored at once, synced exactly once);
         the outbound pop makes it `channel = outbound_call` with the lease's campaign and wave."""
+        pop, call_id = self._outcome_target()
+        return outcomes.record(pop, offer_id=offer_id, result=result, agent_id=agent_id, call_id=call_id, note=note,
+                               callback_at=callback_at, reason=reason)
+
+    def record_outcome_and_follow(self, outcomes: OutcomeService, *, offer_id: str | None,
+                                  result: OutcomeResult | str, agent_id: str | None, note: str | None = None,
+                                  callback_at: dt.datetime | None = None, reason: str | None = None) -> Recorded:
+        """`record_outcome` on the inbound outcomes' own path (OutcomeService.record_and_follow): its delivery
+        waits for the undo window (undone meanwhile it never leaves the PC), the callbacks are re-read."""
+        pop, call_id = self._outcome_target()
+        return outcomes.record_and_follow(pop, offer_id=offer_id, result=result, agent_id=agent_id, call_id=call_id,
+                                          note=note, callback_at=callback_at, reason=reason)
+
+    def _outcome_target(self) -> tuple[PopResult, str | None]:
         with self._lock:
             state = self._state
             if state.phase is not Phase.WRAP_UP or state.previewed is None:
-                raise OutboundStateError("offer outcomes follow a connected call's result")
-        return outcomes.record(state.previewed.pop, offer_id=offer_id, result=result, agent_id=agent_id,
-                               call_id=state.outcome_call_id, note=note, callback_at=callback_at, reason=reason)
+                raise OutboundStateError("not_connected")
+        previewed = state.previewed
+        pop = PopResult(PopState.LIVE, PopKey(customer_id=previewed.customer_id), previewed.pop, self._clock())
+        return pop, state.outcome_call_id
 
     def prepare_next(self) -> OutboundState:
         """During wrap-up (or after a result that was not connected): send the result, then fetch the next
@@ -232,7 +251,7 @@ class OutboundService:
         with self._lock:
             state = self._state
             if state.phase not in (Phase.WRAP_UP, Phase.DONE):
-                raise OutboundStateError("the call has no result yet")
+                raise OutboundStateError("no_result_yet")
             if state.prepared is not None:
                 return self._show(state.prepared)
             if state.empty is not None:
@@ -318,7 +337,8 @@ class OutboundService:
                 try:
                     answer = client.post_attempt(attempt)
                 except (LeaseEnded, OutboundRefused, InvalidRequest) as exc:
-                    self._store.attempts.mark_needs_attention(attempt.attempt_id, str(exc)[:500])
+                    code = getattr(exc, "server_code", "invalid_request")
+                    self._store.attempts.mark_needs_attention(attempt.attempt_id, f"{code}: {exc}"[:500])
                     log.warning("call result refused by the server", extra={"error_code": exc.user_error.code})
                     error = exc.user_error
                     continue
@@ -333,7 +353,42 @@ class OutboundService:
         finally:
             self._send_lock.release()
         pending = self._store.attempts.counts()["pending"]
+        refused = tuple(self._store.attempts.refused())
         with self._lock:
-            self._state = replace(self._state, pending_results=pending,
+            self._state = replace(self._state, pending_results=pending, refused=refused,
                                   error=error if error is not None else (None if pending == 0 else self._state.error))
         return error
+
+    # --- call results the server refused -------------------------------------------------------------------
+
+    def load_refused(self) -> OutboundState:
+        """Read the refused call results from the store (at start: also those of an earlier session). Blocking."""
+        refused = tuple(self._store.attempts.refused())
+        return self._set(refused=refused)
+
+    def _refused(self, attempt_id: str) -> RefusedResult:
+        found = next((r for r in self._store.attempts.refused() if r.attempt.attempt_id == attempt_id), None)
+        if found is None:
+            raise OutboundStateError("no_refused_result")
+        return found
+
+    def retry_refused(self, attempt_id: str) -> UserError | None:
+        """Send a refused call result again (blocking): back to pending, then delivered at once. A result the
+        server refused because it had another one under the same id goes under a new id. Returns what the
+        delivery returned (None: it went; else why not; refused again, it is back in state.refused)."""
+        refused = self._refused(attempt_id)
+        new_id = str(uuid.uuid4()) if refused.code == "attempt_id_reused" else None
+        self._store.attempts.requeue(attempt_id, new_id)
+        return self.deliver_pending()
+
+    def dismiss_refused(self, attempt_id: str) -> OutboundState:
+        """Set a refused call result aside (kept on this PC, never sent). Blocking."""
+        if not self._store.attempts.dismiss(attempt_id):
+            raise OutboundStateError("no_refused_result")
+        refused = tuple(self._store.attempts.refused())
+        with self._lock:
+            error = self._state.error
+            if not refused and error is not None and error.code in _REFUSAL_ERRORS:
+                error = None  # what the agent dismissed is no longer a problem to show
+            self._state = replace(self._state, refused=refused, error=error)
+            return self._state

@@ -12,11 +12,12 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.sqlite import insert
 
-from desktop.domain.outbound import CallAttempt, CallResult
+from desktop.domain.outbound import CallAttempt, CallResult, RefusedResult, refusal_code
 from desktop.storage import models
 from desktop.storage.store import _guarded, _Repository
 
 PENDING, DELIVERED, NEEDS_ATTENTION = "pending", "delivered", "needs_attention"
+DISMISSED = "dismissed"  # a refused result the agent set aside: kept here, never sent
 
 
 def _attempt(row: Any) -> CallAttempt:
@@ -76,6 +77,38 @@ class AttemptRepository(_Repository):
         with self._writing() as conn:
             conn.execute(update(t).where(t.attempt_id == attempt_id)
                          .values(status=NEEDS_ATTENTION, attempts=t.attempts + 1, last_error=reason))
+
+    @_guarded
+    def refused(self, limit: int = 20) -> list[RefusedResult]:
+        """The call results the server refused, oldest first (the agent retries or dismisses each)."""
+        t = models.OutboundAttempt
+        query = select(t).where(t.status == NEEDS_ATTENTION).order_by(t.recorded_at, t.attempt_id).limit(limit)
+        with self._read.connect() as conn:
+            return [RefusedResult(_attempt(r), refusal_code(r.last_error), r.recorded_at) for r in conn.execute(query)]
+
+    @_guarded
+    def requeue(self, attempt_id: str, new_attempt_id: str | None = None) -> bool:
+        """A refused result goes back to pending (sent by the next delivery). `new_attempt_id`: sent under a new
+        idempotency key (the server had another result under the old one). False when it was not refused."""
+        t = models.OutboundAttempt
+        with self._writing() as conn:
+            row = conn.execute(select(t.payload).where(t.attempt_id == attempt_id, t.status == NEEDS_ATTENTION)).first()
+            if row is None:
+                return False
+            values: dict[str, Any] = {"status": PENDING, "last_error": None}
+            if new_attempt_id is not None:
+                values.update(attempt_id=new_attempt_id, payload={**row.payload, "attempt_id": new_attempt_id})
+            conn.execute(update(t).where(t.attempt_id == attempt_id).values(**values))
+        return True
+
+    @_guarded
+    def dismiss(self, attempt_id: str) -> bool:
+        """The agent set a refused result aside: kept on this PC (status dismissed), never sent."""
+        t = models.OutboundAttempt
+        with self._writing() as conn:
+            done = conn.execute(update(t).where(t.attempt_id == attempt_id, t.status == NEEDS_ATTENTION)
+                                .values(status=DISMISSED))
+        return done.rowcount == 1
 
     @_guarded
     def status(self, attempt_id: str) -> tuple[str, int, dict[str, Any] | None] | None:

@@ -373,14 +373,29 @@ class PanelController(QtCore.QObject):
         if then is not None:
             then(record)
 
-    def undo_outcome(self, outcome_id: str) -> None:
-        """Ctrl+Z on the banner: removed if not sent yet, else retracted on the server by the next sync."""
-        self.runner.submit("db", self.outcomes.undo_and_follow, outcome_id, name="outcome.undo", owner=self,
-                           durable=True, on_done=lambda done: self._undone(outcome_id, done),
-                           on_error=self._undo_failed)
+    def outcome_saved_elsewhere(self, call_id: str, done) -> OutcomeRecorded:
+        """An outcome another view saved through OutcomeService.record_and_follow (the outbound window's offer
+        outcome of its connected call; `call_id` is not a tab of this panel): hosts hear of it as of any outcome
+        (outcome.recorded), it can be undone here (undo_outcome: outcome.retracted), the badge counts it. The
+        other view shows its own banner."""
+        event = self.calls.recorded(call_id, done.record, done.guided)
+        self._callbacks_read(done)
+        self._emit(event)
+        self.refresh_sync_state(after_run=False)
+        return event
 
-    def _undone(self, outcome_id: str, done) -> None:
-        self.window.outcome_undone()
+    def undo_outcome(self, outcome_id: str, then=None) -> None:
+        """Ctrl+Z on the banner: removed if not sent yet, else retracted on the server by the next sync.
+        `then(Undone or exception)`: another view's banner (the outbound window) is told instead of the panel's."""
+        self.runner.submit("db", self.outcomes.undo_and_follow, outcome_id, name="outcome.undo", owner=self,
+                           durable=True, on_done=lambda done: self._undone(outcome_id, done, then),
+                           on_error=self._undo_failed if then is None else then)
+
+    def _undone(self, outcome_id: str, done, then=None) -> None:
+        if then is None:
+            self.window.outcome_undone()
+        else:
+            then(done)
         self._callbacks_read(done)  # an undone callback is no longer reminded
         if done.result in (UndoResult.REMOVED, UndoResult.RETRACTING):
             event = self.calls.retracted(outcome_id, str(done.result), self._clock())

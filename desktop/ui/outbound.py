@@ -13,6 +13,8 @@ while an inbound call is up, so they never compete with the panel's own keys):
   Ctrl+Shift+1 … Ctrl+Shift+6 offer outcome of a connected call (accepted … do not disturb)
   Ctrl+Shift+Return           done: show the next customer (prepared during wrap-up)
   Ctrl+Shift+N                ask for the next customer (nobody on screen)
+  Ctrl+Z                      undo the offer outcome just recorded (while its banner is up)
+  Ctrl+Shift+R / Ctrl+Shift+D a call result the server refused: send it again / set it aside
 
 OutboundController does no I/O itself: the service (desktop/services/outbound.py) runs on the TaskRunner, the
 lease is renewed by a one-off scheduler job at `renewal_due_at()` (rescheduled after each renewal), pending
@@ -29,9 +31,11 @@ import logging
 from collections.abc import Callable
 
 from desktop.domain.errors import UserError
+from desktop.domain.events import DialRequested
 from desktop.domain.outbound import (
     CALL_RESULT_NAMES,
     SKIP_REASONS,
+    STATE_ERRORS,
     CallResult,
     OutboundState,
     OutboundStateError,
@@ -39,9 +43,10 @@ from desktop.domain.outbound import (
     outbound_json,
     suggested_result,
 )
+from desktop.domain.outcomes import UNDO_WINDOW
 from desktop.domain.states import PopKey, PopResult, PopState
-from desktop.ui.i18n import Localized, Texts, pick
-from desktop.ui.outcome_bar import OutcomeBar
+from desktop.ui.i18n import Localized, Texts, pick, translations_dir
+from desktop.ui.outcome_bar import OutcomeBar, result_label
 from desktop.ui.pop_view import PopView, describe_error
 from desktop.ui.qt import Qt, QtCore, QtGui, QtWidgets, Signal
 
@@ -52,15 +57,70 @@ DIAL_KEY = "Ctrl+Return"
 SKIP_KEY = "Ctrl+Shift+S"
 FINISH_KEY = "Ctrl+Shift+Return"
 NEXT_KEY = "Ctrl+Shift+N"
+UNDO_KEY = "Ctrl+Z"
+RETRY_REFUSED_KEY = "Ctrl+Shift+R"
+DISMISS_REFUSED_KEY = "Ctrl+Shift+D"
 RESULT_KEYS = {result: f"Ctrl+Alt+{index}" for index, result in enumerate(CallResult, start=1)}
 OUTCOME_KEYS = {"accepted": "Ctrl+Shift+1", "declined": "Ctrl+Shift+2", "considering": "Ctrl+Shift+3",
                 "callback": "Ctrl+Shift+4", "not_offered": "Ctrl+Shift+5", "do_not_disturb": "Ctrl+Shift+6"}
 _CALL_PHASES = (Phase.DIALING, Phase.TALKING, Phase.RESULT)
+_REFUSAL_ERRORS = frozenset({"lease_ended", "outbound_refused", "invalid_input"})
 
 
 def call_result_label(result: CallResult | str, texts: Texts) -> str:
     """A call result's name in the panel's language (never the code)."""
     return pick(CALL_RESULT_NAMES[CallResult(result)], texts.language)
+
+
+def outbound_message(code: str, texts: Texts, phase: str | None = None) -> str:
+    """Why an outbound step does not fit now (OutboundStateError.code), in the panel's language."""
+    messages = {
+        "not_signed_in": texts.translate("OutboundMessages", "You are not signed in: sign in to work the worklist."),
+        "inbound_call_up": texts.translate("OutboundMessages", "An inbound call is up: the outbound preview waits."),
+        "inbound_call_up_dial": texts.translate("OutboundMessages",
+                                                "An inbound call is up: finish it before dialing."),
+        "nothing_to_skip": texts.translate("OutboundMessages",
+                                           "Only a previewed customer who was not called can be skipped."),
+        "nothing_to_dial": texts.translate("OutboundMessages", "Nobody is previewed to dial."),
+        "no_number": texts.translate("OutboundMessages", "This customer has no number to dial."),
+        "no_call": texts.translate("OutboundMessages", "There is no outbound call to record a result for."),
+        "not_connected": texts.translate("OutboundMessages",
+                                         "Offer outcomes follow a connected call's result: record the call "
+                                         "result first."),
+        "no_result_yet": texts.translate("OutboundMessages", "The call has no result yet: record how it went first."),
+        "no_dialing_host": texts.translate("OutboundMessages",
+                                           "No application that dials for CallCue is connected (its softphone "
+                                           "link is not running). Start it and press Call again, or dial by hand; "
+                                           "the customer stays previewed and held for you."),
+        "unknown_command": texts.translate("OutboundMessages", "This outbound command is unknown."),
+        "no_refused_result": texts.translate("OutboundMessages",
+                                             "That call result is no longer waiting to be retried or dismissed."),
+        "done": texts.translate("OutboundMessages", "Done."),
+    }
+    text = messages.get(code) or STATE_ERRORS.get(code, code)
+    if phase:
+        text = texts.translate("OutboundMessages", "%1 (phase: %2)").replace("%1", text).replace("%2", phase)
+    return text
+
+
+def refusal_text(code: str, texts: Texts) -> str:
+    """Why the server refused a call result (RefusedResult.code), in plain words."""
+    reasons = {
+        "lease_ended": texts.translate("OutboundMessages", "the customer was no longer held for you (skipped, or "
+                                                           "the hold ended and a colleague took them)"),
+        "lease_not_found": texts.translate("OutboundMessages", "the server does not know this hold for your "
+                                                               "account (signed in as another agent, or the server "
+                                                               "was reset)"),
+        "lease_has_result": texts.translate("OutboundMessages", "the server already has another result for this "
+                                                                "call"),
+        "attempt_id_reused": texts.translate("OutboundMessages", "the server has a different result under this "
+                                                                 "result's id (Send again uses a new one)"),
+        "campaign_not_found": texts.translate("OutboundMessages", "the campaign no longer exists on the server"),
+        "customer_gone": texts.translate("OutboundMessages", "the customer no longer exists on the server"),
+        "invalid_request": texts.translate("OutboundMessages", "the server found the result invalid (for example "
+                                                               "the call time is too far from the server's clock)"),
+    }
+    return reasons.get(code, reasons["invalid_request"])
 
 
 def make_dialer(settings, connectors):
@@ -92,6 +152,9 @@ class OutboundView(Localized, QtWidgets.QWidget):
     result_requested = Signal(str)  # call result
     outcome_requested = Signal(str, str, dict)  # offer id ('' none), outcome result, extras
     finish_requested = Signal()
+    undo_requested = Signal(str)  # outcome id: Ctrl+Z while its banner is up
+    retry_refused_requested = Signal(str)  # attempt id of a call result the server refused
+    dismiss_refused_requested = Signal(str)
 
     def __init__(self, texts: Texts, parent=None) -> None:
         self.texts = texts
@@ -147,10 +210,38 @@ class OutboundView(Localized, QtWidgets.QWidget):
         self.outcome_bar = OutcomeBar(texts, OUTCOME_KEYS, shortcut_context=Qt.ShortcutContext.WindowShortcut)
         self.outcome_bar.outcome_requested.connect(self._outcome_requested)
         layout.addWidget(self.outcome_bar)
+        # A call result the server refused: why, in plain words, and the way on (send again, or set aside).
+        self.refused_box = QtWidgets.QFrame()
+        self.refused_box.setObjectName("RefusedResult")
+        self.refused_box.setProperty("card", True)
+        refused = QtWidgets.QVBoxLayout(self.refused_box)
+        self.refused_label = QtWidgets.QLabel()
+        self.refused_label.setWordWrap(True)
+        self.refused_label.setAccessibleName(self.tr("Call result refused by the server"))
+        refused.addWidget(self.refused_label)
+        refused_actions = QtWidgets.QHBoxLayout()
+        self.retry_refused_button = self._button(self.tr("Send again"), RETRY_REFUSED_KEY,
+                                                 lambda: self._refused_action(self.retry_refused_requested),
+                                                 refused_actions)
+        self.dismiss_refused_button = self._button(self.tr("Set aside"), DISMISS_REFUSED_KEY,
+                                                   lambda: self._refused_action(self.dismiss_refused_requested),
+                                                   refused_actions)
+        refused.addLayout(refused_actions)
+        layout.addWidget(self.refused_box)
         self.notice = QtWidgets.QLabel()
         self.notice.setWordWrap(True)
         self.notice.setAccessibleName(self.tr("Last action"))
         layout.addWidget(self.notice)
+        # Ctrl+Z undoes the offer outcome just recorded while its banner is up (as in the panel).
+        self._undo_outcome: str | None = None
+        self._undo_covered = ""
+        self._undo_shortcut = QtGui.QShortcut(QtGui.QKeySequence(UNDO_KEY), self)
+        self._undo_shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+        self._undo_shortcut.setEnabled(False)
+        self._undo_shortcut.activated.connect(self._undo_pressed)
+        self._undo_timer = QtCore.QTimer(self)
+        self._undo_timer.setSingleShot(True)
+        self._undo_timer.timeout.connect(self._undo_expired)
         self.render(self.state)
 
     def _button(self, label: str, key: str, slot: Callable[[], object], row) -> QtWidgets.QPushButton:
@@ -193,6 +284,39 @@ class OutboundView(Localized, QtWidgets.QWidget):
         menu = self.skip_menu()
         menu.popup(self.skip_button.mapToGlobal(self.skip_button.rect().bottomLeft()))
         return menu
+
+    def _refused_action(self, signal) -> None:
+        if self.state.refused:
+            signal.emit(self.state.refused[0].attempt.attempt_id)
+
+    def offer_undo(self, outcome_id: str, result: str, name: str, window: dt.timedelta) -> None:
+        """After an offer outcome: "Recorded … — Ctrl+Z to undo" for `window` (at least UNDO_WINDOW)."""
+        label = result_label(result, self.texts)
+        text = (self.tr("✓ Recorded “%1” · %2 — Ctrl+Z to undo") if name
+                else self.tr("✓ Recorded “%1” — Ctrl+Z to undo"))
+        self._undo_covered = self.notice.text()
+        self._undo_outcome = outcome_id
+        self.notice.setText(text.replace("%1", label).replace("%2", name))
+        self._undo_shortcut.setEnabled(True)
+        self._undo_timer.start(int(max(window, UNDO_WINDOW).total_seconds() * 1000))
+
+    @property
+    def undo_offered(self) -> str | None:
+        """The outcome Ctrl+Z would take back now (None: no banner up)."""
+        return self._undo_outcome
+
+    def _undo_pressed(self) -> None:
+        outcome_id, self._undo_outcome = self._undo_outcome, None
+        self._undo_timer.stop()
+        self._undo_shortcut.setEnabled(False)
+        if outcome_id is not None:
+            self.undo_requested.emit(outcome_id)
+
+    def _undo_expired(self) -> None:
+        self._undo_shortcut.setEnabled(False)
+        if self._undo_outcome is not None:
+            self._undo_outcome = None
+            self.notice.setText(self._undo_covered)
 
     def _outcome_requested(self, result: str, extras: dict) -> None:
         offer_id = "" if result == "do_not_disturb" else (self.pop.selected_offer_id or "")
@@ -239,8 +363,22 @@ class OutboundView(Localized, QtWidgets.QWidget):
         self.outcome_bar.setVisible(phase is Phase.WRAP_UP)
         for shortcut in self.outcome_bar.shortcuts.values():
             shortcut.setEnabled(not paused and phase is Phase.WRAP_UP)
+        refused = state.refused
+        self.refused_box.setVisible(bool(refused))
+        if refused:
+            first = refused[0]
+            text = self.tr("The server refused the call result “%1” for customer %2: %3.").replace(
+                "%1", call_result_label(first.attempt.result, self.texts)).replace(
+                "%2", first.attempt.customer_id).replace("%3", refusal_text(first.code, self.texts))
+            text += "\n" + self.tr("Send again once the cause is fixed; Set aside keeps it on this PC only.")
+            if len(refused) > 1:
+                text += "\n" + self.tr("%1 more refused call result(s) after this one.").replace(
+                    "%1", str(len(refused) - 1))
+            self.refused_label.setText(text)
+        self.retry_refused_button.setEnabled(bool(refused))
+        self.dismiss_refused_button.setEnabled(bool(refused))
         for button in (self.next_button, self.dial_button, self.skip_button, self.finish_button,
-                       *self.result_buttons.values()):
+                       self.retry_refused_button, self.dismiss_refused_button, *self.result_buttons.values()):
             button.shortcut.setEnabled(button.isEnabled())
         self._refresh_outcome_target()
 
@@ -282,8 +420,8 @@ class OutboundView(Localized, QtWidgets.QWidget):
         if state.pending_results:
             texts.append(self.tr("%1 call result(s) saved on this PC, not yet on the server: sent automatically.")
                          .replace("%1", str(state.pending_results)))
-        if state.error is not None:
-            texts.append(describe_error(state.error, self.texts))
+        if state.error is not None and not (state.refused and state.error.code in _REFUSAL_ERRORS):
+            texts.append(describe_error(state.error, self.texts))  # a refusal is explained in its own box
         return "\n".join(texts)
 
     def show_notice(self, text: str) -> None:
@@ -310,11 +448,23 @@ class OutboundController(QtCore.QObject):
 
     state_changed = Signal(object)  # OutboundState
     mode_changed = Signal(bool)
+    panel_event = Signal(object)  # desktop.domain.events (dial.requested): the panel's one stream for hosts
 
     def __init__(self, service, runner, scheduler, router, outcomes, texts: Texts, *,
-                 agent_id: str | None, dialer=None,
+                 agent_id: str | None, dialer=None, host_dialer=None, dialer_choice: str = "auto",
+                 panel=None, undo_window: dt.timedelta = UNDO_WINDOW,
                  request_sync: Callable[[], object] | None = None, clock=None, parent=None) -> None:
+        """`host_dialer`: a desktop.calls.dialer.HostDialer (dial.requested to hosts that dial); it dials when
+        `dialer_choice` is 'host', or ('auto') when no softphone connector dials and such a host is connected.
+        `panel`: the PanelController, through which offer outcomes reach hosts (outcome.recorded) and are
+        undone (outcome.retracted), as inbound ones."""
         super().__init__(parent)
+        self.host_dialer = host_dialer
+        self.dialer_choice = dialer_choice
+        self.panel = panel
+        self.undo_window = undo_window
+        self._requested_call_id: str | None = None  # the call id a host was asked to dial (dial.requested)
+        self._zh: Texts | None = None  # Chinese texts for bridge replies (detail_zh), whatever the panel shows
         self.service = service
         self.runner = runner
         self.scheduler = scheduler
@@ -388,6 +538,9 @@ class OutboundController(QtCore.QObject):
         view.result_requested.connect(self.record_result)
         view.outcome_requested.connect(self.record_outcome)
         view.finish_requested.connect(self.finish)
+        view.undo_requested.connect(self.undo_outcome)
+        view.retry_refused_requested.connect(self.retry_refused)
+        view.dismiss_refused_requested.connect(self.dismiss_refused)
 
     def start(self, interval_s: float) -> None:
         """Send pending call results with the periodic sync (also those of an earlier session)."""
@@ -422,7 +575,7 @@ class OutboundController(QtCore.QObject):
         self._queue.clear()  # the steps pressed after a failed one assumed it worked
         error = getattr(exc, "user_error", None)
         if isinstance(exc, OutboundStateError):
-            self._notice(str(exc))
+            self._notice(outbound_message(exc.code, self.texts, exc.phase))
         elif error is not None:
             self._notice(describe_error(error, self.texts))
         else:
@@ -468,17 +621,48 @@ class OutboundController(QtCore.QObject):
     def take_next(self) -> None:
         self._submit("net", self.service.take_next, name="outbound.next")
 
-    def dial(self) -> None:
+    def _through_host(self) -> bool:
+        """Whether the next call is dialed by a host application (dial.requested): always with outbound.dialer
+        = host; with auto, when no softphone connector dials (baresip, AMI) and a host that dials is connected."""
+        if self.host_dialer is None:
+            return False
+        if self.dialer_choice == "host":
+            return True
+        return getattr(self.dialer, "name", None) not in ("baresip", "ami") and self.host_dialer.available()
+
+    def _dial_refusal(self) -> OutboundStateError | None:
+        """Why Call cannot go ahead now (None: it can)."""
         state = self.service.state()
-        previewed = state.previewed
-        if previewed is None or state.phase is not Phase.PREVIEW or state.paused:
+        if state.paused:
+            return OutboundStateError("inbound_call_up_dial")
+        if state.phase is not Phase.PREVIEW or state.previewed is None:
+            return OutboundStateError("nothing_to_dial", state.phase.value)
+        if not state.previewed.number:
+            return OutboundStateError("no_number")
+        if self._through_host() and not self.host_dialer.available():
+            return OutboundStateError("no_dialing_host")
+        return None
+
+    def dial(self) -> None:
+        refusal = self._dial_refusal()
+        if refusal is not None:
+            if refusal.code in ("no_number", "no_dialing_host"):  # the others: the key is not offered then
+                self._notice(outbound_message(refusal.code, self.texts))
             return
+        previewed = self.service.state().previewed
         number = previewed.number
-        if not number:
-            self._notice(self.texts.translate("OutboundController", "This customer has no number to dial."))
-            return
-        self.service.dialing()
         self._dialed, self._call_id, self._answered = _digits(number), None, False
+        if self._through_host():
+            # The host's softphone dials; its call events come back through the bridge or the SDK (claim()).
+            target = self.host_dialer.target(number)
+            self.service.dialing()
+            self._requested_call_id = previewed.lease.call_id
+            self.render()
+            self.panel_event.emit(DialRequested.of(previewed, target, self._clock()))
+            self._notice(self.texts.translate("OutboundController", "Calling: the host application dials…"))
+            return
+        self._requested_call_id = None
+        self.service.dialing()
         if self.dialer is not None:
             self._submit("net", self.dialer.dial, number, name="outbound.dial")
         else:
@@ -489,9 +673,18 @@ class OutboundController(QtCore.QObject):
         this panel dialed (its tab is the outbound window, not an inbound pop): answered → connected, ended
         → the call result keys, with the one the softphone's end reason suggests offered first."""
         state = self.service.state()
-        ours = event.call_id == self._call_id if self._call_id is not None else (
-            self._dialed is not None and state.phase is Phase.DIALING and event.ani is not None
-            and _digits(event.ani)[-11:] == self._dialed[-11:])
+        if self._call_id is not None:
+            ours = event.call_id == self._call_id
+        elif state.phase is not Phase.DIALING:
+            ours = False
+        elif self._requested_call_id is not None and event.call_id == self._requested_call_id:
+            ours = True  # a host reports the call it was asked to dial under the id dial.requested gave
+        elif self._requested_call_id is not None and state.previewed is not None \
+                and event.customer_id == state.previewed.customer_id:
+            ours = True
+        else:
+            ours = self._dialed is not None and event.ani is not None and bool(_digits(event.ani)) \
+                and _digits(event.ani)[-11:] == self._dialed[-11:]
         if not ours:
             return False
         self._call_id = event.call_id
@@ -531,32 +724,78 @@ class OutboundController(QtCore.QObject):
             state.outcome_call_id, state.previewed.lease.call_id)
 
     def record_outcome(self, offer_id: str, result: str, extras: dict, then=None) -> None:
-        """`then(record or exception)`, if given, once saved or refused (a host's outcome.record)."""
+        """`then(record or exception)`, if given, once saved or refused (a host's outcome.record). The outcome
+        takes the inbound outcomes' path: held for the undo window before it is sent, outcome.recorded to
+        hosts, and a "Ctrl+Z to undo" banner in the outbound window."""
         if then is not None and not self.owns_call(self.service.state().outcome_call_id or ""):
-            then(OutboundStateError("offer outcomes follow a connected call's result"))
+            then(OutboundStateError("not_connected"))
             return
 
         def record():
-            return self.service.record_outcome(self.outcomes, offer_id=offer_id or None, result=result,
-                                               agent_id=self.agent_id, **extras)
+            return self.service.record_outcome_and_follow(self.outcomes, offer_id=offer_id or None, result=result,
+                                                          agent_id=self.agent_id, **extras)
 
-        def saved(record) -> None:
-            from desktop.ui.outcome_bar import result_label
-
-            self._notice(self.texts.translate("OutboundController", "Saved: %1").replace("%1", result_label(record.result.value, self.texts)))
-            if self.request_sync is not None:
+        def saved(done) -> None:
+            record = done.record
+            if self.panel is not None:
+                self.panel.outcome_saved_elsewhere(record.call_id, done)
+            elif self.request_sync is not None:
                 self.request_sync()
+            if self.window is not None:
+                previewed = self.service.state().previewed
+                name = previewed.pop.customer.display_name if previewed is not None else ""
+                if self.panel is not None:
+                    self.window.view.offer_undo(record.outcome_id, record.result.value, name or "", self.undo_window)
+                else:
+                    self._notice(self.texts.translate("OutboundController", "Saved: %1").replace(
+                        "%1", result_label(record.result.value, self.texts)))
             if then is not None:
                 then(record)
 
         self._submit("db", record, name="outbound.outcome", on_done=saved,
                      on_error=(lambda exc: then(exc)) if then is not None else None)
 
+    def undo_outcome(self, outcome_id: str) -> None:
+        """Ctrl+Z on the outbound window's banner: the same undo as the panel's (removed if not sent yet, else
+        retracted on the server; outcome.retracted to hosts)."""
+        if self.panel is None:
+            return
+
+        def undone(done) -> None:
+            if isinstance(done, BaseException):
+                error = getattr(done, "user_error", None)
+                self._notice(self.texts.translate("OutboundController", "✗ Not undone: %1").replace(
+                    "%1", describe_error(error, self.texts) if error is not None else type(done).__name__))
+                return
+            self._notice(self.texts.translate("OutboundController", "↶ Outcome undone: it no longer counts"))
+
+        self.panel.undo_outcome(outcome_id, then=undone)
+
+    # --- call results the server refused ------------------------------------------------------------------
+
+    def retry_refused(self, attempt_id: str) -> None:
+        """Send a refused call result again (Ctrl+Shift+R); refused again, it is shown again with the reason."""
+        def sent(error) -> None:
+            if error is None:
+                self._notice(self.texts.translate("OutboundController", "The call result reached the server."))
+            elif any(r.attempt.attempt_id == attempt_id for r in self.service.state().refused):
+                self._notice(self.texts.translate("OutboundController", "The server refused it again."))
+            else:
+                self._notice(describe_error(error, self.texts))
+
+        self._submit("net", self.service.retry_refused, attempt_id, name="outbound.retry_refused", on_done=sent)
+
+    def dismiss_refused(self, attempt_id: str) -> None:
+        """Set a refused call result aside (Ctrl+Shift+D): kept on this PC, never sent."""
+        self._submit("db", self.service.dismiss_refused, attempt_id, name="outbound.dismiss_refused",
+                     on_done=lambda _state: self._notice(self.texts.translate(
+                         "OutboundController", "Set aside: the call result stays on this PC and is not sent.")))
+
     def finish(self) -> None:
         try:
             state = self.service.finish()
         except OutboundStateError as exc:
-            self._notice(str(exc))
+            self._notice(outbound_message(exc.code, self.texts, exc.phase))
             return
         self.render(state)
         if state.phase is Phase.IDLE and self.active:
@@ -572,13 +811,15 @@ class OutboundController(QtCore.QObject):
         return outbound_json(self.service.state(), mode=self.active)
 
     def bridge_command(self, kind: str, fields: dict) -> concurrent.futures.Future:
-        """A host's outbound step (GUI thread): a Future of (accepted, detail), set once the step is done."""
+        """A host's outbound step (GUI thread): a Future of the reply, set once the step is done: a dict with
+        `accepted`, `detail` (English), `detail_zh` (Chinese) and `code` (why not, a stable word; None when
+        accepted)."""
         answer: concurrent.futures.Future = concurrent.futures.Future()
         state = self.service.state()
         phase = state.phase
-        refusal = None
+        refusal: OutboundStateError | None = None
         if state.paused and kind != "outbound.result":
-            refusal = "an inbound call is up: the outbound preview waits"
+            refusal = OutboundStateError("inbound_call_up")
         elif kind == "outbound.next":
             if phase in (Phase.WRAP_UP, Phase.DONE):
                 self.finish()  # the customer prepared during wrap-up, if any
@@ -587,26 +828,37 @@ class OutboundController(QtCore.QObject):
                 if not (self._busy or self._queue):
                     self.take_next()
             elif phase is not Phase.PREVIEW:
-                refusal = f"the outbound call has no result yet (phase {phase.value})"
+                refusal = OutboundStateError("no_result_yet", phase.value)
         elif kind == "outbound.dial":
-            if phase is not Phase.PREVIEW:
-                refusal = f"nothing previewed to dial (phase {phase.value})"
-            elif not state.previewed.number:
-                refusal = "the previewed customer has no number"
-            else:
+            refusal = self._dial_refusal()
+            if refusal is None:
                 self.dial()
         elif kind == "outbound.result":
             if phase not in _CALL_PHASES:
-                refusal = f"no outbound call to record a result for (phase {phase.value})"
+                refusal = OutboundStateError("no_call", phase.value)
             else:
                 self.record_result(fields["result"], fields.get("note"))
         else:
-            refusal = f"unknown outbound command {kind}"
+            refusal = OutboundStateError("unknown_command")
         if refusal is not None:
-            answer.set_result((False, refusal))
+            answer.set_result(self.refusal_reply(refusal))
         else:
-            self.when_idle(lambda: answer.set_result((True, "done")))
+            self.when_idle(lambda: answer.set_result({"accepted": True, "detail": "done",
+                                                      "detail_zh": outbound_message("done", self._chinese()),
+                                                      "code": None}))
         return answer
+
+    def refusal_reply(self, refusal: OutboundStateError) -> dict:
+        """A refused step for a host: the English words, the Chinese ones, and the code."""
+        return {"accepted": False, "detail": str(refusal),
+                "detail_zh": outbound_message(refusal.code, self._chinese(), refusal.phase), "code": refusal.code}
+
+    def _chinese(self) -> Texts:
+        if self.texts.language == "zh_CN":
+            return self.texts
+        if self._zh is None:
+            self._zh = Texts("zh_CN", translations_dir())
+        return self._zh
 
     def when_idle(self, callback: Callable[[], object]) -> None:
         """Run `callback` once no agent's step is running or waiting (at once if none is)."""

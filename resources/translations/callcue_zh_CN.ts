@@ -541,8 +541,8 @@
 <context>
     <name>OutboundController</name>
     <message>
-        <source>This customer has no number to dial.</source>
-        <translation>该客户没有可拨打的号码。</translation>
+        <source>Calling: the host application dials…</source>
+        <translation>正在呼叫：由宿主应用拨号…</translation>
     </message>
     <message>
         <source>Skipped: the customer comes back to the worklist later.</source>
@@ -551,6 +551,113 @@
     <message>
         <source>Saved: %1</source>
         <translation>已保存：%1</translation>
+    </message>
+    <message>
+        <source>✗ Not undone: %1</source>
+        <translation>✗ 未撤销：%1</translation>
+    </message>
+    <message>
+        <source>↶ Outcome undone: it no longer counts</source>
+        <translation>↶ 结果已撤销：不再计入统计</translation>
+    </message>
+    <message>
+        <source>The call result reached the server.</source>
+        <translation>通话结果已送达服务器。</translation>
+    </message>
+    <message>
+        <source>The server refused it again.</source>
+        <translation>服务器再次拒绝了该结果。</translation>
+    </message>
+    <message>
+        <source>Set aside: the call result stays on this PC and is not sent.</source>
+        <translation>已搁置：该通话结果保留在本机，不再发送。</translation>
+    </message>
+</context>
+<context>
+    <name>OutboundMessages</name>
+    <message>
+        <source>You are not signed in: sign in to work the worklist.</source>
+        <translation>您尚未登录：请登录后再处理外呼名单。</translation>
+    </message>
+    <message>
+        <source>An inbound call is up: the outbound preview waits.</source>
+        <translation>有来电正在处理：外呼预览暂停。</translation>
+    </message>
+    <message>
+        <source>An inbound call is up: finish it before dialing.</source>
+        <translation>有来电正在处理：请先处理完再拨打。</translation>
+    </message>
+    <message>
+        <source>Only a previewed customer who was not called can be skipped.</source>
+        <translation>只能跳过尚未拨打的预览客户。</translation>
+    </message>
+    <message>
+        <source>Nobody is previewed to dial.</source>
+        <translation>当前没有可拨打的预览客户。</translation>
+    </message>
+    <message>
+        <source>This customer has no number to dial.</source>
+        <translation>该客户没有可拨打的号码。</translation>
+    </message>
+    <message>
+        <source>There is no outbound call to record a result for.</source>
+        <translation>没有可记录结果的外呼通话。</translation>
+    </message>
+    <message>
+        <source>Offer outcomes follow a connected call&apos;s result: record the call result first.</source>
+        <translation>接通的通话记录结果后才能记录营销结果：请先记录通话结果。</translation>
+    </message>
+    <message>
+        <source>The call has no result yet: record how it went first.</source>
+        <translation>该通话还没有结果：请先记录通话情况。</translation>
+    </message>
+    <message>
+        <source>No application that dials for CallCue is connected (its softphone link is not running). Start it and press Call again, or dial by hand; the customer stays previewed and held for you.</source>
+        <translation>没有为坐席助手拨号的应用在线（其软电话连接未运行）。请启动它后再按“拨打”，或手动拨号；该客户仍在预览中并为您保留。</translation>
+    </message>
+    <message>
+        <source>This outbound command is unknown.</source>
+        <translation>未知的外呼指令。</translation>
+    </message>
+    <message>
+        <source>That call result is no longer waiting to be retried or dismissed.</source>
+        <translation>该通话结果已不在等待重发或搁置。</translation>
+    </message>
+    <message>
+        <source>Done.</source>
+        <translation>已完成。</translation>
+    </message>
+    <message>
+        <source>%1 (phase: %2)</source>
+        <translation>%1（当前阶段：%2）</translation>
+    </message>
+    <message>
+        <source>the customer was no longer held for you (skipped, or the hold ended and a colleague took them)</source>
+        <translation>该客户已不再为您保留（已跳过，或保留到期后被同事接手）</translation>
+    </message>
+    <message>
+        <source>the server does not know this hold for your account (signed in as another agent, or the server was reset)</source>
+        <translation>服务器上找不到您账号的这次保留（登录的是其他坐席，或服务器已重置）</translation>
+    </message>
+    <message>
+        <source>the server already has another result for this call</source>
+        <translation>服务器已有该通话的另一个结果</translation>
+    </message>
+    <message>
+        <source>the server has a different result under this result&apos;s id (Send again uses a new one)</source>
+        <translation>服务器在该结果的编号下已有不同的结果（“重新发送”会使用新编号）</translation>
+    </message>
+    <message>
+        <source>the campaign no longer exists on the server</source>
+        <translation>服务器上已没有该活动</translation>
+    </message>
+    <message>
+        <source>the customer no longer exists on the server</source>
+        <translation>服务器上已没有该客户</translation>
+    </message>
+    <message>
+        <source>the server found the result invalid (for example the call time is too far from the server&apos;s clock)</source>
+        <translation>服务器认为该结果无效（例如通话时间与服务器时钟相差太远）</translation>
     </message>
 </context>
 <context>
@@ -588,8 +695,28 @@
         <translation>完成：下一位客户</translation>
     </message>
     <message>
+        <source>Call result refused by the server</source>
+        <translation>被服务器拒绝的通话结果</translation>
+    </message>
+    <message>
+        <source>Send again</source>
+        <translation>重新发送</translation>
+    </message>
+    <message>
+        <source>Set aside</source>
+        <translation>搁置</translation>
+    </message>
+    <message>
         <source>Last action</source>
         <translation>最近操作</translation>
+    </message>
+    <message>
+        <source>✓ Recorded “%1” · %2 — Ctrl+Z to undo</source>
+        <translation>✓ 已记录“%1” · %2 — 按 Ctrl+Z 撤销</translation>
+    </message>
+    <message>
+        <source>✓ Recorded “%1” — Ctrl+Z to undo</source>
+        <translation>✓ 已记录“%1” — 按 Ctrl+Z 撤销</translation>
     </message>
     <message>
         <source>%1 · wave %2 of %3 · call attempt %4</source>
@@ -610,6 +737,18 @@
     <message>
         <source>Script: %1</source>
         <translation>话术：%1</translation>
+    </message>
+    <message>
+        <source>The server refused the call result “%1” for customer %2: %3.</source>
+        <translation>服务器拒绝了客户 %2 的通话结果“%1”：%3。</translation>
+    </message>
+    <message>
+        <source>Send again once the cause is fixed; Set aside keeps it on this PC only.</source>
+        <translation>原因解决后请重新发送；“搁置”则只在本机保留。</translation>
+    </message>
+    <message>
+        <source>%1 more refused call result(s) after this one.</source>
+        <translation>此外还有 %1 条被拒绝的通话结果。</translation>
     </message>
     <message>
         <source>An inbound call is up: the outbound preview waits (the customer stays held for you).</source>

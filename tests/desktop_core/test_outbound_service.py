@@ -295,3 +295,21 @@ def test_an_answer_naming_another_attempt_is_refused(outbound_live, store, monke
                           "C1", "CMP", 2, CallResult.BUSY, dt.datetime.now(dt.UTC))
     with pytest.raises(BadResponse, match="another attempt"):
         client.post_attempt(attempt)
+
+
+def test_a_refused_result_keeps_its_reason_and_goes_again_under_a_new_id_when_the_id_was_taken(store):
+    attempt = CallAttempt("0b8a3c1e-0000-4000-8000-000000000005", "0b8a3c1e-0000-4000-8000-000000000006",
+                          "C1", "CMP", 2, CallResult.BUSY, dt.datetime.now(dt.UTC))
+    store.attempts.record(attempt, dt.datetime.now(dt.UTC))
+    store.attempts.mark_needs_attention(attempt.attempt_id, "attempt_id_reused: another result has this id")
+    [refused] = store.attempts.refused()
+    assert (refused.code, refused.attempt.attempt_id) == ("attempt_id_reused", attempt.attempt_id)
+    assert store.attempts.requeue(attempt.attempt_id, "0b8a3c1e-0000-4000-8000-000000000007") is True
+    assert store.attempts.refused() == [] and store.attempts.requeue(attempt.attempt_id) is False
+    [again] = store.attempts.pending()
+    assert again.attempt_id == "0b8a3c1e-0000-4000-8000-000000000007"
+    assert again.to_payload()["attempt_id"] == again.attempt_id and again.result is CallResult.BUSY
+    store.attempts.mark_needs_attention(again.attempt_id, "something the panel does not know")
+    assert store.attempts.refused()[0].code == "invalid_request"
+    assert store.attempts.dismiss(again.attempt_id) is True and store.attempts.dismiss(again.attempt_id) is False
+    assert store.attempts.refused() == [] and store.attempts.pending() == []

@@ -58,7 +58,7 @@ def callcue_threads() -> list[str]:
 def test_api_version_is_major_minor_and_supported():
     # 1.1 added pop_ambiguous and pop_shown's chosen; 1.2 calls()' phase, in_front; 1.3 outcome_retracted,
     # from_agent; 1.4 outbound work (outbound_state/_next/_dial/_result, outbound_mode); 1.5 show_customer's and
-    # call_event's outbound
+    # call_event's outbound, dial_requested
     assert API_VERSION == "1.5"
     assert API_VERSION in SUPPORTED_API_VERSIONS
     assert plugin_sdk.api_supported("1.0") and plugin_sdk.api_supported("1.1") and plugin_sdk.api_supported("1.2") \
