@@ -521,6 +521,16 @@ def next_for_agent(engine: Engine, catalog: Catalog, rules: Rules, *, agent_id: 
     callable_now = [w for w in waves if w.outbound.hours.open_at(now)]
     # Outside the write transaction: SQLite's other writers need not wait for an order being built.
     orders = {w.campaign.campaign_id: _order(engine, catalog, rules, w) for w in callable_now}
+    since = now - dt.timedelta(days=_longest_period(catalog, callable_now))
+    read_ahead: tuple[list, dict] | None = None
+    if callable_now and engine.dialect.name == "sqlite":
+        # SQLite's claims are serialized: the first candidates and their contacts are read before taking the
+        # write lock (a WAL reader waits for nobody), so the lock is held only to check and insert the lease —
+        # the insert checks on its own that the member is still due, and the unique index that nobody holds it.
+        with engine.connect() as reader:
+            pool = _pool(reader, callable_now, orders, now)
+            if pool:
+                read_ahead = pool, _history(reader, sorted({row.customer_id for _, row in pool}), since)
     with _transaction(engine, write_lock) as conn:
         _expire_leases(conn, now)
         held = _held_lease(conn, agent_id)
@@ -547,12 +557,14 @@ def next_for_agent(engine: Engine, catalog: Catalog, rules: Rules, *, agent_id: 
                               f"({w.outbound.hours.time_zone})" for w in waves)
             return Empty("outside_calling_hours", f"Outside the calling hours of every running outbound wave "
                          f"({hours}).", f"当前不在任何进行中外呼波次的呼叫时段内（{hours}）。", opening)
-        since = now - dt.timedelta(days=_longest_period(catalog, callable_now))
         postgresql = conn.dialect.name == "postgresql"
         for round_ in range(MAX_ROUNDS):
-            pool = []
-            for w in callable_now:
-                pool += [(w, row) for row in _candidates(conn, orders[w.campaign.campaign_id], now)]
+            if read_ahead is not None:
+                (pool, history), read_ahead = read_ahead, None
+                if (claim := _try_claims(conn, catalog, rules, pool, history, agent_id, now, ttl)) is not None:
+                    return claim
+                continue  # taken meanwhile (another process's claim): read again, under the lock
+            pool = _pool(conn, callable_now, orders, now)
             if not pool and any(_any_due(conn, orders[w.campaign.campaign_id], now) for w in callable_now):
                 # Members are due: set aside by this process's order a moment ago, or (PostgreSQL) locked by
                 # other claims this instant, whose transactions end in milliseconds (with a lease, or leaving
@@ -566,28 +578,43 @@ def next_for_agent(engine: Engine, catalog: Catalog, rules: Rules, *, agent_id: 
                 return Empty("worklist_done", "Nobody is due for a call now: every member is called, closed, "
                              "waiting for a retry, capped or held by another agent.",
                              "当前没有需要呼叫的客户：名单中的客户均已呼叫、已结束、等待重拨、已达接触上限或正由其他坐席处理。")
-            pool.sort(key=lambda item: (-item[1].priority, -float(item[1].score or 0), item[1].customer_id,
-                                        item[0].campaign.campaign_id))
             history = _history(conn, sorted({row.customer_id for _, row in pool}), since)
-            for w, row in pool:
-                cap = outbound_cap(catalog, w.campaign, history[row.customer_id], now)
-                if cap is not None and cap.reached:
-                    _hold(conn, w.campaign.campaign_id, w.wave.seq, row.customer_id, cap.next_eligible_at, "cap")
-                    continue
-                lease_id = str(uuid.uuid4())
-                inserted = _claim(conn, lease_id, row.customer_id, w, agent_id, now, ttl)
-                if inserted is None:
-                    held = _held_lease(conn, agent_id)
-                    if held is not None:  # the same agent's concurrent request won: answer its lease
-                        claim = _claim_from_lease(conn, catalog, rules, held, resumed=True)
-                        if claim is not None:
-                            return claim
-                    continue  # another agent took this customer a moment ago
-                return Claim(lease_id, row.customer_id, w.campaign, w.wave, w.outbound, inserted.attempt, now,
-                             now + ttl, row.priority, row.reason, round((row.monthly_fee_fen or 0) / 100, 2),
-                             round(float(row.acceptance), 4), False)
+            if (claim := _try_claims(conn, catalog, rules, pool, history, agent_id, now, ttl)) is not None:
+                return claim
         return Empty("worklist_busy", "Every customer due now is being taken by other agents; ask again.",
                      "当前可呼叫的客户正被其他坐席领取，请稍后再试。")
+
+
+def _pool(conn: Connection, waves: Sequence[_Wave], orders: dict[str, _Order], now: dt.datetime) -> list:
+    """The due candidates of every wave, in worklist order: (wave, row)."""
+    pool = [(w, row) for w in waves for row in _candidates(conn, orders[w.campaign.campaign_id], now)]
+    pool.sort(key=lambda item: (-item[1].priority, -float(item[1].score or 0), item[1].customer_id,
+                                item[0].campaign.campaign_id))
+    return pool
+
+
+def _try_claims(conn: Connection, catalog: Catalog, rules: Rules, pool: list, history: dict[str, list[HistoryRow]],
+                agent_id: str, now: dt.datetime, ttl: dt.timedelta) -> Claim | None:
+    """Lease the first candidate of `pool` not over a cap (those are set aside until it frees) and nobody took
+    meanwhile. None: every candidate was capped or taken."""
+    for w, row in pool:
+        cap = outbound_cap(catalog, w.campaign, history[row.customer_id], now)
+        if cap is not None and cap.reached:
+            _hold(conn, w.campaign.campaign_id, w.wave.seq, row.customer_id, cap.next_eligible_at, "cap")
+            continue
+        lease_id = str(uuid.uuid4())
+        inserted = _claim(conn, lease_id, row.customer_id, w, agent_id, now, ttl)
+        if inserted is None:
+            held = _held_lease(conn, agent_id)
+            if held is not None:  # the same agent's concurrent request won: answer its lease
+                claim = _claim_from_lease(conn, catalog, rules, held, resumed=True)
+                if claim is not None:
+                    return claim
+            continue  # another agent took this customer a moment ago
+        return Claim(lease_id, row.customer_id, w.campaign, w.wave, w.outbound, inserted.attempt, now, now + ttl,
+                     row.priority, row.reason, round((row.monthly_fee_fen or 0) / 100, 2),
+                     round(float(row.acceptance), 4), False)
+    return None
 
 
 def _lock_member(conn: Connection, lease: Any) -> bool:
