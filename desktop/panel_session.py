@@ -147,7 +147,8 @@ class PanelSession(QtCore.QObject):
         self.outbound_service = OutboundService(self.store, client)
         self.outbound = OutboundController(
             self.outbound_service, self.runner, self.scheduler, self.router, self.outcome_service, self.texts,
-            agent_id=agent_id, request_sync=lambda: self.controller.request_sync(force=True), parent=self)
+            agent_id=agent_id, request_sync=lambda: self.controller.request_sync(force=True),
+            style=lambda window: apply_theme_to_widget(window, self.theme, self.resources / "themes"), parent=self)
         self._install_outbound_key()
 
     @property

@@ -573,8 +573,8 @@
         <translation>为什么是这位客户：%1</translation>
     </message>
     <message>
-        <source>Script: %1</source>
-        <translation>话术：%1</translation>
+        <source>Script for %1: %2</source>
+        <translation>“%1”话术：%2</translation>
     </message>
     <message>
         <source>An inbound call is up: the outbound preview waits (the customer stays held for you).</source>
