@@ -133,28 +133,30 @@ def run_outbound(qapp, out: Path, language: str, theme: str) -> None:
             outbound.dial()
             wait(qapp, lambda: phase_is(Phase.DIALING), what="dialing")
             grab("outbound-dialing")
-            # The softphone says the call ended with 486 Busy Here: Busy is offered first.
-            number = outbound.service.state().previewed.number
-            for state, extra in (("ringing", {}), ("ended", {"end_reason": "486 Busy Here"})):
-                app._call_event(CallEvent(call_id="baresip:shot-1", state=state, ani=number, source="baresip",
-                                          **extra))
-            wait(qapp, lambda: phase_is(Phase.RESULT), what="the result keys")
-            grab("outbound-result-keys")
-            outbound.record_result(CallResult.BUSY.value)
-            wait(qapp, lambda: phase_is(Phase.DONE), what="busy saved")
-            outbound.finish()
-            # The next customer: called, answered, connected → the wrap-up with the offer outcome keys.
-            wait(qapp, lambda: phase_is(Phase.PREVIEW), what="the next preview")
-            outbound.dial()
-            wait(qapp, lambda: phase_is(Phase.DIALING), what="dialing 2")
+            # The customer answers (the softphone says so): connected → the wrap-up with the offer outcome keys.
             number = outbound.service.state().previewed.number
             for state in ("ringing", "answered"):
-                app._call_event(CallEvent(call_id="baresip:shot-2", state=state, ani=number, source="baresip"))
+                app._call_event(CallEvent(call_id="baresip:shot-1", state=state, ani=number, source="baresip"))
             wait(qapp, lambda: phase_is(Phase.TALKING), what="talking")
             outbound.record_result(CallResult.CONNECTED.value)
             wait(qapp, lambda: phase_is(Phase.WRAP_UP) and outbound.service.state().prepared is not None,
                  what="the wrap-up")
             grab("outbound-wrap-up")
+            # Done: the next customer (prepared meanwhile). The softphone says the call ended with 486 Busy Here:
+            # Busy is offered first.
+            outbound.finish()
+            wait(qapp, lambda: phase_is(Phase.PREVIEW), what="the next preview")
+            outbound.dial()
+            wait(qapp, lambda: phase_is(Phase.DIALING), what="dialing 2")
+            number = outbound.service.state().previewed.number
+            for state, extra in (("ringing", {}), ("ended", {"end_reason": "486 Busy Here"})):
+                app._call_event(CallEvent(call_id="baresip:shot-2", state=state, ani=number, source="baresip",
+                                          **extra))
+            wait(qapp, lambda: phase_is(Phase.RESULT), what="the result keys")
+            grab("outbound-result-keys")
+            outbound.record_result(CallResult.BUSY.value)
+            wait(qapp, lambda: phase_is(Phase.DONE) and outbound.service.state().prepared is not None,
+                 what="busy saved")
             # The empty worklist: Done shows the customer prepared meanwhile; skipped, the next one is asked of a
             # campaign whose outbound wave has not started yet (it starts next month).
             outbound.finish()

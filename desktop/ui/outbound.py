@@ -151,6 +151,11 @@ class OutboundView(Localized, QtWidgets.QWidget):
         self.notice.setWordWrap(True)
         self.notice.setAccessibleName(self.tr("Last action"))
         layout.addWidget(self.notice)
+        # Takes the room of the pop while nobody is on screen (the empty worklist): the message and its key stay
+        # together at the top instead of being spread over the window.
+        self.filler = QtWidgets.QWidget()
+        self.filler.setSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred, QtWidgets.QSizePolicy.Policy.Expanding)
+        layout.addWidget(self.filler, 1)
         self.render(self.state)
 
     def _button(self, label: str, key: str, slot: Callable[[], object], row) -> QtWidgets.QPushButton:
@@ -222,6 +227,7 @@ class OutboundView(Localized, QtWidgets.QWidget):
             if offer is not None:
                 self.pop.select_offer(offer.offer_id, reveal=True)
         self.pop.setVisible(previewed is not None)
+        self.filler.setVisible(previewed is None)
         if previewed is None:
             self.campaign.setText("")
             self.why.setText("")

@@ -363,6 +363,9 @@ def test_the_outbound_window_wears_the_panels_theme(qapp, qtbot, tmp_path, serve
         assert seen.most_common(1)[0][0] == tokens["bg"], seen.most_common(3)
         view = window.view
         assert view.next_button.isEnabled() and not view.dial_button.isEnabled()
+        # Why the worklist is empty (by the campaign's name) and the key to ask again sit together at the top.
+        assert "“Family bundle”" in view.status.text()
+        assert view.next_button.geometry().bottom() < window.height() // 3, view.next_button.geometry()
         # A disabled key looks disabled: on the window's background, not a card like a live one.
         assert colours(view.next_button).most_common(1)[0][0] == tokens["card"]
         assert colours(view.dial_button).most_common(1)[0][0] == tokens["bg"]
