@@ -7,7 +7,7 @@
                                                  # (a visible demo is the panel `callcue pop` reaches)
   callcue stats --from DATE --to DATE [--agent A] [--format csv|json]  # local statistics, no GUI needed
   callcue callbacks [--json] [--store PATH]  # open callbacks in the local data file, earliest first
-  callcue store rescue FILE [--store PATH]  # outcomes of a damaged / set-aside data file into the outbox
+  callcue store rescue FILE [--store PATH]  # outcomes and call results of a damaged / set-aside data file
 
 A second `callcue …` hands its command to the running instance and exits; softphones that run a command on
 an incoming call use `callcue pop`.
@@ -82,11 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     store = sub.add_parser("store", help="the local data file: rescue outcomes from a damaged copy")
     store_sub = store.add_subparsers(dest="store_command", required=True)
     rescue = store_sub.add_parser(
-        "rescue", help="send the outcomes a damaged or set-aside data file still holds",
-        description="Reads every outcome that can still be read from FILE (a data file CallCue set aside as "
-                    "damaged, or any copy of one; it is never modified) and adds the ones this computer's data "
-                    "file does not have yet to its outbox: the panel then sends them. Safe to run again "
-                    "(nothing is added or sent twice). 从损坏的数据文件中找回结果并加入待发送队列，可重复运行。")
+        "rescue", help="send the outcomes and outbound call results a damaged or set-aside data file still holds",
+        description="Reads every outcome and outbound call result that can still be read from FILE (a data file "
+                    "CallCue set aside as damaged, or any copy of one; it is never modified) and adds the ones this "
+                    "computer's data file does not have yet: the panel then sends them. Safe to run again "
+                    "(nothing is added or sent twice). 从损坏的数据文件中找回结果和外呼呼叫结果并加入待发送队列，可重复运行。")
     rescue.add_argument("file", metavar="FILE", help="the damaged file, e.g. callcue.sqlite3.damaged-20261123-101500")
     rescue.add_argument("--store", help="the live data file to rescue into (default: the panel's)")
     rescue.add_argument("--lang", choices=["system", "zh_CN", "en"], help="language of the report")
@@ -534,6 +534,9 @@ _RESCUE_TEXTS = {
         "retractions": "callcue store rescue: {retractions} undo(s) of outcomes taken in: those outcomes count "
                        "nowhere here, and the server is asked once to take back any it already has.",
         "callbacks": "callcue store rescue: {callbacks} callback(s) keep the name of who to call back.",
+        "call_results": "callcue store rescue: {call_results} outbound call result(s) (no answer, busy …) rescued "
+                        "({to_send} to be sent), {present} already present. Each keeps its id: the server counts "
+                        "every call once, even if it had one already.",
         "send": "The panel sends them at its next sync (start CallCue if it is not running).",
         "unreadable": "Unreadable outcomes are recent outcomes the file names but whose details are damaged: tell "
                       "IT (a backup of the file may still have them).",
@@ -549,6 +552,8 @@ _RESCUE_TEXTS = {
         "retractions": "callcue store rescue：已找回 {retractions} 条撤销记录：这些结果在本机不再计入，"
                        "服务器已收到的会被请求撤回一次。",
         "callbacks": "callcue store rescue：{callbacks} 条预约回访保留了回访对象的姓名。",
+        "call_results": "callcue store rescue：已找回 {call_results} 条外呼呼叫结果（无人接听、占线等；其中 {to_send} "
+                        "条待发送），{present} 条已存在。每条保留原编号：即使服务器已收到，每通呼叫也只计一次。",
         "send": "面板会在下次同步时发送（如果面板未运行，请启动 CallCue）。",
         "unreadable": "无法读取的结果：文件中有记录但内容已损坏的近期结果，请联系 IT（文件的备份可能仍有这些结果）。",
         "missing": "callcue store rescue：文件 {file} 不存在",
@@ -611,7 +616,10 @@ def run_store_rescue(args: argparse.Namespace) -> int:
         print(texts["retractions"].format(retractions=report.retractions))
     if report.callback_details:
         print(texts["callbacks"].format(callbacks=report.callback_details))
-    if report.to_send:
+    if report.call_results or report.call_results_present:
+        print(texts["call_results"].format(call_results=report.call_results, to_send=report.call_results_to_send,
+                                           present=report.call_results_present))
+    if report.to_send or report.call_results_to_send:
         print(texts["send"])
     if report.unreadable:
         print(texts["unreadable"])

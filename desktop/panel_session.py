@@ -153,7 +153,8 @@ class PanelSession(QtCore.QObject):
             self.outbound_service, self.runner, self.scheduler, self.router, self.outcome_service, self.texts,
             agent_id=agent_id, host_dialer=HostDialer(config.connectors.host_dial_template),
             dialer_choice=config.outbound.dialer, panel=self.controller, undo_window=undo_window,
-            request_sync=lambda: self.controller.request_sync(force=True), parent=self)
+            request_sync=lambda: self.controller.request_sync(force=True),
+            style=lambda window: apply_theme_to_widget(window, self.theme, self.resources / "themes"), parent=self)
         self.outbound.panel_event.connect(self.controller.panel_event)
         self._install_outbound_key()
 

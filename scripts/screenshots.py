@@ -4,9 +4,14 @@
 
 For each language (zh_CN, en) and theme (light, dark), against the sample server of `callcue demo`:
 two calls (tabs), three calls (the list), the undo banner, an unknown caller with its three outcome keys,
-the callback queue between calls, and offline (server stopped: a stale pop and the sync drawer). Writes
-OUTDIR/<scene>-<lang>-<theme>.png. Not a test: it drives the real app with the real server and waits
-(polling) for what each scene needs.
+the callback queue between calls, and offline (server stopped: a stale pop and the sync drawer); then the
+outbound window (Ctrl+Shift+O) on the sample world's running outbound wave: the preview of the next customer,
+dialing, the call-result keys (the softphone reported "486 Busy Here"), the wrap-up of a connected call with
+its offer outcome keys, and the empty worklist. Writes OUTDIR/<scene>-<lang>-<theme>.png. Not a test: it
+drives the real app with the real server and waits (polling) for what each scene needs.
+
+    SCREENSHOTS_ONLY=en-dark       one language and theme
+    SCREENSHOTS_PART=outbound      only the outbound scenes (panel: only the panel's)
 """
 
 from __future__ import annotations
@@ -70,23 +75,109 @@ def grab_screen_around(qapp, widgets, path: Path) -> None:
     print(f"wrote {path}")
 
 
-def run(qapp, out: Path, language: str, theme: str) -> None:
+def open_app(qapp, server: DemoServer, language: str, theme: str):
     from desktop.app import CallCueApp
 
+    info = server.info
+    home = server.data_dir / "panel"
+    paths = ConfigPaths(machine_file=home / "machine.toml", user_file=home / "config.toml",
+                        data_dir=home / "data", log_dir=home / "logs")
+    environ = {**os.environ, "CALLCUE_SERVER_URL": info["base_url"], "CALLCUE_AGENT_ID": info["agent_id"],
+               "CALLCUE_TOKEN": info["token"]}
+    config = load_config(machine_file=None, user_file=None, environ=environ,
+                         cli={"ui.language": language, "ui.theme": theme, "bridge.port": "0",
+                              "sync.undo_window_s": "8"})
+    app = CallCueApp(qapp, config, paths, environ=environ, headless=True)
+    app.start(show=True)
+    return app
+
+
+class ScreenshotDialer:
+    """Stands in for the softphone: the number is "dialed" at once (the softphone's events follow below)."""
+
+    name = "screenshots"
+
+    def dial(self, number: str) -> str:
+        return number
+
+
+def run_outbound(qapp, out: Path, language: str, theme: str) -> None:
+    """The outbound window on the sample world's running outbound wave (出境漫游关怀, wave 2, outbound_call)."""
+    from desktop.domain.outbound import CallResult
+    from desktop.services.outbound import Phase
+
+    server = DemoServer(300)
+    try:
+        app = open_app(qapp, server, language, theme)
+        app.window.resize(400, 860)
+        app.window.move(40, 40)
+        outbound = app.panel.outbound
+        outbound.dialer = ScreenshotDialer()
+        tag = f"{language}-{theme}"
+
+        def phase_is(phase) -> bool:
+            return outbound.service.state().phase is phase and not outbound._busy and not outbound._queue
+
+        def grab(scene: str) -> None:
+            settle(qapp, 0.5)
+            outbound.window.grab().save(str(out / f"{scene}-{tag}.png"))
+            print(f"wrote {out / f'{scene}-{tag}.png'}")
+
+        try:
+            outbound.set_mode(True)  # what Ctrl+Shift+O does
+            outbound.window.resize(460, 900)
+            outbound.window.move(460, 40)
+            wait(qapp, lambda: phase_is(Phase.PREVIEW), what="the preview")
+            grab("outbound-preview")
+            # Call (Ctrl+Return): dialing; the result keys are there already (no answer is known before it ends).
+            outbound.dial()
+            wait(qapp, lambda: phase_is(Phase.DIALING), what="dialing")
+            grab("outbound-dialing")
+            # The customer answers (the softphone says so): connected → the wrap-up with the offer outcome keys.
+            number = outbound.service.state().previewed.number
+            for state in ("ringing", "answered"):
+                app._call_event(CallEvent(call_id="baresip:shot-1", state=state, ani=number, source="baresip"))
+            wait(qapp, lambda: phase_is(Phase.TALKING), what="talking")
+            outbound.record_result(CallResult.CONNECTED.value)
+            wait(qapp, lambda: phase_is(Phase.WRAP_UP) and outbound.service.state().prepared is not None,
+                 what="the wrap-up")
+            grab("outbound-wrap-up")
+            # Done: the next customer (prepared meanwhile). The softphone says the call ended with 486 Busy Here:
+            # Busy is offered first.
+            outbound.finish()
+            wait(qapp, lambda: phase_is(Phase.PREVIEW), what="the next preview")
+            outbound.dial()
+            wait(qapp, lambda: phase_is(Phase.DIALING), what="dialing 2")
+            number = outbound.service.state().previewed.number
+            for state, extra in (("ringing", {}), ("ended", {"end_reason": "486 Busy Here"})):
+                app._call_event(CallEvent(call_id="baresip:shot-2", state=state, ani=number, source="baresip",
+                                          **extra))
+            wait(qapp, lambda: phase_is(Phase.RESULT), what="the result keys")
+            grab("outbound-result-keys")
+            outbound.record_result(CallResult.BUSY.value)
+            wait(qapp, lambda: phase_is(Phase.DONE) and outbound.service.state().prepared is not None,
+                 what="busy saved")
+            # The empty worklist: Done shows the customer prepared meanwhile; skipped, the next one is asked of a
+            # campaign whose outbound wave has not started yet (it starts next month).
+            outbound.finish()
+            wait(qapp, lambda: phase_is(Phase.PREVIEW), what="the prepared customer")
+            outbound.service.campaign_id = "CMP_AUTOPAY_BONUS"
+            outbound.skip("other")
+            wait(qapp, lambda: phase_is(Phase.EMPTY), what="the empty worklist")
+            grab("outbound-empty")
+        finally:
+            app.close()
+            settle(qapp, 0.2)
+    finally:
+        server.stop()
+
+
+def run(qapp, out: Path, language: str, theme: str) -> None:
     server = DemoServer(300)
     try:
         info = server.info
         callers = {c["kind"]: c["ani"] for c in info["callers"]}
-        home = server.data_dir / "panel"
-        paths = ConfigPaths(machine_file=home / "machine.toml", user_file=home / "config.toml",
-                            data_dir=home / "data", log_dir=home / "logs")
-        environ = {**os.environ, "CALLCUE_SERVER_URL": info["base_url"], "CALLCUE_AGENT_ID": info["agent_id"],
-                   "CALLCUE_TOKEN": info["token"]}
-        config = load_config(machine_file=None, user_file=None, environ=environ,
-                             cli={"ui.language": language, "ui.theme": theme, "bridge.port": "0",
-                                  "sync.undo_window_s": "8"})
-        app = CallCueApp(qapp, config, paths, environ=environ, headless=True)
-        app.start(show=True)
+        app = open_app(qapp, server, language, theme)
         window = app.window
         window.resize(400, 860)
         window.move(40, 40)
@@ -159,10 +250,14 @@ def main() -> int:
     qapp = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["callcue-screenshots"])
     combos = [(lang, theme) for lang in ("zh_CN", "en") for theme in ("light", "dark")]
     only = os.environ.get("SCREENSHOTS_ONLY")
+    part = os.environ.get("SCREENSHOTS_PART")
     for language, theme in combos:
         if only and only != f"{language}-{theme}":
             continue
-        run(qapp, out, language, theme)
+        if part in (None, "", "panel"):
+            run(qapp, out, language, theme)
+        if part in (None, "", "outbound"):
+            run_outbound(qapp, out, language, theme)
     return 0
 
 

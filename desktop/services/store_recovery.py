@@ -3,14 +3,15 @@
 At start (`open_local_store`):
 - a store file found empty (0 bytes) or damaged (SQLite refuses it, or `PRAGMA quick_check` fails within a
   time budget) is set aside — renamed `….damaged-YYYYmmdd-HHMMSS`, never deleted — and a fresh one
-  started; the agent is told how many undelivered outcomes the old file holds and how to rescue them
-  (`callcue store rescue FILE`, which is `rescue_into` below);
+  started; the agent is told how many undelivered outcomes and outbound call results the old file holds and
+  how to rescue them (`callcue store rescue FILE`, which is `rescue_into` below);
 - a data folder that cannot be used (read-only, full, locked) falls back to a store in a well-known place
   (a "fallback" folder of the user's state directory, else the temp directory; one file per store path),
   and the agent is told where outcomes are kept meanwhile;
 - with the data folder usable again, every fallback store of this path found in those places is drained:
-  its outcomes are adopted by the live store (one transaction; idempotent: outcome ids are the server's
-  idempotency keys, so nothing is sent twice) and only then is the fallback file removed.
+  its outcomes and outbound call results are adopted by the live store (one transaction; idempotent: outcome
+  and attempt ids are the server's idempotency keys, so nothing is sent twice) and only then is the fallback
+  file removed.
   A fallback store still open in another CallCue process is left alone (it holds SQLite's lock).
 
 Start-up cost: the integrity check has a budget (`START_CHECK_BUDGET_S`); a store too big to check in it is
@@ -64,6 +65,7 @@ class SetAside:
     unreadable: int  # recent outcomes known to be in it whose delivery data cannot be read
     complete: bool  # every page was read: `undelivered` is not just a floor
     empty: bool  # the file was 0 bytes long
+    call_results: int = 0  # outbound call results (no answer, busy …) in it not yet sent
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +85,7 @@ class MovedBack:
     undelivered: int  # of them, still to be sent
     added: int
     sources: tuple[Path, ...]
+    call_results: int = 0  # outbound call results moved back and still to be sent
 
 
 StoreEvent = SetAside | UsingFallback | MovedBack
@@ -212,9 +215,10 @@ def _set_aside(path: Path, clock: Clock, *, empty: bool) -> SetAside:
         raise StoreCorrupt(f"{path} is damaged and cannot be moved aside ({exc.strerror or exc}).", path) from exc
     salvage = salvage_store(moved, budget_s=COUNT_BUDGET_S, sql=False)
     event = SetAside(moved, len(salvage.undelivered), len(salvage.unreadable(clock() - OUTBOX_RETENTION)),
-                     salvage.finished, empty)
+                     salvage.finished, empty, len(salvage.undelivered_attempts))
     log.error("local store set aside", extra={"moved_to": str(moved), "undelivered": event.undelivered,
-                                               "unreadable": event.unreadable, "empty": empty})
+                                               "unreadable": event.unreadable, "empty": empty,
+                                               "call_results": event.call_results})
     return event
 
 
@@ -253,7 +257,7 @@ def check_in_background(store: LocalStore) -> bool:
 def drain_fallbacks(store: LocalStore, live_path: Path, dirs: Sequence[Path], clock: Clock = utc_now) -> MovedBack | None:
     """Adopt the outcomes of every fallback store of `live_path` into `store`; None when there was none."""
     name = fallback_name(live_path)
-    added = undelivered = 0
+    added = undelivered = call_results = call_results_added = 0
     sources: list[Path] = []
     for directory in dirs:
         candidate = directory / name
@@ -273,10 +277,13 @@ def drain_fallbacks(store: LocalStore, live_path: Path, dirs: Sequence[Path], cl
         sources.append(candidate)
         added += adopted.added
         undelivered += adopted.undelivered
-    if not added:
+        call_results += adopted.call_results_undelivered
+        call_results_added += adopted.call_results
+    if not added and not call_results_added:
         return None
-    log.warning("outcomes saved in fallback stores moved back", extra={"added": added, "undelivered": undelivered})
-    return MovedBack(undelivered, added, tuple(sources))
+    log.warning("outcomes saved in fallback stores moved back", extra={"added": added, "undelivered": undelivered,
+                                                                      "call_results": call_results})
+    return MovedBack(undelivered, added, tuple(sources), call_results)
 
 
 def drain_one(candidate: Path, store: LocalStore, clock: Clock = utc_now) -> Adopted | None:
@@ -314,7 +321,8 @@ def drain_one(candidate: Path, store: LocalStore, clock: Clock = utc_now) -> Ado
             salvage = salvage_store(candidate)
         try:
             adopted = store.outcomes.adopt(salvage.outcomes.values(), salvage.contacts.values(),
-                                           salvage.retractions.values(), salvage.callback_details.values())
+                                           salvage.retractions.values(), salvage.callback_details.values(),
+                                           salvage.attempts.values())
         except StoreError as exc:
             log.error("fallback store not drained", extra={"error_code": exc.code})
             return None
@@ -330,7 +338,7 @@ def drain_one(candidate: Path, store: LocalStore, clock: Clock = utc_now) -> Ado
 
 def _read_all(connection: sqlite3.Connection, salvage: Salvage) -> None:
     tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    for table, convert, attribute in TABLES:
+    for table, convert, attribute, key in TABLES:
         target = getattr(salvage, attribute)
         if table not in tables:
             continue
@@ -339,7 +347,7 @@ def _read_all(connection: sqlite3.Connection, salvage: Salvage) -> None:
         for values in cursor:
             found = convert(dict(zip(names, values, strict=True)))
             if found is not None:
-                target[found.outcome_id] = found
+                target[getattr(found, key)] = found
     salvage.sql_complete = True
 
 
@@ -361,19 +369,24 @@ class RescueReport:
     contacts: int  # statistics-only rows taken in
     retractions: int = 0  # undos of outcomes taken in (sent to the server once, after their outcome)
     callback_details: int = 0  # names of the callbacks taken in (the queue shows who to call back)
+    call_results: int = 0  # outbound call results new to the live store
+    call_results_to_send: int = 0  # of them, still to be sent (or to be looked at)
+    call_results_present: int = 0  # already in the live store: left as they are
 
 
 def rescue_into(file: Path, store: LocalStore, *, clock: Clock = utc_now) -> RescueReport:
-    """Every readable outcome of `file` (a damaged or set-aside store; never written to) into `store`.
-    Idempotent: running it again rescues nothing new."""
+    """Every readable outcome and outbound call result of `file` (a damaged or set-aside store; never written
+    to) into `store`. Idempotent: running it again rescues nothing new."""
     file = Path(file)
     if not file.exists() and not file.with_name(file.name + "-wal").exists():
         raise FileNotFoundError(file)
     salvage = salvage_store(file)
     adopted = store.outcomes.adopt(salvage.outcomes.values(), salvage.contacts.values(), salvage.retractions.values(),
-                                   salvage.callback_details.values())
+                                   salvage.callback_details.values(), salvage.attempts.values())
     unreadable = len(salvage.unreadable(clock() - OUTBOX_RETENTION)) + adopted.invalid
     log.warning("store rescue", extra={"rescued": adopted.added, "present": adopted.present,
-                                       "unreadable": unreadable, "retractions": adopted.retractions})
+                                       "unreadable": unreadable, "retractions": adopted.retractions,
+                                       "call_results": adopted.call_results})
     return RescueReport(adopted.added, adopted.undelivered, adopted.present, unreadable, adopted.contacts,
-                        adopted.retractions, adopted.callback_details)
+                        adopted.retractions, adopted.callback_details, adopted.call_results,
+                        adopted.call_results_undelivered, adopted.call_results_present)

@@ -1,12 +1,13 @@
-"""Reading outcomes (and their retractions) out of a store file that SQLite refuses to read: page by page,
-row by row.
+"""Reading outcomes (and their retractions) and outbound call results out of a store file that SQLite
+refuses to read: page by page, row by row.
 
 A damaged store (truncated, pages overwritten, a zero-length file beside its -wal) may still hold outcomes
 the agent was told were saved. SQLite stops at the first bad page of a b-tree; this reader does not walk
 b-trees at all. It reads every page image of the file and of its write-ahead log (committed transactions
 only: an outcome in a transaction that never committed was never confirmed to the agent), decodes every
-row of every table-leaf page, and keeps the rows that are outbox or local-contact rows: an outbox row is
-recognised by its content (a UUID whose JSON payload names the same UUID), so a page that lost its place
+row of every table-leaf page, and keeps the rows that are outbox, local-contact, retraction, callback-detail
+or outbound-attempt rows: an outbox row (and an outbound attempt) is recognised by its content (a UUID whose
+JSON payload names the same UUID), so a page that lost its place
 in the tree, or a tree whose root is garbage, still gives its rows. When a row is found in several page
 images (an older copy in the database file, newer ones in the log), the newest wins.
 
@@ -34,6 +35,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from desktop.domain.outbound import CallResult
 from desktop.domain.outcomes import OutboxStatus, OutcomeResult
 from desktop.storage import models
 
@@ -49,9 +51,11 @@ OUTBOX_COLUMNS = tuple(models.OutboxItem.__table__.columns.keys())
 CONTACT_COLUMNS = tuple(models.LocalContact.__table__.columns.keys())
 RETRACTION_COLUMNS = tuple(models.Retraction.__table__.columns.keys())
 CALLBACK_DETAIL_COLUMNS = tuple(models.CallbackDetail.__table__.columns.keys())
+ATTEMPT_COLUMNS = tuple(models.OutboundAttempt.__table__.columns.keys())
 _STATUSES = frozenset(s.value for s in OutboxStatus)
 _RETRACTION_STATUSES = frozenset({OutboxStatus.PENDING.value, OutboxStatus.DELIVERED.value})
 _RESULTS = frozenset(r.value for r in OutcomeResult)
+_CALL_RESULTS = frozenset(r.value for r in CallResult)
 _UUID_TEXT = 13 + 2 * 36  # serial type of a 36-byte text: how a row keyed by a UUID starts
 _SQL_RANK = 1 << 40  # rows SQLite itself could read outrank any page image
 
@@ -116,6 +120,33 @@ class SalvagedCallbackDetail:
     masked_number: str | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class SalvagedAttempt:
+    """An outbound_attempts row (migration 0010): a call result of an outbound call (no answer, busy …) and
+    its delivery state. `payload` is exactly what POST /v1/outbound/attempts took or will take: kept as it
+    was, so a resend is the same request (the server answers `duplicate` for the same attempt_id and
+    content) and the call is never counted twice."""
+
+    attempt_id: str
+    payload: dict[str, Any]
+    lease_id: str
+    customer_id: str
+    campaign_id: str
+    wave: int
+    result: str
+    called_at: dt.datetime
+    recorded_at: dt.datetime
+    status: str
+    attempts: int = 0
+    last_error: str | None = None
+    delivered_at: dt.datetime | None = None
+    answer: dict[str, Any] | None = None
+
+    @property
+    def undelivered(self) -> bool:
+        return self.status in (OutboxStatus.PENDING.value, OutboxStatus.NEEDS_ATTENTION.value)
+
+
 @dataclasses.dataclass
 class Salvage:
     """What could be read from one store file (and its -wal)."""
@@ -124,13 +155,19 @@ class Salvage:
     contacts: dict[str, SalvagedContact] = dataclasses.field(default_factory=dict)
     retractions: dict[str, SalvagedRetraction] = dataclasses.field(default_factory=dict)
     callback_details: dict[str, SalvagedCallbackDetail] = dataclasses.field(default_factory=dict)
-    sql_complete: bool = False  # SQLite read the whole outbox: nothing can be missing from it
+    attempts: dict[str, SalvagedAttempt] = dataclasses.field(default_factory=dict)  # by attempt_id
+    # SQLite read the whole outbox (and the retractions and call results): nothing can be missing from them
+    sql_complete: bool = False
     damaged_cells: int = 0  # table-leaf cells that could not be decoded (a lost overflow page, garbage)
     finished: bool = True  # False: the time budget ran out before every page was read (counts are a floor)
 
     @property
     def undelivered(self) -> list[SalvagedOutcome]:
         return [o for o in self.outcomes.values() if o.undelivered]
+
+    @property
+    def undelivered_attempts(self) -> list[SalvagedAttempt]:
+        return [a for a in self.attempts.values() if a.undelivered]
 
     def unreadable(self, since: dt.datetime) -> list[str]:
         """Outcomes known from their local-contact row, recorded since `since` (so their outbox row cannot
@@ -244,10 +281,55 @@ def callback_detail_from_row(row: dict[str, Any]) -> SalvagedCallbackDetail | No
     return SalvagedCallbackDetail(outcome_id, name, masked)
 
 
-# The tables a salvage reads, with the converter and where each row goes.
-TABLES = (("outbox", outcome_from_row, "outcomes"), ("local_contacts", contact_from_row, "contacts"),
-          ("retractions", retraction_from_row, "retractions"),
-          ("callback_details", callback_detail_from_row, "callback_details"))
+def attempt_from_row(row: dict[str, Any]) -> SalvagedAttempt | None:
+    """An outbound_attempts row as a SalvagedAttempt; None when it is not a usable one (its payload must name
+    the same attempt, lease and result as the row, with a call time that has a zone)."""
+    attempt_id, raw = row.get("attempt_id"), row.get("payload")
+    if not _is_uuid(attempt_id) or set(row) - set(ATTEMPT_COLUMNS):
+        return None
+    try:
+        payload = json.loads(raw) if isinstance(raw, str | bytes) else raw
+    except ValueError:
+        return None
+    if not isinstance(payload, dict) or payload.get("attempt_id") != attempt_id:
+        return None
+    lease_id, result, customer_id, campaign_id = (_text(row.get(k)) for k in ("lease_id", "result", "customer_id",
+                                                                                "campaign_id"))
+    wave, recorded_at = _int(row.get("wave")), _utc(row.get("recorded_at"))
+    try:
+        called_at = dt.datetime.fromisoformat(str(payload.get("called_at")))
+    except ValueError:
+        return None
+    if not lease_id or payload.get("lease_id") != lease_id or result not in _CALL_RESULTS \
+            or payload.get("result") != result or called_at.tzinfo is None or not customer_id or not campaign_id \
+            or wave is None or recorded_at is None:
+        return None
+    status = row.get("status")
+    if status not in _STATUSES:
+        status = OutboxStatus.PENDING.value  # unknown state: sending again is safe (the server dedupes)
+    delivered_at = _utc(row.get("delivered_at"))
+    if status == OutboxStatus.DELIVERED.value and delivered_at is None:
+        status = OutboxStatus.PENDING.value  # unsure whether it got through: a resend is a duplicate at worst
+    answer = row.get("answer")
+    if isinstance(answer, str | bytes):
+        try:
+            answer = json.loads(answer)
+        except ValueError:
+            answer = None
+    return SalvagedAttempt(
+        attempt_id=attempt_id, payload=payload, lease_id=lease_id, customer_id=customer_id, campaign_id=campaign_id,
+        wave=wave, result=result, called_at=called_at.astimezone(dt.UTC), recorded_at=recorded_at, status=status,
+        attempts=_int(row.get("attempts"), 0) or 0, last_error=_text(row.get("last_error")),
+        delivered_at=delivered_at, answer=answer if isinstance(answer, dict) else None,
+    )
+
+
+# The tables a salvage reads: the converter, where each row goes (a Salvage attribute) and its key.
+TABLES = (("outbox", outcome_from_row, "outcomes", "outcome_id"),
+          ("local_contacts", contact_from_row, "contacts", "outcome_id"),
+          ("retractions", retraction_from_row, "retractions", "outcome_id"),
+          ("callback_details", callback_detail_from_row, "callback_details", "outcome_id"),
+          ("outbound_attempts", attempt_from_row, "attempts", "attempt_id"))
 
 
 def _sql_rows(connection: sqlite3.Connection, table: str) -> Iterator[dict[str, Any]]:
@@ -259,7 +341,7 @@ def _sql_rows(connection: sqlite3.Connection, table: str) -> Iterator[dict[str, 
 
 
 def read_with_sql(path: Path, salvage: Salvage, *, deadline: float | None = None) -> None:
-    """Every outbox and local-contact row plain SQLite can read, from a private copy of `path` (+ -wal)."""
+    """Every row of the tables read here (TABLES) plain SQLite can read, from a private copy of `path` (+ -wal)."""
     with tempfile.TemporaryDirectory(prefix="callcue-rescue-") as tmp:
         copy = Path(tmp) / "copy.sqlite3"
         for source in companions(path):
@@ -274,14 +356,14 @@ def read_with_sql(path: Path, salvage: Salvage, *, deadline: float | None = None
                 connection.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
             # A truncated file: read the pages it still has instead of refusing the whole file.
             connection.execute("PRAGMA writable_schema=ON")
-            for table, convert, attribute in TABLES:
+            for table, convert, attribute, key in TABLES:
                 target = getattr(salvage, attribute)
                 complete = False
                 try:
                     for row in _sql_rows(connection, table):
                         found = convert(row)
                         if found is not None:
-                            target[found.outcome_id] = found
+                            target[getattr(found, key)] = found
                     complete = True
                 except sqlite3.Error as exc:
                     # A store older than the table (retractions: migration 0008) has none of its rows to miss.
@@ -289,7 +371,7 @@ def read_with_sql(path: Path, salvage: Salvage, *, deadline: float | None = None
                     log.info("SQL read of a damaged store stopped", extra={"table": table, "error": str(exc)[:80]})
                 if table == "outbox":
                     salvage.sql_complete = complete
-                elif table == "retractions" and not complete:
+                elif table in ("retractions", "outbound_attempts") and not complete:
                     salvage.sql_complete = False  # the pages are read for what SQL could not
         finally:
             connection.close()
@@ -487,7 +569,7 @@ def _first_serial(payload_start: bytes) -> int | None:
 
 
 def read_pages(path: Path, salvage: Salvage, *, deadline: float | None = None) -> None:
-    """Every outbox and local-contact row in any page image of `path` and its -wal (see the module doc)."""
+    """Every row of the tables read here (TABLES) in any page image of `path` and its -wal (see the module doc)."""
     wal_path = path.with_name(path.name + "-wal")
     with contextlib.ExitStack() as stack:
         main = _map(stack, path)
@@ -497,6 +579,7 @@ def read_pages(path: Path, salvage: Salvage, *, deadline: float | None = None) -
         found_contacts: dict[str, tuple[int, SalvagedContact]] = {}
         found_retractions: dict[str, tuple[int, SalvagedRetraction]] = {}
         found_details: dict[str, tuple[int, SalvagedCallbackDetail]] = {}
+        found_attempts: dict[str, tuple[int, SalvagedAttempt]] = {}
         for n, (rank, pgno) in enumerate(pages.order):
             if deadline is not None and n % 256 == 0 and time.monotonic() > deadline:
                 salvage.finished = False
@@ -507,7 +590,7 @@ def read_pages(path: Path, salvage: Salvage, *, deadline: float | None = None) -
                     _size, pos = _varint(page, cell)
                     _rowid, pos = _varint(page, pos)
                     if _first_serial(page[pos:pos + 20]) != _UUID_TEXT:
-                        continue  # neither an outbox nor a local-contact row
+                        continue  # not a row of the tables read here (each starts with a UUID)
                     payload, damaged = _payload(pages, page, cell, rank)
                 except IndexError:
                     payload, damaged = None, True
@@ -537,6 +620,11 @@ def read_pages(path: Path, salvage: Salvage, *, deadline: float | None = None) -
                     detail = callback_detail_from_row(dict(zip(CALLBACK_DETAIL_COLUMNS, values, strict=True)))
                     if detail is not None:
                         _keep(found_details, detail.outcome_id, rank, detail)
+                        continue
+                if len(values) <= len(ATTEMPT_COLUMNS):
+                    attempt = attempt_from_row(dict(zip(ATTEMPT_COLUMNS, values, strict=False)))
+                    if attempt is not None:
+                        _keep(found_attempts, attempt.attempt_id, rank, attempt)
         for outcome_id, (_rank, outcome) in found_outcomes.items():
             salvage.outcomes.setdefault(outcome_id, outcome)  # what SQL read stays authoritative
         for outcome_id, (_rank, contact) in found_contacts.items():
@@ -545,6 +633,8 @@ def read_pages(path: Path, salvage: Salvage, *, deadline: float | None = None) -
             salvage.retractions.setdefault(outcome_id, retraction)
         for outcome_id, (_rank, detail) in found_details.items():
             salvage.callback_details.setdefault(outcome_id, detail)
+        for attempt_id, (_rank, attempt) in found_attempts.items():
+            salvage.attempts.setdefault(attempt_id, attempt)
         del pages  # the page images reference the maps, which close with the stack
 
 

@@ -44,6 +44,7 @@ from desktop.storage.engine import (
     writer,
 )
 from desktop.storage.salvage import (
+    SalvagedAttempt,
     SalvagedCallbackDetail,
     SalvagedContact,
     SalvagedOutcome,
@@ -195,6 +196,7 @@ _EARLIER_OUTCOMES = (
 _INSERT_OUTBOX = insert(models.OutboxItem)
 _INSERT_CONTACT = insert(models.LocalContact)
 _INSERT_CALLBACK_DETAIL = insert(models.CallbackDetail).on_conflict_do_nothing(index_elements=["outcome_id"])
+_INSERT_ATTEMPT = insert(models.OutboundAttempt).on_conflict_do_nothing(index_elements=["attempt_id"])
 
 
 _POP_BY_ID = select(models.PopLog.id, models.PopLog.popped_at).where(models.PopLog.id == bindparam("pop_id"))
@@ -225,6 +227,9 @@ class Adopted:
     contacts: int = 0  # statistics-only rows (their outbox row was gone)
     retractions: int = 0  # undos new to this store
     callback_details: int = 0  # names of callbacks (who to call back) new to this store
+    call_results: int = 0  # outbound call results (no answer, busy …) new to this store
+    call_results_undelivered: int = 0  # of those, still to be sent (pending) or to be looked at
+    call_results_present: int = 0  # already here: left as they are
 
 
 class OutcomeRepository(_Repository):
@@ -278,7 +283,8 @@ class OutcomeRepository(_Repository):
     @_guarded
     def adopt(self, outcomes: Iterable[SalvagedOutcome], contacts: Iterable[SalvagedContact] = (),
               retractions: Iterable[SalvagedRetraction] = (),
-              callback_details: Iterable[SalvagedCallbackDetail] = ()) -> Adopted:
+              callback_details: Iterable[SalvagedCallbackDetail] = (),
+              attempts: Iterable[SalvagedAttempt] = ()) -> Adopted:
         """Take in outcomes recorded in another store file (a fallback store, a rescued damaged store), in one
         transaction. Idempotent: an outcome this store already knows (outbox or local contacts) is left as it
         is, so adopting the same file twice adds nothing and a delivered outcome never becomes pending again.
@@ -287,7 +293,10 @@ class OutcomeRepository(_Repository):
         taken in once with its state (a pending one is sent after its outcome), and the undone outcome counts
         nowhere here (no local contact), whichever file brought it. `callback_details`: who each callback of
         that file is for (the queue names them after the cached pop expired); only those of outcomes the file
-        brought, never replacing what this store already has."""
+        brought, never replacing what this store already has. `attempts`: outbound call results recorded there,
+        each with its attempt_id (the server's idempotency key) and payload unchanged and its delivery state, so
+        a pending one is sent once from here and the server never counts a call twice; one already here is
+        left as it is."""
         known = select(models.LocalContact.outcome_id).where(models.LocalContact.outcome_id == bindparam("oid"))
         in_outbox = select(models.OutboxItem.outcome_id).where(models.OutboxItem.outcome_id == bindparam("oid"))
         report = Adopted()
@@ -350,6 +359,17 @@ class OutcomeRepository(_Repository):
                     report.callback_details += conn.execute(_INSERT_CALLBACK_DETAIL, {
                         "outcome_id": detail.outcome_id, "display_name": detail.display_name,
                         "masked_number": detail.masked_number}).rowcount
+            for attempt in attempts:
+                if conn.execute(_INSERT_ATTEMPT, {
+                        "attempt_id": attempt.attempt_id, "payload": attempt.payload, "lease_id": attempt.lease_id,
+                        "customer_id": attempt.customer_id, "campaign_id": attempt.campaign_id, "wave": attempt.wave,
+                        "result": attempt.result, "called_at": attempt.called_at, "recorded_at": attempt.recorded_at,
+                        "status": attempt.status, "attempts": attempt.attempts, "last_error": attempt.last_error,
+                        "delivered_at": attempt.delivered_at, "answer": attempt.answer}).rowcount:
+                    report.call_results += 1
+                    report.call_results_undelivered += attempt.undelivered
+                else:
+                    report.call_results_present += 1
             if report.added or report.contacts or report.retractions or report.callback_details:
                 self.generation += 1  # before the commit, as in record_outcome
         return report

@@ -242,6 +242,11 @@ class OutboundView(Localized, QtWidgets.QWidget):
         self._undo_timer = QtCore.QTimer(self)
         self._undo_timer.setSingleShot(True)
         self._undo_timer.timeout.connect(self._undo_expired)
+        # Takes the room of the pop while nobody is on screen (the empty worklist): the message and its key stay
+        # together at the top instead of being spread over the window.
+        self.filler = QtWidgets.QWidget()
+        self.filler.setSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred, QtWidgets.QSizePolicy.Policy.Expanding)
+        layout.addWidget(self.filler, 1)
         self.render(self.state)
 
     def _button(self, label: str, key: str, slot: Callable[[], object], row) -> QtWidgets.QPushButton:
@@ -324,15 +329,29 @@ class OutboundView(Localized, QtWidgets.QWidget):
 
     # --- rendering -------------------------------------------------------------------------------------
 
+    def campaign_offer(self):
+        """The offer this call is for: the first one of the lease's campaign the pop lets the agent pitch (its
+        script is shown; the offer outcome keys answer it unless the agent clicks another card)."""
+        previewed = self.state.previewed
+        if previewed is None:
+            return None
+        return next((o for o in previewed.pop.offers if o.campaign_id == previewed.campaign_id and o.pitchable),
+                    None)
+
     def render(self, state: OutboundState, now: dt.datetime | None = None) -> None:
-        previous = self.state.previewed
+        previous, previous_phase = self.state.previewed, self.state.phase
         self.state = state
         lang = self.language
         previewed = state.previewed
+        offer = self.campaign_offer()
         if previewed is not None and previewed is not previous:
+            self.pop.reset()  # a new customer: the offer list starts folded again
             self.pop.render(PopResult(PopState.LIVE, PopKey(customer_id=previewed.customer_id), previewed.pop,
                                       now or dt.datetime.now(dt.UTC)), now)
+            if offer is not None:
+                self.pop.select_offer(offer.offer_id, reveal=True)
         self.pop.setVisible(previewed is not None)
+        self.filler.setVisible(previewed is None)
         if previewed is None:
             self.campaign.setText("")
             self.why.setText("")
@@ -347,9 +366,8 @@ class OutboundView(Localized, QtWidgets.QWidget):
             parts.append(self.tr("expected ¥%1 × acceptance %2%").replace("%1", f"{why.expected_value:g}")
                          .replace("%2", f"{why.acceptance * 100:.0f}"))
             self.why.setText(self.tr("Why this customer: %1").replace("%1", " · ".join(parts)))
-            script = next((o.script for o in previewed.pop.offers
-                           if o.campaign_id == previewed.campaign_id and not o.suppressed), None)
-            self.script.setText(self.tr("Script: %1").replace("%1", pick(script, lang)) if script else "")
+            self.script.setText(self.tr("Script for %1: %2").replace("%1", pick(offer.title, lang))
+                                .replace("%2", pick(offer.script, lang)) if offer is not None and offer.script else "")
         self.status.setText(self._status_text(state))
         phase, paused = state.phase, state.paused
         self.next_button.setEnabled(not paused and phase in (Phase.IDLE, Phase.EMPTY))
@@ -359,8 +377,15 @@ class OutboundView(Localized, QtWidgets.QWidget):
         self.results_box.setVisible(phase in _CALL_PHASES)
         for result, button in self.result_buttons.items():
             button.setEnabled(not paused and phase in _CALL_PHASES)
-            button.setDefault(state.suggested is not None and result == state.suggested.value)
+            suggested = state.suggested is not None and result == state.suggested.value
+            button.setDefault(suggested)
+            if bool(button.property("suggested")) != suggested:  # the theme marks it (a default alone shows not)
+                button.setProperty("suggested", suggested)
+                button.style().unpolish(button)
+                button.style().polish(button)
         self.outcome_bar.setVisible(phase is Phase.WRAP_UP)
+        if phase is Phase.WRAP_UP and previous_phase is not Phase.WRAP_UP:
+            self.pop.reveal_selected()  # the outcome bar took room: the offer it answers stays in sight
         for shortcut in self.outcome_bar.shortcuts.values():
             shortcut.setEnabled(not paused and phase is Phase.WRAP_UP)
         refused = state.refused
@@ -453,12 +478,15 @@ class OutboundController(QtCore.QObject):
     def __init__(self, service, runner, scheduler, router, outcomes, texts: Texts, *,
                  agent_id: str | None, dialer=None, host_dialer=None, dialer_choice: str = "auto",
                  panel=None, undo_window: dt.timedelta = UNDO_WINDOW,
-                 request_sync: Callable[[], object] | None = None, clock=None, parent=None) -> None:
+                 request_sync: Callable[[], object] | None = None, clock=None,
+                 style: Callable[[QtWidgets.QWidget], object] | None = None, parent=None) -> None:
         """`host_dialer`: a desktop.calls.dialer.HostDialer (dial.requested to hosts that dial); it dials when
         `dialer_choice` is 'host', or ('auto') when no softphone connector dials and such a host is connected.
         `panel`: the PanelController, through which offer outcomes reach hosts (outcome.recorded) and are
-        undone (outcome.retracted), as inbound ones."""
+        undone (outcome.retracted), as inbound ones. `style`: the panel's theme for the outbound window (a
+        window of its own: the panel's style sheet does not reach it), applied to each window this makes."""
         super().__init__(parent)
+        self.style_window = style
         self.host_dialer = host_dialer
         self.dialer_choice = dialer_choice
         self.panel = panel
@@ -508,8 +536,7 @@ class OutboundController(QtCore.QObject):
         visible, geometry = self.window.isVisible(), self.window.geometry()
         self.window.close()
         self.window.deleteLater()
-        self.window = OutboundWindow(texts)
-        self._connect(self.window.view)
+        self.window = self._make_window()
         self.window.setGeometry(geometry)
         if visible:
             self.window.show()
@@ -521,8 +548,7 @@ class OutboundController(QtCore.QObject):
     def set_mode(self, on: bool) -> None:
         if on:
             if self.window is None:
-                self.window = OutboundWindow(self.texts)
-                self._connect(self.window.view)
+                self.window = self._make_window()
             self.window.show()
             self.render()
             if self.service.state().phase in (Phase.IDLE, Phase.EMPTY):
@@ -530,6 +556,13 @@ class OutboundController(QtCore.QObject):
         elif self.window is not None:
             self.window.hide()
         self.mode_changed.emit(on)
+
+    def _make_window(self) -> OutboundWindow:
+        window = OutboundWindow(self.texts)
+        if self.style_window is not None:
+            self.style_window(window)
+        self._connect(window.view)
+        return window
 
     def _connect(self, view: OutboundView) -> None:
         view.next_requested.connect(self.take_next)

@@ -1243,13 +1243,32 @@ class PopView(Localized, QtWidgets.QWidget):
         self._show_suppressed = not self._show_suppressed
         self._render_offers(self._shown_document)
 
-    def select_offer(self, offer_id: str) -> None:
+    def select_offer(self, offer_id: str, *, reveal: bool = False) -> None:
+        """The offer the outcome keys answer. `reveal`: one behind "Show N more offers" is shown first and
+        scrolled to (the outbound window selects its campaign's offer, wherever the pop ranks it)."""
+        document = self._shown_document
+        if reveal and offer_id not in self._cards and not self._show_more and document is not None \
+                and any(o.offer_id == offer_id and not o.suppressed_by for o in document.offers):
+            self._show_more = True
+            self._render_offers(document)
         card = self._cards.get(offer_id)
+        if reveal and card is not None:
+            self.reveal_selected()
         if card is None or card.suppressed:
             return
         self.selected_offer_id = offer_id
         self._mark_selection()
         self.offer_selected.emit(offer_id)
+
+    def reveal_selected(self) -> None:
+        """Scroll the selected offer's card into view once the layout has placed it (the next turn of the event
+        loop: a card shown just now has no geometry yet)."""
+        def reveal() -> None:
+            card = self._cards.get(self.selected_offer_id or "")
+            if card is not None and not card.isHidden():
+                self.scroll.ensureWidgetVisible(card, 0, 8)
+
+        QtCore.QTimer.singleShot(0, self, reveal)
 
     def _mark_selection(self) -> None:
         for offer_id, card in self._cards.items():

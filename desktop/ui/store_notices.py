@@ -20,13 +20,24 @@ def describe_store_event(event, texts: Texts) -> str:
     if kind == "UsingFallback":
         return _using_fallback(event, texts)
     if kind == "MovedBack":
-        if event.undelivered:
-            return texts.translate(
-                "Messages", "%1 outcome(s) saved while the data folder was unavailable were moved back and will "
-                            "be sent.").replace("%1", str(event.undelivered))
-        return texts.translate("Messages", "%1 outcome(s) saved while the data folder was unavailable were moved "
-                                           "back.").replace("%1", str(event.added))
+        return _moved_back(event, texts)
     return ""
+
+
+def _moved_back(event, texts: Texts) -> str:
+    parts = []
+    if event.undelivered:
+        parts.append(texts.translate(
+            "Messages", "%1 outcome(s) saved while the data folder was unavailable were moved back and will "
+                        "be sent.").replace("%1", str(event.undelivered)))
+    elif event.added:
+        parts.append(texts.translate("Messages", "%1 outcome(s) saved while the data folder was unavailable were "
+                                                 "moved back.").replace("%1", str(event.added)))
+    if event.call_results:
+        parts.append(texts.translate(
+            "Messages", "%1 outbound call result(s) saved while the data folder was unavailable were moved back "
+                        "and will be sent.").replace("%1", str(event.call_results)))
+    return " ".join(parts)
 
 
 def _set_aside(event, texts: Texts) -> str:
@@ -37,16 +48,28 @@ def _set_aside(event, texts: Texts) -> str:
     else:
         parts = [texts.translate("Messages", "The local data file was damaged. It was set aside as %1 and a new "
                                              "one started.").replace("%1", moved)]
-    if event.undelivered:
+    floor = not event.complete
+    if event.undelivered and event.call_results:
+        parts.append(texts.translate(
+            "Messages", "It holds %1 outcome(s) and %2 outbound call result(s) not yet sent to the server. To send "
+                        "them, run: callcue store rescue \"%3\" (or tell IT).")
+            .replace("%1", _count(texts, event.undelivered, floor=floor))
+            .replace("%2", _count(texts, event.call_results, floor=floor)).replace("%3", moved))
+    elif event.undelivered:
         parts.append(texts.translate(
             "Messages", "It holds %1 outcome(s) not yet sent to the server. To send them, run: callcue store "
                         "rescue \"%2\" (or tell IT).")
-            .replace("%1", _count(texts, event.undelivered, floor=not event.complete)).replace("%2", moved))
+            .replace("%1", _count(texts, event.undelivered, floor=floor)).replace("%2", moved))
+    elif event.call_results:
+        parts.append(texts.translate(
+            "Messages", "It holds %1 outbound call result(s) (no answer, busy …) not yet sent to the server. To "
+                        "send them, run: callcue store rescue \"%2\" (or tell IT).")
+            .replace("%1", _count(texts, event.call_results, floor=floor)).replace("%2", moved))
     elif event.empty:
         parts.append(texts.translate("Messages", "Nothing could be read back from it: if outcomes were waiting to "
                                                  "be sent, tell IT."))
     elif event.complete:
-        parts.append(texts.translate("Messages", "No outcome waiting to be sent was found in it."))
+        parts.append(texts.translate("Messages", "No outcome or call result waiting to be sent was found in it."))
     if event.unreadable:
         parts.append(texts.translate("Messages", "%1 recent outcome(s) in it could not be read: tell IT.")
                      .replace("%1", str(event.unreadable)))

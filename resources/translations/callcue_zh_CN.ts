@@ -424,6 +424,10 @@
         <translation>数据文件夹不可用期间保存的 %1 条结果已移回。</translation>
     </message>
     <message>
+        <source>%1 outbound call result(s) saved while the data folder was unavailable were moved back and will be sent.</source>
+        <translation>数据文件夹不可用期间保存的 %1 条外呼呼叫结果已移回，将自动发送。</translation>
+    </message>
+    <message>
         <source>The local data file was found empty (0 bytes). It was set aside as %1 and a new one started.</source>
         <translation>本地数据文件为空（0 字节），已另存为 %1 并新建了文件。</translation>
     </message>
@@ -432,16 +436,24 @@
         <translation>本地数据文件已损坏，已另存为 %1 并新建了文件。</translation>
     </message>
     <message>
+        <source>It holds %1 outcome(s) and %2 outbound call result(s) not yet sent to the server. To send them, run: callcue store rescue &quot;%3&quot; (or tell IT).</source>
+        <translation>其中有 %1 条结果和 %2 条外呼呼叫结果尚未发送到服务器。要发送它们，请运行：callcue store rescue &quot;%3&quot;（或联系 IT）。</translation>
+    </message>
+    <message>
         <source>It holds %1 outcome(s) not yet sent to the server. To send them, run: callcue store rescue &quot;%2&quot; (or tell IT).</source>
         <translation>其中有 %1 条结果尚未发送到服务器。要发送这些结果，请运行：callcue store rescue &quot;%2&quot;（或联系 IT）。</translation>
+    </message>
+    <message>
+        <source>It holds %1 outbound call result(s) (no answer, busy …) not yet sent to the server. To send them, run: callcue store rescue &quot;%2&quot; (or tell IT).</source>
+        <translation>其中有 %1 条外呼呼叫结果（无人接听、占线等）尚未发送到服务器。要发送它们，请运行：callcue store rescue &quot;%2&quot;（或联系 IT）。</translation>
     </message>
     <message>
         <source>Nothing could be read back from it: if outcomes were waiting to be sent, tell IT.</source>
         <translation>无法从中读回任何内容：如果之前有待发送的结果，请联系 IT。</translation>
     </message>
     <message>
-        <source>No outcome waiting to be sent was found in it.</source>
-        <translation>其中没有发现待发送的结果。</translation>
+        <source>No outcome or call result waiting to be sent was found in it.</source>
+        <translation>其中没有发现待发送的结果或呼叫结果。</translation>
     </message>
     <message>
         <source>%1 recent outcome(s) in it could not be read: tell IT.</source>
@@ -735,8 +747,8 @@
         <translation>为什么是这位客户：%1</translation>
     </message>
     <message>
-        <source>Script: %1</source>
-        <translation>话术：%1</translation>
+        <source>Script for %1: %2</source>
+        <translation>“%1”话术：%2</translation>
     </message>
     <message>
         <source>The server refused the call result “%1” for customer %2: %3.</source>

@@ -547,16 +547,21 @@ def next_for_agent(engine: Engine, catalog: Catalog, rules: Rules, *, agent_id: 
             if campaign_id is not None and campaign_id not in catalog.campaigns:
                 raise WorklistError(404, "campaign_not_found", f"There is no campaign {campaign_id!r}.",
                                     f"没有活动 {campaign_id!r}。")
+            # Agents read these: campaigns by their names, never their ids.
+            name = catalog.campaigns[campaign_id].name if campaign_id else None
             return Empty("no_outbound_wave",
                          "No outbound wave is running that is open to you"
-                         + (f" in campaign {campaign_id}" if campaign_id else "") + ".",
-                         "当前没有分配给您" + (f"（活动 {campaign_id}）" if campaign_id else "") + "、正在进行的外呼波次。")
+                         + (f" in the campaign “{name.en}”" if name else "") + ".",
+                         "当前没有分配给您" + (f"（活动“{name.zh}”）" if name else "") + "、正在进行的外呼波次。")
         if not callable_now:
             opening = min((o for w in waves if (o := w.outbound.hours.next_opening(now)) is not None), default=None)
-            hours = "; ".join(f"{w.campaign.campaign_id} {', '.join(w.outbound.hours.texts())} "
-                              f"({w.outbound.hours.time_zone})" for w in waves)
+
+            def hours(language: str) -> str:
+                return "; ".join(f"{getattr(w.campaign.name, language)} {', '.join(w.outbound.hours.texts())} "
+                                 f"({w.outbound.hours.time_zone})" for w in waves)
+
             return Empty("outside_calling_hours", f"Outside the calling hours of every running outbound wave "
-                         f"({hours}).", f"当前不在任何进行中外呼波次的呼叫时段内（{hours}）。", opening)
+                         f"({hours('en')}).", f"当前不在任何进行中外呼波次的呼叫时段内（{hours('zh')}）。", opening)
         postgresql = conn.dialect.name == "postgresql"
         for round_ in range(MAX_ROUNDS):
             if read_ahead is not None:

@@ -5,6 +5,7 @@ wave; Done shows the next customer prepared during wrap-up; skip with a reason; 
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 
 import pytest
@@ -14,7 +15,9 @@ from sqlalchemy.orm import Session
 from desktop.calls.events import CallEvent
 from desktop.domain.outbound import CallResult
 from desktop.services.outbound import Phase
+from desktop.ui.pop_view import OFFERS_SHOWN, OfferCard
 from desktop.ui.qt import Qt, QtWidgets
+from desktop.ui.theme import theme_tokens
 from server_stub.db.engine import make_engine, upgrade
 from server_stub.db.models import OutboundAttempt, OutboundProgress, Outcome
 from server_stub.live import live_server
@@ -49,6 +52,10 @@ def server(tmp_path_factory):
         factories.add_outbound_campaign(session, "CMP-GUI3", offers=("CARE-CHECKUP",))
         factories.add_customer(session, "OG-5", "13600136005", name="郑爽", campaign=False)
         factories.add_member(session, "OG-5", "CMP-GUI3")
+        # A campaign whose offer the pop ranks below the first three (the plain customer's best offers are others).
+        factories.add_outbound_campaign(session, "CMP-GUI4", offers=("RBT-CLASSIC",))
+        factories.add_customer(session, "OG-6", "13600136006", name="吴磊", campaign=False)
+        factories.add_member(session, "OG-6", "CMP-GUI4")
         token = create_token(session, "agent-007")
     engine.dispose()
     with live_server(url, directory / "logs", token_cache_seconds=0) as running:
@@ -73,6 +80,12 @@ class FakeDialer:
     def dial(self, number: str) -> str:
         self.dialed.append(number)
         return number
+
+
+def colours(widget) -> collections.Counter:
+    image = widget.grab().toImage()
+    return collections.Counter(image.pixelColor(x, y).name() for x in range(image.width())
+                               for y in range(image.height()))
 
 
 def rows(server, model, **where):
@@ -116,7 +129,8 @@ def test_a_whole_outbound_call_from_the_keyboard(qtbot, app, server):
     view = window.view
     text = labels(view)
     assert "赵敏" in text and "Retention calls · wave 2 of 2 · call attempt 1" in text
-    assert "Why this customer: 合约到期前挽留 · priority 9" in text and "Script:" in text
+    assert "Why this customer: 合约到期前挽留 · priority 9" in text
+    assert "Script for Loyalty discount ¥20 a month: " in text
     assert not view.results_box.isVisible() and not view.outcome_bar.isVisible()
     activate(qtbot, window)
     qtbot.keyClick(window, Qt.Key.Key_Return, CTRL)  # call
@@ -195,7 +209,9 @@ def test_the_lease_is_renewed_by_a_scheduled_job_not_a_loop(qtbot, app, server):
     job = outbound._renewal_job
     expires = state.previewed.lease.expires_at
     assert scheduler.next_run_time(job) == outbound.service.renewal_due_at() == expires - dt.timedelta(seconds=100)
-    scheduler.once_at(dt.datetime.now(dt.UTC), outbound._renew, job)  # as if the renewal were due now
+    # What the job runs when due, run now (scheduling it "now" raced with the render that ends the start's first
+    # delivery of call results: that render put the job back to its due time before it ran).
+    outbound._renew()
     qtbot.waitUntil(lambda: outbound.service.state().previewed.lease.expires_at > expires and not outbound._busy,
                     timeout=5000)
     renewed = outbound.service.state().previewed.lease.expires_at
@@ -228,6 +244,11 @@ def test_the_softphone_reports_the_dialed_call_and_suggests_its_result(qtbot, ap
     # Answered, then ended: connected, whatever the end reason says.
     view = outbound.window.view
     assert state.suggested is CallResult.CONNECTED and view.result_buttons["connected"].isDefault()
+    # … and stands out in the theme (a default button alone looks like any other under the panel's style).
+    suggested = view.result_buttons["connected"]
+    assert suggested.property("suggested") is True and not view.result_buttons["busy"].property("suggested")
+    assert colours(suggested)[theme_tokens("light")["accent"]] > colours(view.result_buttons["busy"])[
+        theme_tokens("light")["accent"]]
     assert "The softphone says: Connected" in view.status.text()
     # Another call's events still reach the router (an inbound call pops as always).
     app._call_event(CallEvent(call_id="in-2", state="ringing", ani="13800138000", source="baresip"))
@@ -269,3 +290,87 @@ def test_the_dialer_follows_the_connectors_the_agent_has():
         "PJSIP/1001", "outbound", "9{number}")
     system = make_dialer(ConnectorSettings(None, None, None, None, None, system_dial_template="sip:{number}@x"), [])
     assert isinstance(system, UriDialer) and system.template == "sip:{number}@x"
+
+
+def own_agent_app(qapp, tmp_path, server, agent_id: str, **cli):
+    """A panel signed in as an agent of its own: an agent holds one customer at a time, and agent-007 may still
+    hold one an earlier test left in the middle of a call."""
+    engine = create_engine(server.database_url)
+    try:
+        with Session(engine) as session:
+            token = create_token(session, agent_id)
+    finally:
+        engine.dispose()
+    return make_app(qapp, tmp_path, server.base_url, token, **{"agent.id": agent_id, **cli})
+
+
+@pytest.fixture
+def own_app(qapp, tmp_path, server, memory_keyring):
+    opened = own_agent_app(qapp, tmp_path, server, "agent-ob-offer")
+    opened.start(show=True)
+    yield opened
+    opened.close()
+
+
+def test_the_offer_keys_answer_the_offer_the_call_is_for(qtbot, own_app, server):
+    """The wave's script is its campaign's offer: that offer is selected (shown, even when the pop ranks it
+    below the first three) and the offer outcome keys record against it — never against the pop's first
+    offer, which the agent did not pitch."""
+    app = own_app
+    outbound = app.panel.outbound
+    outbound.service.campaign_id = "CMP-GUI4"
+    outbound.dialer = FakeDialer([])
+    outbound.set_mode(True)
+    qtbot.waitUntil(lambda: outbound.service.state().phase is Phase.PREVIEW and not outbound._busy, timeout=5000)
+    window = outbound.window
+    view = window.view
+    pitchable = [o.offer_id for o in outbound.service.state().previewed.pop.offers if o.pitchable]
+    assert pitchable.index("RBT-CLASSIC") >= OFFERS_SHOWN  # behind "Show N more offers" in the pop's order
+    assert view.pop.selected_offer_id == "RBT-CLASSIC"
+    assert view.script.text().startswith("Script for Classic ringback tone: ")
+    [card] = [c for c in view.pop.findChildren(OfferCard) if c.offer_id == "RBT-CLASSIC" and not c.isHidden()]
+    qtbot.waitUntil(lambda: not card.visibleRegion().isEmpty())  # scrolled into sight
+    activate(qtbot, window)
+    qtbot.keyClick(window, Qt.Key.Key_Return, CTRL)  # call
+    wait_phase(qtbot, outbound, Phase.DIALING)
+    qtbot.keyClick(window, Qt.Key.Key_1, CTRL | ALT)  # connected
+    wait_phase(qtbot, outbound, Phase.WRAP_UP)
+    assert view.outcome_bar.target.text() == "Outcome for: Classic ringback tone"
+    qtbot.waitUntil(lambda: not card.visibleRegion().isEmpty())  # still in sight above the outcome bar
+    qtbot.keyClick(window, Qt.Key.Key_2, CTRL | SHIFT)  # declined
+    qtbot.waitUntil(lambda: len(rows(server, Outcome, customer_id="OG-6")) == 1, timeout=10000)
+    [outcome] = rows(server, Outcome, customer_id="OG-6")
+    assert (outcome.offer_id, outcome.result, outcome.channel) == ("RBT-CLASSIC", "declined", "outbound_call")
+    qtbot.waitUntil(lambda: not outbound._busy and not outbound._queue, timeout=5000)
+
+
+def test_the_outbound_window_wears_the_panels_theme(qapp, qtbot, tmp_path, server, memory_keyring):
+    """A window of its own: the panel's style sheet did not reach it (plain cards, disabled keys looking like
+    live ones, no dark background)."""
+    palette = qapp.palette()
+    dark = own_agent_app(qapp, tmp_path, server, "agent-ob-dark", **{"ui.theme": "dark"})
+    dark.panel.outbound_service.campaign_id = "CMP-FAMILY"  # no outbound wave: the empty worklist
+    dark.start(show=True)
+    try:
+        outbound = dark.panel.outbound
+        outbound.set_mode(True)
+        qtbot.waitUntil(lambda: outbound.service.state().phase is Phase.EMPTY and not outbound._busy, timeout=5000)
+        window = outbound.window
+        assert window.styleSheet() and window.styleSheet() == dark.window.styleSheet()
+        tokens = theme_tokens("dark")
+        qtbot.waitExposed(window)
+        seen = colours(window)
+        assert seen.most_common(1)[0][0] == tokens["bg"], seen.most_common(3)
+        view = window.view
+        assert view.next_button.isEnabled() and not view.dial_button.isEnabled()
+        # Why the worklist is empty (by the campaign's name) and the key to ask again sit together at the top.
+        assert "“Family bundle”" in view.status.text()
+        assert view.next_button.geometry().bottom() < window.height() // 3, view.next_button.geometry()
+        # A disabled key looks disabled: on the window's background, not a card like a live one.
+        assert colours(view.next_button).most_common(1)[0][0] == tokens["card"]
+        assert colours(view.dial_button).most_common(1)[0][0] == tokens["bg"]
+        dark.panel.set_language("zh_CN")  # the window is rebuilt in the new language: still themed
+        assert outbound.window is not window and outbound.window.styleSheet() == dark.window.styleSheet()
+    finally:
+        dark.close()
+        qapp.setPalette(palette)

@@ -205,6 +205,9 @@ def test_waves_assigned_to_agents_or_teams_are_theirs_only(api):
     outsider = create_token(api.session, "agent-outsider")
     doc = take(api, outsider)
     assert doc["status"] == "empty" and doc["empty"]["code"] == "no_outbound_wave"
+    named = take(api, outsider, campaign_id=OUTBOUND)["empty"]  # the campaign by its name, never its id
+    assert "“Retention calls”" in named["message"] and "“客户挽留外呼”" in named["message_zh"], named
+    assert OUTBOUND not in named["message"] + named["message_zh"]
     assert take(api)["status"] == "leased"  # agent-007 is named
     teammate = create_token(api.session, "agent-team")
     set_team(api.session, "agent-team", "retention-a")
@@ -250,6 +253,9 @@ def test_calling_hours_in_the_campaign_time_zone(api):
     assert isinstance(lunch, Empty) and lunch.code == "outside_calling_hours"
     assert lunch.next_at == at(6, 0)  # 14:00 Shanghai
     assert "09:00-12:00, 14:00-21:00 (Asia/Shanghai)" in lunch.en
+    # Agents read it: the campaign by its name in each language, never its id.
+    assert "Retention calls 09:00-12:00" in lunch.en and "客户挽留外呼 09:00-12:00" in lunch.zh
+    assert OUTBOUND not in lunch.en + lunch.zh
     # 13:30 UTC is 21:30 in Shanghai: after hours, next opening 09:00 tomorrow (01:00 UTC).
     late = next_for_agent(engine, catalog(api), rules, agent_id="agent-007", now=at(13, 30))
     assert isinstance(late, Empty) and late.next_at == at(1, 0) + dt.timedelta(days=1)
