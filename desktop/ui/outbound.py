@@ -362,7 +362,8 @@ class OutboundView(Localized, QtWidgets.QWidget):
                 .replace("%3", str(previewed.wave.of)).replace("%4", str(previewed.attempt)))
             why = previewed.why
             parts = [why.member_reason] if why.member_reason else []
-            parts.append(self.tr("priority %1").replace("%1", str(why.priority)))
+            if why.priority:  # the analyst's priority; 0, everyone's default, says nothing
+                parts.append(self.tr("priority %1").replace("%1", str(why.priority)))
             parts.append(self.tr("expected ¥%1 × acceptance %2%").replace("%1", f"{why.expected_value:g}")
                          .replace("%2", f"{why.acceptance * 100:.0f}"))
             self.why.setText(self.tr("Why this customer: %1").replace("%1", " · ".join(parts)))
