@@ -81,8 +81,9 @@ def health(request: Request):
 
 @router.get("/me", response_model=Me, tags=["auth"], responses=_AUTH_ERRORS)
 def me(principal: PrincipalDep):
-    """Who the token belongs to: clients check the agent id typed at sign-in against it."""
-    return {"agent_id": principal.agent_id, "role": principal.role}
+    """Who the token belongs to: clients check the agent id typed at sign-in against it; its role and teams."""
+    return {"agent_id": principal.agent_id, "role": principal.role, "team": principal.team,
+            "teams": sorted(principal.teams, key=lambda team: (team is None, team or ""))}
 
 
 @router.get(
