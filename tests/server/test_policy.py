@@ -212,6 +212,10 @@ def test_a_lead_reads_the_figures_of_their_teams_an_analyst_everyones(world):
 
         assert set_lead(api.session, "T2", "lead-01")
         assert sum(r["attempts"] for r in figures(api.lead_token).json()["rows"] if r["wave"] is None) == 2
+        # Moved into T2 (which they lead anyway), the lead leaves T1 behind, from the next request too.
+        assert set_team(api.session, "lead-01", "T2") == ("T1", "T2")
+        assert warm.get("/v1/me", headers=api.headers(api.lead_token)).json()["teams"] == ["T2"]
+        assert sum(r["attempts"] for r in figures(api.lead_token).json()["rows"] if r["wave"] is None) == 1
 
 
 def test_a_lead_in_no_team_leads_the_agents_in_no_team_only(world):

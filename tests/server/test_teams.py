@@ -149,14 +149,9 @@ def test_a_revoked_token_is_refused_at_once_by_every_server_process(api, capsys)
     engine = api.session.get_bind()
     apps = [create_app(engine=engine, catalog_ttl_seconds=0, token_ttl_seconds=60) for _ in range(2)]
     with TestClient(apps[0]) as one, TestClient(apps[1]) as two:
-        for client in (one, two):
+        for client in (one, two):  # each process has both tokens cached now
             assert me(client, api.token).status_code == 200
             assert client.get("/v1/outbound/figures", headers=api.headers(api.lead_token)).status_code == 200
-        # A role change reaches the cached token of every process at once too.
-        assert cli(api, capsys, "agent", "role", "lead-01", "agent")[0] == 0
-        for client in (one, two):
-            refused = client.get("/v1/outbound/figures", headers=api.headers(api.lead_token))
-            assert refused.status_code == 403 and refused.json()["error"]["code"] == "lead_only"
         code, out, _ = cli(api, capsys, "token", "revoke", "--agent", "agent-007")
         assert code == 0 and "revoked 1 token(s) of agent-007" in out
         for client in (one, two):
@@ -165,6 +160,13 @@ def test_a_revoked_token_is_refused_at_once_by_every_server_process(api, capsys)
             error = response.json()["error"]
             assert error["code"] == "invalid_token" and "revoked" in error["message"]
             assert "已被吊销" in error["message_zh"]
+        # A role change reaches the cached token of every process at once too.
+        for client in (one, two):
+            assert client.get("/v1/outbound/figures", headers=api.headers(api.lead_token)).status_code == 200
+        assert cli(api, capsys, "agent", "role", "lead-01", "agent")[0] == 0
+        for client in (one, two):
+            refused = client.get("/v1/outbound/figures", headers=api.headers(api.lead_token))
+            assert refused.status_code == 403 and refused.json()["error"]["code"] == "lead_only"
 
 
 def test_a_revocation_check_period_bounds_the_delay_instead(api, capsys):
