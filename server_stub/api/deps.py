@@ -4,11 +4,12 @@
 route that takes the principal (PrincipalDep) or the access (AccessDep) goes through it, and a route missing from
 the table refuses everyone.
 
-Hot paths pay one thread hop: the principal comes from a short-lived in-process cache, and the hop that
-reads the auth generation (one primary-key row: has any token been revoked, any role or team changed?) also
-verifies the token when the cache has no valid entry. A revoked token is therefore refused by every server
+Signing in costs one worker-thread hop besides the route's own: it reads the auth generation (one primary-key
+row: has any token been revoked, any role, team or team lead changed?) and, in the same hop, verifies the token
+when the in-process cache has no entry of that generation. A revoked token is therefore refused by every server
 process on its next request. `revocation_check_seconds` > 0 (serve --revocation-check-seconds) reads the
-generation at most that often per process instead, which then bounds how late a revocation takes effect.
+generation at most that often per process instead (a cached token then costs no hop at all), which bounds how
+late a revocation takes effect.
 """
 
 from __future__ import annotations

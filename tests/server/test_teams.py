@@ -16,10 +16,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text, update
 
 from server_stub.api.app import create_app
-from server_stub.cli import main
+from server_stub.cli import ROLE_CHOICES, main
 from server_stub.db.engine import alembic_config, make_engine, upgrade
 from server_stub.db.models import Agent, ApiToken, Base, Team
-from server_stub.services.auth import LAST_USE_RESOLUTION, create_token
+from server_stub.services.auth import LAST_USE_RESOLUTION, ROLES, create_token
 from tests.server.test_roles import cli
 
 
@@ -33,6 +33,10 @@ def count(api, model) -> int:
 
 
 # ------------------------------------------------------------------ teams
+
+
+def test_the_cli_offers_every_role():
+    assert ROLE_CHOICES == ROLES
 
 
 def test_teams_are_created_renamed_listed_led_and_deleted(api, capsys):
