@@ -1,4 +1,4 @@
-"""`callcue-server`: serve, migrate, seed, import, issue tokens.
+"""`callcue-server`: serve, migrate, seed, import, issue tokens, manage teams.
 
 Exit codes: 0 ok, 1 partial (some input rows rejected), 2 cannot proceed (message says why and what to do).
 """
@@ -16,6 +16,8 @@ from server_stub import __version__
 
 DATABASE_URL_ENV = "CALLCUE_SERVER_DATABASE_URL"
 TOKEN_CACHE_ENV = "CALLCUE_SERVER_TOKEN_CACHE_SECONDS"
+REVOCATION_CHECK_ENV = "CALLCUE_SERVER_REVOCATION_CHECK_SECONDS"
+ROLE_CHOICES = ("agent", "lead", "analyst", "admin")  # services/auth.ROLES (not imported: --help stays fast)
 # Set for worker processes (--workers N): where and how much they log.
 LOG_DIR_ENV, LOG_LEVEL_ENV = "CALLCUE_SERVER_LOG_DIR", "CALLCUE_SERVER_LOG_LEVEL"
 
@@ -165,16 +167,102 @@ def _operator() -> str:
 
 
 def cmd_token_create(args) -> int:
+    if args.from_csv:
+        if args.agent or args.role or args.name or args.team:
+            raise CliError("--from-csv takes agents, roles, names and teams from the file: give no --agent, --role, "
+                           "--name or --team with it / --from-csv 从文件读取坐席、角色、名称和班组：请勿同时指定 --agent、"
+                           "--role、--name 或 --team")
+        return _token_create_from_csv(args)
+    if not args.agent:
+        raise CliError("give --agent AGENT_ID (or --from-csv FILE for many) / 请指定 --agent 坐席编号（批量请用 --from-csv 文件）")
+    if args.output:
+        raise CliError("--output goes with --from-csv / --output 须与 --from-csv 一起使用")
     from server_stub.services.auth import agent_role, create_token
 
     with _session(args) as session:
         try:
-            token = create_token(session, args.agent, args.role, args.name, created_by=_operator())
+            token = create_token(session, args.agent, args.role, args.name, created_by=_operator(), team=args.team)
         except ValueError as exc:
             raise CliError(str(exc)) from None
         role = agent_role(session, args.agent)
     print(token)
     print(f"token for {args.agent} ({role}); it is shown only once — store it now.", file=sys.stderr)
+    return 0
+
+
+def _token_create_from_csv(args) -> int:
+    """One token per row of a roster file, all or nothing (services/roster.py). The tokens go to stdout, or to
+    --output (a new file, readable by its owner only), as CSV: agent_id, display_name, role, team, token."""
+    import csv
+
+    from server_stub.services.roster import RosterError, issue_roster, read_roster
+
+    lang = _feed_lang(args)
+    try:
+        read_roster(args.from_csv)  # the file's own problems are reported before the database is opened
+    except RosterError as exc:
+        return _roster_refused(exc, lang)
+    output = None
+    if args.output:
+        try:
+            fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise CliError(f"{args.output} exists: tokens are written to a new file only / {args.output} 已存在："
+                           "令牌只写入新文件") from None
+        except OSError as exc:
+            raise CliError(f"cannot create {args.output}: {exc.strerror}") from None
+        output = os.fdopen(fd, "w", encoding="utf-8", newline="")
+    try:
+        with _session(args) as session:
+            try:
+                issued = issue_roster(session, args.from_csv, created_by=_operator())
+            except RosterError as exc:
+                return _roster_refused(exc, lang)
+        writer = csv.writer(output or sys.stdout, lineterminator="\n")
+        writer.writerow(["agent_id", "display_name", "role", "team", "token"])
+        for item in issued:
+            writer.writerow([item.agent_id, item.display_name or "", item.role, item.team or "", item.token])
+    finally:
+        if output is not None:
+            output.close()
+            if not os.path.getsize(args.output):
+                os.unlink(args.output)  # nothing issued: leave no empty token file behind
+    new = sum(1 for item in issued if item.new_agent)
+    where = f" in {args.output}" if args.output else ""
+    print(f"{len(issued)} token(s){where} ({new} new agent(s)); they are shown only once — store them now. / "
+          f"已签发 {len(issued)} 个令牌（新坐席 {new} 名），仅显示这一次，请立即保存。", file=sys.stderr)
+    return 0
+
+
+def _roster_refused(exc, lang: str) -> int:
+    for problem in exc.problems:
+        print(problem.text(lang), file=sys.stderr)
+    print(f"callcue-server: {len(exc.problems)} problem(s): no token was created / 发现 {len(exc.problems)} 处问题："
+          "未签发任何令牌", file=sys.stderr)
+    return 2
+
+
+def cmd_token_list(args) -> int:
+    """Tokens with their agent, role, team, creation and last use: never a secret."""
+    import json
+
+    from server_stub.services.auth import LAST_USE_RESOLUTION
+    from server_stub.services.teams import list_tokens
+
+    with _session(args) as session:
+        tokens = list_tokens(session, agent_id=args.agent, team=args.team, include_revoked=args.all)
+    if args.json:
+        for token in tokens:
+            print(json.dumps(token.as_dict(), ensure_ascii=False))
+        return 0
+    print("token_id\tagent\trole\tteam\tcreated\tlast used" + ("\trevoked" if args.all else ""))
+    for token in tokens:
+        row = token.as_dict()
+        print("\t".join([row["token_id"], row["agent_id"], row["role"], row["team"] or "-", row["created_at"],
+                         row["last_used_at"] or "never"] + ([row["revoked_at"] or "-"] if args.all else [])))
+    minutes = int(LAST_USE_RESOLUTION.total_seconds() // 60)
+    print(f"{len(tokens)} token(s); last use to within {minutes} minutes / 共 {len(tokens)} 个令牌；最近使用时间精确到 "
+          f"{minutes} 分钟", file=sys.stderr)
     return 0
 
 
@@ -204,7 +292,7 @@ def cmd_agent_team(args) -> int:
         raise CliError("give a team name, or --none to take the agent out of their team")
     with _session(args) as session:
         try:
-            old, new = set_team(session, args.agent, None if args.none else args.team)
+            old, new = set_team(session, args.agent, None if args.none else args.team, create_missing=False)
         except RoleError as exc:
             raise CliError(str(exc)) from None
     print(f"{args.agent}: team {old or '(none)'} -> {new or '(none)'} / {args.agent}：班组 {old or '（无）'} -> "
@@ -320,11 +408,97 @@ def cmd_report_outbound(args) -> int:
 
 
 def cmd_token_revoke(args) -> int:
-    from server_stub.services.auth import revoke_tokens
+    """Revoke every token of an agent (--agent) or one token (--token-id, from `token list`): every server
+    refuses it from its next request."""
+    from server_stub.services.auth import revoke_token, revoke_tokens
+
+    if bool(args.agent) == bool(args.token_id):
+        raise CliError("give --agent AGENT_ID (all their tokens) or --token-id ID (one token) / 请指定 --agent "
+                       "坐席编号（其全部令牌）或 --token-id 编号（单个令牌）")
+    with _session(args) as session:
+        if args.agent:
+            count = revoke_tokens(session, args.agent)
+            print(f"revoked {count} token(s) of {args.agent} / 已吊销 {args.agent} 的 {count} 个令牌")
+        else:
+            count = revoke_token(session, args.token_id)
+            if not count:
+                raise CliError(f"no active token {args.token_id} (token list --all shows every token) / 没有有效令牌 "
+                               f"{args.token_id}（token list --all 列出全部令牌）")
+            print(f"revoked token {args.token_id} / 已吊销令牌 {args.token_id}")
+    return 0
+
+
+def cmd_team_create(args) -> int:
+    from server_stub.services.teams import create_team
 
     with _session(args) as session:
-        count = revoke_tokens(session, args.agent)
-    print(f"revoked {count} token(s) of {args.agent}")
+        try:
+            create_team(session, args.team, args.name)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    print(f"team {args.team} created / 已创建班组 {args.team}")
+    return 0
+
+
+def cmd_team_rename(args) -> int:
+    from server_stub.services.teams import rename_team
+
+    with _session(args) as session:
+        try:
+            old, new = rename_team(session, args.team, args.name)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    print(f"team {args.team}: {old or '(no name)'} -> {new} (the code {args.team} stays) / 班组 {args.team}："
+          f"{old or '（无名称）'} -> {new}（代码 {args.team} 不变）")
+    return 0
+
+
+def cmd_team_delete(args) -> int:
+    from server_stub.services.teams import delete_team
+
+    with _session(args) as session:
+        try:
+            delete_team(session, args.team)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    print(f"team {args.team} deleted / 已删除班组 {args.team}")
+    return 0
+
+
+def cmd_team_lead(args) -> int:
+    """Make a lead lead a team besides the one they are in (or stop, --remove)."""
+    from server_stub.services.teams import set_lead
+
+    with _session(args) as session:
+        try:
+            changed = set_lead(session, args.team, args.agent, leads=not args.remove)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    if args.remove:
+        print(f"{args.agent} no longer leads {args.team} / {args.agent} 不再领导 {args.team}" if changed else
+              f"{args.agent} did not lead {args.team}: nothing changed / {args.agent} 本未领导 {args.team}，未做更改")
+    else:
+        print(f"{args.agent} leads {args.team} / {args.agent} 领导 {args.team}" if changed else
+              f"{args.agent} leads {args.team} already: nothing changed / {args.agent} 已领导 {args.team}，未做更改")
+    return 0
+
+
+def cmd_team_list(args) -> int:
+    """Every team with its display name, leads and agents; then the agents in no team."""
+    import json
+
+    from server_stub.services.teams import list_teams
+
+    with _session(args) as session:
+        teams = list_teams(session)
+    for team in teams:
+        if args.json:
+            print(json.dumps(team.as_dict(), ensure_ascii=False))
+            continue
+        name = "(no team) / （无班组）" if team.team_id is None else (
+            team.team_id + (f" ({team.display_name})" if team.display_name else ""))
+        print(f"{name}\tleads: {', '.join(team.leads) or '-'}\tagents ({len(team.agents)}): "
+              f"{', '.join(team.agents) or '-'}")
     return 0
 
 
@@ -542,6 +716,7 @@ def cmd_serve(args) -> int:
         os.environ[DATABASE_URL_ENV] = url
         os.environ[RULES_ENV] = str(rules_path.resolve())
         os.environ[TOKEN_CACHE_ENV] = str(args.token_cache_seconds)
+        os.environ[REVOCATION_CHECK_ENV] = str(args.revocation_check_seconds)
         os.environ[LOG_LEVEL_ENV] = args.log_level
         os.environ.update(limits.environment())
         if log_path is not None:
@@ -555,7 +730,7 @@ def cmd_serve(args) -> int:
         return 0
     try:
         app = create_app(url, rules_path=rules_path, token_ttl_seconds=args.token_cache_seconds, rate_limits=limits,
-                         long_running=True)
+                         revocation_check_seconds=args.revocation_check_seconds, long_running=True)
     except RulesError as exc:
         raise CliError(str(exc)) from None
     _serve(app, args)
@@ -649,7 +824,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--workers", type=int, default=1, help="worker processes (PostgreSQL: scale out)")
     serve.add_argument("--token-cache-seconds", type=float, default=10.0,
-                       help="how long a verified token is trusted without a query (revocation delay)")
+                       help="how long a verified token is kept in memory (a revocation or role change still takes "
+                            "effect at once: every request reads the auth generation)")
+    serve.add_argument("--revocation-check-seconds", type=float, default=0.0,
+                       help="read the auth generation at most this often per process instead of on every request "
+                            "(a revocation then takes up to this long; default 0: at once)")
     serve.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (chain); needs --tls-key")
     serve.add_argument("--tls-key", help="the certificate's PEM private key")
     serve.add_argument("--rules", metavar="FILE", help=RULES_HELP)
@@ -702,32 +881,74 @@ def build_parser() -> argparse.ArgumentParser:
         feed.set_defaults(func=cmd_import)
 
     token = sub.add_parser("token", help="agent tokens").add_subparsers(dest="token_command", required=True)
-    create = token.add_parser("create", parents=[db_parent], help="issue a token (printed once)")
-    create.add_argument("--agent", required=True)
-    create.add_argument("--role", choices=["agent", "lead"],
+    create = token.add_parser("create", parents=[db_parent], help="issue a token (printed once), or one per row of "
+                                                                   "a CSV roster (--from-csv)")
+    create.add_argument("--agent", help="agent id (required without --from-csv)")
+    create.add_argument("--role", choices=list(ROLE_CHOICES),
                         help="a new agent's role (default agent); for an existing agent only their role "
                              "(tokens have the agent's role: `agent role` changes it)")
     create.add_argument("--name", help="display name")
+    create.add_argument("--team", help="a new agent's team (an existing team, `team create`); for an existing agent "
+                                       "only their team (`agent team` moves them)")
+    create.add_argument("--from-csv", metavar="FILE",
+                        help="a roster: CSV in UTF-8 with a header naming agent_id (required), display_name, role, "
+                             "team; every row is checked first, then all tokens are made at once or none")
+    create.add_argument("--output", metavar="FILE",
+                        help="with --from-csv: write the tokens to this new file (mode 600) instead of stdout")
+    create.add_argument("--lang", choices=["en", "zh_CN", "zh"], default=_default_feed_lang(),
+                        help="language of a roster's problems (default: from $LANG)")
     create.set_defaults(func=cmd_token_create)
-    revoke = token.add_parser("revoke", parents=[db_parent], help="revoke all tokens of an agent")
-    revoke.add_argument("--agent", required=True)
+    listing = token.add_parser("list", parents=[db_parent],
+                               help="tokens: agent, role, team, created, last use (never the secret)")
+    listing.add_argument("--agent", help="one agent's tokens")
+    listing.add_argument("--team", help="the tokens of one team's agents")
+    listing.add_argument("--all", action="store_true", help="revoked tokens too")
+    listing.add_argument("--json", action="store_true", help="one JSON object a line")
+    listing.set_defaults(func=cmd_token_list)
+    revoke = token.add_parser("revoke", parents=[db_parent],
+                              help="revoke all tokens of an agent, or one token (refused at once by every server)")
+    revoke.add_argument("--agent", help="revoke every token of this agent")
+    revoke.add_argument("--token-id", help="revoke this one token (its id from `token list`)")
     revoke.set_defaults(func=cmd_token_revoke)
 
     agent = sub.add_parser("agent", help="agents and their roles").add_subparsers(dest="agent_command", required=True)
     role = agent.add_parser("role", parents=[db_parent],
                             help="change an agent's role (every token of theirs; logged, see `audit roles`)")
     role.add_argument("agent", help="agent id")
-    role.add_argument("role", choices=["agent", "lead"])
+    role.add_argument("role", choices=list(ROLE_CHOICES))
     role.add_argument("--reason", help="why, kept in the log (at most 200 characters)")
     role.set_defaults(func=cmd_agent_role)
     agent.add_parser("list", parents=[db_parent], help="agents, roles, teams and active tokens").set_defaults(
         func=cmd_agent_list)
     team = agent.add_parser("team", parents=[db_parent],
-                            help="put an agent in a team (outbound waves may be assigned to teams)")
+                            help="put an agent in a team (its leads lead them; outbound waves may be assigned to it)")
     team.add_argument("agent", help="agent id")
-    team.add_argument("team", nargs="?", help="team name (1-40 of A-Z a-z 0-9 _ . : @ -)")
+    team.add_argument("team", nargs="?", help="an existing team's code (`team create`)")
     team.add_argument("--none", action="store_true", help="take the agent out of their team")
     team.set_defaults(func=cmd_agent_team)
+
+    teams = sub.add_parser("team", help="teams (班组) and their leads (docs/roles.md)").add_subparsers(
+        dest="team_command", required=True)
+    team_create = teams.add_parser("create", parents=[db_parent], help="create a team")
+    team_create.add_argument("team", help="its code: 1-40 of A-Z a-z 0-9 _ . : @ -, never changes")
+    team_create.add_argument("--name", help="display name (e.g. 携号转网挽留一组)")
+    team_create.set_defaults(func=cmd_team_create)
+    team_rename = teams.add_parser("rename", parents=[db_parent], help="change a team's display name (not its code)")
+    team_rename.add_argument("team", help="team code")
+    team_rename.add_argument("name", help="the new display name")
+    team_rename.set_defaults(func=cmd_team_rename)
+    team_delete = teams.add_parser("delete", parents=[db_parent], help="delete a team nobody is in")
+    team_delete.add_argument("team", help="team code")
+    team_delete.set_defaults(func=cmd_team_delete)
+    team_lead = teams.add_parser("lead", parents=[db_parent],
+                                 help="make a lead lead a team besides their own (--remove: stop)")
+    team_lead.add_argument("team", help="team code")
+    team_lead.add_argument("agent", help="the lead's agent id")
+    team_lead.add_argument("--remove", action="store_true", help="stop leading the team")
+    team_lead.set_defaults(func=cmd_team_lead)
+    team_list = teams.add_parser("list", parents=[db_parent], help="teams with their leads and agents")
+    team_list.add_argument("--json", action="store_true", help="one JSON object a line")
+    team_list.set_defaults(func=cmd_team_list)
 
     audit = sub.add_parser("audit", help="who read which customer; role changes").add_subparsers(
         dest="audit_command", required=True)

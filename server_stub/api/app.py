@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from server_stub import __version__
+from server_stub.api.deps import GenerationClock
 from server_stub.api.errors import install_error_handlers
 from server_stub.api.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from server_stub.api.openapi import openapi_document
@@ -43,6 +44,14 @@ class ServerContext:
     rules_path: Path | None = None  # where `rules` came from
     # Per-token limits on the routes that read customers (in this process; services/limits.py).
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(RateLimits()))
+    # Where tokens are verified and the auth generation read (the pop pool on PostgreSQL: autocommit, so a
+    # read costs one round trip) and how often (api/deps.py).
+    auth_sessionmaker: sessionmaker | None = None
+    generation: GenerationClock = field(default_factory=GenerationClock)
+
+    def __post_init__(self) -> None:
+        if self.auth_sessionmaker is None:
+            self.auth_sessionmaker = self.pop_sessionmaker
 
 
 def create_app(
@@ -53,6 +62,7 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     catalog_ttl_seconds: float = 5.0,
     token_ttl_seconds: float = 10.0,
+    revocation_check_seconds: float = 0.0,
     rate_limits: RateLimits | None = None,
     long_running: bool = False,
 ) -> FastAPI:
@@ -60,7 +70,9 @@ def create_app(
 
     `rate_limits`: per-token limits of pop and search (default: RateLimits(), the production defaults).
     `long_running`: a served process (not a test client) settles its memory, see `_lifespan`.
-    `rules_path`: default $CALLCUE_SERVER_RULES, else the shipped rules file."""
+    `rules_path`: default $CALLCUE_SERVER_RULES, else the shipped rules file.
+    `revocation_check_seconds`: 0 (default) reads the auth generation on every request, so a revoked token is
+    refused at once; more reads it at most that often per process (a revocation then takes up to that long)."""
     if engine is None:
         if database_url is None:
             raise ValueError("give database_url or engine")
@@ -90,6 +102,7 @@ def create_app(
         tokens=TokenCache(token_ttl_seconds),
         write_lock=threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext(),
         limiter=RateLimiter(rate_limits or RateLimits()),
+        generation=GenerationClock(revocation_check_seconds),
     )
     install_error_handlers(app)
     app.include_router(router)

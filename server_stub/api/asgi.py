@@ -9,7 +9,13 @@ from server_stub.api.app import create_app
 
 
 def app_from_environment():
-    from server_stub.cli import DATABASE_URL_ENV, LOG_DIR_ENV, LOG_LEVEL_ENV, TOKEN_CACHE_ENV
+    from server_stub.cli import (
+        DATABASE_URL_ENV,
+        LOG_DIR_ENV,
+        LOG_LEVEL_ENV,
+        REVOCATION_CHECK_ENV,
+        TOKEN_CACHE_ENV,
+    )
     from server_stub.logging_setup import configure_logging
     from server_stub.services.limits import RateLimits
 
@@ -20,4 +26,5 @@ def app_from_environment():
 
     return create_app(os.environ[DATABASE_URL_ENV], long_running=True,
                       token_ttl_seconds=float(os.environ.get(TOKEN_CACHE_ENV, "10")),
+                      revocation_check_seconds=float(os.environ.get(REVOCATION_CHECK_ENV, "0")),
                       rate_limits=RateLimits.from_environment())

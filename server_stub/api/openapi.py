@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from server_stub import __version__
+from server_stub.api.policy import POLICY
 from server_stub.api.routes import router
 from server_stub.api.worklist_routes import router as worklist_router
 from server_stub.paths import resources_dir
@@ -26,4 +27,11 @@ def openapi_document() -> dict[str, Any]:
         routes=app.routes,
     )
     document["components"].setdefault("securitySchemes", {})
+    # The role table (api/policy.py) as each operation's x-callcue-roles: role → whose agent data it reaches.
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            rule = POLICY.get((method.upper(), path))
+            if rule is not None and not rule.public:
+                operation["x-callcue-roles"] = dict(rule.roles)
+                operation["x-callcue-writes"] = rule.writes
     return document

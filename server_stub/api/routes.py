@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import or_, select, text
 
 from server_stub import __version__
-from server_stub.api.deps import PrincipalDep, open_session
+from server_stub.api.deps import AccessDep, PrincipalDep, open_session
 from server_stub.api.errors import ApiError, error_response
 from server_stub.api.schemas import (
     AmbiguousCallerResponse,
@@ -44,6 +44,8 @@ from server_stub.services.worklist import WorklistError, outbound_wave_for_call
 
 router = APIRouter(prefix="/v1")
 _AUTH_ERRORS = {401: {"model": ErrorResponse, "description": "Missing or wrong token."},
+                403: {"model": ErrorResponse, "description": "The token's role may not call this (role_not_allowed; "
+                                                             "x-callcue-roles lists the roles that may)."},
                 422: {"model": ErrorResponse, "description": "Invalid parameters."}}
 _RATE_LIMITED = {429: {"model": ErrorResponse,
                        "description": "This token made too many requests of this kind: wait Retry-After seconds "
@@ -88,8 +90,9 @@ def health(request: Request):
 
 @router.get("/me", response_model=Me, tags=["auth"], responses=_AUTH_ERRORS)
 def me(principal: PrincipalDep):
-    """Who the token belongs to: clients check the agent id typed at sign-in against it."""
-    return {"agent_id": principal.agent_id, "role": principal.role}
+    """Who the token belongs to: clients check the agent id typed at sign-in against it; its role and teams."""
+    return {"agent_id": principal.agent_id, "role": principal.role, "team": principal.team,
+            "teams": sorted(principal.teams, key=lambda team: (team is None, team or ""))}
 
 
 @router.get(
@@ -183,10 +186,10 @@ def pop(
                      "description": "Too many outcomes without a pop with this token: nothing of the batch was "
                                     "stored; send it again after Retry-After seconds (code rate_limited)."}},
 )
-def post_outcomes(request: Request, principal: PrincipalDep, batch: OutcomeBatch):
+def post_outcomes(request: Request, access: AccessDep, batch: OutcomeBatch):
     """Store outcomes idempotently: each item is accepted, a duplicate, or rejected with a reason (and
     reason_zh). An item answers a pop shown to the agent it is recorded for (its agent_id, else the signed-in
-    agent; only leads record for others); recorded_at lies within 30 days before and 10 minutes after the
+    agent; only leads record for others, the agents of the teams they lead); recorded_at lies within 30 days before and 10 minutes after the
     server's clock, callback_at within 30 days before and a year after. outcome_id is the agent's own key:
     another agent's id is answered as a fresh id would be.
 
@@ -195,6 +198,7 @@ def post_outcomes(request: Request, principal: PrincipalDep, batch: OutcomeBatch
     callback_at) or do_not_disturb, which then stops marketing to every customer holding that number. Only the
     signed-in agent records these, for themselves; they count against a per-token limit of their own (the
     whole batch answers 429 beyond it) and in no acceptance figure."""
+    principal = access.principal
     unpopped = sum(1 for raw in batch.outcomes if without_pop(raw))
     if unpopped:
         check_rate(request, principal, "unpopped", unpopped)
@@ -202,7 +206,7 @@ def post_outcomes(request: Request, principal: PrincipalDep, batch: OutcomeBatch
     with open_session(request) as session:
         results = ingest(
             session, context.catalog.get(session), batch.outcomes,
-            agent_id=principal.agent_id, is_lead=principal.is_lead, write_lock=context.write_lock,
+            agent_id=principal.agent_id, others=access.agents, write_lock=context.write_lock,
         )
     counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
     for r in results:
@@ -223,14 +227,15 @@ def post_outcomes(request: Request, principal: PrincipalDep, batch: OutcomeBatch
     tags=["outcomes"],
     responses={**_AUTH_ERRORS, 404: {"model": ErrorResponse, "description": "No such outcome of this agent's."}},
 )
-def retract_outcome(request: Request, principal: PrincipalDep, outcome_id: uuid.UUID):
+def retract_outcome(request: Request, access: AccessDep, outcome_id: uuid.UUID):
     """Take back an outcome recorded by mistake (the panel's undo once it was sent): it stays stored for the
     audit but counts nowhere any more — contact history (caps, cool-downs), offer acceptance, and the
-    do-not-disturb it turned on. Only the agent it was recorded for, or a lead, may retract it; a repeated
-    retraction answers the same as the first (idempotent)."""
+    do-not-disturb it turned on. Only the agent it was recorded for, or a lead of their team, may retract it; a
+    repeated retraction answers the same as the first (idempotent)."""
+    principal = access.principal
     context = request.app.state.context
     with open_session(request) as session:
-        done = retract(session, str(outcome_id), agent_id=principal.agent_id, is_lead=principal.is_lead,
+        done = retract(session, str(outcome_id), agent_id=principal.agent_id, others=access.agents,
                        write_lock=context.write_lock)
     if done is None:
         raise ApiError(404, "outcome_not_found", f"No outcome {outcome_id} of yours is stored on the server.",

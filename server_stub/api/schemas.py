@@ -372,7 +372,15 @@ class Health(Strict):
 
 class Me(Strict):
     agent_id: str
-    role: Literal["agent", "lead"]
+    role: Literal["agent", "lead", "analyst", "admin"] = Field(
+        description="agent: their own work; lead: also their teams' agents'; analyst: reads everything, writes "
+                    "nothing; admin: tokens, teams and feeds (the CLI). Each operation's x-callcue-roles lists the "
+                    "roles that may call it.")
+    team: str | None = Field(None, description="The team the agent is in (null: none).")
+    teams: list[str | None] = Field(
+        default_factory=list,
+        description="A lead's teams: the one they are in and those they were made lead of (null: the agents in no "
+                    "team). Empty for the other roles.")
 
 
 # ---------------------------------------------------------------------------------------------- outbound

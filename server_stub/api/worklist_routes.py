@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Body, Query, Request, Response
 
-from server_stub.api.deps import PrincipalDep
+from server_stub.api.deps import AccessDep, PrincipalDep
 from server_stub.api.errors import ApiError
 from server_stub.api.routes import _AUTH_ERRORS, _RATE_LIMITED, check_rate, reject_nul
 from server_stub.api.schemas import (
@@ -215,18 +215,16 @@ def post_attempt(request: Request, principal: PrincipalDep, body: AttemptRequest
 
 @router.get("/outbound/figures", response_model=OutboundFigures, tags=["outbound"],
             responses={**_AUTH_ERRORS,
-                       403: {"model": ErrorResponse, "description": "Team leads only (lead_only)."}})
+                       403: {"model": ErrorResponse, "description": "Team leads and analysts only (lead_only)."}})
 def figures(
-    request: Request, principal: PrincipalDep,
+    request: Request, access: AccessDep,
     campaign_id: Annotated[str | None, Query(max_length=40)] = None,
     since: Annotated[dt.datetime | None, Query(description="Attempts called at or after (with a time zone).")] = None,
     until: Annotated[dt.datetime | None, Query(description="Attempts called before (with a time zone).")] = None,
 ):
     """外呼接通率 (connected ÷ attempts) and acceptance (connected calls with an accepted offer ÷ connected calls)
-    per campaign, wave and attempt number. Team leads only."""
-    if not principal.is_lead:
-        raise ApiError(403, "lead_only", "Outbound figures are for team leads: sign in with a lead's token.",
-                       message_zh="外呼统计仅供班组长查看：请使用班组长的令牌登录。")
+    per campaign, wave and attempt number: a team lead's over the calls of the agents of the teams they lead,
+    an analyst's over every call."""
     reject_nul(campaign_id=campaign_id)
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:
@@ -234,7 +232,7 @@ def figures(
                            message_zh=f"{name} 需要带时区（如 2026-12-08T00:00:00+08:00）。")
     context = request.app.state.context
     with context.engine.connect() as conn:
-        result = outbound_figures(conn, campaign_id=campaign_id, since=since, until=until)
+        result = outbound_figures(conn, campaign_id=campaign_id, since=since, until=until, agents=access.agents)
     return {"since": result.since, "until": result.until, "rows": [row.as_dict() for row in result.rows]}
 
 

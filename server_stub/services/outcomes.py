@@ -39,7 +39,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from server_stub.db.models import ContactHistory, Customer, Decision, DndNumber, OfferStat, Outcome
+from server_stub.db.models import Agent, ContactHistory, Customer, Decision, DndNumber, OfferStat, Outcome
 from server_stub.domain.vocabulary import (
     OUTCOME_CHANNELS,
     OUTCOME_RESULTS,
@@ -47,6 +47,7 @@ from server_stub.domain.vocabulary import (
     RESULTS_NEEDING_OFFER,
     RESULTS_WITHOUT_POP,
 )
+from server_stub.services.auth import AgentScope
 from server_stub.services.catalog import Catalog
 from server_stub.services.pop import normalize_msisdn
 from server_stub.services.worklist import call_ids_of_leases, lease_call_id
@@ -185,10 +186,12 @@ def ingest(
     raw_items: list[Any],
     *,
     agent_id: str,
-    is_lead: bool,
+    others: AgentScope | None = None,
     now: dt.datetime | None = None,
     write_lock: contextlib.AbstractContextManager | None = None,
 ) -> list[ItemResult]:
+    """Store outcomes recorded by `agent_id`: for themselves, or for the agents `others` covers (a lead's teams;
+    default nobody else)."""
     now = now or dt.datetime.now(dt.UTC)
     write_lock = write_lock or contextlib.nullcontext()
     results: list[ItemResult | None] = [None] * len(raw_items)
@@ -214,6 +217,9 @@ def ingest(
     call_ids = call_ids_of_leases(session.connection(), sorted({d.lease_id for d in decisions.values()
                                                                 if d.lease_id is not None}))
     parsed = [(index, _on_its_call(item, decisions.get(item.decision_id), call_ids)) for index, item in parsed]
+    named = {item.agent_id for _, item in parsed if item.agent_id and item.agent_id != agent_id}
+    known = set(session.scalars(select(Agent.agent_id).where(Agent.agent_id.in_(sorted(named))))) if named else set()
+    covered = (others or AgentScope()).covered(session, known)
     customer_ids = {item.customer_id for _, item in parsed if item.customer_id is not None}
     tiers = dict(
         session.execute(
@@ -226,7 +232,7 @@ def ingest(
     items_by_id: dict[str, OutcomeIn] = {}
     for index, item in parsed:
         key = str(item.outcome_id)
-        refusal = _check(item, decisions, catalog, tiers, agent_id, is_lead, now)
+        refusal = _check(item, decisions, catalog, tiers, agent_id, others, (known, covered), now)
         if refusal:
             results[index] = ItemResult(key, index, "rejected", refusal.en, refusal.zh)
             continue
@@ -403,12 +409,39 @@ def _check(
     catalog: Catalog,
     tiers: dict[str, str],
     agent_id: str,
-    is_lead: bool,
+    others: AgentScope | None,
+    named: tuple[set[str], set[str]],
     now: dt.datetime,
 ) -> Refusal | None:
-    if item.agent_id and item.agent_id != agent_id and not is_lead:
+    """Why an item is refused (None: it may be stored). `named`: of the other agents the batch names, those that
+    exist and those `others` covers."""
+    known, covered = named
+    foreign = bool(item.agent_id) and item.agent_id != agent_id and item.agent_id not in covered
+    if foreign and (others is None or not (others.every or others.teams)):
         return Refusal(f"agent_id {item.agent_id!r} is not the signed-in agent",
                        f"agent_id {item.agent_id!r} 不是当前登录的坐席")
+    # A lead's item for an agent outside their teams; an agent who does not exist is refused by the checks of
+    # the decision below (it was shown to someone else), and by the last line otherwise.
+    if foreign and item.agent_id in known:
+        return _outside_teams(item.agent_id, others)
+    refusal = _check_item(item, decisions, catalog, tiers, agent_id, now)
+    return refusal or (_outside_teams(item.agent_id, others) if foreign else None)
+
+
+def _outside_teams(named: str, others: AgentScope) -> Refusal:
+    en, zh = others.describe()
+    return Refusal(f"agent_id {named!r} is not an agent of a team you lead ({en})",
+                   f"agent_id {named!r} 不是您所领导班组（{zh}）的坐席")
+
+
+def _check_item(
+    item: OutcomeIn,
+    decisions: dict[str, Decision],
+    catalog: Catalog,
+    tiers: dict[str, str],
+    agent_id: str,
+    now: dt.datetime,
+) -> Refusal | None:
     refusal = _check_times(item, now)
     if refusal:
         return refusal
@@ -556,18 +589,18 @@ def retract(
     outcome_id: str,
     *,
     agent_id: str,
-    is_lead: bool,
+    others: AgentScope | None = None,
     now: dt.datetime | None = None,
     write_lock: contextlib.AbstractContextManager | None = None,
 ) -> Retraction | None:
     """Take back a stored outcome: it stays for the audit but counts nowhere any more (contact history and
     so refusal cool-downs and caps, offer acceptance, the DND it turned on). Only the agent it was recorded for
-    (or a lead) may; a repeated retraction answers the first one's time. None: no such outcome of this agent's
+    (or one `others` covers: a lead's teams' agents) may; a repeated retraction answers the first one's time. None: no such outcome of this agent's
     (another agent's outcome is answered as an unknown id, as in `ingest`)."""
     now = now or dt.datetime.now(dt.UTC)
     write_lock = write_lock or contextlib.nullcontext()
     row = session.get(Outcome, outcome_id)
-    if row is None or (row.agent_id != agent_id and not is_lead):
+    if row is None or (row.agent_id != agent_id and not (others or AgentScope()).covered(session, {row.agent_id})):
         # The agent's own outcome may be stored under a derived id (its client's id was another agent's).
         row = session.get(Outcome, foreign_outcome_id(agent_id, outcome_id))
         if row is None or row.agent_id != agent_id:

@@ -54,6 +54,7 @@ from server_stub.db.models import (
 from server_stub.domain.outbound import AttemptVerdict, after_attempt
 from server_stub.domain.rules import CapState, Rules, WaveInfo, binding_cap, window_cap
 from server_stub.domain.vocabulary import ANY_CHANNEL, OUTBOUND_CALL_RESULTS
+from server_stub.services.auth import AgentScope
 from server_stub.services.catalog import CampaignRow, Catalog, WaveOutbound
 from server_stub.services.pop import OUTBOUND_CHANNEL, HistoryRow, contact_times, counts_toward_caps
 
@@ -917,9 +918,10 @@ class Figures:
 
 
 def outbound_figures(conn: Connection, *, campaign_id: str | None = None, since: dt.datetime | None = None,
-                     until: dt.datetime | None = None) -> Figures:
+                     until: dt.datetime | None = None, agents: AgentScope | None = None) -> Figures:
     """外呼接通率 (connected ÷ attempts) and acceptance (connected calls with an accepted offer ÷ connected
-    calls) per campaign, wave and attempt number, over the attempts called in [since, until)."""
+    calls) per campaign, wave and attempt number, over the attempts called in [since, until) by the agents
+    `agents` covers (default: every agent)."""
     outcomes, decisions = Outcome.__table__, Decision.__table__
     accepted = exists().where(decisions.c.lease_id == ATTEMPTS.c.lease_id,
                               outcomes.c.decision_id == decisions.c.decision_id,
@@ -937,6 +939,9 @@ def outbound_figures(conn: Connection, *, campaign_id: str | None = None, since:
         statement = statement.where(ATTEMPTS.c.called_at >= since)
     if until is not None:
         statement = statement.where(ATTEMPTS.c.called_at < until)
+    condition = agents.agent_condition(ATTEMPTS.c.agent_id) if agents is not None else None
+    if condition is not None:
+        statement = statement.where(condition)
     detail = [FigureRow(c, w, a, int(n), int(k or 0), int(x or 0)) for c, w, a, n, k, x in conn.execute(statement)]
     waves: dict[tuple[str, int], FigureRow] = {}
     campaigns: dict[str, FigureRow] = {}
