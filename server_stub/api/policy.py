@@ -55,6 +55,7 @@ POLICY: Mapping[tuple[str, str], Rule] = MappingProxyType({
     ("POST", "/v1/worklist/leases/{lease_id}/renew"): _rule(True, **_WORKER),
     ("POST", "/v1/worklist/leases/{lease_id}/release"): _rule(True, **_WORKER),
     ("POST", "/v1/outbound/attempts"): _rule(True, **_WORKER),
+    ("GET", "/v1/outbound/campaigns"): _rule(False, **_WORKER),  # what the agent may call a customer for
     ("GET", "/v1/outbound/figures"): _rule(False, "lead_only", lead=TEAMS, analyst=EVERY),
 })
 

@@ -328,16 +328,16 @@ class Agent(Base):
     __tablename__ = "agents"
 
     agent_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    role: Mapped[str] = mapped_column(String(10), default="agent")  # agent, lead, analyst, admin (0008)
+    role: Mapped[str] = mapped_column(String(10), default="agent")  # agent, lead, analyst, admin (0007)
     display_name: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
-    # Migration 0006: a wave may be assigned to a team. Since 0008 a name of `teams` (checked by the services,
+    # Migration 0006: a wave may be assigned to a team. Since 0007 a name of `teams` (checked by the services,
     # not by a foreign key: the team of an agent is the one place the catalog feed's wave assignments name).
     team: Mapped[str | None] = mapped_column(String(40))
 
 
 class Team(Base):
-    """A team (班组), migration 0008. `team_id` is the code agents, wave assignments (catalog feed) and exports
+    """A team (班组), migration 0007. `team_id` is the code agents, wave assignments (catalog feed) and exports
     name, so it never changes; `display_name` is what people read, and `team rename` changes it."""
 
     __tablename__ = "teams"
@@ -348,7 +348,7 @@ class Team(Base):
 
 
 class TeamLead(Base):
-    """A lead of a team besides the team the lead is in (migration 0008): a lead leads their own team and every
+    """A lead of a team besides the team the lead is in (migration 0007): a lead leads their own team and every
     team listed here, which lets one lead cover several teams."""
 
     __tablename__ = "team_leads"
@@ -363,7 +363,7 @@ class AuthState(Base):
     """One row (id 1) whose generation goes up with every change of who may do what (a token revoked, a role,
     team or team lead changed), in the same transaction as the change. Every server process reads it per request
     (one primary-key row) and drops its cached tokens when it moved: a revocation takes effect at once on
-    every worker. Migration 0008."""
+    every worker. Migration 0007."""
 
     __tablename__ = "auth_state"
 
@@ -394,7 +394,7 @@ class ApiToken(Base):
     secret_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
-    # Migration 0008: when a server last verified it (to within LAST_USE_RESOLUTION, services/auth.py).
+    # Migration 0007: when a server last verified it (to within LAST_USE_RESOLUTION, services/auth.py).
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 

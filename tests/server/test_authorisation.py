@@ -269,6 +269,7 @@ def test_a_wrong_secret_for_a_known_token_id_is_refused_on_every_route(api):
             lambda c, h: c.post(f"/v1/worklist/leases/{lease(c, right)}/release", headers=h,
                                 json={"reason": "test", "hold_minutes": 0}),
         ("POST", "/v1/outbound/attempts"): attempt,
+        ("GET", "/v1/outbound/campaigns"): lambda c, h: c.get("/v1/outbound/campaigns", headers=h),
         ("GET", "/v1/outbound/figures"):
             lambda c, h: c.get("/v1/outbound/figures", headers=api.headers(api.lead_token) if h == right else h),
     }

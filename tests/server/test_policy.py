@@ -100,6 +100,8 @@ REQUESTS: dict[tuple[str, str], Callable[[World, str], object]] = {
         f"/v1/worklist/leases/{_lease(w, role)}/release", headers=w.headers(role),
         json={"reason": "asked to be called later", "hold_minutes": 0}),
     ("POST", "/v1/outbound/attempts"): _attempt,
+    ("GET", "/v1/outbound/campaigns"): lambda w, role: w.api.client.get("/v1/outbound/campaigns",
+                                                                        headers=w.headers(role)),
     ("GET", "/v1/outbound/figures"): lambda w, role: w.api.client.get("/v1/outbound/figures", headers=w.headers(role)),
 }
 

@@ -1,5 +1,5 @@
 """Teams, tokens for a roster, the token list and revocation at once (issue 17, teams and roles), through the CLI
-and the real app on SQLite and PostgreSQL; migration 0008."""
+and the real app on SQLite and PostgreSQL; migration 0007."""
 
 from __future__ import annotations
 
@@ -295,10 +295,10 @@ def test_a_roster_failing_while_written_leaves_nothing(api, capsys, tmp_path, mo
     assert (count(api, Agent), count(api, ApiToken)) == (agents, tokens)
 
 
-# ------------------------------------------------------------------ migration 0008
+# ------------------------------------------------------------------ migration 0007
 
 
-def test_migration_0008_makes_teams_of_the_teams_agents_are_in_and_matches_the_models(database_url):
+def test_migration_0007_makes_teams_of_the_teams_agents_are_in_and_matches_the_models(database_url):
     engine = make_engine(database_url)
     try:
         upgrade(engine, "0006")

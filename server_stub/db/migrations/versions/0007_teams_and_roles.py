@@ -8,12 +8,9 @@
 - `api_tokens.last_used_at`: when a server last verified the token (`token list`).
 - Roles `analyst` and `admin` join `agent` and `lead` (agents.role is a String(10): no schema change).
 
-Revision 0008 follows 0006 here; 0007 is another branch of work, and merging the two re-chains this one
-after it.
-
-Revision ID: 0008
+Revision ID: 0007
 Revises: 0006
-Create Date: 2026-12-10 10:00:00
+Create Date: 2026-12-08 02:00:00
 """
 
 import datetime as dt
@@ -22,7 +19,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008"
+revision: str = "0007"
 down_revision: str | Sequence[str] | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
