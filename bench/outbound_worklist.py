@@ -219,16 +219,29 @@ def cap_violations(url: str, started: dt.datetime) -> dict[str, int]:
         engine.dispose()
 
 
-def warm_up(client: HttpClient, token: str) -> None:
-    """One customer taken and released before the measurement: the server's first claim builds the wave's
-    order and compiles its statements (as a server that has been serving has done)."""
+def warm_up(port: int, token: str, connections: int = 12) -> None:
+    """Before the measurement, each worker process's first claim builds the wave's order and compiles its
+    statements (as a server that has been serving has done): one request on each of several new connections,
+    which the workers accept in turn, then the customer taken is released."""
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    for _ in range(3):
-        status, body = client.request("POST", "/v1/worklist/next", headers, json.dumps({"campaign_id": CAMPAIGN}).encode())
-        doc = json.loads(body)
+    body = json.dumps({"campaign_id": CAMPAIGN}).encode()
+    lease_id = None
+    for _ in range(connections):
+        client = HttpClient(port, timeout=30)
+        try:
+            status, answer = client.request("POST", "/v1/worklist/next", headers, body)
+        finally:
+            client.close()
+        doc = json.loads(answer)
         if status == 200 and doc["status"] == "leased":
-            client.request("POST", f"/v1/worklist/leases/{doc['lease']['lease_id']}/release", headers,
+            lease_id = doc["lease"]["lease_id"]  # the same lease each time: an agent holds one customer
+    if lease_id is not None:
+        client = HttpClient(port, timeout=30)
+        try:
+            client.request("POST", f"/v1/worklist/leases/{lease_id}/release", headers,
                            json.dumps({"reason": "warm-up", "hold_minutes": 0}).encode())
+        finally:
+            client.close()
 
 
 def run_backend(args, database: Database, workers: int, setup: dict[str, Any]) -> dict[str, Any]:
@@ -240,7 +253,7 @@ def run_backend(args, database: Database, workers: int, setup: dict[str, Any]) -
     started_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     with running_server(database, workers, log_dir) as server:
         client = HttpClient(server.port, timeout=30)
-        warm_up(client, tokens[-1][1])
+        warm_up(server.port, tokens[-1][1])
         start = threading.Barrier(args.agents + 1)
         threads = []
         meter = server.meter()
