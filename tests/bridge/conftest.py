@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import json
 import threading
 from collections.abc import Iterable, Iterator
@@ -297,6 +299,32 @@ def wire_bridge(app, *, port: int = 0):
     assert host.start(port=port)
     assert host.wait_ready(15), host.problem
     return host
+
+
+@contextlib.contextmanager
+def panel_with_host(qapp, qtbot, tmp_path, base_url: str, token: str, *, before_start=None, workers: int = 1,
+                    **config: str):
+    """The real app with its bridge wired and a BridgeClient: yields (app, client, run), `run(fn, …)` calling a
+    blocking host function on a thread while the GUI thread keeps serving. `before_start(app)` runs before
+    the app starts."""
+    from plugin_sdk.bridge_client import BridgeClient
+
+    app = make_app(qapp, tmp_path, base_url, token, **{"bridge.port": "0", **config})
+    if before_start is not None:
+        before_start(app)
+    app.start(show=True)
+    host = wire_bridge(app)
+    client = BridgeClient(host.server.url, host.token.value)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="test-host") as pool:
+        def run(fn, *args, **kwargs):
+            future = pool.submit(fn, *args, **kwargs)
+            qtbot.waitUntil(future.done, timeout=10000)
+            return future.result()
+
+        yield app, client, run
+    client.close()
+    host.stop()
+    app.close()
 
 
 @pytest.fixture

@@ -4,37 +4,25 @@ outbound call with its channel; every message matches its schema; v1 hosts see n
 
 from __future__ import annotations
 
-import concurrent.futures
 import json
 
 import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from plugin_sdk.bridge_client import BridgeClient, BridgeRequestError
+from plugin_sdk.bridge_client import BridgeRequestError
 from server_stub.db.models import OutboundAttempt
-from tests.bridge.conftest import validate, wire_bridge
-from tests.gui.conftest import make_app
+from tests.bridge.conftest import panel_with_host, validate
 from tests.gui.test_outbound_mode import CAMPAIGN, FakeDialer, server  # noqa: F401 - the outbound server fixture
 
 
 @pytest.fixture
 def bridged(qapp, qtbot, tmp_path, server, memory_keyring):  # noqa: F811
-    app = make_app(qapp, tmp_path, server.base_url, server.token, **{"bridge.port": "0"})
-    app.panel.outbound_service.campaign_id = CAMPAIGN
-    app.start(show=True)
-    host = wire_bridge(app)
-    client = BridgeClient(host.server.url, host.token.value)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-host") as pool:
-        def run(fn, *args, **kwargs):
-            future = pool.submit(fn, *args, **kwargs)
-            qtbot.waitUntil(future.done, timeout=10000)
-            return future.result()
+    def campaign(app):
+        app.panel.outbound_service.campaign_id = CAMPAIGN
 
-        yield app, client, run
-    client.close()
-    host.stop()
-    app.close()
+    with panel_with_host(qapp, qtbot, tmp_path, server.base_url, server.token, before_start=campaign) as bridged:
+        yield bridged
 
 
 def attempts(server) -> list[OutboundAttempt]:  # noqa: F811

@@ -5,8 +5,6 @@ and nothing is lost. Against the real panel, the real bridge and the real server
 
 from __future__ import annotations
 
-import concurrent.futures
-
 import pytest
 from sqlalchemy.orm import Session
 
@@ -14,12 +12,11 @@ from desktop.calls.dialer import UriDialer
 from desktop.domain.outbound import CallResult
 from desktop.services.outbound import Phase
 from plugin_sdk import PanelConfig, embed_panel
-from plugin_sdk.bridge_client import BridgeClient
 from server_stub.db.engine import make_engine, upgrade
 from server_stub.db.models import OutboundAttempt, Outcome
 from server_stub.live import live_server
 from server_stub.services.auth import create_token
-from tests.bridge.conftest import validate, wire_bridge
+from tests.bridge.conftest import panel_with_host, validate
 from tests.gui.conftest import LiveServer, make_app
 from tests.gui.test_outbound_mode import rows
 from tests.sdk.conftest import host_window  # noqa: F401 - fixture
@@ -65,21 +62,9 @@ def bridged(qapp, qtbot, tmp_path, server, memory_keyring, request):
     `run(fn, …)` calls a blocking host function on a thread while the GUI thread keeps serving."""
     param = dict(getattr(request, "param", {}))
     agent = as_agent(server, param.pop("campaign"))
-    cli = {"bridge.port": "0", "connectors.host_dial_template": TEMPLATE, "agent.id": agent["agent.id"], **param}
-    app = make_app(qapp, tmp_path, server.base_url, agent["token"], **cli)
-    app.start(show=True)
-    host = wire_bridge(app)
-    client = BridgeClient(host.server.url, host.token.value)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="test-host") as pool:
-        def run(fn, *args, **kwargs):
-            future = pool.submit(fn, *args, **kwargs)
-            qtbot.waitUntil(future.done, timeout=10000)
-            return future.result()
-
-        yield app, client, run
-    client.close()
-    host.stop()
-    app.close()
+    config = {"connectors.host_dial_template": TEMPLATE, "agent.id": agent["agent.id"], **param}
+    with panel_with_host(qapp, qtbot, tmp_path, server.base_url, agent["token"], workers=2, **config) as bridged:
+        yield bridged
 
 
 def preview(qtbot, run, client, app, campaign_id: str) -> dict:

@@ -5,15 +5,13 @@ lookup without a question; a host that says nothing (a v1 host) gets the agent's
 
 from __future__ import annotations
 
-import concurrent.futures
-
 import pytest
 
 from desktop.domain.states import PopState
 from plugin_sdk import PanelConfig, embed_panel
-from plugin_sdk.bridge_client import BridgeClient, BridgeRequestError
-from tests.bridge.conftest import wire_bridge
-from tests.gui.conftest import make_app, wait_for_state
+from plugin_sdk.bridge_client import BridgeRequestError
+from tests.bridge.conftest import panel_with_host
+from tests.gui.conftest import wait_for_state
 from tests.gui.test_outbound_search import CAMPAIGN, outcomes, server  # noqa: F401 - the live server fixture
 
 
@@ -54,20 +52,8 @@ def test_show_customer_with_an_outbound_campaign_pops_it_without_a_question(qtbo
 
 @pytest.fixture
 def bridged(qapp, qtbot, tmp_path, server, memory_keyring):  # noqa: F811
-    app = make_app(qapp, tmp_path, server.base_url, server.token, **{"bridge.port": "0"})
-    app.start(show=True)
-    host = wire_bridge(app)
-    client = BridgeClient(host.server.url, host.token.value)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-host") as pool:
-        def run(fn, *args, **kwargs):
-            future = pool.submit(fn, *args, **kwargs)
-            qtbot.waitUntil(future.done, timeout=10000)
-            return future.result()
-
-        yield app, client, run
-    client.close()
-    host.stop()
-    app.close()
+    with panel_with_host(qapp, qtbot, tmp_path, server.base_url, server.token) as bridged:
+        yield bridged
 
 
 def test_a_bridge_host_reports_an_outbound_call_for_a_campaign(qtbot, bridged, server):  # noqa: F811
