@@ -52,20 +52,24 @@ class PopShown(PanelEvent):
     offers: tuple[str, ...]
     update: bool
     chosen: bool = False
+    channel: str | None = None  # (1.5) the channel outcomes of this pop go out on: inbound_call, outbound_call
+    campaign_id: str | None = None  # (1.5) the campaign the call serves, if any
 
     @classmethod
     def of(cls, call_id: str, result: PopResult, *, update: bool, chosen: bool) -> PopShown:
         document = result.document
+        contact = document.contact if document else None
         return cls(call_id=call_id, state=str(result.state),
                    customer_id=document.customer.customer_id if document else None,
                    decision_id=document.decision_id if document else None,
                    offers=tuple(o.offer_id for o in document.pitchable_offers) if document else (),
-                   update=update, chosen=chosen)
+                   update=update, chosen=chosen, channel=contact.channel if contact else None,
+                   campaign_id=contact.campaign.campaign_id if contact and contact.campaign else None)
 
     def to_json(self) -> dict[str, Any]:
         return {"call_id": self.call_id, "state": self.state, "customer_id": self.customer_id,
                 "decision_id": self.decision_id, "offers": list(self.offers), "update": self.update,
-                "chosen": self.chosen}
+                "chosen": self.chosen, "channel": self.channel, "campaign_id": self.campaign_id}
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,7 +76,9 @@ def test_every_event_payload_matches_its_schema(document):
     data = valid(shown)
     assert data == {"call_id": "c1", "state": "live", "customer_id": document.customer.customer_id,
                     "decision_id": document.decision_id,
-                    "offers": [o.offer_id for o in document.pitchable_offers], "update": False, "chosen": False}
+                    "offers": [o.offer_id for o in document.pitchable_offers], "update": False, "chosen": False,
+                    "channel": document.contact.channel,
+                    "campaign_id": document.contact.campaign.campaign_id if document.contact.campaign else None}
     ambiguous = PopResult(PopState.AMBIGUOUS, PopKey(ani="13800138000"),
                           candidates=(CallerCandidate("C-1", "A"), CallerCandidate("C-2", "B")))
     assert valid(PopAmbiguous.of("c1", ambiguous, update=True)) == {"call_id": "c1", "candidates": ["C-1", "C-2"],

@@ -26,6 +26,7 @@ def test_show_customer_with_an_outbound_campaign_pops_it_without_a_question(qtbo
         result = handle.show_customer("OS-3", outbound={"campaign_id": CAMPAIGN})
         assert result.popped and result.call_id.startswith("search-")
         qtbot.waitUntil(lambda: len(shown) == 1, timeout=5000)
+        assert (shown[0]["channel"], shown[0]["campaign_id"]) == ("outbound_call", CAMPAIGN)
         view = handle._session.window.view(result.call_id)
         assert not view.asks_for_channel() and view.result.document.contact.channel == "outbound_call"
         with qtbot.waitSignal(handle.outcome_recorded, timeout=5000):
@@ -35,7 +36,7 @@ def test_show_customer_with_an_outbound_campaign_pops_it_without_a_question(qtbo
         # outbound=False: a lookup, no question; None (a v1 host): the agent is asked, pop_shown follows the answer.
         lookup = handle.show_customer("OS-1", outbound=False)
         qtbot.waitUntil(lambda: len(shown) == 2, timeout=5000)
-        assert shown[1]["call_id"] == lookup.call_id
+        assert shown[1]["call_id"] == lookup.call_id and shown[1]["channel"] == "inbound_call"
         assert handle._session.window.view(lookup.call_id).result.document.contact.channel == "inbound_call"
         asked = handle.show_customer("OS-2")
         assert asked.popped
