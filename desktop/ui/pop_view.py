@@ -750,7 +750,9 @@ class PopView(Localized, QtWidgets.QWidget):
         self.outbound_note = _label(chip="quiet", wrap=True)
         self.outbound_note.setAccessibleName(self.tr("Outbound call"))
         self.outbound_note.setVisible(False)
-        header_rows.addWidget(self.outbound_note, 0, Qt.AlignmentFlag.AlignLeft)
+        # The whole row: aligned left, a wrapped label gets its one-line size hint and a long campaign name was
+        # cut through the middle of its second line.
+        header_rows.addWidget(self.outbound_note)
         self.facts = _label(role="muted", wrap=True)
         self.body.addWidget(self.facts)
         self.relation = _label(role="muted", wrap=True)  # 主副卡 / 家庭 / 集团 and the account manager

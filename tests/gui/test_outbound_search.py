@@ -103,6 +103,8 @@ def test_an_outbound_call_for_a_campaign_is_recorded_as_one(qtbot, app, server):
     assert doc.contact.channel == "outbound_call" and doc.contact.campaign.campaign_id == CAMPAIGN
     assert not view.channel_chooser.isVisible()
     assert "↗ Outbound call for Retention calls" in view.outbound_note.text() and view.outbound_note.isVisible()
+    note = view.outbound_note  # its whole text on screen, however long the campaign's name (never cut through)
+    qtbot.waitUntil(lambda: note.height() >= note.heightForWidth(note.width()) and note.width() > 250)
     assert "↗ outbound Retention calls" in app.window.tabs.tabText(app.window.tabs.indexOf(view))
     offer = next(o for o in doc.offers if o.offer_id == "RET-DISCOUNT-20")
     assert offer.pitchable  # the outbound wave's offer is no longer greyed "not for inbound calls"
